@@ -1,0 +1,15 @@
+//! taskscope's contract between a probe and its clients.
+//!
+//! * [`v1`]: the `taskscope.v1` gRPC types and service stubs, generated from
+//!   `proto/taskscope/v1/probe.proto` (committed; `tests/generated_is_fresh.rs` fails when
+//!   the committed copy no longer matches the `.proto`).
+//! * [`recording`]: the recording file format (the same `Update` stream, on disk).
+
+pub mod recording;
+mod serde_enum;
+
+/// Generated `taskscope.v1` types, client and server.
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rustdoc::all)]
+pub mod v1 {
+    include!("generated/taskscope.v1.rs");
+}
