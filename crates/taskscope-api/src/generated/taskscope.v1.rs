@@ -170,9 +170,10 @@ pub struct TaskStats {
     pub last_poll_start_ns: u64,
     #[prost(uint64, tag = "11")]
     pub last_poll_end_ns: u64,
-    /// Poll durations, see `docs/protocol.md`: bucket i counts polls whose duration d has
-    /// floor(2 * log2(d in ns)) - 20 == i (clamped to \[0, len-1\]): bucket 0 holds everything
-    /// under ~1.4 us, each bucket spans a factor of sqrt(2), the last holds >= ~1.4 s.
+    /// Poll-duration histogram (44 buckets, see docs/protocol.md). Bucket 0 counts polls
+    /// under 1024 ns. Above that, every power of two \[2^k, 2^(k+1)) ns, k >= 10, is split in
+    /// two halves: bucket 2(k-10)+1 counts \[2^k, 1.5*2^k), bucket 2(k-10)+2 counts
+    /// \[1.5*2^k, 2^(k+1)). The last bucket (43) counts everything >= 2^31 ns (~2.1 s).
     #[prost(uint32, repeated, tag = "12")]
     pub poll_histogram: ::prost::alloc::vec::Vec<u32>,
     #[prost(uint64, tag = "13")]
