@@ -4,7 +4,9 @@
 //!   `proto/taskscope/v1/probe.proto` (committed; `tests/generated_is_fresh.rs` fails when
 //!   the committed copy no longer matches the `.proto`).
 //! * [`recording`]: the recording file format (the same `Update` stream, on disk).
+//! * [`histogram`]: the poll-duration buckets of `TaskStats.poll_histogram`.
 
+pub mod histogram;
 pub mod recording;
 mod serde_enum;
 
