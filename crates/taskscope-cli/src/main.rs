@@ -1,1 +1,5 @@
+//! `taskscope`: finds what makes a tokio program slow or stuck.
+#![allow(dead_code)]
+mod duration;
+mod model;
 fn main() {}

@@ -1,0 +1,128 @@
+//! What counts as a finding and how bad it is: kinds, severities, the stall threshold and
+//! the accepted spawn sites.
+
+use std::fmt;
+
+use super::glob::Glob;
+
+/// The kinds of finding, in the order reports list them when all else is equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub(crate) enum FindingKind {
+    /// A poll that kept its thread longer than the stall threshold.
+    Stall,
+    /// A pending task with no waker left: nothing can ever wake it.
+    LostWaker,
+    /// A task still pending when its runtime shut down.
+    AliveAtShutdown,
+    /// A task that panicked.
+    Panic,
+    /// Live tasks from one spawn site kept rising through the watch window.
+    Growth,
+}
+
+impl FindingKind {
+    pub(crate) const ALL: [Self; 5] = [
+        Self::Stall,
+        Self::LostWaker,
+        Self::AliveAtShutdown,
+        Self::Panic,
+        Self::Growth,
+    ];
+
+    /// The name used on the command line and in every report.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Stall => "stall",
+            Self::LostWaker => "lost_waker",
+            Self::AliveAtShutdown => "alive_at_shutdown",
+            Self::Panic => "panic",
+            Self::Growth => "growth",
+        }
+    }
+
+    /// Stalls and leaks break programs; a panic in a task may be handled by whoever joins
+    /// it, and growth may be load, so those two only warn unless asked otherwise.
+    pub(crate) fn default_severity(self) -> Severity {
+        match self {
+            Self::Stall | Self::LostWaker | Self::AliveAtShutdown => Severity::Error,
+            Self::Panic | Self::Growth => Severity::Warning,
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How bad a finding is. Errors fail the check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        }
+    }
+}
+
+/// Everything the judge needs besides the model.
+#[derive(Clone, Debug)]
+pub(crate) struct Policy {
+    severities: [Severity; 5],
+    allow: Vec<Glob>,
+    /// Polls at least this long are stalls.
+    pub(crate) stall_threshold_ns: u64,
+    /// Whether to look for growth: only meaningful over a watch window of a running
+    /// service, not over a program that ran to its end.
+    pub(crate) growth: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            severities: FindingKind::ALL.map(FindingKind::default_severity),
+            allow: Vec::new(),
+            stall_threshold_ns: 100_000_000,
+            growth: false,
+        }
+    }
+}
+
+impl Policy {
+    /// Makes `kinds` errors (`--fail-on`).
+    pub(crate) fn fail_on(&mut self, kinds: &[FindingKind]) {
+        for &kind in kinds {
+            self.severities[kind as usize] = Severity::Error;
+        }
+    }
+
+    /// Makes `kinds` warnings (`--warn-on`).
+    pub(crate) fn warn_on(&mut self, kinds: &[FindingKind]) {
+        for &kind in kinds {
+            self.severities[kind as usize] = Severity::Warning;
+        }
+    }
+
+    /// Accepts findings whose spawn location matches `glob` (`--allow`).
+    pub(crate) fn allow(&mut self, glob: Glob) {
+        self.allow.push(glob);
+    }
+
+    pub(crate) fn severity(&self, kind: FindingKind) -> Severity {
+        self.severities[kind as usize]
+    }
+
+    pub(crate) fn is_allowed(&self, spawn_location: &str) -> bool {
+        self.allow
+            .iter()
+            .any(|glob| glob.matches_location(spawn_location))
+    }
+}

@@ -1,0 +1,315 @@
+//! The rules: which facts in one process's model are problems. Each rule yields
+//! occurrences; grouping them into findings is [`super::group`]'s job.
+
+use crate::duration::human_ns;
+use crate::model::growth::kept_rising;
+use crate::model::stall::Frame;
+use crate::model::task::{Kind, Outcome, State, Task};
+use crate::model::{Ending, LocationId, Model};
+
+use super::finding::{Detail, is_user_location};
+use super::policy::{FindingKind, Policy};
+
+/// A task idle with no waker for less than this may just be between a `wake()` that
+/// consumed its waker and the next stats update; live lost-waker reports wait this long.
+const LOST_WAKER_GRACE_NS: u64 = 1_000_000_000;
+
+/// One occurrence of a problem, before grouping.
+#[derive(Clone, Debug)]
+pub(crate) struct Occurrence {
+    pub(crate) kind: FindingKind,
+    pub(crate) spawn_location: String,
+    pub(crate) task_id: u64,
+    pub(crate) task_name: Option<String>,
+    pub(crate) message: String,
+    pub(crate) pid: u32,
+    pub(crate) program: String,
+    /// Bigger is worse; the worst occurrence of a group is its example.
+    pub(crate) weight: u64,
+    pub(crate) detail: Detail,
+}
+
+/// Every problem in `model`.
+pub(crate) fn occurrences(model: &Model, policy: &Policy) -> Vec<Occurrence> {
+    let mut found = Vec::new();
+    stalls(model, policy, &mut found);
+    ended_tasks(model, &mut found);
+    live_tasks(model, &mut found);
+    if policy.growth {
+        growth(model, &mut found);
+    }
+    found
+}
+
+fn occurrence(
+    model: &Model,
+    kind: FindingKind,
+    task: Option<&Task>,
+    message: String,
+    detail: Detail,
+) -> Occurrence {
+    Occurrence {
+        kind,
+        spawn_location: task
+            .map_or(crate::model::UNKNOWN_LOCATION, |t| {
+                model.location(t.location)
+            })
+            .to_owned(),
+        task_id: task.map_or(0, |t| t.id),
+        task_name: task.and_then(|t| t.name.as_deref()).map(str::to_owned),
+        message,
+        pid: model.pid(),
+        program: model.program().to_owned(),
+        weight: 0,
+        detail,
+    }
+}
+
+fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
+    for stall in model.stalls() {
+        let task = model.task(stall.task_id);
+        // spawn_blocking exists to block; the probe should not report those, but a stall
+        // of one is never the user's mistake.
+        if task.is_some_and(|t| t.kind == Kind::Blocking) {
+            continue;
+        }
+        let duration_ns = stall.duration_at(model.now_ns());
+        if duration_ns < policy.stall_threshold_ns {
+            continue;
+        }
+        let thread = model.runtime().thread_name(stall.thread);
+        let backtrace = from_innermost_user_frame(&stall.stack);
+        let mut message = format!(
+            "a poll of {} blocked thread `{thread}` for {} (threshold {})",
+            describe(stall.task_id, task),
+            human_ns(duration_ns),
+            human_ns(policy.stall_threshold_ns),
+        );
+        if stall.phase == crate::model::stall::Phase::Ongoing {
+            message.push_str(", and was still running when observation stopped");
+        }
+        if let Some(innermost) = stall.stack.first() {
+            message.push_str(&format!("; innermost frame `{}`", innermost.function));
+        }
+        let mut occurrence = occurrence(
+            model,
+            FindingKind::Stall,
+            task,
+            message,
+            Detail::Stall {
+                duration_ns,
+                thread,
+                backtrace,
+            },
+        );
+        occurrence.task_id = stall.task_id;
+        occurrence.weight = duration_ns;
+        found.push(occurrence);
+    }
+}
+
+/// The stack from the innermost frame in the user's code outwards: the frames inside the
+/// standard library or a dependency before it (`nanosleep`, `thread::sleep`) say *how* it
+/// blocked, which the message names, but the user's frame is where to fix it.
+fn from_innermost_user_frame(stack: &[Frame]) -> Vec<Frame> {
+    let start = stack
+        .iter()
+        .position(|frame| frame.location.as_deref().is_some_and(is_user_location))
+        .unwrap_or(0);
+    stack[start..].to_vec()
+}
+
+/// Tasks that ended badly: panics, and tasks cut down by their runtime's shutdown.
+fn ended_tasks(model: &Model, found: &mut Vec<Occurrence>) {
+    for task in model.tasks() {
+        match task.outcome() {
+            Some(Outcome::Panicked { message, location }) if task.kind != Kind::BlockOn => {
+                let at = location
+                    .as_deref()
+                    .map(|l| format!(" at {l}"))
+                    .unwrap_or_default();
+                let text = format!("{} panicked{at}: {message}", describe(task.id, Some(task)));
+                found.push(occurrence(
+                    model,
+                    FindingKind::Panic,
+                    Some(task),
+                    text,
+                    Detail::Panic {
+                        message: message.to_string(),
+                        location: location.as_deref().map(str::to_owned),
+                    },
+                ));
+            }
+            Some(Outcome::CancelledAtShutdown) if can_leak(task) => {
+                found.push(pending_at_end(model, task, "its runtime shut down"));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Tasks still alive at the end of the observation: at a clean exit they outlived their
+/// runtime (it was never shut down); otherwise only a lost waker is certain.
+fn live_tasks(model: &Model, found: &mut Vec<Occurrence>) {
+    for task in model.tasks().filter(|t| t.is_live() && can_leak(t)) {
+        if model.ending() == Ending::Exited {
+            found.push(pending_at_end(model, task, "the process exited"));
+        } else if has_lost_its_waker(model, task)
+            && model.now_ns().saturating_sub(task.stats.last_poll_end_ns) >= LOST_WAKER_GRACE_NS
+        {
+            let idle = human_ns(model.now_ns().saturating_sub(task.stats.last_poll_end_ns));
+            let text = format!(
+                "{} has been idle for {idle} with no waker left: nothing can ever wake it \
+                 (a future returned Pending without keeping cx.waker())",
+                describe(task.id, Some(task)),
+            );
+            found.push(occurrence(
+                model,
+                FindingKind::LostWaker,
+                Some(task),
+                text,
+                Detail::LostWaker,
+            ));
+        }
+    }
+}
+
+/// A task that was still pending when `end` happened: a lost waker if nothing could
+/// have woken it, otherwise alive at shutdown.
+fn pending_at_end(model: &Model, task: &Task, end: &str) -> Occurrence {
+    if has_lost_its_waker(model, task) {
+        let text = format!(
+            "{} was waiting with no waker left when {end}: nothing could ever have woken it \
+             (a future returned Pending without keeping cx.waker())",
+            describe(task.id, Some(task)),
+        );
+        return occurrence(
+            model,
+            FindingKind::LostWaker,
+            Some(task),
+            text,
+            Detail::LostWaker,
+        );
+    }
+    let test = test_name(model, task);
+    let in_test = test
+        .as_deref()
+        .map(|t| format!(" (in test `{t}`)"))
+        .unwrap_or_default();
+    let text = format!(
+        "{} was still pending when {end}{in_test}; join it, abort it, or give it a way to stop",
+        describe(task.id, Some(task)),
+    );
+    occurrence(
+        model,
+        FindingKind::AliveAtShutdown,
+        Some(task),
+        text,
+        Detail::AliveAtShutdown { test },
+    )
+}
+
+/// Whether a task is the kind that can leak: tokio never cancels `spawn_blocking` tasks and
+/// a `block_on` future is the runtime's own body.
+fn can_leak(task: &Task) -> bool {
+    matches!(task.kind, Kind::Task | Kind::Local | Kind::Unknown)
+}
+
+/// Idle, polled at least once, and not one waker left: nothing holds a way to wake it.
+///
+/// Only trusted with waker tracking on, and never from a negative count (a miscount proves
+/// nothing; tokio-console's lost-waker lint misfired on such states). A task woken through
+/// `wake()` gives its waker up but is then scheduled, not idle, so it does not match.
+fn has_lost_its_waker(model: &Model, task: &Task) -> bool {
+    model.waker_tracking()
+        && task.stats.polls > 0
+        && task.stats.wakers == 0
+        && matches!(task.stats.state, State::Idle | State::Unknown)
+}
+
+/// The libtest test a task belongs to: libtest runs each test on a thread named after it,
+/// and a `#[tokio::test]` body spawns from that thread, so walk up the parents until a
+/// task was spawned there; failing that, ask the runtime's `block_on` task.
+fn test_name(model: &Model, task: &Task) -> Option<String> {
+    let is_test_thread = |number: u32| {
+        let name = model.runtime().thread(number)?.name.to_string();
+        looks_like_test(model, &name).then_some(name)
+    };
+    let mut current = Some(task);
+    // Bounded: a malformed stream could make parents form a cycle.
+    for _ in 0..256 {
+        let Some(t) = current else { break };
+        if let Some(name) = is_test_thread(t.spawn_thread) {
+            return Some(name);
+        }
+        current = (t.parent_id != 0)
+            .then(|| model.task(t.parent_id))
+            .flatten();
+    }
+    if task.runtime_id == 0 {
+        return None;
+    }
+    model
+        .tasks()
+        .filter(|t| t.kind == Kind::BlockOn && t.runtime_id == task.runtime_id)
+        .find_map(|t| is_test_thread(t.spawn_thread))
+}
+
+/// Thread names libtest gives are test paths (`tests::leaks_a_task`), or bare function
+/// names in a test binary (whose file name ends in cargo's `-<16 hex digits>`).
+fn looks_like_test(model: &Model, thread_name: &str) -> bool {
+    if thread_name.is_empty() || thread_name == "main" || thread_name.starts_with("tokio-") {
+        return false;
+    }
+    thread_name.contains("::") || is_cargo_test_binary(model.program())
+}
+
+fn is_cargo_test_binary(program: &str) -> bool {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    name.rsplit_once('-')
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn growth(model: &Model, found: &mut Vec<Occurrence>) {
+    let (start, end) = (model.since_ns(), model.now_ns());
+    for (site, series) in model.growth().sites() {
+        let Some(rise) = kept_rising(series, start, end) else {
+            continue;
+        };
+        let example = newest_live_task(model, site);
+        let text = format!(
+            "live tasks from this spawn site rose from {} to {} over {} and kept rising",
+            rise.from,
+            rise.to,
+            human_ns(end - start),
+        );
+        let mut occurrence = occurrence(
+            model,
+            FindingKind::Growth,
+            example,
+            text,
+            Detail::Growth {
+                from: rise.from,
+                to: rise.to,
+            },
+        );
+        occurrence.spawn_location = model.location(site).to_owned();
+        occurrence.weight = u64::from(rise.to - rise.from);
+        found.push(occurrence);
+    }
+}
+
+fn newest_live_task(model: &Model, site: LocationId) -> Option<&Task> {
+    model
+        .tasks()
+        .filter(|t| t.location == site && t.is_live())
+        .max_by_key(|t| (t.spawned_ns, t.id))
+}
+
+/// `task 12 "name"` or `task 12`.
+fn describe(id: u64, task: Option<&Task>) -> String {
+    match task.and_then(|t| t.name.as_deref()) {
+        Some(name) => format!("task {id} \"{name}\""),
+        None => format!("task {id}"),
+    }
+}

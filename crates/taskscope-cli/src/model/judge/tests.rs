@@ -1,0 +1,509 @@
+use taskscope_api::v1::{self, Outcome as WireOutcome, StallPhase, TaskState};
+
+use super::finding::Detail;
+use super::glob::Glob;
+use super::policy::{FindingKind, Policy, Severity};
+use super::*;
+use crate::model::fixture::*;
+
+/// A process that ran to a clean exit after `updates`.
+fn exited(updates: Vec<v1::Update>) -> Model {
+    let mut model = Model::new();
+    for update in &updates {
+        model.apply(update);
+    }
+    let mut last = at(model.now_ns() + 10 * MS);
+    last.process_exited = true;
+    model.apply(&last);
+    model.finish();
+    model
+}
+
+fn one(update: v1::Update) -> Model {
+    exited(vec![update])
+}
+
+/// A task that ran at `location` and completed.
+fn completed(update: &mut v1::Update, id: u64, location: &str) {
+    update.spawned.push(spawned(id, location));
+    update.ended.push(ended(id, WireOutcome::Completed, None));
+}
+
+fn kinds(judgement: &Judgement) -> Vec<FindingKind> {
+    judgement.findings.iter().map(|f| f.kind).collect()
+}
+
+/// A task pending at shutdown with these statistics.
+fn cancelled_at_shutdown(id: u64, state: TaskState, polls: u64, wakers: i64) -> v1::Update {
+    let mut update = start(7, "app");
+    update.spawned.push(spawned(id, "src/main.rs:10:5"));
+    update.ended.push(ended(
+        id,
+        WireOutcome::CancelledAtShutdown,
+        Some(stats(id, state, polls, wakers)),
+    ));
+    update
+}
+
+#[test]
+fn a_stall_past_the_threshold_is_an_error_at_its_spawn_site() {
+    let mut update = start(7, "app");
+    completed(&mut update, 1, "src/bin/app.rs:12:5");
+    update.stalls.push(stall(1, 1, StallPhase::Ended, 612 * MS));
+    let judgement = judge([&one(update)], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!("{judgement:?}")
+    };
+    assert_eq!(finding.kind, FindingKind::Stall);
+    assert_eq!(finding.severity, Severity::Error);
+    assert_eq!(finding.spawn_location, "src/bin/app.rs:12:5");
+    assert_eq!(finding.pid, 7);
+    let Detail::Stall {
+        duration_ns,
+        thread,
+        ..
+    } = &finding.detail
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (*duration_ns, thread.as_str()),
+        (612 * MS, "tokio-runtime-worker")
+    );
+    assert!(finding.message.contains("612.0ms"), "{}", finding.message);
+    assert!(judgement.has_errors());
+}
+
+#[test]
+fn a_stall_under_the_threshold_or_of_a_blocking_task_is_not_a_finding() {
+    let mut update = start(7, "app");
+    completed(&mut update, 1, "src/main.rs:1:1");
+    let mut blocking = spawned(2, "src/main.rs:2:1");
+    blocking.kind = v1::TaskKind::Blocking as i32;
+    update.spawned.push(blocking);
+    update.stalls.push(stall(1, 1, StallPhase::Ended, 150 * MS));
+    update
+        .stalls
+        .push(stall(2, 2, StallPhase::Ended, 5_000 * MS));
+    let mut policy = Policy::default();
+    policy.stall_threshold_ns = 200 * MS;
+    assert!(judge([&one(update)], &policy).findings.is_empty());
+}
+
+#[test]
+fn many_stalls_from_one_site_are_one_finding_with_the_worst_as_example() {
+    let mut update = start(7, "app");
+    for id in 1..=3 {
+        completed(&mut update, id, "src/main.rs:10:5");
+        update
+            .stalls
+            .push(stall(id, id, StallPhase::Ended, id * 200 * MS));
+    }
+    let judgement = judge([&one(update)], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!("{judgement:?}")
+    };
+    assert_eq!((finding.count, finding.task_id), (3, 3));
+    assert!(
+        finding.message.starts_with("3 times"),
+        "{}",
+        finding.message
+    );
+}
+
+#[test]
+fn a_stall_still_running_when_the_recording_was_cut_counts_with_its_time_so_far() {
+    let mut update = start(7, "app");
+    update.spawned.push(spawned(1, "src/main.rs:10:5"));
+    let mut started = stall(1, 1, StallPhase::Started, 100 * MS);
+    started.poll_started_ns = 0;
+    update.stalls.push(started);
+    let mut model = Model::new();
+    model.apply(&update);
+    model.apply(&at(900 * MS));
+    model.finish();
+    let judgement = judge([&model], &Policy::default());
+    let Detail::Stall { duration_ns, .. } = judgement.findings[0].detail else {
+        panic!()
+    };
+    assert_eq!(duration_ns, 900 * MS);
+    assert!(
+        judgement.notes.iter().any(|n| n.contains("cut")),
+        "{:?}",
+        judgement.notes
+    );
+}
+
+#[test]
+fn a_stall_points_at_the_innermost_user_frame() {
+    let mut update = start(7, "app");
+    completed(&mut update, 1, "src/main.rs:10:5");
+    let mut s = stall(1, 1, StallPhase::Ended, 612 * MS);
+    s.samples.push(v1::StackSample {
+        at_ns: 0,
+        frames: vec![
+            frame(
+                "std::thread::sleep",
+                "/rustc/abc/library/std/src/thread/mod.rs:1:1",
+            ),
+            frame("app::work", "src/main.rs:20:9"),
+            frame("app::main::{{closure}}", "src/main.rs:11:5"),
+            frame(
+                "tokio::runtime::task::core::Core::poll",
+                "/root/.cargo/registry/src/x/tokio/src/core.rs:1:1",
+            ),
+        ],
+    });
+    update.stalls.push(s);
+    let judgement = judge([&one(update)], &Policy::default());
+    let finding = &judgement.findings[0];
+    assert_eq!(finding.source_location(), "src/main.rs:20:9");
+    let Detail::Stall { backtrace, .. } = &finding.detail else {
+        panic!()
+    };
+    assert_eq!(&*backtrace[0].function, "app::work");
+    assert_eq!(backtrace.len(), 3);
+    assert!(
+        finding.message.contains("std::thread::sleep"),
+        "{}",
+        finding.message
+    );
+}
+
+#[test]
+fn a_task_with_no_waker_left_at_shutdown_is_a_lost_waker() {
+    let judgement = judge(
+        [&one(cancelled_at_shutdown(1, TaskState::Idle, 1, 0))],
+        &Policy::default(),
+    );
+    assert_eq!(kinds(&judgement), [FindingKind::LostWaker]);
+    assert_eq!(judgement.findings[0].severity, Severity::Error);
+}
+
+#[test]
+fn a_task_with_a_waker_at_shutdown_is_alive_at_shutdown() {
+    let judgement = judge(
+        [&one(cancelled_at_shutdown(1, TaskState::Idle, 1, 1))],
+        &Policy::default(),
+    );
+    assert_eq!(kinds(&judgement), [FindingKind::AliveAtShutdown]);
+}
+
+#[test]
+fn without_waker_tracking_nothing_is_called_a_lost_waker() {
+    let mut update = cancelled_at_shutdown(1, TaskState::Idle, 1, 0);
+    update.process.as_mut().unwrap().waker_tracking = false;
+    let judgement = judge([&one(update)], &Policy::default());
+    assert_eq!(kinds(&judgement), [FindingKind::AliveAtShutdown]);
+    assert!(
+        judgement
+            .notes
+            .iter()
+            .any(|n| n.contains("TASKSCOPE_WAKERS"))
+    );
+}
+
+/// How tasks waiting on tokio's primitives look to the probe: the primitive keeps a clone
+/// of the waker until it fires (`select!` one per branch). tokio-console's lost-waker lint
+/// misfired on states like the last rows (woken by value, running, miscounted, never
+/// polled): none of them may be reported.
+#[test]
+fn tasks_that_can_still_be_woken_are_never_lost_wakers() {
+    let waits: [(&str, TaskState, u64, i64); 11] = [
+        ("mpsc recv", TaskState::Idle, 4, 1),
+        ("oneshot", TaskState::Idle, 1, 1),
+        ("Notify", TaskState::Idle, 2, 1),
+        ("sleep", TaskState::Idle, 1, 1),
+        ("select! over three", TaskState::Idle, 5, 3),
+        ("JoinSet::join_next", TaskState::Idle, 3, 2),
+        ("Mutex::lock", TaskState::Idle, 1, 1),
+        ("TcpListener::accept", TaskState::Idle, 9, 1),
+        ("woken by value, queued", TaskState::Scheduled, 3, 0),
+        ("running now", TaskState::Running, 3, 0),
+        ("miscounted", TaskState::Idle, 3, -1),
+    ];
+    for (what, state, polls, wakers) in waits {
+        let judgement = judge(
+            [&one(cancelled_at_shutdown(1, state, polls, wakers))],
+            &Policy::default(),
+        );
+        assert!(
+            !kinds(&judgement).contains(&FindingKind::LostWaker),
+            "{what}: {judgement:?}"
+        );
+    }
+    let never_polled = judge(
+        [&one(cancelled_at_shutdown(1, TaskState::Idle, 0, 0))],
+        &Policy::default(),
+    );
+    assert!(!kinds(&never_polled).contains(&FindingKind::LostWaker));
+}
+
+#[test]
+fn tasks_that_ended_on_their_own_or_were_aborted_are_not_leaks() {
+    let mut update = start(7, "app");
+    for (id, outcome) in [(1, WireOutcome::Completed), (2, WireOutcome::Cancelled)] {
+        update.spawned.push(spawned(id, "src/main.rs:10:5"));
+        update
+            .ended
+            .push(ended(id, outcome, Some(stats(id, TaskState::Idle, 1, 0))));
+    }
+    let judgement = judge([&one(update)], &Policy::default());
+    assert!(judgement.findings.is_empty(), "{judgement:?}");
+    assert_eq!(
+        judgement.summary,
+        Summary {
+            tasks: 2,
+            completed: 1,
+            cancelled: 1,
+            panicked: 0
+        }
+    );
+}
+
+#[test]
+fn blocking_and_block_on_tasks_never_leak() {
+    let mut update = start(7, "app");
+    for (id, kind) in [(1, v1::TaskKind::Blocking), (2, v1::TaskKind::BlockOn)] {
+        let mut task = spawned(id, "src/main.rs:10:5");
+        task.kind = kind as i32;
+        update.spawned.push(task);
+        update.stats.push(stats(id, TaskState::Idle, 1, 0));
+    }
+    assert!(
+        judge([&one(update)], &Policy::default())
+            .findings
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_task_left_pending_at_a_clean_exit_is_alive_at_shutdown() {
+    let mut update = start(7, "app");
+    update.spawned.push(spawned(1, "src/main.rs:10:5"));
+    update.stats.push(stats(1, TaskState::Idle, 1, 1));
+    let judgement = judge([&one(update)], &Policy::default());
+    assert_eq!(kinds(&judgement), [FindingKind::AliveAtShutdown]);
+    assert!(judgement.findings[0].message.contains("process exited"));
+}
+
+#[test]
+fn a_live_task_with_no_waker_is_only_lost_after_a_grace_period() {
+    let mut update = start(7, "app");
+    update.spawned.push(spawned(1, "src/main.rs:10:5"));
+    let mut s = stats(1, TaskState::Idle, 1, 0);
+    s.last_poll_end_ns = 10 * MS;
+    update.stats.push(s);
+    let mut model = Model::new();
+    model.apply(&update);
+    model.apply(&at(500 * MS));
+    assert!(judge([&model], &Policy::default()).findings.is_empty());
+    model.apply(&at(2_000 * MS));
+    assert_eq!(
+        kinds(&judge([&model], &Policy::default())),
+        [FindingKind::LostWaker]
+    );
+}
+
+#[test]
+fn a_leak_names_the_test_whose_runtime_it_outlived() {
+    let mut update = start(7, "/target/debug/deps/leaky_tests-0123456789abcdef");
+    update.runtime = Some(threads(&[
+        (1, "tests::leaks_a_task"),
+        (2, "tokio-runtime-worker"),
+    ]));
+    // Spawned by the test body, on the test's thread.
+    let mut direct = spawned(1, "tests/leaky.rs:8:5");
+    direct.spawn_thread = 1;
+    // Spawned by that task from a worker thread.
+    let mut child = spawned(2, "tests/leaky.rs:9:9");
+    child.parent_id = 1;
+    update.spawned.extend([direct, child]);
+    for id in [1, 2] {
+        update.ended.push(ended(
+            id,
+            WireOutcome::CancelledAtShutdown,
+            Some(stats(id, TaskState::Idle, 1, 1)),
+        ));
+    }
+    let judgement = judge([&one(update)], &Policy::default());
+    assert_eq!(judgement.findings.len(), 2);
+    for finding in &judgement.findings {
+        let Detail::AliveAtShutdown { test } = &finding.detail else {
+            panic!()
+        };
+        assert_eq!(test.as_deref(), Some("tests::leaks_a_task"), "{finding:?}");
+        assert!(finding.message.contains("tests::leaks_a_task"));
+    }
+}
+
+#[test]
+fn a_leak_found_through_the_runtimes_block_on_task_names_its_test() {
+    let mut update = start(7, "leaky_tests-0123456789abcdef");
+    update.runtime = Some(threads(&[(1, "leaks_a_task"), (2, "tokio-runtime-worker")]));
+    let mut body = spawned(1, "tests/leaky.rs:5:1");
+    body.kind = v1::TaskKind::BlockOn as i32;
+    body.spawn_thread = 1;
+    update
+        .spawned
+        .extend([body, spawned(2, "tests/leaky.rs:9:9")]);
+    update.ended.push(ended(
+        2,
+        WireOutcome::CancelledAtShutdown,
+        Some(stats(2, TaskState::Idle, 1, 1)),
+    ));
+    let judgement = judge([&one(update)], &Policy::default());
+    let Detail::AliveAtShutdown { test } = &judgement.findings[0].detail else {
+        panic!()
+    };
+    assert_eq!(test.as_deref(), Some("leaks_a_task"));
+}
+
+#[test]
+fn an_ordinary_app_thread_is_not_taken_for_a_test() {
+    let mut update = start(7, "server");
+    update.runtime = Some(threads(&[(1, "my-pool")]));
+    let mut task = spawned(1, "src/main.rs:10:5");
+    task.spawn_thread = 1;
+    update.spawned.push(task);
+    update.ended.push(ended(
+        1,
+        WireOutcome::CancelledAtShutdown,
+        Some(stats(1, TaskState::Idle, 1, 1)),
+    ));
+    let judgement = judge([&one(update)], &Policy::default());
+    assert_eq!(
+        judgement.findings[0].detail,
+        Detail::AliveAtShutdown { test: None }
+    );
+}
+
+#[test]
+fn a_panic_is_a_warning_with_its_message() {
+    let mut update = start(7, "app");
+    update.spawned.push(spawned(1, "src/main.rs:10:5"));
+    let mut end = ended(1, WireOutcome::Panicked, None);
+    end.panic_message = "index out of bounds".into();
+    end.panic_location = "src/main.rs:12:9".into();
+    update.ended.push(end);
+    let judgement = judge([&one(update)], &Policy::default());
+    let finding = &judgement.findings[0];
+    assert_eq!(
+        (finding.kind, finding.severity),
+        (FindingKind::Panic, Severity::Warning)
+    );
+    assert!(
+        finding.message.contains("index out of bounds")
+            && finding.message.contains("src/main.rs:12:9")
+    );
+    assert!(!judgement.has_errors());
+    assert_eq!(judgement.summary.panicked, 1);
+}
+
+#[test]
+fn severities_move_with_fail_on_and_warn_on() {
+    let mut update = cancelled_at_shutdown(1, TaskState::Idle, 1, 1);
+    update.spawned.push(spawned(2, "src/main.rs:20:5"));
+    update.ended.push(ended(2, WireOutcome::Panicked, None));
+    let model = one(update);
+    let mut policy = Policy::default();
+    policy.fail_on(&[FindingKind::Panic]);
+    policy.warn_on(&[FindingKind::AliveAtShutdown]);
+    let judgement = judge([&model], &policy);
+    let severity = |kind| {
+        judgement
+            .findings
+            .iter()
+            .find(|f| f.kind == kind)
+            .unwrap()
+            .severity
+    };
+    assert_eq!(severity(FindingKind::Panic), Severity::Error);
+    assert_eq!(severity(FindingKind::AliveAtShutdown), Severity::Warning);
+    assert_eq!(
+        judgement.findings[0].kind,
+        FindingKind::Panic,
+        "errors come first"
+    );
+}
+
+#[test]
+fn allowed_spawn_sites_are_dropped_and_counted() {
+    let model = one(cancelled_at_shutdown(1, TaskState::Idle, 1, 1));
+    let mut policy = Policy::default();
+    policy.allow(Glob::new("src/main.rs:*").unwrap());
+    let judgement = judge([&model], &policy);
+    assert!(judgement.findings.is_empty());
+    assert_eq!(judgement.allowed, 1);
+}
+
+#[test]
+fn findings_are_sorted_by_severity_then_size() {
+    let mut update = start(7, "app");
+    update.spawned.push(spawned(1, "src/a.rs:1:1"));
+    update.ended.push(ended(1, WireOutcome::Panicked, None));
+    for id in 2..=4 {
+        completed(&mut update, id, "src/b.rs:1:1");
+        update
+            .stalls
+            .push(stall(id, id, StallPhase::Ended, 200 * MS));
+    }
+    completed(&mut update, 5, "src/c.rs:1:1");
+    update.stalls.push(stall(5, 5, StallPhase::Ended, 900 * MS));
+    let judgement = judge([&one(update)], &Policy::default());
+    let order: Vec<_> = judgement
+        .findings
+        .iter()
+        .map(|f| (f.spawn_location.as_str(), f.count))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("src/b.rs:1:1", 3),
+            ("src/c.rs:1:1", 1),
+            ("src/a.rs:1:1", 1)
+        ]
+    );
+}
+
+#[test]
+fn findings_from_several_processes_group_by_site() {
+    let a = one(cancelled_at_shutdown(1, TaskState::Idle, 1, 1));
+    let mut other = cancelled_at_shutdown(1, TaskState::Idle, 1, 1);
+    other.process.as_mut().unwrap().pid = 8;
+    let b = one(other);
+    let judgement = judge([&a, &b], &Policy::default());
+    assert_eq!(judgement.processes.len(), 2);
+    assert_eq!(judgement.findings.len(), 1);
+    assert_eq!(judgement.findings[0].count, 2);
+}
+
+#[test]
+fn growth_is_only_judged_over_a_watch_window() {
+    let mut model = Model::new();
+    model.apply(&start(7, "server"));
+    for step in 1..=40u64 {
+        let mut update = at(step * 100 * MS);
+        update.spawned.push(spawned(step, "src/conn.rs:30:9"));
+        model.apply(&update);
+    }
+    assert!(judge([&model], &Policy::default()).findings.is_empty());
+    let mut policy = Policy::default();
+    policy.growth = true;
+    let judgement = judge([&model], &policy);
+    let [finding] = judgement.findings.as_slice() else {
+        panic!("{judgement:?}")
+    };
+    assert_eq!(finding.kind, FindingKind::Growth);
+    assert_eq!(finding.severity, Severity::Warning);
+    assert_eq!(finding.spawn_location, "src/conn.rs:30:9");
+    assert_eq!(finding.task_id, 40, "the newest live task is the example");
+}
+
+#[test]
+fn an_uninstrumented_process_is_noted() {
+    let mut update = start(7, "app");
+    update.process.as_mut().unwrap().instrumentation = v1::Instrumentation::Missing as i32;
+    let judgement = judge([&one(update)], &Policy::default());
+    assert!(judgement.notes.iter().any(|n| n.contains("tokio_unstable")));
+}

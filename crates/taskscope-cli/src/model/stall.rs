@@ -1,0 +1,83 @@
+//! Stalls: polls that kept a worker thread past the probe's threshold.
+
+use taskscope_api::v1;
+
+/// Whether the stalled poll is still running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Still running at the last word from the probe (its duration is "so far").
+    Ongoing,
+    /// The poll returned; the duration is final.
+    Ended,
+}
+
+/// One frame of a captured stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) function: Box<str>,
+    /// `file:line[:col]`, when known.
+    pub(crate) location: Option<Box<str>>,
+}
+
+/// One stall, as last reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stall {
+    pub(crate) stall_id: u64,
+    pub(crate) task_id: u64,
+    /// Thread number of the stalled thread.
+    pub(crate) thread: u32,
+    pub(crate) poll_started_ns: u64,
+    /// Duration so far, final when [`Phase::Ended`].
+    pub(crate) duration_ns: u64,
+    pub(crate) phase: Phase,
+    /// The latest captured stack, innermost frame first; empty when none was captured.
+    pub(crate) stack: Vec<Frame>,
+}
+
+impl Stall {
+    pub(crate) fn from_wire(stall: &v1::Stall) -> Self {
+        let mut this = Self {
+            stall_id: stall.stall_id,
+            task_id: stall.task_id,
+            thread: stall.thread,
+            poll_started_ns: stall.poll_started_ns,
+            duration_ns: stall.duration_ns,
+            phase: Phase::Ongoing,
+            stack: Vec::new(),
+        };
+        this.update(stall);
+        this
+    }
+
+    /// Applies a later report of the same stall. Facts only move forward: an ended stall
+    /// stays ended, a duration never shrinks, and a report without a stack keeps the stack
+    /// captured earlier.
+    pub(crate) fn update(&mut self, stall: &v1::Stall) {
+        if stall.phase == v1::StallPhase::Ended as i32 {
+            self.phase = Phase::Ended;
+            self.duration_ns = stall.duration_ns;
+        } else if self.phase == Phase::Ongoing {
+            self.duration_ns = self.duration_ns.max(stall.duration_ns);
+        }
+        if let Some(sample) = stall.samples.iter().rev().find(|s| !s.frames.is_empty()) {
+            self.stack = sample
+                .frames
+                .iter()
+                .map(|frame| Frame {
+                    function: frame.function.as_str().into(),
+                    location: (!frame.location.is_empty()).then(|| frame.location.as_str().into()),
+                })
+                .collect();
+        }
+    }
+
+    /// Duration at `now_ns`: a stall still going on keeps growing between reports.
+    pub(crate) fn duration_at(&self, now_ns: u64) -> u64 {
+        match self.phase {
+            Phase::Ended => self.duration_ns,
+            Phase::Ongoing => self
+                .duration_ns
+                .max(now_ns.saturating_sub(self.poll_started_ns)),
+        }
+    }
+}

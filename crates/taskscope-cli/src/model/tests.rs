@@ -1,0 +1,183 @@
+use taskscope_api::v1::{self, Outcome as WireOutcome, SnapshotMark, StallPhase, TaskState};
+
+use super::fixture::*;
+use super::stall::Phase;
+use super::task::{Kind, Outcome, State};
+use super::*;
+
+fn model(updates: &[v1::Update]) -> Model {
+    let mut model = Model::new();
+    for update in updates {
+        model.apply(update);
+    }
+    model
+}
+
+#[test]
+fn a_short_task_can_be_spawned_described_and_ended_in_one_update() {
+    let mut update = start(7, "app");
+    update.spawned.push(spawned(1, "src/main.rs:10:5"));
+    update.stats.push(stats(1, TaskState::Idle, 3, 1));
+    update.ended.push(ended(1, WireOutcome::Completed, None));
+    let model = model(&[update]);
+    let task = model.task(1).unwrap();
+    assert_eq!(model.location(task.location), "src/main.rs:10:5");
+    assert_eq!(task.stats.polls, 3);
+    assert_eq!(task.outcome(), Some(&Outcome::Completed));
+    assert_eq!(model.pid(), 7);
+    assert_eq!(model.instrumentation(), Instrumentation::Seen);
+}
+
+#[test]
+fn a_first_snapshot_mark_replaces_everything_known() {
+    let mut first = start(7, "app");
+    first.spawned.push(spawned(1, "src/main.rs:10:5"));
+    let mut again = start(8, "app");
+    again.snapshot = SnapshotMark::SnapshotFirst as i32;
+    again.spawned.push(spawned(2, "src/main.rs:11:5"));
+    let mut last = at(5);
+    last.snapshot = SnapshotMark::SnapshotLast as i32;
+    let model = model(&[first, again, last]);
+    assert!(model.task(1).is_none());
+    assert!(model.task(2).is_some());
+    assert_eq!(model.pid(), 8);
+}
+
+#[test]
+fn a_task_announced_late_keeps_its_numbers_and_gains_its_identity() {
+    let mut early = start(7, "app");
+    early.stats.push(stats(5, TaskState::Idle, 2, 1));
+    let mut late = at(10);
+    late.spawned.push(spawned(5, "src/lib.rs:3:9"));
+    let model = model(&[early, late]);
+    let task = model.task(5).unwrap();
+    assert_eq!(task.kind, Kind::Task);
+    assert_eq!(task.stats.polls, 2);
+    assert_eq!(model.location(task.location), "src/lib.rs:3:9");
+}
+
+#[test]
+fn an_end_of_a_never_announced_task_keeps_it_visible() {
+    let mut update = start(7, "app");
+    update.ended.push(ended(9, WireOutcome::Cancelled, None));
+    let model = model(&[update]);
+    let task = model.task(9).expect("a placeholder, not a ghost");
+    assert_eq!(model.location(task.location), UNKNOWN_LOCATION);
+    assert_eq!(task.outcome(), Some(&Outcome::Cancelled));
+}
+
+#[test]
+fn a_stall_moves_from_started_to_ended_and_keeps_its_stack() {
+    let mut begin = start(7, "app");
+    begin.spawned.push(spawned(1, "src/main.rs:10:5"));
+    let mut started = stall(1, 1, StallPhase::Started, 120 * MS);
+    started.samples.push(v1::StackSample {
+        at_ns: 110 * MS,
+        frames: vec![
+            frame("std::thread::sleep", ""),
+            frame("app::work", "src/main.rs:20:9"),
+        ],
+    });
+    begin.stalls.push(started);
+    let mut ongoing = at(300 * MS);
+    ongoing
+        .stalls
+        .push(stall(1, 1, StallPhase::Ongoing, 300 * MS));
+    let mut model = model(&[begin, ongoing]);
+    let live = model.stalls().next().unwrap().clone();
+    assert_eq!(live.phase, Phase::Ongoing);
+    assert_eq!(
+        live.duration_at(500 * MS),
+        500 * MS,
+        "a live stall keeps growing"
+    );
+    let mut done = at(650 * MS);
+    done.stalls.push(stall(1, 1, StallPhase::Ended, 612 * MS));
+    model.apply(&done);
+    let ended = model.stalls().next().unwrap();
+    assert_eq!(ended.phase, Phase::Ended);
+    assert_eq!(ended.duration_at(10_000 * MS), 612 * MS);
+    assert_eq!(ended.stack.len(), 2);
+    assert_eq!(&*ended.stack[1].function, "app::work");
+}
+
+#[test]
+fn a_stream_without_an_exit_word_is_cut() {
+    let mut exited = model(&[start(7, "app")]);
+    let mut last = at(5);
+    last.process_exited = true;
+    exited.apply(&last);
+    exited.finish();
+    assert_eq!(exited.ending(), Ending::Exited);
+
+    let mut cut = model(&[start(7, "app")]);
+    assert_eq!(cut.ending(), Ending::Open);
+    cut.finish();
+    assert_eq!(cut.ending(), Ending::Cut);
+}
+
+#[test]
+fn live_counts_per_site_follow_spawns_and_ends_but_not_block_on() {
+    let mut update = start(7, "app");
+    for id in 1..=3 {
+        update.spawned.push(spawned(id, "src/main.rs:10:5"));
+    }
+    let mut main = spawned(4, "src/main.rs:1:1");
+    main.kind = v1::TaskKind::BlockOn as i32;
+    update.spawned.push(main);
+    let mut later = at(10);
+    later.ended.push(ended(2, WireOutcome::Completed, None));
+    let model = model(&[update, later]);
+    let site = model.task(1).unwrap().location;
+    assert_eq!(model.growth().live(site), 2);
+    assert_eq!(model.growth().live(model.task(4).unwrap().location), 0);
+}
+
+#[test]
+fn instrumentation_news_is_taken_from_either_place() {
+    let mut first = start(7, "app");
+    first.process.as_mut().unwrap().instrumentation = v1::Instrumentation::Waiting as i32;
+    let mut later = at(10);
+    later.instrumentation = v1::Instrumentation::Missing as i32;
+    let mut model = model(&[first]);
+    assert_eq!(model.instrumentation(), Instrumentation::Waiting);
+    model.apply(&later);
+    assert_eq!(model.instrumentation(), Instrumentation::Missing);
+}
+
+#[test]
+fn thread_numbers_name_threads_and_absurd_ones_are_ignored() {
+    let mut update = start(7, "app");
+    update
+        .runtime
+        .as_mut()
+        .unwrap()
+        .threads
+        .push(v1::ThreadState {
+            thread: u32::MAX,
+            name: "evil".into(),
+            ..Default::default()
+        });
+    let model = model(&[update]);
+    assert_eq!(model.runtime().thread_name(1), "main");
+    assert_eq!(model.runtime().thread_name(99), "thread #99");
+    assert_eq!(model.runtime().threads().count(), 2);
+}
+
+#[test]
+fn a_hundred_thousand_tasks_fit_in_a_compact_table() {
+    // Not a timing test: it shows the per-task footprint stays small and the fold copes.
+    assert!(
+        std::mem::size_of::<task::Task>() <= 192,
+        "{}",
+        std::mem::size_of::<task::Task>()
+    );
+    let mut update = start(7, "app");
+    for id in 1..=100_000 {
+        update.spawned.push(spawned(id, "src/main.rs:10:5"));
+        update.stats.push(stats(id, TaskState::Idle, 1, 1));
+    }
+    let model = model(&[update]);
+    assert_eq!(model.task_count(), 100_000);
+    assert_eq!(model.task(99_999).unwrap().stats.state, State::Idle);
+}
