@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 mod duration;
 mod model;
+mod report;
 fn main() {}

@@ -1,0 +1,147 @@
+//! The `taskscope.check/v1` JSON document: a stable contract for scripts (docs/ci.md).
+//! Fields are only ever added; a change of meaning gets a new schema name.
+
+use serde::Serialize;
+
+use super::{ChildExit, Report};
+use crate::model::judge::finding::{Detail, Finding};
+
+/// The schema name every document carries.
+pub(crate) const SCHEMA: &str = "taskscope.check/v1";
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    verdict: &'static str,
+    command: Option<&'a [String]>,
+    exit_code: Option<i32>,
+    stall_threshold_ms: f64,
+    processes: Vec<Process<'a>>,
+    summary: Summary,
+    findings: Vec<JsonFinding<'a>>,
+}
+
+#[derive(Serialize)]
+struct Process<'a> {
+    pid: u32,
+    program: &'a str,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    tasks: u64,
+    completed: u64,
+    cancelled: u64,
+    panicked: u64,
+    findings: usize,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    kind: &'static str,
+    severity: &'static str,
+    count: u64,
+    spawn_location: &'a str,
+    task: Task<'a>,
+    message: &'a str,
+    pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thread: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backtrace: Option<Vec<Frame<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    panic_message: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Task<'a> {
+    id: u64,
+    name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Frame<'a> {
+    function: &'a str,
+    location: Option<&'a str>,
+}
+
+/// The document, pretty-printed, with a final newline.
+pub(crate) fn render(report: &Report<'_>) -> String {
+    let judgement = report.judgement;
+    let document = Document {
+        schema: SCHEMA,
+        verdict: if report.passed() { "pass" } else { "fail" },
+        command: report.command,
+        exit_code: match report.exit {
+            Some(ChildExit::Code(code)) => Some(code),
+            Some(ChildExit::Signal(_)) | None => None,
+        },
+        stall_threshold_ms: report.stall_threshold_ns as f64 / 1e6,
+        processes: judgement
+            .processes
+            .iter()
+            .map(|p| Process {
+                pid: p.pid,
+                program: &p.program,
+            })
+            .collect(),
+        summary: Summary {
+            tasks: judgement.summary.tasks,
+            completed: judgement.summary.completed,
+            cancelled: judgement.summary.cancelled,
+            panicked: judgement.summary.panicked,
+            findings: judgement.findings.len(),
+        },
+        findings: judgement.findings.iter().map(finding).collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&document).expect("plain data always serializes");
+    text.push('\n');
+    text
+}
+
+fn finding(finding: &Finding) -> JsonFinding<'_> {
+    let mut json = JsonFinding {
+        kind: finding.kind.as_str(),
+        severity: finding.severity.as_str(),
+        count: finding.count,
+        spawn_location: &finding.spawn_location,
+        task: Task {
+            id: finding.task_id,
+            name: finding.task_name.as_deref(),
+        },
+        message: &finding.message,
+        pid: finding.pid,
+        duration_ms: None,
+        thread: None,
+        backtrace: None,
+        test: None,
+        panic_message: None,
+    };
+    match &finding.detail {
+        Detail::Stall {
+            duration_ns,
+            thread,
+            backtrace,
+        } => {
+            json.duration_ms = Some(*duration_ns as f64 / 1e6);
+            json.thread = Some(thread);
+            json.backtrace = Some(
+                backtrace
+                    .iter()
+                    .map(|frame| Frame {
+                        function: &frame.function,
+                        location: frame.location.as_deref(),
+                    })
+                    .collect(),
+            );
+        }
+        Detail::AliveAtShutdown { test } => json.test = test.as_deref(),
+        Detail::Panic { message, .. } => json.panic_message = Some(message),
+        Detail::LostWaker | Detail::Growth { .. } => {}
+    }
+    json
+}

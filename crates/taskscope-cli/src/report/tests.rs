@@ -1,0 +1,224 @@
+//! Every format over one fixed judgement, compared with the files in `snapshots/`.
+//! After an intended change, regenerate them with `UPDATE_SNAPSHOTS=1 cargo test -p
+//! taskscope-cli report::` and review the diff.
+
+use std::path::{Path, PathBuf};
+
+use super::text::Style;
+use super::*;
+use crate::model::judge::finding::{Detail, Finding};
+use crate::model::judge::policy::{FindingKind, Severity};
+use crate::model::judge::{ProcessRef, Summary};
+use crate::model::stall::Frame;
+
+fn fixture() -> Judgement {
+    let finding = |kind, severity, count, location: &str, message: &str, detail| Finding {
+        kind,
+        severity,
+        count,
+        spawn_location: location.into(),
+        task_id: 12,
+        task_name: None,
+        message: message.into(),
+        pid: 4242,
+        program: "/target/debug/app".into(),
+        detail,
+    };
+    let mut stall = finding(
+        FindingKind::Stall,
+        Severity::Error,
+        3,
+        "src/bin/app.rs:12:5",
+        "3 times from this spawn site; worst: a poll of task 12 \"fetch\" blocked thread \
+         `tokio-runtime-worker` for 612.4ms (threshold 100.0ms)",
+        Detail::Stall {
+            duration_ns: 612_400_000,
+            thread: "tokio-runtime-worker".into(),
+            backtrace: vec![
+                Frame {
+                    function: "app::fetch".into(),
+                    location: Some("/repo/src/bin/app.rs:30:9".into()),
+                },
+                Frame {
+                    function: "tokio::runtime::task::core::Core::poll".into(),
+                    location: None,
+                },
+            ],
+        },
+    );
+    stall.task_name = Some("fetch".into());
+    Judgement {
+        findings: vec![
+            stall,
+            finding(
+                FindingKind::AliveAtShutdown,
+                Severity::Error,
+                1,
+                "tests/leaky.rs:9:5",
+                "task 12 was still pending when its runtime shut down (in test `tests::leaks`)",
+                Detail::AliveAtShutdown {
+                    test: Some("tests::leaks".into()),
+                },
+            ),
+            finding(
+                FindingKind::Panic,
+                Severity::Warning,
+                1,
+                "src/worker.rs:7:13",
+                "task 12 panicked: <oops> & \"quotes\", 100%\nsecond line",
+                Detail::Panic {
+                    message: "<oops> & \"quotes\", 100%\nsecond line".into(),
+                    location: None,
+                },
+            ),
+        ],
+        allowed: 1,
+        processes: vec![ProcessRef {
+            pid: 4242,
+            program: "/target/debug/app".into(),
+        }],
+        summary: Summary {
+            tasks: 40,
+            completed: 35,
+            cancelled: 4,
+            panicked: 1,
+        },
+        notes: vec!["app (pid 4242): the recording was cut".into()],
+    }
+}
+
+fn report<'a>(judgement: &'a Judgement, command: &'a [String], exit: ChildExit) -> Report<'a> {
+    Report {
+        judgement,
+        command: Some(command),
+        exit: Some(exit),
+        stall_threshold_ns: 100_000_000,
+    }
+}
+
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/report/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", PathBuf::from(&path).display()));
+    assert!(
+        expected == actual,
+        "{name} differs from its snapshot (UPDATE_SNAPSHOTS=1 to accept)\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
+
+fn command() -> Vec<String> {
+    vec!["cargo".into(), "test".into()]
+}
+
+#[test]
+fn text_report() {
+    let judgement = fixture();
+    let command = command();
+    assert_snapshot(
+        "text.txt",
+        &text::render(
+            &report(&judgement, &command, ChildExit::Code(101)),
+            Style::Plain,
+        ),
+    );
+}
+
+#[test]
+fn text_report_in_colour_marks_the_verdict_and_severities() {
+    let judgement = fixture();
+    let command = command();
+    let coloured = text::render(
+        &report(&judgement, &command, ChildExit::Code(0)),
+        Style::Colour,
+    );
+    assert!(coloured.contains("\x1b[1;31mFAIL\x1b[0m"));
+    assert!(coloured.contains("\x1b[1;33mwarning\x1b[0m"));
+}
+
+#[test]
+fn text_summary_of_a_clean_run() {
+    let judgement = Judgement {
+        processes: vec![ProcessRef {
+            pid: 1,
+            program: "healthy".into(),
+        }],
+        ..Judgement::default()
+    };
+    let command = command();
+    assert_snapshot(
+        "summary-pass.txt",
+        &text::summary(
+            &report(&judgement, &command, ChildExit::Code(0)),
+            Style::Plain,
+        ),
+    );
+}
+
+#[test]
+fn json_report() {
+    let judgement = fixture();
+    let command = command();
+    let rendered = json::render(&report(&judgement, &command, ChildExit::Code(101)));
+    let parsed: serde_json::Value = serde_json::from_str(&rendered).unwrap();
+    assert_eq!(parsed["schema"], "taskscope.check/v1");
+    assert_snapshot("report.json", &rendered);
+}
+
+#[test]
+fn json_exit_code_is_null_when_the_command_was_killed() {
+    let judgement = Judgement::default();
+    let command = command();
+    let rendered = json::render(&report(&judgement, &command, ChildExit::Signal(9)));
+    let parsed: serde_json::Value = serde_json::from_str(&rendered).unwrap();
+    assert!(parsed["exit_code"].is_null());
+    assert_eq!(parsed["verdict"], "fail");
+}
+
+#[test]
+fn junit_report() {
+    let judgement = fixture();
+    let command = command();
+    assert_snapshot(
+        "junit.xml",
+        &junit::render(&report(&judgement, &command, ChildExit::Code(101))),
+    );
+}
+
+#[test]
+fn junit_report_of_a_clean_run_has_one_passing_case() {
+    let judgement = Judgement::default();
+    let command = command();
+    assert_snapshot(
+        "junit-pass.xml",
+        &junit::render(&report(&judgement, &command, ChildExit::Code(0))),
+    );
+}
+
+#[test]
+fn github_report() {
+    let judgement = fixture();
+    let command = command();
+    let rendered = github::render(
+        &report(&judgement, &command, ChildExit::Code(101)),
+        Some(Path::new("/repo")),
+    );
+    assert_snapshot("github.txt", &rendered);
+}
+
+#[test]
+fn locations_split_into_file_line_and_column() {
+    assert_eq!(
+        split_location("src/a.rs:12:5"),
+        Some(("src/a.rs", 12, Some(5)))
+    );
+    assert_eq!(split_location("src/a.rs:12"), Some(("src/a.rs", 12, None)));
+    assert_eq!(split_location("C:/x.rs:1:2"), Some(("C:/x.rs", 1, Some(2))));
+    assert_eq!(split_location("<unknown>"), None);
+    assert_eq!(split_location(":5"), None);
+}
