@@ -1,1 +1,67 @@
-//! stub
+//! The taskscope probe: finds the polls that stall a tokio app's threads and the tasks it
+//! leaks, and streams what it sees to `taskscope` over gRPC and into recordings.
+//!
+//! # Instrument an app
+//!
+//! ```no_run
+//! #[tokio::main]
+//! async fn main() {
+//!     taskscope::init();
+//!     // ...
+//! }
+//! ```
+//!
+//! and build it with tokio's instrumentation on (`.cargo/config.toml`):
+//!
+//! ```toml
+//! [build]
+//! rustflags = ["--cfg", "tokio_unstable"]
+//! ```
+//!
+//! Then `taskscope attach` shows it live (the probe serves on `127.0.0.1:6670`), or
+//! `taskscope check -- cargo run` judges a run in CI.
+//!
+//! # Settings
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `TASKSCOPE_BIND` | `127.0.0.1:6670` | gRPC address, `unix:/path`, or `off` |
+//! | `TASKSCOPE_RECORD` | unset | record to this file, or into this directory as `<program>-<pid>.tsrec` |
+//! | `TASKSCOPE_STALL_THRESHOLD` | `100ms` | a poll longer than this is a stall |
+//! | `TASKSCOPE_PUBLISH_INTERVAL` | `100ms` | how often changes are published |
+//! | `TASKSCOPE_WAKERS` | `off` | track wakers (needed for lost-waker detection; costly) |
+//! | `TASKSCOPE_RETENTION` | `60s` | how long ended tasks stay visible |
+//! | `TASKSCOPE_STACKS` | `on` | capture the stack of a stalled thread |
+//!
+//! The same settings exist on [`Builder`]. For an app that builds its own tracing
+//! subscriber, [`Builder::build`] returns the probe's layer to add to it.
+//!
+//! # What it costs, and what it never does
+//!
+//! A poll updates a few atomics in its own task's state; spawns go through a bounded
+//! queue; everything else (tables, encoding, gRPC, file writes) happens on the probe's own
+//! threads. The probe never blocks an app thread, never makes the app wait for a client or
+//! a disk, and counts (and reports) whatever it had to drop.
+
+mod aggregator;
+mod builder;
+mod cell;
+mod clock;
+mod config;
+mod diag;
+mod exit;
+mod intern;
+mod layer;
+mod outcome;
+mod quiet;
+mod recorder;
+mod runner;
+mod server;
+mod shared;
+mod stall_stack;
+mod threads;
+mod watchdog;
+
+pub use builder::{Builder, InitError, Probe, init};
+pub use config::Bind;
+pub use layer::{ProbeFilter, ProbeLayer, TaskLayer};

@@ -1,0 +1,16 @@
+//! Small tokio programs with one fault each, and a healthy one that uses the same APIs
+//! without faults. Each faulty spawn carries a `// FAULT: <kind>` comment on its line, so
+//! tests can compute the exact spawn location a finding must name.
+//!
+//! | binary | fault |
+//! |---|---|
+//! | `healthy` | none: channels, `Notify`, timers, `select!`, `JoinSet`, locks, TCP |
+//! | `blocking_sleep` | a task calls `std::thread::sleep` inside async code (stall) |
+//! | `cpu_loop` | a task computes for 500 ms without yielding (stall) |
+//! | `lost_waker` | a future returns `Pending` without keeping its waker (lost waker) |
+//! | `leak_at_shutdown` | a detached task is still running when `main` returns |
+//! | `panicking` | a task panics |
+//! | `aborted` | an idle task is aborted (not a fault: an outcome to report) |
+//! | `nested` | tasks spawning tasks (parent/child links) |
+//! | `forever` | runs until killed, stalling now and then (recordings cut by SIGKILL) |
+//! | `leaky_tests` (test target) | a `#[tokio::test]` that leaks a task |

@@ -1,0 +1,106 @@
+//! End-to-end over real gRPC: a watcher sees a stall while the poll is still running.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Folded, command, fault_location};
+use taskscope_api::v1::probe_client::ProbeClient;
+use taskscope_api::v1::{self, StallPhase};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn connect(address: &str) -> ProbeClient<tonic::transport::Channel> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match tonic::transport::Endpoint::from_shared(address.to_owned())
+            .unwrap()
+            .connect()
+            .await
+        {
+            Ok(channel) => return ProbeClient::new(channel),
+            Err(e) if Instant::now() > deadline => panic!("cannot connect to {address}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_watcher_sees_a_stall_start_before_the_poll_returns_then_its_end() {
+    let port = free_port();
+    let mut child = command("blocking_sleep")
+        .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut client = connect(&format!("http://127.0.0.1:{port}")).await;
+    let mut stream = client
+        .watch(v1::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut folded = Folded::default();
+    let mut started: Option<v1::Stall> = None;
+    let mut ended: Option<v1::Stall> = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ended.is_none() && Instant::now() < deadline {
+        let Ok(Some(update)) = stream.message().await else {
+            break;
+        };
+        for stall in &update.stalls {
+            match StallPhase::try_from(stall.phase).unwrap() {
+                StallPhase::Started if started.is_none() => started = Some(stall.clone()),
+                StallPhase::Ended => ended = Some(stall.clone()),
+                _ => {}
+            }
+        }
+        folded.apply(update);
+    }
+    let _ = child.wait();
+    let started = started.expect("a STARTED stall was streamed");
+    let ended = ended.expect("an ENDED stall was streamed");
+    assert_eq!(started.stall_id, ended.stall_id);
+    assert!(
+        started.duration_ns < 600_000_000,
+        "the stall was reported while the 600 ms poll was still running ({} ns in)",
+        started.duration_ns
+    );
+    assert!(started.duration_ns >= 100_000_000, "{started:?}");
+    assert!(ended.duration_ns >= 600_000_000, "{ended:?}");
+    let task = &folded.tasks[&ended.task_id];
+    assert_eq!(
+        task.location(),
+        fault_location("src/bin/blocking_sleep.rs", "stall")
+    );
+    let thread = &folded.threads[&ended.thread];
+    assert!(thread.name.starts_with("tokio-r"), "{thread:?}");
+}
+
+#[tokio::test]
+async fn snapshot_pages_describe_the_process() {
+    let port = free_port();
+    let mut child = command("forever")
+        .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+        .spawn()
+        .unwrap();
+    let mut client = connect(&format!("http://127.0.0.1:{port}")).await;
+    let page = client
+        .snapshot(v1::SnapshotRequest { page_token: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let update = page.update.unwrap();
+    let process = update.process.unwrap();
+    assert_eq!(process.pid, child.id());
+    assert_eq!(process.program, "forever");
+    assert_eq!(process.instrumentation, v1::Instrumentation::Seen as i32);
+    assert_eq!(page.next_page_token, 0);
+}

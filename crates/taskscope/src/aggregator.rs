@@ -1,0 +1,510 @@
+//! The aggregator: folds what app threads and the watchdog report into the probe's state,
+//! and turns that state into `Update`s (a snapshot for a new watcher, deltas afterwards).
+//!
+//! It runs on the probe's own thread. Its costs scale with the number of live tasks per
+//! publish interval, never with the number of polls: per-poll numbers are read from the
+//! task cells, which already hold totals.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use prost::Message;
+use taskscope_api::v1;
+
+use crate::cell::{Kind, TaskCell};
+use crate::shared::{ProbeEvent, Shared};
+use crate::{clock, threads};
+
+/// No update is made larger than this (tonic refuses messages over 4 MiB by default).
+const MAX_UPDATE_BYTES: usize = 1024 * 1024;
+/// Ended stalls kept for new watchers.
+const RETAINED_STALLS: usize = 1_000;
+
+/// A task that ended, kept for a while so that clients see its outcome.
+struct EndedTask {
+    spawned: v1::TaskSpawned,
+    ended: v1::TaskEnded,
+}
+
+/// A stall whose poll is still running.
+struct ActiveStall {
+    stall: v1::Stall,
+    /// Already handed to clients once (as STARTED).
+    announced: bool,
+}
+
+/// Changes not yet published.
+#[derive(Default)]
+struct Pending {
+    spawned: Vec<v1::TaskSpawned>,
+    stats: Vec<v1::TaskStats>,
+    ended: Vec<v1::TaskEnded>,
+    stalls: BTreeMap<u64, v1::Stall>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.spawned.is_empty()
+            && self.stats.is_empty()
+            && self.ended.is_empty()
+            && self.stalls.is_empty()
+    }
+}
+
+pub(crate) struct Aggregator {
+    shared: Arc<Shared>,
+    events: Receiver<ProbeEvent>,
+    process: v1::ProcessInfo,
+    live: HashMap<u64, Arc<TaskCell>>,
+    ended: VecDeque<EndedTask>,
+    /// Stalls still running, by (thread, poll start).
+    active_stalls: HashMap<(u32, u64), ActiveStall>,
+    recent_stalls: VecDeque<v1::Stall>,
+    next_stall_id: u64,
+    pending: Pending,
+    published_runtime: Option<v1::RuntimeState>,
+    published_drops: Option<v1::Drops>,
+    published_instrumentation: v1::Instrumentation,
+    last_publish_ns: u64,
+}
+
+impl Aggregator {
+    pub(crate) fn new(shared: Arc<Shared>, events: Receiver<ProbeEvent>) -> Self {
+        let process = process_info(&shared);
+        Self {
+            shared,
+            events,
+            published_instrumentation: v1::Instrumentation::try_from(process.instrumentation)
+                .unwrap_or_default(),
+            process,
+            live: HashMap::new(),
+            ended: VecDeque::new(),
+            active_stalls: HashMap::new(),
+            recent_stalls: VecDeque::new(),
+            next_stall_id: 1,
+            pending: Pending::default(),
+            published_runtime: None,
+            published_drops: None,
+            last_publish_ns: 0,
+        }
+    }
+
+    /// Takes in everything queued since the last call.
+    pub(crate) fn drain(&mut self) {
+        while let Ok(event) = self.events.try_recv() {
+            match event {
+                ProbeEvent::Spawned(cell) => {
+                    let id = cell.identity.id;
+                    if let std::collections::hash_map::Entry::Vacant(slot) = self.live.entry(id) {
+                        self.pending.spawned.push(cell.spawned());
+                        slot.insert(cell);
+                    }
+                }
+                ProbeEvent::StallRunning {
+                    thread,
+                    task,
+                    started_ns,
+                    now_ns,
+                    samples,
+                } => {
+                    let next_id = &mut self.next_stall_id;
+                    let active = self
+                        .active_stalls
+                        .entry((thread, started_ns))
+                        .or_insert_with(|| {
+                            let stall_id = *next_id;
+                            *next_id += 1;
+                            ActiveStall {
+                                announced: false,
+                                stall: v1::Stall {
+                                    stall_id,
+                                    task_id: task,
+                                    thread,
+                                    poll_started_ns: started_ns,
+                                    ..Default::default()
+                                },
+                            }
+                        });
+                    let stall = &mut active.stall;
+                    // Clients must see STARTED once, even when the next refresh comes
+                    // before this one is published.
+                    let started_unpublished = self
+                        .pending
+                        .stalls
+                        .get(&stall.stall_id)
+                        .is_some_and(|p| p.phase == v1::StallPhase::Started as i32);
+                    stall.phase = if active.announced && !started_unpublished {
+                        v1::StallPhase::Ongoing
+                    } else {
+                        v1::StallPhase::Started
+                    } as i32;
+                    active.announced = true;
+                    stall.duration_ns = now_ns.saturating_sub(started_ns);
+                    stall.samples.extend(samples);
+                    self.pending.stalls.insert(stall.stall_id, stall.clone());
+                }
+                ProbeEvent::StallEnded {
+                    thread,
+                    task,
+                    started_ns,
+                    duration_ns,
+                } => {
+                    let mut stall = self
+                        .active_stalls
+                        .remove(&(thread, started_ns))
+                        .map(|active| active.stall)
+                        .unwrap_or_else(|| {
+                                let stall_id = self.next_stall_id;
+                                self.next_stall_id += 1;
+                                v1::Stall {
+                                    stall_id,
+                                    task_id: task,
+                                    thread,
+                                    poll_started_ns: started_ns,
+                                    ..Default::default()
+                                }
+                            });
+                    stall.phase = v1::StallPhase::Ended as i32;
+                    stall.duration_ns = duration_ns;
+                    self.pending.stalls.insert(stall.stall_id, stall.clone());
+                    self.recent_stalls.push_back(stall);
+                    if self.recent_stalls.len() > RETAINED_STALLS {
+                        self.recent_stalls.pop_front();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads every live task's cell: changed statistics and ended tasks become pending.
+    fn scan(&mut self, now_ns: u64) {
+        let mut finished = Vec::new();
+        for (id, cell) in &self.live {
+            if let Some(end) = cell.end() {
+                finished.push(*id);
+                let ended = v1::TaskEnded {
+                    id: *id,
+                    ended_ns: end.at_ns,
+                    outcome: end.outcome as i32,
+                    panic_message: end.panic_message.clone().unwrap_or_default(),
+                    panic_location: end.panic_location.clone().unwrap_or_default(),
+                    thread: end.thread,
+                    stats: Some(cell.stats(true)),
+                };
+                self.pending.ended.push(ended.clone());
+                self.ended.push_back(EndedTask {
+                    spawned: cell.spawned(),
+                    ended,
+                });
+            } else if cell.take_dirty() {
+                self.pending.stats.push(cell.stats(false));
+            }
+        }
+        for id in finished {
+            self.live.remove(&id);
+        }
+        self.expire(now_ns);
+    }
+
+    /// Forgets ended tasks past their retention, and the oldest beyond the size cap.
+    fn expire(&mut self, now_ns: u64) {
+        let retention_ns = self.shared.config.retention.as_nanos() as u64;
+        let max = self.shared.config.max_retained;
+        while let Some(oldest) = self.ended.front() {
+            let expired = oldest.ended.ended_ns.saturating_add(retention_ns) < now_ns;
+            let over_cap = self.ended.len() > max;
+            if !expired && !over_cap {
+                break;
+            }
+            if over_cap && !expired {
+                self.shared
+                    .drops
+                    .ended_tasks_evicted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            self.ended.pop_front();
+        }
+    }
+
+    fn instrumentation(&self) -> v1::Instrumentation {
+        if !cfg!(tokio_unstable) {
+            v1::Instrumentation::Missing
+        } else if self
+            .shared
+            .instrumentation_seen
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            v1::Instrumentation::Seen
+        } else {
+            v1::Instrumentation::Waiting
+        }
+    }
+
+    fn runtime_state(&self) -> v1::RuntimeState {
+        let threads = threads::all()
+            .iter()
+            .map(|slot| {
+                let polling = slot.read();
+                v1::ThreadState {
+                    thread: slot.number,
+                    name: slot.name.to_string(),
+                    polling_task: polling.map_or(0, |p| p.task),
+                    poll_started_ns: polling.map_or(0, |p| p.started_ns),
+                    exited: slot.has_exited(),
+                    os_tid: slot.os_tid,
+                }
+            })
+            .collect();
+        let (mut blocking_alive, mut blocking_running) = (0, 0);
+        for cell in self.live.values() {
+            if cell.identity.kind == Kind::Blocking {
+                blocking_alive += 1;
+                blocking_running += u64::from(cell.is_running());
+            }
+        }
+        v1::RuntimeState {
+            threads,
+            blocking_alive,
+            blocking_running,
+        }
+    }
+
+    /// Everything that changed since the last call, as updates of bounded size; empty when
+    /// nothing changed (but for a heartbeat every second, so clients see the probe alive).
+    pub(crate) fn delta(&mut self) -> Vec<v1::Update> {
+        self.drain();
+        let now = clock::now_ns();
+        self.scan(now);
+        let mut head = v1::Update {
+            now_ns: now,
+            ..Default::default()
+        };
+        let instrumentation = self.instrumentation();
+        if instrumentation != self.published_instrumentation {
+            self.published_instrumentation = instrumentation;
+            head.instrumentation = instrumentation as i32;
+        }
+        let runtime = self.runtime_state();
+        if self.published_runtime.as_ref() != Some(&runtime) {
+            self.published_runtime = Some(runtime.clone());
+            head.runtime = Some(runtime);
+        }
+        let drops = self.shared.drops.to_proto();
+        if self.published_drops.as_ref() != Some(&drops) {
+            self.published_drops = Some(drops);
+            head.drops = Some(drops);
+        }
+        let head_changed = head.runtime.is_some()
+            || head.drops.is_some()
+            || head.instrumentation != 0;
+        let heartbeat_due = now.saturating_sub(self.last_publish_ns) >= 1_000_000_000;
+        if self.pending.is_empty() && !head_changed && !heartbeat_due {
+            return Vec::new();
+        }
+        self.last_publish_ns = now;
+        let pending = std::mem::take(&mut self.pending);
+        let mut packer = Packer::new(head);
+        for spawned in pending.spawned {
+            packer.push(spawned, |u| &mut u.spawned);
+        }
+        for stats in pending.stats {
+            packer.push(stats, |u| &mut u.stats);
+        }
+        for ended in pending.ended {
+            packer.push(ended, |u| &mut u.ended);
+        }
+        for stall in pending.stalls.into_values() {
+            packer.push(stall, |u| &mut u.stalls);
+        }
+        packer.finish()
+    }
+
+    /// The whole current state, as updates of bounded size marked as a snapshot.
+    pub(crate) fn snapshot(&mut self) -> Vec<v1::Update> {
+        let now = clock::now_ns();
+        let mut process = self.process.clone();
+        process.instrumentation = self.instrumentation() as i32;
+        process.stack_capture = Some(
+            self.shared
+                .stack_capture
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        );
+        let head = v1::Update {
+            now_ns: now,
+            process: Some(process),
+            instrumentation: self.instrumentation() as i32,
+            runtime: Some(self.runtime_state()),
+            drops: Some(self.shared.drops.to_proto()),
+            ..Default::default()
+        };
+        let mut packer = Packer::new(head);
+        for cell in self.live.values() {
+            packer.push(cell.spawned(), |u| &mut u.spawned);
+        }
+        for task in &self.ended {
+            packer.push(task.spawned.clone(), |u| &mut u.spawned);
+        }
+        for cell in self.live.values() {
+            packer.push(cell.stats(false), |u| &mut u.stats);
+        }
+        for task in &self.ended {
+            packer.push(task.ended.clone(), |u| &mut u.ended);
+        }
+        let active = self.active_stalls.values().map(|a| &a.stall);
+        for stall in self.recent_stalls.iter().chain(active) {
+            packer.push(stall.clone(), |u| &mut u.stalls);
+        }
+        let mut updates = packer.finish();
+        mark_snapshot(&mut updates);
+        updates
+    }
+
+    /// The program's name, as clients are told.
+    pub(crate) fn program(&self) -> &str {
+        &self.process.program
+    }
+
+    /// Brings the state up to date without publishing (before a snapshot).
+    pub(crate) fn catch_up(&mut self) {
+        self.drain();
+    }
+}
+
+fn mark_snapshot(updates: &mut [v1::Update]) {
+    let last = updates.len().saturating_sub(1);
+    for (index, update) in updates.iter_mut().enumerate() {
+        let mark = match (index == 0, index == last) {
+            (true, true) => v1::SnapshotMark::SnapshotOnly,
+            (true, false) => v1::SnapshotMark::SnapshotFirst,
+            (false, true) => v1::SnapshotMark::SnapshotLast,
+            (false, false) => v1::SnapshotMark::SnapshotMore,
+        };
+        update.snapshot = mark as i32;
+    }
+}
+
+/// Fills updates item by item, starting a new one before any would pass
+/// [`MAX_UPDATE_BYTES`]. Items keep their order, so a task's spawn always precedes its
+/// statistics and its end.
+struct Packer {
+    updates: Vec<v1::Update>,
+    current: v1::Update,
+    current_len: usize,
+}
+
+impl Packer {
+    fn new(head: v1::Update) -> Self {
+        Self {
+            current_len: head.encoded_len(),
+            current: head,
+            updates: Vec::new(),
+        }
+    }
+
+    fn push<T: Message>(&mut self, item: T, field: impl Fn(&mut v1::Update) -> &mut Vec<T>) {
+        let len = item.encoded_len() + 8;
+        if self.current_len + len > MAX_UPDATE_BYTES && self.current_len > 16 {
+            let now_ns = self.current.now_ns;
+            let full = std::mem::replace(
+                &mut self.current,
+                v1::Update {
+                    now_ns,
+                    ..Default::default()
+                },
+            );
+            self.updates.push(full);
+            self.current_len = 16;
+        }
+        self.current_len += len;
+        field(&mut self.current).push(item);
+    }
+
+    fn finish(mut self) -> Vec<v1::Update> {
+        self.updates.push(self.current);
+        self.updates
+    }
+}
+
+fn process_info(shared: &Shared) -> v1::ProcessInfo {
+    let mut args = std::env::args();
+    let argv0 = args.next().unwrap_or_default();
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| {
+            std::path::Path::new(&argv0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or(argv0.clone())
+        });
+    let config = &shared.config;
+    v1::ProcessInfo {
+        pid: std::process::id(),
+        program,
+        args: args.collect(),
+        start_unix_ns: clock::start_unix_ns(),
+        probe_version: env!("CARGO_PKG_VERSION").to_owned(),
+        instrumentation: if cfg!(tokio_unstable) {
+            v1::Instrumentation::Waiting
+        } else {
+            v1::Instrumentation::Missing
+        } as i32,
+        stall_threshold_ns: config.stall_threshold.as_nanos() as u64,
+        publish_interval_ns: config.publish_interval.as_nanos() as u64,
+        waker_tracking: config.waker_tracking,
+        retention_ns: config.retention.as_nanos() as u64,
+        stack_capture: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_batches_are_split_below_the_size_limit_in_order() {
+        let mut packer = Packer::new(v1::Update::default());
+        for id in 0..50_000u64 {
+            packer.push(
+                v1::TaskSpawned {
+                    id,
+                    name: "x".repeat(40),
+                    ..Default::default()
+                },
+                |u| &mut u.spawned,
+            );
+        }
+        let updates = packer.finish();
+        assert!(updates.len() > 1);
+        let mut next = 0;
+        for update in &updates {
+            assert!(update.encoded_len() <= MAX_UPDATE_BYTES);
+            for spawned in &update.spawned {
+                assert_eq!(spawned.id, next);
+                next += 1;
+            }
+        }
+        assert_eq!(next, 50_000);
+    }
+
+    #[test]
+    fn snapshot_marks_say_where_the_snapshot_starts_and_ends() {
+        let mut one = vec![v1::Update::default()];
+        mark_snapshot(&mut one);
+        assert_eq!(one[0].snapshot, v1::SnapshotMark::SnapshotOnly as i32);
+        let mut three = vec![v1::Update::default(); 3];
+        mark_snapshot(&mut three);
+        let marks: Vec<_> = three.iter().map(|u| u.snapshot).collect();
+        assert_eq!(
+            marks,
+            [
+                v1::SnapshotMark::SnapshotFirst as i32,
+                v1::SnapshotMark::SnapshotMore as i32,
+                v1::SnapshotMark::SnapshotLast as i32
+            ]
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! Setting the probe up: [`init`] for the one-liner, [`Builder`] for code, and
+//! [`Builder::build`] for apps that compose their own tracing subscriber.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing_core::Subscriber;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{Bind, Config};
+use crate::layer::ProbeLayer;
+use crate::runner::Command;
+use crate::shared::Shared;
+use crate::{diag, exit, outcome};
+
+/// Why the probe could not be installed. The app keeps running either way.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// Another global tracing subscriber is installed.
+    #[error(
+        "a global tracing subscriber is already installed, so taskscope cannot add its \
+         layer; add it to yours instead: `.with(taskscope::Builder::from_env().build().0)`"
+    )]
+    SubscriberAlreadySet,
+    /// The probe's threads could not be started.
+    #[error("cannot start the probe's threads: {0}")]
+    Threads(#[source] std::io::Error),
+}
+
+/// A running probe. Dropping it does not stop the probe: it lives as long as the process.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    commands: mpsc::UnboundedSender<Command>,
+    bind: Option<String>,
+}
+
+impl Probe {
+    /// Publishes everything pending now and waits (at most 2 s) until a recording has it.
+    /// Called automatically when the process exits.
+    pub fn flush(&self) {
+        let (done, receiver) = std::sync::mpsc::channel();
+        if self.commands.send(Command::FinalFlush(done)).is_ok() {
+            let _ = receiver.recv_timeout(Duration::from_secs(2));
+        }
+    }
+
+    /// The address the probe serves on (`host:port` or `unix:/path`), if any.
+    pub fn address(&self) -> Option<&str> {
+        self.bind.as_deref()
+    }
+}
+
+/// Settings for the probe. Start from [`Builder::from_env`] (what [`init`] uses) or
+/// [`Builder::new`] (defaults only, no environment).
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// Default settings, ignoring the environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Default settings overridden by the `TASKSCOPE_*` environment variables (invalid
+    /// values are reported on stderr and ignored).
+    pub fn from_env() -> Self {
+        let mut config = Config::default();
+        config.apply_env(|name| std::env::var(name).ok());
+        Self { config }
+    }
+
+    /// Where to serve the gRPC API: `127.0.0.1:6670` (default), `unix:/path`, or `off`.
+    /// An unparsable address is reported and leaves the setting unchanged.
+    pub fn bind(mut self, address: &str) -> Self {
+        match Bind::parse(address) {
+            Ok(bind) => self.config.bind = bind,
+            Err(problem) => diag::warn(&format!("bind address {address:?}: {problem}")),
+        }
+        self
+    }
+
+    /// Records the update stream to `path` (a file, or an existing directory in which
+    /// `<program>-<pid>.tsrec` is created).
+    pub fn record(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.record = Some(path.into());
+        self
+    }
+
+    /// A poll longer than this is a stall (default 100 ms).
+    pub fn stall_threshold(mut self, threshold: Duration) -> Self {
+        if !threshold.is_zero() {
+            self.config.stall_threshold = threshold;
+        }
+        self
+    }
+
+    /// How often changes are published to watchers and the recording (default 100 ms).
+    /// Stalls are published at once regardless.
+    pub fn publish_interval(mut self, interval: Duration) -> Self {
+        self.config.publish_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Tracks wakers (wakes, waker counts, scheduled time, lost-waker detection). Off by
+    /// default: tokio then emits an event for every waker operation, which costs the app
+    /// far more than the rest of the probe (see `docs/performance.md`).
+    pub fn waker_tracking(mut self, on: bool) -> Self {
+        self.config.waker_tracking = on;
+        self
+    }
+
+    /// How long ended tasks stay visible to clients (default 60 s, at most 10,000 tasks).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.config.retention = retention;
+        self
+    }
+
+    /// Captures the stalled thread's stack (default on, where the platform allows).
+    pub fn capture_stacks(mut self, on: bool) -> Self {
+        self.config.capture_stacks = on;
+        self
+    }
+
+    /// Starts the probe and returns its layer, for apps that build their own subscriber:
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::prelude::*;
+    /// let (layer, _probe) = taskscope::Builder::from_env().build().expect("probe starts");
+    /// tracing_subscriber::registry()
+    ///     .with(layer)
+    ///     .with(tracing_subscriber::fmt::layer())
+    ///     .init();
+    /// ```
+    pub fn build<S>(self) -> Result<(ProbeLayer<S>, Probe), InitError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let (shared, probe) = self.start()?;
+        Ok((crate::layer::new(shared), probe))
+    }
+
+    fn start(self) -> Result<(std::sync::Arc<Shared>, Probe), InitError> {
+        crate::clock::start();
+        outcome::install_panic_hook();
+        warn_if_uninstrumented();
+        let config = self.config;
+        let listener = match crate::server::bind(&config.bind) {
+            Ok(listener) => listener,
+            Err(e) => {
+                diag::warn(&format!(
+                    "cannot listen on {}: {e}; the probe runs without its gRPC server \
+                     (set TASKSCOPE_BIND to a free address, unix:/path, or off)",
+                    config.bind
+                ));
+                None
+            }
+        };
+        let bind = listener.as_ref().map(|_| config.bind.to_string());
+        let shared = Shared::new(config);
+        let commands = crate::runner::start(shared.clone(), listener).map_err(InitError::Threads)?;
+        exit::flush_at_exit(commands.clone());
+        Ok((shared, Probe { commands, bind }))
+    }
+
+    /// Starts the probe and installs it as the global tracing subscriber, together with a
+    /// `fmt` layer for the app's own logs that honours `RUST_LOG` (default `info`).
+    ///
+    /// Calling it again (or after [`init`]) does nothing and returns the running probe.
+    pub fn init(self) -> Result<Probe, InitError> {
+        static PROBE: OnceLock<Probe> = OnceLock::new();
+        static INSTALLING: Mutex<()> = Mutex::new(());
+        // Tests often call `init()` from many threads at once: one installs, the rest wait
+        // and get the same probe.
+        let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(probe) = PROBE.get() {
+            return Ok(probe.clone());
+        }
+        if tracing::dispatcher::has_been_set() {
+            return Err(InitError::SubscriberAlreadySet);
+        }
+        let log_to_stderr = self.config.log_to_stderr;
+        let (layer, probe) = self.build()?;
+        let logs = log_to_stderr.then(|| {
+            let filter =
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter)
+        });
+        let installed = tracing_subscriber::registry()
+            .with(layer)
+            .with(logs)
+            .try_init();
+        if installed.is_err() {
+            return Err(InitError::SubscriberAlreadySet);
+        }
+        let _ = PROBE.set(probe.clone());
+        Ok(PROBE.get().cloned().unwrap_or(probe))
+    }
+}
+
+/// Installs the probe with settings from the environment, as the global tracing
+/// subscriber (plus a `RUST_LOG`-honouring log output). Call it first thing in `main`, or
+/// at the start of a test; calling it again is harmless.
+///
+/// It never fails the app: if the probe cannot be installed, the reason is printed on
+/// stderr and the app runs on without it.
+pub fn init() {
+    if let Err(e) = Builder::from_env().init() {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        diag::warn_once(&WARNED, &e.to_string());
+    }
+}
+
+/// Says once, loudly, when tokio cannot be observed at all.
+fn warn_if_uninstrumented() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !cfg!(tokio_unstable) {
+        diag::warn_once(
+            &WARNED,
+            "this program was built without `--cfg tokio_unstable`, so tokio emits no task \
+             instrumentation and taskscope will see no tasks. Build with \
+             RUSTFLAGS=\"--cfg tokio_unstable\" or add to .cargo/config.toml:\n  \
+             [build]\n  rustflags = [\"--cfg\", \"tokio_unstable\"]",
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! The probe's settings: defaults, the `TASKSCOPE_*` environment, and their validation.
+//!
+//! A bad value must never stop the app being debugged: it is reported once on stderr,
+//! naming the variable and the default used instead, and the probe carries on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the probe serves its gRPC API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    /// A TCP address such as `127.0.0.1:6670`.
+    Tcp(std::net::SocketAddr),
+    /// A Unix domain socket path.
+    Unix(PathBuf),
+    /// No server (e.g. recording only).
+    Off,
+}
+
+impl Bind {
+    /// The default address, `127.0.0.1:6670`.
+    pub const DEFAULT: &'static str = "127.0.0.1:6670";
+
+    /// Parses `host:port`, `unix:/path` or `off`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") || text.eq_ignore_ascii_case("none") {
+            return Ok(Bind::Off);
+        }
+        if let Some(path) = text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("`unix:` needs a socket path, e.g. unix:/tmp/app.sock".into());
+            }
+            return Ok(Bind::Unix(PathBuf::from(path)));
+        }
+        let text = text.strip_prefix("http://").unwrap_or(text);
+        text.parse().map(Bind::Tcp).map_err(|_| {
+            format!("`{text}` is not `host:port`, `unix:/path` or `off` (e.g. 127.0.0.1:6670)")
+        })
+    }
+}
+
+impl std::fmt::Display for Bind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bind::Tcp(addr) => write!(f, "{addr}"),
+            Bind::Unix(path) => write!(f, "unix:{}", path.display()),
+            Bind::Off => f.write_str("off"),
+        }
+    }
+}
+
+/// Every setting of the probe.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) bind: Bind,
+    /// A file, or a directory to create `<program>-<pid>.tsrec` in.
+    pub(crate) record: Option<PathBuf>,
+    pub(crate) stall_threshold: Duration,
+    pub(crate) publish_interval: Duration,
+    pub(crate) waker_tracking: bool,
+    /// How long ended tasks stay in the probe's state for clients to see.
+    pub(crate) retention: Duration,
+    /// At most this many ended tasks are retained, whatever `retention` says.
+    pub(crate) max_retained: usize,
+    /// Capture the stalled thread's stack.
+    pub(crate) capture_stacks: bool,
+    /// Install a fmt layer for the app's own logs (`init()` only).
+    pub(crate) log_to_stderr: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: Bind::Tcp(Bind::DEFAULT.parse().expect("valid default")),
+            record: None,
+            stall_threshold: Duration::from_millis(100),
+            publish_interval: Duration::from_millis(100),
+            waker_tracking: false,
+            retention: Duration::from_secs(60),
+            max_retained: 10_000,
+            capture_stacks: true,
+            log_to_stderr: true,
+        }
+    }
+}
+
+/// Environment variables the probe reads.
+pub(crate) mod env {
+    pub(crate) const BIND: &str = "TASKSCOPE_BIND";
+    pub(crate) const RECORD: &str = "TASKSCOPE_RECORD";
+    pub(crate) const STALL_THRESHOLD: &str = "TASKSCOPE_STALL_THRESHOLD";
+    pub(crate) const PUBLISH_INTERVAL: &str = "TASKSCOPE_PUBLISH_INTERVAL";
+    pub(crate) const WAKERS: &str = "TASKSCOPE_WAKERS";
+    pub(crate) const RETENTION: &str = "TASKSCOPE_RETENTION";
+    pub(crate) const STACKS: &str = "TASKSCOPE_STACKS";
+}
+
+impl Config {
+    /// Applies the `TASKSCOPE_*` variables that are set, warning about invalid ones.
+    pub(crate) fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        let apply = |name: &str, apply: &mut dyn FnMut(&str) -> Result<(), String>| {
+            if let Some(value) = lookup(name)
+                && let Err(problem) = apply(&value)
+            {
+                crate::diag::warn(&format!(
+                    "{name}={value:?} is invalid ({problem}); using the default"
+                ));
+            }
+        };
+        apply(env::BIND, &mut |v| Bind::parse(v).map(|b| self.bind = b));
+        apply(env::RECORD, &mut |v| {
+            if v.trim().is_empty() {
+                return Err("an empty path".into());
+            }
+            self.record = Some(PathBuf::from(v));
+            Ok(())
+        });
+        apply(env::STALL_THRESHOLD, &mut |v| {
+            parse_duration(v).and_then(|d| {
+                if d.is_zero() {
+                    Err("the threshold must be above zero".into())
+                } else {
+                    self.stall_threshold = d;
+                    Ok(())
+                }
+            })
+        });
+        apply(env::PUBLISH_INTERVAL, &mut |v| {
+            parse_duration(v).and_then(|d| {
+                if d < Duration::from_millis(1) {
+                    Err("the interval must be at least 1ms".into())
+                } else {
+                    self.publish_interval = d;
+                    Ok(())
+                }
+            })
+        });
+        apply(env::WAKERS, &mut |v| parse_switch(v).map(|on| self.waker_tracking = on));
+        apply(env::RETENTION, &mut |v| parse_duration(v).map(|d| self.retention = d));
+        apply(env::STACKS, &mut |v| parse_switch(v).map(|on| self.capture_stacks = on));
+    }
+}
+
+/// Parses `on|off|true|false|1|0`.
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err("expected `on` or `off`".into()),
+    }
+}
+
+/// Parses a duration such as `100ms`, `2s`, `1.5s`, `250us`, `1m`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("`{text}` has no unit; write e.g. 100ms, 2s, 1.5s"))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a number"))?;
+    let seconds_per_unit = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown unit `{other}`; use ns, us, ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(number * seconds_per_unit).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_from(vars: &[(&str, &str)]) -> Config {
+        let mut config = Config::default();
+        config.apply_env(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        });
+        config
+    }
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("100").unwrap_err().contains("no unit"));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn bind_accepts_tcp_unix_and_off() {
+        assert_eq!(Bind::parse("off"), Ok(Bind::Off));
+        assert_eq!(
+            Bind::parse("unix:/tmp/x.sock"),
+            Ok(Bind::Unix("/tmp/x.sock".into()))
+        );
+        assert_eq!(
+            Bind::parse("http://127.0.0.1:7000"),
+            Ok(Bind::Tcp("127.0.0.1:7000".parse().unwrap()))
+        );
+        assert!(Bind::parse("localhost").is_err());
+    }
+
+    #[test]
+    fn valid_environment_values_are_applied() {
+        let config = config_from(&[
+            (env::BIND, "off"),
+            (env::STALL_THRESHOLD, "250ms"),
+            (env::PUBLISH_INTERVAL, "20ms"),
+            (env::WAKERS, "on"),
+            (env::RECORD, "/tmp/r.tsrec"),
+        ]);
+        assert_eq!(config.bind, Bind::Off);
+        assert_eq!(config.stall_threshold, Duration::from_millis(250));
+        assert_eq!(config.publish_interval, Duration::from_millis(20));
+        assert!(config.waker_tracking);
+        assert_eq!(config.record, Some(PathBuf::from("/tmp/r.tsrec")));
+    }
+
+    #[test]
+    fn invalid_environment_values_keep_the_defaults() {
+        let config = config_from(&[
+            (env::BIND, "nowhere"),
+            (env::STALL_THRESHOLD, "0ms"),
+            (env::PUBLISH_INTERVAL, "soon"),
+            (env::WAKERS, "maybe"),
+        ]);
+        let default = Config::default();
+        assert_eq!(config.bind, default.bind);
+        assert_eq!(config.stall_threshold, default.stall_threshold);
+        assert_eq!(config.publish_interval, default.publish_interval);
+        assert_eq!(config.waker_tracking, default.waker_tracking);
+    }
+}

@@ -1,0 +1,314 @@
+//! The tracing layer: turns tokio's own instrumentation into per-task state.
+//!
+//! tokio (built with `--cfg tokio_unstable` and its `tracing` feature) wraps every task in
+//! a `runtime.spawn` span that is entered for each poll, and, when asked, emits a
+//! `tokio::task::waker` event for every waker clone, drop and wake. This layer listens to
+//! exactly those callsites and nothing else: its [`ProbeFilter`] tells tracing once per
+//! callsite, so every other callsite of the app (and tokio's costly resource spans) stays
+//! as cheap as if the probe were absent, and the app's own log filtering is untouched.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id};
+use tracing_core::{Event, Interest, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Filter, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::cell::{Identity, Kind, TaskCell, WakerOp};
+use crate::shared::{ProbeEvent, Shared};
+use crate::{clock, intern, outcome, quiet, threads};
+
+/// The taskscope layer, already wrapped in its own per-layer filter so that composing it
+/// with other layers never changes what they see.
+pub type ProbeLayer<S> = tracing_subscriber::filter::Filtered<TaskLayer, ProbeFilter, S>;
+
+/// Records tokio tasks into the probe. Use it through [`ProbeLayer`].
+pub struct TaskLayer {
+    shared: Arc<Shared>,
+}
+
+/// Selects tokio's task spans (and waker events when waker tracking is on).
+pub struct ProbeFilter {
+    wakers: bool,
+}
+
+pub(crate) fn new<S>(shared: Arc<Shared>) -> ProbeLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let wakers = shared.config.waker_tracking;
+    TaskLayer { shared }.with_filter(ProbeFilter { wakers })
+}
+
+fn is_task_span(meta: &Metadata<'_>) -> bool {
+    meta.is_span()
+        && meta.name() == "runtime.spawn"
+        && matches!(meta.target(), "tokio::task" | "tokio::task::blocking")
+}
+
+fn is_waker_event(meta: &Metadata<'_>) -> bool {
+    meta.is_event() && meta.target() == "tokio::task::waker"
+}
+
+impl ProbeFilter {
+    fn wants(&self, meta: &Metadata<'_>) -> bool {
+        is_task_span(meta) || (self.wakers && is_waker_event(meta))
+    }
+}
+
+impl<S> Filter<S> for ProbeFilter {
+    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        self.wants(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.wants(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+}
+
+impl TaskLayer {
+    fn cell<S>(id: &Id, ctx: &Context<'_, S>) -> Option<Arc<TaskCell>>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        ctx.span(id)?.extensions().get::<Arc<TaskCell>>().cloned()
+    }
+}
+
+impl<S> Layer<S> for TaskLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if quiet::is_quiet() || !is_task_span(attrs.metadata()) {
+            return;
+        }
+        let mut fields = SpawnFields::default();
+        attrs.record(&mut fields);
+        let Some(kind) = fields.kind else { return };
+        self.shared
+            .instrumentation_seen
+            .store(true, Ordering::Relaxed);
+        let (parent, spawn_thread) =
+            threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
+        let cell = Arc::new(TaskCell::new(Identity {
+            id: fields.task_id,
+            name: fields.name,
+            kind,
+            file: fields.file.unwrap_or_else(|| intern::file("<unknown>")),
+            line: fields.line,
+            column: fields.column,
+            parent,
+            spawned_ns: clock::now_ns(),
+            spawn_thread,
+        }));
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(cell.clone());
+        }
+        if !self.shared.announce(&cell) {
+            self.shared
+                .drops
+                .spawn_events_delayed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let extensions = span.extensions();
+        let Some(cell) = extensions.get::<Arc<TaskCell>>() else {
+            return;
+        };
+        let now = clock::now_ns();
+        threads::with_local(|local| {
+            cell.poll_started(now, local.thread_number(), self.shared.config.waker_tracking);
+            local.enter(cell, now);
+        });
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let extensions = span.extensions();
+        let Some(cell) = extensions.get::<Arc<TaskCell>>() else {
+            return;
+        };
+        let now = clock::now_ns();
+        let Some((started, thread)) =
+            threads::with_local(|local| local.exit(cell, now).map(|s| (s, local.thread_number())))
+                .flatten()
+        else {
+            return;
+        };
+        let duration = cell.poll_ended(started, now);
+        if duration >= self.shared.threshold_ns && cell.identity.kind.can_stall() {
+            self.report_stall_end(cell, thread, started, duration);
+        }
+        if !cell.is_announced() {
+            self.shared.announce(cell);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(cell) = Self::cell(&id, &ctx) else {
+            return;
+        };
+        cell.uncount_drop();
+        let end = outcome::decide(&cell);
+        cell.set_end(end);
+        if !cell.is_announced() && !self.shared.announce(&cell) {
+            self.shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = WakerFields::default();
+        event.record(&mut fields);
+        let (Some(op), Some(span_id)) = (fields.op, fields.span_id) else {
+            return;
+        };
+        let Some(span_id) = std::num::NonZeroU64::new(span_id) else {
+            return;
+        };
+        let Some(cell) = Self::cell(&Id::from_non_zero_u64(span_id), &ctx) else {
+            return;
+        };
+        let own_poll = threads::with_local(|l| l.current_task()) == Some(cell.identity.id);
+        cell.waker_op(op, clock::now_ns(), own_poll);
+    }
+}
+
+impl TaskLayer {
+    fn report_stall_end(&self, cell: &TaskCell, thread: u32, started_ns: u64, duration_ns: u64) {
+        let sent = self.shared.send(ProbeEvent::StallEnded {
+            thread,
+            task: cell.identity.id,
+            started_ns,
+            duration_ns,
+        });
+        if sent {
+            self.shared.urgent.notify_one();
+        } else {
+            self.shared
+                .drops
+                .stall_events
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The fields of tokio's `runtime.spawn` span.
+#[derive(Default)]
+struct SpawnFields {
+    kind: Option<Kind>,
+    name: Option<Box<str>>,
+    task_id: u64,
+    file: Option<Arc<str>>,
+    line: u32,
+    column: u32,
+}
+
+impl Visit for SpawnFields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "task.id" => self.task_id = value,
+            "loc.line" => self.line = value as u32,
+            "loc.col" => self.column = value as u32,
+            _ => {}
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.record_u64(field, value as u64);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "loc.file" => self.file = Some(intern::file(value)),
+            "kind" => self.kind = Kind::from_tokio(value),
+            "task.name" if !value.is_empty() => self.name = Some(value.into()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // tokio records `kind` and `task.name` with `%` (Display), which arrives here.
+        if !matches!(field.name(), "kind" | "task.name") {
+            return;
+        }
+        let mut text = SmallText::default();
+        let _ = write!(text, "{value:?}");
+        self.record_str(field, text.as_str());
+    }
+}
+
+/// The fields of tokio's `tokio::task::waker` event.
+#[derive(Default)]
+struct WakerFields {
+    op: Option<WakerOp>,
+    span_id: Option<u64>,
+}
+
+impl Visit for WakerFields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "task.id" {
+            self.span_id = Some(value);
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "op" {
+            self.op = WakerOp::from_tokio(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "op" {
+            let mut text = SmallText::default();
+            let _ = write!(text, "{value:?}");
+            self.op = WakerOp::from_tokio(text.as_str().trim_matches('"'));
+        }
+    }
+}
+
+/// A fixed buffer for formatting short field values without allocating on the spawn
+/// path; longer text is cut at a character boundary.
+struct SmallText {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl Default for SmallText {
+    fn default() -> Self {
+        Self {
+            buf: [0; 128],
+            len: 0,
+        }
+    }
+}
+
+impl SmallText {
+    fn as_str(&self) -> &str {
+        // Only whole `str`s (or char-boundary prefixes of them) are ever copied in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for SmallText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.len() - self.len;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! Deciding how a task ended: completed, cancelled, cancelled at shutdown, or panicked.
+//!
+//! tokio's instrumentation says only that a task's span closed. The rest is read from
+//! what surrounds the close (see `docs/architecture.md`, "Outcomes", for where each rule
+//! can be wrong):
+//!
+//! * **panicked**: the close happens while the thread unwinds from a panic that our
+//!   chained panic hook saw start inside a poll of this very task (tokio drops a panicked
+//!   task's future during the unwind).
+//! * **completed**: tokio drops a finished task's future right after the poll that
+//!   returned `Ready`, entering the span once more to do so. A close whose final enter came
+//!   straight after the task's own poll on the same thread is a completion.
+//! * **cancelled at shutdown** vs **cancelled**: any other close is a cancellation. To tell
+//!   a runtime shutting down from an `abort()`, the probe asks the runtime itself: a task
+//!   spawned on a runtime that is shutting down is cancelled on the spot, so a throw-away
+//!   spawn answers "is this runtime closed?" exactly.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Once;
+use std::task::{Context, Poll, Waker};
+
+use taskscope_api::v1::Outcome;
+
+use crate::cell::{End, TaskCell};
+use crate::{clock, threads};
+
+/// A panic seen by the hook on this thread.
+struct PanicRecord {
+    task: u64,
+    message: String,
+    location: Option<String>,
+}
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<PanicRecord>> = const { RefCell::new(None) };
+}
+
+static HOOK: Once = Once::new();
+
+/// Chains a panic hook that remembers which task panicked and why. The previous hook
+/// (usually the default one that prints the message) still runs.
+pub(crate) fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let task = threads::with_local(|l| l.current_task()).unwrap_or(0);
+            if task != 0 {
+                let payload = info.payload();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(a panic payload that is not a string)".to_owned());
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let _ = LAST_PANIC.try_with(|last| {
+                    if let Ok(mut last) = last.try_borrow_mut() {
+                        *last = Some(PanicRecord {
+                            task,
+                            message,
+                            location,
+                        });
+                    }
+                });
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Decides how `cell`'s task ended. Called when its span closes.
+pub(crate) fn decide(cell: &TaskCell) -> End {
+    let task = cell.identity.id;
+    let (thread, reentered) = threads::with_local(|l| {
+        (l.thread_number(), l.reentered_after_own_poll(task))
+    })
+    .unwrap_or((0, false));
+    let mut end = End {
+        at_ns: clock::now_ns(),
+        outcome: Outcome::Cancelled,
+        thread,
+        panic_message: None,
+        panic_location: None,
+    };
+    if std::thread::panicking() {
+        if let Some(panic) = take_panic_of(task) {
+            end.outcome = Outcome::Panicked;
+            end.panic_message = Some(panic.message);
+            end.panic_location = panic.location;
+            return end;
+        }
+        if reentered {
+            end.outcome = Outcome::Panicked;
+            end.panic_message = Some(
+                "(message unavailable: the panic hook was replaced after taskscope started)".into(),
+            );
+            return end;
+        }
+    } else if reentered {
+        end.outcome = Outcome::Completed;
+        return end;
+    }
+    end.outcome = match runtime_is_closing() {
+        Some(true) => Outcome::CancelledAtShutdown,
+        _ => Outcome::Cancelled,
+    };
+    end
+}
+
+fn take_panic_of(task: u64) -> Option<PanicRecord> {
+    LAST_PANIC
+        .try_with(|last| {
+            let mut last = last.try_borrow_mut().ok()?;
+            if last.as_ref().is_some_and(|p| p.task == task) {
+                last.take()
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Whether the runtime of the current thread is shutting down, `None` when there is no
+/// runtime here.
+///
+/// tokio closes a runtime's task list before cancelling what is left in it, and cancels a
+/// task spawned onto a closed list immediately, inside `spawn`. So a trivial spawn that
+/// comes back already cancelled proves the runtime is shutting down; one that does not
+/// proves it is not (then the spawned no-op simply runs and completes).
+fn runtime_is_closing() -> Option<bool> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    let join = crate::quiet::while_quiet(|| handle.spawn(std::future::ready(())));
+    if !join.is_finished() {
+        return Some(false);
+    }
+    let mut join = pin!(join);
+    let mut cx = Context::from_waker(Waker::noop());
+    match join.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(error)) => Some(error.is_cancelled()),
+        _ => Some(false),
+    }
+}

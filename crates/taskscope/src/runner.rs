@@ -1,0 +1,194 @@
+//! The probe's own thread and runtime: publishes updates to watchers and the recorder,
+//! serves gRPC, and answers the final flush at process exit.
+//!
+//! It is deliberately separate from the app's runtimes: a stalled app runtime cannot stall
+//! the probe (which is exactly when it must report), and a slow client or disk can slow
+//! only the probe.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use taskscope_api::v1;
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+
+use crate::aggregator::Aggregator;
+use crate::recorder::Recorder;
+use crate::server::Listener;
+use crate::shared::Shared;
+
+/// Updates buffered per watcher; a watcher this far behind is disconnected (it reconnects
+/// and starts from a fresh snapshot) rather than slowing anyone down.
+const WATCHER_BUFFER: usize = 1024;
+/// How often queued spawns are taken in between publishes.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Requests to the probe's thread.
+pub(crate) enum Command {
+    Watch(oneshot::Sender<mpsc::Receiver<Result<v1::Update, Status>>>),
+    Snapshot {
+        page: u64,
+        reply: oneshot::Sender<Option<v1::SnapshotPage>>,
+    },
+    /// Publish everything now, as the last update (the process is exiting), and report
+    /// when the recording has it.
+    FinalFlush(std::sync::mpsc::Sender<()>),
+}
+
+/// Starts the probe's thread (and the watchdog). Returns the command channel.
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    listener: Option<Listener>,
+) -> std::io::Result<mpsc::UnboundedSender<Command>> {
+    let (commands, command_receiver) = mpsc::unbounded_channel();
+    let events = shared
+        .event_receiver
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .expect("a probe is started once");
+    let server_commands = commands.clone();
+    let thread_shared = shared.clone();
+    std::thread::Builder::new()
+        .name("taskscope-probe".into())
+        .spawn(move || {
+            crate::quiet::quiet_forever();
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("taskscope-probe")
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    crate::diag::warn(&format!("cannot start the probe's runtime: {e}"));
+                    return;
+                }
+            };
+            let aggregator = Aggregator::new(thread_shared.clone(), events);
+            runtime.block_on(async move {
+                if let Some(listener) = listener {
+                    tokio::spawn(crate::server::serve(listener, server_commands));
+                }
+                run(thread_shared, aggregator, command_receiver).await;
+            });
+        })?;
+    crate::watchdog::start(shared, Arc::new(AtomicBool::new(false)))?;
+    Ok(commands)
+}
+
+struct Publisher {
+    watchers: Vec<mpsc::Sender<Result<v1::Update, Status>>>,
+    recorder: Option<Recorder>,
+}
+
+impl Publisher {
+    fn publish(&mut self, aggregator: &mut Aggregator, updates: Vec<v1::Update>) {
+        if updates.is_empty() {
+            return;
+        }
+        self.watchers.retain(|watcher| {
+            updates
+                .iter()
+                .all(|update| watcher.try_send(Ok(update.clone())).is_ok())
+        });
+        if let Some(recorder) = self.recorder.as_mut() {
+            if recorder.needs_snapshot {
+                recorder.needs_snapshot = false;
+                recorder.write(aggregator.snapshot());
+            }
+            recorder.write(updates);
+        }
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    mut aggregator: Aggregator,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut publisher = Publisher {
+        watchers: Vec::new(),
+        recorder: None,
+    };
+    if let Some(path) = &shared.config.record {
+        let path = crate::recorder::resolve_path(path, aggregator.program());
+        match Recorder::start(path.clone(), shared.clone()) {
+            Ok(mut recorder) => {
+                recorder.write(aggregator.snapshot());
+                publisher.recorder = Some(recorder);
+            }
+            Err(e) => crate::diag::warn(&format!("cannot record to {}: {e}", path.display())),
+        }
+    }
+    let mut publish = tokio::time::interval(shared.config.publish_interval);
+    publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drain = tokio::time::interval(DRAIN_INTERVAL);
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = publish.tick() => {
+                let updates = aggregator.delta();
+                publisher.publish(&mut aggregator, updates);
+            }
+            _ = shared.urgent.notified() => {
+                let updates = aggregator.delta();
+                publisher.publish(&mut aggregator, updates);
+            }
+            _ = drain.tick() => aggregator.catch_up(),
+            command = commands.recv() => match command {
+                None => break,
+                Some(Command::Watch(reply)) => {
+                    // Existing watchers get what is pending first, so the new watcher's
+                    // snapshot and everyone's next delta line up.
+                    let updates = aggregator.delta();
+                    publisher.publish(&mut aggregator, updates);
+                    let (sender, receiver) = mpsc::channel(WATCHER_BUFFER);
+                    let snapshot = aggregator.snapshot();
+                    if snapshot.len() <= WATCHER_BUFFER {
+                        for update in snapshot {
+                            let _ = sender.try_send(Ok(update));
+                        }
+                        publisher.watchers.push(sender);
+                    } else {
+                        let _ = sender.try_send(Err(Status::resource_exhausted(
+                            "the probe's state is too large to stream",
+                        )));
+                    }
+                    let _ = reply.send(receiver);
+                }
+                Some(Command::Snapshot { page, reply }) => {
+                    aggregator.catch_up();
+                    let pages = aggregator.snapshot();
+                    let count = pages.len() as u64;
+                    let answer = pages.into_iter().nth(page as usize).map(|update| v1::SnapshotPage {
+                        update: Some(update),
+                        next_page_token: if page + 1 < count { page + 1 } else { 0 },
+                    });
+                    let _ = reply.send(answer);
+                }
+                Some(Command::FinalFlush(done)) => {
+                    let mut updates = aggregator.delta();
+                    if updates.is_empty() {
+                        updates.push(v1::Update { now_ns: crate::clock::now_ns(), ..Default::default() });
+                    }
+                    if let Some(last) = updates.last_mut() {
+                        last.process_exited = true;
+                    }
+                    publisher.publish(&mut aggregator, updates);
+                    match publisher.recorder.as_ref().and_then(Recorder::flush) {
+                        Some(written) => {
+                            tokio::task::spawn_blocking(move || {
+                                let _ = written.recv_timeout(Duration::from_secs(2));
+                                let _ = done.send(());
+                            });
+                        }
+                        None => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

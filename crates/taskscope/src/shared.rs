@@ -1,0 +1,105 @@
+//! State shared by the layer (app threads), the watchdog and the aggregator.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use crate::cell::TaskCell;
+use crate::config::Config;
+
+/// Facts that app threads and the watchdog hand to the aggregator.
+///
+/// Only rare things travel here (a spawn, a poll that ran past the threshold); per-poll
+/// statistics stay in the task's [`TaskCell`].
+#[derive(Debug)]
+pub(crate) enum ProbeEvent {
+    Spawned(Arc<TaskCell>),
+    /// The watchdog sees a poll past the threshold that is still running.
+    StallRunning {
+        thread: u32,
+        task: u64,
+        started_ns: u64,
+        now_ns: u64,
+        samples: Vec<taskscope_api::v1::StackSample>,
+    },
+    /// A poll past the threshold returned (sent by the polling thread, exact duration).
+    StallEnded {
+        thread: u32,
+        task: u64,
+        started_ns: u64,
+        duration_ns: u64,
+    },
+}
+
+/// Counts of what had to be dropped, reported to clients.
+#[derive(Debug, Default)]
+pub(crate) struct DropCounters {
+    pub(crate) spawn_events_delayed: AtomicU64,
+    pub(crate) tasks_lost: AtomicU64,
+    pub(crate) stall_events: AtomicU64,
+    pub(crate) recording_updates: AtomicU64,
+    pub(crate) ended_tasks_evicted: AtomicU64,
+}
+
+impl DropCounters {
+    pub(crate) fn to_proto(&self) -> taskscope_api::v1::Drops {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        taskscope_api::v1::Drops {
+            spawn_events_delayed: get(&self.spawn_events_delayed),
+            tasks_lost: get(&self.tasks_lost),
+            stall_events: get(&self.stall_events),
+            recording_updates: get(&self.recording_updates),
+            ended_tasks_evicted: get(&self.ended_tasks_evicted),
+        }
+    }
+}
+
+/// Capacity of the event queue. At the aggregator's drain rate (every 10 ms) this absorbs
+/// millions of spawns per second; beyond it spawns are announced late, not lost.
+const EVENT_QUEUE: usize = 32 * 1024;
+
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) threshold_ns: u64,
+    events: SyncSender<ProbeEvent>,
+    /// Taken once by the aggregator.
+    pub(crate) event_receiver: Mutex<Option<Receiver<ProbeEvent>>>,
+    /// Wakes the aggregator to publish a stall at once.
+    pub(crate) urgent: tokio::sync::Notify,
+    pub(crate) drops: DropCounters,
+    pub(crate) instrumentation_seen: AtomicBool,
+    pub(crate) stack_capture: Mutex<taskscope_api::v1::StackCapture>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Arc<Self> {
+        let (events, receiver) = sync_channel(EVENT_QUEUE);
+        Arc::new(Self {
+            threshold_ns: config.stall_threshold.as_nanos() as u64,
+            config,
+            events,
+            event_receiver: Mutex::new(Some(receiver)),
+            urgent: tokio::sync::Notify::new(),
+            drops: DropCounters::default(),
+            instrumentation_seen: AtomicBool::new(false),
+            stack_capture: Mutex::new(Default::default()),
+        })
+    }
+
+    /// Queues an event without ever blocking; `false` when the queue is full.
+    pub(crate) fn send(&self, event: ProbeEvent) -> bool {
+        match self.events.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Hands a task to the aggregator; a full queue leaves it to be announced later.
+    pub(crate) fn announce(&self, cell: &Arc<TaskCell>) -> bool {
+        let sent = self.send(ProbeEvent::Spawned(cell.clone()));
+        if sent {
+            cell.mark_announced();
+        }
+        sent
+    }
+}

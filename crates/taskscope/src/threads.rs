@@ -1,0 +1,302 @@
+//! Which task each thread is polling, and since when.
+//!
+//! Every thread that polls a task gets a [`ThreadSlot`] that it alone writes and that the
+//! watchdog reads from its own thread. This is what lets the watchdog see a poll that is
+//! *still running* past the stall threshold, which a histogram filled after the poll
+//! returns never can. The slot is a tiny seqlock (sequence, task, start) so that the
+//! watchdog never pairs one poll's task with another poll's start time.
+
+use std::cell::{Cell, OnceCell};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::{Arc, Mutex};
+
+use crate::cell::TaskCell;
+
+/// Innermost polls tracked per thread (a `block_on` body polling a `LocalSet` task polling
+/// ... ). Deeper nesting is still counted, just not shown in the slot.
+const MAX_NESTING: usize = 8;
+
+/// A thread's published "polling task T since t0".
+#[derive(Debug)]
+pub(crate) struct ThreadSlot {
+    pub(crate) number: u32,
+    pub(crate) name: Box<str>,
+    pub(crate) os_tid: u64,
+    seq: AtomicU32,
+    task: AtomicU64,
+    started_ns: AtomicU64,
+    exited: AtomicBool,
+    /// Where a stack sampler can reach this thread.
+    pub(crate) target: Option<crate::stall_stack::Target>,
+}
+
+/// What a slot said at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Polling {
+    pub(crate) task: u64,
+    pub(crate) started_ns: u64,
+}
+
+impl ThreadSlot {
+    fn publish(&self, polling: Option<Polling>) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        let Polling { task, started_ns } = polling.unwrap_or(Polling {
+            task: 0,
+            started_ns: 0,
+        });
+        self.task.store(task, Ordering::Relaxed);
+        self.started_ns.store(started_ns, Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A consistent reading, or `None` when the thread is between polls or was caught
+    /// mid-update (the watchdog simply looks again next round).
+    pub(crate) fn read(&self) -> Option<Polling> {
+        let before = self.seq.load(Ordering::Acquire);
+        if before % 2 == 1 {
+            return None;
+        }
+        let task = self.task.load(Ordering::Relaxed);
+        let started_ns = self.started_ns.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if self.seq.load(Ordering::Relaxed) != before || task == 0 {
+            return None;
+        }
+        Some(Polling { task, started_ns })
+    }
+
+    pub(crate) fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::Relaxed)
+    }
+}
+
+static REGISTRY: Mutex<Vec<Arc<ThreadSlot>>> = Mutex::new(Vec::new());
+static NEXT_NUMBER: AtomicU32 = AtomicU32::new(1);
+
+/// Every thread that has polled a task so far.
+pub(crate) fn all() -> Vec<Arc<ThreadSlot>> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// A poll in progress on this thread.
+#[derive(Clone, Copy)]
+struct Frame {
+    cell: *const TaskCell,
+    task: u64,
+    started_ns: u64,
+}
+
+/// This thread's poll bookkeeping. Only its own thread touches it.
+pub(crate) struct Local {
+    slot: OnceCell<Arc<ThreadSlot>>,
+    stack: [Cell<Frame>; MAX_NESTING],
+    depth: Cell<usize>,
+    /// The last poll that returned on this thread: (task, end time).
+    last_exit: Cell<(u64, u64)>,
+    /// The task whose span was entered right after its own poll returned (what tokio does
+    /// when a poll completes the task and it drops the future); 0 otherwise.
+    reentered_after_own_poll: Cell<u64>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.get() {
+            slot.publish(None);
+            slot.exited.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            slot: OnceCell::new(),
+            stack: [const {
+                Cell::new(Frame { cell: std::ptr::null(), task: 0, started_ns: 0 })
+            }; MAX_NESTING],
+            depth: Cell::new(0),
+            last_exit: Cell::new((0, 0)),
+            reentered_after_own_poll: Cell::new(0),
+        }
+    };
+}
+
+/// Polls whose span is re-entered within this long after it returned count as "the same
+/// scheduler step": tokio dropping the future of a task that just completed does so
+/// within a microsecond. See `docs/architecture.md` (outcomes) for why this is needed.
+const SAME_STEP_NS: u64 = 50_000;
+
+/// Runs `f` with this thread's bookkeeping, unless the thread is being torn down.
+#[inline]
+pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
+    LOCAL.try_with(f).ok()
+}
+
+impl Local {
+    fn slot(&self) -> &Arc<ThreadSlot> {
+        self.slot.get_or_init(register_current_thread)
+    }
+
+    /// This thread's number.
+    pub(crate) fn thread_number(&self) -> u32 {
+        self.slot().number
+    }
+
+    /// The innermost task being polled on this thread, 0 when none.
+    pub(crate) fn current_task(&self) -> u64 {
+        match self.depth.get() {
+            0 => 0,
+            depth => self.stack[depth.min(MAX_NESTING) - 1].get().task,
+        }
+    }
+
+    /// A poll of `cell` starts now.
+    #[inline]
+    pub(crate) fn enter(&self, cell: &TaskCell, now_ns: u64) {
+        let task = cell.identity.id;
+        let (last_task, last_end) = self.last_exit.get();
+        let same_step = last_task == task && now_ns.saturating_sub(last_end) < SAME_STEP_NS;
+        self.reentered_after_own_poll
+            .set(if same_step { task } else { 0 });
+        let depth = self.depth.get();
+        if depth < MAX_NESTING {
+            self.stack[depth].set(Frame {
+                cell,
+                task,
+                started_ns: now_ns,
+            });
+        }
+        self.depth.set(depth + 1);
+        if cell.identity.kind.can_stall() {
+            self.slot().publish(Some(Polling {
+                task,
+                started_ns: now_ns,
+            }));
+        }
+    }
+
+    /// The innermost poll returns now: returns when it started.
+    #[inline]
+    pub(crate) fn exit(&self, cell: &TaskCell, now_ns: u64) -> Option<u64> {
+        let depth = self.depth.get();
+        if depth == 0 {
+            return None;
+        }
+        let depth = depth - 1;
+        self.depth.set(depth);
+        self.last_exit.set((cell.identity.id, now_ns));
+        if depth >= MAX_NESTING {
+            return None;
+        }
+        let frame = self.stack[depth].get();
+        if frame.cell != cell as *const TaskCell {
+            // Spans exited out of order: forget this thread's nesting rather than guess.
+            self.depth.set(0);
+            self.slot().publish(None);
+            return None;
+        }
+        let outer = (depth > 0 && depth <= MAX_NESTING)
+            .then(|| self.stack[depth - 1].get())
+            .filter(|f| !f.cell.is_null());
+        if cell.identity.kind.can_stall() {
+            self.slot().publish(outer.map(|f| Polling {
+                task: f.task,
+                started_ns: f.started_ns,
+            }));
+        }
+        Some(frame.started_ns)
+    }
+
+    /// Whether `task`'s latest enter came straight after its own poll returned.
+    pub(crate) fn reentered_after_own_poll(&self, task: u64) -> bool {
+        self.reentered_after_own_poll.get() == task
+    }
+}
+
+fn register_current_thread() -> Arc<ThreadSlot> {
+    let current = std::thread::current();
+    let number = NEXT_NUMBER.fetch_add(1, Ordering::Relaxed);
+    let name = current
+        .name()
+        .map(Box::from)
+        .unwrap_or_else(|| format!("thread-{number}").into_boxed_str());
+    let slot = Arc::new(ThreadSlot {
+        number,
+        name,
+        os_tid: os_tid(),
+        seq: AtomicU32::new(0),
+        task: AtomicU64::new(0),
+        started_ns: AtomicU64::new(0),
+        exited: AtomicBool::new(false),
+        target: crate::stall_stack::Target::current(),
+    });
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(slot.clone());
+    slot
+}
+
+#[cfg(target_os = "linux")]
+fn os_tid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u64 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn os_tid() -> u64 {
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::{Identity, Kind};
+
+    fn cell(id: u64) -> TaskCell {
+        TaskCell::new(Identity {
+            id,
+            name: None,
+            kind: Kind::Task,
+            file: "f.rs".into(),
+            line: 1,
+            column: 1,
+            parent: 0,
+            spawned_ns: 0,
+            spawn_thread: 0,
+        })
+    }
+
+    #[test]
+    fn the_slot_shows_the_innermost_poll_and_restores_the_outer_one() {
+        let (outer, inner) = (cell(1), cell(2));
+        with_local(|local| {
+            let slot = local.slot().clone();
+            local.enter(&outer, 10);
+            assert_eq!(slot.read(), Some(Polling { task: 1, started_ns: 10 }));
+            local.enter(&inner, 20);
+            assert_eq!(slot.read(), Some(Polling { task: 2, started_ns: 20 }));
+            assert_eq!(local.exit(&inner, 30), Some(20));
+            assert_eq!(slot.read(), Some(Polling { task: 1, started_ns: 10 }));
+            assert_eq!(local.exit(&outer, 40), Some(10));
+            assert_eq!(slot.read(), None);
+        });
+    }
+
+    #[test]
+    fn reentering_right_after_the_own_poll_is_told_apart_from_a_later_reentry() {
+        let task = cell(3);
+        with_local(|local| {
+            local.enter(&task, 1_000);
+            local.exit(&task, 2_000);
+            local.enter(&task, 2_500);
+            assert!(local.reentered_after_own_poll(3));
+            local.exit(&task, 2_600);
+            local.enter(&task, 10_000_000);
+            assert!(!local.reentered_after_own_poll(3));
+            local.exit(&task, 10_000_100);
+        });
+    }
+}
