@@ -38,6 +38,10 @@ impl Series {
         after.checked_sub(1).map_or(0, |i| self.points[i].1)
     }
 
+    #[allow(
+        dead_code,
+        reason = "read API the dashboard renders from; check does not need it"
+    )]
     pub(crate) fn points(&self) -> &[(u64, u32)] {
         &self.points
     }
@@ -70,6 +74,10 @@ impl Growth {
     }
 
     /// Live tasks from `site` now.
+    #[allow(
+        dead_code,
+        reason = "read API the dashboard renders from; check does not need it"
+    )]
     pub(crate) fn live(&self, site: LocationId) -> u32 {
         self.live.get(site.0 as usize).copied().unwrap_or(0)
     }

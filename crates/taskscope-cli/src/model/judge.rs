@@ -142,7 +142,7 @@ fn display_program(program: &str) -> &str {
 /// allowed ones, and sorts: errors first, then the biggest groups, then the worst example.
 fn group(mut occurrences: Vec<Occurrence>, policy: &Policy) -> (Vec<Finding>, u64) {
     // Deterministic examples whatever the hash order the models iterate in.
-    occurrences.sort_by(|a, b| (a.pid, a.task_id).cmp(&(b.pid, b.task_id)));
+    occurrences.sort_by_key(|o| (o.pid, o.task_id));
     let mut groups: HashMap<(FindingKind, String), (Occurrence, u64)> = HashMap::new();
     for occurrence in occurrences {
         let key = (occurrence.kind, occurrence.spawn_location.clone());

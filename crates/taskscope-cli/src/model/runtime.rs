@@ -60,6 +60,10 @@ impl Runtime {
         }
     }
 
+    #[allow(
+        dead_code,
+        reason = "read API the dashboard renders from; check does not need it"
+    )]
     pub(crate) fn threads(&self) -> impl Iterator<Item = (u32, &Thread)> {
         self.threads
             .iter()

@@ -42,18 +42,15 @@ pub(crate) fn render(report: &Report<'_>) -> String {
 fn case(out: &mut String, finding: &Finding) {
     let name = format!("{} at {}", finding.kind, finding.spawn_location);
     let mut body = finding.message.clone();
-    match &finding.detail {
-        Detail::Stall { backtrace, .. } => {
-            for frame in backtrace {
-                let _ = write!(
-                    body,
-                    "\n    at {} ({})",
-                    frame.function,
-                    frame.location.as_deref().unwrap_or("?")
-                );
-            }
+    if let Detail::Stall { backtrace, .. } = &finding.detail {
+        for frame in backtrace {
+            let _ = write!(
+                body,
+                "\n    at {} ({})",
+                frame.function,
+                frame.location.as_deref().unwrap_or("?")
+            );
         }
-        _ => {}
     }
     let _ = write!(body, "\nprocess: {} (pid {})", finding.program, finding.pid);
     let _ = writeln!(

@@ -124,18 +124,15 @@ fn finding_block(out: &mut String, finding: &Finding, style: Style) {
         style.paint("1", &finding.spawn_location)
     );
     let _ = writeln!(out, "  {}", finding.message.replace('\n', "\n  "));
-    match &finding.detail {
-        Detail::Stall { backtrace, .. } => {
-            for frame in backtrace {
-                let at = frame.location.as_deref().unwrap_or("?");
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    style.paint("2", &format!("    at {} ({at})", frame.function))
-                );
-            }
+    if let Detail::Stall { backtrace, .. } = &finding.detail {
+        for frame in backtrace {
+            let at = frame.location.as_deref().unwrap_or("?");
+            let _ = writeln!(
+                out,
+                "{}",
+                style.paint("2", &format!("    at {} ({at})", frame.function))
+            );
         }
-        _ => {}
     }
     let _ = writeln!(
         out,

@@ -1,0 +1,147 @@
+//! The command line: what each command and flag means (this is the `--help` text).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::judge::policy::FindingKind;
+use crate::report::Format;
+
+/// Finds what makes a tokio program slow or stuck: polls that block a worker thread
+/// (stalls) and tasks that can never finish or outlive their runtime (leaks).
+///
+/// Apps opt in with one line, `taskscope::init()`, and must be built with
+/// `RUSTFLAGS="--cfg tokio_unstable"`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "taskscope",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Runs a program (or test suite), watches a service, or reads recordings, and fails
+    /// on stalls and leaks with file:line findings. Meant for CI.
+    ///
+    /// Exit status: 0 pass; 1 fail (an error finding, or CMD itself failed); 2 could not
+    /// check (bad arguments, CMD could not start, unreadable recording, or no instrumented
+    /// process seen).
+    ///
+    /// Examples:
+    ///
+    ///   taskscope check -- cargo test
+    ///
+    ///   taskscope check --format github --allow 'src/metrics.rs:*' -- cargo test
+    ///
+    ///   taskscope check --attach 127.0.0.1:6670 --duration 30s
+    ///
+    ///   taskscope check --recording target/taskscope/ --format json --output report.json
+    #[command(verbatim_doc_comment)]
+    Check(CheckArgs),
+    /// Prints the raw update stream of a live probe or a recording as JSON lines (one
+    /// `Update` per line), until the probe disconnects or Ctrl-C, or to the recording's end.
+    ///
+    /// Examples:
+    ///
+    ///   taskscope events 127.0.0.1:6670
+    ///
+    ///   taskscope events unix:/tmp/app.sock | jq 'select(.stalls != [])'
+    ///
+    ///   taskscope events app-4242.tsrec
+    #[command(verbatim_doc_comment)]
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// A probe address (`127.0.0.1:6670`, `http://host:port`, `unix:/path`), a recording
+    /// file, or a directory of recordings.
+    #[arg(value_name = "ADDR|FILE")]
+    pub(crate) target: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Watch a running service at this address instead of running a command
+    /// (`127.0.0.1:6670`, `http://host:port`, `unix:/path`). Also looks for growth.
+    #[arg(long, value_name = "ADDR", conflicts_with = "recording")]
+    pub(crate) attach: Option<String>,
+
+    /// How long to watch with --attach, e.g. `30s`, `2m`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, requires = "attach", default_value = "30s")]
+    pub(crate) duration: Duration,
+
+    /// Judge existing recordings: a `.tsrec` file, or a directory of them.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) recording: Option<PathBuf>,
+
+    /// A poll longer than this is a stall, e.g. `100ms`, `1.5s`. With `-- CMD` the probe
+    /// is also set to report from this threshold.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "100ms", env = "TASKSCOPE_STALL_THRESHOLD")]
+    pub(crate) stall_threshold: Duration,
+
+    /// Make these kinds errors (fail the check), e.g. `--fail-on panic,growth`.
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',', value_enum)]
+    pub(crate) fail_on: Vec<FindingKind>,
+
+    /// Make these kinds warnings (reported, but the check passes), e.g. `--warn-on stall`.
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',', value_enum)]
+    pub(crate) warn_on: Vec<FindingKind>,
+
+    /// Accept findings whose spawn location matches this pattern (repeatable). `*` matches
+    /// anything, `?` one character; a pattern may match from any directory on, so
+    /// `--allow 'src/metrics.rs:*'` also accepts `crates/app/src/metrics.rs:12:5`.
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) allow: Vec<String>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
+
+    /// Write the report to this file instead of stdout (a text summary still goes to
+    /// stderr). Use it with machine formats when CMD prints to stdout.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+
+    /// The command to run and check, after `--`. Its stdin, stdout and stderr are the
+    /// terminal's; every instrumented process it starts is recorded.
+    #[arg(last = true, value_name = "CMD")]
+    pub(crate) command: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn kinds_are_comma_separated() {
+        let cli = Cli::try_parse_from([
+            "taskscope",
+            "check",
+            "--fail-on",
+            "panic,growth",
+            "--",
+            "true",
+        ])
+        .unwrap();
+        let Command::Check(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.fail_on, [FindingKind::Panic, FindingKind::Growth]);
+        assert_eq!(args.command, ["true"]);
+    }
+}

@@ -1,0 +1,107 @@
+//! `taskscope events`: the raw update stream as JSON lines, for scripts and for debugging
+//! a probe.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use taskscope_api::recording::{ReadError, Reader};
+use taskscope_api::v1::Update;
+
+use crate::cli::EventsArgs;
+use crate::source::grpc::Watch;
+use crate::source::{Address, Target, recording};
+
+pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
+    match Target::parse(&args.target)? {
+        Target::Live(address) => live(&address).await,
+        Target::Recording(path) => recordings(&path),
+    }
+}
+
+/// Until the probe goes away or Ctrl-C; flushed per update so a pipe sees them at once.
+async fn live(address: &Address) -> anyhow::Result<ExitCode> {
+    let mut watch = Watch::start(address).await?;
+    let mut out = io::stdout().lock();
+    loop {
+        let update = tokio::select! {
+            update = watch.next() => update?,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(update) = update else {
+            return Ok(ExitCode::SUCCESS);
+        };
+        match print(&mut out, &update).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            Err(e) => return Err(e).context("cannot write to stdout"),
+        }
+    }
+}
+
+/// Every update of every recording. A cut recording is a warning (it is what a killed
+/// process leaves); a damaged one prints what it could, then fails.
+fn recordings(path: &Path) -> anyhow::Result<ExitCode> {
+    let files = recording::files(path)?;
+    if files.is_empty() {
+        anyhow::bail!("{} holds no .tsrec recordings", path.display());
+    }
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut failed = false;
+    for file in files {
+        match print_recording(&mut out, &file) {
+            Ok(()) => {}
+            Err(Failure::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(Failure::Write(e)) => return Err(e).context("cannot write to stdout"),
+            Err(Failure::Read(ReadError::Truncated { .. }, message)) => {
+                eprintln!("taskscope: warning: {message}")
+            }
+            Err(Failure::Read(_, message)) => {
+                eprintln!("taskscope: error: {message}");
+                failed = true;
+            }
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            return Err(e).context("cannot write to stdout");
+        }
+        _ => {}
+    }
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+enum Failure {
+    Read(ReadError, String),
+    Write(io::Error),
+}
+
+fn print_recording(out: &mut impl Write, file: &Path) -> Result<(), Failure> {
+    let reader = Reader::open(file).map_err(|e| {
+        let message = e.to_string();
+        Failure::Read(e, message)
+    })?;
+    for item in reader {
+        match item {
+            Ok(update) => print(out, &update).map_err(Failure::Write)?,
+            Err(e) => {
+                let message = e.to_string();
+                out.flush().map_err(Failure::Write)?;
+                return Err(Failure::Read(e, message));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print(out: &mut impl Write, update: &Update) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, update).map_err(io::Error::from)?;
+    out.write_all(b"\n")
+}
