@@ -1,0 +1,59 @@
+//! End-to-end: recordings survive a killed process, and a stuck disk never holds the app.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Folded, command, single_recording, wait_for};
+
+#[test]
+fn a_recording_of_a_sigkilled_process_reads_back_to_its_last_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command("forever")
+        .env("TASKSCOPE_RECORD", dir.path())
+        .env("TASKSCOPE_PUBLISH_INTERVAL", "20ms")
+        .spawn()
+        .unwrap();
+    // Wait until the recording holds a stall (the program stalls once a second).
+    let seen = wait_for(Duration::from_secs(20), || {
+        let path = std::fs::read_dir(dir.path()).ok()?.next()?.ok()?.path();
+        let recording = taskscope_api::recording::read_all(&path).ok()?;
+        recording
+            .updates
+            .iter()
+            .any(|u| !u.stalls.is_empty())
+            .then_some(())
+    });
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    assert!(seen.is_some(), "the recording never showed a stall");
+    let folded = Folded::read(&single_recording(dir.path()));
+    assert!(!folded.exited, "a killed process cannot have marked its recording complete");
+    assert!(folded.process.is_some());
+    assert!(!folded.stalls.is_empty());
+    assert!(folded.spawned_tasks().count() >= 4);
+}
+
+#[test]
+fn a_recording_that_cannot_be_written_never_holds_the_app_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("nobody-reads-this");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let start = Instant::now();
+    let mut child = command("healthy")
+        .env("TASKSCOPE_RECORD", &fifo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_for(Duration::from_secs(30), || child.try_wait().unwrap());
+    if status.is_none() {
+        let _ = child.kill();
+        panic!("the app hung behind its recording");
+    }
+    assert!(status.unwrap().success());
+    // The app's own work takes ~0.5 s; the exit waits at most 2 s for the probe.
+    assert!(start.elapsed() < Duration::from_secs(15), "{:?}", start.elapsed());
+}
