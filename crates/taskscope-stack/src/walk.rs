@@ -220,7 +220,7 @@ fn dwarf_step(
 fn fp_step(regs: &Regs, stack: &Stack<'_>) -> Option<(Regs, u64)> {
     let fp = regs[arch::FP]?;
     let sp = regs[arch::SP]?;
-    if fp < sp || !fp.is_multiple_of(16) {
+    if fp < sp || !fp.is_multiple_of(8) {
         return None;
     }
     let saved_fp = stack.read(fp)?;

@@ -78,9 +78,8 @@ fn assert_blocked_in(frames: &[Frame], blocking: &[&str], helper: &str, line: u3
 
 #[inline(never)]
 fn nap(report: Sender<(ThreadTarget, u32)>) {
-    report
-        .send((Sampler::current_thread(), line!() + 1))
-        .unwrap();
+    let me = Sampler::current_thread();
+    report.send((me, line!() + 1)).unwrap();
     std::thread::sleep(Duration::from_secs(2));
 }
 
@@ -106,9 +105,8 @@ fn sleeping_thread_names_sleep_and_the_line() {
 #[inline(never)]
 fn read_fifo(mut fifo: std::fs::File, report: Sender<(ThreadTarget, u32)>) -> usize {
     let mut buf = [0u8; 16];
-    report
-        .send((Sampler::current_thread(), line!() + 1))
-        .unwrap();
+    let me = Sampler::current_thread();
+    report.send((me, line!() + 1)).unwrap();
     let n = fifo.read(&mut buf).unwrap();
     black_box(n)
 }
@@ -149,9 +147,8 @@ fn fifo_reader_names_read_and_the_line() {
 
 #[inline(never)]
 fn take_lock(lock: &Mutex<u64>, report: Sender<(ThreadTarget, u32)>) -> u64 {
-    report
-        .send((Sampler::current_thread(), line!() + 1))
-        .unwrap();
+    let me = Sampler::current_thread();
+    report.send((me, line!() + 1)).unwrap();
     let guard = lock.lock().unwrap();
     *guard
 }
@@ -345,4 +342,13 @@ fn blocked_signal_times_out_and_late_delivery_is_harmless() {
         .expect("fresh request succeeds");
     assert!(!addrs.is_empty());
     handle.join().unwrap();
+}
+
+#[test]
+fn handles_are_shareable_across_threads() {
+    fn send_sync<T: Send + Sync + Clone>() {}
+    fn send<T: Send>() {}
+    send_sync::<Sampler>();
+    send_sync::<ThreadTarget>();
+    send::<Symbolizer>();
 }
