@@ -12,5 +12,6 @@
 //! | `panicking` | a task panics |
 //! | `aborted` | an idle task is aborted (not a fault: an outcome to report) |
 //! | `nested` | tasks spawning tasks (parent/child links) |
+//! | `waiting_at_shutdown` | tasks waiting on channels, timers, locks, I/O at shutdown (none lost a waker) |
 //! | `forever` | runs until killed, stalling now and then (recordings cut by SIGKILL) |
 //! | `leaky_tests` (test target) | a `#[tokio::test]` that leaks a task |

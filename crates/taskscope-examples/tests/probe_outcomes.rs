@@ -3,7 +3,7 @@
 mod support;
 
 use support::{fault_location, run_recorded};
-use taskscope_api::v1::Outcome;
+use taskscope_api::v1::{Outcome, TaskState};
 
 #[test]
 fn a_panicking_task_ends_panicked_with_its_message() {
@@ -88,6 +88,7 @@ fn a_task_that_dropped_its_waker_ends_at_shutdown_with_no_waker_left() {
     assert_eq!(task.outcome(), Some(Outcome::CancelledAtShutdown));
     let stats = task.ended.as_ref().unwrap().stats.as_ref().unwrap();
     assert_eq!((stats.polls, stats.wakers), (1, 0), "{stats:?}");
+    assert_eq!(stats.state, TaskState::Idle as i32, "{stats:?}");
 }
 
 #[test]
@@ -97,4 +98,28 @@ fn a_task_waiting_on_a_timer_at_shutdown_still_had_its_waker() {
     let stats = task.ended.as_ref().unwrap().stats.as_ref().unwrap();
     assert!(stats.wakers >= 1, "{stats:?}");
     assert!(stats.polls >= 2, "{stats:?}");
+}
+
+#[test]
+fn tasks_waiting_on_channels_timers_locks_and_io_at_shutdown_still_hold_a_waker() {
+    let (output, folded) = run_recorded("waiting_at_shutdown", &[("TASKSCOPE_WAKERS", "on")]);
+    assert!(output.status.success(), "{output:?}");
+    let named = |name: &str| {
+        folded
+            .tasks
+            .values()
+            .find(|t| t.spawned.name == name)
+            .unwrap_or_else(|| panic!("no task {name}"))
+    };
+    for name in ["mpsc", "oneshot", "notify", "sleep", "select", "joinset", "lock", "accept"] {
+        let task = named(name);
+        assert_eq!(task.outcome(), Some(Outcome::CancelledAtShutdown), "{name}: {task:#?}");
+        let stats = task.ended.as_ref().unwrap().stats.as_ref().unwrap();
+        let woken = stats.state == TaskState::Scheduled as i32;
+        assert!(
+            stats.wakers >= 1 || woken,
+            "{name} would look like a lost waker: {stats:?}"
+        );
+    }
+    assert_eq!(named("detaches_blocking_work").outcome(), Some(Outcome::Completed));
 }

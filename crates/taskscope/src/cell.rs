@@ -73,6 +73,13 @@ pub(crate) struct End {
     pub(crate) panic_location: Option<String>,
 }
 
+/// A panic out of a task's poll.
+#[derive(Debug, Clone)]
+pub(crate) struct Panic {
+    pub(crate) message: String,
+    pub(crate) location: Option<String>,
+}
+
 /// One task's live state.
 #[derive(Debug)]
 pub(crate) struct TaskCell {
@@ -95,10 +102,18 @@ pub(crate) struct TaskCell {
     /// `wakers` when the latest poll started: for a task whose last "poll" is the drop of
     /// its future, this is the count it had while waiting.
     wakers_at_poll_start: AtomicI64,
+    /// Whether it had been woken when the latest poll started (same reason as above).
+    scheduled_at_poll_start: AtomicBool,
     /// Set on every change, cleared by the aggregator when it publishes.
     dirty: AtomicBool,
     /// The aggregator knows this task (its spawn event got through).
     announced: AtomicBool,
+    /// The latest enter came straight after this task's own poll returned, on the same
+    /// thread: what tokio does to drop the future of a task that just completed.
+    reentered_after_own_poll: AtomicBool,
+    /// The panic that unwound out of one of its polls, recorded at that poll's exit (the
+    /// span itself may close much later, when spans created inside it are gone).
+    panic: OnceLock<Panic>,
     /// Polls not counted as such: tokio enters a task's span to drop its future, which looks
     /// like one more poll; the close corrects for it once.
     corrected: AtomicU8,
@@ -128,16 +143,20 @@ impl TaskCell {
             scheduled_since_ns: AtomicU64::new(0),
             scheduled_ns: AtomicU64::new(0),
             wakers_at_poll_start: AtomicI64::new(0),
+            scheduled_at_poll_start: AtomicBool::new(false),
             dirty: AtomicBool::new(true),
             announced: AtomicBool::new(false),
+            reentered_after_own_poll: AtomicBool::new(false),
+            panic: OnceLock::new(),
             corrected: AtomicU8::new(0),
             end: OnceLock::new(),
         }
     }
 
-    /// A poll starts on `thread`.
+    /// A poll starts on `thread`; `same_step`: right after this task's own poll returned.
     #[inline]
-    pub(crate) fn poll_started(&self, now_ns: u64, thread: u32, track_wakers: bool) {
+    pub(crate) fn poll_started(&self, now_ns: u64, thread: u32, same_step: bool, track_wakers: bool) {
+        self.reentered_after_own_poll.store(same_step, Ordering::Relaxed);
         self.last_poll_start_ns.store(now_ns, Ordering::Relaxed);
         self.running_thread.store(thread, Ordering::Relaxed);
         if track_wakers {
@@ -145,6 +164,8 @@ impl TaskCell {
             if since != 0 && since < now_ns {
                 self.scheduled_ns.fetch_add(now_ns - since, Ordering::Relaxed);
             }
+            self.scheduled_at_poll_start
+                .store(since != 0, Ordering::Relaxed);
             self.wakers_at_poll_start
                 .store(self.wakers.load(Ordering::Relaxed), Ordering::Relaxed);
         }
@@ -196,22 +217,38 @@ impl TaskCell {
                 self.wakers.fetch_sub(1, Ordering::Relaxed);
             }
             WakerOp::Wake | WakerOp::WakeByRef => {
+                // Scheduled first, then one waker fewer: a reader never sees a woken task
+                // as idle with no waker in between.
+                let _ = self.scheduled_since_ns.compare_exchange(
+                    0,
+                    now_ns,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
                 if op == WakerOp::Wake {
-                    self.wakers.fetch_sub(1, Ordering::Relaxed);
+                    self.wakers.fetch_sub(1, Ordering::Release);
                 }
                 self.wakes.fetch_add(1, Ordering::Relaxed);
                 if from_own_poll {
                     self.self_wakes.fetch_add(1, Ordering::Relaxed);
                 }
-                let _ = self.scheduled_since_ns.compare_exchange(
-                    0,
-                    now_ns,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
             }
         }
         self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the latest enter was tokio dropping the future of a task whose poll had
+    /// just returned.
+    pub(crate) fn reentered_after_own_poll(&self) -> bool {
+        self.reentered_after_own_poll.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record_panic(&self, panic: Panic) {
+        let _ = self.panic.set(panic);
+    }
+
+    pub(crate) fn panic(&self) -> Option<&Panic> {
+        self.panic.get()
     }
 
     pub(crate) fn set_end(&self, end: End) {
@@ -239,13 +276,17 @@ impl TaskCell {
         self.announced.load(Ordering::Relaxed)
     }
 
-    /// The task's statistics now. `at_end`: the task has ended, report the waker count it
-    /// had before its future was dropped.
+    /// The task's statistics now. `at_end`: the task has ended; report the state and
+    /// waker count it had while it waited, before its future was dropped.
     pub(crate) fn stats(&self, at_end: bool) -> v1::TaskStats {
         let running_thread = self.running_thread.load(Ordering::Relaxed);
         let scheduled = self.scheduled_since_ns.load(Ordering::Relaxed) != 0;
         let state = if at_end {
-            v1::TaskState::Unspecified
+            if self.scheduled_at_poll_start.load(Ordering::Relaxed) {
+                v1::TaskState::Scheduled
+            } else {
+                v1::TaskState::Idle
+            }
         } else if running_thread != 0 {
             v1::TaskState::Running
         } else if scheduled {
@@ -340,10 +381,10 @@ mod tests {
     #[test]
     fn polls_add_up_and_land_in_the_histogram() {
         let cell = cell();
-        cell.poll_started(100, 1, false);
+        cell.poll_started(100, 1, false, false);
         assert_eq!(cell.stats(false).state, v1::TaskState::Running as i32);
         cell.poll_ended(100, 2_100);
-        cell.poll_started(5_000, 1, false);
+        cell.poll_started(5_000, 1, false, false);
         cell.poll_ended(5_000, 205_000_000);
         let stats = cell.stats(false);
         assert_eq!(stats.polls, 2);
@@ -356,9 +397,9 @@ mod tests {
     #[test]
     fn the_drop_of_the_future_is_not_counted_as_a_poll() {
         let cell = cell();
-        cell.poll_started(100, 1, false);
+        cell.poll_started(100, 1, false, false);
         cell.poll_ended(100, 1_100);
-        cell.poll_started(2_000, 1, false);
+        cell.poll_started(2_000, 1, true, false);
         cell.poll_ended(2_000, 2_500);
         cell.uncount_drop();
         cell.uncount_drop();
@@ -377,7 +418,7 @@ mod tests {
         let stats = cell.stats(false);
         assert_eq!((stats.wakers, stats.wakes), (0, 1));
         assert_eq!(stats.state, v1::TaskState::Scheduled as i32);
-        cell.poll_started(50, 1, true);
+        cell.poll_started(50, 1, false, true);
         cell.poll_ended(50, 60);
         let stats = cell.stats(false);
         assert_eq!(stats.scheduled_ns, 30);

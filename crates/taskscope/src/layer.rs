@@ -128,8 +128,9 @@ where
         };
         let now = clock::now_ns();
         threads::with_local(|local| {
-            cell.poll_started(now, local.thread_number(), self.shared.config.waker_tracking);
-            local.enter(cell, now);
+            let same_step = local.enter(cell, now);
+            let tracking = self.shared.config.waker_tracking;
+            cell.poll_started(now, local.thread_number(), same_step, tracking);
         });
     }
 
@@ -147,6 +148,9 @@ where
             return;
         };
         let duration = cell.poll_ended(started, now);
+        if std::thread::panicking() {
+            outcome::poll_unwound(cell);
+        }
         if duration >= self.shared.threshold_ns && cell.identity.kind.can_stall() {
             self.report_stall_end(cell, thread, started, duration);
         }

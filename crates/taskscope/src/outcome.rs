@@ -4,9 +4,8 @@
 //! what surrounds the close (see `docs/architecture.md`, "Outcomes", for where each rule
 //! can be wrong):
 //!
-//! * **panicked**: the close happens while the thread unwinds from a panic that our
-//!   chained panic hook saw start inside a poll of this very task (tokio drops a panicked
-//!   task's future during the unwind).
+//! * **panicked**: a poll of the task returned by unwinding from a panic that our chained
+//!   panic hook saw start inside that very poll.
 //! * **completed**: tokio drops a finished task's future right after the poll that
 //!   returned `Ready`, entering the span once more to do so. A close whose final enter came
 //!   straight after the task's own poll on the same thread is a completion.
@@ -71,13 +70,21 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
-/// Decides how `cell`'s task ended. Called when its span closes.
+/// A poll of `cell` returned by unwinding: keep the panic the hook saw start in it.
+pub(crate) fn poll_unwound(cell: &TaskCell) {
+    if let Some(panic) = take_panic_of(cell.identity.id) {
+        cell.record_panic(crate::cell::Panic {
+            message: panic.message,
+            location: panic.location,
+        });
+    }
+}
+
+/// Decides how `cell`'s task ended. Called when its span closes, which is usually right
+/// after tokio dropped the future, but can be later (spans created inside the task keep
+/// it open), so the facts used were recorded on the cell when they happened.
 pub(crate) fn decide(cell: &TaskCell) -> End {
-    let task = cell.identity.id;
-    let (thread, reentered) = threads::with_local(|l| {
-        (l.thread_number(), l.reentered_after_own_poll(task))
-    })
-    .unwrap_or((0, false));
+    let thread = threads::with_local(|l| l.thread_number()).unwrap_or(0);
     let mut end = End {
         at_ns: clock::now_ns(),
         outcome: Outcome::Cancelled,
@@ -85,21 +92,13 @@ pub(crate) fn decide(cell: &TaskCell) -> End {
         panic_message: None,
         panic_location: None,
     };
-    if std::thread::panicking() {
-        if let Some(panic) = take_panic_of(task) {
-            end.outcome = Outcome::Panicked;
-            end.panic_message = Some(panic.message);
-            end.panic_location = panic.location;
-            return end;
-        }
-        if reentered {
-            end.outcome = Outcome::Panicked;
-            end.panic_message = Some(
-                "(message unavailable: the panic hook was replaced after taskscope started)".into(),
-            );
-            return end;
-        }
-    } else if reentered {
+    if let Some(panic) = cell.panic() {
+        end.outcome = Outcome::Panicked;
+        end.panic_message = Some(panic.message.clone());
+        end.panic_location = panic.location.clone();
+        return end;
+    }
+    if cell.reentered_after_own_poll() {
         end.outcome = Outcome::Completed;
         return end;
     }

@@ -95,9 +95,6 @@ pub(crate) struct Local {
     depth: Cell<usize>,
     /// The last poll that returned on this thread: (task, end time).
     last_exit: Cell<(u64, u64)>,
-    /// The task whose span was entered right after its own poll returned (what tokio does
-    /// when a poll completes the task and it drops the future); 0 otherwise.
-    reentered_after_own_poll: Cell<u64>,
 }
 
 impl Drop for Local {
@@ -118,7 +115,6 @@ thread_local! {
             }; MAX_NESTING],
             depth: Cell::new(0),
             last_exit: Cell::new((0, 0)),
-            reentered_after_own_poll: Cell::new(0),
         }
     };
 }
@@ -152,14 +148,13 @@ impl Local {
         }
     }
 
-    /// A poll of `cell` starts now.
+    /// A poll of `cell` starts now. Returns whether it comes straight after the same
+    /// task's poll returned on this thread (see [`SAME_STEP_NS`]).
     #[inline]
-    pub(crate) fn enter(&self, cell: &TaskCell, now_ns: u64) {
+    pub(crate) fn enter(&self, cell: &TaskCell, now_ns: u64) -> bool {
         let task = cell.identity.id;
         let (last_task, last_end) = self.last_exit.get();
         let same_step = last_task == task && now_ns.saturating_sub(last_end) < SAME_STEP_NS;
-        self.reentered_after_own_poll
-            .set(if same_step { task } else { 0 });
         let depth = self.depth.get();
         if depth < MAX_NESTING {
             self.stack[depth].set(Frame {
@@ -175,6 +170,7 @@ impl Local {
                 started_ns: now_ns,
             }));
         }
+        same_step
     }
 
     /// The innermost poll returns now: returns when it started.
@@ -207,11 +203,6 @@ impl Local {
             }));
         }
         Some(frame.started_ns)
-    }
-
-    /// Whether `task`'s latest enter came straight after its own poll returned.
-    pub(crate) fn reentered_after_own_poll(&self, task: u64) -> bool {
-        self.reentered_after_own_poll.get() == task
     }
 }
 
@@ -289,13 +280,11 @@ mod tests {
     fn reentering_right_after_the_own_poll_is_told_apart_from_a_later_reentry() {
         let task = cell(3);
         with_local(|local| {
-            local.enter(&task, 1_000);
+            assert!(!local.enter(&task, 1_000));
             local.exit(&task, 2_000);
-            local.enter(&task, 2_500);
-            assert!(local.reentered_after_own_poll(3));
+            assert!(local.enter(&task, 2_500));
             local.exit(&task, 2_600);
-            local.enter(&task, 10_000_000);
-            assert!(!local.reentered_after_own_poll(3));
+            assert!(!local.enter(&task, 10_000_000));
             local.exit(&task, 10_000_100);
         });
     }

@@ -197,7 +197,10 @@ pub struct TaskEnded {
     /// Thread the task ended on.
     #[prost(uint32, tag = "6")]
     pub thread: u32,
-    /// Final statistics.
+    /// Final statistics, as they were just before the task's future was dropped: `state`
+    /// (IDLE or SCHEDULED) and `wakers` say how it was waiting. A task cancelled at shutdown
+    /// that was IDLE with 0 wakers could never have been woken (a lost waker); one that was
+    /// SCHEDULED had just been woken (e.g. its channel closed as `main` returned).
     #[prost(message, optional, tag = "7")]
     pub stats: ::core::option::Option<TaskStats>,
 }

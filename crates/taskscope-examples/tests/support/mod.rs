@@ -21,6 +21,7 @@ pub fn example(name: &str) -> PathBuf {
         "aborted" => env!("CARGO_BIN_EXE_aborted"),
         "nested" => env!("CARGO_BIN_EXE_nested"),
         "forever" => env!("CARGO_BIN_EXE_forever"),
+        "waiting_at_shutdown" => env!("CARGO_BIN_EXE_waiting_at_shutdown"),
         other => panic!("no example {other}"),
     };
     PathBuf::from(path)
