@@ -1,0 +1,395 @@
+//! The `taskscope` binary's surface: help, exit statuses, and what it says on bad input.
+//! Recordings are built in the test with the recording writer, so no instrumented program
+//! is needed here (see `check_e2e.rs` for those).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use taskscope_api::recording::Writer;
+use taskscope_api::v1;
+
+const MS: u64 = 1_000_000;
+
+fn taskscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(args)
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the taskscope binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn status(output: &Output) -> i32 {
+    output.status.code().expect("exited, not killed")
+}
+
+/// A recording of a process that ran one task at `src/main.rs:7:5` which stalled for
+/// 250 ms, and (when `exited`) exited normally.
+fn write_recording(path: &Path, exited: bool) {
+    let process = v1::ProcessInfo {
+        pid: 4242,
+        program: "app".into(),
+        instrumentation: v1::Instrumentation::Seen as i32,
+        stall_threshold_ns: 100 * MS,
+        waker_tracking: true,
+        ..Default::default()
+    };
+    let first = v1::Update {
+        now_ns: 1,
+        process: Some(process),
+        snapshot: v1::SnapshotMark::SnapshotOnly as i32,
+        spawned: vec![v1::TaskSpawned {
+            id: 1,
+            kind: v1::TaskKind::Task as i32,
+            location: Some(v1::Location {
+                file: "src/main.rs".into(),
+                line: 7,
+                column: 5,
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let stalled = v1::Update {
+        now_ns: 400 * MS,
+        stalls: vec![v1::Stall {
+            stall_id: 1,
+            phase: v1::StallPhase::Ended as i32,
+            task_id: 1,
+            duration_ns: 250 * MS,
+            ..Default::default()
+        }],
+        ended: vec![v1::TaskEnded {
+            id: 1,
+            outcome: v1::Outcome::Completed as i32,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut writer = Writer::create(path).unwrap();
+    writer.write(&[first, stalled]).unwrap();
+    if exited {
+        writer
+            .write(&[v1::Update {
+                now_ns: 500 * MS,
+                process_exited: true,
+                ..Default::default()
+            }])
+            .unwrap();
+    }
+}
+
+fn temp_recording(exited: bool) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app-4242.tsrec");
+    write_recording(&path, exited);
+    (dir, path)
+}
+
+#[test]
+fn help_describes_every_command_with_examples() {
+    let output = taskscope(&["--help"]);
+    assert_eq!(status(&output), 0);
+    assert!(stdout(&output).contains("check") && stdout(&output).contains("events"));
+    let check = taskscope(&["check", "--help"]);
+    assert_eq!(status(&check), 0);
+    let help = stdout(&check);
+    for flag in [
+        "--attach",
+        "--duration",
+        "--recording",
+        "--stall-threshold",
+        "--fail-on",
+        "--warn-on",
+        "--allow",
+        "--format",
+        "--output",
+        "TASKSCOPE_STALL_THRESHOLD",
+        "taskscope check -- cargo test",
+    ] {
+        assert!(help.contains(flag), "`check --help` lacks {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn an_unknown_flag_is_a_usage_error() {
+    let output = taskscope(&["check", "--no-such-flag"]);
+    assert_eq!(status(&output), 2);
+    assert!(stderr(&output).contains("--no-such-flag"));
+}
+
+#[test]
+fn check_without_anything_to_check_says_what_to_give() {
+    let output = taskscope(&["check"]);
+    assert_eq!(status(&output), 2);
+    assert!(
+        stderr(&output).contains("nothing to check"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_kind_in_both_fail_on_and_warn_on_is_refused() {
+    let (_dir, path) = temp_recording(true);
+    let path = path.to_str().unwrap();
+    let output = taskscope(&[
+        "check",
+        "--fail-on",
+        "panic",
+        "--warn-on",
+        "panic",
+        "--recording",
+        path,
+    ]);
+    assert_eq!(status(&output), 2);
+    assert!(stderr(&output).contains("both --fail-on and --warn-on"));
+}
+
+#[test]
+fn a_bad_duration_is_refused_with_an_example() {
+    let output = taskscope(&["check", "--stall-threshold", "100", "--recording", "x"]);
+    assert_eq!(status(&output), 2);
+    assert!(stderr(&output).contains("100ms"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_missing_path_is_exit_2_with_the_path_named() {
+    let output = taskscope(&["check", "--recording", "/no/such/recording.tsrec"]);
+    assert_eq!(status(&output), 2);
+    assert!(
+        stderr(&output).contains("/no/such/recording.tsrec"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_garbage_file_is_exit_2_and_called_not_a_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.tsrec");
+    std::fs::write(&path, b"this is not a recording at all").unwrap();
+    for args in [
+        vec!["check", "--recording", path.to_str().unwrap()],
+        vec!["events", path.to_str().unwrap()],
+    ] {
+        let output = taskscope(&args);
+        assert_eq!(status(&output), 2, "{args:?}");
+        assert!(
+            stderr(&output).contains("not a taskscope recording"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn an_empty_directory_has_no_recordings_to_judge() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = taskscope(&["check", "--recording", dir.path().to_str().unwrap()]);
+    assert_eq!(status(&output), 2);
+    assert!(
+        stderr(&output).contains("holds no .tsrec recordings"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn nothing_listening_is_exit_2_naming_the_address_and_the_fix() {
+    // A port that was free a moment ago: connecting is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    for args in [
+        vec!["check", "--attach", address.as_str(), "--duration", "1s"],
+        vec!["events", address.as_str()],
+    ] {
+        let output = taskscope(&args);
+        assert_eq!(status(&output), 2, "{args:?}");
+        let message = stderr(&output);
+        assert!(message.contains("nothing is listening on"), "{message}");
+        assert!(
+            message.contains("taskscope::init()") && message.contains(&address),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_command_that_cannot_start_is_exit_2() {
+    let output = taskscope(&["check", "--", "/no/such/program"]);
+    assert_eq!(status(&output), 2);
+    assert!(
+        stderr(&output).contains("cannot start `/no/such/program`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_command_that_records_nothing_is_exit_2_with_the_likely_causes() {
+    let output = taskscope(&["check", "--", "true"]);
+    assert_eq!(status(&output), 2);
+    let message = stderr(&output);
+    assert!(
+        message.contains("no instrumented process") && message.contains("taskscope::init()"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_recording_with_a_stall_fails_with_its_spawn_location() {
+    let (_dir, path) = temp_recording(true);
+    let output = taskscope(&["check", "--recording", path.to_str().unwrap()]);
+    assert_eq!(status(&output), 1);
+    let report = stdout(&output);
+    assert!(report.starts_with("FAIL"), "{report}");
+    assert!(report.contains("error[stall] src/main.rs:7:5"), "{report}");
+}
+
+#[test]
+fn warn_on_and_allow_let_a_stall_pass() {
+    let (_dir, path) = temp_recording(true);
+    let path = path.to_str().unwrap();
+    let warned = taskscope(&["check", "--warn-on", "stall", "--recording", path]);
+    assert_eq!(status(&warned), 0, "{}", stdout(&warned));
+    assert!(stdout(&warned).contains("warning[stall]"));
+    let allowed = taskscope(&["check", "--allow", "src/main.rs:*", "--recording", path]);
+    assert_eq!(status(&allowed), 0, "{}", stdout(&allowed));
+    assert!(stdout(&allowed).contains("1 finding accepted by --allow"));
+}
+
+#[test]
+fn a_higher_threshold_drops_shorter_stalls() {
+    let (_dir, path) = temp_recording(true);
+    let output = taskscope(&[
+        "check",
+        "--stall-threshold",
+        "300ms",
+        "--recording",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(status(&output), 0, "{}", stdout(&output));
+}
+
+#[test]
+fn the_json_report_follows_the_v1_schema() {
+    let (dir, path) = temp_recording(true);
+    let report = dir.path().join("report.json");
+    let output = taskscope(&[
+        "check",
+        "--format",
+        "json",
+        "--output",
+        report.to_str().unwrap(),
+        "--recording",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(status(&output), 1);
+    assert!(stdout(&output).is_empty(), "the report went to the file");
+    assert!(
+        stderr(&output).contains("FAIL"),
+        "a summary still goes to stderr"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(json["schema"], "taskscope.check/v1");
+    assert_eq!(json["verdict"], "fail");
+    assert!(json["command"].is_null() && json["exit_code"].is_null());
+    assert_eq!(json["stall_threshold_ms"], 100.0);
+    assert_eq!(json["processes"][0]["pid"], 4242);
+    assert_eq!(json["summary"]["findings"], 1);
+    let finding = &json["findings"][0];
+    assert_eq!(finding["kind"], "stall");
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["spawn_location"], "src/main.rs:7:5");
+    assert_eq!(finding["duration_ms"], 250.0);
+    assert_eq!(finding["task"]["id"], 1);
+}
+
+#[test]
+fn a_cut_recording_is_judged_on_what_it_holds_with_a_warning() {
+    let (_dir, path) = temp_recording(false);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[0x20, 0x01]); // the start of a message that never finished
+    std::fs::write(&path, bytes).unwrap();
+    let output = taskscope(&["check", "--recording", path.to_str().unwrap()]);
+    assert_eq!(status(&output), 1);
+    assert!(stdout(&output).contains("error[stall] src/main.rs:7:5"));
+    assert!(
+        stdout(&output).contains("recording was cut"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("was cut at byte"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn events_prints_one_json_update_per_line_and_warns_on_a_cut_end() {
+    let (_dir, path) = temp_recording(false);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[0x20, 0x01]);
+    std::fs::write(&path, bytes).unwrap();
+    let output = taskscope(&["events", path.to_str().unwrap()]);
+    assert_eq!(status(&output), 0, "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["process"]["pid"], 4242);
+    assert_eq!(lines[1]["stalls"][0]["phase"], "STALL_PHASE_ENDED");
+    assert!(stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+#[test]
+fn events_prints_what_it_could_before_a_corrupt_part() {
+    let (_dir, path) = temp_recording(true);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[0x05, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    std::fs::write(&path, bytes).unwrap();
+    let output = taskscope(&["events", path.to_str().unwrap()]);
+    assert_eq!(status(&output), 2);
+    assert_eq!(stdout(&output).lines().count(), 3);
+    assert!(
+        stderr(&output).contains("corrupt at byte"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn github_and_junit_formats_carry_the_finding() {
+    let (_dir, path) = temp_recording(true);
+    let path = path.to_str().unwrap();
+    let github = taskscope(&["check", "--format", "github", "--recording", path]);
+    assert_eq!(status(&github), 1);
+    assert!(
+        stdout(&github).contains("::error file=src/main.rs,line=7,col=5,title=taskscope stall::"),
+        "{}",
+        stdout(&github)
+    );
+    let junit = taskscope(&["check", "--format", "junit", "--recording", path]);
+    assert_eq!(status(&junit), 1);
+    assert!(
+        stdout(&junit).contains("<failure type=\"stall\""),
+        "{}",
+        stdout(&junit)
+    );
+}
