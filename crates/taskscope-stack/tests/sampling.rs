@@ -255,6 +255,10 @@ fn thousands_of_samples_do_not_disturb_workers() {
         let (tx, rx) = channel();
         handles.push(std::thread::spawn(move || {
             tx.send(Sampler::current_thread()).unwrap();
+            // Every sample interrupts a sleep, which then restarts with the default
+            // 50 µs timer slack added again: frequent samples would keep workers asleep.
+            // SAFETY: plain prctl on the calling thread.
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
             let (mut rounds, mut wrong) = (0u64, 0u64);
             while !stop.load(Ordering::Relaxed) {
                 if sum_to(black_box(N)) != N * (N - 1) / 2 {
@@ -263,7 +267,7 @@ fn thousands_of_samples_do_not_disturb_workers() {
                 rounds += 1;
                 // Short bursts: samples land both mid-computation and mid-sleep, and a
                 // sleeping target answers at once even when the CPUs are oversubscribed.
-                if rounds % 4 == 0 {
+                if rounds % 8 == 0 {
                     std::thread::sleep(Duration::from_micros(50));
                 }
             }
@@ -272,6 +276,17 @@ fn thousands_of_samples_do_not_disturb_workers() {
         targets.push(rx.recv().unwrap());
     }
     let sampler = sampler();
+    // A second, concurrent sampler: requests must serialize, never mix up replies.
+    let rival = {
+        let targets = targets.clone();
+        let sampler = sampler.clone();
+        std::thread::spawn(move || {
+            for i in 0..SAMPLES / 5 {
+                let addrs = sampler.sample(&targets[i % WORKERS], TIMEOUT).unwrap();
+                assert!(!addrs.is_empty());
+            }
+        })
+    };
     let mut sym = Symbolizer::new();
     let started = Instant::now();
     let mut seen_sum_to = 0;
@@ -280,13 +295,13 @@ fn thousands_of_samples_do_not_disturb_workers() {
             .sample(&targets[i % WORKERS], TIMEOUT)
             .unwrap_or_else(|e| panic!("sample {i}: {e}"));
         assert!(!addrs.is_empty());
-        if i % 50 == 0 {
-            let frames = sym.symbolize(&addrs);
-            if frames.iter().any(|f| f.function.contains("sum_to")) {
-                seen_sum_to += 1;
-            }
+        // Cached per address, so symbolizing every sample stays cheap.
+        let frames = sym.symbolize(&addrs);
+        if frames.iter().any(|f| f.function.contains("sum_to")) {
+            seen_sum_to += 1;
         }
     }
+    rival.join().unwrap();
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     for h in handles {
@@ -295,7 +310,7 @@ fn thousands_of_samples_do_not_disturb_workers() {
         assert_eq!(wrong, 0, "a sampled worker computed a wrong sum");
     }
     assert!(seen_sum_to > 0, "workers' frames were never seen");
-    eprintln!("{SAMPLES} samples in {elapsed:?}");
+    eprintln!("{SAMPLES} samples in {elapsed:?}, {seen_sum_to} mid-computation");
 }
 
 #[test]
@@ -351,4 +366,31 @@ fn handles_are_shareable_across_threads() {
     send_sync::<Sampler>();
     send_sync::<ThreadTarget>();
     send::<Symbolizer>();
+}
+
+#[inline(never)]
+fn descend(depth: u32, report: &Sender<(ThreadTarget, u32)>) -> u32 {
+    if depth == 0 {
+        report.send((Sampler::current_thread(), 0)).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        return 0;
+    }
+    black_box(descend(black_box(depth - 1), report)) + 1
+}
+
+#[test]
+fn deep_stacks_are_cut_at_the_depth_limit() {
+    let (target, _, handle) = spawn_reporting(|tx| {
+        black_box(descend(300, &tx));
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let addrs = sampler().sample(&target, TIMEOUT).unwrap();
+    assert_eq!(addrs.len(), 128, "walk stops at the depth limit");
+    let frames = Symbolizer::new().symbolize(&addrs);
+    let deep = frames
+        .iter()
+        .filter(|f| f.function.contains("descend"))
+        .count();
+    assert!(deep > 100, "{}", render(&frames));
+    handle.join().unwrap();
 }
