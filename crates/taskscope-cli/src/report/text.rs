@@ -96,8 +96,12 @@ fn headline(report: &Report<'_>, style: Style) -> String {
 fn tally(report: &Report<'_>) -> String {
     let summary = report.judgement.summary;
     let mut line = format!(
-        "{} tasks: {} completed, {} cancelled, {} panicked",
-        summary.tasks, summary.completed, summary.cancelled, summary.panicked
+        "{} {}: {} completed, {} cancelled, {} panicked",
+        summary.tasks,
+        if summary.tasks == 1 { "task" } else { "tasks" },
+        summary.completed,
+        summary.cancelled,
+        summary.panicked
     );
     if report.judgement.allowed > 0 {
         let allowed = report.judgement.allowed;

@@ -1,0 +1,433 @@
+//! `taskscope check` end to end: the real binary runs the real example programs of
+//! `crates/taskscope-examples` (each with one fault, marked `// FAULT: <kind>` on the line
+//! of its spawn call) and must report exactly that fault at exactly that spawn location.
+//!
+//! The example binaries belong to another package, so `CARGO_BIN_EXE_*` cannot name them:
+//! they are built (a no-op when the workspace is already built, as under
+//! `cargo nextest run --workspace`) into the target directory this test binary came from.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use taskscope_api::recording::Reader;
+use taskscope_api::v1;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// `<target dir>` and the cargo profile this test binary was built with, so the examples
+/// are built alongside it with the same settings instead of from scratch.
+fn target_dir_and_profile() -> (PathBuf, String) {
+    let profile_dir = Path::new(env!("CARGO_BIN_EXE_taskscope")).parent().unwrap();
+    let target_dir = profile_dir.parent().unwrap().to_owned();
+    let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
+        "debug" => "dev".to_owned(),
+        other => other.to_owned(),
+    };
+    (target_dir, profile)
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// The example executables by target name (`healthy`, …, and `leaky_tests` for the test
+/// target), built once per test process.
+fn examples() -> &'static HashMap<String, PathBuf> {
+    static EXAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    EXAMPLES.get_or_init(|| {
+        let (target_dir, profile) = target_dir_and_profile();
+        let output = cargo()
+            .args([
+                "build",
+                "-p",
+                "taskscope-examples",
+                "--bins",
+                "--test",
+                "leaky_tests",
+            ])
+            .args([
+                "--message-format",
+                "json",
+                "--profile",
+                &profile,
+                "--target-dir",
+            ])
+            .arg(&target_dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(output.status.success(), "building the examples failed");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| message["reason"] == "compiler-artifact")
+            .filter_map(|message| {
+                let name = message["target"]["name"].as_str()?.to_owned();
+                Some((name, PathBuf::from(message["executable"].as_str()?)))
+            })
+            .collect()
+    })
+}
+
+fn example(name: &str) -> &'static Path {
+    examples()
+        .get(name)
+        .unwrap_or_else(|| panic!("no example `{name}` was built"))
+}
+
+/// `file:line:col` of the spawn call on the line marked `// FAULT: <kind>`.
+fn fault_location(source: &str, kind: &str) -> String {
+    location_of_line(source, &format!("// FAULT: {kind}"), "spawn")
+}
+
+/// `file:line:col` of `call` on the first line of `source` containing `marker`.
+fn location_of_line(source: &str, marker: &str, call: &str) -> String {
+    let path = workspace_root()
+        .join("crates/taskscope-examples")
+        .join(source);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (index, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains(marker))
+        .unwrap_or_else(|| panic!("no `{marker}` in {source}"));
+    let start = match line.find("tokio::spawn") {
+        Some(column) if call == "spawn" => column,
+        _ => line
+            .find(call)
+            .unwrap_or_else(|| panic!("no `{call}` on {source}:{}", index + 1)),
+    };
+    format!(
+        "crates/taskscope-examples/{source}:{}:{}",
+        index + 1,
+        start + 1
+    )
+}
+
+struct Checked {
+    status: i32,
+    report: Value,
+    output: Output,
+}
+
+/// Runs `taskscope check --format json [extra] -- command`, the report written to a file
+/// (the checked program's own output shares stdout).
+fn check(extra: &[&str], command: &mut Command) -> Checked {
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let mut taskscope = Command::new(env!("CARGO_BIN_EXE_taskscope"));
+    taskscope
+        .args(["check", "--format", "json", "--output"])
+        .arg(&report_path)
+        .args(extra)
+        .arg("--")
+        .arg(command.get_program())
+        .args(command.get_args())
+        .current_dir(workspace_root())
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        // A panic hook printing a backtrace symbolizes it inside the poll, for long enough
+        // to be a real stall: keep the examples to their one intended fault.
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null());
+    let output = taskscope.output().expect("taskscope runs");
+    let status = output.status.code().expect("taskscope exited");
+    let report = std::fs::read_to_string(&report_path)
+        .map(|text| serde_json::from_str(&text).expect("the report is JSON"))
+        .unwrap_or_else(|_| {
+            panic!(
+                "no report (status {status}); stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    Checked {
+        status,
+        report,
+        output,
+    }
+}
+
+fn check_example(name: &str, extra: &[&str]) -> Checked {
+    check(extra, &mut Command::new(example(name)))
+}
+
+fn findings(checked: &Checked) -> &Vec<Value> {
+    checked.report["findings"].as_array().unwrap()
+}
+
+/// Asserts a failed check with exactly one finding, of `kind` at `location`.
+fn assert_single_error(checked: &Checked, kind: &str, location: &str) -> Value {
+    let stderr = String::from_utf8_lossy(&checked.output.stderr);
+    assert_eq!(checked.status, 1, "{:#}\n{stderr}", checked.report);
+    assert_eq!(checked.report["verdict"], "fail");
+    assert_eq!(
+        checked.report["exit_code"], 0,
+        "the example itself succeeded"
+    );
+    let [finding] = findings(checked).as_slice() else {
+        panic!("expected one finding: {:#}", checked.report)
+    };
+    assert_eq!(finding["kind"], kind, "{finding:#}");
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["spawn_location"], location, "{finding:#}");
+    finding.clone()
+}
+
+fn assert_clean_pass(checked: &Checked) {
+    assert_eq!(checked.status, 0, "{:#}", checked.report);
+    assert_eq!(checked.report["verdict"], "pass");
+    assert_eq!(checked.report["exit_code"], 0);
+    assert_eq!(findings(checked).len(), 0, "{:#}", checked.report);
+    assert_eq!(checked.report["processes"].as_array().unwrap().len(), 1);
+    assert!(checked.report["summary"]["tasks"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_healthy_program_passes_with_no_findings() {
+    assert_clean_pass(&check_example("healthy", &[]));
+}
+
+#[test]
+fn an_aborted_task_and_nested_tasks_are_not_findings() {
+    assert_clean_pass(&check_example("aborted", &[]));
+    assert_clean_pass(&check_example("nested", &[]));
+}
+
+#[test]
+fn a_blocking_sleep_in_async_code_is_a_stall_at_its_spawn_call() {
+    let checked = check_example("blocking_sleep", &[]);
+    let expected = fault_location("src/bin/blocking_sleep.rs", "stall");
+    let finding = assert_single_error(&checked, "stall", &expected);
+    // The example sleeps 600 ms; only a lower bound is certain.
+    assert!(
+        finding["duration_ms"].as_f64().unwrap() >= 500.0,
+        "{finding:#}"
+    );
+    assert!(!finding["thread"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn a_cpu_loop_that_never_yields_is_a_stall_at_its_spawn_call() {
+    let checked = check_example("cpu_loop", &[]);
+    let expected = fault_location("src/bin/cpu_loop.rs", "stall");
+    assert_single_error(&checked, "stall", &expected);
+}
+
+#[test]
+fn a_future_that_drops_its_waker_is_a_lost_waker_at_its_spawn_call() {
+    let checked = check_example("lost_waker", &[]);
+    let expected = fault_location("src/bin/lost_waker.rs", "lost_waker");
+    assert_single_error(&checked, "lost_waker", &expected);
+}
+
+#[test]
+fn a_task_left_running_when_main_returns_is_alive_at_shutdown() {
+    let checked = check_example("leak_at_shutdown", &[]);
+    let expected = fault_location("src/bin/leak_at_shutdown.rs", "alive_at_shutdown");
+    assert_single_error(&checked, "alive_at_shutdown", &expected);
+}
+
+#[test]
+fn a_panicking_task_is_a_warning_unless_panics_fail() {
+    let checked = check_example("panicking", &[]);
+    assert_eq!(checked.status, 0, "{:#}", checked.report);
+    assert_eq!(checked.report["verdict"], "pass");
+    let [finding] = findings(&checked).as_slice() else {
+        panic!("{:#}", checked.report)
+    };
+    assert_eq!(finding["kind"], "panic");
+    assert_eq!(finding["severity"], "warning");
+    assert_eq!(
+        finding["spawn_location"],
+        fault_location("src/bin/panicking.rs", "panic")
+    );
+    assert!(
+        finding["panic_message"].as_str().unwrap().contains("boom"),
+        "{finding:#}"
+    );
+
+    let strict = check_example("panicking", &["--fail-on", "panic"]);
+    assert_eq!(strict.status, 1);
+    assert_eq!(findings(&strict)[0]["severity"], "error");
+}
+
+/// The false positives tokio-console's lost-waker lint is known for: tasks parked on a
+/// channel, timer, `Notify`, `select!`, `JoinSet`, lock or socket when the runtime shuts
+/// down hold a waker, so they are alive at shutdown, never lost wakers. The only lost
+/// waker there is real: the `JoinSet` child awaiting `std::future::pending()`, which
+/// nothing can ever wake.
+#[test]
+fn tasks_waiting_on_tokio_primitives_at_shutdown_are_not_lost_wakers() {
+    let checked = check_example("waiting_at_shutdown", &[]);
+    let source = "src/bin/waiting_at_shutdown.rs";
+    let lost: Vec<&Value> = findings(&checked)
+        .iter()
+        .filter(|f| f["kind"] == "lost_waker")
+        .collect();
+    let pending = location_of_line(source, "std::future::pending", "spawn");
+    assert!(
+        lost.iter().all(|f| f["spawn_location"] == pending.as_str()),
+        "only the pending() child at {pending} may be a lost waker: {lost:#?}"
+    );
+    let alive: Vec<&str> = findings(&checked)
+        .iter()
+        .filter(|f| f["kind"] == "alive_at_shutdown")
+        .filter_map(|f| f["task"]["name"].as_str())
+        .collect();
+    for waiter in [
+        "mpsc", "oneshot", "notify", "sleep", "select", "joinset", "lock", "accept",
+    ] {
+        assert!(
+            alive.contains(&waiter),
+            "`{waiter}` should be alive at shutdown: {:#}",
+            checked.report
+        );
+    }
+}
+
+#[test]
+fn cargo_test_names_the_test_that_leaked_a_task() {
+    let (target_dir, profile) = target_dir_and_profile();
+    examples(); // built already, so the nested cargo only runs the tests
+    let mut cargo_test = cargo();
+    cargo_test
+        .args([
+            "test",
+            "-q",
+            "-p",
+            "taskscope-examples",
+            "--test",
+            "leaky_tests",
+            "--profile",
+            &profile,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    let checked = check(&[], &mut cargo_test);
+    let expected = fault_location("tests/leaky_tests.rs", "alive_at_shutdown");
+    let finding = assert_single_error(&checked, "alive_at_shutdown", &expected);
+    assert_eq!(finding["test"], "leaks_a_background_task", "{finding:#}");
+    assert_eq!(checked.report["command"][1], "test");
+}
+
+#[test]
+fn the_leaky_test_binary_run_directly_names_the_test_too() {
+    let mut tests = Command::new(example("leaky_tests"));
+    tests.arg("--quiet");
+    let checked = check(&[], &mut tests);
+    let expected = fault_location("tests/leaky_tests.rs", "alive_at_shutdown");
+    let finding = assert_single_error(&checked, "alive_at_shutdown", &expected);
+    assert_eq!(finding["test"], "leaks_a_background_task");
+}
+
+#[test]
+fn a_command_that_fails_before_recording_anything_cannot_be_checked() {
+    let mut tests = Command::new(example("leaky_tests"));
+    tests.args([
+        "--quiet",
+        "--exact",
+        "no_such_test",
+        "--include-ignored",
+        "--bogus-flag",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--output"])
+        .arg(dir.path().join("report.txt"))
+        .arg("--")
+        .arg(tests.get_program())
+        .args(tests.get_args())
+        .output()
+        .unwrap();
+    // libtest refuses the flag before any runtime starts: nothing is recorded, so taskscope
+    // cannot check and says so, naming the command's own failure.
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("exited with status"), "{stderr}");
+}
+
+#[test]
+fn a_failing_command_fails_the_check_even_without_findings() {
+    let script = format!("'{}' && exit 3", example("healthy").display());
+    let checked = check(&[], Command::new("sh").args(["-c", &script]));
+    assert_eq!(checked.status, 1, "{:#}", checked.report);
+    assert_eq!(checked.report["verdict"], "fail");
+    assert_eq!(checked.report["exit_code"], 3);
+    assert_eq!(findings(&checked).len(), 0);
+    let stderr = String::from_utf8_lossy(&checked.output.stderr);
+    assert!(stderr.contains("exited with status 3"), "{stderr}");
+}
+
+/// A process killed with SIGKILL leaves a recording cut at any point; `check` judges what
+/// it holds and says it was cut.
+#[test]
+fn a_recording_cut_by_sigkill_is_judged_on_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut forever = Command::new(example("forever"))
+        .env("TASKSCOPE_RECORD", dir.path())
+        .env("TASKSCOPE_BIND", "off")
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (generously) until the recording holds a finished stall, then kill.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let recorded_stall = loop {
+        if has_ended_stall(dir.path()) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    forever.kill().unwrap();
+    forever.wait().unwrap();
+    assert!(
+        recorded_stall,
+        "`forever` recorded no stall within a minute"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--recording"])
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("error[stall] crates/taskscope-examples/src/bin/forever.rs:"),
+        "{report}"
+    );
+    assert!(report.contains("recording was cut"), "{report}");
+}
+
+fn has_ended_stall(dir: &Path) -> bool {
+    let Some(Ok(entry)) = std::fs::read_dir(dir)
+        .ok()
+        .and_then(|mut entries| entries.next())
+    else {
+        return false;
+    };
+    let Ok(reader) = Reader::open(entry.path()) else {
+        return false;
+    };
+    reader.filter_map(Result::ok).any(|update| {
+        update
+            .stalls
+            .iter()
+            .any(|stall| stall.phase == v1::StallPhase::Ended as i32)
+    })
+}
