@@ -78,9 +78,11 @@ pub enum Activity {
 ///
 /// `Blocked` means every sample has the same interrupted instruction *and* the same
 /// user-visible frames (function, file, line, call address): a thread parked in a system
-/// call does not move. Any difference means `Busy`. A busy loop lands on the exact same
-/// instruction in several samples only by chance, so take 3 samples some tens of
-/// milliseconds apart; one difference is enough.
+/// call does not move. Any difference means `Busy`. Take 3 samples some tens of
+/// milliseconds apart; one difference is enough. A tight loop of a few instructions
+/// can land on the same instruction three times by chance (preemption favours some
+/// instructions), so before acting on `Blocked`, a caller that needs certainty takes a
+/// few more samples (up to ~10) and classifies them all.
 pub fn classify(samples: &[Vec<Frame>]) -> Option<Activity> {
     if samples.len() < 2 || samples.iter().any(Vec::is_empty) {
         return None;

@@ -63,7 +63,10 @@
 //!   leaves and frame-pointer-less std frames unwind correctly. Costs: the copy (tens of
 //!   KiB for a typical worker, up to 1 MiB), and frames deeper than the copy are cut off.
 //!   Where a code address has no unwind rules (JIT code, hand-written assembly) the
-//!   walker falls back to the frame-pointer chain, validated the same way.
+//!   walker falls back to the frame-pointer chain, validated the same way. Unwind
+//!   tables are found with glibc's lock-free `_dl_find_object` (2.35+), so a walk never
+//!   waits for the loader lock the stalled thread may be holding; older glibc falls back
+//!   to `dl_iterate_phdr` with the lock held.
 //!
 //! # Build settings for good stacks
 //!

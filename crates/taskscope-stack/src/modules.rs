@@ -1,10 +1,20 @@
-//! The loaded ELF modules (executable, shared libraries, vDSO) and where they sit in
-//! memory, from `dl_iterate_phdr`.
+//! The loaded ELF modules (executable, shared libraries, vDSO) and where their unwind
+//! tables sit in memory.
 //!
-//! The unwinder reads `.eh_frame` straight from module memory, so it runs with the
-//! dynamic loader's lock held ([`with_loader_locked`]): no library can be unmapped by
-//! `dlclose` while it reads. glibc's lock for `dl_iterate_phdr` is recursive, which lets
-//! the callback list the modules with a nested call.
+//! The unwinder reads `.eh_frame_hdr`/`.eh_frame` straight from module memory. Two ways
+//! to find them for a code address:
+//!
+//! * [`FindObject`]: glibc's `_dl_find_object` (2.35+, looked up at run time so older
+//!   systems still load us). Lock-free, so a walk never waits for a thread that holds
+//!   the loader lock — which the stalled thread may well do (stuck in `dlopen`, or in a
+//!   library constructor). Like libgcc's unwinder, which uses the same call, it assumes
+//!   the library is not `dlclose`d during the microseconds of the walk.
+//! * [`with_loader_locked`]: older glibc. The walk runs inside a `dl_iterate_phdr`
+//!   callback, holding the loader lock, so nothing is unmapped under it; a walk then
+//!   waits while another thread is inside `dlopen`/`dlclose`. glibc's lock is recursive,
+//!   which lets the callback list the modules with a nested call.
+//!
+//! [`snapshot`] lists modules for symbolization, which reads files, not memory.
 
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -141,4 +151,130 @@ pub(crate) fn with_loader_locked<R, F: FnOnce(&[Module]) -> R>(f: F) -> R {
         // No module at all (cannot happen with a dynamic loader): run unlocked.
         None => (call.f.take().expect("not yet run"))(&snapshot()),
     }
+}
+
+/// Where one module's unwind tables are: `.eh_frame_hdr` at `hdr..hdr + hdr_len`, and
+/// `.eh_frame` somewhere in `start..end` (its length is not recorded anywhere).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UnwindTables {
+    pub(crate) hdr: usize,
+    pub(crate) hdr_len: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl Module {
+    /// The unwind tables of this module (`.eh_frame` is placed in the same read-only
+    /// segment as `.eh_frame_hdr` by the GNU and LLVM linkers).
+    pub(crate) fn unwind_tables(&self) -> Option<UnwindTables> {
+        let (hdr, hdr_len) = self.eh_frame_hdr?;
+        let seg = self.segment_of(hdr)?;
+        Some(UnwindTables {
+            hdr,
+            hdr_len,
+            start: seg.start,
+            end: seg.end,
+        })
+    }
+}
+
+/// `struct dl_find_object` of glibc on x86_64 and aarch64 (neither has the optional
+/// `dlfo_eh_dbase`/`dlfo_eh_count` members).
+#[repr(C)]
+struct DlFindObject {
+    flags: u64,
+    map_start: *mut libc::c_void,
+    map_end: *mut libc::c_void,
+    link_map: *mut libc::c_void,
+    eh_frame: *mut libc::c_void,
+    reserved: [u64; 7],
+}
+
+type FindObjectFn = unsafe extern "C" fn(*mut libc::c_void, *mut DlFindObject) -> libc::c_int;
+
+/// glibc's lock-free `_dl_find_object`, if this glibc has it.
+#[derive(Clone, Copy)]
+pub(crate) struct FindObject(FindObjectFn);
+
+impl FindObject {
+    pub(crate) fn resolve() -> Option<FindObject> {
+        // SAFETY: dlsym with a NUL-terminated name; RTLD_DEFAULT searches the global scope.
+        let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_dl_find_object".as_ptr()) };
+        if sym.is_null() {
+            return None;
+        }
+        // SAFETY: glibc declares `int _dl_find_object(void *, struct dl_find_object *)`.
+        Some(FindObject(unsafe {
+            std::mem::transmute::<*mut libc::c_void, FindObjectFn>(sym)
+        }))
+    }
+
+    /// The unwind tables of the module containing `pc`.
+    pub(crate) fn lookup(&self, pc: usize) -> Option<UnwindTables> {
+        // SAFETY: all-zero is a valid value of this plain C struct.
+        let mut out: DlFindObject = unsafe { std::mem::zeroed() };
+        // SAFETY: `out` is a writable struct of the size glibc expects; the function only
+        // reads loader data structures and fills `out`.
+        if unsafe { (self.0)(pc as *mut libc::c_void, &mut out) } != 0 || out.eh_frame.is_null() {
+            return None;
+        }
+        let (start, end) = (out.map_start as usize, out.map_end as usize);
+        let hdr = out.eh_frame as usize;
+        if !(start <= hdr && hdr < end) {
+            return None;
+        }
+        // SAFETY: `hdr` points at the module's mapped PT_GNU_EH_FRAME segment; the
+        // length computed from its header is checked against the mapping's end.
+        let hdr_len = unsafe { eh_frame_hdr_len(hdr, end)? };
+        Some(UnwindTables {
+            hdr,
+            hdr_len,
+            start,
+            end,
+        })
+    }
+}
+
+/// Length of the `.eh_frame_hdr` at `hdr` (header plus binary-search table), computed
+/// from its encodings, or `None` if it is malformed or would run past `end`.
+///
+/// # Safety
+/// `hdr..hdr + 4` must be readable, and so must everything below `end` that the header
+/// claims.
+unsafe fn eh_frame_hdr_len(hdr: usize, end: usize) -> Option<usize> {
+    fn size(enc: u8) -> Option<usize> {
+        match enc & 0x0f {
+            0x00 => Some(std::mem::size_of::<usize>()), // absptr
+            0x02 | 0x0a => Some(2),                     // udata2, sdata2
+            0x03 | 0x0b => Some(4),                     // udata4, sdata4
+            0x04 | 0x0c => Some(8),                     // udata8, sdata8
+            _ => None,
+        }
+    }
+    if end.checked_sub(hdr)? < 4 {
+        return None;
+    }
+    // SAFETY: four bytes at `hdr` are readable (caller).
+    let head = unsafe { std::slice::from_raw_parts(hdr as *const u8, 4) };
+    let (version, ptr_enc, count_enc, table_enc) = (head[0], head[1], head[2], head[3]);
+    if version != 1 || count_enc == 0xff || table_enc == 0xff {
+        return None;
+    }
+    let ptr_len = if ptr_enc == 0xff { 0 } else { size(ptr_enc)? };
+    let count_len = size(count_enc)?;
+    let count_at = hdr + 4 + ptr_len;
+    if count_at + count_len > end {
+        return None;
+    }
+    // SAFETY: inside `hdr..end`, checked just above.
+    let count_bytes = unsafe { std::slice::from_raw_parts(count_at as *const u8, count_len) };
+    let mut count = 0u64;
+    for (i, b) in count_bytes.iter().enumerate() {
+        count |= u64::from(*b) << (8 * i); // little endian on both targets
+    }
+    let table = usize::try_from(count)
+        .ok()?
+        .checked_mul(2 * size(table_enc)?)?;
+    let len = (4 + ptr_len + count_len).checked_add(table)?;
+    (hdr.checked_add(len)? <= end).then_some(len)
 }

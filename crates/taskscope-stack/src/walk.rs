@@ -19,7 +19,7 @@ use gimli::{
 };
 
 use crate::arch;
-use crate::modules::{self, Module};
+use crate::modules::{self, FindObject, Module, UnwindTables};
 use crate::signal::Capture;
 
 /// Most frames one walk produces.
@@ -30,12 +30,23 @@ type Regs = [Option<u64>; arch::NREGS];
 /// Reusable unwinder state (allocated once per [`crate::Sampler`]).
 pub(crate) struct Walker {
     ctx: Box<UnwindContext<usize>>,
+    find_object: Option<FindObject>,
 }
 
 impl Walker {
     pub(crate) fn new() -> Self {
         Walker {
             ctx: Box::new(UnwindContext::new()),
+            find_object: FindObject::resolve(),
+        }
+    }
+
+    /// Forces the `dl_iterate_phdr` path (for tests of the fallback).
+    #[cfg(test)]
+    pub(crate) fn without_find_object() -> Self {
+        Walker {
+            ctx: Box::new(UnwindContext::new()),
+            find_object: None,
         }
     }
 
@@ -53,15 +64,16 @@ impl Walker {
             return out;
         };
         out.push(pc as usize);
-        modules::with_loader_locked(|mods| {
+        let ctx = &mut self.ctx;
+        let mut run = |find: &mut dyn FnMut(u64) -> Option<UnwindTables>| {
             while out.len() < MAX_DEPTH {
                 let first = out.len() == 1;
                 // A return address may be just past the end of a `noreturn` call's
                 // function: look up the call instruction instead.
                 let lookup = if first { pc } else { pc.wrapping_sub(1) };
                 let Some(sp) = regs[arch::SP] else { break };
-                let step = match modules::find(mods, lookup as usize) {
-                    Some(m) => dwarf_step(&mut self.ctx, m, lookup, &regs, &stack),
+                let step = match find(lookup) {
+                    Some(tables) => dwarf_step(ctx, &tables, lookup, &regs, &stack),
                     None => Step::NoRules,
                 };
                 let (next, ra) = match step {
@@ -88,7 +100,13 @@ impl Walker {
                 regs = next;
                 regs[arch::PC] = Some(ra);
             }
-        });
+        };
+        match self.find_object {
+            Some(fo) => run(&mut |pc| fo.lookup(pc as usize)),
+            None => modules::with_loader_locked(|mods| {
+                run(&mut |pc| modules::find(mods, pc as usize).and_then(Module::unwind_tables))
+            }),
+        }
         out
     }
 }
@@ -134,17 +152,15 @@ fn reg(regs: &Regs, r: Register) -> Option<u64> {
 /// address (CFA), and restore the return address and callee-saved registers from it.
 fn dwarf_step(
     ctx: &mut UnwindContext<usize>,
-    module: &Module,
+    tables: &UnwindTables,
     pc: u64,
     regs: &Regs,
     stack: &Stack<'_>,
 ) -> Step {
-    let Some((hdr_addr, hdr_len)) = module.eh_frame_hdr else {
-        return Step::NoRules;
-    };
-    // SAFETY: `PT_GNU_EH_FRAME` describes mapped, read-only memory of a loaded module,
-    // and the loader lock held by our caller keeps it mapped while we read.
-    let hdr = unsafe { std::slice::from_raw_parts(hdr_addr as *const u8, hdr_len) };
+    let hdr_addr = tables.hdr;
+    // SAFETY: `tables` describes mapped, read-only unwind data of a loaded module
+    // (see `modules` for why it stays mapped while we read).
+    let hdr = unsafe { std::slice::from_raw_parts(hdr_addr as *const u8, tables.hdr_len) };
     let bases = BaseAddresses::default().set_eh_frame_hdr(hdr_addr as u64);
     let Ok(parsed) = EhFrameHdr::new(hdr, NativeEndian).parse(&bases, 8) else {
         return Step::NoRules;
@@ -152,13 +168,13 @@ fn dwarf_step(
     let Pointer::Direct(eh_addr) = parsed.eh_frame_ptr() else {
         return Step::NoRules;
     };
-    // `.eh_frame` has no recorded length: bound it by the segment that contains it.
-    let Some(seg) = module.segment_of(eh_addr as usize) else {
+    let eh_addr_usize = eh_addr as usize;
+    if eh_addr_usize < tables.start || eh_addr_usize >= tables.end {
         return Step::NoRules;
-    };
-    // SAFETY: as above; `[eh_addr, seg.end)` is inside one mapped `PT_LOAD` segment.
+    }
+    // SAFETY: as above; `.eh_frame` lies within the same mapped module, before `end`.
     let eh =
-        unsafe { std::slice::from_raw_parts(eh_addr as *const u8, seg.end - eh_addr as usize) };
+        unsafe { std::slice::from_raw_parts(eh_addr as *const u8, tables.end - eh_addr_usize) };
     let eh_frame = EhFrame::new(eh, NativeEndian);
     let bases = bases.set_eh_frame(eh_addr);
     let fde = match parsed.table() {
@@ -232,4 +248,44 @@ fn fp_step(regs: &Regs, stack: &Stack<'_>) -> Option<(Regs, u64)> {
     next[arch::FP] = Some(saved_fp);
     next[arch::SP] = Some(fp + 16);
     Some((next, ra))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::{Exclusive, request};
+    use std::time::Duration;
+
+    #[test]
+    fn both_ways_of_finding_unwind_tables_give_the_same_stack() {
+        assert!(
+            FindObject::resolve().is_some(),
+            "this glibc should have _dl_find_object"
+        );
+        let sampler = crate::Sampler::install().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            tx.send(crate::Sampler::current_thread()).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        let target = rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // The only sampling in this test binary, so no lock is needed to own the mailbox.
+        let exclusive = Exclusive(());
+        let capture = request(
+            &exclusive,
+            sampler.signal(),
+            target.tid,
+            target.stack,
+            1,
+            Duration::from_secs(5),
+        )
+        .ok()
+        .expect("sample");
+        let lock_free = Walker::new().walk(&capture);
+        let locked = Walker::without_find_object().walk(&capture);
+        assert_eq!(lock_free, locked);
+        assert!(lock_free.len() > 5, "{lock_free:x?}");
+        handle.join().unwrap();
+    }
 }
