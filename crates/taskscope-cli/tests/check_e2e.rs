@@ -414,6 +414,108 @@ fn a_recording_cut_by_sigkill_is_judged_on_what_it_holds() {
     assert!(report.contains("recording was cut"), "{report}");
 }
 
+/// Runs the `forever` example serving its probe on `bind`, until the guard is dropped.
+struct Service(std::process::Child);
+
+impl Service {
+    fn start(bind: &str) -> Self {
+        let child = Command::new(example("forever"))
+            .env("TASKSCOPE_BIND", bind)
+            .env_remove("TASKSCOPE_RECORD")
+            .env_remove("TASKSCOPE_STALL_THRESHOLD")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (generously) until `ready` holds.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn attaching_to_a_running_service_judges_what_happened_in_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("probe.sock");
+    let _service = Service::start(&format!("unix:{}", socket.display()));
+    wait_for("the probe's socket", || socket.exists());
+    // `forever` stalls for 150 ms once a second: a 4 s window sees several.
+    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--format", "json", "--duration", "4s", "--attach"])
+        .arg(format!("unix:{}", socket.display()))
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert!(report["command"].is_null() && report["exit_code"].is_null());
+    let found = findings_of(&report);
+    let [finding] = found.as_slice() else {
+        panic!("expected only the periodic stall: {report:#}")
+    };
+    assert_eq!(finding["kind"], "stall");
+    let expected = location_of_line(
+        "src/bin/forever.rs",
+        "std::thread::sleep(Duration::from_millis(150))",
+        "spawn",
+    );
+    assert_eq!(finding["spawn_location"], expected.as_str());
+}
+
+#[test]
+fn events_streams_a_live_probe_as_json_lines() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let _service = Service::start(&address);
+    wait_for("the probe's port", || {
+        std::net::TcpStream::connect(&address).is_ok()
+    });
+    let mut events = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["events", &address])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(events.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = events.kill();
+    let _ = events.wait();
+    let update: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(update["process"]["program"], "forever", "{update:#}");
+    assert!(
+        ["SNAPSHOT_FIRST", "SNAPSHOT_ONLY"].contains(&update["snapshot"].as_str().unwrap()),
+        "a watch starts with the current state: {update:#}"
+    );
+}
+
+fn findings_of(report: &Value) -> Vec<Value> {
+    report["findings"].as_array().unwrap().clone()
+}
+
 fn has_ended_stall(dir: &Path) -> bool {
     let Some(Ok(entry)) = std::fs::read_dir(dir)
         .ok()
