@@ -512,6 +512,49 @@ fn events_streams_a_live_probe_as_json_lines() {
     );
 }
 
+/// `check` passes SIGTERM on to the command, then still judges and reports what the
+/// command recorded before it died.
+#[test]
+fn a_terminated_check_stops_the_command_and_still_reports() {
+    // `check` makes its recording directory under TMPDIR: use one this test can watch.
+    let tmp = tempfile::tempdir().unwrap();
+    let report_path = tmp.path().join("report.json");
+    let checker = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--format", "json", "--output"])
+        .arg(&report_path)
+        .arg("--")
+        .arg(example("forever"))
+        .env("TMPDIR", tmp.path())
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("a recorded stall", || {
+        std::fs::read_dir(tmp.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| has_ended_stall(&entry.path()))
+    });
+    let pid = libc::pid_t::try_from(checker.id()).unwrap();
+    // SAFETY: a plain syscall on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let output = checker.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("was killed by signal 15"), "{stderr}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "fail");
+    assert!(report["exit_code"].is_null());
+    assert!(
+        findings_of(&report).iter().any(|f| f["kind"] == "stall"),
+        "{report:#}"
+    );
+}
+
 fn findings_of(report: &Value) -> Vec<Value> {
     report["findings"].as_array().unwrap().clone()
 }
