@@ -13,5 +13,6 @@
 //! | `aborted` | an idle task is aborted (not a fault: an outcome to report) |
 //! | `nested` | tasks spawning tasks (parent/child links) |
 //! | `waiting_at_shutdown` | tasks waiting on channels, timers, locks, I/O at shutdown (none lost a waker) |
+//! | `main_stall` | the body of `#[taskscope::main]` itself blocks (stall of the `block_on` task) |
 //! | `forever` | runs until killed, stalling now and then (recordings cut by SIGKILL) |
 //! | `leaky_tests` (test target) | a `#[tokio::test]` that leaks a task |

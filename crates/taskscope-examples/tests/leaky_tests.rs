@@ -7,7 +7,8 @@ use std::time::Duration;
 #[tokio::test]
 async fn leaks_a_background_task() {
     taskscope::init();
-    tokio::spawn(async { // FAULT: alive_at_shutdown
+    tokio::spawn(async {
+        // FAULT: alive_at_shutdown
         loop {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -29,7 +29,10 @@ fn an_aborted_idle_task_is_cancelled_not_cancelled_at_shutdown() {
 fn a_task_still_running_at_shutdown_is_cancelled_at_shutdown() {
     let (output, folded) = run_recorded("leak_at_shutdown", &[]);
     assert!(output.status.success());
-    let task = folded.task_at(&fault_location("src/bin/leak_at_shutdown.rs", "alive_at_shutdown"));
+    let task = folded.task_at(&fault_location(
+        "src/bin/leak_at_shutdown.rs",
+        "alive_at_shutdown",
+    ));
     assert_eq!(task.outcome(), Some(Outcome::CancelledAtShutdown));
     assert!(folded.exited, "the recording is marked complete");
 }
@@ -94,7 +97,10 @@ fn a_task_that_dropped_its_waker_ends_at_shutdown_with_no_waker_left() {
 #[test]
 fn a_task_waiting_on_a_timer_at_shutdown_still_had_its_waker() {
     let (_, folded) = run_recorded("leak_at_shutdown", &[("TASKSCOPE_WAKERS", "on")]);
-    let task = folded.task_at(&fault_location("src/bin/leak_at_shutdown.rs", "alive_at_shutdown"));
+    let task = folded.task_at(&fault_location(
+        "src/bin/leak_at_shutdown.rs",
+        "alive_at_shutdown",
+    ));
     let stats = task.ended.as_ref().unwrap().stats.as_ref().unwrap();
     assert!(stats.wakers >= 1, "{stats:?}");
     assert!(stats.polls >= 2, "{stats:?}");
@@ -111,9 +117,15 @@ fn tasks_waiting_on_channels_timers_locks_and_io_at_shutdown_still_hold_a_waker(
             .find(|t| t.spawned.name == name)
             .unwrap_or_else(|| panic!("no task {name}"))
     };
-    for name in ["mpsc", "oneshot", "notify", "sleep", "select", "joinset", "lock", "accept"] {
+    for name in [
+        "mpsc", "oneshot", "notify", "sleep", "select", "joinset", "lock", "accept",
+    ] {
         let task = named(name);
-        assert_eq!(task.outcome(), Some(Outcome::CancelledAtShutdown), "{name}: {task:#?}");
+        assert_eq!(
+            task.outcome(),
+            Some(Outcome::CancelledAtShutdown),
+            "{name}: {task:#?}"
+        );
         let stats = task.ended.as_ref().unwrap().stats.as_ref().unwrap();
         let woken = stats.state == TaskState::Scheduled as i32;
         assert!(
@@ -121,5 +133,8 @@ fn tasks_waiting_on_channels_timers_locks_and_io_at_shutdown_still_hold_a_waker(
             "{name} would look like a lost waker: {stats:?}"
         );
     }
-    assert_eq!(named("detaches_blocking_work").outcome(), Some(Outcome::Completed));
+    assert_eq!(
+        named("detaches_blocking_work").outcome(),
+        Some(Outcome::Completed)
+    );
 }

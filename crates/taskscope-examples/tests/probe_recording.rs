@@ -29,7 +29,10 @@ fn a_recording_of_a_sigkilled_process_reads_back_to_its_last_flush() {
     let _ = child.wait();
     assert!(seen.is_some(), "the recording never showed a stall");
     let folded = Folded::read(&single_recording(dir.path()));
-    assert!(!folded.exited, "a killed process cannot have marked its recording complete");
+    assert!(
+        !folded.exited,
+        "a killed process cannot have marked its recording complete"
+    );
     assert!(folded.process.is_some());
     assert!(!folded.stalls.is_empty());
     assert!(folded.spawned_tasks().count() >= 4);
@@ -55,5 +58,9 @@ fn a_recording_that_cannot_be_written_never_holds_the_app_up() {
     }
     assert!(status.unwrap().success());
     // The app's own work takes ~0.5 s; the exit waits at most 2 s for the probe.
-    assert!(start.elapsed() < Duration::from_secs(15), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
 }

@@ -16,7 +16,11 @@ fn uninstrumented_package() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let package = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uninstrumented-package");
     std::fs::create_dir_all(package.join("src")).unwrap();
-    std::fs::copy(here.join("uninstrumented/main.rs"), package.join("src/main.rs")).unwrap();
+    std::fs::copy(
+        here.join("uninstrumented/main.rs"),
+        package.join("src/main.rs"),
+    )
+    .unwrap();
     std::fs::copy(here.join("../../Cargo.lock"), package.join("Cargo.lock")).unwrap();
     let probe = here.join("../taskscope").canonicalize().unwrap();
     let manifest = format!(
@@ -57,7 +61,11 @@ fn an_app_built_without_tokio_unstable_is_told_so_not_shown_an_empty_screen() {
         stderr.contains("--cfg tokio_unstable") && stderr.contains("rustflags"),
         "stderr explains the cause and the fix: {stderr}"
     );
-    assert_eq!(stderr.matches("tokio_unstable`, so tokio").count(), 1, "said once: {stderr}");
+    assert_eq!(
+        stderr.matches("tokio_unstable`, so tokio").count(),
+        1,
+        "said once: {stderr}"
+    );
     let folded = Folded::read(&single_recording(recordings.path()));
     let process = folded.process.expect("the recording names the process");
     assert_eq!(process.instrumentation, Instrumentation::Missing as i32);

@@ -155,16 +155,16 @@ impl Aggregator {
                         .remove(&(thread, started_ns))
                         .map(|active| active.stall)
                         .unwrap_or_else(|| {
-                                let stall_id = self.next_stall_id;
-                                self.next_stall_id += 1;
-                                v1::Stall {
-                                    stall_id,
-                                    task_id: task,
-                                    thread,
-                                    poll_started_ns: started_ns,
-                                    ..Default::default()
-                                }
-                            });
+                            let stall_id = self.next_stall_id;
+                            self.next_stall_id += 1;
+                            v1::Stall {
+                                stall_id,
+                                task_id: task,
+                                thread,
+                                poll_started_ns: started_ns,
+                                ..Default::default()
+                            }
+                        });
                     stall.phase = v1::StallPhase::Ended as i32;
                     stall.duration_ns = duration_ns;
                     self.pending.stalls.insert(stall.stall_id, stall.clone());
@@ -295,9 +295,8 @@ impl Aggregator {
             self.published_drops = Some(drops);
             head.drops = Some(drops);
         }
-        let head_changed = head.runtime.is_some()
-            || head.drops.is_some()
-            || head.instrumentation != 0;
+        let head_changed =
+            head.runtime.is_some() || head.drops.is_some() || head.instrumentation != 0;
         let heartbeat_due = now.saturating_sub(self.last_publish_ns) >= 1_000_000_000;
         if self.pending.is_empty() && !head_changed && !heartbeat_due {
             return Vec::new();

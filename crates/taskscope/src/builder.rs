@@ -2,8 +2,8 @@
 //! [`Builder::build`] for apps that compose their own tracing subscriber.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -165,7 +165,8 @@ impl Builder {
         };
         let bind = listener.as_ref().map(|_| config.bind.to_string());
         let shared = Shared::new(config);
-        let commands = crate::runner::start(shared.clone(), listener).map_err(InitError::Threads)?;
+        let commands =
+            crate::runner::start(shared.clone(), listener).map_err(InitError::Threads)?;
         exit::flush_at_exit(commands.clone());
         Ok((shared, Probe { commands, bind }))
     }

@@ -108,9 +108,10 @@ pub(crate) struct TaskCell {
     dirty: AtomicBool,
     /// The aggregator knows this task (its spawn event got through).
     announced: AtomicBool,
-    /// The latest enter came straight after this task's own poll returned, on the same
-    /// thread: what tokio does to drop the future of a task that just completed.
-    reentered_after_own_poll: AtomicBool,
+    /// How long after this task's own previous poll returned its latest enter came, on the
+    /// same thread with nothing polled in between (`u64::MAX` otherwise): tokio drops the
+    /// future of a task that just completed right after that last poll.
+    reentry_gap_ns: AtomicU64,
     /// The panic that unwound out of one of its polls, recorded at that poll's exit (the
     /// span itself may close much later, when spans created inside it are gone).
     panic: OnceLock<Panic>,
@@ -123,7 +124,10 @@ pub(crate) struct TaskCell {
 /// Adds to a field that only the polling thread writes.
 #[inline]
 fn bump(field: &AtomicU64, by: u64) {
-    field.store(field.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
+    field.store(
+        field.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
 }
 
 impl TaskCell {
@@ -146,23 +150,30 @@ impl TaskCell {
             scheduled_at_poll_start: AtomicBool::new(false),
             dirty: AtomicBool::new(true),
             announced: AtomicBool::new(false),
-            reentered_after_own_poll: AtomicBool::new(false),
+            reentry_gap_ns: AtomicU64::new(u64::MAX),
             panic: OnceLock::new(),
             corrected: AtomicU8::new(0),
             end: OnceLock::new(),
         }
     }
 
-    /// A poll starts on `thread`; `same_step`: right after this task's own poll returned.
+    /// A poll starts on `thread`, `reentry_gap_ns` after its own previous one returned there.
     #[inline]
-    pub(crate) fn poll_started(&self, now_ns: u64, thread: u32, same_step: bool, track_wakers: bool) {
-        self.reentered_after_own_poll.store(same_step, Ordering::Relaxed);
+    pub(crate) fn poll_started(
+        &self,
+        now_ns: u64,
+        thread: u32,
+        reentry_gap_ns: u64,
+        track_wakers: bool,
+    ) {
+        self.reentry_gap_ns.store(reentry_gap_ns, Ordering::Relaxed);
         self.last_poll_start_ns.store(now_ns, Ordering::Relaxed);
         self.running_thread.store(thread, Ordering::Relaxed);
         if track_wakers {
             let since = self.scheduled_since_ns.swap(0, Ordering::Relaxed);
             if since != 0 && since < now_ns {
-                self.scheduled_ns.fetch_add(now_ns - since, Ordering::Relaxed);
+                self.scheduled_ns
+                    .fetch_add(now_ns - since, Ordering::Relaxed);
             }
             self.scheduled_at_poll_start
                 .store(since != 0, Ordering::Relaxed);
@@ -182,7 +193,10 @@ impl TaskCell {
             self.max_poll_ns.store(duration, Ordering::Relaxed);
         }
         let bucket = &self.histogram[histogram::bucket_of(duration)];
-        bucket.store(bucket.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        bucket.store(
+            bucket.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
         self.last_poll_end_ns.store(now_ns, Ordering::Relaxed);
         self.running_thread.store(0, Ordering::Relaxed);
         self.dirty.store(true, Ordering::Relaxed);
@@ -201,7 +215,10 @@ impl TaskCell {
         }
         let duration = end - start;
         self.polls.fetch_sub(1, Ordering::Relaxed);
-        self.busy_ns.fetch_sub(duration.min(self.busy_ns.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.busy_ns.fetch_sub(
+            duration.min(self.busy_ns.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         let bucket = &self.histogram[histogram::bucket_of(duration)];
         let count = bucket.load(Ordering::Relaxed);
         bucket.store(count.saturating_sub(1), Ordering::Relaxed);
@@ -237,10 +254,9 @@ impl TaskCell {
         self.dirty.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the latest enter was tokio dropping the future of a task whose poll had
-    /// just returned.
-    pub(crate) fn reentered_after_own_poll(&self) -> bool {
-        self.reentered_after_own_poll.load(Ordering::Relaxed)
+    /// See the field.
+    pub(crate) fn reentry_gap_ns(&self) -> u64 {
+        self.reentry_gap_ns.load(Ordering::Relaxed)
     }
 
     pub(crate) fn record_panic(&self, panic: Panic) {
@@ -381,10 +397,10 @@ mod tests {
     #[test]
     fn polls_add_up_and_land_in_the_histogram() {
         let cell = cell();
-        cell.poll_started(100, 1, false, false);
+        cell.poll_started(100, 1, u64::MAX, false);
         assert_eq!(cell.stats(false).state, v1::TaskState::Running as i32);
         cell.poll_ended(100, 2_100);
-        cell.poll_started(5_000, 1, false, false);
+        cell.poll_started(5_000, 1, u64::MAX, false);
         cell.poll_ended(5_000, 205_000_000);
         let stats = cell.stats(false);
         assert_eq!(stats.polls, 2);
@@ -397,9 +413,9 @@ mod tests {
     #[test]
     fn the_drop_of_the_future_is_not_counted_as_a_poll() {
         let cell = cell();
-        cell.poll_started(100, 1, false, false);
+        cell.poll_started(100, 1, u64::MAX, false);
         cell.poll_ended(100, 1_100);
-        cell.poll_started(2_000, 1, true, false);
+        cell.poll_started(2_000, 1, 900, false);
         cell.poll_ended(2_000, 2_500);
         cell.uncount_drop();
         cell.uncount_drop();
@@ -418,7 +434,7 @@ mod tests {
         let stats = cell.stats(false);
         assert_eq!((stats.wakers, stats.wakes), (0, 1));
         assert_eq!(stats.state, v1::TaskState::Scheduled as i32);
-        cell.poll_started(50, 1, false, true);
+        cell.poll_started(50, 1, u64::MAX, true);
         cell.poll_ended(50, 60);
         let stats = cell.stats(false);
         assert_eq!(stats.scheduled_ns, 30);

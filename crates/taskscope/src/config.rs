@@ -136,9 +136,15 @@ impl Config {
                 }
             })
         });
-        apply(env::WAKERS, &mut |v| parse_switch(v).map(|on| self.waker_tracking = on));
-        apply(env::RETENTION, &mut |v| parse_duration(v).map(|d| self.retention = d));
-        apply(env::STACKS, &mut |v| parse_switch(v).map(|on| self.capture_stacks = on));
+        apply(env::WAKERS, &mut |v| {
+            parse_switch(v).map(|on| self.waker_tracking = on)
+        });
+        apply(env::RETENTION, &mut |v| {
+            parse_duration(v).map(|d| self.retention = d)
+        });
+        apply(env::STACKS, &mut |v| {
+            parse_switch(v).map(|on| self.capture_stacks = on)
+        });
     }
 }
 

@@ -128,9 +128,9 @@ where
         };
         let now = clock::now_ns();
         threads::with_local(|local| {
-            let same_step = local.enter(cell, now);
+            let reentry_gap = local.enter(cell, now);
             let tracking = self.shared.config.waker_tracking;
-            cell.poll_started(now, local.thread_number(), same_step, tracking);
+            cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
         });
     }
 

@@ -11,7 +11,8 @@
 //! }
 //! ```
 //!
-//! and build it with tokio's instrumentation on (`.cargo/config.toml`):
+//! (or `#[taskscope::main]` in place of `#[tokio::main]`, which also sees stalls in the
+//! body of `main` itself), and build it with tokio's instrumentation on (`.cargo/config.toml`):
 //!
 //! ```toml
 //! [build]
@@ -63,5 +64,12 @@ mod threads;
 mod watchdog;
 
 pub use builder::{Builder, InitError, Probe, init};
+pub use taskscope_macros::{main, test};
+
+/// What the `#[taskscope::main]` and `#[taskscope::test]` expansions refer to.
+#[doc(hidden)]
+pub mod __private {
+    pub use tokio;
+}
 pub use config::Bind;
 pub use layer::{ProbeFilter, ProbeLayer, TaskLayer};

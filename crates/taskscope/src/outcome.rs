@@ -7,12 +7,15 @@
 //! * **panicked**: a poll of the task returned by unwinding from a panic that our chained
 //!   panic hook saw start inside that very poll.
 //! * **completed**: tokio drops a finished task's future right after the poll that
-//!   returned `Ready`, entering the span once more to do so. A close whose final enter came
-//!   straight after the task's own poll on the same thread is a completion.
-//! * **cancelled at shutdown** vs **cancelled**: any other close is a cancellation. To tell
-//!   a runtime shutting down from an `abort()`, the probe asks the runtime itself: a task
-//!   spawned on a runtime that is shutting down is cancelled on the spot, so a throw-away
-//!   spawn answers "is this runtime closed?" exactly.
+//!   returned `Ready`, entering the span once more to do so. A final enter within
+//!   [`CERTAINLY_SAME_STEP_NS`] of the task's own poll returning, on the same thread with
+//!   nothing polled in between, is a completion.
+//! * **cancelled at shutdown**: otherwise the probe asks the runtime whether it is shutting
+//!   down. A task spawned on a runtime that is shutting down is cancelled on the spot, so a
+//!   throw-away spawn answers "is this runtime closed?" exactly.
+//! * **completed** (slower) vs **cancelled**: not shutting down, and the final enter came
+//!   within [`SAME_STEP_NS`] of the task's own poll in the same way: completed; anything
+//!   else (abort, `JoinSet` drop) is a cancellation.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -70,6 +73,16 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
+/// A drop this soon after the task's own poll returned (same thread, nothing polled in
+/// between) can only be tokio dropping a future that just completed: nothing else fits in
+/// a few microseconds. Most completions land here and cost nothing more.
+const CERTAINLY_SAME_STEP_NS: u64 = 3_000;
+
+/// Up to this long, a drop straight after the task's own poll is still taken as completion
+/// (slow builds and preempted threads stretch the gap) — unless the runtime turns out to be
+/// shutting down, which is checked first.
+const SAME_STEP_NS: u64 = 1_000_000;
+
 /// A poll of `cell` returned by unwinding: keep the panic the hook saw start in it.
 pub(crate) fn poll_unwound(cell: &TaskCell) {
     if let Some(panic) = take_panic_of(cell.identity.id) {
@@ -98,13 +111,17 @@ pub(crate) fn decide(cell: &TaskCell) -> End {
         end.panic_location = panic.location.clone();
         return end;
     }
-    if cell.reentered_after_own_poll() {
+    let gap = cell.reentry_gap_ns();
+    if gap <= CERTAINLY_SAME_STEP_NS {
         end.outcome = Outcome::Completed;
         return end;
     }
-    end.outcome = match runtime_is_closing() {
-        Some(true) => Outcome::CancelledAtShutdown,
-        _ => Outcome::Cancelled,
+    end.outcome = if runtime_is_closing() == Some(true) {
+        Outcome::CancelledAtShutdown
+    } else if gap <= SAME_STEP_NS {
+        Outcome::Completed
+    } else {
+        Outcome::Cancelled
     };
     end
 }

@@ -6,9 +6,9 @@
 //! snapshot, so the recording stays consistent (a reader resets its state on a snapshot).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use taskscope_api::recording::{EXTENSION, Writer};
 use taskscope_api::v1;

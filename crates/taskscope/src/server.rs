@@ -64,8 +64,8 @@ pub(crate) async fn serve(listener: Listener, commands: mpsc::UnboundedSender<Co
     let result = match listener {
         Listener::Tcp(listener) => match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {
-                let incoming = tonic::transport::server::TcpIncoming::from(listener)
-                    .with_nodelay(Some(true));
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
                 router.serve_with_incoming(incoming).await
             }
             Err(e) => {

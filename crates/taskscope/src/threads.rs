@@ -119,11 +119,6 @@ thread_local! {
     };
 }
 
-/// Polls whose span is re-entered within this long after it returned count as "the same
-/// scheduler step": tokio dropping the future of a task that just completed does so
-/// within a microsecond. See `docs/architecture.md` (outcomes) for why this is needed.
-const SAME_STEP_NS: u64 = 50_000;
-
 /// Runs `f` with this thread's bookkeeping, unless the thread is being torn down.
 #[inline]
 pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
@@ -148,13 +143,18 @@ impl Local {
         }
     }
 
-    /// A poll of `cell` starts now. Returns whether it comes straight after the same
-    /// task's poll returned on this thread (see [`SAME_STEP_NS`]).
+    /// A poll of `cell` starts now. Returns how long after the same task's previous poll
+    /// returned on this thread, with nothing else polled here in between (`u64::MAX` when
+    /// that is not the case): see `outcome.rs` for what this tells.
     #[inline]
-    pub(crate) fn enter(&self, cell: &TaskCell, now_ns: u64) -> bool {
+    pub(crate) fn enter(&self, cell: &TaskCell, now_ns: u64) -> u64 {
         let task = cell.identity.id;
         let (last_task, last_end) = self.last_exit.get();
-        let same_step = last_task == task && now_ns.saturating_sub(last_end) < SAME_STEP_NS;
+        let reentry_gap = if last_task == task {
+            now_ns.saturating_sub(last_end)
+        } else {
+            u64::MAX
+        };
         let depth = self.depth.get();
         if depth < MAX_NESTING {
             self.stack[depth].set(Frame {
@@ -170,7 +170,7 @@ impl Local {
                 started_ns: now_ns,
             }));
         }
-        same_step
+        reentry_gap
     }
 
     /// The innermost poll returns now: returns when it started.
@@ -266,11 +266,29 @@ mod tests {
         with_local(|local| {
             let slot = local.slot().clone();
             local.enter(&outer, 10);
-            assert_eq!(slot.read(), Some(Polling { task: 1, started_ns: 10 }));
+            assert_eq!(
+                slot.read(),
+                Some(Polling {
+                    task: 1,
+                    started_ns: 10
+                })
+            );
             local.enter(&inner, 20);
-            assert_eq!(slot.read(), Some(Polling { task: 2, started_ns: 20 }));
+            assert_eq!(
+                slot.read(),
+                Some(Polling {
+                    task: 2,
+                    started_ns: 20
+                })
+            );
             assert_eq!(local.exit(&inner, 30), Some(20));
-            assert_eq!(slot.read(), Some(Polling { task: 1, started_ns: 10 }));
+            assert_eq!(
+                slot.read(),
+                Some(Polling {
+                    task: 1,
+                    started_ns: 10
+                })
+            );
             assert_eq!(local.exit(&outer, 40), Some(10));
             assert_eq!(slot.read(), None);
         });
@@ -280,11 +298,14 @@ mod tests {
     fn reentering_right_after_the_own_poll_is_told_apart_from_a_later_reentry() {
         let task = cell(3);
         with_local(|local| {
-            assert!(!local.enter(&task, 1_000));
+            let other = cell(4);
+            local.enter(&task, 1_000);
             local.exit(&task, 2_000);
-            assert!(local.enter(&task, 2_500));
+            assert_eq!(local.enter(&task, 2_500), 500);
             local.exit(&task, 2_600);
-            assert!(!local.enter(&task, 10_000_000));
+            local.enter(&other, 3_000);
+            local.exit(&other, 3_100);
+            assert_eq!(local.enter(&task, 10_000_000), u64::MAX);
             local.exit(&task, 10_000_100);
         });
     }

@@ -105,6 +105,7 @@ impl Watchdog {
                 }
             }
         }
-        self.followed.retain(|number, _| still_stalled.contains(number));
+        self.followed
+            .retain(|number, _| still_stalled.contains(number));
     }
 }

@@ -13,6 +13,9 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     waiting.abort();
     let result = waiting.await;
-    println!("aborted: cancelled = {}", result.unwrap_err().is_cancelled());
+    println!(
+        "aborted: cancelled = {}",
+        result.unwrap_err().is_cancelled()
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 #[tokio::main]
 async fn main() {
     taskscope::init();
-    tokio::spawn(async { // FAULT: alive_at_shutdown
+    tokio::spawn(async {
+        // FAULT: alive_at_shutdown
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -21,6 +21,7 @@ pub fn example(name: &str) -> PathBuf {
         "aborted" => env!("CARGO_BIN_EXE_aborted"),
         "nested" => env!("CARGO_BIN_EXE_nested"),
         "forever" => env!("CARGO_BIN_EXE_forever"),
+        "main_stall" => env!("CARGO_BIN_EXE_main_stall"),
         "waiting_at_shutdown" => env!("CARGO_BIN_EXE_waiting_at_shutdown"),
         other => panic!("no example {other}"),
     };
@@ -58,7 +59,11 @@ pub fn single_recording(dir: &Path) -> PathBuf {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "tsrec"))
         .collect();
-    assert_eq!(files.len(), 1, "expected one recording in {dir:?}: {files:?}");
+    assert_eq!(
+        files.len(),
+        1,
+        "expected one recording in {dir:?}: {files:?}"
+    );
     files.into_iter().next().unwrap()
 }
 
@@ -72,7 +77,10 @@ pub fn fault_location(source: &str, kind: &str) -> (String, u32, u32) {
         .enumerate()
         .find(|(_, l)| l.contains(&marker))
         .unwrap_or_else(|| panic!("no {marker} in {source}"));
-    let column = line.find("tokio::spawn").expect("a tokio::spawn on the marked line") + 1;
+    let column = line
+        .find("tokio::spawn")
+        .expect("a tokio::spawn on the marked line")
+        + 1;
     let file = format!("crates/taskscope-examples/{source}");
     (file, index as u32 + 1, column as u32)
 }

@@ -1,0 +1,37 @@
+//! `#[taskscope::main]` and `#[taskscope::test]` install the probe before the runtime.
+
+mod support;
+
+use support::run_recorded;
+use taskscope_api::v1::{Outcome, TaskKind};
+
+#[test]
+fn a_stall_in_the_body_of_main_is_seen_with_taskscope_main() {
+    let (output, folded) = run_recorded("main_stall", &[]);
+    assert!(output.status.success(), "{output:?}");
+    let main_task = folded
+        .tasks
+        .values()
+        .find(|t| t.spawned.kind == TaskKind::BlockOn as i32)
+        .expect("the body of main is a task");
+    assert_eq!(main_task.outcome(), Some(Outcome::Completed));
+    let stall = folded
+        .stalls
+        .values()
+        .find(|s| s.task_id == main_task.spawned.id)
+        .expect("its blocking sleep is a stall");
+    assert!(stall.duration_ns >= 400_000_000, "{stall:?}");
+}
+
+#[taskscope::test]
+async fn taskscope_test_runs_the_body_on_a_runtime() {
+    let value = tokio::spawn(async { 40 + 2 }).await.unwrap();
+    assert_eq!(value, 42);
+}
+
+#[taskscope::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taskscope_test_takes_tokios_runtime_arguments() -> Result<(), String> {
+    let handle = tokio::runtime::Handle::current();
+    assert_eq!(handle.metrics().num_workers(), 2);
+    Ok(())
+}
