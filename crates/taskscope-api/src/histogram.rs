@@ -75,16 +75,35 @@ mod tests {
 
     #[test]
     fn every_duration_falls_inside_the_bounds_of_its_bucket() {
-        for nanos in [0, 1, 1023, 1024, 1535, 1536, 2047, 2048, 150_000_000, 1 << 31, u64::MAX] {
+        for nanos in [
+            0,
+            1,
+            1023,
+            1024,
+            1535,
+            1536,
+            2047,
+            2048,
+            150_000_000,
+            1 << 31,
+            u64::MAX,
+        ] {
             let (low, high) = bucket_bounds(bucket_of(nanos));
-            assert!(low <= nanos && (nanos < high || high == u64::MAX), "{nanos}");
+            assert!(
+                low <= nanos && (nanos < high || high == u64::MAX),
+                "{nanos}"
+            );
         }
     }
 
     #[test]
     fn buckets_are_contiguous() {
         for index in 1..BUCKETS {
-            assert_eq!(bucket_bounds(index - 1).1, bucket_bounds(index).0, "{index}");
+            assert_eq!(
+                bucket_bounds(index - 1).1,
+                bucket_bounds(index).0,
+                "{index}"
+            );
         }
     }
 

@@ -11,7 +11,13 @@ pub mod recording;
 mod serde_enum;
 
 /// Generated `taskscope.v1` types, client and server.
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rustdoc::all)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::all,
+    clippy::pedantic,
+    rustdoc::all
+)]
 pub mod v1 {
     include!("generated/taskscope.v1.rs");
 }

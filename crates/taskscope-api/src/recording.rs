@@ -402,7 +402,10 @@ mod tests {
         let mut bytes = recording_bytes(&[]);
         bytes[MAGIC.len()] = 9;
         let message = read(&bytes)[0].as_ref().unwrap_err().to_string();
-        assert!(message.contains("version 9") && message.contains("version 1"), "{message}");
+        assert!(
+            message.contains("version 9") && message.contains("version 1"),
+            "{message}"
+        );
     }
 
     #[test]

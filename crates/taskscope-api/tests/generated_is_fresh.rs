@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 const ENUM_FIELDS: &[(&str, &str)] = &[
     ("taskscope.v1.Update.snapshot", "snapshot_mark"),
     ("taskscope.v1.Update.instrumentation", "instrumentation"),
-    ("taskscope.v1.ProcessInfo.instrumentation", "instrumentation"),
+    (
+        "taskscope.v1.ProcessInfo.instrumentation",
+        "instrumentation",
+    ),
     ("taskscope.v1.TaskSpawned.kind", "task_kind"),
     ("taskscope.v1.TaskStats.state", "task_state"),
     ("taskscope.v1.TaskEnded.outcome", "outcome"),
@@ -24,8 +27,8 @@ fn crate_dir() -> PathBuf {
 
 fn generate(out_dir: &Path) -> PathBuf {
     let proto_root = crate_dir().join("../../proto");
-    let fds = protox::compile(["taskscope/v1/probe.proto"], [&proto_root])
-        .expect("the .proto compiles");
+    let fds =
+        protox::compile(["taskscope/v1/probe.proto"], [&proto_root]).expect("the .proto compiles");
     let mut config = tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
