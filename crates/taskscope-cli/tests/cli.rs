@@ -393,3 +393,80 @@ fn github_and_junit_formats_carry_the_finding() {
         stdout(&junit)
     );
 }
+
+fn ci_guide() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ci.md")).unwrap()
+}
+
+/// Every flag `check --help` lists is documented in docs/ci.md, and every flag the guide
+/// documents exists, so the two cannot drift apart.
+#[test]
+fn the_ci_guide_documents_exactly_the_flags_check_has() {
+    let long_flags = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|word| {
+                word.starts_with("--") && word.len() > 2 && word.as_bytes()[2].is_ascii_lowercase()
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let help = long_flags(&stdout(&taskscope(&["check", "--help"])));
+    let guide = ci_guide();
+    let table = &guide[guide.find("## Flags").unwrap()..guide.find("## Exit status").unwrap()];
+    let documented = long_flags(table);
+    let mut expected = help.clone();
+    expected.remove("--help");
+    expected.remove("--version");
+    assert_eq!(
+        documented, expected,
+        "docs/ci.md's flag table vs `check --help`"
+    );
+}
+
+/// Every field a JSON report has is described in docs/ci.md's schema table.
+#[test]
+fn the_ci_guide_documents_every_json_field() {
+    let (dir, path) = temp_recording(true);
+    let report = dir.path().join("report.json");
+    taskscope(&[
+        "check",
+        "--format",
+        "json",
+        "--output",
+        report.to_str().unwrap(),
+        "--recording",
+        path.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let guide = ci_guide();
+    let table = &guide[guide.find("| field | type | meaning |").unwrap()..];
+    let mut fields = Vec::new();
+    for (key, value) in json.as_object().unwrap() {
+        match value {
+            serde_json::Value::Object(inner) => {
+                fields.extend(inner.keys().map(|k| format!("{key}.{k}")))
+            }
+            serde_json::Value::Array(_) if key == "findings" => {
+                fields.extend(
+                    value[0]
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .map(|k| format!("findings[].{k}")),
+                );
+            }
+            _ => fields.push(key.clone()),
+        }
+    }
+    for field in fields {
+        // `summary.completed` / `cancelled` / `panicked` share a row.
+        let last = field.rsplit('.').next().unwrap();
+        let documented = table.contains(&format!("`{field}`"))
+            || (field.starts_with("summary.") && table.contains(&format!("/ `{last}`")));
+        assert!(
+            documented,
+            "docs/ci.md's schema table does not describe `{field}`"
+        );
+    }
+}

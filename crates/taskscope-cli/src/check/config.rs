@@ -79,3 +79,107 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::model::judge::policy::{FindingKind, Severity};
+
+    /// `check`'s flags alone, so these tests do not depend on the other commands.
+    #[derive(Parser)]
+    struct Check {
+        #[command(flatten)]
+        args: CheckArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<Config> {
+        let argv = std::iter::once("check").chain(args.iter().copied());
+        Config::from_args(Check::try_parse_from(argv)?.args)
+    }
+
+    #[test]
+    fn the_mode_is_whichever_one_was_given() {
+        assert_eq!(
+            config(&["--", "cargo", "test"]).unwrap().mode,
+            Mode::Run(vec!["cargo".into(), "test".into()])
+        );
+        assert_eq!(
+            config(&["--attach", "unix:/tmp/s", "--duration", "2s"])
+                .unwrap()
+                .mode,
+            Mode::Attach {
+                address: Address::Unix("/tmp/s".into()),
+                duration: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(
+            config(&["--recording", "r"]).unwrap().mode,
+            Mode::Recording("r".into())
+        );
+    }
+
+    #[test]
+    fn two_modes_or_none_are_refused() {
+        let err = config(&["--recording", "r", "--", "true"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only one"), "{err}");
+        assert!(
+            config(&[])
+                .unwrap_err()
+                .to_string()
+                .contains("nothing to check")
+        );
+        assert!(
+            config(&["--attach", "not an address"])
+                .unwrap_err()
+                .to_string()
+                .contains("not an address")
+        );
+    }
+
+    #[test]
+    fn only_attach_looks_for_growth() {
+        assert!(
+            config(&["--attach", "127.0.0.1:6670"])
+                .unwrap()
+                .policy
+                .growth
+        );
+        assert!(!config(&["--", "true"]).unwrap().policy.growth);
+    }
+
+    #[test]
+    fn severities_thresholds_and_allow_patterns_reach_the_policy() {
+        let config = config(&[
+            "--fail-on",
+            "panic",
+            "--warn-on",
+            "stall,lost_waker",
+            "--stall-threshold",
+            "1.5s",
+            "--allow",
+            "src/a.rs:*",
+            "--",
+            "true",
+        ])
+        .unwrap();
+        let policy = &config.policy;
+        assert_eq!(policy.severity(FindingKind::Panic), Severity::Error);
+        assert_eq!(policy.severity(FindingKind::Stall), Severity::Warning);
+        assert_eq!(policy.severity(FindingKind::LostWaker), Severity::Warning);
+        assert_eq!(
+            policy.severity(FindingKind::AliveAtShutdown),
+            Severity::Error
+        );
+        assert_eq!(policy.stall_threshold_ns, 1_500_000_000);
+        assert!(policy.is_allowed("crates/x/src/a.rs:3:4"));
+    }
+
+    #[test]
+    fn a_zero_threshold_is_refused() {
+        assert!(config(&["--stall-threshold", "0ms", "--", "true"]).is_err());
+    }
+}
