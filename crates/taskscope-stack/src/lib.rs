@@ -78,9 +78,12 @@
 //!   debug info, frames still get function names from the symbol table, but no lines.
 //!   Do not strip the binary (`strip = true` or `strip = "debuginfo"` removes both).
 //! * **Inlined calls** are expanded from the debug info, so the line of a call that was
-//!   inlined is still exact. With `line-tables-only`, inlined frames carry short names
-//!   (`sleep` rather than `std::thread::sleep`); full `debug = true`/`"limited"` gives
-//!   full paths.
+//!   inlined is still exact. With `line-tables-only`, DWARF has only short names for
+//!   inlined functions (`lock<u64>`): for std and crates.io sources the module path is
+//!   rebuilt from the file (`std::sync::poison::mutex::lock<u64>`), the user's own
+//!   inlined functions keep the short name (their `file:line` says where they are).
+//!   `debug = true` or `"limited"` gives full paths everywhere, at the cost of larger
+//!   binaries.
 //!
 //! # What the handler does and does not do
 //!
@@ -145,8 +148,10 @@ pub use thread::ThreadTarget;
 /// the `address` of the instruction they were inlined at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Frame {
-    /// Demangled function path without hash, e.g. `std::thread::sleep`, or
-    /// `libc.so.6+0xe5d6f` when nothing better is known.
+    /// Demangled function path without hash, e.g. `std::thread::functions::sleep`
+    /// (std's own path of `std::thread::sleep`), a short name for an inlined function
+    /// of a `line-tables-only` build, or `libc.so.6+0xe5d6f` when nothing better is
+    /// known.
     pub function: String,
     /// Source file, as recorded in the debug info.
     pub file: Option<String>,
