@@ -214,6 +214,18 @@ fn a_blocking_sleep_in_async_code_is_a_stall_at_its_spawn_call() {
         "{finding:#}"
     );
     assert!(!finding["thread"].as_str().unwrap().is_empty());
+    // When the probe could capture the stalled thread's stack, the backtrace starts at the
+    // innermost frame in the example's own code (the function calling `thread::sleep`).
+    if let Some(first) = finding["backtrace"]
+        .as_array()
+        .and_then(|frames| frames.first())
+    {
+        let location = first["location"].as_str().unwrap_or_default();
+        assert!(
+            location.contains("src/bin/blocking_sleep.rs:"),
+            "{finding:#}"
+        );
+    }
 }
 
 #[test]
