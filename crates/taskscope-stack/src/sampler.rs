@@ -126,6 +126,7 @@ impl Sampler {
             target.stack,
             state.seq,
             timeout,
+            &target.alive,
         );
         match reply {
             Ok(capture) => Ok(state.walker.walk(&capture)),
@@ -134,6 +135,7 @@ impl Sampler {
                 errno,
                 message: std::io::Error::from_raw_os_error(errno).to_string(),
             }),
+            Err(RequestError::Gone) => Err(SampleError::ThreadGone),
             Err(RequestError::Timeout) if !target.is_alive() => Err(SampleError::ThreadGone),
             Err(RequestError::Timeout) => Err(SampleError::Timeout {
                 timeout_ms: timeout.as_millis().try_into().unwrap_or(u64::MAX),

@@ -20,7 +20,7 @@
 //! (a bounded copy) before the buffer can be reused.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::arch;
 use crate::error::Unavailable;
@@ -28,6 +28,9 @@ use crate::error::Unavailable;
 /// At most this many bytes of live stack are copied per sample. Frames beyond it (very
 /// deep stacks, huge debug-build frames) are cut off; the walk stops there.
 pub(crate) const MAX_COPY: usize = 1024 * 1024;
+
+/// How often a waiting sampler re-checks that its target is still alive.
+const LIVENESS_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 const IDLE: u32 = 0;
 const REQUESTED: u32 = 1;
@@ -92,6 +95,8 @@ pub(crate) enum RequestError {
     /// `rt_tgsigqueueinfo` failed with this errno.
     Send(i32),
     Timeout,
+    /// The thread exited before answering.
+    Gone,
     ForeignStack,
 }
 
@@ -177,6 +182,7 @@ pub(crate) fn request<'a>(
     stack: (usize, usize),
     seq: u32,
     timeout: std::time::Duration,
+    alive: &AtomicBool,
 ) -> Result<Capture<'a>, RequestError> {
     let m = &MAILBOX;
     let seq = seq & (u32::MAX >> 2);
@@ -221,22 +227,30 @@ pub(crate) fn request<'a>(
             break;
         }
         let now = std::time::Instant::now();
-        if s == pack(seq, REQUESTED) && now >= deadline {
+        // A thread that exits with our signal still pending never answers: stop waiting
+        // as soon as it is gone rather than at the deadline.
+        let gone = !alive.load(Ordering::Acquire);
+        if s == pack(seq, REQUESTED) && (now >= deadline || gone) {
             if m.state
                 .compare_exchange(s, IDLE, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                return Err(RequestError::Timeout);
+                return Err(if gone {
+                    RequestError::Gone
+                } else {
+                    RequestError::Timeout
+                });
             }
             // The handler claimed it just now: it is copying; wait for it to finish.
             continue;
         }
         // While WRITING the handler is finishing a bounded copy: wait without deadline
-        // cut-off (a short one, then re-check), because the buffer must not be reused.
+        // cut-off, because the buffer must not be reused. Otherwise wake now and then to
+        // notice an exited thread.
         let wait = if s == pack(seq, WRITING) {
-            std::time::Duration::from_millis(10)
+            LIVENESS_POLL
         } else {
-            deadline.saturating_duration_since(now)
+            deadline.saturating_duration_since(now).min(LIVENESS_POLL)
         };
         futex_wait(&m.state, s, wait);
     }

@@ -279,6 +279,7 @@ mod tests {
             target.stack,
             1,
             Duration::from_secs(5),
+            &target.alive,
         )
         .ok()
         .expect("sample");

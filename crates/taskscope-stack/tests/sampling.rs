@@ -396,3 +396,28 @@ fn deep_stacks_are_cut_at_the_depth_limit() {
     assert!(deep > 100, "{}", render(&frames));
     handle.join().unwrap();
 }
+
+#[test]
+fn threads_exiting_while_sampled_give_errors_not_hangs() {
+    let sampler = sampler();
+    for _ in 0..100 {
+        let (tx, rx) = channel();
+        let handle = std::thread::spawn(move || {
+            tx.send(Sampler::current_thread()).unwrap();
+            black_box(sum_to(black_box(1_000)));
+        });
+        let target = rx.recv().unwrap();
+        let started = Instant::now();
+        match sampler.sample(&target, TIMEOUT) {
+            Ok(addrs) => assert!(!addrs.is_empty()),
+            Err(taskscope_stack::SampleError::ThreadGone) => {}
+            Err(taskscope_stack::SampleError::ForeignStack) => {} // caught mid-exit
+            Err(e) => panic!("unexpected: {e}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "sample waited too long"
+        );
+        handle.join().unwrap();
+    }
+}
