@@ -1,6 +1,8 @@
 //! The rules: which facts in one process's model are problems. Each rule yields
 //! occurrences; grouping them into findings is [`super::group`]'s job.
 
+use std::collections::HashMap;
+
 use crate::duration::human_ns;
 use crate::model::growth::kept_rising;
 use crate::model::stall::Frame;
@@ -32,9 +34,15 @@ pub(crate) struct Occurrence {
 /// Every problem in `model`.
 pub(crate) fn occurrences(model: &Model, policy: &Policy) -> Vec<Occurrence> {
     let mut found = Vec::new();
+    // Built once: looked up for every leaked task, which may be most of 100k.
+    let block_on_threads: HashMap<u64, u32> = model
+        .tasks()
+        .filter(|t| t.kind == Kind::BlockOn && t.runtime_id != 0)
+        .map(|t| (t.runtime_id, t.spawn_thread))
+        .collect();
     stalls(model, policy, &mut found);
-    ended_tasks(model, &mut found);
-    live_tasks(model, &mut found);
+    ended_tasks(model, &block_on_threads, &mut found);
+    live_tasks(model, &block_on_threads, &mut found);
     if policy.growth {
         growth(model, &mut found);
     }
@@ -120,7 +128,7 @@ fn from_innermost_user_frame(stack: &[Frame]) -> Vec<Frame> {
 }
 
 /// Tasks that ended badly: panics, and tasks cut down by their runtime's shutdown.
-fn ended_tasks(model: &Model, found: &mut Vec<Occurrence>) {
+fn ended_tasks(model: &Model, block_on_threads: &HashMap<u64, u32>, found: &mut Vec<Occurrence>) {
     for task in model.tasks() {
         match task.outcome() {
             Some(Outcome::Panicked { message, location }) if task.kind != Kind::BlockOn => {
@@ -141,7 +149,12 @@ fn ended_tasks(model: &Model, found: &mut Vec<Occurrence>) {
                 ));
             }
             Some(Outcome::CancelledAtShutdown) if can_leak(task) => {
-                found.push(pending_at_end(model, task, "its runtime shut down"));
+                found.push(pending_at_end(
+                    model,
+                    block_on_threads,
+                    task,
+                    "its runtime shut down",
+                ));
             }
             _ => {}
         }
@@ -150,10 +163,15 @@ fn ended_tasks(model: &Model, found: &mut Vec<Occurrence>) {
 
 /// Tasks still alive at the end of the observation: at a clean exit they outlived their
 /// runtime (it was never shut down); otherwise only a lost waker is certain.
-fn live_tasks(model: &Model, found: &mut Vec<Occurrence>) {
+fn live_tasks(model: &Model, block_on_threads: &HashMap<u64, u32>, found: &mut Vec<Occurrence>) {
     for task in model.tasks().filter(|t| t.is_live() && can_leak(t)) {
         if model.ending() == Ending::Exited {
-            found.push(pending_at_end(model, task, "the process exited"));
+            found.push(pending_at_end(
+                model,
+                block_on_threads,
+                task,
+                "the process exited",
+            ));
         } else if has_lost_its_waker(model, task)
             && model.now_ns().saturating_sub(task.stats.last_poll_end_ns) >= LOST_WAKER_GRACE_NS
         {
@@ -176,7 +194,12 @@ fn live_tasks(model: &Model, found: &mut Vec<Occurrence>) {
 
 /// A task that was still pending when `end` happened: a lost waker if nothing could
 /// have woken it, otherwise alive at shutdown.
-fn pending_at_end(model: &Model, task: &Task, end: &str) -> Occurrence {
+fn pending_at_end(
+    model: &Model,
+    block_on_threads: &HashMap<u64, u32>,
+    task: &Task,
+    end: &str,
+) -> Occurrence {
     if has_lost_its_waker(model, task) {
         let text = format!(
             "{} was waiting with no waker left when {end}: nothing could ever have woken it \
@@ -191,7 +214,7 @@ fn pending_at_end(model: &Model, task: &Task, end: &str) -> Occurrence {
             Detail::LostWaker,
         );
     }
-    let test = test_name(model, task);
+    let test = test_name(model, block_on_threads, task);
     let in_test = test
         .as_deref()
         .map(|t| format!(" (in test `{t}`)"))
@@ -230,7 +253,7 @@ fn has_lost_its_waker(model: &Model, task: &Task) -> bool {
 /// The libtest test a task belongs to: libtest runs each test on a thread named after it,
 /// and a `#[tokio::test]` body spawns from that thread, so walk up the parents until a
 /// task was spawned there; failing that, ask the runtime's `block_on` task.
-fn test_name(model: &Model, task: &Task) -> Option<String> {
+fn test_name(model: &Model, block_on_threads: &HashMap<u64, u32>, task: &Task) -> Option<String> {
     let is_test_thread = |number: u32| {
         let name = model.runtime().thread(number)?.name.to_string();
         looks_like_test(model, &name).then_some(name)
@@ -246,13 +269,9 @@ fn test_name(model: &Model, task: &Task) -> Option<String> {
             .then(|| model.task(t.parent_id))
             .flatten();
     }
-    if task.runtime_id == 0 {
-        return None;
-    }
-    model
-        .tasks()
-        .filter(|t| t.kind == Kind::BlockOn && t.runtime_id == task.runtime_id)
-        .find_map(|t| is_test_thread(t.spawn_thread))
+    block_on_threads
+        .get(&task.runtime_id)
+        .and_then(|&thread| is_test_thread(thread))
 }
 
 /// Thread names libtest gives are test paths (`tests::leaks_a_task`), or bare function
@@ -272,11 +291,23 @@ fn is_cargo_test_binary(program: &str) -> bool {
 
 fn growth(model: &Model, found: &mut Vec<Occurrence>) {
     let (start, end) = (model.since_ns(), model.now_ns());
-    for (site, series) in model.growth().sites() {
-        let Some(rise) = kept_rising(series, start, end) else {
-            continue;
-        };
-        let example = newest_live_task(model, site);
+    let rising: Vec<_> = model
+        .growth()
+        .sites()
+        .filter_map(|(site, series)| Some((site, kept_rising(series, start, end)?)))
+        .collect();
+    if rising.is_empty() {
+        return;
+    }
+    // One pass for every rising site's example: its newest live task.
+    let mut newest: HashMap<LocationId, &Task> = HashMap::new();
+    for task in model.tasks().filter(|t| t.is_live()) {
+        let entry = newest.entry(task.location).or_insert(task);
+        if (task.spawned_ns, task.id) > (entry.spawned_ns, entry.id) {
+            *entry = task;
+        }
+    }
+    for (site, rise) in rising {
         let text = format!(
             "live tasks from this spawn site rose from {} to {} over {} and kept rising",
             rise.from,
@@ -286,7 +317,7 @@ fn growth(model: &Model, found: &mut Vec<Occurrence>) {
         let mut occurrence = occurrence(
             model,
             FindingKind::Growth,
-            example,
+            newest.get(&site).copied(),
             text,
             Detail::Growth {
                 from: rise.from,
@@ -297,13 +328,6 @@ fn growth(model: &Model, found: &mut Vec<Occurrence>) {
         occurrence.weight = u64::from(rise.to - rise.from);
         found.push(occurrence);
     }
-}
-
-fn newest_live_task(model: &Model, site: LocationId) -> Option<&Task> {
-    model
-        .tasks()
-        .filter(|t| t.location == site && t.is_live())
-        .max_by_key(|t| (t.spawned_ns, t.id))
 }
 
 /// `task 12 "name"` or `task 12`.

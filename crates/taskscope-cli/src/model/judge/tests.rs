@@ -507,3 +507,26 @@ fn an_uninstrumented_process_is_noted() {
     let judgement = judge([&one(update)], &Policy::default());
     assert!(judgement.notes.iter().any(|n| n.contains("tokio_unstable")));
 }
+
+#[test]
+fn a_hundred_thousand_leaked_tasks_make_one_finding() {
+    // Not a timing test, but one that would not finish if judging were quadratic.
+    let mut update = start(7, "server");
+    for id in 1..=100_000 {
+        update.spawned.push(spawned(id, "src/conn.rs:30:9"));
+        update.ended.push(ended(
+            id,
+            WireOutcome::CancelledAtShutdown,
+            Some(stats(id, TaskState::Idle, 1, 1)),
+        ));
+    }
+    let judgement = judge([&one(update)], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!()
+    };
+    assert_eq!(
+        (finding.kind, finding.count),
+        (FindingKind::AliveAtShutdown, 100_000)
+    );
+    assert_eq!(finding.task_id, 1, "the first task is the example");
+}
