@@ -21,12 +21,39 @@ use crate::report::Format;
     max_term_width = 100
 )]
 pub(crate) struct Cli {
+    /// With no command, `taskscope` attaches the dashboard to the default address.
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Opens the dashboard on a running service: its tasks, stalls and leaks, live. Waits
+    /// (and retries) while the service is down, and starts a fresh view when it restarts.
+    ///
+    /// Examples:
+    ///
+    ///   taskscope attach
+    ///
+    ///   taskscope attach 10.0.0.5:6670
+    ///
+    ///   taskscope attach unix:/tmp/app.sock
+    #[command(verbatim_doc_comment)]
+    Attach(AttachArgs),
+    /// Opens the dashboard on a recording (`TASKSCOPE_RECORD=FILE`), with play/pause,
+    /// speed, seeking and jumps from stall to stall.
+    ///
+    /// Examples:
+    ///
+    ///   taskscope replay app-4242.tsrec
+    #[command(verbatim_doc_comment)]
+    Replay(ReplayArgs),
+    /// Starts a bundled demo service (healthy tasks plus a stall, a lost waker, a growing
+    /// spawn site, panics and aborts) and opens the dashboard on it. Quitting stops it.
+    Demo,
+    /// The demo's workload, run by `taskscope demo` in a child process.
+    #[command(name = "__demo-workload", hide = true)]
+    DemoWorkload,
     /// Runs a program (or test suite), watches a service, or reads recordings, and fails
     /// on stalls and leaks with file:line findings. Meant for CI.
     ///
@@ -57,6 +84,21 @@ pub(crate) enum Command {
     ///   taskscope events app-4242.tsrec
     #[command(verbatim_doc_comment)]
     Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AttachArgs {
+    /// The probe's address: `http://host:port`, `host:port` or `unix:/path`
+    /// [default: http://127.0.0.1:6670]
+    #[arg(value_name = "ADDR")]
+    pub(crate) address: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// A recording file (`.tsrec`), or a directory holding one.
+    #[arg(value_name = "PATH")]
+    pub(crate) path: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -138,7 +180,7 @@ mod tests {
             "true",
         ])
         .unwrap();
-        let Command::Check(args) = cli.command else {
+        let Some(Command::Check(args)) = cli.command else {
             panic!()
         };
         assert_eq!(args.fail_on, [FindingKind::Panic, FindingKind::Growth]);

@@ -6,11 +6,13 @@
 
 mod check;
 mod cli;
+mod demo;
 mod duration;
 mod events;
 mod model;
 mod report;
 mod source;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -20,6 +22,10 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::DemoWorkload) = cli.command {
+        // Its own multi-threaded runtime and probe: not the small one below.
+        return demo::workload::run();
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -32,8 +38,13 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Check(args) => check::run(args).await,
-            Command::Events(args) => events::run(args).await,
+            Some(Command::Check(args)) => check::run(args).await,
+            Some(Command::Events(args)) => events::run(args).await,
+            Some(Command::Attach(args)) => tui::attach(args.address.as_deref()).await,
+            None => tui::attach(None).await,
+            Some(Command::Replay(args)) => tui::replay(&args.path).await,
+            Some(Command::Demo) => demo::run().await,
+            Some(Command::DemoWorkload) => unreachable!("handled before the runtime starts"),
         }
     });
     match outcome {

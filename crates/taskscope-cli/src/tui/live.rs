@@ -1,0 +1,86 @@
+//! The link to a live probe: connects, streams, and when the target is down or goes away,
+//! retries with backoff — forever, since a dashboard left open should pick a restarted
+//! service up on its own.
+//!
+//! Runs as its own task and reports through a channel, so the dashboard's loop never
+//! waits on the network.
+
+use std::time::Duration;
+
+use taskscope_api::v1::Update;
+use tokio::sync::mpsc;
+
+use crate::source::Address;
+use crate::source::grpc::Watch;
+
+/// What the link reports.
+#[derive(Debug)]
+pub(crate) enum LinkEvent {
+    /// Not connected; trying again in `retry_in`. `reason` says what went wrong last.
+    Waiting {
+        reason: String,
+        retry_in: Duration,
+    },
+    /// Connected; updates follow.
+    Connected,
+    Update(Box<Update>),
+    /// The stream ended: the process exited, was killed, or the connection broke.
+    Lost {
+        reason: String,
+    },
+}
+
+/// First retry delay; it doubles up to [`MAX_BACKOFF`]. Short, because the usual reason
+/// for a refused connection is a service that is just (re)starting.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Starts the link; it stops when the receiver is dropped.
+pub(crate) fn spawn(address: Address) -> mpsc::Receiver<LinkEvent> {
+    // Bounded: a dashboard that cannot keep up slows the stream down rather than
+    // buffering without limit (the probe keeps only the latest state anyway).
+    let (sender, receiver) = mpsc::channel(256);
+    tokio::spawn(async move {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match Watch::start(&address).await {
+                Ok(mut watch) => {
+                    backoff = FIRST_BACKOFF;
+                    if sender.send(LinkEvent::Connected).await.is_err() {
+                        return;
+                    }
+                    let reason = loop {
+                        match watch.next().await {
+                            Ok(Some(update)) => {
+                                if sender
+                                    .send(LinkEvent::Update(Box::new(update)))
+                                    .await
+                                    .is_err()
+                                {
+                                    return;
+                                }
+                            }
+                            Ok(None) => break "the process closed the stream".to_owned(),
+                            Err(error) => break format!("{error:#}"),
+                        }
+                    };
+                    if sender.send(LinkEvent::Lost { reason }).await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    let event = LinkEvent::Waiting {
+                        reason: format!("{error:#}"),
+                        retry_in: backoff,
+                    };
+                    if sender.send(event).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    });
+    receiver
+}

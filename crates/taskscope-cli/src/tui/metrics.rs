@@ -1,0 +1,112 @@
+//! Numbers the dashboard shows for a task that the model does not store as such: they
+//! depend on the time they are looked at (a running poll, a live task's age).
+
+use crate::model::task::{Outcome, State, Task};
+
+/// How long the poll running now has lasted, for a running task.
+pub(crate) fn current_poll_ns(task: &Task, now_ns: u64) -> Option<u64> {
+    (task.is_live() && task.stats.state == State::Running)
+        .then(|| now_ns.saturating_sub(task.stats.last_poll_start_ns))
+}
+
+/// Time from spawn to end (or to now, while it lives).
+pub(crate) fn total_ns(task: &Task, now_ns: u64) -> u64 {
+    let end = task.end.as_ref().map_or(now_ns, |end| end.ended_ns);
+    end.saturating_sub(task.spawned_ns)
+}
+
+/// Time spent neither in a poll nor waiting for a worker: waiting for a wake.
+pub(crate) fn idle_ns(task: &Task, now_ns: u64) -> u64 {
+    total_ns(task, now_ns)
+        .saturating_sub(task.stats.busy_ns)
+        .saturating_sub(task.stats.scheduled_ns)
+}
+
+/// The state of a live task or the outcome of an ended one, in one word.
+pub(crate) fn state_label(task: &Task) -> &'static str {
+    match task.outcome() {
+        Some(Outcome::Completed) => "done",
+        Some(Outcome::Cancelled) => "cancelled",
+        Some(Outcome::CancelledAtShutdown) => "shutdown",
+        Some(Outcome::Panicked { .. }) => "panicked",
+        Some(Outcome::Unknown) => "ended",
+        None => match task.stats.state {
+            State::Running => "running",
+            State::Scheduled => "scheduled",
+            State::Idle => "idle",
+            State::Unknown => "new",
+        },
+    }
+}
+
+/// Tasks by state, as the header counts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) running: usize,
+    pub(crate) scheduled: usize,
+    pub(crate) idle: usize,
+    pub(crate) ended: usize,
+}
+
+impl Counts {
+    pub(crate) fn add(&mut self, task: &Task) {
+        if !task.is_live() {
+            self.ended += 1;
+            return;
+        }
+        match task.stats.state {
+            State::Running => self.running += 1,
+            State::Scheduled => self.scheduled += 1,
+            State::Idle | State::Unknown => self.idle += 1,
+        }
+    }
+
+    pub(crate) fn total(&self) -> usize {
+        self.running + self.scheduled + self.idle + self.ended
+    }
+}
+
+/// A compact duration for table cells: at most 7 characters (`612.4ms`, `2.05s`, `3m12s`).
+pub(crate) fn short_ns(ns: u64) -> String {
+    if ns >= 60_000_000_000 {
+        let secs = ns / 1_000_000_000;
+        if secs >= 3600 {
+            format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
+        } else {
+            format!("{}m{:02}s", secs / 60, secs % 60)
+        }
+    } else {
+        crate::duration::human_ns(ns)
+    }
+}
+
+/// A position in a process's life, `mm:ss.t`, for uptimes and replay positions.
+pub(crate) fn clock(ns: u64) -> String {
+    let tenths = ns / 100_000_000;
+    let secs = tenths / 10;
+    if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    } else {
+        format!("{:02}:{:02}.{}", secs / 60, secs % 60, tenths % 10)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_durations_stay_narrow() {
+        assert_eq!(short_ns(612_400_000), "612.4ms");
+        assert_eq!(short_ns(192_000_000_000), "3m12s");
+        assert_eq!(short_ns(7_500_000_000_000), "2h05m");
+        assert!(short_ns(59_999_999_999).len() <= 7);
+    }
+
+    #[test]
+    fn clock_reads_like_a_stopwatch() {
+        assert_eq!(clock(0), "00:00.0");
+        assert_eq!(clock(83_450_000_000), "01:23.4");
+        assert_eq!(clock(3_723_000_000_000), "1:02:03");
+    }
+}

@@ -1,0 +1,213 @@
+//! Drawing: `impl Widget for &App`. The screen is a header, a tab bar, the body (one of
+//! the screens) and a footer, with the help or a stack drawn over it. Everything here
+//! reads the app; nothing changes it (bar the scroll offsets kept in `Cell`s).
+
+mod details;
+mod header;
+mod help;
+mod leaks;
+mod runtime;
+mod stalls;
+pub(crate) mod table;
+mod tasks;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::app::{App, Overlay, Screen, Source};
+use super::rows::Column;
+
+/// Where each part of the screen goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Areas {
+    pub(crate) header: Rect,
+    pub(crate) tabs: Rect,
+    pub(crate) body: Rect,
+    pub(crate) footer: Rect,
+}
+
+/// Splits the terminal; small terminals lose the header's second line, then the header
+/// and the footer, before the body shrinks to nothing.
+pub(crate) fn layout(area: Rect) -> Areas {
+    let header_h = match area.height {
+        0..6 => 0,
+        6..12 => 1,
+        _ => 2,
+    };
+    let footer_h = u16::from(area.height >= 4);
+    let tabs_h = u16::from(area.height >= 3);
+    let body_h = area.height.saturating_sub(header_h + tabs_h + footer_h);
+    let row = |y: u16, height: u16| Rect::new(area.x, y, area.width, height);
+    let header = row(area.y, header_h);
+    let tabs = row(header.bottom(), tabs_h);
+    let body = row(tabs.bottom(), body_h);
+    let footer = row(body.bottom(), footer_h);
+    Areas {
+        header,
+        tabs,
+        body,
+        footer,
+    }
+}
+
+impl Widget for &App {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let areas = layout(area);
+        header::render(self, areas.header, buf);
+        render_tabs(self, areas.tabs, buf);
+        match self.screen {
+            Screen::Tasks => tasks::render(self, areas.body, buf),
+            Screen::Task(id) => details::render(self, id, areas.body, buf),
+            Screen::Stalls => stalls::render(self, areas.body, buf),
+            Screen::Leaks => leaks::render(self, areas.body, buf),
+            Screen::Runtime => runtime::render(self, areas.body, buf),
+        }
+        render_footer(self, areas.footer, buf);
+        match self.overlay {
+            Overlay::None => {}
+            Overlay::Help => help::render_help(self, areas.body, buf),
+            Overlay::Stack(stall) => help::render_stack(self, stall, areas.body, buf),
+        }
+    }
+}
+
+/// Tab labels with their counts, and where each one starts.
+fn tabs(app: &App) -> Vec<(Screen, String)> {
+    let findings = &app.derived.findings;
+    Screen::TABS
+        .iter()
+        .enumerate()
+        .map(|(index, &screen)| {
+            let label = match screen {
+                Screen::Tasks => format!("Tasks ({})", app.derived.counts.total()),
+                Screen::Stalls => format!("Stalls ({})", findings.stalls_total),
+                Screen::Leaks => format!("Leaks ({})", findings.leaks()),
+                _ => "Runtime".to_owned(),
+            };
+            (screen, format!(" {} {label} ", index + 1))
+        })
+        .collect()
+}
+
+fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    let theme = app.theme;
+    let mut spans = Vec::new();
+    for (screen, label) in tabs(app) {
+        let style = if screen.tab() == app.screen.tab() {
+            theme.active_tab()
+        } else {
+            match screen {
+                Screen::Stalls if app.derived.findings.stalls_now > 0 => theme.bad(),
+                Screen::Leaks if app.derived.findings.leaks() > 0 => theme.warn(),
+                _ => ratatui::style::Style::new(),
+            }
+        };
+        spans.push(Span::styled(label, style));
+        spans.push(Span::raw("│"));
+    }
+    if let Screen::Task(id) = app.screen {
+        spans.push(Span::styled(format!(" task {id} "), theme.title()));
+    }
+    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+}
+
+/// The screen a click at column `x` of the tab bar selects.
+pub(crate) fn tab_at(app: &App, area: Rect, x: u16) -> Option<Screen> {
+    let mut start = area.x;
+    for (screen, label) in tabs(app) {
+        // The label and its `│` separator.
+        let width = label.chars().count() as u16 + 1;
+        if x >= start && x < start.saturating_add(width) {
+            return Some(screen);
+        }
+        start = start.saturating_add(width);
+    }
+    None
+}
+
+fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    let theme = app.theme;
+    let line = if app.editing_filter {
+        Line::from(vec![
+            Span::styled("filter: ", theme.title()),
+            Span::raw(app.query.filter.clone()),
+            Span::styled("▏", theme.title()),
+            Span::styled("  Enter keep · Esc clear", theme.dim()),
+        ])
+    } else if let Some(notice) = &app.notice {
+        Line::from(Span::styled(notice.clone(), theme.warn()))
+    } else {
+        let mut spans = Vec::new();
+        if !app.query.filter.is_empty() {
+            spans.push(Span::styled(
+                format!(
+                    "filter \"{}\" ({} rows) ",
+                    app.query.filter,
+                    app.derived.rows.len()
+                ),
+                theme.title(),
+            ));
+        }
+        let hints = match (&app.source, app.screen) {
+            (Source::Replay(_), _) => {
+                "space play/pause · ←→ seek · [ ] stalls · +- speed · ? help · q quit"
+            }
+            (_, Screen::Tasks) => {
+                "↑↓ select · Enter details · / filter · s sort · i invert · t tree · ? help · q quit"
+            }
+            (_, Screen::Task(_)) => "Esc back · ↑↓ scroll · ? help · q quit",
+            (_, Screen::Stalls) => "↑↓ select · Enter stack · Tab next view · ? help · q quit",
+            _ => "↑↓ select · Enter details · Tab next view · ? help · q quit",
+        };
+        spans.push(Span::styled(hints, theme.dim()));
+        Line::from(spans)
+    };
+    buf.set_line(area.x, area.y, &line, area.width);
+}
+
+/// What a click in the body hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hit {
+    /// The table's header row (and the task column under it, if any).
+    Header(Option<Column>),
+    /// A row, by index in the list.
+    Row(usize),
+}
+
+/// What is under `(x, y)` in the body of the current screen.
+pub(crate) fn body_row_at(app: &App, body: Rect, x: u16, y: u16) -> Option<Hit> {
+    let (table, selection, len) = match app.screen {
+        Screen::Tasks => (
+            tasks::table_area(app, body),
+            &app.tasks,
+            app.derived.rows.len(),
+        ),
+        Screen::Stalls => (body, &app.stalls, app.derived.stalls.len()),
+        Screen::Leaks => (body, &app.leaks, app.leak_rows()),
+        Screen::Runtime => (
+            runtime::threads_area(body),
+            &app.runtime,
+            app.shown().runtime().threads().count(),
+        ),
+        Screen::Task(_) => return None,
+    };
+    if !table.contains(ratatui::layout::Position::new(x, y)) {
+        return None;
+    }
+    if y == table.y {
+        let column = (app.screen == Screen::Tasks)
+            .then(|| tasks::column_at(app, table.width, x - table.x))
+            .flatten();
+        return Some(Hit::Header(column));
+    }
+    let index = selection.offset.get() + usize::from(y - table.y - 1);
+    (index < len).then_some(Hit::Row(index))
+}

@@ -1,0 +1,324 @@
+//! Task details: every number the model has about one task, its poll-duration histogram
+//! with percentiles, its stalls (with the captured stack), its children and its outcome.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+use taskscope_api::histogram;
+
+use crate::duration::human_ns;
+use crate::model::stall::Phase;
+use crate::model::task::{Kind, Outcome, Task};
+use crate::tui::app::App;
+use crate::tui::findings::Flags;
+use crate::tui::metrics::{self, clock, short_ns};
+use crate::tui::theme::Theme;
+
+/// Widest histogram bar.
+const BAR: usize = 32;
+/// Children listed before "and N more".
+const CHILDREN_SHOWN: usize = 24;
+/// Frames shown of a stall's stack here (all of them in the Stalls view's overlay).
+const FRAMES_SHOWN: usize = 12;
+
+pub(super) fn render(app: &App, id: u64, area: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let lines = match app.shown().task(id) {
+        Some(task) => lines(app, task),
+        None => vec![Line::styled(
+            format!("task {id} is gone (ended tasks are kept for a while, then dropped)"),
+            theme.dim(),
+        )],
+    };
+    Paragraph::new(lines)
+        .scroll((app.detail_scroll, 0))
+        .render(area, buf);
+}
+
+fn label(text: &str, theme: Theme) -> Span<'static> {
+    Span::styled(format!("{text:<10}"), theme.title())
+}
+
+fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
+    let theme = app.theme;
+    let model = app.shown();
+    let now_ns = app.now_ns();
+    let stats = &task.stats;
+    let mut out = Vec::new();
+    let name = task
+        .name
+        .as_deref()
+        .map(|n| format!(" \"{n}\""))
+        .unwrap_or_default();
+    let kind = match task.kind {
+        Kind::Task => "task",
+        Kind::Local => "local task",
+        Kind::BlockOn => "block_on",
+        Kind::Blocking => "spawn_blocking",
+        Kind::Unknown => "task",
+    };
+    out.push(Line::from(vec![
+        Span::styled(format!("Task {}{name}", task.id), theme.title()),
+        Span::raw(format!("  ({kind}, runtime {})", task.runtime_id)),
+    ]));
+    let parent = match task.parent_id {
+        0 => String::new(),
+        id => format!(" by task {id}"),
+    };
+    out.push(Line::from(vec![
+        label("Spawned", theme),
+        Span::raw(format!(
+            "at {}{parent} on {} at {}",
+            model.location(task.location),
+            model.runtime().thread_name(task.spawn_thread),
+            clock(task.spawned_ns)
+        )),
+    ]));
+    let flags = app.derived.findings.flags(task.id);
+    if !flags.is_empty() {
+        let described: Vec<&str> = Flags::GLYPHS
+            .iter()
+            .filter(|(flag, _, _)| flags.contains(*flag))
+            .map(|&(_, _, text)| text)
+            .collect();
+        out.push(Line::from(vec![
+            label("Flags", theme),
+            Span::styled(
+                format!("{} — {}", flags.glyphs(), described.join("; ")),
+                theme.bad(),
+            ),
+        ]));
+    }
+    out.push(state_line(app, task, now_ns));
+    out.push(Line::from(vec![
+        label("Time", theme),
+        Span::raw(format!(
+            "total {}  busy {}  scheduled {}  idle {}",
+            human_ns(metrics::total_ns(task, now_ns)),
+            human_ns(stats.busy_ns),
+            human_ns(stats.scheduled_ns),
+            human_ns(metrics::idle_ns(task, now_ns)),
+        )),
+    ]));
+    out.push(Line::from(vec![
+        label("Polls", theme),
+        Span::raw(format!(
+            "{}  longest {}  last started {}",
+            stats.polls,
+            human_ns(stats.max_poll_ns),
+            clock(stats.last_poll_start_ns)
+        )),
+    ]));
+    let wakers_style = if flags.contains(Flags::LOST_WAKER) {
+        theme.bad()
+    } else {
+        Style::new()
+    };
+    out.push(Line::from(vec![
+        label("Wakes", theme),
+        Span::raw(format!(
+            "{} ({} from itself)  ",
+            stats.wakes, stats.self_wakes
+        )),
+        Span::styled(format!("live wakers {}", stats.wakers), wakers_style),
+    ]));
+    out.push(Line::raw(""));
+    histogram_lines(stats.poll_histogram.as_deref(), theme, &mut out);
+    out.push(Line::raw(""));
+    stall_lines(app, task.id, &mut out);
+    children_lines(app, task.id, &mut out);
+    out
+}
+
+fn state_line(app: &App, task: &Task, now_ns: u64) -> Line<'static> {
+    let theme = app.theme;
+    let text = match task.outcome() {
+        Some(Outcome::Panicked { message, location }) => {
+            let at = location
+                .as_deref()
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            return Line::from(vec![
+                label("Outcome", theme),
+                Span::styled(format!("panicked{at}: {message}"), theme.warn()),
+            ]);
+        }
+        Some(Outcome::Completed) => "completed".to_owned(),
+        Some(Outcome::Cancelled) => "cancelled (aborted or dropped)".to_owned(),
+        Some(Outcome::CancelledAtShutdown) => "cancelled when its runtime shut down".to_owned(),
+        Some(Outcome::Unknown) => "ended".to_owned(),
+        None => {
+            let state = metrics::state_label(task);
+            match metrics::current_poll_ns(task, now_ns) {
+                Some(ns) => {
+                    let thread = app.shown().runtime().thread_name(task.stats.running_thread);
+                    let style = if ns >= app.policy.stall_threshold_ns {
+                        theme.bad()
+                    } else {
+                        Style::new()
+                    };
+                    return Line::from(vec![
+                        label("State", theme),
+                        Span::styled(format!("{state} for {} on {thread}", human_ns(ns)), style),
+                    ]);
+                }
+                None => state.to_owned(),
+            }
+        }
+    };
+    let title = if task.is_live() { "State" } else { "Outcome" };
+    let ended = task
+        .end
+        .as_ref()
+        .map(|end| format!(" at {}", clock(end.ended_ns)))
+        .unwrap_or_default();
+    Line::from(vec![
+        label(title, theme),
+        Span::raw(format!("{text}{ended}")),
+    ])
+}
+
+fn histogram_lines(buckets: Option<&[u32]>, theme: Theme, out: &mut Vec<Line<'static>>) {
+    let Some(buckets) = buckets.filter(|b| b.iter().any(|&c| c > 0)) else {
+        out.push(Line::from(vec![
+            label("Poll time", theme),
+            Span::raw("no polls measured yet"),
+        ]));
+        return;
+    };
+    let percentile = |q: f64| histogram::quantile(buckets, q).map_or("-".to_owned(), short_ns);
+    out.push(Line::from(vec![
+        label("Poll time", theme),
+        Span::raw(format!(
+            "p50 {}  p90 {}  p99 {}  p99.9 {}",
+            percentile(0.5),
+            percentile(0.9),
+            percentile(0.99),
+            percentile(0.999)
+        )),
+    ]));
+    let max = buckets.iter().copied().max().unwrap_or(1).max(1);
+    let first = buckets.iter().position(|&c| c > 0).unwrap_or(0);
+    let last = buckets.iter().rposition(|&c| c > 0).unwrap_or(0);
+    for (index, &count) in buckets.iter().enumerate().take(last + 1).skip(first) {
+        let (low, _) = histogram::bucket_bounds(index);
+        let bar = (count as usize * BAR).div_ceil(max as usize);
+        let style = if low >= 100_000_000 {
+            theme.bad()
+        } else {
+            theme.good()
+        };
+        out.push(Line::from(vec![
+            Span::raw(format!("  ≥{:>7} ", short_ns(low))),
+            Span::styled("█".repeat(bar), style),
+            Span::raw(format!(" {count}")),
+        ]));
+    }
+}
+
+fn stall_lines(app: &App, task_id: u64, out: &mut Vec<Line<'static>>) {
+    let theme = app.theme;
+    let model = app.shown();
+    let now_ns = app.now_ns();
+    let mut stalls: Vec<_> = model.stalls().filter(|s| s.task_id == task_id).collect();
+    stalls.sort_by_key(|s| s.poll_started_ns);
+    if stalls.is_empty() {
+        out.push(Line::from(vec![label("Stalls", theme), Span::raw("none")]));
+        return;
+    }
+    out.push(Line::from(vec![
+        label("Stalls", theme),
+        Span::raw(stalls.len().to_string()),
+    ]));
+    for stall in &stalls {
+        let ongoing = stall.phase == Phase::Ongoing;
+        out.push(Line::from(vec![
+            Span::raw(format!(
+                "  #{} at {} ",
+                stall.stall_id,
+                clock(stall.poll_started_ns)
+            )),
+            Span::styled(
+                format!(
+                    "{}{}",
+                    human_ns(stall.duration_at(now_ns)),
+                    if ongoing { " and counting" } else { "" }
+                ),
+                if ongoing { theme.bad() } else { theme.warn() },
+            ),
+            Span::raw(format!(" on {}", model.runtime().thread_name(stall.thread))),
+        ]));
+    }
+    match stalls.iter().rev().find(|s| !s.stack.is_empty()) {
+        Some(stall) => {
+            out.push(Line::styled(
+                format!("  stack of stall #{} (innermost first):", stall.stall_id),
+                theme.dim(),
+            ));
+            for frame in stall.stack.iter().take(FRAMES_SHOWN) {
+                out.push(frame_line(frame, theme));
+            }
+            if stall.stack.len() > FRAMES_SHOWN {
+                out.push(Line::styled(
+                    format!(
+                        "    … {} more (Stalls view, Enter)",
+                        stall.stack.len() - FRAMES_SHOWN
+                    ),
+                    theme.dim(),
+                ));
+            }
+        }
+        None => out.push(Line::styled("  no stack was captured", theme.dim())),
+    }
+    out.push(Line::raw(""));
+}
+
+/// A stack frame: the function, then where it is, user code highlighted.
+pub(super) fn frame_line(frame: &crate::model::stall::Frame, theme: Theme) -> Line<'static> {
+    let location = frame.location.as_deref().unwrap_or("");
+    let user = crate::model::judge::finding::is_user_location(location);
+    Line::from(vec![
+        Span::styled(
+            format!("    {}", frame.function),
+            if user { theme.title() } else { Style::new() },
+        ),
+        Span::styled(
+            if location.is_empty() {
+                String::new()
+            } else {
+                format!("  {location}")
+            },
+            theme.dim(),
+        ),
+    ])
+}
+
+fn children_lines(app: &App, task_id: u64, out: &mut Vec<Line<'static>>) {
+    let theme = app.theme;
+    let mut children: Vec<u64> = app
+        .shown()
+        .tasks()
+        .filter(|t| t.parent_id == task_id && t.id != task_id)
+        .map(|t| t.id)
+        .collect();
+    children.sort_unstable();
+    let mut text: Vec<String> = children
+        .iter()
+        .take(CHILDREN_SHOWN)
+        .map(u64::to_string)
+        .collect();
+    if children.len() > CHILDREN_SHOWN {
+        text.push(format!("and {} more", children.len() - CHILDREN_SHOWN));
+    }
+    let text = if text.is_empty() {
+        "none".to_owned()
+    } else {
+        text.join(" ")
+    };
+    out.push(Line::from(vec![
+        label("Children", theme),
+        Span::raw(format!("({}) {text}", children.len())),
+    ]));
+}

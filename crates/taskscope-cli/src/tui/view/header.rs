@@ -1,0 +1,153 @@
+//! The header: what is watched and how the link is, then the counts that matter, with the
+//! probe's dropped events and a missing instrumentation impossible to overlook.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+use crate::model::Instrumentation;
+use crate::tui::app::{App, Link, Source};
+use crate::tui::metrics::clock;
+
+pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    buf.set_line(area.x, area.y, &first_line(app), area.width);
+    if area.height > 1 {
+        buf.set_line(area.x, area.y + 1, &second_line(app), area.width);
+    }
+}
+
+fn first_line(app: &App) -> Line<'static> {
+    let theme = app.theme;
+    let model = app.shown();
+    let mut spans = vec![
+        Span::styled("taskscope ", theme.title()),
+        Span::raw(app.target.clone()),
+        Span::raw("  "),
+    ];
+    match &app.source {
+        Source::Live(Link::Live) if app.frozen.is_some() => {
+            spans.push(Span::styled("‖ paused (space resumes)", theme.warn()));
+        }
+        Source::Live(Link::Live) => spans.push(Span::styled("● live", theme.good())),
+        Source::Live(Link::Waiting { retry_in, .. }) => {
+            let what = if model.pid() == 0 {
+                "waiting for"
+            } else {
+                "disconnected; waiting for"
+            };
+            let retry = if retry_in.is_zero() {
+                String::new()
+            } else {
+                format!(" (retry in {:.1}s)", retry_in.as_secs_f64())
+            };
+            spans.push(Span::styled(
+                format!("○ {what} {}{retry}", app.target),
+                theme.warn(),
+            ));
+        }
+        Source::Live(Link::Lost { reason }) => {
+            spans.push(Span::styled(
+                format!("○ disconnected: {reason}"),
+                theme.bad(),
+            ));
+        }
+        Source::Replay(player) => {
+            let state = if player.playing() { "▶" } else { "‖" };
+            spans.push(Span::styled(
+                format!(
+                    "{state} replay {}/{} ×{}",
+                    clock(player.elapsed_ns()),
+                    clock(player.length_ns()),
+                    speed(player.speed())
+                ),
+                theme.title(),
+            ));
+            spans.push(Span::raw(format!(
+                "  {} stalls ([ ] jump)",
+                player.stall_count()
+            )));
+            if player.truncated {
+                spans.push(Span::styled(" (cut short)", theme.warn()));
+            }
+        }
+    }
+    if let Some(process) = model.process() {
+        let program = process
+            .program
+            .rsplit('/')
+            .next()
+            .unwrap_or(&process.program);
+        spans.push(Span::raw(format!(
+            "  pid {} {program}  up {}",
+            process.pid,
+            clock(app.now_ns())
+        )));
+    }
+    Line::from(spans)
+}
+
+fn speed(speed: f64) -> String {
+    if speed >= 1.0 {
+        format!("{speed:.0}")
+    } else {
+        format!("{speed}")
+    }
+}
+
+fn second_line(app: &App) -> Line<'static> {
+    let theme = app.theme;
+    let model = app.shown();
+    if model.instrumentation() == Instrumentation::Missing {
+        return Line::from(Span::styled(
+            " NOT INSTRUMENTED: built without --cfg tokio_unstable, tokio reports no tasks ",
+            theme.alarm(),
+        ));
+    }
+    let counts = app.derived.counts;
+    let findings = &app.derived.findings;
+    let mut spans = vec![Span::raw(format!(
+        "tasks {}: run {} sched {} idle {} ended {}",
+        counts.total(),
+        counts.running,
+        counts.scheduled,
+        counts.idle,
+        counts.ended
+    ))];
+    spans.push(Span::raw(" │ stalls now "));
+    let now_style = if findings.stalls_now > 0 {
+        theme.bad()
+    } else {
+        ratatui::style::Style::new()
+    };
+    spans.push(Span::styled(findings.stalls_now.to_string(), now_style));
+    spans.push(Span::raw(format!(" total {}", findings.stalls_total)));
+    spans.push(Span::raw(" │ "));
+    let leaks = findings.leaks();
+    spans.push(Span::styled(
+        format!("leaks {leaks}"),
+        if leaks > 0 {
+            theme.warn()
+        } else {
+            ratatui::style::Style::new()
+        },
+    ));
+    let drops = model.drops();
+    let dropped =
+        drops.tasks_lost + drops.stall_events + drops.recording_updates + drops.ended_tasks_evicted;
+    spans.push(Span::raw(" │ "));
+    if dropped > 0 {
+        spans.push(Span::styled(
+            format!(
+                " PROBE DROPPED {dropped}: {} tasks, {} stall facts, {} evicted ",
+                drops.tasks_lost, drops.stall_events, drops.ended_tasks_evicted
+            ),
+            theme.alarm(),
+        ));
+    } else {
+        spans.push(Span::styled("drops 0", theme.dim()));
+    }
+    Line::from(spans)
+}

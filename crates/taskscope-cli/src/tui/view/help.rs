@@ -1,0 +1,114 @@
+//! Overlays: the help listing every key, and the full stack of a stall.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+
+use crate::duration::human_ns;
+use crate::tui::app::App;
+use crate::tui::findings::Flags;
+
+/// Every key, grouped; `docs/dashboard.md` lists the same.
+pub(crate) const KEYS: [(&str, &str); 24] = [
+    (
+        "1 2 3 4, Tab",
+        "Tasks, Stalls, Leaks, Runtime; Tab/Shift-Tab cycle",
+    ),
+    ("↑ ↓, j k", "select a row (scroll in details)"),
+    ("PgUp PgDn, g G", "page up/down, first/last row"),
+    ("Enter", "details of a task; the stack of a stall"),
+    ("Esc, Backspace", "close, go back, or clear the filter"),
+    ("/", "filter tasks by name, location or state"),
+    ("s, S", "sort by the next/previous column"),
+    ("i", "invert the sort"),
+    ("t", "tree of parents and children"),
+    ("space, p", "pause the display (live) / play-pause (replay)"),
+    ("+, -", "replay: faster, slower"),
+    ("← →, h l", "replay: seek 1 s (with Shift: 10 s)"),
+    ("[ ]", "replay: previous/next stall"),
+    ("?", "this help"),
+    ("q, Ctrl-C", "quit"),
+    (
+        "mouse",
+        "click selects/opens, header sorts, tabs switch, wheel scrolls",
+    ),
+    ("", ""),
+    ("Flags:", ""),
+    ("S", "stalling its thread now"),
+    ("W", "lost waker: nothing can ever wake it"),
+    ("A", "alive when its runtime shut down"),
+    ("s", "stalled before"),
+    ("P", "panicked"),
+    ("c", "cancelled (aborted, dropped)"),
+];
+
+/// A box centred in `area`, at most `width` × `height`.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+pub(super) fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
+    debug_assert_eq!(Flags::GLYPHS.len(), 6);
+    let theme = app.theme;
+    let lines: Vec<Line> = KEYS
+        .iter()
+        .map(|(key, what)| {
+            Line::from(vec![
+                Span::styled(format!("{key:>15}  "), theme.title()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    let rect = centered(area, 76, lines.len() as u16 + 2);
+    Clear.render(rect, buf);
+    Paragraph::new(lines)
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" keys (any key closes) "),
+        )
+        .render(rect, buf);
+}
+
+pub(super) fn render_stack(app: &App, stall_id: u64, area: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let model = app.shown();
+    let Some(stall) = model.stalls().find(|s| s.stall_id == stall_id) else {
+        return;
+    };
+    let mut lines = vec![Line::raw(format!(
+        "task {} on {} for {}",
+        stall.task_id,
+        model.runtime().thread_name(stall.thread),
+        human_ns(stall.duration_at(app.now_ns()))
+    ))];
+    if stall.stack.is_empty() {
+        lines.push(Line::styled(
+            "no stack was captured (the platform or the probe's settings did not allow it)",
+            theme.dim(),
+        ));
+    }
+    for frame in &stall.stack {
+        lines.push(super::details::frame_line(frame, theme));
+    }
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(2),
+    );
+    Clear.render(rect, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(Block::default().borders(Borders::ALL).title(format!(
+            " stall #{stall_id}, innermost frame first (Esc closes) "
+        )))
+        .render(rect, buf);
+}

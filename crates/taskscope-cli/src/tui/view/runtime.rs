@@ -1,0 +1,107 @@
+//! The runtime: per thread, what it is polling now and for how long; the blocking pool.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+
+use super::table::{self, Col};
+use crate::duration::human_ns;
+use crate::tui::app::App;
+
+/// The threads table sits below two lines about the blocking pool.
+pub(super) fn threads_area(body: Rect) -> Rect {
+    if body.height <= 3 {
+        return body;
+    }
+    Rect::new(body.x, body.y + 2, body.width, body.height - 2)
+}
+
+pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let model = app.shown();
+    let now_ns = app.now_ns();
+    let runtime = model.runtime();
+    let queued = runtime
+        .blocking_alive
+        .saturating_sub(runtime.blocking_running);
+    let pool = format!(
+        "blocking pool (spawn_blocking): {} busy, {} queued",
+        runtime.blocking_running, queued
+    );
+    if body.height > 3 {
+        buf.set_line(
+            body.x,
+            body.y,
+            &Line::styled(pool, theme.title()),
+            body.width,
+        );
+    }
+    let area = threads_area(body);
+    let location = area.width.saturating_sub(5 + 20 + 8 + 10 + 10 + 5).max(10);
+    let cols = [
+        Col::right("#", 4),
+        Col::left("Thread", 20),
+        Col::right("OS tid", 8),
+        Col::right("Polling", 10),
+        Col::right("For", 10),
+        Col::left("Spawned at", location),
+    ];
+    let threads: Vec<_> = runtime.threads().collect();
+    table::render(
+        area,
+        buf,
+        theme,
+        &cols,
+        None,
+        threads.len(),
+        &app.runtime,
+        |index| {
+            let (number, thread) = threads[index];
+            let dim = if thread.exited {
+                theme.dim()
+            } else {
+                Style::new()
+            };
+            let name = if thread.exited {
+                format!("{} (exited)", thread.name)
+            } else {
+                thread.name.to_string()
+            };
+            let (task, since, location) = if thread.polling_task == 0 {
+                ("idle".to_owned(), (String::new(), dim), String::new())
+            } else {
+                let ns = now_ns.saturating_sub(thread.poll_started_ns);
+                let style = if ns >= app.policy.stall_threshold_ns {
+                    theme.bad()
+                } else {
+                    dim
+                };
+                let location = model
+                    .task(thread.polling_task)
+                    .map(|t| model.location(t.location).to_owned())
+                    .unwrap_or_default();
+                (
+                    format!("task {}", thread.polling_task),
+                    (human_ns(ns), style),
+                    table::fit_end(&location, usize::from(location_width(area))),
+                )
+            };
+            vec![
+                (number.to_string(), dim),
+                (name, dim),
+                (thread.os_tid.to_string(), dim),
+                (task, dim),
+                since,
+                (location, dim),
+            ]
+        },
+    );
+    if threads.is_empty() {
+        table::empty(area, buf, "no thread has polled a task yet", theme.dim());
+    }
+}
+
+fn location_width(area: Rect) -> u16 {
+    area.width.saturating_sub(5 + 20 + 8 + 10 + 10 + 5).max(10)
+}

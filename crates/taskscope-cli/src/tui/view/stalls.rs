@@ -1,0 +1,83 @@
+//! Stalls: the ones going on first, their duration ticking, then the history; Enter shows
+//! the captured stack.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+
+use super::table::{self, Col};
+use crate::duration::human_ns;
+use crate::model::stall::Phase;
+use crate::tui::app::App;
+use crate::tui::metrics::clock;
+
+pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let model = app.shown();
+    let now_ns = app.now_ns();
+    let fixed = 4 + 6 + 7 + 9 + 9 + 16 + 6;
+    let location = area.width.saturating_sub(fixed + 8).max(12);
+    let cols = [
+        Col::left("", 4),
+        Col::right("Stall", 6),
+        Col::right("Task", 7),
+        Col::right("Duration", 9),
+        Col::right("Started", 9),
+        Col::left("Thread", 16),
+        Col::left("Stack", 6),
+        Col::left("Spawned at", location),
+    ];
+    let ids = &app.derived.stalls;
+    table::render(
+        area,
+        buf,
+        theme,
+        &cols,
+        None,
+        ids.len(),
+        &app.stalls,
+        |index| {
+            let Some(stall) = model.stalls().find(|s| s.stall_id == ids[index]) else {
+                return vec![(String::new(), Style::new()); cols.len()];
+            };
+            let task = model.task(stall.task_id);
+            let ongoing = stall.phase == Phase::Ongoing;
+            let (marker, style) = if ongoing {
+                ("NOW", theme.bad())
+            } else {
+                ("", theme.warn())
+            };
+            let below = stall.duration_at(now_ns) < app.policy.stall_threshold_ns;
+            let duration_style = if below { theme.dim() } else { style };
+            vec![
+                (marker.to_owned(), theme.bad()),
+                (stall.stall_id.to_string(), Style::new()),
+                (stall.task_id.to_string(), Style::new()),
+                (human_ns(stall.duration_at(now_ns)), duration_style),
+                (clock(stall.poll_started_ns), Style::new()),
+                (model.runtime().thread_name(stall.thread), Style::new()),
+                (
+                    if stall.stack.is_empty() { "-" } else { "yes" }.to_owned(),
+                    theme.dim(),
+                ),
+                (
+                    table::fit_end(
+                        task.map_or(crate::model::UNKNOWN_LOCATION, |t| {
+                            model.location(t.location)
+                        }),
+                        usize::from(location),
+                    ),
+                    Style::new(),
+                ),
+            ]
+        },
+    );
+    if ids.is_empty() {
+        table::empty(
+            area,
+            buf,
+            "no stalls: no poll has blocked a thread past the threshold",
+            theme.good(),
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! The task table: flags, state, the running poll's duration (red past the stall
+//! threshold), times, counts and where each task was spawned. Columns that do not fit
+//! are left out, least useful first, so 80 columns still show what matters.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+
+use super::table::{self, Cell, Col};
+use crate::model::Instrumentation;
+use crate::model::task::{Kind, Task};
+use crate::tui::app::{App, Link, Source};
+use crate::tui::findings::Flags;
+use crate::tui::metrics::{self, short_ns};
+use crate::tui::rows::Column;
+
+/// Width of each column (the location takes what is left).
+fn width(column: Column) -> u16 {
+    match column {
+        Column::Flags => 5,
+        Column::Id => 7,
+        Column::Name => 16,
+        Column::State => 9,
+        Column::Poll => 8,
+        Column::Total | Column::Busy | Column::Scheduled | Column::Idle => 7,
+        Column::Polls => 6,
+        Column::Wakers => 3,
+        Column::Location => LOCATION_MIN,
+        Column::Parent => 7,
+    }
+}
+
+const LOCATION_MIN: u16 = 20;
+
+/// The order columns are given room in.
+const PRIORITY: [Column; 13] = [
+    Column::Flags,
+    Column::Id,
+    Column::State,
+    Column::Poll,
+    Column::Location,
+    Column::Name,
+    Column::Busy,
+    Column::Polls,
+    Column::Total,
+    Column::Idle,
+    Column::Scheduled,
+    Column::Wakers,
+    Column::Parent,
+];
+
+/// The columns shown at `total` width, in display order, with their widths.
+pub(super) fn columns(total: u16, tree: bool) -> Vec<(Column, u16)> {
+    let mut chosen = Vec::new();
+    let mut used: u16 = 0;
+    let mut priority: Vec<Column> = PRIORITY.to_vec();
+    if tree {
+        // The tree is drawn in the name column: it must be there.
+        priority.retain(|&c| c != Column::Name);
+        priority.insert(2, Column::Name);
+    }
+    for column in priority {
+        let need = width(column) + u16::from(!chosen.is_empty());
+        if used + need <= total {
+            chosen.push(column);
+            used += need;
+        }
+    }
+    let spare = total.saturating_sub(used);
+    Column::ALL
+        .iter()
+        .filter(|c| chosen.contains(c))
+        .map(|&c| {
+            let w = if c == Column::Location {
+                width(c) + spare
+            } else {
+                width(c)
+            };
+            (c, w)
+        })
+        .collect()
+}
+
+/// The task column under `x` (relative to the table's left edge).
+pub(super) fn column_at(app: &App, total: u16, x: u16) -> Option<Column> {
+    let mut start = 0;
+    for (column, w) in columns(total, app.query.tree) {
+        if x >= start && x < start + w + 1 {
+            return Some(column);
+        }
+        start += w + 1;
+    }
+    None
+}
+
+/// Where the table goes: below the banner, when there is one.
+pub(super) fn table_area(app: &App, body: Rect) -> Rect {
+    let banner = u16::from(banner(app).is_some()) * 4;
+    if body.height <= banner + 2 {
+        return body;
+    }
+    Rect::new(body.x, body.y + banner, body.width, body.height - banner)
+}
+
+/// Why the table is empty or cannot be trusted, when it is the case.
+fn banner(app: &App) -> Option<[&'static str; 3]> {
+    let model = app.shown();
+    match model.instrumentation() {
+        Instrumentation::Missing => Some([
+            "This process was built without `--cfg tokio_unstable`: tokio reports no tasks.",
+            "Rebuild it with RUSTFLAGS=\"--cfg tokio_unstable\" (or add `rustflags = [\"--cfg\",",
+            "\"tokio_unstable\"]` under [build] in .cargo/config.toml), then restart it.",
+        ]),
+        _ if model.process().is_some() && !model.waker_tracking() => Some([
+            "Waker tracking is off, so lost wakers cannot be seen and scheduled time is 0.",
+            "Restart the process with TASKSCOPE_WAKERS=on to see them.",
+            "",
+        ]),
+        _ => None,
+    }
+}
+
+pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    if let Some(lines) = banner(app) {
+        let style = if app.shown().instrumentation() == Instrumentation::Missing {
+            theme.alarm()
+        } else {
+            theme.warn()
+        };
+        for (i, text) in lines.iter().enumerate().take(usize::from(body.height)) {
+            buf.set_line(
+                body.x + 1,
+                body.y + i as u16,
+                &Line::styled(*text, style),
+                body.width,
+            );
+        }
+    }
+    let area = table_area(app, body);
+    let cols = columns(area.width, app.query.tree);
+    let layout: Vec<Col> = cols
+        .iter()
+        .map(|&(column, w)| match column {
+            Column::Flags | Column::Id | Column::Name | Column::State | Column::Location => {
+                Col::left(column.title(), w)
+            }
+            _ => Col::right(column.title(), w),
+        })
+        .collect();
+    let sort = app.query.sort;
+    let marked = cols
+        .iter()
+        .position(|&(c, _)| c == sort.column)
+        .map(|i| (i, sort.descending()));
+    let model = app.shown();
+    let rows = &app.derived.rows;
+    let now_ns = app.now_ns();
+    table::render(
+        area,
+        buf,
+        theme,
+        &layout,
+        marked,
+        rows.len(),
+        &app.tasks,
+        |index| {
+            let row = rows[index];
+            match model.task(row.id) {
+                Some(task) => cells(app, task, row.depth, &cols, now_ns),
+                None => vec![(String::new(), Style::new()); cols.len()],
+            }
+        },
+    );
+    if rows.is_empty() {
+        let text = empty_text(app);
+        table::empty(area, buf, &text, theme.dim());
+    }
+}
+
+fn empty_text(app: &App) -> String {
+    if !app.query.filter.is_empty() {
+        return format!(
+            "no task matches \"{}\" (Esc clears the filter)",
+            app.query.filter
+        );
+    }
+    match &app.source {
+        Source::Live(Link::Waiting { .. }) if app.shown().pid() == 0 => {
+            format!("waiting for {} …", app.target)
+        }
+        _ if app.shown().instrumentation() == Instrumentation::Missing => {
+            "no tasks: tokio instrumentation is missing".to_owned()
+        }
+        _ => "no tasks yet".to_owned(),
+    }
+}
+
+fn cells(app: &App, task: &Task, depth: u16, cols: &[(Column, u16)], now_ns: u64) -> Vec<Cell> {
+    let theme = app.theme;
+    let model = app.shown();
+    let flags = app.derived.findings.flags(task.id);
+    let base = if task.is_live() {
+        Style::new()
+    } else {
+        theme.dim()
+    };
+    let threshold = app.policy.stall_threshold_ns;
+    cols.iter()
+        .map(|&(column, w)| match column {
+            Column::Flags => {
+                let style = if flags.contains(Flags::STALL_NOW) || flags.contains(Flags::LOST_WAKER)
+                {
+                    theme.bad()
+                } else if flags.is_empty() {
+                    base
+                } else {
+                    theme.warn()
+                };
+                (flags.glyphs(), style)
+            }
+            Column::Id => (task.id.to_string(), base),
+            Column::Name => {
+                let name = task.name.as_deref().unwrap_or("");
+                if app.query.tree && depth > 0 {
+                    let indent = "  ".repeat(usize::from(depth.min(16) - 1));
+                    (format!("{indent}└ {name}"), base)
+                } else {
+                    (name.to_owned(), base)
+                }
+            }
+            Column::State => {
+                let label = metrics::state_label(task);
+                let style = match label {
+                    "panicked" => theme.warn(),
+                    "running" => theme.good(),
+                    _ => base,
+                };
+                (label.to_owned(), style)
+            }
+            Column::Poll => match metrics::current_poll_ns(task, now_ns) {
+                // spawn_blocking is there to block: a long "poll" of one is no stall.
+                Some(ns) if ns >= threshold && task.kind != Kind::Blocking => {
+                    (short_ns(ns), theme.bad())
+                }
+                Some(ns) => (short_ns(ns), base),
+                None => (String::new(), base),
+            },
+            Column::Total => (short_ns(metrics::total_ns(task, now_ns)), base),
+            Column::Busy => (short_ns(task.stats.busy_ns), base),
+            Column::Scheduled => (short_ns(task.stats.scheduled_ns), base),
+            Column::Idle => (short_ns(metrics::idle_ns(task, now_ns)), base),
+            Column::Polls => (task.stats.polls.to_string(), base),
+            Column::Wakers => {
+                let style = if flags.contains(Flags::LOST_WAKER) {
+                    theme.bad()
+                } else {
+                    base
+                };
+                (task.stats.wakers.to_string(), style)
+            }
+            Column::Location => (
+                table::fit_end(model.location(task.location), usize::from(w)),
+                base,
+            ),
+            Column::Parent => match task.parent_id {
+                0 => (String::new(), base),
+                id => (id.to_string(), base),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eighty_columns_keep_the_columns_that_matter() {
+        let cols: Vec<Column> = columns(80, false).into_iter().map(|(c, _)| c).collect();
+        for needed in [
+            Column::Flags,
+            Column::Id,
+            Column::State,
+            Column::Poll,
+            Column::Location,
+        ] {
+            assert!(
+                cols.contains(&needed),
+                "{needed:?} missing at 80 columns: {cols:?}"
+            );
+        }
+        let total: u16 = columns(80, false).iter().map(|(_, w)| w + 1).sum();
+        assert!(total <= 81);
+        assert_eq!(columns(200, false).len(), Column::ALL.len());
+    }
+
+    #[test]
+    fn a_tree_always_has_its_name_column() {
+        assert!(columns(60, true).iter().any(|&(c, _)| c == Column::Name));
+    }
+}
