@@ -5,6 +5,8 @@
 //! The example binaries belong to another package, so `CARGO_BIN_EXE_*` cannot name them:
 //! they are built (a no-op when the workspace is already built, as under
 //! `cargo nextest run --workspace`) into the target directory this test binary came from.
+//! Nested cargo commands use `--workspace` for the same reason: built with the package
+//! alone, shared dependencies would get other features and be compiled all over again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,14 +50,9 @@ fn examples() -> &'static HashMap<String, PathBuf> {
     EXAMPLES.get_or_init(|| {
         let (target_dir, profile) = target_dir_and_profile();
         let output = cargo()
-            .args([
-                "build",
-                "-p",
-                "taskscope-examples",
-                "--bins",
-                "--test",
-                "leaky_tests",
-            ])
+            // `--workspace`, as the workspace's own test run builds: the same feature
+            // unification, so the same artifacts, and nothing to rebuild.
+            .args(["build", "--workspace", "--bins", "--test", "leaky_tests"])
             .args([
                 "--message-format",
                 "json",
@@ -320,8 +317,7 @@ fn cargo_test_names_the_test_that_leaked_a_task() {
         .args([
             "test",
             "-q",
-            "-p",
-            "taskscope-examples",
+            "--workspace",
             "--test",
             "leaky_tests",
             "--profile",
