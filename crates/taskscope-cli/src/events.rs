@@ -88,15 +88,29 @@ fn print_recording(out: &mut impl Write, file: &Path) -> Result<(), Failure> {
         let message = e.to_string();
         Failure::Read(e, message)
     })?;
+    let mut exited = false;
     for item in reader {
         match item {
-            Ok(update) => print(out, &update).map_err(Failure::Write)?,
+            Ok(update) => {
+                exited = update.process_exited;
+                print(out, &update).map_err(Failure::Write)?;
+            }
             Err(e) => {
                 let message = e.to_string();
                 out.flush().map_err(Failure::Write)?;
                 return Err(Failure::Read(e, message));
             }
         }
+    }
+    if !exited {
+        // Cut between two messages: readable to the end, but the process never said it
+        // exited, so the last state printed is not its final one.
+        out.flush().map_err(Failure::Write)?;
+        eprintln!(
+            "taskscope: warning: {} ends without the process's exit: it was killed, or is \
+             still running",
+            file.display()
+        );
     }
     Ok(())
 }

@@ -359,6 +359,21 @@ fn events_prints_one_json_update_per_line_and_warns_on_a_cut_end() {
 }
 
 #[test]
+fn events_warns_about_a_recording_that_ends_without_the_exit() {
+    let (_dir, path) = temp_recording(false);
+    let output = taskscope(&["events", path.to_str().unwrap()]);
+    assert_eq!(status(&output), 0);
+    assert_eq!(stdout(&output).lines().count(), 2);
+    assert!(
+        stderr(&output).contains("without the process's exit"),
+        "{}",
+        stderr(&output)
+    );
+    let (_dir, whole) = temp_recording(true);
+    assert!(stderr(&taskscope(&["events", whole.to_str().unwrap()])).is_empty());
+}
+
+#[test]
 fn events_prints_what_it_could_before_a_corrupt_part() {
     let (_dir, path) = temp_recording(true);
     let mut bytes = std::fs::read(&path).unwrap();
