@@ -33,7 +33,7 @@ pub(crate) enum LinkEvent {
 /// First retry delay; it doubles up to [`MAX_BACKOFF`]. Short, because the usual reason
 /// for a refused connection is a service that is just (re)starting.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Starts the link; it stops when the receiver is dropped.
 pub(crate) fn spawn(address: Address) -> mpsc::Receiver<LinkEvent> {

@@ -1,0 +1,437 @@
+//! The dashboard end to end: the real `taskscope` binary in a real terminal (tmux),
+//! attached to the real example programs of `crates/taskscope-examples`, driven by keys,
+//! read back from the screen.
+//!
+//! Each test runs its own tmux server (`tmux -L <unique name>`), so tests run in parallel
+//! and never touch the user's sessions. Without tmux the tests say so and pass (CI
+//! installs it in `.ci/run`).
+//!
+//! Timing: the only timing assertion is that a stall shows up on screen within 2 s of it
+//! starting; every other wait has a wide margin.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long to wait for something that should happen at once.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn have_tmux() -> bool {
+    let found = Command::new("tmux")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("SKIPPED: tmux is not installed (`apt-get install tmux`); CI installs it");
+    }
+    found
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The example programs, built into the target directory this test came from (a no-op
+/// when the workspace is built already, as under `cargo nextest run --workspace`).
+fn example(name: &str) -> PathBuf {
+    static EXAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    let examples = EXAMPLES.get_or_init(|| {
+        let profile_dir = Path::new(env!("CARGO_BIN_EXE_taskscope")).parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
+            "debug" => "dev",
+            other => other,
+        };
+        let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(workspace_root())
+            // `--workspace`: the same feature unification as the workspace's own build, so
+            // nothing is rebuilt.
+            .args(["build", "--workspace", "--bins", "--message-format", "json"])
+            .args(["--profile", profile, "--target-dir"])
+            .arg(target_dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(output.status.success(), "building the examples failed");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| line.contains("\"compiler-artifact\""))
+            .filter_map(|line| {
+                let name = field(line, "\"target\":{")
+                    .and_then(|target| field(target, "\"name\":\""))?
+                    .split('"')
+                    .next()?
+                    .to_owned();
+                let executable = field(line, "\"executable\":\"")?.split('"').next()?;
+                Some((name, PathBuf::from(executable)))
+            })
+            .collect()
+    });
+    examples
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no example `{name}` was built"))
+}
+
+/// The text after `marker` in a line of cargo's JSON.
+fn field<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.find(marker).map(|at| &line[at + marker.len()..])
+}
+
+/// A tmux server of our own with one window running a plain shell.
+struct Tmux {
+    server: String,
+}
+
+/// The shell's prompt (its trailing space is not captured): seeing it again means the
+/// dashboard gave the terminal back.
+const PROMPT: &str = "READY$";
+
+impl Tmux {
+    fn start(width: u16, height: u16) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let server = format!(
+            "taskscope-e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmux = Self { server };
+        let status = tmux
+            .command()
+            .args(["new-session", "-d", "-s", "main"])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .args(["env", &format!("PS1={PROMPT} "), "TERM=xterm-256color"])
+            .args(["sh"])
+            .env_remove("TMUX")
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux could not start a session");
+        tmux.wait_for("the shell's prompt", |screen| screen.contains(PROMPT));
+        tmux
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.server]);
+        command
+    }
+
+    /// Types a line into the shell.
+    fn run(&self, line: &str) {
+        self.keys(&["-l", line]);
+        self.keys(&["Enter"]);
+    }
+
+    /// `tmux send-keys` with these arguments (key names, or `-l` and literal text).
+    fn keys(&self, keys: &[&str]) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "main"])
+            .args(keys)
+            .status()
+            .expect("tmux runs");
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p", "-t", "main"])
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Whether the pane shows the alternate screen (the dashboard's) now.
+    fn alternate_screen(&self) -> bool {
+        let output = self
+            .command()
+            .args(["display-message", "-p", "-t", "main", "#{alternate_on}"])
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&output.stdout).trim() == "1"
+    }
+
+    /// Waits (at most [`PATIENCE`]) until the screen satisfies `test`; returns it.
+    fn wait_for(&self, what: &str, test: impl Fn(&str) -> bool) -> String {
+        self.wait_within(PATIENCE, what, test)
+            .unwrap_or_else(|screen| panic!("never saw {what}; the screen was:\n{screen}"))
+    }
+
+    fn wait_within(
+        &self,
+        limit: Duration,
+        what: &str,
+        test: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if test(&screen) {
+                return Ok(screen);
+            }
+            if start.elapsed() > limit {
+                return Err(format!("({what}, after {limit:?})\n{screen}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self
+            .command()
+            .arg("kill-server")
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// An example program serving its probe on a Unix socket; killed when dropped.
+struct App {
+    child: Child,
+    started: Instant,
+}
+
+impl App {
+    fn start(name: &str, socket: &Path) -> Self {
+        let child = Command::new(example(name))
+            .env("TASKSCOPE_BIND", format!("unix:{}", socket.display()))
+            .env("TASKSCOPE_WAKERS", "on")
+            .env_remove("TASKSCOPE_RECORD")
+            .env_remove("TASKSCOPE_STALL_THRESHOLD")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the example starts");
+        Self {
+            child,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn taskscope() -> String {
+    env!("CARGO_BIN_EXE_taskscope").to_owned()
+}
+
+/// The count in a tab label such as `2 Stalls (3)`.
+fn tab_count(screen: &str, tab: &str) -> Option<u64> {
+    let label = format!("{tab} (");
+    let at = screen.find(&label)? + label.len();
+    screen[at..].split(')').next()?.parse().ok()
+}
+
+/// The dashboard has quit: the shell's prompt is back, the alternate screen is gone and
+/// none of the dashboard is left on the screen.
+fn assert_terminal_restored(tmux: &Tmux) {
+    let screen = tmux.wait_for("the prompt after quitting", |screen| {
+        screen.lines().filter(|l| l.starts_with(PROMPT)).count() >= 2 && !screen.contains("Tasks (")
+    });
+    assert!(
+        !tmux.alternate_screen(),
+        "still on the alternate screen:\n{screen}"
+    );
+    // Raw mode off: a typed line is echoed and run by the shell as usual.
+    tmux.run("echo restored-$((40 + 2))");
+    tmux.wait_for("the shell answering", |screen| {
+        screen.contains("restored-42")
+    });
+}
+
+#[test]
+fn a_stall_shows_up_within_two_seconds_of_starting() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("app.sock");
+    let tmux = Tmux::start(100, 30);
+    tmux.run(&format!("{} attach unix:{}", taskscope(), socket.display()));
+    tmux.wait_for("the dashboard waiting for the app", |s| {
+        s.contains("waiting for")
+    });
+    // blocking_sleep waits 500 ms for a watcher, then blocks its worker for 600 ms.
+    let app = App::start("blocking_sleep", &socket);
+    let stall_starts = app.started + Duration::from_millis(500);
+    let screen = tmux
+        .wait_within(Duration::from_secs(10), "the stall", |s| {
+            tab_count(s, "Stalls").is_some_and(|n| n >= 1)
+        })
+        .unwrap_or_else(|screen| panic!("the stall never showed: {screen}"));
+    let seen = Instant::now();
+    assert!(
+        seen.saturating_duration_since(stall_starts) <= Duration::from_secs(2),
+        "the stall showed {:?} after it started:\n{screen}",
+        seen.saturating_duration_since(stall_starts)
+    );
+    // The stalled task is flagged in the table (now or before, depending on timing).
+    assert!(
+        screen
+            .lines()
+            .any(|l| (l.starts_with('S') || l.starts_with('s')) && l.contains("sleep.rs:")),
+        "no flagged row:\n{screen}"
+    );
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}
+
+#[test]
+fn attach_filter_sort_details_views_and_quit() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("app.sock");
+    // `forever` stalls 150 ms every second until killed.
+    let _app = App::start("forever", &socket);
+    let tmux = Tmux::start(120, 36);
+    tmux.run(&format!("{} attach unix:{}", taskscope(), socket.display()));
+    tmux.wait_for("the live view", |s| {
+        s.contains("● live") && s.contains("forever")
+    });
+    tmux.wait_for("a stall", |s| {
+        tab_count(s, "Stalls").is_some_and(|n| n >= 1)
+    });
+
+    // Filter by the stalling spawn site: only its tasks are left.
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", "forever.rs:18"]);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the filtered table", |s| {
+        s.contains("filter \"forever.rs:18\"") && s.contains("forever.rs:18")
+    });
+    let rows: Vec<&str> = screen
+        .lines()
+        .skip(4)
+        .filter(|l| l.contains("forever.rs:"))
+        .collect();
+    assert!(!rows.is_empty(), "{screen}");
+    assert!(
+        rows.iter().all(|l| l.contains("forever.rs:18")),
+        "a row that does not match:\n{screen}"
+    );
+
+    // Sort by the next column (ID, ascending), then invert it.
+    tmux.keys(&["s"]);
+    tmux.wait_for("the ID sort", |s| s.contains("ID▲"));
+    tmux.keys(&["i"]);
+    tmux.wait_for("the inverted sort", |s| s.contains("ID▼"));
+
+    // Details of the selected task, then back.
+    tmux.keys(&["Enter"]);
+    let details = tmux.wait_for("task details", |s| {
+        s.contains("Spawned") && s.contains("Poll time")
+    });
+    assert!(details.contains("forever.rs:18"), "{details}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the table again", |s| s.contains("Spawned at"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the filter cleared", |s| !s.contains("filter \""));
+
+    // Every view.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the stalls view", |s| {
+        s.contains("Duration") && s.contains("forever.rs:18")
+    });
+    tmux.keys(&["3"]);
+    tmux.wait_for("the leaks view", |s| s.contains("Trend"));
+    tmux.keys(&["4"]);
+    tmux.wait_for("the runtime view", |s| s.contains("blocking pool"));
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", |s| s.contains("keys (any key closes)"));
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["1"]);
+    tmux.wait_for("the tasks view", |s| s.contains("Flag"));
+
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}
+
+#[test]
+fn replay_jumps_to_the_stall_of_a_recording() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("blocking_sleep.tsrec");
+    let status = Command::new(example("blocking_sleep"))
+        .env("TASKSCOPE_BIND", "off")
+        .env("TASKSCOPE_RECORD", &recording)
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .stdout(Stdio::null())
+        .status()
+        .expect("the example runs");
+    assert!(status.success());
+
+    let tmux = Tmux::start(100, 30);
+    tmux.run(&format!("{} replay {}", taskscope(), recording.display()));
+    tmux.wait_for("the replay", |s| s.contains("replay 00:"));
+    // Pause at the start and go back to it: nothing has stalled yet there.
+    tmux.keys(&["Space"]);
+    tmux.keys(&["S-Left"]);
+    tmux.wait_for("the start of the recording", |s| {
+        s.contains("‖ replay 00:00.0") && tab_count(s, "Stalls") == Some(0)
+    });
+    tmux.keys(&["]"]);
+    let screen = tmux.wait_for("the stall after `]`", |s| {
+        tab_count(s, "Stalls") == Some(1) && !s.contains("‖ replay 00:00.0")
+    });
+    assert!(
+        screen.contains("‖ replay"),
+        "paused at the stall:\n{screen}"
+    );
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}
+
+#[test]
+fn the_demo_shows_every_kind_of_problem_and_stops_its_workload() {
+    if !have_tmux() {
+        return;
+    }
+    let tmux = Tmux::start(120, 36);
+    tmux.run(&format!("{} demo", taskscope()));
+    let screen = tmux.wait_for("the demo's stall and leaks", |s| {
+        s.contains("● live")
+            && tab_count(s, "Stalls").is_some_and(|n| n >= 1)
+            && tab_count(s, "Leaks").is_some_and(|n| n >= 2)
+    });
+    assert!(
+        screen.contains("forgetful"),
+        "the lost waker is listed:\n{screen}"
+    );
+    let pid: u32 = screen
+        .split("pid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in the header:\n{screen}"));
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+    let gone = PathBuf::from(format!("/proc/{pid}"));
+    let start = Instant::now();
+    while gone.exists() && start.elapsed() < PATIENCE {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !gone.exists(),
+        "the demo's workload (pid {pid}) outlived the dashboard"
+    );
+}
