@@ -33,7 +33,7 @@ pub fn bucket_bounds(index: usize) -> (u64, u64) {
     }
     let power = FIRST_POWER + ((index - 1) / 2) as u32;
     let base = 1u64 << power;
-    let (low, high) = if (index - 1) % 2 == 0 {
+    let (low, high) = if (index - 1).is_multiple_of(2) {
         (base, base + base / 2)
     } else {
         (base + base / 2, base * 2)

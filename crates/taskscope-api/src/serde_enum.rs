@@ -27,4 +27,5 @@ enum_names! {
     task_state => TaskState,
     outcome => Outcome,
     stall_phase => StallPhase,
+    activity => Activity,
 }

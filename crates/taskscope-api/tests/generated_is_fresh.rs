@@ -19,6 +19,7 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     ("taskscope.v1.TaskStats.state", "task_state"),
     ("taskscope.v1.TaskEnded.outcome", "outcome"),
     ("taskscope.v1.Stall.phase", "stall_phase"),
+    ("taskscope.v1.Stall.activity", "activity"),
 ];
 
 fn crate_dir() -> PathBuf {

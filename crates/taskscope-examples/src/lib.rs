@@ -1,12 +1,15 @@
 //! Small tokio programs with one fault each, and a healthy one that uses the same APIs
 //! without faults. Each faulty spawn carries a `// FAULT: <kind>` comment on its line, so
-//! tests can compute the exact spawn location a finding must name.
+//! tests can compute the exact spawn location a finding must name; the line a stalled task
+//! blocks on carries `// BLOCKS`, the line its captured stack must name.
 //!
 //! | binary | fault |
 //! |---|---|
 //! | `healthy` | none: channels, `Notify`, timers, `select!`, `JoinSet`, locks, TCP |
 //! | `blocking_sleep` | a task calls `std::thread::sleep` inside async code (stall) |
 //! | `cpu_loop` | a task computes for 500 ms without yielding (stall) |
+//! | `fifo_read` | a task blocks in a `std::fs` read (of a slow FIFO) (stall) |
+//! | `mutex_wait` | a task waits for a `std::sync::Mutex` another thread holds (stall) |
 //! | `lost_waker` | a future returns `Pending` without keeping its waker (lost waker) |
 //! | `leak_at_shutdown` | a detached task is still running when `main` returns |
 //! | `panicking` | a task panics |
@@ -14,5 +17,6 @@
 //! | `nested` | tasks spawning tasks (parent/child links) |
 //! | `waiting_at_shutdown` | tasks waiting on channels, timers, locks, I/O at shutdown (none lost a waker) |
 //! | `main_stall` | the body of `#[taskscope::main]` itself blocks (stall of the `block_on` task) |
+//! | `stall_storm` | thousands of 3 ms stalls, all sampled, whose results must stay right |
 //! | `forever` | runs until killed, stalling now and then (recordings cut by SIGKILL) |
 //! | `leaky_tests` (test target) | a `#[tokio::test]` that leaks a task |

@@ -106,7 +106,6 @@ impl Aggregator {
                     task,
                     started_ns,
                     now_ns,
-                    samples,
                 } => {
                     let next_id = &mut self.next_stall_id;
                     let active = self
@@ -141,8 +140,35 @@ impl Aggregator {
                     } as i32;
                     active.announced = true;
                     stall.duration_ns = now_ns.saturating_sub(started_ns);
-                    stall.samples.extend(samples);
                     self.pending.stalls.insert(stall.stall_id, stall.clone());
+                }
+                ProbeEvent::StallSamples {
+                    thread,
+                    started_ns,
+                    samples,
+                    activity,
+                } => {
+                    let stall = match self.active_stalls.get_mut(&(thread, started_ns)) {
+                        Some(active) => Some(&mut active.stall),
+                        None => self
+                            .recent_stalls
+                            .iter_mut()
+                            .rev()
+                            .find(|s| s.thread == thread && s.poll_started_ns == started_ns),
+                    };
+                    if let Some(stall) = stall {
+                        stall.samples.extend(samples);
+                        if activity != v1::Activity::Unknown {
+                            stall.activity = activity as i32;
+                        }
+                        // Republished in its current phase (ENDED stays ENDED); a STARTED
+                        // not yet sent stays STARTED.
+                        let mut update = stall.clone();
+                        if let Some(pending) = self.pending.stalls.get(&stall.stall_id) {
+                            update.phase = pending.phase;
+                        }
+                        self.pending.stalls.insert(update.stall_id, update);
+                    }
                 }
                 ProbeEvent::StallEnded {
                     thread,

@@ -42,6 +42,7 @@ pub struct Probe {
 
 impl Probe {
     /// Publishes everything pending now and waits (at most 2 s) until a recording has it.
+    /// (At process exit this happens by itself.)
     /// Called automatically when the process exits.
     pub fn flush(&self) {
         let (done, receiver) = std::sync::mpsc::channel();

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::runner::Command;
 
 /// The longest a process exit waits for the probe.
-const EXIT_WAIT: Duration = Duration::from_secs(2);
+const EXIT_WAIT: Duration = Duration::from_secs(3);
 
 static PROBES: Mutex<Vec<mpsc::UnboundedSender<Command>>> = Mutex::new(Vec::new());
 static REGISTER: std::sync::Once = std::sync::Once::new();

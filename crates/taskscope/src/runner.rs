@@ -41,6 +41,8 @@ pub(crate) fn start(
     shared: Arc<Shared>,
     listener: Option<Listener>,
 ) -> std::io::Result<mpsc::UnboundedSender<Command>> {
+    // Before anything publishes: the first update says whether stacks can be captured.
+    let capture = crate::stall_stack::Capture::new(&shared);
     let (commands, command_receiver) = mpsc::unbounded_channel();
     let events = shared
         .event_receiver
@@ -73,8 +75,23 @@ pub(crate) fn start(
                 run(thread_shared, aggregator, command_receiver).await;
             });
         })?;
-    crate::watchdog::start(shared, Arc::new(AtomicBool::new(false)))?;
+    crate::watchdog::start(shared, capture, Arc::new(AtomicBool::new(false)))?;
     Ok(commands)
+}
+
+/// The longest process exit waits for stack samples still being symbolized.
+const SAMPLES_WAIT: Duration = Duration::from_millis(1500);
+
+fn wait_for_samples(shared: &Shared) {
+    let deadline = std::time::Instant::now() + SAMPLES_WAIT;
+    while shared
+        .samples_in_flight
+        .load(std::sync::atomic::Ordering::Acquire)
+        > 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 struct Publisher {
@@ -168,6 +185,9 @@ async fn run(
                     let _ = reply.send(answer);
                 }
                 Some(Command::FinalFlush(done)) => {
+                    // Stacks of a stall that just happened are worth a short wait.
+                    let in_flight = shared.clone();
+                    let _ = tokio::task::spawn_blocking(move || wait_for_samples(&in_flight)).await;
                     let mut updates = aggregator.delta();
                     if updates.is_empty() {
                         updates.push(v1::Update { now_ns: crate::clock::now_ns(), ..Default::default() });

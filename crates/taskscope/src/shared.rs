@@ -20,7 +20,13 @@ pub(crate) enum ProbeEvent {
         task: u64,
         started_ns: u64,
         now_ns: u64,
+    },
+    /// Stacks sampled during a stall (which may have ended since).
+    StallSamples {
+        thread: u32,
+        started_ns: u64,
         samples: Vec<taskscope_api::v1::StackSample>,
+        activity: taskscope_api::v1::Activity,
     },
     /// A poll past the threshold returned (sent by the polling thread, exact duration).
     StallEnded {
@@ -69,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) drops: DropCounters,
     pub(crate) instrumentation_seen: AtomicBool,
     pub(crate) stack_capture: Mutex<taskscope_api::v1::StackCapture>,
+    /// Stack samples taken but not yet symbolized and handed over.
+    pub(crate) samples_in_flight: AtomicU64,
 }
 
 impl Shared {
@@ -83,6 +91,7 @@ impl Shared {
             drops: DropCounters::default(),
             instrumentation_seen: AtomicBool::new(false),
             stack_capture: Mutex::new(Default::default()),
+            samples_in_flight: AtomicU64::new(0),
         })
     }
 

@@ -1,40 +1,200 @@
-//! Capturing the stack of a stalled thread, while it is stalled.
+//! Where a stalled thread is stuck: its stack, captured while it is stalled.
 //!
-//! The sampling itself lives in the `taskscope-stack` crate; this module decides *when*
-//! to sample (when a stall is first seen, then at 2x and 4x the threshold, so that the
-//! report can tell a blocked thread from a busy one) and turns samples into protocol
-//! frames.
+//! The capture itself lives in the `taskscope-stack` crate (a signal to the stalled thread,
+//! whose handler only copies its registers and stack into a buffer prepared in advance;
+//! unwinding and symbolization happen here, on the watchdog's thread). This module decides
+//! *when* to sample — when the stall is first seen, then at 2x and 4x the threshold into
+//! the poll, so that the samples tell a blocked thread from a busy one — and turns samples
+//! into protocol frames. Nothing here runs unless a stall is happening.
 
-use std::sync::Arc;
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use taskscope_api::v1;
+use taskscope_stack::{Activity, Frame, Sampler, Symbolizer, ThreadTarget};
 
-use crate::shared::Shared;
-use crate::threads::{Polling, ThreadSlot};
+use crate::shared::{ProbeEvent, Shared};
+use crate::threads::Polling;
+
+/// How long the watchdog waits for a stalled thread to answer a sample request.
+const SAMPLE_TIMEOUT: Duration = Duration::from_millis(50);
+/// Samples taken per stall.
+const SAMPLES_PER_STALL: u32 = 3;
 
 /// Where a sampler can reach a thread.
-#[derive(Debug, Clone)]
-pub(crate) struct Target;
+pub(crate) type Target = ThreadTarget;
 
-impl Target {
-    /// The calling thread, when the platform supports sampling it.
-    pub(crate) fn current() -> Option<Self> {
-        None
-    }
+/// Records the calling thread for later sampling (once per thread, when it first polls).
+pub(crate) fn current_target() -> Option<Target> {
+    Some(Sampler::current_thread())
 }
 
 /// The stack sampler, when this platform and build can capture stacks safely.
-pub(crate) struct Capture;
+///
+/// Sampling (a signal and a copy of the stack) happens on the watchdog's thread, at the
+/// moment that matters; symbolizing (reading debug info, slow the first time) happens on a
+/// thread of its own, so that it delays neither stall reports nor the next samples.
+pub(crate) struct Capture {
+    sampler: Sampler,
+    symbolize: mpsc::Sender<RawSample>,
+    shared: Arc<Shared>,
+}
+
+/// A sample not yet symbolized.
+struct RawSample {
+    thread: u32,
+    started_ns: u64,
+    at_ns: u64,
+    addresses: Result<Vec<usize>, String>,
+}
+
+/// A stall: the thread and the start of its poll.
+type StallKey = (u32, u64);
+
+/// Stalls whose stacks the symbolizer remembers (for blocked/busy), oldest forgotten first.
+const REMEMBERED_STALLS: usize = 64;
 
 impl Capture {
+    /// Sets sampling up, or records (for clients to show) why stacks are unavailable.
     pub(crate) fn new(shared: &Arc<Shared>) -> Option<Self> {
+        let result = if shared.config.capture_stacks {
+            Sampler::install().map_err(|e| e.to_string())
+        } else {
+            Err("stack capture is off (TASKSCOPE_STACKS=off)".to_owned())
+        };
+        let result = result.and_then(|sampler| {
+            let (symbolize, jobs) = mpsc::channel();
+            let thread_shared = shared.clone();
+            std::thread::Builder::new()
+                .name("taskscope-symbolizer".into())
+                .spawn(move || {
+                    crate::quiet::quiet_forever();
+                    symbolize_loop(&thread_shared, jobs)
+                })
+                .map_err(|e| format!("cannot start the symbolizer thread: {e}"))?;
+            Ok(Self {
+                sampler,
+                symbolize,
+                shared: shared.clone(),
+            })
+        });
         let mut state = shared
             .stack_capture
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        state.enabled = false;
-        state.unavailable_reason = "stack capture is not available in this build".into();
-        None
+        match result {
+            Ok(capture) => {
+                state.enabled = true;
+                Some(capture)
+            }
+            Err(reason) => {
+                state.enabled = false;
+                state.unavailable_reason = reason;
+                None
+            }
+        }
+    }
+
+    /// Samples `target` now and hands the addresses to the symbolizer.
+    fn sample(&self, thread: u32, target: &Target, polling: Polling) {
+        let at_ns = crate::clock::now_ns().saturating_sub(polling.started_ns);
+        let addresses = self
+            .sampler
+            .sample(target, SAMPLE_TIMEOUT)
+            .map_err(|e| e.to_string());
+        self.shared.samples_in_flight.fetch_add(1, Ordering::AcqRel);
+        let sent = self.symbolize.send(RawSample {
+            thread,
+            started_ns: polling.started_ns,
+            at_ns,
+            addresses,
+        });
+        if sent.is_err() {
+            self.shared.samples_in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn symbolize_loop(shared: &Shared, jobs: mpsc::Receiver<RawSample>) {
+    let mut symbolizer = Symbolizer::new();
+    let mut stacks: VecDeque<(StallKey, Vec<Vec<Frame>>)> = VecDeque::new();
+    for job in jobs {
+        let key = (job.thread, job.started_ns);
+        let (sample, stack) = match job.addresses {
+            Ok(addresses) => {
+                let frames = symbolizer.symbolize(&addresses);
+                let sample = v1::StackSample {
+                    at_ns: job.at_ns,
+                    frames: to_proto(&frames),
+                    error: String::new(),
+                };
+                (sample, frames)
+            }
+            Err(error) => {
+                let sample = v1::StackSample {
+                    at_ns: job.at_ns,
+                    frames: Vec::new(),
+                    error,
+                };
+                (sample, Vec::new())
+            }
+        };
+        if !stacks.iter().any(|(k, _)| *k == key) {
+            if stacks.len() >= REMEMBERED_STALLS {
+                stacks.pop_front();
+            }
+            stacks.push_back((key, Vec::new()));
+        }
+        let seen = &mut stacks
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+            .expect("inserted")
+            .1;
+        if !stack.is_empty() {
+            seen.push(stack);
+        }
+        let sent = shared.send(ProbeEvent::StallSamples {
+            thread: job.thread,
+            started_ns: job.started_ns,
+            samples: vec![sample],
+            activity: activity(seen),
+        });
+        shared.samples_in_flight.fetch_sub(1, Ordering::AcqRel);
+        if sent {
+            shared.urgent.notify_one();
+        } else {
+            shared.drops.stall_events.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Converts frames, marking those a report shows by default.
+fn to_proto(frames: &[Frame]) -> Vec<v1::Frame> {
+    let shown: HashSet<Frame> = taskscope_stack::user_frames(frames).into_iter().collect();
+    frames
+        .iter()
+        .map(|frame| v1::Frame {
+            function: frame.function.clone(),
+            location: match (&frame.file, frame.line, frame.column) {
+                (Some(file), Some(line), Some(column)) => format!("{file}:{line}:{column}"),
+                (Some(file), Some(line), None) => format!("{file}:{line}"),
+                (Some(file), None, _) => file.clone(),
+                (None, ..) => String::new(),
+            },
+            address: frame.address as u64,
+            user: shown.contains(frame),
+        })
+        .collect()
+}
+
+/// Whether the thread was blocked or busy, from the stacks sampled during one stall.
+fn activity(stacks: &[Vec<Frame>]) -> v1::Activity {
+    match taskscope_stack::classify(stacks) {
+        Some(Activity::Blocked) => v1::Activity::Blocked,
+        Some(Activity::Busy) => v1::Activity::Busy,
+        None => v1::Activity::Unknown,
     }
 }
 
@@ -52,24 +212,23 @@ impl Schedule {
         }
     }
 
-    /// Samples due now (at 1x, 2x and 4x the threshold into the poll).
-    pub(crate) fn sample_due(
+    /// Takes the sample due now, if any (at 1x, 2x and 4x the threshold into the poll).
+    pub(crate) fn sample_if_due(
         &mut self,
-        _capture: &Capture,
-        _slot: &ThreadSlot,
+        capture: &Capture,
+        thread: u32,
+        target: &Target,
         polling: Polling,
         now_ns: u64,
-    ) -> Vec<v1::StackSample> {
-        let elapsed = now_ns.saturating_sub(polling.started_ns);
-        let due = match self.taken {
-            0 => true,
-            1 => elapsed >= 2 * self.threshold_ns,
-            2 => elapsed >= 4 * self.threshold_ns,
-            _ => false,
-        };
-        if due {
-            self.taken += 1;
+    ) {
+        if self.taken >= SAMPLES_PER_STALL {
+            return;
         }
-        Vec::new()
+        let elapsed = now_ns.saturating_sub(polling.started_ns);
+        if elapsed < self.threshold_ns << self.taken {
+            return;
+        }
+        self.taken += 1;
+        capture.sample(thread, target, polling);
     }
 }

@@ -187,7 +187,7 @@ impl Local {
             return None;
         }
         let frame = self.stack[depth].get();
-        if frame.cell != cell as *const TaskCell {
+        if !std::ptr::eq(frame.cell, cell) {
             // Spans exited out of order: forget this thread's nesting rather than guess.
             self.depth.set(0);
             self.slot().publish(None);
@@ -221,7 +221,7 @@ fn register_current_thread() -> Arc<ThreadSlot> {
         task: AtomicU64::new(0),
         started_ns: AtomicU64::new(0),
         exited: AtomicBool::new(false),
-        target: crate::stall_stack::Target::current(),
+        target: crate::stall_stack::current_target(),
     });
     REGISTRY
         .lock()

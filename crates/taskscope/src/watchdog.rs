@@ -6,6 +6,8 @@
 //! never wait for it. It scans often enough to report a stall within a quarter of the
 //! threshold (at most 25 ms) after it crosses it, then refreshes it every publish interval
 //! until the poll returns (the polling thread itself reports the exact final duration).
+//! Each report goes out before that stall's stack is sampled, and symbolizing happens on
+//! another thread, so capturing stacks never delays the news that a stall started.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,32 +15,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::shared::{ProbeEvent, Shared};
-use crate::threads::Polling;
+use crate::threads::{Polling, ThreadSlot};
 use crate::{clock, quiet, stall_stack, threads};
 
 /// A stall the watchdog is following.
 struct Followed {
     polling: Polling,
     last_report_ns: u64,
-    sampler: stall_stack::Schedule,
+    schedule: stall_stack::Schedule,
 }
 
 pub(crate) struct Watchdog {
     shared: Arc<Shared>,
     period: Duration,
     followed: HashMap<u32, Followed>,
-    stacks: Option<stall_stack::Capture>,
+    capture: Option<stall_stack::Capture>,
 }
 
-pub(crate) fn start(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    capture: Option<stall_stack::Capture>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
     let threshold = shared.config.stall_threshold;
     let period = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(25));
-    let stacks = stall_stack::Capture::new(&shared);
     let mut watchdog = Watchdog {
         shared,
         period,
         followed: HashMap::new(),
-        stacks,
+        capture,
     };
     std::thread::Builder::new()
         .name("taskscope-watchdog".into())
@@ -54,58 +59,64 @@ pub(crate) fn start(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> std::io::Resu
 
 impl Watchdog {
     fn scan(&mut self) {
-        let now = clock::now_ns();
         let threshold = self.shared.threshold_ns;
         let publish_ns = self.shared.config.publish_interval.as_nanos() as u64;
-        let mut still_stalled = Vec::new();
+        let mut stalled_threads = Vec::new();
         for slot in threads::all() {
             if slot.has_exited() {
                 continue;
             }
             let Some(polling) = slot.read() else { continue };
-            let elapsed = now.saturating_sub(polling.started_ns);
-            if elapsed < threshold {
+            let now = clock::now_ns();
+            if now.saturating_sub(polling.started_ns) < threshold {
                 continue;
             }
-            still_stalled.push(slot.number);
-            let followed = self.followed.get_mut(&slot.number);
-            let is_new = followed.as_ref().is_none_or(|f| f.polling != polling);
+            stalled_threads.push(slot.number);
+            let is_new = self
+                .followed
+                .get(&slot.number)
+                .is_none_or(|f| f.polling != polling);
             if is_new {
                 self.followed.insert(
                     slot.number,
                     Followed {
                         polling,
                         last_report_ns: 0,
-                        sampler: stall_stack::Schedule::new(threshold),
+                        schedule: stall_stack::Schedule::new(threshold),
                     },
                 );
             }
             let followed = self.followed.get_mut(&slot.number).expect("just inserted");
-            let samples = match &self.stacks {
-                Some(capture) => followed.sampler.sample_due(capture, &slot, polling, now),
-                None => Vec::new(),
-            };
-            let report_due = now.saturating_sub(followed.last_report_ns) >= publish_ns;
-            if is_new || report_due || !samples.is_empty() {
+            if is_new || now.saturating_sub(followed.last_report_ns) >= publish_ns {
                 followed.last_report_ns = now;
-                let sent = self.shared.send(ProbeEvent::StallRunning {
-                    thread: slot.number,
-                    task: polling.task,
-                    started_ns: polling.started_ns,
-                    now_ns: now,
-                    samples,
-                });
-                if sent {
-                    self.shared.urgent.notify_one();
-                } else {
-                    self.shared
-                        .drops
-                        .stall_events
-                        .fetch_add(1, Ordering::Relaxed);
-                }
+                report(&self.shared, &slot, polling, now);
+            }
+            if let (Some(capture), Some(target)) = (self.capture.as_ref(), slot.target.as_ref()) {
+                followed.schedule.sample_if_due(
+                    capture,
+                    slot.number,
+                    target,
+                    polling,
+                    clock::now_ns(),
+                );
             }
         }
         self.followed
-            .retain(|number, _| still_stalled.contains(number));
+            .retain(|number, _| stalled_threads.contains(number));
+    }
+}
+
+/// Tells the aggregator (and, at once, watchers) that `polling` is still running.
+fn report(shared: &Shared, slot: &ThreadSlot, polling: Polling, now_ns: u64) {
+    let sent = shared.send(ProbeEvent::StallRunning {
+        thread: slot.number,
+        task: polling.task,
+        started_ns: polling.started_ns,
+        now_ns,
+    });
+    if sent {
+        shared.urgent.notify_one();
+    } else {
+        shared.drops.stall_events.fetch_add(1, Ordering::Relaxed);
     }
 }

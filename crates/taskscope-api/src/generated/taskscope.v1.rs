@@ -223,9 +223,14 @@ pub struct Stall {
     /// Duration so far (final when ENDED).
     #[prost(uint64, tag = "6")]
     pub duration_ns: u64,
-    /// Stack of the stalled thread, innermost frame first, when captured.
+    /// Stacks of the stalled thread, when captured: when the stall was first seen, then at
+    /// about 2x and 4x the threshold into the poll.
     #[prost(message, repeated, tag = "7")]
     pub samples: ::prost::alloc::vec::Vec<StackSample>,
+    /// What the samples say the thread was doing.
+    #[prost(enumeration = "Activity", tag = "8")]
+    #[serde(serialize_with = "crate::serde_enum::activity")]
+    pub activity: i32,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -233,12 +238,17 @@ pub struct StackSample {
     /// Time into the poll when this sample was taken.
     #[prost(uint64, tag = "1")]
     pub at_ns: u64,
+    /// The whole stack, innermost frame first.
     #[prost(message, repeated, tag = "2")]
     pub frames: ::prost::alloc::vec::Vec<Frame>,
+    /// Why there are no frames, when the capture failed (e.g. the thread did not answer).
+    #[prost(string, tag = "3")]
+    pub error: ::prost::alloc::string::String,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Frame {
+    /// Demangled function path, e.g. `std::thread::sleep`; for native code `libc.so.6+0x...`.
     #[prost(string, tag = "1")]
     pub function: ::prost::alloc::string::String,
     /// `file:line` or `file:line:col`, empty when unknown.
@@ -246,6 +256,11 @@ pub struct Frame {
     pub location: ::prost::alloc::string::String,
     #[prost(uint64, tag = "3")]
     pub address: u64,
+    /// What a report shows by default: the user's own frames, plus the innermost library
+    /// frame they called into (the call that blocks, e.g. `std::sync::Mutex::lock`). Machinery
+    /// (std internals, tokio, tracing, taskscope, libc) is not marked.
+    #[prost(bool, tag = "4")]
+    pub user: bool,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -515,6 +530,39 @@ impl StallPhase {
             "STALL_PHASE_STARTED" => Some(Self::Started),
             "STALL_PHASE_ONGOING" => Some(Self::Ongoing),
             "STALL_PHASE_ENDED" => Some(Self::Ended),
+            _ => None,
+        }
+    }
+}
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum Activity {
+    /// Fewer than two samples, or no stacks.
+    Unknown = 0,
+    /// The same place in every sample: waiting in a blocking call (sleep, I/O, a lock).
+    Blocked = 1,
+    /// Somewhere different each time: computing.
+    Busy = 2,
+}
+impl Activity {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unknown => "ACTIVITY_UNKNOWN",
+            Self::Blocked => "ACTIVITY_BLOCKED",
+            Self::Busy => "ACTIVITY_BUSY",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "ACTIVITY_UNKNOWN" => Some(Self::Unknown),
+            "ACTIVITY_BLOCKED" => Some(Self::Blocked),
+            "ACTIVITY_BUSY" => Some(Self::Busy),
             _ => None,
         }
     }

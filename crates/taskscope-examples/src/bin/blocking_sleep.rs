@@ -5,7 +5,7 @@ use std::time::Duration;
 
 fn load_config_slowly() {
     // Stands for any blocking call made from async code: file I/O, a sync HTTP client...
-    std::thread::sleep(Duration::from_millis(600));
+    std::thread::sleep(Duration::from_millis(600)); // BLOCKS
 }
 
 #[tokio::main]

@@ -12,7 +12,7 @@ fn crunch(budget: Duration) -> u64 {
     let mut acc = 0;
     let mut round = 0;
     while start.elapsed() < budget {
-        acc ^= checksum(round);
+        acc ^= checksum(round); // BLOCKS
         round += 1;
     }
     acc

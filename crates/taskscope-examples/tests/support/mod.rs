@@ -21,6 +21,9 @@ pub fn example(name: &str) -> PathBuf {
         "aborted" => env!("CARGO_BIN_EXE_aborted"),
         "nested" => env!("CARGO_BIN_EXE_nested"),
         "forever" => env!("CARGO_BIN_EXE_forever"),
+        "fifo_read" => env!("CARGO_BIN_EXE_fifo_read"),
+        "mutex_wait" => env!("CARGO_BIN_EXE_mutex_wait"),
+        "stall_storm" => env!("CARGO_BIN_EXE_stall_storm"),
         "main_stall" => env!("CARGO_BIN_EXE_main_stall"),
         "waiting_at_shutdown" => env!("CARGO_BIN_EXE_waiting_at_shutdown"),
         other => panic!("no example {other}"),
@@ -83,6 +86,17 @@ pub fn fault_location(source: &str, kind: &str) -> (String, u32, u32) {
         + 1;
     let file = format!("crates/taskscope-examples/{source}");
     (file, index as u32 + 1, column as u32)
+}
+
+/// The 1-based line of the line marked `// <marker>` in an example's source.
+pub fn marked_line(source: &str, marker: &str) -> u32 {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let marker = format!("// {marker}");
+    text.lines()
+        .position(|l| l.trim_end().ends_with(&marker))
+        .unwrap_or_else(|| panic!("no {marker} in {source}")) as u32
+        + 1
 }
 
 /// One task as the stream described it.
