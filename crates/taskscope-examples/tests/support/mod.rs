@@ -70,22 +70,24 @@ pub fn single_recording(dir: &Path) -> PathBuf {
     files.into_iter().next().unwrap()
 }
 
-/// The spawn location of the line marked `// FAULT: <kind>` in an example's source.
+/// The spawn location of the line marked `// FAULT: <kind>` in an example's source: the
+/// `tokio::spawn` on that line or, when rustfmt moved the comment into the spawned block,
+/// on one of the few lines above it.
 pub fn fault_location(source: &str, kind: &str) -> (String, u32, u32) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
     let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
     let marker = format!("// FAULT: {kind}");
-    let (index, line) = text
-        .lines()
-        .enumerate()
-        .find(|(_, l)| l.contains(&marker))
+    let marked = lines
+        .iter()
+        .position(|l| l.contains(&marker))
         .unwrap_or_else(|| panic!("no {marker} in {source}"));
-    let column = line
-        .find("tokio::spawn")
-        .expect("a tokio::spawn on the marked line")
-        + 1;
+    let (index, column) = (marked.saturating_sub(3)..=marked)
+        .rev()
+        .find_map(|i| Some((i, lines[i].find("tokio::spawn")?)))
+        .unwrap_or_else(|| panic!("no tokio::spawn at or above {source}:{}", marked + 1));
     let file = format!("crates/taskscope-examples/{source}");
-    (file, index as u32 + 1, column as u32)
+    (file, index as u32 + 1, column as u32 + 1)
 }
 
 /// The 1-based line of the line marked `// <marker>` in an example's source.
