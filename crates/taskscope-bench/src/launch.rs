@@ -1,0 +1,282 @@
+//! Running one measurement: start a child in one mode, attach a watcher when the mode or
+//! workload needs one, enforce the time and memory caps, and collect the child's rusage.
+//!
+//! The child is reaped with `wait4`, which gives its CPU time and peak RSS alone (not the
+//! sum over every child so far, as `RUSAGE_CHILDREN` would).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::child::{ChildReport, SUBCOMMAND};
+use crate::measure;
+use crate::mode::Mode;
+use crate::watch::{WatchSummary, Watcher};
+use crate::workload::{Timing, Workload};
+
+/// How long a watched child stays up after its workload: a few of the probe's default
+/// publish intervals, so that the client receives the final deltas.
+const LINGER: Duration = Duration::from_millis(300);
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", tag = "status", content = "detail")]
+pub(crate) enum Status {
+    Ok,
+    /// Killed after `--timeout`.
+    Timeout,
+    /// Killed when its RSS passed `--rss-cap`.
+    RssCap,
+    /// Exited without a result.
+    Failed(String),
+}
+
+/// One child run.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Run {
+    pub(crate) workload: Workload,
+    pub(crate) mode: Mode,
+    /// 0 for the warm-up.
+    pub(crate) rep: u32,
+    pub(crate) size: u64,
+    #[serde(flatten)]
+    pub(crate) status: Status,
+    /// CPU time (user + system) of the whole child from start to exit, from `wait4`
+    /// (the table uses the workload's own CPU time, in `report`).
+    pub(crate) process_cpu_ns: u64,
+    /// Peak resident memory of the child, from `wait4`.
+    pub(crate) peak_rss_bytes: u64,
+    /// Wall time of the child from start to exit, as the harness saw it.
+    pub(crate) process_wall_ns: u64,
+    pub(crate) report: Option<ChildReport>,
+    pub(crate) watch: Option<WatchSummary>,
+}
+
+/// What one run is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Job {
+    pub(crate) workload: Workload,
+    pub(crate) mode: Mode,
+    pub(crate) rep: u32,
+    pub(crate) size: u64,
+    pub(crate) timing: Timing,
+    pub(crate) timeout: Duration,
+    pub(crate) rss_cap_bytes: u64,
+}
+
+/// Runs one child to its end (or kills it at a cap).
+pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let port = free_port()?;
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let watched = job.mode == Mode::TaskscopeWatch
+        || (job.workload == Workload::StallLatency && job.mode.is_taskscope());
+    let linger = if watched { LINGER } else { Duration::ZERO };
+    let mut command = Command::new(std::env::current_exe().context("cannot find own binary")?);
+    command
+        .args([
+            SUBCOMMAND,
+            job.mode.name(),
+            job.workload.name(),
+            &job.size.to_string(),
+            &job.timing.serve_window.as_millis().to_string(),
+            &linger.as_millis().to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // The child's set-up must be exactly its mode's, whatever this shell exports.
+    for (name, _) in std::env::vars_os() {
+        let name_text = name.to_string_lossy();
+        if name_text.starts_with("TASKSCOPE_") || name_text.starts_with("TOKIO_CONSOLE_") {
+            command.env_remove(&name);
+        }
+    }
+    command.env_remove("RUST_LOG");
+    match job.mode {
+        Mode::None => {}
+        Mode::Console => {
+            command.env("TOKIO_CONSOLE_BIND", address.to_string());
+        }
+        _ => {
+            command.env("TASKSCOPE_BIND", address.to_string());
+        }
+    }
+    if job.mode == Mode::TaskscopeRecord {
+        command.env("TASKSCOPE_RECORD", scratch.path().join("bench.tsrec"));
+    }
+    if job.mode == Mode::TaskscopeWakers {
+        command.env("TASKSCOPE_WAKERS", "on");
+    }
+
+    let started = Instant::now();
+    let mut child = command.spawn().context("cannot start a child run")?;
+    let stdin = child.stdin.take();
+    let lines = read_lines(&mut child);
+    let stderr = read_all(&mut child);
+    let mut session = Session {
+        pid: child.id() as libc::pid_t,
+        stdin,
+        lines,
+        watcher: None,
+        report: None,
+        started,
+    };
+    let (status, usage) = session.supervise(job, watched.then_some(address));
+    let process_wall = started.elapsed();
+    let watch = session.watcher.take().map(Watcher::finish);
+    let status = match (status, &session.report) {
+        (Status::Ok, None) => {
+            let stderr = stderr
+                .recv_timeout(Duration::from_secs(1))
+                .unwrap_or_default();
+            Status::Failed(last_lines(&stderr, 8))
+        }
+        (status, _) => status,
+    };
+    drop(child);
+    Ok(Run {
+        workload: job.workload,
+        mode: job.mode,
+        rep: job.rep,
+        size: job.size,
+        status,
+        process_cpu_ns: measure::rusage_cpu(&usage).as_nanos() as u64,
+        peak_rss_bytes: usage.ru_maxrss as u64 * 1024,
+        process_wall_ns: process_wall.as_nanos() as u64,
+        report: session.report,
+        watch,
+    })
+}
+
+/// The harness's side of one child's life.
+struct Session {
+    pid: libc::pid_t,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    watcher: Option<Watcher>,
+    report: Option<ChildReport>,
+    started: Instant,
+}
+
+impl Session {
+    /// Follows the child until it exits, killing it at a cap; returns how it ended and
+    /// its resource usage.
+    fn supervise(&mut self, job: Job, watch: Option<SocketAddr>) -> (Status, libc::rusage) {
+        let mut status = Status::Ok;
+        loop {
+            if let Some(usage) = self.reap(libc::WNOHANG) {
+                return (status, usage);
+            }
+            if status == Status::Ok {
+                if self.started.elapsed() > job.timeout {
+                    status = Status::Timeout;
+                } else if measure::rss_bytes(&self.pid.to_string())
+                    .is_some_and(|rss| rss > job.rss_cap_bytes)
+                {
+                    status = Status::RssCap;
+                }
+                if status != Status::Ok {
+                    // SAFETY: kill has no memory-safety preconditions; pid is our child,
+                    // not yet reaped.
+                    unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                    let usage = self.reap(0).unwrap_or_else(zeroed_rusage);
+                    return (status, usage);
+                }
+            }
+            match self.lines.recv_timeout(Duration::from_millis(10)) {
+                Ok(line) => self.on_line(&line, watch),
+                Err(RecvTimeoutError::Timeout) => {}
+                // stdout closed: the child is exiting; keep reaping.
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+
+    fn on_line(&mut self, line: &str, watch: Option<SocketAddr>) {
+        if line == "ready" {
+            if let Some(address) = watch {
+                match Watcher::start(address) {
+                    Ok(watcher) => {
+                        // Without the first update the stall-latency figures would be wrong;
+                        // a probe that never answers shows up as a watch error instead.
+                        watcher.wait_attached(Duration::from_secs(10));
+                        self.watcher = Some(watcher);
+                    }
+                    Err(e) => eprintln!("taskscope-bench: cannot start a watcher: {e}"),
+                }
+            }
+            if let Some(stdin) = self.stdin.as_mut() {
+                let _ = stdin.write_all(b"go\n").and_then(|()| stdin.flush());
+            }
+        } else if let Some(json) = line.strip_prefix("result ") {
+            match serde_json::from_str(json) {
+                Ok(report) => self.report = Some(report),
+                Err(e) => eprintln!("taskscope-bench: unreadable child result ({e}): {json}"),
+            }
+        }
+    }
+
+    /// `wait4` on the child: `Some` once it has exited.
+    fn reap(&self, flags: libc::c_int) -> Option<libc::rusage> {
+        let mut usage = zeroed_rusage();
+        let mut wait_status = 0;
+        // SAFETY: wait4 writes only into the two values we pass.
+        let reaped = unsafe { libc::wait4(self.pid, &mut wait_status, flags, &mut usage) };
+        (reaped == self.pid).then_some(usage)
+    }
+}
+
+fn zeroed_rusage() -> libc::rusage {
+    // SAFETY: rusage is plain old data; all zeroes is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// A port nobody listens on right now (the child binds it a moment later).
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free local port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn read_lines(child: &mut Child) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    receiver
+}
+
+fn read_all(child: &mut Child) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    if let Some(mut stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            let _ = sender.send(text);
+        });
+    }
+    receiver
+}
+
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(count);
+    let tail = lines[from..].join(" | ");
+    if tail.is_empty() {
+        "the child exited without a result and said nothing".into()
+    } else {
+        tail
+    }
+}

@@ -1,0 +1,42 @@
+//! `taskscope-bench`: what the taskscope probe costs a tokio app, measured against plain
+//! tokio and console-subscriber.
+//!
+//! Every measurement runs in a fresh child process (this same binary, re-executed as
+//! `__run <mode> <workload> <size>`), so each mode's tracing set-up is exactly what an app
+//! would have, nothing leaks from one run to the next, and peak memory is the child's own.
+//! The parent interleaves the modes run by run, collects wall time, CPU time and peak RSS,
+//! and prints medians and ratios to the `none` run of the same repetition.
+
+mod child;
+mod cli;
+mod launch;
+mod measure;
+mod mode;
+mod parent;
+mod report;
+mod stats;
+mod watch;
+mod workload;
+mod workloads;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(child::SUBCOMMAND) {
+        return match child::main(&args[2..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("taskscope-bench child: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match cli::parse().and_then(parent::main) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("taskscope-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

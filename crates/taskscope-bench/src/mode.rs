@@ -1,0 +1,98 @@
+//! The instrumentation set-ups being compared, and how a child process installs each one.
+//!
+//! A mode is configured the way an app would configure it: the taskscope modes call
+//! `taskscope::Builder::from_env().init()` (what `taskscope::init()` does) with the
+//! `TASKSCOPE_*` variables the parent sets, and `console` calls `console_subscriber::init()`
+//! with `TOKIO_CONSOLE_BIND`. Nothing is tuned for the benchmark.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One way of running the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Mode {
+    /// Plain tokio (same `--cfg tokio_unstable` build), no subscriber at all.
+    None,
+    /// The probe with default settings, its gRPC server up, nobody watching.
+    Taskscope,
+    /// As `Taskscope`, with a client consuming the `Watch` stream for the whole run.
+    TaskscopeWatch,
+    /// As `Taskscope`, recording to a temporary file.
+    TaskscopeRecord,
+    /// As `Taskscope`, with waker tracking on (what `taskscope check` pays for lost wakers).
+    TaskscopeWakers,
+    /// console-subscriber 0.5 as its `init()` sets it up, serving on its own port.
+    Console,
+}
+
+impl Mode {
+    pub(crate) const ALL: [Mode; 6] = [
+        Mode::None,
+        Mode::Taskscope,
+        Mode::TaskscopeWatch,
+        Mode::TaskscopeRecord,
+        Mode::TaskscopeWakers,
+        Mode::Console,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::Taskscope => "taskscope",
+            Mode::TaskscopeWatch => "taskscope+watch",
+            Mode::TaskscopeRecord => "taskscope+record",
+            Mode::TaskscopeWakers => "taskscope+wakers",
+            Mode::Console => "console",
+        }
+    }
+
+    /// Whether the taskscope probe runs in this mode.
+    pub(crate) fn is_taskscope(self) -> bool {
+        matches!(
+            self,
+            Mode::Taskscope | Mode::TaskscopeWatch | Mode::TaskscopeRecord | Mode::TaskscopeWakers
+        )
+    }
+
+    /// Installs this mode's tracing set-up in the current (child) process. Must run before
+    /// the runtime is built, so that the runtime's own tasks are seen too.
+    pub(crate) fn install(self) -> anyhow::Result<()> {
+        match self {
+            Mode::None => Ok(()),
+            Mode::Console => {
+                console_subscriber::init();
+                Ok(())
+            }
+            _ => taskscope::Builder::from_env()
+                .init()
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("cannot start the probe: {e}")),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<_> = Mode::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown mode `{text}`; choose from {}", names.join(", "))
+            })
+    }
+}
+
+impl serde::Serialize for Mode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}

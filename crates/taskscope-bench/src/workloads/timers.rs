@@ -1,0 +1,20 @@
+//! `timers`: many tasks sleeping 1 ms, 20 times each: the timer wheel and the wakes it
+//! drives, with little CPU per poll.
+
+use std::time::Duration;
+
+const SLEEPS: u32 = 20;
+
+pub(super) async fn run(tasks: u64) -> anyhow::Result<()> {
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            tokio::spawn(async {
+                for _ in 0..SLEEPS {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        })
+        .collect();
+    super::join_all(handles).await?;
+    Ok(())
+}
