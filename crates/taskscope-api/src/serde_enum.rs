@@ -28,4 +28,5 @@ enum_names! {
     outcome => Outcome,
     stall_phase => StallPhase,
     activity => Activity,
+    source_kind => SourceKind,
 }

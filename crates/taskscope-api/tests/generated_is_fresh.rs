@@ -20,6 +20,7 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     ("taskscope.v1.TaskEnded.outcome", "outcome"),
     ("taskscope.v1.Stall.phase", "stall_phase"),
     ("taskscope.v1.Stall.activity", "activity"),
+    ("taskscope.v1.ProcessInfo.source", "source_kind"),
 ];
 
 fn crate_dir() -> PathBuf {

@@ -482,6 +482,7 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
         waker_tracking: config.waker_tracking,
         retention_ns: config.retention.as_nanos() as u64,
         stack_capture: None,
+        source: v1::SourceKind::Taskscope as i32,
     }
 }
 

@@ -93,6 +93,12 @@ pub struct ProcessInfo {
     /// Whether the probe captures the stack of a stalled thread.
     #[prost(message, optional, tag = "11")]
     pub stack_capture: ::core::option::Option<StackCapture>,
+    /// What produced these facts. A client reading another tool's protocol translates it into
+    /// this stream and says so here, so that views and reports can tell "not available from
+    /// this source" apart from zero.
+    #[prost(enumeration = "SourceKind", tag = "12")]
+    #[serde(serialize_with = "crate::serde_enum::source_kind")]
+    pub source: i32,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -346,6 +352,37 @@ impl SnapshotMark {
             "SNAPSHOT_MORE" => Some(Self::SnapshotMore),
             "SNAPSHOT_LAST" => Some(Self::SnapshotLast),
             "SNAPSHOT_ONLY" => Some(Self::SnapshotOnly),
+            _ => None,
+        }
+    }
+}
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum SourceKind {
+    /// A taskscope probe (`taskscope::init()`).
+    Taskscope = 0,
+    /// A process running tokio-console's `console-subscriber`, read over console-api and
+    /// translated by the client: no stall stacks, outcomes, parents or threads, and stalls
+    /// only seen at console-subscriber's publish interval (1 s by default).
+    Console = 1,
+}
+impl SourceKind {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Taskscope => "SOURCE_KIND_TASKSCOPE",
+            Self::Console => "SOURCE_KIND_CONSOLE",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "SOURCE_KIND_TASKSCOPE" => Some(Self::Taskscope),
+            "SOURCE_KIND_CONSOLE" => Some(Self::Console),
             _ => None,
         }
     }
