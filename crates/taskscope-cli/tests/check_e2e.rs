@@ -25,16 +25,20 @@ fn workspace_root() -> PathBuf {
         .unwrap()
 }
 
-/// `<target dir>` and the cargo profile this test binary was built with, so the examples
-/// are built alongside it with the same settings instead of from scratch.
-fn target_dir_and_profile() -> (PathBuf, String) {
+/// `--target-dir DIR` plus the profile flags this test binary was built with, for nested
+/// cargo commands: the same target directory and settings as the workspace's own test
+/// build, so they find everything built already instead of compiling it all again.
+fn build_settings() -> Vec<std::ffi::OsString> {
     let profile_dir = Path::new(env!("CARGO_BIN_EXE_taskscope")).parent().unwrap();
-    let target_dir = profile_dir.parent().unwrap().to_owned();
-    let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
-        "debug" => "dev".to_owned(),
-        other => other.to_owned(),
-    };
-    (target_dir, profile)
+    let target_dir = profile_dir.parent().unwrap();
+    let mut args = vec!["--target-dir".into(), target_dir.as_os_str().to_owned()];
+    match profile_dir.file_name().unwrap().to_str().unwrap() {
+        // `cargo test`'s default: dependencies with `dev`, tests with `test`.
+        "debug" => {}
+        "release" => args.push("--release".into()),
+        other => args.extend(["--profile".into(), other.into()]),
+    }
+    args
 }
 
 fn cargo() -> Command {
@@ -48,19 +52,18 @@ fn cargo() -> Command {
 fn examples() -> &'static HashMap<String, PathBuf> {
     static EXAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
     EXAMPLES.get_or_init(|| {
-        let (target_dir, profile) = target_dir_and_profile();
+        // Exactly what the workspace's test run builds (`cargo nextest run --workspace`
+        // runs `cargo test --no-run --workspace`): the same feature unification and
+        // profiles, so the same artifacts, and nothing to rebuild there.
         let output = cargo()
-            // `--workspace`, as the workspace's own test run builds: the same feature
-            // unification, so the same artifacts, and nothing to rebuild.
-            .args(["build", "--workspace", "--bins", "--test", "leaky_tests"])
             .args([
+                "test",
+                "--no-run",
+                "--workspace",
                 "--message-format",
                 "json",
-                "--profile",
-                &profile,
-                "--target-dir",
             ])
-            .arg(&target_dir)
+            .args(build_settings())
             .stderr(Stdio::inherit())
             .output()
             .expect("cargo runs");
@@ -69,6 +72,11 @@ fn examples() -> &'static HashMap<String, PathBuf> {
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .filter(|message| message["reason"] == "compiler-artifact")
+            // The programs themselves and integration tests, not unit-test harnesses.
+            .filter(|message| {
+                let kind = &message["target"]["kind"][0];
+                (kind == "bin" && message["profile"]["test"] == false) || kind == "test"
+            })
             .filter_map(|message| {
                 let name = message["target"]["name"].as_str()?.to_owned();
                 Some((name, PathBuf::from(message["executable"].as_str()?)))
@@ -310,21 +318,11 @@ fn tasks_waiting_on_tokio_primitives_at_shutdown_are_not_lost_wakers() {
 
 #[test]
 fn cargo_test_names_the_test_that_leaked_a_task() {
-    let (target_dir, profile) = target_dir_and_profile();
     examples(); // built already, so the nested cargo only runs the tests
     let mut cargo_test = cargo();
     cargo_test
-        .args([
-            "test",
-            "-q",
-            "--workspace",
-            "--test",
-            "leaky_tests",
-            "--profile",
-            &profile,
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir);
+        .args(["test", "-q", "--workspace", "--test", "leaky_tests"])
+        .args(build_settings());
     let checked = check(&[], &mut cargo_test);
     let expected = fault_location("tests/leaky_tests.rs", "alive_at_shutdown");
     let finding = assert_single_error(&checked, "alive_at_shutdown", &expected);
