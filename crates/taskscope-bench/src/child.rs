@@ -27,7 +27,7 @@ pub(crate) struct ChildReport {
     /// CPU time of the whole process (every thread) during the workload: start-up and
     /// exit costs of the instrumentation are left out, its threads' work is not.
     pub(crate) cpu_ns: u64,
-    /// Polls tokio's workers made (runtime metrics), whatever the mode.
+    /// Polls of the workload's own tasks, counted exactly (0 where not counted).
     pub(crate) polls: u64,
     /// Tasks spawned on the runtime.
     pub(crate) spawned: u64,
@@ -48,7 +48,8 @@ pub(crate) struct CpuWindow {
     /// The process minus the instrumentation's threads.
     pub(crate) app_cpu_ns: u64,
     pub(crate) instrument_cpu_ns: u64,
-    pub(crate) polls: u64,
+    /// tokio's `worker_poll_count` over the window (an undercount, for orientation only).
+    pub(crate) tokio_polls: u64,
 }
 
 /// Resident memory before and after spawning idle tasks.
@@ -93,12 +94,7 @@ pub(crate) fn main(args: &[String]) -> anyhow::Result<()> {
     }
 
     let metrics = runtime.metrics();
-    let polls = || {
-        (0..metrics.num_workers())
-            .map(|w| metrics.worker_poll_count(w))
-            .sum::<u64>()
-    };
-    let (polls_before, spawned_before) = (polls(), metrics.spawned_tasks_count());
+    let spawned_before = metrics.spawned_tasks_count();
     let instrument_before = measure::instrument_cpu();
     let cpu_before = measure::process_cpu();
     let start = Instant::now();
@@ -108,7 +104,7 @@ pub(crate) fn main(args: &[String]) -> anyhow::Result<()> {
     let report = ChildReport {
         wall_ns: wall.as_nanos() as u64,
         cpu_ns: cpu.as_nanos() as u64,
-        polls: polls() - polls_before,
+        polls: workloads::polls(),
         spawned: metrics.spawned_tasks_count() - spawned_before,
         instrument_cpu_ns: (measure::instrument_cpu().saturating_sub(instrument_before)).as_nanos()
             as u64,

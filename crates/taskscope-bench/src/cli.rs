@@ -18,6 +18,8 @@ MODES
   taskscope+wakers  as taskscope, with waker tracking on (TASKSCOPE_WAKERS=on; what
                     `taskscope check` pays to find lost wakers)
   console           console-subscriber 0.5 as console_subscriber::init() sets it up
+  taskscope-layer   (not run by default) the probe's layer alone on a bare registry, via
+                    Builder::build, without the log layer init() adds
 
 WORKLOADS (full size; --quick uses about 1/100)
   spawn          200k tiny tasks spawned and joined              -> cost per spawn
@@ -59,8 +61,8 @@ pub(crate) struct Args {
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<Workload>,
 
-    /// Modes to compare, comma-separated (default: all). `none` is always added: ratios
-    /// need it.
+    /// Modes to compare, comma-separated (default: all but taskscope-layer). `none` is
+    /// always added: ratios need it.
     #[arg(long, value_delimiter = ',')]
     modes: Vec<Mode>,
 
@@ -121,7 +123,7 @@ fn plan(args: Args) -> anyhow::Result<Plan> {
         dedup(args.workloads)
     };
     let mut modes = if args.modes.is_empty() {
-        Mode::ALL.to_vec()
+        Mode::DEFAULT.to_vec()
     } else {
         dedup(args.modes)
     };

@@ -127,7 +127,7 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
         report: None,
         started,
     };
-    let (status, usage) = session.supervise(job, watched.then_some(address));
+    let (status, usage, wait_status) = session.supervise(job, watched.then_some(address));
     let process_wall = started.elapsed();
     let watch = session.watcher.take().map(Watcher::finish);
     let status = match (status, &session.report) {
@@ -135,7 +135,11 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
             let stderr = stderr
                 .recv_timeout(Duration::from_secs(1))
                 .unwrap_or_default();
-            Status::Failed(last_lines(&stderr, 8))
+            Status::Failed(format!(
+                "{}: {}",
+                describe_exit(wait_status),
+                last_lines(&stderr, 8)
+            ))
         }
         (status, _) => status,
     };
@@ -165,13 +169,17 @@ struct Session {
 }
 
 impl Session {
-    /// Follows the child until it exits, killing it at a cap; returns how it ended and
-    /// its resource usage.
-    fn supervise(&mut self, job: Job, watch: Option<SocketAddr>) -> (Status, libc::rusage) {
+    /// Follows the child until it exits, killing it at a cap; returns how it ended, its
+    /// resource usage and its wait status.
+    fn supervise(
+        &mut self,
+        job: Job,
+        watch: Option<SocketAddr>,
+    ) -> (Status, libc::rusage, libc::c_int) {
         let mut status = Status::Ok;
         loop {
-            if let Some(usage) = self.reap(libc::WNOHANG) {
-                return (status, usage);
+            if let Some((usage, wait_status)) = self.reap(libc::WNOHANG) {
+                return (status, usage, wait_status);
             }
             if status == Status::Ok {
                 if self.started.elapsed() > job.timeout {
@@ -185,8 +193,8 @@ impl Session {
                     // SAFETY: kill has no memory-safety preconditions; pid is our child,
                     // not yet reaped.
                     unsafe { libc::kill(self.pid, libc::SIGKILL) };
-                    let usage = self.reap(0).unwrap_or_else(zeroed_rusage);
-                    return (status, usage);
+                    let (usage, wait_status) = self.reap(0).unwrap_or((zeroed_rusage(), 0));
+                    return (status, usage, wait_status);
                 }
             }
             match self.lines.recv_timeout(Duration::from_millis(10)) {
@@ -222,13 +230,21 @@ impl Session {
         }
     }
 
-    /// `wait4` on the child: `Some` once it has exited.
-    fn reap(&self, flags: libc::c_int) -> Option<libc::rusage> {
+    /// `wait4` on the child: its usage and wait status once it has exited.
+    fn reap(&self, flags: libc::c_int) -> Option<(libc::rusage, libc::c_int)> {
         let mut usage = zeroed_rusage();
         let mut wait_status = 0;
         // SAFETY: wait4 writes only into the two values we pass.
         let reaped = unsafe { libc::wait4(self.pid, &mut wait_status, flags, &mut usage) };
-        (reaped == self.pid).then_some(usage)
+        (reaped == self.pid).then_some((usage, wait_status))
+    }
+}
+
+fn describe_exit(wait_status: libc::c_int) -> String {
+    if libc::WIFSIGNALED(wait_status) {
+        format!("killed by signal {}", libc::WTERMSIG(wait_status))
+    } else {
+        format!("exit status {}", libc::WEXITSTATUS(wait_status))
     }
 }
 

@@ -9,9 +9,15 @@
 use std::fs;
 use std::time::Duration;
 
-/// Thread-name prefixes (as `/proc/.../comm` shows them, cut to 15 bytes) of the
-/// instrumentation's own threads.
-const INSTRUMENT_THREADS: [&str; 2] = ["taskscope-", "console_subscri"];
+/// Names of the instrumentation's own threads as `/proc/.../comm` shows them (cut to 15
+/// bytes). Exact names, not a `taskscope-` prefix: the main thread of this very binary is
+/// `taskscope-bench`.
+const INSTRUMENT_THREADS: [&str; 4] = [
+    "taskscope-probe",
+    "taskscope-watch",
+    "taskscope-recor",
+    "console_subscri",
+];
 
 /// CPU time (user + system) of the whole calling process so far.
 pub(crate) fn process_cpu() -> Duration {
@@ -39,7 +45,7 @@ pub(crate) fn instrument_cpu() -> Duration {
         .filter_map(Result::ok)
         .filter(|task| {
             fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|comm| INSTRUMENT_THREADS.iter().any(|p| comm.starts_with(p)))
+                .is_ok_and(|comm| INSTRUMENT_THREADS.contains(&comm.trim_end()))
         })
         .map(|task| thread_cpu(&task.path()))
         .sum()
@@ -94,7 +100,7 @@ mod tests {
     #[test]
     fn a_named_instrument_thread_is_counted() {
         let thread = std::thread::Builder::new()
-            .name("taskscope-test".into())
+            .name("taskscope-probe".into())
             .spawn(|| {
                 let start = std::time::Instant::now();
                 while start.elapsed() < Duration::from_millis(30) {

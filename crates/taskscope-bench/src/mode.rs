@@ -23,10 +23,25 @@ pub(crate) enum Mode {
     TaskscopeWakers,
     /// console-subscriber 0.5 as its `init()` sets it up, serving on its own port.
     Console,
+    /// The probe's layer alone on a bare registry (`Builder::build`), without the log
+    /// output layer `init()` adds: separates the probe's own cost from that layer's.
+    TaskscopeLayer,
 }
 
 impl Mode {
-    pub(crate) const ALL: [Mode; 6] = [
+    /// Every mode.
+    pub(crate) const ALL: [Mode; 7] = [
+        Mode::None,
+        Mode::Taskscope,
+        Mode::TaskscopeWatch,
+        Mode::TaskscopeRecord,
+        Mode::TaskscopeWakers,
+        Mode::Console,
+        Mode::TaskscopeLayer,
+    ];
+
+    /// The modes run when `--modes` is not given.
+    pub(crate) const DEFAULT: [Mode; 6] = [
         Mode::None,
         Mode::Taskscope,
         Mode::TaskscopeWatch,
@@ -43,6 +58,7 @@ impl Mode {
             Mode::TaskscopeRecord => "taskscope+record",
             Mode::TaskscopeWakers => "taskscope+wakers",
             Mode::Console => "console",
+            Mode::TaskscopeLayer => "taskscope-layer",
         }
     }
 
@@ -50,7 +66,11 @@ impl Mode {
     pub(crate) fn is_taskscope(self) -> bool {
         matches!(
             self,
-            Mode::Taskscope | Mode::TaskscopeWatch | Mode::TaskscopeRecord | Mode::TaskscopeWakers
+            Mode::Taskscope
+                | Mode::TaskscopeWatch
+                | Mode::TaskscopeRecord
+                | Mode::TaskscopeWakers
+                | Mode::TaskscopeLayer
         )
     }
 
@@ -62,6 +82,17 @@ impl Mode {
             Mode::Console => {
                 console_subscriber::init();
                 Ok(())
+            }
+            Mode::TaskscopeLayer => {
+                use tracing_subscriber::layer::SubscriberExt;
+                use tracing_subscriber::util::SubscriberInitExt;
+                let (layer, _probe) = taskscope::Builder::from_env()
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("cannot start the probe: {e}"))?;
+                tracing_subscriber::registry()
+                    .with(layer)
+                    .try_init()
+                    .map_err(|e| anyhow::anyhow!("cannot install the probe's layer: {e}"))
             }
             _ => taskscope::Builder::from_env()
                 .init()

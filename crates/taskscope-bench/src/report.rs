@@ -52,7 +52,7 @@ pub(crate) struct Summary {
     pub(crate) peak_rss_mib: Option<Spread>,
     /// Peak RSS minus that of the `none` run of the same repetition.
     pub(crate) peak_rss_over_none_mib: Option<Spread>,
-    /// CPU time per poll tokio counted (`pingpong`, `spawn`, `timers`, `echo`).
+    /// CPU time per poll of the workload's tasks (`pingpong`, `spawn`, `timers`, `churn`).
     pub(crate) cpu_ns_per_poll: Option<Spread>,
     /// The same, minus `none`'s: what the instrumentation adds to each poll.
     pub(crate) added_cpu_ns_per_poll: Option<Spread>,
@@ -135,10 +135,7 @@ fn summarize_one(workload: Workload, mode: Mode, mine: &[&Run], all: &[Run]) -> 
     let cpu_ms = |r: &Run| cpu_ns(r) / 1e6;
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
 
-    let per_poll = matches!(
-        workload,
-        Workload::Pingpong | Workload::Spawn | Workload::Timers | Workload::Echo
-    );
+    let per_poll = ok.iter().all(|r| report(r).polls > 0);
     let ns_per_poll = |r: &Run| cpu_ns(r) / report(r).polls.max(1) as f64;
     let kib_per_task = |r: &Run| {
         report(r)
@@ -412,26 +409,21 @@ fn notes(s: &Summary) -> String {
     notes.join("; ")
 }
 
+/// `median (min-max)`, or just the median when the range would print as one number.
 fn spread_text(spread: Option<Spread>, decimals: usize) -> String {
-    match spread {
-        None => "-".to_owned(),
-        Some(s) if s.varies() => format!(
-            "{:.d$} ({:.d$}-{:.d$})",
-            s.median,
-            s.min,
-            s.max,
-            d = decimals
-        ),
-        Some(s) => format!("{:.d$}", s.median, d = decimals),
+    let Some(s) = spread else {
+        return "-".to_owned();
+    };
+    let [median, min, max] = [s.median, s.min, s.max].map(|v| format!("{v:.decimals$}"));
+    if s.varies() && min != max {
+        format!("{median} ({min}-{max})")
+    } else {
+        median
     }
 }
 
 fn ratio_text(spread: Option<Spread>) -> String {
-    match spread {
-        None => "-".to_owned(),
-        Some(s) if s.varies() => format!("{:.2} ({:.2}-{:.2})", s.median, s.min, s.max),
-        Some(s) => format!("{:.2}", s.median),
-    }
+    spread_text(spread, 2)
 }
 
 /// Left-aligned columns; the last column is not padded.

@@ -2,6 +2,7 @@
 //! whatever it measured beyond time.
 
 mod churn;
+mod counted;
 mod echo;
 mod live;
 mod pingpong;
@@ -14,6 +15,8 @@ use std::time::Duration;
 
 use crate::child::Extra;
 use crate::workload::Workload;
+
+pub(crate) use counted::polls;
 
 /// Runs `workload` at `size`; `serve_window` is how long `serve` measures.
 pub(crate) async fn run(

@@ -12,10 +12,10 @@ pub(super) async fn run(tasks: u64) -> anyhow::Result<()> {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT as usize));
     for _ in 0..tasks {
         let slot = slots.clone().acquire_owned().await?;
-        tokio::spawn(async move {
+        tokio::spawn(super::counted::counted(async move {
             tokio::task::yield_now().await;
             drop(slot);
-        });
+        }));
     }
     // Every slot back means every task has finished.
     let _all = slots.acquire_many(IN_FLIGHT).await?;

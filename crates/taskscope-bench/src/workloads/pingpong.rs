@@ -3,6 +3,8 @@
 
 use tokio::sync::mpsc;
 
+use super::counted::counted;
+
 /// Task pairs (the rest of the size is spread over them).
 const PAIRS: u64 = 1_000;
 
@@ -13,21 +15,21 @@ pub(super) async fn run(messages: u64) -> anyhow::Result<()> {
     for _ in 0..pairs {
         let (to_pong, mut pong_inbox) = mpsc::channel::<u64>(1);
         let (to_ping, mut ping_inbox) = mpsc::channel::<u64>(1);
-        handles.push(tokio::spawn(async move {
+        handles.push(tokio::spawn(counted(async move {
             while let Some(n) = pong_inbox.recv().await {
                 if to_ping.send(n + 1).await.is_err() {
                     break;
                 }
             }
-        }));
-        handles.push(tokio::spawn(async move {
+        })));
+        handles.push(tokio::spawn(counted(async move {
             for n in 0..round_trips {
                 if to_pong.send(n).await.is_err() {
                     break;
                 }
                 std::hint::black_box(ping_inbox.recv().await);
             }
-        }));
+        })));
     }
     super::join_all(handles).await?;
     Ok(())

@@ -62,6 +62,6 @@ pub(super) async fn run(tasks: u64, window: Duration) -> anyhow::Result<CpuWindo
             .saturating_sub(instrument)
             .as_nanos() as u64,
         instrument_cpu_ns: instrument.as_nanos() as u64,
-        polls: polls1 - polls0,
+        tokio_polls: polls1 - polls0,
     })
 }

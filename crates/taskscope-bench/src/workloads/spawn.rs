@@ -3,7 +3,11 @@
 
 pub(super) async fn run(tasks: u64) -> anyhow::Result<()> {
     let handles: Vec<_> = (0..tasks)
-        .map(|i| tokio::spawn(async move { std::hint::black_box(i) }))
+        .map(|i| {
+            tokio::spawn(super::counted::counted(
+                async move { std::hint::black_box(i) },
+            ))
+        })
         .collect();
     super::join_all(handles).await?;
     Ok(())

@@ -8,11 +8,11 @@ const SLEEPS: u32 = 20;
 pub(super) async fn run(tasks: u64) -> anyhow::Result<()> {
     let handles: Vec<_> = (0..tasks)
         .map(|_| {
-            tokio::spawn(async {
+            tokio::spawn(super::counted::counted(async {
                 for _ in 0..SLEEPS {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-            })
+            }))
         })
         .collect();
     super::join_all(handles).await?;
