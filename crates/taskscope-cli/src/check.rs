@@ -63,7 +63,7 @@ async fn observe(config: &Config) -> anyhow::Result<Observed> {
             })
         }
         Mode::Attach { address, duration } => Ok(Observed {
-            models: vec![attach::watch(address, *duration).await?],
+            models: vec![attach::watch(address, *duration, config.live_options()).await?],
             exit: None,
         }),
         Mode::Recording(path) => {

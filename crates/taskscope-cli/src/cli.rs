@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::model::judge::policy::FindingKind;
 use crate::report::Format;
+use crate::source::protocol::Protocol;
 
 /// Finds what makes a tokio program slow or stuck: polls that block a worker thread
 /// (stalls) and tasks that can never finish or outlive their runtime (leaks).
@@ -38,6 +39,8 @@ pub(crate) enum Command {
     ///   taskscope attach 10.0.0.5:6670
     ///
     ///   taskscope attach unix:/tmp/app.sock
+    ///
+    ///   taskscope attach --protocol console 127.0.0.1:6669
     #[command(verbatim_doc_comment)]
     Attach(AttachArgs),
     /// Opens the dashboard on a recording (`TASKSCOPE_RECORD=FILE`), with play/pause,
@@ -69,6 +72,8 @@ pub(crate) enum Command {
     ///
     ///   taskscope check --attach 127.0.0.1:6670 --duration 30s
     ///
+    ///   taskscope check --attach 127.0.0.1:6669 --protocol console --duration 30s
+    ///
     ///   taskscope check --recording target/taskscope/ --format json --output report.json
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
@@ -89,9 +94,15 @@ pub(crate) enum Command {
 #[derive(Debug, Args)]
 pub(crate) struct AttachArgs {
     /// The probe's address: `http://host:port`, `host:port` or `unix:/path`
-    /// [default: http://127.0.0.1:6670]
+    /// [default: http://127.0.0.1:6670, or 127.0.0.1:6669 with `--protocol console`]
     #[arg(value_name = "ADDR")]
     pub(crate) address: Option<String>,
+
+    /// The protocol the target speaks: taskscope's, or tokio-console's (a service running
+    /// console-subscriber; fewer facts, see docs/interop.md). `auto` tries taskscope's
+    /// first.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
+    pub(crate) protocol: Protocol,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +130,12 @@ pub(crate) struct CheckArgs {
     /// How long to watch with --attach, e.g. `30s`, `2m`.
     #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, requires = "attach", default_value = "30s")]
     pub(crate) duration: Duration,
+
+    /// The protocol the --attach target speaks: taskscope's, or tokio-console's (a service
+    /// running console-subscriber: stalls at its 1 s granularity, no outcomes or stacks;
+    /// see docs/interop.md). `auto` tries taskscope's first.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto, requires = "attach")]
+    pub(crate) protocol: Protocol,
 
     /// Judge existing recordings: a `.tsrec` file, or a directory of them.
     #[arg(long, value_name = "PATH")]

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
+use crate::source::protocol::Protocol;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -40,8 +41,10 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Check(args)) => check::run(args).await,
             Some(Command::Events(args)) => events::run(args).await,
-            Some(Command::Attach(args)) => tui::attach(args.address.as_deref()).await,
-            None => tui::attach(None).await,
+            Some(Command::Attach(args)) => {
+                tui::attach(args.address.as_deref(), args.protocol).await
+            }
+            None => tui::attach(None, Protocol::Auto).await,
             Some(Command::Replay(args)) => tui::replay(&args.path).await,
             Some(Command::Demo) => demo::run().await,
             Some(Command::DemoWorkload) => unreachable!("handled before the runtime starts"),

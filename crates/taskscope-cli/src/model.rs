@@ -243,6 +243,14 @@ impl Model {
         self.instrumentation
     }
 
+    /// Whether the facts come from a console-subscriber target, translated by the client:
+    /// then stall stacks, outcomes, parents and threads are not missing but unavailable.
+    pub(crate) fn is_console_target(&self) -> bool {
+        self.process
+            .as_ref()
+            .is_some_and(|p| p.source == v1::SourceKind::Console as i32)
+    }
+
     /// Whether the probe tracked wakers (without it, lost wakers cannot be told apart).
     pub(crate) fn waker_tracking(&self) -> bool {
         self.process.as_ref().is_some_and(|p| p.waker_tracking)

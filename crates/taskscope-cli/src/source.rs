@@ -4,7 +4,9 @@
 //! same spellings: `http://host:port`, `host:port`, `unix:/path`, a `.tsrec` file, or a
 //! directory of them.
 
+pub(crate) mod console;
 pub(crate) mod grpc;
+pub(crate) mod protocol;
 pub(crate) mod recording;
 
 use std::path::PathBuf;

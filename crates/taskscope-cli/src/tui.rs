@@ -35,9 +35,14 @@ use anyhow::bail;
 use self::app::App;
 use self::replay::Player;
 use crate::source::Address;
+use crate::source::protocol::{Options, Protocol};
 
 /// Where `taskscope attach` looks when given no address: the probe's default.
 pub(crate) const DEFAULT_ADDRESS: &str = "http://127.0.0.1:6670";
+
+/// Where `taskscope attach --protocol console` looks when given no address:
+/// console-subscriber's default.
+pub(crate) const DEFAULT_CONSOLE_ADDRESS: &str = "http://127.0.0.1:6669";
 
 /// The dashboard draws on a terminal and reads keys from it; without one it would only
 /// garble a pipe.
@@ -51,23 +56,39 @@ pub(crate) fn need_terminal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `taskscope attach [ADDR]`.
-pub(crate) async fn attach(address: Option<&str>) -> anyhow::Result<ExitCode> {
-    let text = address.unwrap_or(DEFAULT_ADDRESS);
+/// `taskscope attach [--protocol P] [ADDR]`.
+pub(crate) async fn attach(address: Option<&str>, protocol: Protocol) -> anyhow::Result<ExitCode> {
+    let text = address.unwrap_or(match protocol {
+        Protocol::Console => DEFAULT_CONSOLE_ADDRESS,
+        Protocol::Auto | Protocol::Taskscope => DEFAULT_ADDRESS,
+    });
     let Some(address) = Address::parse(text) else {
         bail!(
             "`{text}` is not a probe address; write e.g. 127.0.0.1:6670, http://host:6670 or unix:/path/to.sock"
         );
     };
     need_terminal()?;
-    watch(address, None).await?;
+    let options = Options {
+        protocol,
+        ..Options::default()
+    };
+    watch_with(address, None, options).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Watches a live probe; `label` names it in the header (the address otherwise).
 pub(crate) async fn watch(address: Address, label: Option<String>) -> anyhow::Result<()> {
+    watch_with(address, label, Options::default()).await
+}
+
+/// [`watch`], speaking the protocol `options` ask for.
+pub(crate) async fn watch_with(
+    address: Address,
+    label: Option<String>,
+    options: Options,
+) -> anyhow::Result<()> {
     let app = App::live(label.unwrap_or_else(|| address.to_string()), Instant::now());
-    let link = live::spawn(address);
+    let link = live::spawn(address, options);
     run::run(app, Some(link)).await
 }
 

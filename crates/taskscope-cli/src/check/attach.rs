@@ -4,11 +4,15 @@ use std::time::Duration;
 
 use crate::model::Model;
 use crate::source::Address;
-use crate::source::grpc::Watch;
+use crate::source::protocol::{LiveWatch, Options};
 
 /// Folds the live stream for `duration` (or until the probe goes away, or Ctrl-C).
-pub(crate) async fn watch(address: &Address, duration: Duration) -> anyhow::Result<Model> {
-    let mut watch = Watch::start(address).await?;
+pub(crate) async fn watch(
+    address: &Address,
+    duration: Duration,
+    options: Options,
+) -> anyhow::Result<Model> {
+    let mut watch = LiveWatch::start(address, options).await?;
     let mut model = Model::new();
     let deadline = tokio::time::sleep(duration);
     tokio::pin!(deadline);

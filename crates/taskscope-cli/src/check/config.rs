@@ -10,6 +10,7 @@ use crate::model::judge::glob::Glob;
 use crate::model::judge::policy::Policy;
 use crate::report::Format;
 use crate::source::Address;
+use crate::source::protocol::Protocol;
 
 /// What to observe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,11 +32,22 @@ pub(crate) struct Config {
     pub(crate) mode: Mode,
     pub(crate) policy: Policy,
     pub(crate) stall_threshold: Duration,
+    /// The protocol of the --attach target.
+    pub(crate) protocol: Protocol,
     pub(crate) format: Format,
     pub(crate) output: Option<PathBuf>,
 }
 
 impl Config {
+    /// How `--attach` connects: the protocol, and the threshold a translated
+    /// console-subscriber stream derives its stalls from.
+    pub(crate) fn live_options(&self) -> crate::source::protocol::Options {
+        crate::source::protocol::Options {
+            protocol: self.protocol,
+            stall_threshold: self.stall_threshold,
+        }
+    }
+
     pub(crate) fn from_args(args: CheckArgs) -> anyhow::Result<Self> {
         let mode = match (args.command.is_empty(), args.attach, args.recording) {
             (false, None, None) => Mode::Run(args.command),
@@ -74,6 +86,7 @@ impl Config {
             mode,
             policy,
             stall_threshold: args.stall_threshold,
+            protocol: args.protocol,
             format: args.format,
             output: args.output,
         })

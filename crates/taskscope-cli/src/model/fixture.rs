@@ -104,5 +104,6 @@ pub(crate) fn frame(function: &str, location: &str) -> v1::Frame {
         function: function.into(),
         location: location.into(),
         address: 0,
+        ..Default::default()
     }
 }

@@ -106,6 +106,14 @@ fn notes(model: &Model, policy: &Policy) -> Vec<String> {
              build with RUSTFLAGS=\"--cfg tokio_unstable\""
         ));
     }
+    if model.is_console_target() {
+        notes.push(format!(
+            "{who}: read through tokio-console's protocol (console-subscriber): stalls are \
+             seen at its publish interval (1 s by default), so shorter ones may be missed and \
+             durations are rounded to it; stall stacks, task outcomes, parents and threads \
+             are not available from a console-subscriber target"
+        ));
+    }
     if model.process().is_some() && !model.waker_tracking() {
         notes.push(format!(
             "{who}: waker tracking was off (TASKSCOPE_WAKERS=on), so lost wakers could not \

@@ -77,6 +77,7 @@ fn a_stall_moves_from_started_to_ended_and_keeps_its_stack() {
             frame("std::thread::sleep", ""),
             frame("app::work", "src/main.rs:20:9"),
         ],
+        ..Default::default()
     });
     begin.stalls.push(started);
     let mut ongoing = at(300 * MS);

@@ -16,7 +16,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Snapshots are split below tonic's default 4 MiB, but a newer probe may send larger
 /// messages: accept them rather than drop the stream.
-const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// The update stream of a live probe.
 pub(crate) struct Watch {
@@ -28,13 +28,20 @@ impl Watch {
     /// Connects and starts watching.
     pub(crate) async fn start(address: &Address) -> anyhow::Result<Self> {
         let channel = connect(address).await?;
-        let mut client = ProbeClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
-        let stream = client
-            .watch(WatchRequest {})
+        Self::on_channel(channel, address)
             .await
             .map_err(|status| anyhow!("{address} refused to stream: {}", status.message()))
-            .with_context(|| format!("is {address} a taskscope probe (taskscope::init())?"))?
-            .into_inner();
+            .with_context(|| format!("is {address} a taskscope probe (taskscope::init())?"))
+    }
+
+    /// Starts watching on a connected channel; the status is returned as is, so that
+    /// protocol detection can tell "not a taskscope probe" (`UNIMPLEMENTED`) apart.
+    pub(crate) async fn on_channel(
+        channel: Channel,
+        address: &Address,
+    ) -> Result<Self, tonic::Status> {
+        let mut client = ProbeClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+        let stream = client.watch(WatchRequest {}).await?.into_inner();
         Ok(Self {
             stream,
             address: address.clone(),
@@ -56,7 +63,7 @@ impl Watch {
     }
 }
 
-fn is_disconnect(status: &tonic::Status) -> bool {
+pub(crate) fn is_disconnect(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
         tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::Unknown
@@ -64,7 +71,16 @@ fn is_disconnect(status: &tonic::Status) -> bool {
 }
 
 async fn connect(address: &Address) -> anyhow::Result<Channel> {
-    let result = match address {
+    connect_raw(address)
+        .await?
+        .map_err(|error| explain_connect_error(address, &error))
+}
+
+/// Connects, leaving a transport error (the inner one) for the caller to explain.
+pub(crate) async fn connect_raw(
+    address: &Address,
+) -> anyhow::Result<Result<Channel, tonic::transport::Error>> {
+    Ok(match address {
         Address::Tcp(uri) => {
             let endpoint = Endpoint::from_shared(uri.clone()).with_context(|| {
                 format!("`{uri}` is not a valid address; write e.g. 127.0.0.1:6670")
@@ -84,8 +100,7 @@ async fn connect(address: &Address) -> anyhow::Result<Channel> {
                 }))
                 .await
         }
-    };
-    result.map_err(|error| explain_connect_error(address, &error))
+    })
 }
 
 /// Turns a transport error into what to do about it.
@@ -97,10 +112,7 @@ fn explain_connect_error(address: &Address, error: &tonic::transport::Error) -> 
             .to_owned(),
         Address::Unix(path) => format!("unix:{}", path.display()),
     };
-    let io_kind = std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
-        .find_map(|e| e.downcast_ref::<std::io::Error>())
-        .map(std::io::Error::kind);
-    match io_kind {
+    match io_kind(error) {
         Some(std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => anyhow!(
             "nothing is listening on {address}: is the app running with taskscope::init() and \
              TASKSCOPE_BIND={bind}?"
@@ -113,7 +125,14 @@ fn explain_connect_error(address: &Address, error: &tonic::transport::Error) -> 
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// The kind of the I/O error under a transport error, if any.
+pub(crate) fn io_kind(error: &tonic::transport::Error) -> Option<std::io::ErrorKind> {
+    std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
+}
+
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     std::iter::successors(Some(error), |e| e.source())
         .map(ToString::to_string)
         .collect::<Vec<_>>()

@@ -11,7 +11,7 @@ use taskscope_api::v1::Update;
 use tokio::sync::mpsc;
 
 use crate::source::Address;
-use crate::source::grpc::Watch;
+use crate::source::protocol::{LiveWatch, Options};
 
 /// What the link reports.
 #[derive(Debug)]
@@ -36,14 +36,14 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Starts the link; it stops when the receiver is dropped.
-pub(crate) fn spawn(address: Address) -> mpsc::Receiver<LinkEvent> {
+pub(crate) fn spawn(address: Address, options: Options) -> mpsc::Receiver<LinkEvent> {
     // Bounded: a dashboard that cannot keep up slows the stream down rather than
     // buffering without limit (the probe keeps only the latest state anyway).
     let (sender, receiver) = mpsc::channel(256);
     tokio::spawn(async move {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            match Watch::start(&address).await {
+            match LiveWatch::start(&address, options).await {
                 Ok(mut watch) => {
                     backoff = FIRST_BACKOFF;
                     if sender.send(LinkEvent::Connected).await.is_err() {

@@ -16,6 +16,9 @@ use super::policy::{FindingKind, Policy};
 /// consumed its waker and the next stats update; live lost-waker reports wait this long.
 const LOST_WAKER_GRACE_NS: u64 = 1_000_000_000;
 
+/// The stalled thread's name where the target cannot say it.
+const CONSOLE_THREAD: &str = "not available from a console-subscriber target";
+
 /// One occurrence of a problem, before grouping.
 #[derive(Clone, Debug)]
 pub(crate) struct Occurrence {
@@ -85,10 +88,17 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
         if duration_ns < policy.stall_threshold_ns {
             continue;
         }
-        let thread = model.runtime().thread_name(stall.thread);
+        let (thread, blocked) = if model.is_console_target() {
+            // console-api does not say which thread polls a task.
+            (CONSOLE_THREAD.to_owned(), "its worker thread".to_owned())
+        } else {
+            let thread = model.runtime().thread_name(stall.thread);
+            let blocked = format!("thread `{thread}`");
+            (thread, blocked)
+        };
         let backtrace = from_innermost_user_frame(&stall.stack);
         let mut message = format!(
-            "a poll of {} blocked thread `{thread}` for {} (threshold {})",
+            "a poll of {} blocked {blocked} for {} (threshold {})",
             describe(stall.task_id, task),
             human_ns(duration_ns),
             human_ns(policy.stall_threshold_ns),

@@ -153,6 +153,7 @@ fn a_stall_points_at_the_innermost_user_frame() {
                 "/root/.cargo/registry/src/x/tokio/src/core.rs:1:1",
             ),
         ],
+        ..Default::default()
     });
     update.stalls.push(s);
     let judgement = judge([&one(update)], &Policy::default());
