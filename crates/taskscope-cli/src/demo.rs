@@ -38,8 +38,7 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
         .kill_on_drop(true)
         .spawn()
         .context("cannot start the demo workload")?;
-    let label = format!("demo workload ({})", Address::Unix(socket.clone()));
-    let result = crate::tui::watch(Address::Unix(socket), Some(label)).await;
+    let result = crate::tui::watch(Address::Unix(socket), Some("demo".to_owned())).await;
     let _ = child.start_kill();
     let _ = child.wait().await;
     result.map(|()| ExitCode::SUCCESS)

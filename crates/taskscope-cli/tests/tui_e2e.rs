@@ -16,6 +16,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 /// How long to wait for something that should happen at once.
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -39,39 +41,50 @@ fn workspace_root() -> PathBuf {
         .unwrap()
 }
 
-/// The example programs, built into the target directory this test came from (a no-op
-/// when the workspace is built already, as under `cargo nextest run --workspace`).
+/// The example programs, found by asking cargo for exactly what the workspace's own test
+/// run builds (`cargo nextest run --workspace` runs `cargo test --no-run --workspace`), in
+/// the target directory and profile this test came from: the same artifacts, so nothing
+/// is rebuilt there.
 fn example(name: &str) -> PathBuf {
     static EXAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
     let examples = EXAMPLES.get_or_init(|| {
         let profile_dir = Path::new(env!("CARGO_BIN_EXE_taskscope")).parent().unwrap();
-        let target_dir = profile_dir.parent().unwrap();
-        let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
-            "debug" => "dev",
-            other => other,
-        };
-        let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command
             .current_dir(workspace_root())
-            // `--workspace`: the same feature unification as the workspace's own build, so
-            // nothing is rebuilt.
-            .args(["build", "--workspace", "--bins", "--message-format", "json"])
-            .args(["--profile", profile, "--target-dir"])
-            .arg(target_dir)
+            .args([
+                "test",
+                "--no-run",
+                "--workspace",
+                "--message-format",
+                "json",
+            ])
+            .arg("--target-dir")
+            .arg(profile_dir.parent().unwrap());
+        match profile_dir.file_name().unwrap().to_str().unwrap() {
+            "debug" => {}
+            "release" => {
+                command.arg("--release");
+            }
+            other => {
+                command.args(["--profile", other]);
+            }
+        }
+        let output = command
             .stderr(Stdio::inherit())
             .output()
             .expect("cargo runs");
         assert!(output.status.success(), "building the examples failed");
         String::from_utf8_lossy(&output.stdout)
             .lines()
-            .filter(|line| line.contains("\"compiler-artifact\""))
-            .filter_map(|line| {
-                let name = field(line, "\"target\":{")
-                    .and_then(|target| field(target, "\"name\":\""))?
-                    .split('"')
-                    .next()?
-                    .to_owned();
-                let executable = field(line, "\"executable\":\"")?.split('"').next()?;
-                Some((name, PathBuf::from(executable)))
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| message["reason"] == "compiler-artifact")
+            .filter(|message| {
+                message["target"]["kind"][0] == "bin" && message["profile"]["test"] == false
+            })
+            .filter_map(|message| {
+                let name = message["target"]["name"].as_str()?.to_owned();
+                Some((name, PathBuf::from(message["executable"].as_str()?)))
             })
             .collect()
     });
@@ -79,11 +92,6 @@ fn example(name: &str) -> PathBuf {
         .get(name)
         .cloned()
         .unwrap_or_else(|| panic!("no example `{name}` was built"))
-}
-
-/// The text after `marker` in a line of cargo's JSON.
-fn field<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
-    line.find(marker).map(|at| &line[at + marker.len()..])
 }
 
 /// A tmux server of our own with one window running a plain shell.

@@ -269,10 +269,12 @@ impl App {
             counts.add(task);
         }
         let now_ns = self.now_ns();
-        // The judge never counts a stall of a spawn_blocking task (blocking is its job),
-        // so neither does this list.
+        // The stalls the judge counts: long enough for the policy (a probe may report from
+        // a lower threshold), and never a spawn_blocking task's (blocking is its job).
+        let threshold = self.policy.stall_threshold_ns;
         let mut stalls: Vec<_> = model
             .stalls()
+            .filter(|s| s.duration_at(model.now_ns()) >= threshold)
             .filter(|s| {
                 model
                     .task(s.task_id)

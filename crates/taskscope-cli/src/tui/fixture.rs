@@ -96,6 +96,7 @@ pub(crate) fn updates() -> Vec<v1::Update> {
                 frame("orders::cache::refresh_blocking", "src/cache.rs:101"),
                 frame("orders::cache::refresh::{{closure}}", "src/cache.rs:90"),
             ],
+            ..Default::default()
         }],
         ..stall(1, 5, v1::StallPhase::Ended, 450 * MS)
     });

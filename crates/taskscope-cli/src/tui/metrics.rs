@@ -1,7 +1,7 @@
 //! Numbers the dashboard shows for a task that the model does not store as such: they
 //! depend on the time they are looked at (a running poll, a live task's age).
 
-use crate::model::task::{Outcome, State, Task};
+use crate::model::task::{Kind, Outcome, State, Task};
 
 /// How long the poll running now has lasted, for a running task.
 pub(crate) fn current_poll_ns(task: &Task, now_ns: u64) -> Option<u64> {
@@ -31,6 +31,8 @@ pub(crate) fn state_label(task: &Task) -> &'static str {
         Some(Outcome::Panicked { .. }) => "panicked",
         Some(Outcome::Unknown) => "ended",
         None => match task.stats.state {
+            // A spawn_blocking task "runs" for as long as its closure: not a poll.
+            State::Running if task.kind == Kind::Blocking => "blocking",
             State::Running => "running",
             State::Scheduled => "scheduled",
             State::Idle => "idle",

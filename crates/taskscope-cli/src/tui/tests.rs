@@ -326,3 +326,32 @@ fn replay_keys_play_seek_and_change_speed() {
             .is_some_and(|n| n.contains("no stall before"))
     );
 }
+
+#[test]
+fn docs_list_every_key_and_flag_of_the_help() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard.md");
+    let docs = std::fs::read_to_string(path).unwrap_or_default();
+    let keys = super::view::help::KEYS;
+    let blank = keys
+        .iter()
+        .position(|(key, _)| key.is_empty())
+        .unwrap_or(keys.len());
+    for (key, _) in &keys[..blank] {
+        for token in key
+            .split([',', ' '])
+            .filter(|t| !t.is_empty() && *t != "mouse")
+        {
+            assert!(
+                docs.contains(&format!("`{token}`")),
+                "docs/dashboard.md lacks `{token}`"
+            );
+        }
+    }
+    assert!(docs.contains("Mouse:"));
+    for (_, glyph, _) in super::findings::Flags::GLYPHS {
+        assert!(
+            docs.contains(&format!("`{glyph}`")),
+            "docs/dashboard.md lacks flag `{glyph}`"
+        );
+    }
+}

@@ -4,7 +4,7 @@
 
 mod details;
 mod header;
-mod help;
+pub(crate) mod help;
 mod leaks;
 mod runtime;
 mod stalls;

@@ -7,6 +7,7 @@ use ratatui::text::Line;
 
 use super::table::{self, Col};
 use crate::duration::human_ns;
+use crate::model::task::Kind;
 use crate::tui::app::App;
 
 /// The threads table sits below two lines about the blocking pool.
@@ -38,12 +39,12 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
         );
     }
     let area = threads_area(body);
-    let location = area.width.saturating_sub(5 + 20 + 8 + 10 + 10 + 5).max(10);
+    let location = location_width(area);
     let cols = [
         Col::right("#", 4),
         Col::left("Thread", 20),
         Col::right("OS tid", 8),
-        Col::right("Polling", 10),
+        Col::right("Polling", 12),
         Col::right("For", 10),
         Col::left("Spawned at", location),
     ];
@@ -72,17 +73,21 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
                 ("idle".to_owned(), (String::new(), dim), String::new())
             } else {
                 let ns = now_ns.saturating_sub(thread.poll_started_ns);
-                let style = if ns >= app.policy.stall_threshold_ns {
+                let task = model.task(thread.polling_task);
+                // A thread of the blocking pool runs its closure for as long as it takes:
+                // only a worker polling a task that long is stalled.
+                let blocking = task.is_some_and(|t| t.kind == Kind::Blocking);
+                let style = if ns >= app.policy.stall_threshold_ns && !blocking {
                     theme.bad()
                 } else {
                     dim
                 };
-                let location = model
-                    .task(thread.polling_task)
+                let location = task
                     .map(|t| model.location(t.location).to_owned())
                     .unwrap_or_default();
+                let what = if blocking { "blocking" } else { "task" };
                 (
-                    format!("task {}", thread.polling_task),
+                    format!("{what} {}", thread.polling_task),
                     (human_ns(ns), style),
                     table::fit_end(&location, usize::from(location_width(area))),
                 )
@@ -103,5 +108,5 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
 }
 
 fn location_width(area: Rect) -> u16 {
-    area.width.saturating_sub(5 + 20 + 8 + 10 + 10 + 5).max(10)
+    area.width.saturating_sub(5 + 20 + 8 + 12 + 10 + 5).max(10)
 }

@@ -47,13 +47,11 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
             } else {
                 ("", theme.warn())
             };
-            let below = stall.duration_at(now_ns) < app.policy.stall_threshold_ns;
-            let duration_style = if below { theme.dim() } else { style };
             vec![
                 (marker.to_owned(), theme.bad()),
                 (stall.stall_id.to_string(), Style::new()),
                 (stall.task_id.to_string(), Style::new()),
-                (human_ns(stall.duration_at(now_ns)), duration_style),
+                (human_ns(stall.duration_at(now_ns)), style),
                 (clock(stall.poll_started_ns), Style::new()),
                 (model.runtime().thread_name(stall.thread), Style::new()),
                 (
