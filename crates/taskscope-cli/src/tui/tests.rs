@@ -355,3 +355,54 @@ fn docs_list_every_key_and_flag_of_the_help() {
         );
     }
 }
+
+#[test]
+fn waiting_says_why_the_last_attempt_failed() {
+    let mut app = fixture::waiting();
+    app.source = Source::Live(Link::Waiting {
+        reason: "nothing is listening on unix:/tmp/app.sock: is the app running with \
+                 taskscope::init() and TASKSCOPE_BIND=unix:/tmp/app.sock?"
+            .into(),
+        retry_in: std::time::Duration::from_secs(1),
+    });
+    let screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("nothing is listening"), "{screen}");
+    assert!(
+        screen.contains("TASKSCOPE_BIND=unix:/tmp/app.sock?"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn dropped_events_are_loud_in_the_header() {
+    let mut app = app();
+    let mut update = crate::model::fixture::at(10 * SECOND);
+    update.drops = Some(v1::Drops {
+        tasks_lost: 3,
+        stall_events: 1,
+        ..Default::default()
+    });
+    app.apply(&update);
+    app.refresh();
+    let screen = draw(&mut app, 120, 24);
+    assert!(
+        screen.contains("PROBE DROPPED 4: 3 tasks, 1 stall facts"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn without_colour_every_style_keeps_only_its_modifiers() {
+    let theme = super::theme::Theme::plain();
+    for style in [
+        theme.bad(),
+        theme.warn(),
+        theme.good(),
+        theme.dim(),
+        theme.title(),
+        theme.alarm(),
+    ] {
+        assert_eq!(style.fg, None);
+        assert_eq!(style.bg, None);
+    }
+}

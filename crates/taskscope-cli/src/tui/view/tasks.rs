@@ -176,7 +176,54 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
     if rows.is_empty() {
         let text = empty_text(app);
         table::empty(area, buf, &text, theme.dim());
+        // Why the last attempt failed: a wrong address or a service that is not a probe
+        // must not look like one that is merely slow to start.
+        if let Source::Live(Link::Waiting { reason, .. }) = &app.source
+            && !reason.is_empty()
+            && area.height > 4
+        {
+            let below = Rect::new(area.x, area.y + 2, area.width, area.height - 2);
+            let lines: Vec<&str> = textwrap(reason, usize::from(area.width.saturating_sub(4)));
+            for (i, line) in lines.iter().enumerate().take(usize::from(below.height) / 2) {
+                let y = below.y + 1 + (below.height - 1) / 3 + i as u16;
+                if y < below.bottom() {
+                    buf.set_line(
+                        area.x + 2,
+                        y,
+                        &Line::styled(*line, theme.warn()),
+                        area.width,
+                    );
+                }
+            }
+        }
     }
+}
+
+/// Splits `text` at spaces into lines of at most `width` characters (longer words are
+/// cut by the buffer).
+fn textwrap(text: &str, width: usize) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        if rest.chars().count() <= width || width == 0 {
+            lines.push(rest);
+            break;
+        }
+        let cut = rest
+            .char_indices()
+            .take(width + 1)
+            .filter(|&(_, c)| c == ' ')
+            .map(|(i, _)| i)
+            .last()
+            .unwrap_or_else(|| {
+                rest.char_indices()
+                    .nth(width)
+                    .map_or(rest.len(), |(i, _)| i)
+            });
+        lines.push(rest[..cut].trim_end());
+        rest = rest[cut..].trim_start();
+    }
+    lines
 }
 
 fn empty_text(app: &App) -> String {
