@@ -89,6 +89,10 @@ pub(crate) struct Args {
     /// Prints the full results as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     json: bool,
+
+    /// Also writes the full JSON results to this file (the table still goes to stdout).
+    #[arg(long, value_name = "FILE")]
+    save: Option<std::path::PathBuf>,
 }
 
 /// What to run, validated.
@@ -104,6 +108,7 @@ pub(crate) struct Plan {
     pub(crate) timeout: Duration,
     pub(crate) rss_cap_bytes: u64,
     pub(crate) json: bool,
+    pub(crate) save: Option<std::path::PathBuf>,
     /// The command line, for the report.
     pub(crate) command: String,
 }
@@ -174,6 +179,7 @@ fn plan(args: Args) -> anyhow::Result<Plan> {
         timeout: Duration::from_secs(args.timeout.unwrap_or(if args.quick { 30 } else { 120 })),
         rss_cap_bytes: args.rss_cap.saturating_mul(1024 * 1024),
         json: args.json,
+        save: args.save,
         command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
     })
 }

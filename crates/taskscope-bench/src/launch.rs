@@ -125,11 +125,22 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
         lines,
         watcher: None,
         report: None,
+        result_unix_ns: None,
         started,
     };
     let (status, usage, wait_status) = session.supervise(job, watched.then_some(address));
     let process_wall = started.elapsed();
-    let watch = session.watcher.take().map(Watcher::finish);
+    let watch = session
+        .watcher
+        .take()
+        .map(Watcher::finish)
+        .map(|mut watch| {
+            watch.cut_off = matches!(
+                (watch.stream_closed_unix_ns, session.result_unix_ns),
+                (Some(closed), Some(result)) if closed < result
+            );
+            watch
+        });
     let status = match (status, &session.report) {
         (Status::Ok, None) => {
             let stderr = stderr
@@ -165,6 +176,8 @@ struct Session {
     lines: Receiver<String>,
     watcher: Option<Watcher>,
     report: Option<ChildReport>,
+    /// When the child's result arrived (Unix ns).
+    result_unix_ns: Option<u64>,
     started: Instant,
 }
 
@@ -179,6 +192,8 @@ impl Session {
         let mut status = Status::Ok;
         loop {
             if let Some((usage, wait_status)) = self.reap(libc::WNOHANG) {
+                // The child can exit before its last lines have crossed the pipe.
+                self.drain_lines(watch);
                 return (status, usage, wait_status);
             }
             if status == Status::Ok {
@@ -206,6 +221,13 @@ impl Session {
         }
     }
 
+    /// Reads what is left of the child's output, up to the end of the pipe.
+    fn drain_lines(&mut self, watch: Option<SocketAddr>) {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.on_line(&line, watch);
+        }
+    }
+
     fn on_line(&mut self, line: &str, watch: Option<SocketAddr>) {
         if line == "ready" {
             if let Some(address) = watch {
@@ -223,6 +245,7 @@ impl Session {
                 let _ = stdin.write_all(b"go\n").and_then(|()| stdin.flush());
             }
         } else if let Some(json) = line.strip_prefix("result ") {
+            self.result_unix_ns = Some(crate::watch::unix_now_ns());
             match serde_json::from_str(json) {
                 Ok(report) => self.report = Some(report),
                 Err(e) => eprintln!("taskscope-bench: unreadable child result ({e}): {json}"),

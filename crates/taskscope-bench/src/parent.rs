@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use crate::cli::Plan;
 use crate::launch::{self, Job, Run, Status};
@@ -36,6 +36,11 @@ pub(crate) fn main(plan: Plan) -> anyhow::Result<()> {
         summaries: report::summarize(&plan, &runs),
         runs,
     };
+    if let Some(path) = &plan.save {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot write the results to {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)?;
+    }
     let mut stdout = std::io::stdout().lock();
     if plan.json {
         serde_json::to_writer_pretty(&mut stdout, &report)?;

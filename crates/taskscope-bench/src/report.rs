@@ -58,6 +58,9 @@ pub(crate) struct Summary {
     pub(crate) added_cpu_ns_per_poll: Option<Spread>,
     /// What the instrumentation adds per spawned task, its poll included (`spawn`).
     pub(crate) added_cpu_ns_per_spawn: Option<Spread>,
+    /// CPU time of the instrumentation's own threads per task spawned (`spawn`, `churn`):
+    /// the aggregator's share, which runs beside the app rather than inside its polls.
+    pub(crate) instrument_cpu_ns_per_task: Option<Spread>,
     /// Resident memory per idle task (`live`).
     pub(crate) live_kib_per_task: Option<Spread>,
     /// The same, minus `none`'s: the instrumentation's memory per task.
@@ -93,6 +96,8 @@ pub(crate) struct Watched {
     pub(crate) tasks_spawned_by_app: u64,
     pub(crate) drops: crate::watch::Drops,
     pub(crate) error: Option<String>,
+    /// The probe disconnected the client before the workload ended.
+    pub(crate) cut_off: bool,
 }
 
 /// Folds runs into summaries, in plan order.
@@ -160,6 +165,7 @@ fn summarize_one(workload: Workload, mode: Mode, mine: &[&Run], all: &[Run]) -> 
             tasks_spawned_by_app: r.report.as_ref().map_or(0, |c| c.spawned),
             drops: watch.drops,
             error: watch.error.clone(),
+            cut_off: watch.cut_off,
         })
     });
 
@@ -207,6 +213,15 @@ fn summarize_one(workload: Workload, mode: Mode, mine: &[&Run], all: &[Run]) -> 
                     pairs
                         .iter()
                         .map(|(r, b)| (cpu_ns(r) - cpu_ns(b)) / r.size as f64),
+                )
+            })
+            .flatten(),
+        instrument_cpu_ns_per_task: (matches!(workload, Workload::Spawn | Workload::Churn)
+            && mode != Mode::None)
+            .then(|| {
+                Spread::of(
+                    ok.iter()
+                        .map(|r| report(r).instrument_cpu_ns as f64 / r.size as f64),
                 )
             })
             .flatten(),
@@ -362,6 +377,9 @@ fn notes(s: &Summary) -> String {
     if let Some(spawn) = s.added_cpu_ns_per_spawn.filter(|_| s.mode != Mode::None) {
         notes.push(format!("+{:.0} ns CPU/spawn", spawn.median));
     }
+    if let Some(per_task) = s.instrument_cpu_ns_per_task {
+        notes.push(format!("instrument threads {:.0} ns/task", per_task.median));
+    }
     if let Some(kib) = s.live_kib_per_task {
         let added = s
             .added_kib_per_task
@@ -396,9 +414,14 @@ fn notes(s: &Summary) -> String {
     if let Some(w) = &s.watched {
         let lost = w.drops.total_lost();
         notes.push(format!(
-            "client got {} spawn events for {} spawns, lost {lost}, delayed {}, evicted {}{}",
+            "client got {} spawn events for {} spawns{}, lost {lost}, delayed {}, evicted {}{}",
             w.tasks_spawned_seen,
             w.tasks_spawned_by_app,
+            if w.cut_off {
+                " (CUT OFF by the probe mid-run)"
+            } else {
+                ""
+            },
             w.drops.spawn_events_delayed,
             w.drops.ended_tasks_evicted,
             w.error

@@ -30,8 +30,15 @@ pub(crate) struct WatchSummary {
     pub(crate) drops: Drops,
     /// Each stall's first event, in the order they arrived.
     pub(crate) stalls: Vec<StallSeen>,
-    /// Why watching stopped early, if it did.
+    /// Why watching failed, if it did.
     pub(crate) error: Option<String>,
+    /// When the probe closed the stream, if it did before the harness stopped watching
+    /// (Unix ns). The child exiting closes it too; the harness compares this with the
+    /// moment the workload finished to tell a disconnected client from a finished run.
+    pub(crate) stream_closed_unix_ns: Option<u64>,
+    /// The probe closed the stream while the workload was still running: the client was
+    /// cut off (a full watcher buffer) and missed the rest of the run.
+    pub(crate) cut_off: bool,
 }
 
 /// `v1::Drops`, in a form the report can serialize.
@@ -152,8 +159,10 @@ async fn watch(
         {
             Err(_elapsed) => continue,
             Ok(Ok(Some(update))) => update,
-            // The child exiting ends the stream; that is the normal end.
-            Ok(Ok(None)) | Ok(Err(_)) => break,
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                summary.stream_closed_unix_ns = Some(unix_now_ns());
+                break;
+            }
         };
         let arrived_unix_ns = unix_now_ns();
         if summary.updates == 0 {
@@ -188,7 +197,8 @@ async fn watch(
     summary
 }
 
-fn unix_now_ns() -> u64 {
+/// Wall clock now, in Unix nanoseconds.
+pub(crate) fn unix_now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
