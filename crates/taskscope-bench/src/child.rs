@@ -82,10 +82,10 @@ pub(crate) fn main(args: &[String]) -> anyhow::Result<()> {
     let linger = Duration::from_millis(linger_ms.parse().context("linger must be in ms")?);
 
     mode.install()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot build the tokio runtime")?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    mode.configure_runtime(&mut builder);
+    let runtime = builder.build().context("cannot build the tokio runtime")?;
     say("ready")?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;

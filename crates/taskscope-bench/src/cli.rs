@@ -20,6 +20,8 @@ MODES
   console           console-subscriber 0.5 as console_subscriber::init() sets it up
   taskscope-layer   (not run by default) the probe's layer alone on a bare registry, via
                     Builder::build, without the log layer init() adds
+  hooks-sketch      (not run by default; not taskscope) the probe's per-poll work done from
+                    tokio's task hooks instead of tracing spans: what that route would cost
 
 WORKLOADS (full size; --quick uses about 1/100)
   spawn          200k tiny tasks spawned and joined              -> cost per spawn
@@ -61,8 +63,8 @@ pub(crate) struct Args {
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<Workload>,
 
-    /// Modes to compare, comma-separated (default: all but taskscope-layer). `none` is
-    /// always added: ratios need it.
+    /// Modes to compare, comma-separated (default: all but taskscope-layer and
+    /// hooks-sketch). `none` is always added: ratios need it.
     #[arg(long, value_delimiter = ',')]
     modes: Vec<Mode>,
 

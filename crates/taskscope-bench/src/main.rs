@@ -9,6 +9,7 @@
 
 mod child;
 mod cli;
+mod hooks_sketch;
 mod launch;
 mod measure;
 mod mode;

@@ -26,11 +26,14 @@ pub(crate) enum Mode {
     /// The probe's layer alone on a bare registry (`Builder::build`), without the log
     /// output layer `init()` adds: separates the probe's own cost from that layer's.
     TaskscopeLayer,
+    /// Not taskscope: the probe's per-poll work done from tokio's task hooks instead of
+    /// tracing spans (`hooks_sketch.rs`), to show what that route would cost.
+    HooksSketch,
 }
 
 impl Mode {
     /// Every mode.
-    pub(crate) const ALL: [Mode; 7] = [
+    pub(crate) const ALL: [Mode; 8] = [
         Mode::None,
         Mode::Taskscope,
         Mode::TaskscopeWatch,
@@ -38,6 +41,7 @@ impl Mode {
         Mode::TaskscopeWakers,
         Mode::Console,
         Mode::TaskscopeLayer,
+        Mode::HooksSketch,
     ];
 
     /// The modes run when `--modes` is not given.
@@ -59,6 +63,7 @@ impl Mode {
             Mode::TaskscopeWakers => "taskscope+wakers",
             Mode::Console => "console",
             Mode::TaskscopeLayer => "taskscope-layer",
+            Mode::HooksSketch => "hooks-sketch",
         }
     }
 
@@ -74,11 +79,18 @@ impl Mode {
         )
     }
 
+    /// Adds what this mode needs to the runtime being built.
+    pub(crate) fn configure_runtime(self, builder: &mut tokio::runtime::Builder) {
+        if self == Mode::HooksSketch {
+            crate::hooks_sketch::install(builder);
+        }
+    }
+
     /// Installs this mode's tracing set-up in the current (child) process. Must run before
     /// the runtime is built, so that the runtime's own tasks are seen too.
     pub(crate) fn install(self) -> anyhow::Result<()> {
         match self {
-            Mode::None => Ok(()),
+            Mode::None | Mode::HooksSketch => Ok(()),
             Mode::Console => {
                 console_subscriber::init();
                 Ok(())
