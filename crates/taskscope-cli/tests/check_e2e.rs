@@ -223,15 +223,22 @@ fn a_blocking_sleep_in_async_code_is_a_stall_at_its_spawn_call() {
         "{finding:#}"
     );
     assert!(!finding["thread"].as_str().unwrap().is_empty());
-    // When the probe could capture the stalled thread's stack, the backtrace starts at the
-    // innermost frame in the example's own code (the function calling `thread::sleep`).
-    if let Some(first) = finding["backtrace"]
-        .as_array()
-        .and_then(|frames| frames.first())
-    {
-        let location = first["location"].as_str().unwrap_or_default();
+    // When the probe could capture the stalled thread's stack, it shows where the example's
+    // own code made the blocking call.
+    if let Some(frames) = finding["backtrace"].as_array().filter(|f| !f.is_empty()) {
+        let own = frames
+            .iter()
+            .find(|f| {
+                f["location"]
+                    .as_str()
+                    .is_some_and(|l| l.contains("src/bin/blocking_sleep.rs:"))
+            })
+            .unwrap_or_else(|| panic!("no frame in the example: {finding:#}"));
         assert!(
-            location.contains("src/bin/blocking_sleep.rs:"),
+            own["function"]
+                .as_str()
+                .unwrap()
+                .contains("load_config_slowly"),
             "{finding:#}"
         );
     }

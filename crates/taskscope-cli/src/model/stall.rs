@@ -11,12 +11,36 @@ pub(crate) enum Phase {
     Ended,
 }
 
+/// What the samples of a stall say the thread was doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Activity {
+    /// Fewer than two samples, or no stacks.
+    Unknown,
+    /// The same place in every sample: waiting in a blocking call.
+    Blocked,
+    /// Somewhere different each time: computing.
+    Busy,
+}
+
+impl Activity {
+    fn from_wire(activity: i32) -> Self {
+        match v1::Activity::try_from(activity) {
+            Ok(v1::Activity::Blocked) => Self::Blocked,
+            Ok(v1::Activity::Busy) => Self::Busy,
+            Ok(v1::Activity::Unknown) | Err(_) => Self::Unknown,
+        }
+    }
+}
+
 /// One frame of a captured stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Frame {
     pub(crate) function: Box<str>,
     /// `file:line[:col]`, when known.
     pub(crate) location: Option<Box<str>>,
+    /// Marked by the probe as worth showing: the user's own frames and the innermost
+    /// library call they made (the one that blocks); not runtime machinery.
+    pub(crate) user: bool,
 }
 
 /// One stall, as last reported.
@@ -30,6 +54,7 @@ pub(crate) struct Stall {
     /// Duration so far, final when [`Phase::Ended`].
     pub(crate) duration_ns: u64,
     pub(crate) phase: Phase,
+    pub(crate) activity: Activity,
     /// The latest captured stack, innermost frame first; empty when none was captured.
     pub(crate) stack: Vec<Frame>,
 }
@@ -43,6 +68,7 @@ impl Stall {
             poll_started_ns: stall.poll_started_ns,
             duration_ns: stall.duration_ns,
             phase: Phase::Ongoing,
+            activity: Activity::Unknown,
             stack: Vec::new(),
         };
         this.update(stall);
@@ -59,6 +85,10 @@ impl Stall {
         } else if self.phase == Phase::Ongoing {
             self.duration_ns = self.duration_ns.max(stall.duration_ns);
         }
+        let activity = Activity::from_wire(stall.activity);
+        if activity != Activity::Unknown {
+            self.activity = activity;
+        }
         if let Some(sample) = stall.samples.iter().rev().find(|s| !s.frames.is_empty()) {
             self.stack = sample
                 .frames
@@ -66,6 +96,7 @@ impl Stall {
                 .map(|frame| Frame {
                     function: frame.function.as_str().into(),
                     location: (!frame.location.is_empty()).then(|| frame.location.as_str().into()),
+                    user: frame.user,
                 })
                 .collect();
         }

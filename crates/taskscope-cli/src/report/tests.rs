@@ -38,10 +38,12 @@ fn fixture() -> Judgement {
                 Frame {
                     function: "app::fetch".into(),
                     location: Some("/repo/src/bin/app.rs:30:9".into()),
+                    user: true,
                 },
                 Frame {
                     function: "tokio::runtime::task::core::Core::poll".into(),
                     location: None,
+                    user: false,
                 },
             ],
         },

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::duration::human_ns;
 use crate::model::growth::kept_rising;
-use crate::model::stall::Frame;
+use crate::model::stall::{Activity, Frame};
 use crate::model::task::{Kind, Outcome, State, Task};
 use crate::model::{Ending, LocationId, Model};
 
@@ -96,7 +96,7 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
             let blocked = format!("thread `{thread}`");
             (thread, blocked)
         };
-        let backtrace = from_innermost_user_frame(&stall.stack);
+        let backtrace = shown_frames(&stall.stack);
         let mut message = format!(
             "a poll of {} blocked {blocked} for {} (threshold {})",
             describe(stall.task_id, task),
@@ -106,8 +106,18 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
         if stall.phase == crate::model::stall::Phase::Ongoing {
             message.push_str(", and was still running when observation stopped");
         }
-        if let Some(innermost) = stall.stack.first() {
-            message.push_str(&format!("; innermost frame `{}`", innermost.function));
+        match (stall.activity, backtrace.first()) {
+            (Activity::Busy, _) => message.push_str("; busy computing, never reaching an `.await`"),
+            (Activity::Blocked, Some(call)) => {
+                message.push_str(&format!("; blocked in `{}`", call.function));
+            }
+            // Without the probe's reading of the samples, the innermost frame of all says
+            // most about where the thread was (e.g. `std::thread::sleep`).
+            _ => {
+                if let Some(innermost) = stall.stack.first() {
+                    message.push_str(&format!("; innermost frame `{}`", innermost.function));
+                }
+            }
         }
         let mut occurrence = occurrence(
             model,
@@ -123,6 +133,17 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
         occurrence.task_id = stall.task_id;
         occurrence.weight = duration_ns;
         found.push(occurrence);
+    }
+}
+
+/// The frames a report shows: those the probe marked (the user's own frames and the
+/// innermost library call they made, e.g. `std::thread::sleep`), innermost first. A stack
+/// without marks (an older probe) is shown from its innermost frame in the user's code.
+fn shown_frames(stack: &[Frame]) -> Vec<Frame> {
+    if stack.iter().any(|frame| frame.user) {
+        stack.iter().filter(|frame| frame.user).cloned().collect()
+    } else {
+        from_innermost_user_frame(stack)
     }
 }
 

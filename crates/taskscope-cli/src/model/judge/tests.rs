@@ -531,3 +531,56 @@ fn a_hundred_thousand_leaked_tasks_make_one_finding() {
     );
     assert_eq!(finding.task_id, 1, "the first task is the example");
 }
+
+#[test]
+fn a_stall_shows_the_frames_the_probe_marked_and_what_the_thread_was_doing() {
+    let mut update = start(7, "app");
+    completed(&mut update, 1, "src/main.rs:10:5");
+    let mut s = stall(1, 1, StallPhase::Ended, 612 * MS);
+    s.activity = v1::Activity::Blocked as i32;
+    let marked = |function: &str, location: &str| v1::Frame {
+        user: true,
+        ..frame(function, location)
+    };
+    s.samples.push(v1::StackSample {
+        frames: vec![
+            frame("libc::nanosleep", ""),
+            marked(
+                "std::thread::sleep",
+                "/rustc/abc/library/std/src/thread/mod.rs:1:1",
+            ),
+            marked("app::load_config", "src/config.rs:8:5"),
+            frame("tokio::runtime::task::core::Core::poll", ""),
+        ],
+        ..Default::default()
+    });
+    update.stalls.push(s);
+    let judgement = judge([&one(update)], &Policy::default());
+    let finding = &judgement.findings[0];
+    let Detail::Stall { backtrace, .. } = &finding.detail else {
+        panic!()
+    };
+    let shown: Vec<&str> = backtrace.iter().map(|f| &*f.function).collect();
+    assert_eq!(shown, ["std::thread::sleep", "app::load_config"]);
+    assert!(
+        finding.message.ends_with("blocked in `std::thread::sleep`"),
+        "{}",
+        finding.message
+    );
+    assert_eq!(finding.source_location(), "src/config.rs:8:5");
+}
+
+#[test]
+fn a_busy_stall_says_it_was_computing() {
+    let mut update = start(7, "app");
+    completed(&mut update, 1, "src/main.rs:10:5");
+    let mut s = stall(1, 1, StallPhase::Ended, 500 * MS);
+    s.activity = v1::Activity::Busy as i32;
+    update.stalls.push(s);
+    let judgement = judge([&one(update)], &Policy::default());
+    assert!(
+        judgement.findings[0].message.contains("busy computing"),
+        "{}",
+        judgement.findings[0].message
+    );
+}
