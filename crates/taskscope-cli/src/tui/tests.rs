@@ -14,6 +14,8 @@ use super::live::LinkEvent;
 use super::replay::Player;
 use super::rows::Column;
 
+mod hostile;
+
 fn press(app: &mut App, code: KeyCode) -> Outcome {
     let outcome = app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
     app.refresh_rows();

@@ -181,6 +181,8 @@ fn state_line(app: &App, task: &Task, now_ns: u64) -> Line<'static> {
 }
 
 fn histogram_lines(buckets: Option<&[u32]>, theme: Theme, out: &mut Vec<Line<'static>>) {
+    // Buckets past the protocol's 44 have no bounds (a newer or broken probe sent them).
+    let buckets = buckets.map(|b| &b[..b.len().min(histogram::BUCKETS)]);
     let Some(buckets) = buckets.filter(|b| b.iter().any(|&c| c > 0)) else {
         out.push(Line::from(vec![
             label("Poll time", theme),

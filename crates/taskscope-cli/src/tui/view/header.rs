@@ -135,8 +135,14 @@ fn second_line(app: &App) -> Line<'static> {
         },
     ));
     let drops = model.drops();
-    let dropped =
-        drops.tasks_lost + drops.stall_events + drops.recording_updates + drops.ended_tasks_evicted;
+    let dropped = [
+        drops.tasks_lost,
+        drops.stall_events,
+        drops.recording_updates,
+        drops.ended_tasks_evicted,
+    ]
+    .into_iter()
+    .fold(0u64, u64::saturating_add);
     spans.push(Span::raw(" │ "));
     if dropped > 0 {
         spans.push(Span::styled(

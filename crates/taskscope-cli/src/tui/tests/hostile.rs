@@ -1,0 +1,139 @@
+//! A stream from a buggy, newer or hostile probe must never crash the dashboard: extreme
+//! numbers, unknown enum values, oversized histograms, ids that point nowhere, parent
+//! cycles, time running backwards.
+
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use taskscope_api::v1;
+
+use crate::tui::app::{App, Overlay, Screen};
+use crate::tui::fixture::{draw, settle};
+use crate::tui::live::LinkEvent;
+use crate::tui::replay::Player;
+
+fn hostile_updates() -> Vec<v1::Update> {
+    let mut first = crate::model::fixture::start(u32::MAX, "");
+    if let Some(process) = &mut first.process {
+        process.instrumentation = 99;
+        process.stall_threshold_ns = u64::MAX;
+    }
+    let mut update = crate::model::fixture::at(u64::MAX);
+    for id in [0, 1, 2, u64::MAX] {
+        let mut spawned = crate::model::fixture::spawned(id, "::");
+        spawned.kind = -5;
+        // 1 and 2 are each other's parent; 0 is its own.
+        spawned.parent_id = match id {
+            1 => 2,
+            2 => 1,
+            other => other,
+        };
+        spawned.spawned_ns = u64::MAX;
+        spawned.spawn_thread = u32::MAX;
+        spawned.name = "\u{1b}[31m\t\u{0}名前".repeat(30);
+        update.spawned.push(spawned);
+        update.stats.push(v1::TaskStats {
+            id,
+            state: 42,
+            polls: u64::MAX,
+            busy_ns: u64::MAX,
+            scheduled_ns: u64::MAX,
+            wakers: i64::MIN,
+            running_thread: u32::MAX,
+            last_poll_start_ns: u64::MAX,
+            last_poll_end_ns: 0,
+            poll_histogram: vec![u32::MAX; 300],
+            max_poll_ns: u64::MAX,
+            ..Default::default()
+        });
+    }
+    update.ended.push(v1::TaskEnded {
+        id: 7,
+        outcome: 1234,
+        ended_ns: 0,
+        ..Default::default()
+    });
+    update.stalls.push(v1::Stall {
+        stall_id: 1,
+        phase: 77,
+        task_id: 999,
+        thread: u32::MAX,
+        poll_started_ns: u64::MAX,
+        duration_ns: u64::MAX,
+        ..Default::default()
+    });
+    update.runtime = Some(v1::RuntimeState {
+        threads: vec![v1::ThreadState {
+            thread: u32::MAX,
+            polling_task: u64::MAX,
+            poll_started_ns: u64::MAX,
+            ..Default::default()
+        }],
+        blocking_alive: 0,
+        blocking_running: u64::MAX,
+    });
+    update.drops = Some(v1::Drops {
+        tasks_lost: u64::MAX,
+        stall_events: u64::MAX,
+        ..Default::default()
+    });
+    let backwards = crate::model::fixture::at(5);
+    vec![first, update, backwards]
+}
+
+fn every_screen(app: &mut App) {
+    for screen in [
+        Screen::Tasks,
+        Screen::Task(0),
+        Screen::Task(1),
+        Screen::Task(u64::MAX),
+        Screen::Stalls,
+        Screen::Leaks,
+        Screen::Runtime,
+    ] {
+        app.screen = screen;
+        for overlay in [Overlay::None, Overlay::Help, Overlay::Stack(1)] {
+            app.overlay = overlay;
+            for (w, h) in [(80, 24), (200, 60), (12, 5)] {
+                draw(app, w, h);
+            }
+        }
+    }
+    app.overlay = Overlay::None;
+    for key in [
+        KeyCode::Char('t'),
+        KeyCode::Char('s'),
+        KeyCode::End,
+        KeyCode::Enter,
+        KeyCode::PageDown,
+        KeyCode::Char('i'),
+        KeyCode::Char(']'),
+        KeyCode::Left,
+    ] {
+        app.on_key(KeyEvent::new(key, KeyModifiers::NONE));
+        app.refresh();
+        draw(app, 80, 24);
+    }
+}
+
+#[test]
+fn a_hostile_live_stream_is_drawn_without_panicking() {
+    let mut app = App::live("x", Instant::now());
+    app.on_link(LinkEvent::Connected);
+    for update in hostile_updates() {
+        app.apply(&update);
+    }
+    let mut app = settle(app);
+    every_screen(&mut app);
+}
+
+#[test]
+fn a_hostile_recording_is_replayed_without_panicking() {
+    let mut app = settle(App::replay(
+        Player::new(hostile_updates()),
+        "x.tsrec",
+        Instant::now(),
+    ));
+    app.tick(Instant::now());
+    every_screen(&mut app);
+}
