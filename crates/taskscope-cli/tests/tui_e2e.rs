@@ -373,6 +373,38 @@ fn attach_filter_sort_details_views_and_quit() {
 }
 
 #[test]
+fn a_restarted_target_gets_a_fresh_view_and_a_notice() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("app.sock");
+    let first = App::start("forever", &socket);
+    let first_pid = first.child.id();
+    let tmux = Tmux::start(120, 30);
+    tmux.run(&format!("{} attach unix:{}", taskscope(), socket.display()));
+    tmux.wait_for("the first run", |s| {
+        s.contains(&format!("pid {first_pid} "))
+    });
+    drop(first);
+    tmux.wait_for("the disconnection", |s| s.contains("disconnected"));
+    let _ = std::fs::remove_file(&socket);
+    let second = App::start("forever", &socket);
+    let second_pid = second.child.id();
+    let screen = tmux.wait_for("the second run", |s| {
+        s.contains(&format!("pid {second_pid} ")) && s.contains("● live")
+    });
+    assert!(
+        screen.contains(&format!(
+            "the target restarted (pid {first_pid} → {second_pid})"
+        )),
+        "no notice of the restart:\n{screen}"
+    );
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}
+
+#[test]
 fn replay_jumps_to_the_stall_of_a_recording() {
     if !have_tmux() {
         return;
