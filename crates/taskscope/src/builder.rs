@@ -124,6 +124,21 @@ impl Builder {
         self
     }
 
+    /// Also serves tokio-console's protocol on `address` (`host:port`, `unix:/path`, or
+    /// `off`, the default), so tokio-console can attach; `TASKSCOPE_CONSOLE_BIND` in the
+    /// environment. Needs the `console` cargo feature, and only [`Builder::init`] installs
+    /// it (with [`Builder::build`], add `console_subscriber::spawn()` to your subscriber).
+    ///
+    /// It embeds console-subscriber, whose cost per poll is many times the probe's: see
+    /// `docs/interop.md` before switching it on in production.
+    pub fn console_bind(mut self, address: &str) -> Self {
+        match Bind::parse(address) {
+            Ok(bind) => self.config.console_bind = bind,
+            Err(problem) => diag::warn(&format!("console bind address {address:?}: {problem}")),
+        }
+        self
+    }
+
     /// Captures the stalled thread's stack (default on, where the platform allows).
     pub fn capture_stacks(mut self, on: bool) -> Self {
         self.config.capture_stacks = on;
@@ -141,6 +156,20 @@ impl Builder {
     ///     .init();
     /// ```
     pub fn build<S>(self) -> Result<(ProbeLayer<S>, Probe), InitError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if self.config.console_bind != Bind::Off {
+            diag::warn(&format!(
+                "the tokio-console address ({}) is only served by Builder::init(); with your \
+                 own subscriber, add console_subscriber::spawn() to it",
+                self.config.console_bind
+            ));
+        }
+        self.build_probe()
+    }
+
+    fn build_probe<S>(self) -> Result<(ProbeLayer<S>, Probe), InitError>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -189,7 +218,8 @@ impl Builder {
             return Err(InitError::SubscriberAlreadySet);
         }
         let log_to_stderr = self.config.log_to_stderr;
-        let (layer, probe) = self.build()?;
+        let console = crate::console::layer(&self.config.console_bind, self.config.retention);
+        let (layer, probe) = self.build_probe()?;
         let logs = log_to_stderr.then(|| {
             let filter =
                 EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -200,6 +230,7 @@ impl Builder {
         let installed = tracing_subscriber::registry()
             .with(layer)
             .with(logs)
+            .with(console)
             .try_init();
         if installed.is_err() {
             return Err(InitError::SubscriberAlreadySet);

@@ -67,6 +67,8 @@ pub(crate) struct Config {
     pub(crate) capture_stacks: bool,
     /// Install a fmt layer for the app's own logs (`init()` only).
     pub(crate) log_to_stderr: bool,
+    /// Where to also serve tokio-console's protocol (feature `console`); off by default.
+    pub(crate) console_bind: Bind,
 }
 
 impl Default for Config {
@@ -81,6 +83,7 @@ impl Default for Config {
             max_retained: 10_000,
             capture_stacks: true,
             log_to_stderr: true,
+            console_bind: Bind::Off,
         }
     }
 }
@@ -94,6 +97,7 @@ pub(crate) mod env {
     pub(crate) const WAKERS: &str = "TASKSCOPE_WAKERS";
     pub(crate) const RETENTION: &str = "TASKSCOPE_RETENTION";
     pub(crate) const STACKS: &str = "TASKSCOPE_STACKS";
+    pub(crate) const CONSOLE_BIND: &str = "TASKSCOPE_CONSOLE_BIND";
 }
 
 impl Config {
@@ -144,6 +148,9 @@ impl Config {
         });
         apply(env::STACKS, &mut |v| {
             parse_switch(v).map(|on| self.capture_stacks = on)
+        });
+        apply(env::CONSOLE_BIND, &mut |v| {
+            Bind::parse(v).map(|b| self.console_bind = b)
         });
     }
 }
@@ -226,12 +233,17 @@ mod tests {
             (env::PUBLISH_INTERVAL, "20ms"),
             (env::WAKERS, "on"),
             (env::RECORD, "/tmp/r.tsrec"),
+            (env::CONSOLE_BIND, "127.0.0.1:6669"),
         ]);
         assert_eq!(config.bind, Bind::Off);
         assert_eq!(config.stall_threshold, Duration::from_millis(250));
         assert_eq!(config.publish_interval, Duration::from_millis(20));
         assert!(config.waker_tracking);
         assert_eq!(config.record, Some(PathBuf::from("/tmp/r.tsrec")));
+        assert_eq!(
+            config.console_bind,
+            Bind::Tcp("127.0.0.1:6669".parse().unwrap())
+        );
     }
 
     #[test]
@@ -241,11 +253,13 @@ mod tests {
             (env::STALL_THRESHOLD, "0ms"),
             (env::PUBLISH_INTERVAL, "soon"),
             (env::WAKERS, "maybe"),
+            (env::CONSOLE_BIND, "6669"),
         ]);
         let default = Config::default();
         assert_eq!(config.bind, default.bind);
         assert_eq!(config.stall_threshold, default.stall_threshold);
         assert_eq!(config.publish_interval, default.publish_interval);
         assert_eq!(config.waker_tracking, default.waker_tracking);
+        assert_eq!(config.console_bind, Bind::Off);
     }
 }

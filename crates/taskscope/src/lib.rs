@@ -33,6 +33,7 @@
 //! | `TASKSCOPE_WAKERS` | `off` | track wakers (needed for lost-waker detection; costly) |
 //! | `TASKSCOPE_RETENTION` | `60s` | how long ended tasks stay visible |
 //! | `TASKSCOPE_STACKS` | `on` | capture the stack of a stalled thread |
+//! | `TASKSCOPE_CONSOLE_BIND` | `off` | also serve tokio-console's protocol here (feature `console`; costly, see `docs/interop.md`) |
 //!
 //! The same settings exist on [`Builder`]. For an app that builds its own tracing
 //! subscriber, [`Builder::build`] returns the probe's layer to add to it.
@@ -49,6 +50,7 @@ mod builder;
 mod cell;
 mod clock;
 mod config;
+mod console;
 mod diag;
 mod exit;
 mod intern;
