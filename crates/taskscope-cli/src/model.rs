@@ -125,6 +125,7 @@ impl Model {
                 self.instrumentation = seen;
             }
             self.process = Some(process.clone());
+            self.runtime.threads_unavailable = process.source == v1::SourceKind::Console as i32;
         }
         if let Some(seen) = Instrumentation::from_wire(update.instrumentation) {
             self.instrumentation = seen;

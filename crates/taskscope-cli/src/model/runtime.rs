@@ -20,6 +20,8 @@ pub(crate) struct Runtime {
     threads: Vec<Option<Thread>>,
     pub(crate) blocking_alive: u64,
     pub(crate) blocking_running: u64,
+    /// The source cannot say which thread polls what (a console-subscriber target).
+    pub(crate) threads_unavailable: bool,
 }
 
 /// Thread numbers beyond this are not stored densely: a corrupt or hostile stream must not
@@ -56,6 +58,7 @@ impl Runtime {
     pub(crate) fn thread_name(&self, number: u32) -> String {
         match self.thread(number) {
             Some(thread) if !thread.name.is_empty() => thread.name.to_string(),
+            _ if self.threads_unavailable => "n/a (console)".to_owned(),
             _ => format!("thread #{number}"),
         }
     }

@@ -20,6 +20,9 @@ use crate::tui::theme::Theme;
 const BAR: usize = 32;
 /// Children listed before "and N more".
 const CHILDREN_SHOWN: usize = 24;
+/// What a translated console-subscriber stream cannot say (no outcomes, parents, stacks).
+const NOT_FROM_CONSOLE: &str = "not available from a console-subscriber target";
+
 /// Frames shown of a stall's stack here (all of them in the Stalls view's overlay).
 const FRAMES_SHOWN: usize = 12;
 
@@ -64,6 +67,7 @@ fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
         Span::raw(format!("  ({kind}, runtime {})", task.runtime_id)),
     ]));
     let parent = match task.parent_id {
+        0 if model.is_console_target() => format!(" (parent: {NOT_FROM_CONSOLE})"),
         0 => String::new(),
         id => format!(" by task {id}"),
     };
@@ -148,6 +152,9 @@ fn state_line(app: &App, task: &Task, now_ns: u64) -> Line<'static> {
         Some(Outcome::Completed) => "completed".to_owned(),
         Some(Outcome::Cancelled) => "cancelled (aborted or dropped)".to_owned(),
         Some(Outcome::CancelledAtShutdown) => "cancelled when its runtime shut down".to_owned(),
+        Some(Outcome::Unknown) if app.shown().is_console_target() => {
+            format!("ended (outcome {NOT_FROM_CONSOLE})")
+        }
         Some(Outcome::Unknown) => "ended".to_owned(),
         None => {
             let state = metrics::state_label(task);
@@ -250,7 +257,11 @@ fn stall_lines(app: &App, task_id: u64, out: &mut Vec<Line<'static>>) {
                 ),
                 if ongoing { theme.bad() } else { theme.warn() },
             ),
-            Span::raw(format!(" on {}", model.runtime().thread_name(stall.thread))),
+            Span::raw(if model.is_console_target() {
+                String::new()
+            } else {
+                format!(" on {}", model.runtime().thread_name(stall.thread))
+            }),
         ]));
     }
     match stalls.iter().rev().find(|s| !s.stack.is_empty()) {
@@ -272,6 +283,10 @@ fn stall_lines(app: &App, task_id: u64, out: &mut Vec<Line<'static>>) {
                 ));
             }
         }
+        None if model.is_console_target() => out.push(Line::styled(
+            format!("  stack {NOT_FROM_CONSOLE}"),
+            theme.dim(),
+        )),
         None => out.push(Line::styled("  no stack was captured", theme.dim())),
     }
     out.push(Line::raw(""));

@@ -74,7 +74,17 @@ fn first_line(app: &App) -> Line<'static> {
             }
         }
     }
-    if let Some(process) = model.process() {
+    if model.is_console_target() {
+        // Say what this view cannot show, rather than show zeros for it.
+        spans.push(Span::styled(
+            format!(
+                "  up {}  console-subscriber target: stalls at 1 s granularity; no stacks, \
+                 outcomes, parents, threads",
+                clock(app.now_ns())
+            ),
+            theme.dim(),
+        ));
+    } else if let Some(process) = model.process() {
         let program = process
             .program
             .rsplit('/')

@@ -1,0 +1,489 @@
+//! tokio-console's protocol end to end, both ways, with real processes and real gRPC:
+//!
+//! * `taskscope check --attach` and `taskscope attach` (in tmux) read an app instrumented
+//!   with plain `console_subscriber::init()` (`console_app`) and find its stall and its
+//!   lost waker;
+//! * an app running the taskscope probe with `TASKSCOPE_CONSOLE_BIND` (`console_served`)
+//!   is read by a console-api client, as tokio-console reads it, and by
+//!   `taskscope check --protocol console`.
+//!
+//! The example programs belong to another package: they are built (a no-op when the
+//! workspace is built already) into the target directory this test came from, with
+//! `--workspace` so that nothing is rebuilt with other features.
+//!
+//! Timing: no assertion on how fast anything happens; every wait has a wide margin.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use console_api::instrument::InstrumentRequest;
+use console_api::instrument::instrument_client::InstrumentClient;
+use serde_json::Value;
+
+/// How long to wait for something that should happen at once.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The example executables by name, built once per test process.
+fn example(name: &str) -> PathBuf {
+    static EXAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    let examples = EXAMPLES.get_or_init(|| {
+        let profile_dir = Path::new(env!("CARGO_BIN_EXE_taskscope")).parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
+            "debug" => "dev",
+            other => other,
+        };
+        let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(workspace_root())
+            .args(["build", "--workspace", "--bins", "--message-format", "json"])
+            .args(["--profile", profile, "--target-dir"])
+            .arg(target_dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(output.status.success(), "building the examples failed");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| message["reason"] == "compiler-artifact")
+            .filter_map(|message| {
+                let name = message["target"]["name"].as_str()?.to_owned();
+                Some((name, PathBuf::from(message["executable"].as_str()?)))
+            })
+            .collect()
+    });
+    examples
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no example `{name}` was built"))
+}
+
+/// `file:line:col` of the `tokio::spawn` on the line marked `marker`, or on the closest
+/// line above it (rustfmt moves a trailing comment after `{` into the block).
+fn spawn_location(source: &str, marker: &str) -> String {
+    let path = workspace_root()
+        .join("crates/taskscope-examples")
+        .join(source);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let marked = lines
+        .iter()
+        .position(|line| line.contains(marker))
+        .unwrap_or_else(|| panic!("no `{marker}` in {source}"));
+    let (index, column) = (marked.saturating_sub(3)..=marked)
+        .rev()
+        .find_map(|index| Some((index, lines[index].find("tokio::spawn")?)))
+        .unwrap_or_else(|| panic!("no spawn at or above {source}:{}", marked + 1));
+    format!(
+        "crates/taskscope-examples/{source}:{}:{}",
+        index + 1,
+        column + 1
+    )
+}
+
+/// A free TCP port on the loopback interface (free when asked; good enough for tests).
+fn free_address() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// An example program; killed when dropped.
+struct App {
+    child: Child,
+}
+
+impl App {
+    fn start(name: &str, env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(example(name));
+        command
+            .env("CONSOLE_APP_SECONDS", "120")
+            .env_remove("TOKIO_CONSOLE_BIND")
+            .env_remove("TASKSCOPE_CONSOLE_BIND")
+            .env_remove("TASKSCOPE_RECORD")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        Self {
+            child: command.spawn().expect("the example starts"),
+        }
+    }
+
+    /// Waits until `address` accepts connections.
+    fn wait_for(&mut self, address: SocketAddr) {
+        let start = Instant::now();
+        while TcpStream::connect(address).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the example exited ({status}) before listening on {address}");
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "nothing listened on {address} within {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `taskscope check --format json --output FILE args...`.
+fn check(args: &[&str]) -> (i32, Value, Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--format", "json", "--output"])
+        .arg(&report_path)
+        .args(args)
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("taskscope runs");
+    let status = output.status.code().expect("taskscope exited");
+    let report = std::fs::read_to_string(&report_path)
+        .map(|text| serde_json::from_str(&text).expect("the report is JSON"))
+        .unwrap_or(Value::Null);
+    (status, report, output)
+}
+
+#[test]
+fn check_attach_finds_the_stall_and_the_lost_waker_of_a_console_subscriber_app() {
+    let address = free_address();
+    let mut app = App::start(
+        "console_app",
+        &[("TOKIO_CONSOLE_BIND", address.to_string())],
+    );
+    app.wait_for(address);
+    // `auto` (the default) finds console's service after taskscope's is refused. The app
+    // blocks a worker for 2.5 s every 4.5 s, so 8 s always hold one.
+    let (status, report, output) = check(&["--attach", &address.to_string(), "--duration", "8s"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status, 1, "{report:#}\n{stderr}");
+    assert_eq!(report["verdict"], "fail");
+    let findings = report["findings"].as_array().unwrap();
+    let find = |kind: &str| {
+        findings
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} finding: {report:#}"))
+    };
+    let stall = find("stall");
+    assert_eq!(
+        stall["spawn_location"],
+        spawn_location("src/bin/console_app.rs", "// FAULT: stall"),
+        "{stall:#}"
+    );
+    assert_eq!(stall["severity"], "error");
+    assert!(
+        stall["message"]
+            .as_str()
+            .unwrap()
+            .contains("blocked its worker thread"),
+        "{stall:#}"
+    );
+    let lost = find("lost_waker");
+    assert_eq!(
+        lost["spawn_location"],
+        spawn_location("src/bin/console_app.rs", "// FAULT: lost_waker"),
+        "{lost:#}"
+    );
+    assert_eq!(lost["severity"], "error");
+    // The healthy tasks are not findings.
+    assert_eq!(findings.len(), 2, "{report:#}");
+    assert!(
+        report["summary"]["tasks"].as_u64().unwrap() >= 5,
+        "{report:#}"
+    );
+    // What the translation cannot know is said, not hidden.
+    assert!(stderr.contains("console-subscriber"), "{stderr}");
+
+    // Asked for taskscope's protocol only, the same target is refused clearly.
+    let (status, _, output) = check(&[
+        "--attach",
+        &address.to_string(),
+        "--protocol",
+        "taskscope",
+        "--duration",
+        "1s",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(stderr.contains("taskscope probe"), "{stderr}");
+}
+
+/// Task spans seen by a console-api client: (location, dropped) by console id, until
+/// `enough` holds or the patience runs out.
+async fn console_tasks(
+    address: SocketAddr,
+    enough: impl Fn(&HashMap<u64, (String, bool)>) -> bool,
+) -> HashMap<u64, (String, bool)> {
+    let mut client = InstrumentClient::connect(format!("http://{address}"))
+        .await
+        .expect("the console server answers");
+    let mut stream = client
+        .watch_updates(InstrumentRequest {})
+        .await
+        .expect("the console server streams")
+        .into_inner();
+    let mut tasks = HashMap::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !enough(&tasks) {
+        let update = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("not enough tasks within {PATIENCE:?}: {tasks:?}"))
+            .expect("the stream stays up")
+            .expect("the stream does not end");
+        let Some(task_update) = update.task_update else {
+            continue;
+        };
+        for task in task_update.new_tasks {
+            let location = task
+                .location
+                .map(|l| {
+                    format!(
+                        "{}:{}:{}",
+                        l.file.unwrap_or_default(),
+                        l.line.unwrap_or(0),
+                        l.column.unwrap_or(0)
+                    )
+                })
+                .unwrap_or_default();
+            tasks.insert(task.id.map_or(0, |id| id.id), (location, false));
+        }
+        for (id, stats) in task_update.stats_update {
+            if stats.dropped_at.is_some()
+                && let Some(task) = tasks.get_mut(&id)
+            {
+                task.1 = true;
+            }
+        }
+    }
+    tasks
+}
+
+#[test]
+fn tokio_console_reads_the_tasks_of_an_app_running_the_probe_with_the_console_option() {
+    let probe = free_address();
+    let console = free_address();
+    let mut app = App::start(
+        "console_served",
+        &[
+            ("TASKSCOPE_BIND", probe.to_string()),
+            ("TASKSCOPE_CONSOLE_BIND", console.to_string()),
+        ],
+    );
+    app.wait_for(console);
+    let spawned_at = spawn_location("src/bin/console_served.rs", "// SPAWNS: 5");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let at_site = |tasks: &HashMap<u64, (String, bool)>| {
+        tasks
+            .values()
+            .filter(|(location, dropped)| !dropped && location.ends_with(&spawned_at))
+            .count()
+    };
+    let tasks = runtime.block_on(console_tasks(console, |tasks| at_site(tasks) >= 5));
+    assert_eq!(at_site(&tasks), 5, "{tasks:#?}");
+    // The app's tasks only: the probe's own runtime and the console server are not traced.
+    for (location, _) in tasks.values() {
+        assert!(
+            location.contains("crates/taskscope-examples/"),
+            "a task that is not the app's: {location} in {tasks:#?}"
+        );
+    }
+
+    // And taskscope reads the same console server, as it would any console-subscriber.
+    let (status, report, output) = check(&[
+        "--attach",
+        &console.to_string(),
+        "--protocol",
+        "console",
+        "--duration",
+        "3s",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status, 0, "{report:#}\n{stderr}");
+    assert!(
+        report["summary"]["tasks"].as_u64().unwrap() >= 5,
+        "{report:#}"
+    );
+    // The probe's own port still speaks taskscope's protocol, and only that.
+    let (status, _, output) = check(&[
+        "--attach",
+        &probe.to_string(),
+        "--protocol",
+        "console",
+        "--duration",
+        "1s",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(
+        stderr.contains("does not serve tokio-console's protocol"),
+        "{stderr}"
+    );
+}
+
+/// A tmux server of our own with one window running a plain shell; killed when dropped.
+struct Tmux {
+    server: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16) -> Option<Self> {
+        let have_tmux = Command::new("tmux")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !have_tmux {
+            eprintln!("SKIPPED: tmux is not installed (`apt-get install tmux`); CI installs it");
+            return None;
+        }
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let server = format!(
+            "taskscope-console-e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmux = Self { server };
+        let status = tmux
+            .command()
+            .args(["new-session", "-d", "-s", "main"])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .args(["env", "PS1=READY$ ", "TERM=xterm-256color", "sh"])
+            .env_remove("TMUX")
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux could not start a session");
+        tmux.wait_for("the shell's prompt", |screen| screen.contains("READY$"));
+        Some(tmux)
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.server]);
+        command
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "main"])
+            .args(keys)
+            .status()
+            .expect("tmux runs");
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p", "-t", "main"])
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str, test: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if test(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "never saw {what}; the screen was:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self
+            .command()
+            .arg("kill-server")
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The count in a tab label such as `2 Stalls (3)`.
+fn tab_count(screen: &str, tab: &str) -> Option<u64> {
+    let label = format!("{tab} (");
+    let at = screen.find(&label)? + label.len();
+    screen[at..].split(')').next()?.parse().ok()
+}
+
+#[test]
+fn the_dashboard_shows_a_console_subscriber_apps_tasks_and_its_stall() {
+    let Some(tmux) = Tmux::start(160, 40) else {
+        return;
+    };
+    let address = free_address();
+    let mut app = App::start(
+        "console_app",
+        &[("TOKIO_CONSOLE_BIND", address.to_string())],
+    );
+    app.wait_for(address);
+    tmux.keys(&[
+        "-l",
+        &format!(
+            "{} attach --protocol console {address}",
+            env!("CARGO_BIN_EXE_taskscope")
+        ),
+    ]);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the app's tasks", |s| {
+        tab_count(s, "Tasks").is_some_and(|n| n >= 5) && s.contains("console_app.rs:")
+    });
+    assert!(
+        screen.contains("console-subscriber target"),
+        "the header does not say what kind of target this is:\n{screen}"
+    );
+    // The stalled task's row is flagged (`S` now, `s` once its stall has ended).
+    let location = spawn_location("src/bin/console_app.rs", "// FAULT: stall");
+    let file_line = location
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .0;
+    tmux.wait_for("the stall, flagged on its task", |s| {
+        tab_count(s, "Stalls").is_some_and(|n| n >= 1)
+            && s.lines()
+                .any(|l| (l.starts_with('S') || l.starts_with('s')) && l.contains(file_line))
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the prompt after quitting", |s| {
+        s.lines().filter(|l| l.starts_with("READY$")).count() >= 2 && !s.contains("Tasks (")
+    });
+}
