@@ -296,8 +296,14 @@ impl App {
                     .chain(&findings.alive_at_shutdown)
                     .nth(self.leaks.index)
                     .copied();
+                let tasks = findings.lost_wakers.len() + findings.alive_at_shutdown.len();
                 if let Some(id) = task {
                     self.show(Screen::Task(id));
+                } else if let Some(&site) = self.shown_sites().get(self.leaks.index - tasks) {
+                    // A spawn site: its tasks, in the table.
+                    self.query.filter = self.shown().location(site).to_owned();
+                    self.rows_changed();
+                    self.show(Screen::Tasks);
                 }
             }
             Screen::Runtime => {

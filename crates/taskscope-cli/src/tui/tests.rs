@@ -408,3 +408,14 @@ fn without_colour_every_style_keeps_only_its_modifiers() {
         assert_eq!(style.bg, None);
     }
 }
+
+#[test]
+fn enter_on_a_spawn_site_in_leaks_lists_its_tasks() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('3'));
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Tasks);
+    assert_eq!(app.query.filter, "src/session.rs:15:9");
+    assert_eq!(app.derived.rows.len(), 12);
+}
