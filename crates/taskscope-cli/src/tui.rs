@@ -14,6 +14,7 @@ pub(crate) mod metrics;
 pub(crate) mod replay;
 pub(crate) mod rows;
 mod run;
+pub(crate) mod selection;
 mod terminal;
 pub(crate) mod theme;
 pub(crate) mod view;

@@ -2,7 +2,6 @@
 //! user is looking at. Pure: time comes in through [`App::tick`], input through
 //! [`App::on_key`](super::keys) and [`App::on_link`]; drawing is `impl Widget for &App`.
 
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use ratatui::layout::Rect;
@@ -12,6 +11,7 @@ use super::live::LinkEvent;
 use super::metrics::Counts;
 use super::replay::Player;
 use super::rows::{self, Query, Row};
+use super::selection::Selection;
 use super::theme::Theme;
 use crate::model::Model;
 use crate::model::judge::policy::Policy;
@@ -76,38 +76,6 @@ pub(crate) enum Link {
 pub(crate) enum Source {
     Live(Link),
     Replay(Box<Player>),
-}
-
-/// A selectable list's position. The scroll offset is adjusted while drawing (the only
-/// place the visible height is known), hence the `Cell`.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Selection {
-    pub(crate) index: usize,
-    pub(crate) offset: Cell<usize>,
-}
-
-impl Selection {
-    pub(crate) fn clamp(&mut self, len: usize) {
-        self.index = self.index.min(len.saturating_sub(1));
-    }
-
-    /// Moves by `delta` rows within `len`.
-    pub(crate) fn step(&mut self, delta: isize, len: usize) {
-        self.index = self.index.saturating_add_signed(delta);
-        self.clamp(len);
-    }
-
-    /// The first row to draw so that the selected row is visible in `height` rows.
-    pub(crate) fn visible_from(&self, height: usize, len: usize) -> usize {
-        let mut offset = self.offset.get().min(len.saturating_sub(height));
-        if self.index < offset {
-            offset = self.index;
-        } else if height > 0 && self.index >= offset + height {
-            offset = self.index + 1 - height;
-        }
-        self.offset.set(offset);
-        offset
-    }
 }
 
 /// What is computed from the model for drawing, refreshed at most every [`REFRESH`].

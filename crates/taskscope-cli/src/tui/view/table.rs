@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use crate::tui::app::Selection;
+use crate::tui::selection::Selection;
 use crate::tui::theme::Theme;
 
 /// How a column's text sits in its cell.
