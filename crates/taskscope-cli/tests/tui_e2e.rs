@@ -118,7 +118,6 @@ impl Tmux {
             .args(["-x", &width.to_string(), "-y", &height.to_string()])
             .args(["env", &format!("PS1={PROMPT} "), "TERM=xterm-256color"])
             .args(["sh"])
-            .env_remove("TMUX")
             .status()
             .expect("tmux runs");
         assert!(status.success(), "tmux could not start a session");
@@ -129,6 +128,12 @@ impl Tmux {
     fn command(&self) -> Command {
         let mut command = Command::new("tmux");
         command.args(["-L", &self.server]);
+        // CI runs without a terminal or a locale: tmux must still take UTF-8 (the
+        // dashboard draws `●`, `▲`, `│`) and know what terminal it emulates.
+        command
+            .env("LANG", "C.UTF-8")
+            .env("TERM", "xterm-256color")
+            .env_remove("TMUX");
         command
     }
 
