@@ -8,7 +8,7 @@
 //! task table is deliberately plain (a sharded mutex map): a real implementation could only
 //! be cheaper.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -43,7 +43,7 @@ thread_local! {
     static SLOT: Slot = const {
         Slot { task: AtomicU64::new(0), started_ns: AtomicU64::new(0) }
     };
-    static CURRENT: Cell<Option<(*const TaskStats, u64)>> = const { Cell::new(None) };
+    static CURRENT: RefCell<Option<(Arc<TaskStats>, u64)>> = const { RefCell::new(None) };
 }
 
 /// The task id as a number. tokio's `Id` only offers `Hash` publicly; it hashes as its
@@ -97,23 +97,22 @@ pub(crate) fn install(builder: &mut tokio::runtime::Builder) {
         })
         .on_before_task_poll(|meta| {
             let id = key(meta.id());
-            let stats = lock(shard(id)).get(&id).map(Arc::as_ptr);
+            let stats = lock(shard(id)).get(&id).cloned();
             let now = now_ns();
             SLOT.with(|slot| {
                 slot.task.store(id, Ordering::Relaxed);
                 slot.started_ns.store(now, Ordering::Release);
             });
-            CURRENT.with(|current| current.set(stats.map(|s| (s, now))));
+            CURRENT.with(|current| *current.borrow_mut() = stats.map(|s| (s, now)));
         })
         .on_after_task_poll(|_meta| {
             let now = now_ns();
             SLOT.with(|slot| slot.task.store(0, Ordering::Release));
-            let Some((stats, started)) = CURRENT.with(Cell::take) else {
+            // The poll holds its own reference: tokio may run the terminate hook (which
+            // removes the entry) before this one.
+            let Some((stats, started)) = CURRENT.with(|current| current.borrow_mut().take()) else {
                 return;
             };
-            // SAFETY: the task cannot terminate while it is being polled, and only
-            // termination removes (and frees) its entry.
-            let stats = unsafe { &*stats };
             let duration = now.saturating_sub(started);
             let bump = |field: &AtomicU64, by| {
                 field.store(field.load(Ordering::Relaxed) + by, Ordering::Relaxed)
