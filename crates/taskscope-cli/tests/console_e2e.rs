@@ -482,6 +482,17 @@ fn the_dashboard_shows_a_console_subscriber_apps_tasks_and_its_stall() {
             && s.lines()
                 .any(|l| (l.starts_with('S') || l.starts_with('s')) && l.contains(file_line))
     });
+    // Its details: the poll histogram (from console's task details), and what a
+    // console-subscriber target cannot tell said as such.
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", file_line]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the stalled task's details", |s| {
+        s.contains("p50") && s.contains("not available from a console-subscriber target")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["Escape"]);
     tmux.keys(&["q"]);
     tmux.wait_for("the prompt after quitting", |s| {
         s.lines().filter(|l| l.starts_with("READY$")).count() >= 2 && !s.contains("Tasks (")

@@ -17,15 +17,20 @@
 //! * **Time.** console-api sends wall-clock timestamps; taskscope counts nanoseconds from
 //!   `ProcessInfo.start_unix_ns`. The anchor is the oldest instant in the first update.
 //!
+//! Poll histograms come on a stream per task (`WatchTaskDetails`); the caller opens those
+//! for the tasks [`Converter::take_followed`] names and hands their messages to
+//! [`Converter::details`].
+//!
 //! Not available from console-api, and left unset rather than invented: outcomes (a task
-//! is only known to have been dropped), parents, threads, runtimes, stall stacks, and the
-//! poll histogram (console sends it per task, on a separate stream).
+//! is only known to have been dropped), parents, threads, runtimes and stall stacks.
 
 use std::collections::HashMap;
 
 use console_api as console;
 use console_api::field::{Name, Value};
 use taskscope_api::v1;
+
+use super::histogram;
 
 /// What the converter needs to know about its target.
 #[derive(Clone, Debug)]
@@ -57,6 +62,27 @@ struct Tracked {
     /// Start of the last poll already checked for having been a stall once it ended.
     last_checked_poll: u64,
     max_poll_ns: u64,
+    /// From the task's details stream, when followed.
+    poll_histogram: Vec<u32>,
+    /// The statistics last sent, re-sent with a new histogram.
+    last_stats: Option<v1::TaskStats>,
+}
+
+impl Tracked {
+    fn new(span_id: u64, blocking: bool) -> Self {
+        Self {
+            span_id,
+            blocking,
+            ended: false,
+            running_since: None,
+            stall: None,
+            stall_duration_ns: 0,
+            last_checked_poll: 0,
+            max_poll_ns: 0,
+            poll_histogram: Vec::new(),
+            last_stats: None,
+        }
+    }
 }
 
 /// Folds console-api updates into taskscope updates, one for one.
@@ -72,6 +98,10 @@ pub(crate) struct Converter {
     next_stall_id: u64,
     dropped_events: u64,
     seen_a_task: bool,
+    /// Span ids of tasks spawned (resp. ended) since the caller last asked: the tasks whose
+    /// details are worth following (resp. no longer).
+    spawned_spans: Vec<u64>,
+    ended_spans: Vec<u64>,
 }
 
 impl Converter {
@@ -85,7 +115,38 @@ impl Converter {
             next_stall_id: 1,
             dropped_events: 0,
             seen_a_task: false,
+            spawned_spans: Vec::new(),
+            ended_spans: Vec::new(),
         }
+    }
+
+    /// Tasks spawned and ended since the last call, by span id: which details streams to
+    /// open and which to close. Blocking tasks are left out (they cannot stall).
+    pub(crate) fn take_followed(&mut self) -> (Vec<u64>, Vec<u64>) {
+        (
+            std::mem::take(&mut self.spawned_spans),
+            std::mem::take(&mut self.ended_spans),
+        )
+    }
+
+    /// A task's details (its poll histogram): its statistics again, with the histogram and
+    /// the longest poll it shows. `None` for a task no longer live or not yet described.
+    pub(crate) fn details(&mut self, details: &console::tasks::TaskDetails) -> Option<v1::Update> {
+        let span_id = details.task_id.as_ref()?.id;
+        let id = *self.ids.get(&span_id)?;
+        let polls = histogram::polls(details.poll_times_histogram.as_ref()?)?;
+        let now_ns = self.probe_ns(details.now.as_ref());
+        let tracked = self.tasks.get_mut(&id)?;
+        tracked.max_poll_ns = tracked.max_poll_ns.max(polls.max_ns);
+        tracked.poll_histogram = polls.buckets;
+        let mut stats = tracked.last_stats.clone()?;
+        stats.max_poll_ns = stats.max_poll_ns.max(tracked.max_poll_ns);
+        stats.poll_histogram = tracked.poll_histogram.clone();
+        Some(v1::Update {
+            now_ns,
+            stats: vec![stats],
+            ..Default::default()
+        })
     }
 
     /// Translates one console update. The first one (console-subscriber sends its whole
@@ -208,29 +269,19 @@ impl Converter {
         // without its final statistics reaching us.
         if let Some(previous) = self.ids.insert(span_id, id)
             && previous != id
-            && let Some(old) = self.tasks.get_mut(&previous)
+            && let Some(old) = self.tasks.remove(&previous)
             && !old.ended
         {
-            old.ended = true;
             out.ended.push(v1::TaskEnded {
                 id: previous,
                 ended_ns: spawned_ns,
                 ..Default::default()
             });
         }
-        self.tasks.insert(
-            id,
-            Tracked {
-                span_id,
-                blocking,
-                ended: false,
-                running_since: None,
-                stall: None,
-                stall_duration_ns: 0,
-                last_checked_poll: 0,
-                max_poll_ns: 0,
-            },
-        );
+        self.tasks.insert(id, Tracked::new(span_id, blocking));
+        if !blocking {
+            self.spawned_spans.push(span_id);
+        }
         self.seen_a_task = true;
         Some(v1::TaskSpawned {
             id,
@@ -271,16 +322,10 @@ impl Converter {
         };
         let dropped_at = stats.dropped_at.as_ref().map(|t| self.probe_ns(Some(t)));
         let now_ns = out.now_ns;
-        let tracked = self.tasks.entry(id).or_insert_with(|| Tracked {
-            span_id,
-            blocking: false,
-            ended: false,
-            running_since: None,
-            stall: None,
-            stall_duration_ns: 0,
-            last_checked_poll: 0,
-            max_poll_ns: 0,
-        });
+        let tracked = self
+            .tasks
+            .entry(id)
+            .or_insert_with(|| Tracked::new(span_id, false));
         // The stall of a poll that has returned (or been followed by another poll).
         if let Some((stall_id, stall_start)) = tracked.stall
             && (!running || started != Some(stall_start))
@@ -343,6 +388,7 @@ impl Converter {
                 (true, Some(start)) => tracked.max_poll_ns.max(now_ns.saturating_sub(start)),
                 _ => tracked.max_poll_ns,
             },
+            poll_histogram: tracked.poll_histogram.clone(),
             ..Default::default()
         };
         match dropped_at {
@@ -362,9 +408,13 @@ impl Converter {
                     self.ids.remove(&span_id);
                 }
                 self.tasks.remove(&id);
+                self.ended_spans.push(span_id);
             }
             Some(_) => {}
-            None => out.stats.push(taskscope_stats),
+            None => {
+                tracked.last_stats = Some(taskscope_stats.clone());
+                out.stats.push(taskscope_stats);
+            }
         }
     }
 

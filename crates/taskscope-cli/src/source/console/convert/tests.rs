@@ -295,3 +295,54 @@ fn folded_into_the_model_the_judge_finds_the_stall_and_the_lost_waker() {
         .unwrap();
     assert_eq!(lost.spawn_location, "src/main.rs:3:5");
 }
+
+#[test]
+fn a_followed_tasks_details_bring_its_poll_histogram_and_longest_poll() {
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::{Serializer, V2Serializer};
+
+    let mut converter = converter();
+    let polls = || Polls {
+        polls: 3,
+        started: Some(1),
+        ended: Some(2),
+    };
+    converter.convert(&update(
+        10,
+        vec![task(7, 42, "task", 3), task(8, 43, "blocking", 4)],
+        vec![(7, stats(polls(), 1, 0))],
+    ));
+    let (follow, stop) = converter.take_followed();
+    assert_eq!(follow, [7], "blocking tasks are not followed");
+    assert!(stop.is_empty());
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 1_000_000_000, 2).unwrap();
+    for nanos in [2_000, 2_000, 40_000_000] {
+        histogram.record(nanos).unwrap();
+    }
+    let mut raw = Vec::new();
+    V2Serializer::new().serialize(&histogram, &mut raw).unwrap();
+    let details = console::tasks::TaskDetails {
+        task_id: Some(console::Id { id: 7 }),
+        now: at(20),
+        poll_times_histogram: Some(console::tasks::task_details::PollTimesHistogram::Histogram(
+            console::tasks::DurationHistogram {
+                raw_histogram: raw,
+                max_value: 1_000_000_000,
+                high_outliers: 0,
+                highest_outlier: None,
+            },
+        )),
+        scheduled_times_histogram: None,
+    };
+    let out = converter.details(&details).unwrap();
+    let [sent] = out.stats.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(sent.id, 42);
+    assert_eq!(sent.polls, 3);
+    assert_eq!(sent.poll_histogram.iter().sum::<u32>(), 3);
+    assert!(sent.max_poll_ns >= 40_000_000, "{sent:?}");
+    // Later statistics keep the histogram.
+    let out = converter.convert(&update(30, vec![], vec![(7, stats(polls(), 2, 1))]));
+    assert_eq!(out.stats[0].poll_histogram.iter().sum::<u32>(), 3);
+}
