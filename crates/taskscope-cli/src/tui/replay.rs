@@ -5,14 +5,16 @@
 //! updates; moving backwards refolds from the start (a recording folds at well over a
 //! million updates a second, so this stays interactive for hours of recording).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use taskscope_api::recording::{ReadError, Reader};
-use taskscope_api::v1::Update;
+use taskscope_api::v1::{self, Update};
 
 use crate::model::Model;
+use crate::model::judge::policy::Policy;
 use crate::source::recording;
 
 /// Playback speeds `+` and `-` step through.
@@ -78,22 +80,13 @@ impl Player {
         Ok(player)
     }
 
-    /// A player over `updates`, paused at the start. Updates out of time order are put in
-    /// order (stable), so a damaged clock cannot make the position jump about.
+    /// A player over `updates`, playing from the start. Updates out of time order are put
+    /// in order (stable), so a damaged clock cannot make the position jump about.
     pub(crate) fn new(mut updates: Vec<Update>) -> Self {
         updates.sort_by_key(|u| u.now_ns);
         let start_ns = updates.first().map_or(0, |u| u.now_ns);
         let end_ns = updates.last().map_or(0, |u| u.now_ns);
-        let mut seen = std::collections::HashSet::new();
-        let mut stall_starts = Vec::new();
-        for update in &updates {
-            for stall in &update.stalls {
-                if seen.insert(stall.stall_id) {
-                    stall_starts.push(update.now_ns);
-                }
-            }
-        }
-        stall_starts.dedup();
+        let stall_starts = stall_starts(&updates, Policy::default().stall_threshold_ns);
         Self {
             updates,
             next: 0,
@@ -229,6 +222,49 @@ impl Player {
     }
 }
 
+/// The recording times at which a stall first counts for the judge: once it has lasted
+/// `threshold_ns` by the recording's clock, and never for a `spawn_blocking` task (the
+/// probe may report those; the judge ignores them). A jump must land where the stall shows.
+fn stall_starts(updates: &[Update], threshold_ns: u64) -> Vec<u64> {
+    let mut blocking = HashSet::new();
+    let mut counted = HashSet::new();
+    // Stalls reported but not long enough yet: (id, poll start).
+    let mut pending: Vec<(u64, u64)> = Vec::new();
+    let mut starts = Vec::new();
+    for update in updates {
+        for spawned in &update.spawned {
+            if spawned.kind == v1::TaskKind::Blocking as i32 {
+                blocking.insert(spawned.id);
+            }
+        }
+        for stall in &update.stalls {
+            if blocking.contains(&stall.task_id) || counted.contains(&stall.stall_id) {
+                continue;
+            }
+            let ended = stall.phase == v1::StallPhase::Ended as i32;
+            if stall.duration_ns >= threshold_ns || ended {
+                // Settled: long enough now, or over for good (counted only if it was).
+                counted.insert(stall.stall_id);
+                pending.retain(|&(id, _)| id != stall.stall_id);
+                if stall.duration_ns >= threshold_ns {
+                    starts.push(update.now_ns);
+                }
+            } else if !pending.iter().any(|&(id, _)| id == stall.stall_id) {
+                pending.push((stall.stall_id, stall.poll_started_ns));
+            }
+        }
+        pending.retain(|&(id, started)| {
+            let long_enough = update.now_ns.saturating_sub(started) >= threshold_ns;
+            if long_enough && counted.insert(id) {
+                starts.push(update.now_ns);
+            }
+            !long_enough
+        });
+    }
+    starts.dedup();
+    starts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +297,23 @@ mod tests {
         player.advance(Duration::from_secs(10), &mut model);
         assert_eq!(player.elapsed_ns(), 5_000 * MS);
         assert!(!player.playing());
+    }
+
+    #[test]
+    fn jumps_skip_what_the_judge_does_not_count() {
+        let mut updates = recording();
+        let mut worker = spawned(2, "tokio/src/runtime/blocking/pool.rs:1:1");
+        worker.kind = v1::TaskKind::Blocking as i32;
+        updates[1].spawned.push(worker);
+        // A stall of the blocking task, and one reported below the judge's threshold.
+        updates[1]
+            .stalls
+            .push(stall(8, 2, v1::StallPhase::Started, 100 * MS));
+        updates[3]
+            .stalls
+            .push(stall(9, 1, v1::StallPhase::Ended, 50 * MS));
+        let player = Player::new(updates);
+        assert_eq!(player.stall_starts, [2_000 * MS]);
     }
 
     #[test]

@@ -65,10 +65,9 @@ fn first_line(app: &App) -> Line<'static> {
                 ),
                 theme.title(),
             ));
-            spans.push(Span::raw(format!(
-                "  {} stalls ([ ] jump)",
-                player.stall_count()
-            )));
+            let stalls = player.stall_count();
+            let plural = if stalls == 1 { "" } else { "s" };
+            spans.push(Span::raw(format!("  {stalls} stall{plural} ([ ] jump)")));
             if player.truncated {
                 spans.push(Span::styled(" (cut short)", theme.warn()));
             }
