@@ -593,3 +593,94 @@ fn has_ended_stall(dir: &Path) -> bool {
             .any(|stall| stall.phase == v1::StallPhase::Ended as i32)
     })
 }
+
+/// The `file:line` of the line an example marks `// BLOCKS` (where its stalled task makes
+/// the blocking call).
+fn blocking_line(source: &str) -> String {
+    let path = workspace_root()
+        .join("crates/taskscope-examples")
+        .join(source);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.trim_end().ends_with("// BLOCKS"))
+        .unwrap_or_else(|| panic!("no `// BLOCKS` in {source}"))
+        + 1;
+    format!("crates/taskscope-examples/{source}:{line}")
+}
+
+/// Checks an example whose one fault is a stall and asserts what its stack shows: the
+/// innermost shown frame is the blocking `call`, a frame of `function` sits at the marked
+/// line, the message says blocked or busy, and the GitHub annotation points at that line.
+fn assert_stall_stack(example: &str, function: &str, call: Option<&str>, busy: bool) {
+    let source = format!("src/bin/{example}.rs");
+    let checked = check_example(example, &[]);
+    let finding = assert_single_error(&checked, "stall", &fault_location(&source, "stall"));
+    let frames = finding["backtrace"]
+        .as_array()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| panic!("no backtrace: {finding:#}"));
+    if let Some(call) = call {
+        let innermost = frames[0]["function"].as_str().unwrap();
+        assert!(
+            innermost.to_lowercase().contains(call),
+            "innermost shown frame should be the blocking {call}: {finding:#}"
+        );
+    }
+    let marked = blocking_line(&source);
+    let own = frames
+        .iter()
+        .find(|f| f["function"].as_str().unwrap().ends_with(function))
+        .unwrap_or_else(|| panic!("no {function} frame: {finding:#}"));
+    let location = own["location"].as_str().unwrap();
+    if !busy {
+        // Debug info records absolute paths; the spawn location is workspace-relative.
+        assert!(
+            location.contains(&format!("{marked}:")) || location.ends_with(&marked),
+            "{function} should be at {marked}, is at {location}"
+        );
+    }
+    let message = finding["message"].as_str().unwrap();
+    let verdict = if busy { "busy" } else { "blocked in" };
+    assert!(message.contains(verdict), "{message}");
+
+    // The annotation on the pull request points at the user's line, not the spawn call.
+    let github = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--format", "github", "--", &example_path(example)])
+        .current_dir(workspace_root())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let annotations = String::from_utf8_lossy(&github.stdout);
+    let (file, line) = marked.rsplit_once(':').unwrap();
+    if !busy {
+        assert!(
+            annotations.contains(&format!("file={file},line={line}")),
+            "{annotations}"
+        );
+    }
+}
+
+fn example_path(name: &str) -> String {
+    example(name).to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_stall_stack_names_the_sleeping_helper_its_line_and_the_sleep() {
+    assert_stall_stack("blocking_sleep", "load_config_slowly", Some("sleep"), false);
+}
+
+#[test]
+fn a_stall_stack_names_the_blocking_file_read_and_its_caller() {
+    assert_stall_stack("fifo_read", "read_settings", Some("read"), false);
+}
+
+#[test]
+fn a_stall_stack_names_the_contended_mutex_lock_and_its_caller() {
+    assert_stall_stack("mutex_wait", "bump", Some("lock"), false);
+}
+
+#[test]
+fn a_stall_stack_of_a_cpu_loop_says_busy_and_names_the_loop() {
+    assert_stall_stack("cpu_loop", "crunch", None, true);
+}
