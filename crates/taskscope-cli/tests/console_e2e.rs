@@ -330,7 +330,15 @@ fn tokio_console_reads_the_tasks_of_an_app_running_the_probe_with_the_console_op
         report["summary"]["tasks"].as_u64().unwrap() >= 5,
         "{report:#}"
     );
-    // The probe's own port still speaks taskscope's protocol, and only that.
+    // The probe itself sees the same tasks, with the console layer next to it.
+    let (status, report, output) = check(&["--attach", &probe.to_string(), "--duration", "2s"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status, 0, "{report:#}\n{stderr}");
+    assert!(
+        report["summary"]["tasks"].as_u64().unwrap() >= 5,
+        "{report:#}"
+    );
+    // The probe's own port speaks taskscope's protocol only.
     let (status, _, output) = check(&[
         "--attach",
         &probe.to_string(),
