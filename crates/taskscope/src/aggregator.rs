@@ -37,7 +37,8 @@ struct ActiveStall {
 /// Changes not yet published.
 #[derive(Default)]
 struct Pending {
-    spawned: Vec<v1::TaskSpawned>,
+    /// Converted to `TaskSpawned` only when published.
+    spawned: Vec<Arc<TaskCell>>,
     stats: Vec<v1::TaskStats>,
     ended: Vec<v1::TaskEnded>,
     stalls: BTreeMap<u64, v1::Stall>,
@@ -67,6 +68,10 @@ pub(crate) struct Aggregator {
     published_drops: Option<v1::Drops>,
     published_instrumentation: v1::Instrumentation,
     last_publish_ns: u64,
+    /// Someone (a watcher, the recorder) takes deltas. Without, the aggregator only keeps
+    /// its state current (spawns, ends, stalls) and builds no messages: a new watcher
+    /// starts from a snapshot read straight from the task cells anyway.
+    has_consumers: bool,
 }
 
 impl Aggregator {
@@ -87,6 +92,7 @@ impl Aggregator {
             published_runtime: None,
             published_drops: None,
             last_publish_ns: 0,
+            has_consumers: false,
         }
     }
 
@@ -97,7 +103,7 @@ impl Aggregator {
                 ProbeEvent::Spawned(cell) => {
                     let id = cell.identity.id;
                     if let std::collections::hash_map::Entry::Vacant(slot) = self.live.entry(id) {
-                        self.pending.spawned.push(cell.spawned());
+                        self.pending.spawned.push(cell.clone());
                         slot.insert(cell);
                     }
                 }
@@ -223,7 +229,7 @@ impl Aggregator {
                     spawned: cell.spawned(),
                     ended,
                 });
-            } else if cell.take_dirty() {
+            } else if self.has_consumers && cell.take_dirty() {
                 self.pending.stats.push(cell.stats(false));
             }
         }
@@ -302,6 +308,10 @@ impl Aggregator {
         self.drain();
         let now = clock::now_ns();
         self.scan(now);
+        if !self.has_consumers {
+            self.pending = Pending::default();
+            return Vec::new();
+        }
         let mut head = v1::Update {
             now_ns: now,
             ..Default::default()
@@ -330,8 +340,8 @@ impl Aggregator {
         self.last_publish_ns = now;
         let pending = std::mem::take(&mut self.pending);
         let mut packer = Packer::new(head);
-        for spawned in pending.spawned {
-            packer.push(spawned, |u| &mut u.spawned);
+        for cell in pending.spawned {
+            packer.push(cell.spawned(), |u| &mut u.spawned);
         }
         for stats in pending.stats {
             packer.push(stats, |u| &mut u.stats);
@@ -385,6 +395,11 @@ impl Aggregator {
         let mut updates = packer.finish();
         mark_snapshot(&mut updates);
         updates
+    }
+
+    /// Whether deltas are wanted (see the field).
+    pub(crate) fn set_has_consumers(&mut self, has_consumers: bool) {
+        self.has_consumers = has_consumers;
     }
 
     /// The program's name, as clients are told.

@@ -101,14 +101,18 @@ struct Publisher {
 
 impl Publisher {
     fn publish(&mut self, aggregator: &mut Aggregator, updates: Vec<v1::Update>) {
+        if !updates.is_empty() {
+            self.watchers.retain(|watcher| {
+                updates
+                    .iter()
+                    .all(|update| watcher.try_send(Ok(update.clone())).is_ok())
+            });
+        }
+        self.watchers.retain(|watcher| !watcher.is_closed());
+        aggregator.set_has_consumers(!self.watchers.is_empty() || self.recorder.is_some());
         if updates.is_empty() {
             return;
         }
-        self.watchers.retain(|watcher| {
-            updates
-                .iter()
-                .all(|update| watcher.try_send(Ok(update.clone())).is_ok())
-        });
         if let Some(recorder) = self.recorder.as_mut() {
             if recorder.needs_snapshot {
                 recorder.needs_snapshot = false;
@@ -134,6 +138,7 @@ async fn run(
             Ok(mut recorder) => {
                 recorder.write(aggregator.snapshot());
                 publisher.recorder = Some(recorder);
+                aggregator.set_has_consumers(true);
             }
             Err(e) => crate::diag::warn(&format!("cannot record to {}: {e}", path.display())),
         }
@@ -167,6 +172,7 @@ async fn run(
                             let _ = sender.try_send(Ok(update));
                         }
                         publisher.watchers.push(sender);
+                        aggregator.set_has_consumers(true);
                     } else {
                         let _ = sender.try_send(Err(Status::resource_exhausted(
                             "the probe's state is too large to stream",
