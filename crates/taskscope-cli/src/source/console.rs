@@ -3,7 +3,9 @@
 //! streams of up to [`MAX_FOLLOWED`] live tasks for their poll histograms.
 
 pub(crate) mod convert;
+mod fields;
 mod histogram;
+mod polls;
 
 use std::collections::HashMap;
 

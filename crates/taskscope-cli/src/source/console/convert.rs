@@ -3,14 +3,8 @@
 //!
 //! What console-api says and taskscope needs differ in three ways, each handled here:
 //!
-//! * **Stalls are derived, not reported.** console-subscriber publishes task statistics
-//!   every publish interval (1 s by default) and only for tasks whose numbers changed. A
-//!   task whose `last_poll_started` is later than its `last_poll_ended` is being polled
-//!   now; the converter remembers that poll and, at every update (each carries `now`),
-//!   reports it as a stall in progress once it has run past the threshold, then as ended
-//!   with its exact duration when the task's next statistics show the poll returned. A
-//!   stall that began and ended between two publishes is seen only when it was the task's
-//!   latest poll at the next publish.
+//! * **Stalls are derived, not reported**, from the start and end of each task's latest
+//!   poll, at console-subscriber's publish interval (see `polls`).
 //! * **Ids.** console-api names a task by its tracing span id, which the registry reuses
 //!   once the span has closed. taskscope names it by tokio's task id (the span's `task.id`
 //!   field), unique in the process; the span id is only used when that field is missing.
@@ -27,10 +21,11 @@
 use std::collections::HashMap;
 
 use console_api as console;
-use console_api::field::{Name, Value};
 use taskscope_api::v1;
 
+use super::fields::{Meta, TaskFields};
 use super::histogram;
+use super::polls::{LastPoll, PollWatch, StallRules};
 
 /// What the converter needs to know about its target.
 #[derive(Clone, Debug)]
@@ -41,27 +36,12 @@ pub(crate) struct Settings {
     pub(crate) stall_threshold_ns: u64,
 }
 
-/// A span's callsite, as registered in `new_metadata`: what `Field::name_idx` indexes.
-#[derive(Debug, Default)]
-struct Meta {
-    field_names: Vec<String>,
-}
-
 /// What the converter remembers of one live task.
 #[derive(Debug)]
 struct Tracked {
     span_id: u64,
     blocking: bool,
-    ended: bool,
-    /// Start (probe ns) of the poll running at the latest word about this task.
-    running_since: Option<u64>,
-    /// The stall reported for the running poll: (stall id, poll start).
-    stall: Option<(u64, u64)>,
-    /// Last reported duration of that stall.
-    stall_duration_ns: u64,
-    /// Start of the last poll already checked for having been a stall once it ended.
-    last_checked_poll: u64,
-    max_poll_ns: u64,
+    polls: PollWatch,
     /// From the task's details stream, when followed.
     poll_histogram: Vec<u32>,
     /// The statistics last sent, re-sent with a new histogram.
@@ -73,12 +53,7 @@ impl Tracked {
         Self {
             span_id,
             blocking,
-            ended: false,
-            running_since: None,
-            stall: None,
-            stall_duration_ns: 0,
-            last_checked_poll: 0,
-            max_poll_ns: 0,
+            polls: PollWatch::default(),
             poll_histogram: Vec::new(),
             last_stats: None,
         }
@@ -95,7 +70,7 @@ pub(crate) struct Converter {
     /// Span id → taskscope task id, for live spans.
     ids: HashMap<u64, u64>,
     tasks: HashMap<u64, Tracked>,
-    next_stall_id: u64,
+    stalls: StallRules,
     dropped_events: u64,
     seen_a_task: bool,
     /// Span ids of tasks spawned (resp. ended) since the caller last asked: the tasks whose
@@ -106,13 +81,14 @@ pub(crate) struct Converter {
 
 impl Converter {
     pub(crate) fn new(settings: Settings) -> Self {
+        let stalls = StallRules::new(settings.stall_threshold_ns);
         Self {
             settings,
             anchor: None,
             metadata: HashMap::new(),
             ids: HashMap::new(),
             tasks: HashMap::new(),
-            next_stall_id: 1,
+            stalls,
             dropped_events: 0,
             seen_a_task: false,
             spawned_spans: Vec::new(),
@@ -137,10 +113,10 @@ impl Converter {
         let polls = histogram::polls(details.poll_times_histogram.as_ref()?)?;
         let now_ns = self.probe_ns(details.now.as_ref());
         let tracked = self.tasks.get_mut(&id)?;
-        tracked.max_poll_ns = tracked.max_poll_ns.max(polls.max_ns);
+        tracked.polls.max_poll_ns = tracked.polls.max_poll_ns.max(polls.max_ns);
         tracked.poll_histogram = polls.buckets;
         let mut stats = tracked.last_stats.clone()?;
-        stats.max_poll_ns = stats.max_poll_ns.max(tracked.max_poll_ns);
+        stats.max_poll_ns = stats.max_poll_ns.max(tracked.polls.max_poll_ns);
         stats.poll_histogram = tracked.poll_histogram.clone();
         Some(v1::Update {
             now_ns,
@@ -243,7 +219,7 @@ impl Converter {
         out: &mut v1::Update,
     ) -> Option<v1::TaskSpawned> {
         let span_id = task.id.as_ref()?.id;
-        let fields = self.fields(task);
+        let fields = TaskFields::of(task, &self.metadata);
         let id = fields.task_id.filter(|&id| id != 0).unwrap_or(span_id);
         let blocking = task.kind == console::tasks::task::Kind::Blocking as i32
             || fields.kind.as_deref() == Some("blocking");
@@ -269,8 +245,7 @@ impl Converter {
         // without its final statistics reaching us.
         if let Some(previous) = self.ids.insert(span_id, id)
             && previous != id
-            && let Some(old) = self.tasks.remove(&previous)
-            && !old.ended
+            && self.tasks.remove(&previous).is_some()
         {
             out.ended.push(v1::TaskEnded {
                 id: previous,
@@ -307,11 +282,8 @@ impl Converter {
             .as_ref()
             .map(|t| self.probe_ns(Some(t)));
         let woken = stats.last_wake.as_ref().map(|t| self.probe_ns(Some(t)));
-        let running = match (started, ended) {
-            (Some(start), Some(end)) => start > end,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
+        let last = LastPoll { started, ended };
+        let running = last.running();
         let state = if running {
             v1::TaskState::Running
         } else if woken.is_some_and(|wake| started.is_none_or(|start| wake > start)) {
@@ -326,50 +298,13 @@ impl Converter {
             .tasks
             .entry(id)
             .or_insert_with(|| Tracked::new(span_id, false));
-        // The stall of a poll that has returned (or been followed by another poll).
-        if let Some((stall_id, stall_start)) = tracked.stall
-            && (!running || started != Some(stall_start))
-        {
-            let duration_ns = match ended {
-                Some(end) if started == Some(stall_start) && end >= stall_start => {
-                    end - stall_start
-                }
-                // A later poll began: this one ended before it, when exactly is unknown.
-                _ => tracked.stall_duration_ns,
-            };
-            tracked.max_poll_ns = tracked.max_poll_ns.max(duration_ns);
-            tracked.last_checked_poll = stall_start;
-            tracked.stall = None;
-            out.stalls.push(v1::Stall {
-                stall_id,
-                phase: v1::StallPhase::Ended as i32,
-                task_id: id,
-                poll_started_ns: stall_start,
-                duration_ns,
-                ..Default::default()
-            });
-        }
-        // The latest poll, over: a stall too short to be seen running.
-        if let (Some(start), Some(end), false) = (started, ended, running) {
-            let duration_ns = end.saturating_sub(start);
-            tracked.max_poll_ns = tracked.max_poll_ns.max(duration_ns);
-            if start > tracked.last_checked_poll {
-                tracked.last_checked_poll = start;
-                if duration_ns >= self.settings.stall_threshold_ns && !tracked.blocking {
-                    let stall_id = self.next_stall_id;
-                    self.next_stall_id += 1;
-                    out.stalls.push(v1::Stall {
-                        stall_id,
-                        phase: v1::StallPhase::Ended as i32,
-                        task_id: id,
-                        poll_started_ns: start,
-                        duration_ns,
-                        ..Default::default()
-                    });
-                }
-            }
-        }
-        tracked.running_since = if running { started } else { None };
+        tracked.polls.observe(
+            id,
+            last,
+            tracked.blocking,
+            &mut self.stalls,
+            &mut out.stalls,
+        );
         let wakers = i64::try_from(stats.waker_clones)
             .unwrap_or(i64::MAX)
             .saturating_sub(i64::try_from(stats.waker_drops).unwrap_or(i64::MAX));
@@ -384,17 +319,12 @@ impl Converter {
             wakers,
             last_poll_start_ns: started.unwrap_or(0),
             last_poll_end_ns: ended.unwrap_or(0),
-            max_poll_ns: match (running, started) {
-                (true, Some(start)) => tracked.max_poll_ns.max(now_ns.saturating_sub(start)),
-                _ => tracked.max_poll_ns,
-            },
+            max_poll_ns: tracked.polls.longest_ns(now_ns),
             poll_histogram: tracked.poll_histogram.clone(),
             ..Default::default()
         };
         match dropped_at {
-            Some(ended_ns) if !tracked.ended => {
-                tracked.ended = true;
-                tracked.running_since = None;
+            Some(ended_ns) => {
                 out.ended.push(v1::TaskEnded {
                     id,
                     ended_ns,
@@ -410,7 +340,6 @@ impl Converter {
                 self.tasks.remove(&id);
                 self.ended_spans.push(span_id);
             }
-            Some(_) => {}
             None => {
                 tracked.last_stats = Some(taskscope_stats.clone());
                 out.stats.push(taskscope_stats);
@@ -422,81 +351,18 @@ impl Converter {
     /// refreshed at every update while they last (console sends nothing about a task whose
     /// numbers did not change).
     fn running_stalls(&mut self, now_ns: u64, out: &mut v1::Update) {
-        let mut ids: Vec<u64> = self
+        let mut running: Vec<(&u64, &mut Tracked)> = self
             .tasks
-            .iter()
-            .filter(|(_, t)| t.running_since.is_some() && !t.blocking && !t.ended)
-            .map(|(&id, _)| id)
+            .iter_mut()
+            .filter(|(_, t)| t.polls.is_running() && !t.blocking)
             .collect();
-        ids.sort_unstable();
-        for id in ids {
-            let Some(tracked) = self.tasks.get_mut(&id) else {
-                continue;
-            };
-            let Some(start) = tracked.running_since else {
-                continue;
-            };
-            let duration_ns = now_ns.saturating_sub(start);
-            if duration_ns < self.settings.stall_threshold_ns {
-                continue;
-            }
-            let phase = match tracked.stall {
-                Some((_, stall_start)) if stall_start == start => v1::StallPhase::Ongoing,
-                _ => {
-                    tracked.stall = Some((self.next_stall_id, start));
-                    self.next_stall_id += 1;
-                    v1::StallPhase::Started
-                }
-            };
-            tracked.stall_duration_ns = duration_ns;
-            let stall_id = tracked.stall.map_or(0, |(stall_id, _)| stall_id);
-            out.stalls.push(v1::Stall {
-                stall_id,
-                phase: phase as i32,
-                task_id: id,
-                poll_started_ns: start,
-                duration_ns,
-                ..Default::default()
-            });
+        // Sorted: the same console update always gives the same taskscope update.
+        running.sort_unstable_by_key(|(id, _)| **id);
+        for (&id, tracked) in running {
+            tracked
+                .polls
+                .tick(id, now_ns, &mut self.stalls, &mut out.stalls);
         }
-    }
-
-    /// The task fields taskscope uses: tokio's `task.id`, `task.name`, `kind` and the
-    /// `loc.*` fields (for subscribers that do not fill `Task.location`).
-    fn fields(&self, task: &console::tasks::Task) -> TaskFields {
-        let mut found = TaskFields::default();
-        let (mut file, mut line, mut column) = (None, None, None);
-        for field in &task.fields {
-            let meta_id = field
-                .metadata_id
-                .as_ref()
-                .or(task.metadata.as_ref())
-                .map(|m| m.id);
-            let name = match &field.name {
-                Some(Name::StrName(name)) => name.as_str(),
-                Some(Name::NameIdx(index)) => meta_id
-                    .and_then(|m| self.metadata.get(&m))
-                    .and_then(|m| m.field_names.get(usize::try_from(*index).ok()?))
-                    .map_or("", String::as_str),
-                None => "",
-            };
-            let Some(value) = &field.value else { continue };
-            match name {
-                "task.id" => found.task_id = as_u64(value),
-                "task.name" => found.name = as_text(value).filter(|n| !n.is_empty()),
-                "kind" => found.kind = as_text(value),
-                "loc.file" => file = as_text(value),
-                "loc.line" => line = as_u64(value),
-                "loc.col" => column = as_u64(value),
-                _ => {}
-            }
-        }
-        found.location = file.map(|file| v1::Location {
-            file,
-            line: line.and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
-            column: column.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
-        });
-        found
     }
 
     /// Probe time of a console timestamp; `None` (and anything before the anchor) is the
@@ -512,34 +378,6 @@ impl Converter {
 
 /// console-subscriber's default publish interval, which the stall facts are as fine as.
 pub(crate) const CONSOLE_PUBLISH_INTERVAL_NS: u64 = 1_000_000_000;
-
-#[derive(Debug, Default)]
-struct TaskFields {
-    task_id: Option<u64>,
-    name: Option<String>,
-    kind: Option<String>,
-    location: Option<v1::Location>,
-}
-
-fn as_u64(value: &Value) -> Option<u64> {
-    match value {
-        Value::U64Val(v) => Some(*v),
-        Value::I64Val(v) => u64::try_from(*v).ok(),
-        Value::StrVal(s) | Value::DebugVal(s) => s.trim().parse().ok(),
-        Value::BoolVal(_) => None,
-    }
-}
-
-fn as_text(value: &Value) -> Option<String> {
-    match value {
-        Value::StrVal(s) => Some(s.clone()),
-        // `%value` fields arrive as debug values; a `?value` of a string keeps its quotes.
-        Value::DebugVal(s) => Some(s.trim_matches('"').to_owned()),
-        Value::U64Val(v) => Some(v.to_string()),
-        Value::I64Val(v) => Some(v.to_string()),
-        Value::BoolVal(v) => Some(v.to_string()),
-    }
-}
 
 fn unix_ns(at: &prost_types::Timestamp) -> i128 {
     i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos)
