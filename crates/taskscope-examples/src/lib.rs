@@ -19,4 +19,6 @@
 //! | `main_stall` | the body of `#[taskscope::main]` itself blocks (stall of the `block_on` task) |
 //! | `stall_storm` | thousands of 3 ms stalls, all sampled, whose results must stay right |
 //! | `forever` | runs until killed, stalling now and then (recordings cut by SIGKILL) |
+//! | `console_app` | instrumented with `console_subscriber::init()`, not the probe: a task blocking its worker 2.5 s now and then (stall) and a lost waker, read over tokio-console's protocol |
+//! | `console_served` | the probe with `TASKSCOPE_CONSOLE_BIND`: five tasks from one line, for tokio-console to see |
 //! | `leaky_tests` (test target) | a `#[tokio::test]` that leaks a task |
