@@ -18,16 +18,16 @@ pub(super) async fn run(tasks: u64) -> anyhow::Result<LiveMemory> {
     let before = measure::rss_bytes("self").context("cannot read /proc/self/statm")?;
     let (release, released) = tokio::sync::watch::channel(false);
     let polled = Arc::new(AtomicU64::new(0));
-    let handles: Vec<_> = (0..tasks)
-        .map(|_| {
-            let mut released = released.clone();
-            let polled = polled.clone();
-            tokio::spawn(async move {
-                polled.fetch_add(1, Ordering::Relaxed);
-                let _ = released.changed().await;
-            })
-        })
-        .collect();
+    let mut handles = Vec::with_capacity(tasks as usize);
+    for i in 0..tasks {
+        let mut released = released.clone();
+        let polled = polled.clone();
+        handles.push(tokio::spawn(async move {
+            polled.fetch_add(1, Ordering::Relaxed);
+            let _ = released.changed().await;
+        }));
+        super::pace(i).await;
+    }
     while polled.load(Ordering::Relaxed) < tasks {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

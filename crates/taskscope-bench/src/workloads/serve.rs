@@ -12,10 +12,10 @@ const PERIOD: Duration = Duration::from_millis(100);
 
 pub(super) async fn run(tasks: u64, window: Duration) -> anyhow::Result<CpuWindow> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let handles: Vec<_> = (0..tasks)
-        .map(|i| {
-            let mut stopped = stopped.clone();
-            tokio::spawn(async move {
+    let mut handles = Vec::with_capacity(tasks as usize);
+    for i in 0..tasks {
+        let mut stopped = stopped.clone();
+        handles.push(tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(PERIOD);
                 let mut state = i;
                 loop {
@@ -29,9 +29,9 @@ pub(super) async fn run(tasks: u64, window: Duration) -> anyhow::Result<CpuWindo
                         _ = stopped.changed() => return state,
                     }
                 }
-            })
-        })
-        .collect();
+        }));
+        super::pace(i).await;
+    }
     // Let the spawn burst settle so that only the steady state is measured.
     tokio::time::sleep(window.min(Duration::from_secs(1))).await;
     let metrics = tokio::runtime::Handle::current().metrics();
