@@ -218,20 +218,36 @@ impl Builder {
             return Err(InitError::SubscriberAlreadySet);
         }
         let log_to_stderr = self.config.log_to_stderr;
+        let waker_tracking = self.config.waker_tracking;
         let console = crate::console::layer(&self.config.console_bind, self.config.retention);
-        let (layer, probe) = self.build_probe()?;
-        let logs = log_to_stderr.then(|| {
-            let filter =
-                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter)
-        });
-        let installed = tracing_subscriber::registry()
-            .with(layer)
-            .with(logs)
-            .with(console)
-            .try_init();
+        let installed = if console.is_some() {
+            // console-subscriber needs callsites (resources, async ops) that neither part of
+            // the combined layer wants, and would lose them to its `never`: compose the
+            // general way, each layer filtered on its own.
+            let (layer, probe) = self.build_probe()?;
+            let logs = log_to_stderr.then(|| {
+                let filter =
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter)
+            });
+            let installed = tracing_subscriber::registry()
+                .with(layer)
+                .with(logs)
+                .with(console)
+                .try_init();
+            (installed, probe)
+        } else {
+            let (shared, probe) = self.start()?;
+            let layer = crate::init_layer::InitLayer::new(
+                crate::layer::TaskLayer::new(shared),
+                waker_tracking,
+                log_to_stderr,
+            );
+            (tracing_subscriber::registry().with(layer).try_init(), probe)
+        };
+        let (installed, probe) = installed;
         if installed.is_err() {
             return Err(InitError::SubscriberAlreadySet);
         }

@@ -40,21 +40,25 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let wakers = shared.config.waker_tracking;
-    TaskLayer { shared }.with_filter(ProbeFilter { wakers })
+    TaskLayer::new(shared).with_filter(ProbeFilter::new(wakers))
 }
 
-fn is_task_span(meta: &Metadata<'_>) -> bool {
+pub(crate) fn is_task_span(meta: &Metadata<'_>) -> bool {
     meta.is_span()
         && meta.name() == "runtime.spawn"
         && matches!(meta.target(), "tokio::task" | "tokio::task::blocking")
 }
 
-fn is_waker_event(meta: &Metadata<'_>) -> bool {
+pub(crate) fn is_waker_event(meta: &Metadata<'_>) -> bool {
     meta.is_event() && meta.target() == "tokio::task::waker"
 }
 
 impl ProbeFilter {
-    fn wants(&self, meta: &Metadata<'_>) -> bool {
+    pub(crate) fn new(wakers: bool) -> Self {
+        Self { wakers }
+    }
+
+    pub(crate) fn wants(&self, meta: &Metadata<'_>) -> bool {
         is_task_span(meta) || (self.wakers && is_waker_event(meta))
     }
 }
@@ -74,7 +78,7 @@ impl<S> Filter<S> for ProbeFilter {
 }
 
 impl TaskLayer {
-    fn cell<S>(id: &Id, ctx: &Context<'_, S>) -> Option<Arc<TaskCell>>
+    pub(crate) fn cell<S>(id: &Id, ctx: &Context<'_, S>) -> Option<Arc<TaskCell>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -87,6 +91,46 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.new_span(attrs, id, &ctx);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(cell) = span.extensions().get::<Arc<TaskCell>>() {
+            self.poll_started(cell);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(cell) = span.extensions().get::<Arc<TaskCell>>() {
+            self.poll_ended(cell);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if let Some(cell) = Self::cell(&id, &ctx) {
+            self.closed(&cell);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.waker_event(event, &ctx);
+    }
+}
+
+/// What the probe does at each point of a task span's life, shared by [`TaskLayer`] and
+/// the combined layer `init()` installs.
+impl TaskLayer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// A span was created: when it is a tokio task's, start tracking the task.
+    pub(crate) fn new_span<S>(&self, attrs: &Attributes<'_>, id: &Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         if quiet::is_quiet() || !is_task_span(attrs.metadata()) {
             return;
         }
@@ -120,12 +164,8 @@ where
         }
     }
 
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let extensions = span.extensions();
-        let Some(cell) = extensions.get::<Arc<TaskCell>>() else {
-            return;
-        };
+    /// A poll of the task starts (its span is entered).
+    pub(crate) fn poll_started(&self, cell: &TaskCell) {
         let now = clock::now_ns();
         threads::with_local(|local| {
             let reentry_gap = local.enter(cell, now);
@@ -134,12 +174,8 @@ where
         });
     }
 
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let extensions = span.extensions();
-        let Some(cell) = extensions.get::<Arc<TaskCell>>() else {
-            return;
-        };
+    /// The poll returns (its span is exited).
+    pub(crate) fn poll_ended(&self, cell: &Arc<TaskCell>) {
         let now = clock::now_ns();
         let Some((started, thread)) =
             threads::with_local(|local| local.exit(cell, now).map(|s| (s, local.thread_number())))
@@ -159,19 +195,21 @@ where
         }
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(cell) = Self::cell(&id, &ctx) else {
-            return;
-        };
+    /// The task's span closed: the task has ended.
+    pub(crate) fn closed(&self, cell: &Arc<TaskCell>) {
         cell.uncount_drop();
-        let end = outcome::decide(&cell);
+        let end = outcome::decide(cell);
         cell.set_end(end);
-        if !cell.is_announced() && !self.shared.announce(&cell) {
+        if !cell.is_announced() && !self.shared.announce(cell) {
             self.shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+    /// A `tokio::task::waker` event (other events are ignored).
+    pub(crate) fn waker_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let mut fields = WakerFields::default();
         event.record(&mut fields);
         let (Some(op), Some(span_id)) = (fields.op, fields.span_id) else {
@@ -180,15 +218,13 @@ where
         let Some(span_id) = std::num::NonZeroU64::new(span_id) else {
             return;
         };
-        let Some(cell) = Self::cell(&Id::from_non_zero_u64(span_id), &ctx) else {
+        let Some(cell) = Self::cell(&Id::from_non_zero_u64(span_id), ctx) else {
             return;
         };
         let own_poll = threads::with_local(|l| l.current_task()) == Some(cell.identity.id);
         cell.waker_op(op, clock::now_ns(), own_poll);
     }
-}
 
-impl TaskLayer {
     fn report_stall_end(&self, cell: &TaskCell, thread: u32, started_ns: u64, duration_ns: u64) {
         let sent = self.shared.send(ProbeEvent::StallEnded {
             thread,

@@ -53,6 +53,7 @@ mod config;
 mod console;
 mod diag;
 mod exit;
+mod init_layer;
 mod intern;
 mod layer;
 mod outcome;

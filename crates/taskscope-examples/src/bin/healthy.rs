@@ -48,6 +48,8 @@ async fn main() {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    tracing::info!(%address, "healthy: echo server listening");
+    tracing::debug!("healthy: a debug line, shown only with RUST_LOG=debug");
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         loop {
