@@ -18,6 +18,7 @@
 //! | `waiting_at_shutdown` | tasks waiting on channels, timers, locks, I/O at shutdown (none lost a waker) |
 //! | `main_stall` | the body of `#[taskscope::main]` itself blocks (stall of the `block_on` task) |
 //! | `stall_storm` | thousands of 3 ms stalls, all sampled, whose results must stay right |
+//! | `workers_main` | a healthy multi-thread `#[taskscope::main]` (worker loops are blocking tasks) |
 //! | `forever` | runs until killed, stalling now and then (recordings cut by SIGKILL) |
 //! | `console_app` | instrumented with `console_subscriber::init()`, not the probe: a task blocking its worker 2.5 s now and then (stall) and a lost waker, read over tokio-console's protocol |
 //! | `console_served` | the probe with `TASKSCOPE_CONSOLE_BIND`: five tasks from one line, for tokio-console to see |

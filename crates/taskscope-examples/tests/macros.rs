@@ -23,6 +23,21 @@ fn a_stall_in_the_body_of_main_is_seen_with_taskscope_main() {
     assert!(stall.duration_ns >= 400_000_000, "{stall:?}");
 }
 
+#[test]
+fn worker_threads_waiting_for_work_are_not_stalled() {
+    let (output, folded) = run_recorded("workers_main", &[]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(folded.stalls.is_empty(), "{:#?}", folded.stalls);
+    let spawned: Vec<_> = folded.spawned_tasks().collect();
+    assert_eq!(spawned.len(), 20);
+    assert!(
+        spawned
+            .iter()
+            .all(|t| t.outcome() == Some(Outcome::Completed)),
+        "{spawned:#?}"
+    );
+}
+
 #[taskscope::test]
 async fn taskscope_test_runs_the_body_on_a_runtime() {
     let value = tokio::spawn(async { 40 + 2 }).await.unwrap();

@@ -79,9 +79,9 @@ pub(crate) fn install_panic_hook() {
 const CERTAINLY_SAME_STEP_NS: u64 = 3_000;
 
 /// Up to this long, a drop straight after the task's own poll is still taken as completion
-/// (slow builds and preempted threads stretch the gap) — unless the runtime turns out to be
-/// shutting down, which is checked first.
-const SAME_STEP_NS: u64 = 1_000_000;
+/// (slow builds and threads preempted on a busy machine stretch the gap) — unless the
+/// runtime turns out to be shutting down, which is checked first.
+const SAME_STEP_NS: u64 = 5_000_000;
 
 /// A poll of `cell` returned by unwinding: keep the panic the hook saw start in it.
 pub(crate) fn poll_unwound(cell: &TaskCell) {

@@ -86,6 +86,7 @@ struct Frame {
     cell: *const TaskCell,
     task: u64,
     started_ns: u64,
+    can_stall: bool,
 }
 
 /// This thread's poll bookkeeping. Only its own thread touches it.
@@ -111,7 +112,7 @@ thread_local! {
         Local {
             slot: OnceCell::new(),
             stack: [const {
-                Cell::new(Frame { cell: std::ptr::null(), task: 0, started_ns: 0 })
+                Cell::new(Frame { cell: std::ptr::null(), task: 0, started_ns: 0, can_stall: false })
             }; MAX_NESTING],
             depth: Cell::new(0),
             last_exit: Cell::new((0, 0)),
@@ -161,6 +162,7 @@ impl Local {
                 cell,
                 task,
                 started_ns: now_ns,
+                can_stall: cell.identity.kind.can_stall(),
             });
         }
         self.depth.set(depth + 1);
@@ -193,9 +195,14 @@ impl Local {
             self.slot().publish(None);
             return None;
         }
-        let outer = (depth > 0 && depth <= MAX_NESTING)
-            .then(|| self.stack[depth - 1].get())
-            .filter(|f| !f.cell.is_null());
+        // The poll this one was nested in, if it can stall: tokio runs each worker thread's
+        // scheduler loop inside a blocking task, whose "poll" lasts as long as the thread
+        // and must never be taken for a stalled poll.
+        let outer = self.stack[..depth.min(MAX_NESTING)]
+            .iter()
+            .rev()
+            .map(Cell::get)
+            .find(|f| !f.cell.is_null() && f.can_stall);
         if cell.identity.kind.can_stall() {
             self.slot().publish(outer.map(|f| Polling {
                 task: f.task,
@@ -291,6 +298,46 @@ mod tests {
             );
             assert_eq!(local.exit(&outer, 40), Some(10));
             assert_eq!(slot.read(), None);
+        });
+    }
+
+    #[test]
+    fn a_poll_nested_in_a_blocking_task_does_not_leave_the_blocking_task_in_the_slot() {
+        let worker_loop = TaskCell::new(Identity {
+            id: 9,
+            name: None,
+            kind: Kind::Blocking,
+            file: "tokio/src/runtime/blocking/pool.rs".into(),
+            line: 1,
+            column: 1,
+            parent: 0,
+            spawned_ns: 0,
+            spawn_thread: 0,
+        });
+        let task = cell(10);
+        with_local(|local| {
+            let slot = local.slot().clone();
+            local.enter(&worker_loop, 10);
+            assert_eq!(
+                slot.read(),
+                None,
+                "a blocking task is never polling in the slot"
+            );
+            local.enter(&task, 20);
+            assert_eq!(
+                slot.read(),
+                Some(Polling {
+                    task: 10,
+                    started_ns: 20
+                })
+            );
+            local.exit(&task, 30);
+            assert_eq!(
+                slot.read(),
+                None,
+                "back in the worker loop, nothing is polling"
+            );
+            local.exit(&worker_loop, 40);
         });
     }
 

@@ -24,6 +24,7 @@ pub fn example(name: &str) -> PathBuf {
         "fifo_read" => env!("CARGO_BIN_EXE_fifo_read"),
         "mutex_wait" => env!("CARGO_BIN_EXE_mutex_wait"),
         "stall_storm" => env!("CARGO_BIN_EXE_stall_storm"),
+        "workers_main" => env!("CARGO_BIN_EXE_workers_main"),
         "main_stall" => env!("CARGO_BIN_EXE_main_stall"),
         "waiting_at_shutdown" => env!("CARGO_BIN_EXE_waiting_at_shutdown"),
         other => panic!("no example {other}"),
