@@ -451,7 +451,7 @@ fn tab_count(screen: &str, tab: &str) -> Option<u64> {
 }
 
 #[test]
-fn the_dashboard_shows_a_console_subscriber_apps_tasks_and_its_stall() {
+fn the_dashboard_shows_a_console_subscriber_apps_tasks_and_flags_its_stall_and_lost_waker() {
     let Some(tmux) = Tmux::start(160, 40) else {
         return;
     };
@@ -489,6 +489,19 @@ fn the_dashboard_shows_a_console_subscriber_apps_tasks_and_its_stall() {
         tab_count(s, "Stalls").is_some_and(|n| n >= 1)
             && s.lines()
                 .any(|l| (l.starts_with('S') || l.starts_with('s')) && l.contains(file_line))
+    });
+    // The lost-waker task is flagged too (`W`).
+    let location = spawn_location("src/bin/console_app.rs", "// FAULT: lost_waker");
+    let lost_line = location
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .0;
+    tmux.wait_for("the lost waker, flagged on its task", |s| {
+        s.lines()
+            .any(|l| l.get(..6).is_some_and(|flags| flags.contains('W')) && l.contains(lost_line))
     });
     // Its details: the poll histogram (from console's task details), and what a
     // console-subscriber target cannot tell said as such.
