@@ -87,6 +87,8 @@ pub(crate) enum Command {
     ///   taskscope events unix:/tmp/app.sock | jq 'select(.stalls != [])'
     ///
     ///   taskscope events app-4242.tsrec
+    ///
+    ///   taskscope events --protocol console 127.0.0.1:6669
     #[command(verbatim_doc_comment)]
     Events(EventsArgs),
 }
@@ -118,6 +120,12 @@ pub(crate) struct EventsArgs {
     /// file, or a directory of recordings.
     #[arg(value_name = "ADDR|FILE")]
     pub(crate) target: String,
+
+    /// The protocol a live target speaks: taskscope's, or tokio-console's (printed as
+    /// translated into taskscope updates, see docs/interop.md). `auto` tries taskscope's
+    /// first.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
+    pub(crate) protocol: Protocol,
 }
 
 #[derive(Debug, Args)]

@@ -10,19 +10,26 @@ use taskscope_api::recording::{ReadError, Reader};
 use taskscope_api::v1::Update;
 
 use crate::cli::EventsArgs;
-use crate::source::grpc::Watch;
+use crate::source::protocol::{LiveWatch, Options};
 use crate::source::{Address, Target, recording};
 
 pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
     match Target::parse(&args.target)? {
-        Target::Live(address) => live(&address).await,
+        Target::Live(address) => {
+            let options = Options {
+                protocol: args.protocol,
+                ..Options::default()
+            };
+            live(&address, options).await
+        }
         Target::Recording(path) => recordings(&path),
     }
 }
 
 /// Until the probe goes away or Ctrl-C; flushed per update so a pipe sees them at once.
-async fn live(address: &Address) -> anyhow::Result<ExitCode> {
-    let mut watch = Watch::start(address).await?;
+/// A console-subscriber target's stream is printed as translated.
+async fn live(address: &Address, options: Options) -> anyhow::Result<ExitCode> {
+    let mut watch = LiveWatch::start(address, options).await?;
     let mut out = io::stdout().lock();
     loop {
         let update = tokio::select! {
