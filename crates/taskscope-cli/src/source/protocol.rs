@@ -140,3 +140,66 @@ fn explain_connect_error(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gRPC server without a single service: every call is `UNIMPLEMENTED`.
+    async fn empty_grpc_server() -> Address {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_routes(tonic::service::Routes::default())
+                .serve_with_incoming(incoming),
+        );
+        Address::Tcp(format!("http://{address}"))
+    }
+
+    async fn error(address: &Address, protocol: Protocol) -> String {
+        let options = Options {
+            protocol,
+            ..Options::default()
+        };
+        match LiveWatch::start(address, options).await {
+            Ok(_) => panic!("{address} was watched with {protocol:?}"),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_target_speaking_neither_protocol_is_named_as_such() {
+        let address = empty_grpc_server().await;
+        let auto = error(&address, Protocol::Auto).await;
+        assert!(auto.contains("speaks neither"), "{auto}");
+        let console = error(&address, Protocol::Console).await;
+        assert!(
+            console.contains("does not serve tokio-console's protocol"),
+            "{console}"
+        );
+        let taskscope = error(&address, Protocol::Taskscope).await;
+        assert!(taskscope.contains("taskscope probe"), "{taskscope}");
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_names_both_ways_to_serve() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let address = Address::Tcp(format!("http://{free}"));
+        let auto = error(&address, Protocol::Auto).await;
+        assert!(auto.contains("nothing is listening"), "{auto}");
+        assert!(
+            auto.contains("TASKSCOPE_BIND") && auto.contains("TOKIO_CONSOLE_BIND"),
+            "{auto}"
+        );
+        let console = error(&address, Protocol::Console).await;
+        assert!(
+            console.contains("TOKIO_CONSOLE_BIND") && !console.contains("TASKSCOPE_BIND"),
+            "{console}"
+        );
+    }
+}
