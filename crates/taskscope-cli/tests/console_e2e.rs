@@ -514,6 +514,10 @@ fn the_dashboard_shows_a_console_subscriber_apps_tasks_and_flags_its_stall_and_l
     });
     tmux.keys(&["Escape"]);
     tmux.keys(&["Escape"]);
+    tmux.keys(&["4"]);
+    tmux.wait_for("the runtime view saying what it cannot show", |s| {
+        s.contains("threads and blocking pool: not available from a console-subscriber target")
+    });
     tmux.keys(&["q"]);
     tmux.wait_for("the prompt after quitting", |s| {
         s.lines().filter(|l| l.starts_with("READY$")).count() >= 2 && !s.contains("Tasks (")

@@ -26,10 +26,14 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
     let queued = runtime
         .blocking_alive
         .saturating_sub(runtime.blocking_running);
-    let pool = format!(
-        "blocking pool (spawn_blocking): {} busy, {} queued",
-        runtime.blocking_running, queued
-    );
+    let pool = if runtime.threads_unavailable {
+        "threads and blocking pool: not available from a console-subscriber target".to_owned()
+    } else {
+        format!(
+            "blocking pool (spawn_blocking): {} busy, {} queued",
+            runtime.blocking_running, queued
+        )
+    };
     if body.height > 3 {
         buf.set_line(
             body.x,
