@@ -4,8 +4,10 @@
 //!   `proto/taskscope/v1/probe.proto` (committed; `tests/generated_is_fresh.rs` fails when
 //!   the committed copy no longer matches the `.proto`).
 //! * [`recording`]: the recording file format (the same `Update` stream, on disk).
+//! * [`duration`]: durations as `100ms`, `2s`, shared by the probe's settings and the CLI.
 //! * [`histogram`]: the poll-duration buckets of `TaskStats.poll_histogram`.
 
+pub mod duration;
 pub mod histogram;
 pub mod recording;
 mod serde_enum;

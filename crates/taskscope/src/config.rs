@@ -164,27 +164,7 @@ fn parse_switch(text: &str) -> Result<bool, String> {
     }
 }
 
-/// Parses a duration such as `100ms`, `2s`, `1.5s`, `250us`, `1m`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{text}` has no unit; write e.g. 100ms, 2s, 1.5s"))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` does not start with a number"))?;
-    let seconds_per_unit = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => return Err(format!("unknown unit `{other}`; use ns, us, ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(number * seconds_per_unit).map_err(|e| e.to_string())
-}
+pub(crate) use taskscope_api::duration::parse as parse_duration;
 
 #[cfg(test)]
 mod tests {
@@ -198,17 +178,6 @@ mod tests {
                 .map(|(_, v)| v.to_string())
         });
         config
-    }
-
-    #[test]
-    fn durations_take_the_usual_units() {
-        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("100").unwrap_err().contains("no unit"));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("10 parsecs").is_err());
     }
 
     #[test]
