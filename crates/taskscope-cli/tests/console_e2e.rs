@@ -13,62 +13,22 @@
 //!
 //! Timing: no assertion on how fast anything happens; every wait has a wide margin.
 
+mod support;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use console_api::instrument::InstrumentRequest;
 use console_api::instrument::instrument_client::InstrumentClient;
 use serde_json::Value;
+use support::{example, workspace_root};
 
 /// How long to wait for something that should happen at once.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// The example executables by name, built once per test process.
-fn example(name: &str) -> PathBuf {
-    static EXAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
-    let examples = EXAMPLES.get_or_init(|| {
-        let profile_dir = Path::new(env!("CARGO_BIN_EXE_taskscope")).parent().unwrap();
-        let target_dir = profile_dir.parent().unwrap();
-        let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
-            "debug" => "dev",
-            other => other,
-        };
-        let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .current_dir(workspace_root())
-            .args(["build", "--workspace", "--bins", "--message-format", "json"])
-            .args(["--profile", profile, "--target-dir"])
-            .arg(target_dir)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo runs");
-        assert!(output.status.success(), "building the examples failed");
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| message["reason"] == "compiler-artifact")
-            .filter_map(|message| {
-                let name = message["target"]["name"].as_str()?.to_owned();
-                Some((name, PathBuf::from(message["executable"].as_str()?)))
-            })
-            .collect()
-    });
-    examples
-        .get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no example `{name}` was built"))
-}
 
 /// `file:line:col` of the `tokio::spawn` on the line marked `marker`, or on the closest
 /// line above it (rustfmt moves a trailing comment after `{` into the block).

@@ -9,14 +9,14 @@
 //! Timing: the only timing assertion is that a stall shows up on screen within 2 s of it
 //! starting; every other wait has a wide margin.
 
-use std::collections::HashMap;
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use support::example;
 
 /// How long to wait for something that should happen at once.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -32,66 +32,6 @@ fn have_tmux() -> bool {
         eprintln!("SKIPPED: tmux is not installed (`apt-get install tmux`); CI installs it");
     }
     found
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// The example programs, found by asking cargo for exactly what the workspace's own test
-/// run builds (`cargo nextest run --workspace` runs `cargo test --no-run --workspace`), in
-/// the target directory and profile this test came from: the same artifacts, so nothing
-/// is rebuilt there.
-fn example(name: &str) -> PathBuf {
-    static EXAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
-    let examples = EXAMPLES.get_or_init(|| {
-        let profile_dir = Path::new(env!("CARGO_BIN_EXE_taskscope")).parent().unwrap();
-        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        command
-            .current_dir(workspace_root())
-            .args([
-                "test",
-                "--no-run",
-                "--workspace",
-                "--message-format",
-                "json",
-            ])
-            .arg("--target-dir")
-            .arg(profile_dir.parent().unwrap());
-        match profile_dir.file_name().unwrap().to_str().unwrap() {
-            "debug" => {}
-            "release" => {
-                command.arg("--release");
-            }
-            other => {
-                command.args(["--profile", other]);
-            }
-        }
-        let output = command
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo runs");
-        assert!(output.status.success(), "building the examples failed");
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| message["reason"] == "compiler-artifact")
-            .filter(|message| {
-                message["target"]["kind"][0] == "bin" && message["profile"]["test"] == false
-            })
-            .filter_map(|message| {
-                let name = message["target"]["name"].as_str()?.to_owned();
-                Some((name, PathBuf::from(message["executable"].as_str()?)))
-            })
-            .collect()
-    });
-    examples
-        .get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no example `{name}` was built"))
 }
 
 /// A tmux server of our own with one window running a plain shell.
