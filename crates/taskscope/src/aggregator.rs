@@ -21,12 +21,6 @@ const MAX_UPDATE_BYTES: usize = 1024 * 1024;
 /// Ended stalls kept for new watchers.
 const RETAINED_STALLS: usize = 1_000;
 
-/// A task that ended, kept for a while so that clients see its outcome.
-struct EndedTask {
-    spawned: v1::TaskSpawned,
-    ended: v1::TaskEnded,
-}
-
 /// A stall whose poll is still running.
 struct ActiveStall {
     stall: v1::Stall,
@@ -58,7 +52,10 @@ pub(crate) struct Aggregator {
     events: Receiver<ProbeEvent>,
     process: v1::ProcessInfo,
     live: HashMap<u64, Arc<TaskCell>>,
-    ended: VecDeque<EndedTask>,
+    /// Ended tasks kept for a while so that new clients see their outcomes, oldest first.
+    /// Kept as cells and turned into messages only when a snapshot needs them: most are
+    /// never asked for.
+    ended: VecDeque<Arc<TaskCell>>,
     /// Stalls still running, by (thread, poll start).
     active_stalls: HashMap<(u32, u64), ActiveStall>,
     recent_stalls: VecDeque<v1::Stall>,
@@ -213,22 +210,12 @@ impl Aggregator {
     fn scan(&mut self, now_ns: u64) {
         let mut finished = Vec::new();
         for (id, cell) in &self.live {
-            if let Some(end) = cell.end() {
+            if cell.end().is_some() {
                 finished.push(*id);
-                let ended = v1::TaskEnded {
-                    id: *id,
-                    ended_ns: end.at_ns,
-                    outcome: end.outcome as i32,
-                    panic_message: end.panic_message.clone().unwrap_or_default(),
-                    panic_location: end.panic_location.clone().unwrap_or_default(),
-                    thread: end.thread,
-                    stats: Some(cell.stats(true)),
-                };
-                self.pending.ended.push(ended.clone());
-                self.ended.push_back(EndedTask {
-                    spawned: cell.spawned(),
-                    ended,
-                });
+                if self.has_consumers {
+                    self.pending.ended.extend(ended_message(cell));
+                }
+                self.ended.push_back(cell.clone());
             } else if self.has_consumers && cell.take_dirty() {
                 self.pending.stats.push(cell.stats(false));
             }
@@ -244,7 +231,8 @@ impl Aggregator {
         let retention_ns = self.shared.config.retention.as_nanos() as u64;
         let max = self.shared.config.max_retained;
         while let Some(oldest) = self.ended.front() {
-            let expired = oldest.ended.ended_ns.saturating_add(retention_ns) < now_ns;
+            let ended_ns = oldest.end().map_or(0, |end| end.at_ns);
+            let expired = ended_ns.saturating_add(retention_ns) < now_ns;
             let over_cap = self.ended.len() > max;
             if !expired && !over_cap {
                 break;
@@ -379,14 +367,14 @@ impl Aggregator {
         for cell in self.live.values() {
             packer.push(cell.spawned(), |u| &mut u.spawned);
         }
-        for task in &self.ended {
-            packer.push(task.spawned.clone(), |u| &mut u.spawned);
+        for cell in &self.ended {
+            packer.push(cell.spawned(), |u| &mut u.spawned);
         }
         for cell in self.live.values() {
             packer.push(cell.stats(false), |u| &mut u.stats);
         }
-        for task in &self.ended {
-            packer.push(task.ended.clone(), |u| &mut u.ended);
+        for ended in self.ended.iter().filter_map(|cell| ended_message(cell)) {
+            packer.push(ended, |u| &mut u.ended);
         }
         let active = self.active_stalls.values().map(|a| &a.stall);
         for stall in self.recent_stalls.iter().chain(active) {
@@ -411,6 +399,20 @@ impl Aggregator {
     pub(crate) fn catch_up(&mut self) {
         self.drain();
     }
+}
+
+/// How an ended task ended, as clients are told.
+fn ended_message(cell: &TaskCell) -> Option<v1::TaskEnded> {
+    let end = cell.end()?;
+    Some(v1::TaskEnded {
+        id: cell.identity.id,
+        ended_ns: end.at_ns,
+        outcome: end.outcome as i32,
+        panic_message: end.panic_message.clone().unwrap_or_default(),
+        panic_location: end.panic_location.clone().unwrap_or_default(),
+        thread: end.thread,
+        stats: Some(cell.stats(true)),
+    })
 }
 
 fn mark_snapshot(updates: &mut [v1::Update]) {
