@@ -7,13 +7,12 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 
 use prost::Message;
 use taskscope_api::v1;
 
 use crate::cell::{Kind, TaskCell};
-use crate::shared::{ProbeEvent, Shared};
+use crate::shared::{EventReceivers, ProbeEvent, Shared};
 use crate::{clock, threads};
 
 /// No update is made larger than this (tonic refuses messages over 4 MiB by default).
@@ -49,7 +48,7 @@ impl Pending {
 
 pub(crate) struct Aggregator {
     shared: Arc<Shared>,
-    events: Receiver<ProbeEvent>,
+    events: EventReceivers,
     process: v1::ProcessInfo,
     live: HashMap<u64, Arc<TaskCell>>,
     /// Ended tasks kept for a while so that new clients see their outcomes, oldest first.
@@ -72,7 +71,7 @@ pub(crate) struct Aggregator {
 }
 
 impl Aggregator {
-    pub(crate) fn new(shared: Arc<Shared>, events: Receiver<ProbeEvent>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, events: EventReceivers) -> Self {
         let process = process_info(&shared);
         Self {
             shared,
@@ -95,7 +94,12 @@ impl Aggregator {
 
     /// Takes in everything queued since the last call.
     pub(crate) fn drain(&mut self) {
-        while let Ok(event) = self.events.try_recv() {
+        // Spawns first, so a stall's task is known before the stall.
+        let spawns = std::iter::from_fn(|| self.events.spawns.try_recv().ok());
+        let events: Vec<ProbeEvent> = spawns.collect();
+        let stalls = std::iter::from_fn(|| self.events.stalls.try_recv().ok());
+        let events = events.into_iter().chain(stalls.collect::<Vec<_>>());
+        for event in events {
             match event {
                 ProbeEvent::Spawned(cell) => {
                     let id = cell.identity.id;

@@ -189,6 +189,8 @@ impl TaskLayer {
         }
         if duration >= self.shared.threshold_ns && cell.identity.kind.can_stall() {
             self.report_stall_end(cell, thread, started, duration);
+            let id = cell.identity.id;
+            threads::with_local(|local| local.restamp_exit(id, clock::now_ns()));
         }
         if !cell.is_announced() {
             self.shared.announce(cell);

@@ -60,16 +60,26 @@ impl DropCounters {
     }
 }
 
-/// Capacity of the event queue. At the aggregator's drain rate (every 10 ms) this absorbs
-/// millions of spawns per second; beyond it spawns are announced late, not lost.
-const EVENT_QUEUE: usize = 32 * 1024;
+/// Capacity of the spawn queue. At the aggregator's drain rate (every 10 ms) this absorbs
+/// millions of spawns per second; beyond it spawns are announced at the task's next poll.
+const SPAWN_QUEUE: usize = 32 * 1024;
+/// Capacity of the stall queue, separate so that a storm of spawns never crowds out the
+/// news of a stall.
+const STALL_QUEUE: usize = 4 * 1024;
+
+/// The aggregator's ends of the queues.
+pub(crate) struct EventReceivers {
+    pub(crate) spawns: Receiver<ProbeEvent>,
+    pub(crate) stalls: Receiver<ProbeEvent>,
+}
 
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) threshold_ns: u64,
-    events: SyncSender<ProbeEvent>,
+    spawns: SyncSender<ProbeEvent>,
+    stalls: SyncSender<ProbeEvent>,
     /// Taken once by the aggregator.
-    pub(crate) event_receiver: Mutex<Option<Receiver<ProbeEvent>>>,
+    pub(crate) event_receiver: Mutex<Option<EventReceivers>>,
     /// Wakes the aggregator to publish a stall at once.
     pub(crate) urgent: tokio::sync::Notify,
     pub(crate) drops: DropCounters,
@@ -81,12 +91,17 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Self> {
-        let (events, receiver) = sync_channel(EVENT_QUEUE);
+        let (spawns, spawn_receiver) = sync_channel(SPAWN_QUEUE);
+        let (stalls, stall_receiver) = sync_channel(STALL_QUEUE);
         Arc::new(Self {
             threshold_ns: config.stall_threshold.as_nanos() as u64,
             config,
-            events,
-            event_receiver: Mutex::new(Some(receiver)),
+            spawns,
+            stalls,
+            event_receiver: Mutex::new(Some(EventReceivers {
+                spawns: spawn_receiver,
+                stalls: stall_receiver,
+            })),
             urgent: tokio::sync::Notify::new(),
             drops: DropCounters::default(),
             instrumentation_seen: AtomicBool::new(false),
@@ -97,7 +112,11 @@ impl Shared {
 
     /// Queues an event without ever blocking; `false` when the queue is full.
     pub(crate) fn send(&self, event: ProbeEvent) -> bool {
-        match self.events.try_send(event) {
+        let queue = match event {
+            ProbeEvent::Spawned(_) => &self.spawns,
+            _ => &self.stalls,
+        };
+        match queue.try_send(event) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
         }

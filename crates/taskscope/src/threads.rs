@@ -144,6 +144,15 @@ impl Local {
         }
     }
 
+    /// Moves the end of the poll that just returned to `now_ns`: the probe did slow work of
+    /// its own after it (reporting a stall), which must not look like time the scheduler
+    /// spent between the poll and what follows (see `outcome.rs`).
+    pub(crate) fn restamp_exit(&self, task: u64, now_ns: u64) {
+        if self.last_exit.get().0 == task {
+            self.last_exit.set((task, now_ns));
+        }
+    }
+
     /// A poll of `cell` starts now. Returns how long after the same task's previous poll
     /// returned on this thread, with nothing else polled here in between (`u64::MAX` when
     /// that is not the case): see `outcome.rs` for what this tells.
