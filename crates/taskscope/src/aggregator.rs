@@ -95,8 +95,13 @@ impl Aggregator {
     /// Takes in everything queued since the last call.
     pub(crate) fn drain(&mut self) {
         // Spawns first, so a stall's task is known before the stall.
+        let posted = threads::all()
+            .iter()
+            .flat_map(|slot| slot.take_spawned())
+            .map(ProbeEvent::Spawned)
+            .collect::<Vec<_>>();
         let spawns = std::iter::from_fn(|| self.events.spawns.try_recv().ok());
-        let events: Vec<ProbeEvent> = spawns.collect();
+        let events: Vec<ProbeEvent> = posted.into_iter().chain(spawns).collect();
         let stalls = std::iter::from_fn(|| self.events.stalls.try_recv().ok());
         let events = events.into_iter().chain(stalls.collect::<Vec<_>>());
         for event in events {

@@ -60,8 +60,9 @@ impl DropCounters {
     }
 }
 
-/// Capacity of the spawn queue. At the aggregator's drain rate (every 10 ms) this absorbs
-/// millions of spawns per second; beyond it spawns are announced at the task's next poll.
+/// Capacity of the shared spawn queue. Spawns normally go through the spawning thread's
+/// own inbox (see `threads.rs`); this queue only serves threads whose thread-local state
+/// is already torn down. When it is full, a task is announced at its next poll instead.
 const SPAWN_QUEUE: usize = 32 * 1024;
 /// Capacity of the stall queue, separate so that a storm of spawns never crowds out the
 /// news of a stall.
@@ -122,9 +123,11 @@ impl Shared {
         }
     }
 
-    /// Hands a task to the aggregator; a full queue leaves it to be announced later.
+    /// Hands a task to the aggregator (through this thread's inbox); `false` leaves it to be
+    /// announced later.
     pub(crate) fn announce(&self, cell: &Arc<TaskCell>) -> bool {
-        let sent = self.send(ProbeEvent::Spawned(cell.clone()));
+        let sent = crate::threads::with_local(|local| local.post_spawned(cell))
+            .unwrap_or_else(|| self.send(ProbeEvent::Spawned(cell.clone())));
         if sent {
             cell.mark_announced();
         }

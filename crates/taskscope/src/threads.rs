@@ -16,6 +16,10 @@ use crate::cell::TaskCell;
 /// ... ). Deeper nesting is still counted, just not shown in the slot.
 const MAX_NESTING: usize = 8;
 
+/// Spawns a thread may have waiting for the aggregator (which takes them every 10 ms)
+/// before further ones are announced late instead.
+const MAX_INBOX: usize = 1 << 20;
+
 /// A thread's published "polling task T since t0".
 #[derive(Debug)]
 pub(crate) struct ThreadSlot {
@@ -26,6 +30,10 @@ pub(crate) struct ThreadSlot {
     task: AtomicU64,
     started_ns: AtomicU64,
     exited: AtomicBool,
+    /// Tasks spawned on this thread, not yet taken by the aggregator. A per-thread list
+    /// rather than one shared bounded queue: a burst of spawns never has to be dropped, and
+    /// the lock is only ever contended by the aggregator swapping the list out.
+    inbox: Mutex<Vec<Arc<TaskCell>>>,
     /// Where a stack sampler can reach this thread.
     pub(crate) target: Option<crate::stall_stack::Target>,
 }
@@ -69,6 +77,11 @@ impl ThreadSlot {
 
     pub(crate) fn has_exited(&self) -> bool {
         self.exited.load(Ordering::Relaxed)
+    }
+
+    /// Takes the tasks spawned on this thread since the last call.
+    pub(crate) fn take_spawned(&self) -> Vec<Arc<TaskCell>> {
+        std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -129,6 +142,17 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 impl Local {
     fn slot(&self) -> &Arc<ThreadSlot> {
         self.slot.get_or_init(register_current_thread)
+    }
+
+    /// Hands a new task to the aggregator through this thread's inbox; `false` when the
+    /// inbox is implausibly full (the aggregator has stopped taking from it).
+    pub(crate) fn post_spawned(&self, cell: &Arc<TaskCell>) -> bool {
+        let mut inbox = self.slot().inbox.lock().unwrap_or_else(|e| e.into_inner());
+        if inbox.len() >= MAX_INBOX {
+            return false;
+        }
+        inbox.push(cell.clone());
+        true
     }
 
     /// This thread's number.
@@ -237,6 +261,7 @@ fn register_current_thread() -> Arc<ThreadSlot> {
         task: AtomicU64::new(0),
         started_ns: AtomicU64::new(0),
         exited: AtomicBool::new(false),
+        inbox: Mutex::new(Vec::new()),
         target: crate::stall_stack::current_target(),
     });
     REGISTRY
