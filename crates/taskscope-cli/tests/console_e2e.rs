@@ -19,12 +19,12 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use console_api::instrument::InstrumentRequest;
 use console_api::instrument::instrument_client::InstrumentClient;
 use serde_json::Value;
+use support::tmux::{Tmux, have_tmux};
 use support::{example, workspace_root};
 
 /// How long to wait for something that should happen at once.
@@ -315,94 +315,6 @@ fn tokio_console_reads_the_tasks_of_an_app_running_the_probe_with_the_console_op
     );
 }
 
-/// A tmux server of our own with one window running a plain shell; killed when dropped.
-struct Tmux {
-    server: String,
-}
-
-impl Tmux {
-    fn start(width: u16, height: u16) -> Option<Self> {
-        let have_tmux = Command::new("tmux")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !have_tmux {
-            eprintln!("SKIPPED: tmux is not installed (`apt-get install tmux`); CI installs it");
-            return None;
-        }
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let server = format!(
-            "taskscope-console-e2e-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let tmux = Self { server };
-        let status = tmux
-            .command()
-            .args(["new-session", "-d", "-s", "main"])
-            .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .args(["env", "PS1=READY$ ", "TERM=xterm-256color", "sh"])
-            .env_remove("TMUX")
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux could not start a session");
-        tmux.wait_for("the shell's prompt", |screen| screen.contains("READY$"));
-        Some(tmux)
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new("tmux");
-        command.args(["-L", &self.server]);
-        command
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = self
-            .command()
-            .args(["send-keys", "-t", "main"])
-            .args(keys)
-            .status()
-            .expect("tmux runs");
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let output = self
-            .command()
-            .args(["capture-pane", "-p", "-t", "main"])
-            .output()
-            .expect("tmux runs");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    fn wait_for(&self, what: &str, test: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if test(&screen) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "never saw {what}; the screen was:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self
-            .command()
-            .arg("kill-server")
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 /// The count in a tab label such as `2 Stalls (3)`.
 fn tab_count(screen: &str, tab: &str) -> Option<u64> {
     let label = format!("{tab} (");
@@ -412,9 +324,10 @@ fn tab_count(screen: &str, tab: &str) -> Option<u64> {
 
 #[test]
 fn the_dashboard_shows_a_console_subscriber_apps_tasks_and_flags_its_stall_and_lost_waker() {
-    let Some(tmux) = Tmux::start(160, 40) else {
+    if !have_tmux() {
         return;
-    };
+    }
+    let tmux = Tmux::start(160, 40);
     let address = free_address();
     let mut app = App::start(
         "console_app",
