@@ -15,41 +15,13 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{build_settings, cargo, example, examples, workspace_root};
+use support::{build_settings, cargo, example, examples, location_of_line, workspace_root};
 use taskscope_api::recording::Reader;
 use taskscope_api::v1;
 
 /// `file:line:col` of the spawn call on the line marked `// FAULT: <kind>`.
 fn fault_location(source: &str, kind: &str) -> String {
     location_of_line(source, &format!("// FAULT: {kind}"), "spawn")
-}
-
-/// `file:line:col` of `call` on the first line of `source` containing `marker`, or on the
-/// closest line above it that has one (rustfmt may move a trailing comment after an
-/// opening brace onto the next line, inside the spawned block).
-fn location_of_line(source: &str, marker: &str, call: &str) -> String {
-    let path = workspace_root()
-        .join("crates/taskscope-examples")
-        .join(source);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let marked = lines
-        .iter()
-        .position(|line| line.contains(marker))
-        .unwrap_or_else(|| panic!("no `{marker}` in {source}"));
-    let column_of_call = |line: &str| match line.find("tokio::spawn") {
-        Some(column) if call == "spawn" => Some(column),
-        _ => line.find(call),
-    };
-    let (index, column) = (marked.saturating_sub(3)..=marked)
-        .rev()
-        .find_map(|index| Some((index, column_of_call(lines[index])?)))
-        .unwrap_or_else(|| panic!("no `{call}` at or just above {source}:{}", marked + 1));
-    format!(
-        "crates/taskscope-examples/{source}:{}:{}",
-        index + 1,
-        column + 1
-    )
 }
 
 struct Checked {

@@ -25,32 +25,14 @@ use console_api::instrument::InstrumentRequest;
 use console_api::instrument::instrument_client::InstrumentClient;
 use serde_json::Value;
 use support::tmux::{Tmux, have_tmux};
-use support::{example, workspace_root};
+use support::{example, location_of_line};
 
 /// How long to wait for something that should happen at once.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// `file:line:col` of the `tokio::spawn` on the line marked `marker`, or on the closest
-/// line above it (rustfmt moves a trailing comment after `{` into the block).
+/// `file:line:col` of the `tokio::spawn` on (or just above) the line marked `marker`.
 fn spawn_location(source: &str, marker: &str) -> String {
-    let path = workspace_root()
-        .join("crates/taskscope-examples")
-        .join(source);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let marked = lines
-        .iter()
-        .position(|line| line.contains(marker))
-        .unwrap_or_else(|| panic!("no `{marker}` in {source}"));
-    let (index, column) = (marked.saturating_sub(3)..=marked)
-        .rev()
-        .find_map(|index| Some((index, lines[index].find("tokio::spawn")?)))
-        .unwrap_or_else(|| panic!("no spawn at or above {source}:{}", marked + 1));
-    format!(
-        "crates/taskscope-examples/{source}:{}:{}",
-        index + 1,
-        column + 1
-    )
+    location_of_line(source, marker, "spawn")
 }
 
 /// A free TCP port on the loopback interface (free when asked; good enough for tests).

@@ -154,33 +154,7 @@ mod enabled {
         runtime.block_on(async move {
             let aggregating = tokio::spawn(aggregator.run());
             let router = tonic::transport::Server::builder().add_service(instrument_server);
-            let result = match listener {
-                Listener::Tcp(listener) => match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => {
-                        let incoming = tonic::transport::server::TcpIncoming::from(listener)
-                            .with_nodelay(Some(true));
-                        router.serve_with_incoming(incoming).await
-                    }
-                    Err(e) => {
-                        crate::diag::warn(&format!("cannot serve tokio-console: {e}"));
-                        return;
-                    }
-                },
-                #[cfg(unix)]
-                Listener::Unix(listener) => match tokio::net::UnixListener::from_std(listener) {
-                    Ok(listener) => {
-                        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-                        router.serve_with_incoming(incoming).await
-                    }
-                    Err(e) => {
-                        crate::diag::warn(&format!("cannot serve tokio-console: {e}"));
-                        return;
-                    }
-                },
-            };
-            if let Err(e) = result {
-                crate::diag::warn(&format!("the tokio-console server stopped: {e}"));
-            }
+            crate::server::serve_router(router, listener, "the tokio-console server").await;
             aggregating.abort();
         });
     }

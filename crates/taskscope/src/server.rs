@@ -10,6 +10,7 @@ use taskscope_api::v1;
 use taskscope_api::v1::probe_server::{Probe, ProbeServer};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Router;
 use tonic::{Request, Response, Status};
 
 use crate::config::Bind;
@@ -61,32 +62,38 @@ fn remove_stale_socket(path: &std::path::Path) {
 pub(crate) async fn serve(listener: Listener, commands: mpsc::UnboundedSender<Command>) {
     let service = ProbeServer::new(ProbeService { commands });
     let router = tonic::transport::Server::builder().add_service(service);
+    serve_router(router, listener, "the gRPC server").await;
+}
+
+/// Serves `router` on `listener` until it fails, saying on stderr why (`what` names the
+/// server). Must run inside a tokio runtime.
+pub(crate) async fn serve_router(router: Router, listener: Listener, what: &str) {
     let result = match listener {
         Listener::Tcp(listener) => match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {
                 let incoming =
                     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-                router.serve_with_incoming(incoming).await
+                router
+                    .serve_with_incoming(incoming)
+                    .await
+                    .map_err(|e| e.to_string())
             }
-            Err(e) => {
-                crate::diag::warn(&format!("cannot serve: {e}"));
-                return;
-            }
+            Err(e) => Err(e.to_string()),
         },
         #[cfg(unix)]
         Listener::Unix(listener) => match tokio::net::UnixListener::from_std(listener) {
             Ok(listener) => {
                 let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-                router.serve_with_incoming(incoming).await
+                router
+                    .serve_with_incoming(incoming)
+                    .await
+                    .map_err(|e| e.to_string())
             }
-            Err(e) => {
-                crate::diag::warn(&format!("cannot serve: {e}"));
-                return;
-            }
+            Err(e) => Err(e.to_string()),
         },
     };
     if let Err(e) = result {
-        crate::diag::warn(&format!("the gRPC server stopped: {e}"));
+        crate::diag::warn(&format!("{what} stopped: {e}"));
     }
 }
 
