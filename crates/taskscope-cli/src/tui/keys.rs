@@ -100,6 +100,18 @@ impl App {
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
             return Outcome::Quit;
         }
+        if key.modifiers.contains(KeyModifiers::ALT) && key.code != KeyCode::Esc {
+            // Esc and the next key arriving in one read (a fast typist, a slow link)
+            // reach us as Alt+key. The dashboard binds no Alt keys, so this is always
+            // what was typed: Esc, then the key.
+            let escape = KeyEvent::new_with_kind(KeyCode::Esc, KeyModifiers::NONE, key.kind);
+            let plain =
+                KeyEvent::new_with_kind(key.code, key.modifiers - KeyModifiers::ALT, key.kind);
+            return match self.on_key(escape) {
+                Outcome::Quit => Outcome::Quit,
+                Outcome::Continue => self.on_key(plain),
+            };
+        }
         if self.editing_filter {
             self.edit_filter(key);
             return Outcome::Continue;

@@ -31,6 +31,24 @@ fn keys_switch_views_open_details_and_come_back() {
 }
 
 #[test]
+fn esc_and_a_key_read_together_as_alt_key_do_both() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('4'));
+    press(&mut app, KeyCode::Char('?'));
+    app.on_key(KeyEvent::new(KeyCode::Char('1'), KeyModifiers::ALT));
+    assert_eq!(
+        app.screen,
+        Screen::Tasks,
+        "help closed, then the tasks view"
+    );
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "cache");
+    app.on_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::ALT));
+    assert!(!app.editing_filter && app.query.filter.is_empty());
+    assert_eq!(app.screen, Screen::Stalls);
+}
+
+#[test]
 fn sorting_cycles_columns_inverts_and_keeps_the_selection() {
     let mut app = app();
     press(&mut app, KeyCode::Down);
