@@ -12,16 +12,16 @@ use crate::workload::{Timing, Workload};
 const AFTER_HELP: &str = "\
 MODES
   none              plain tokio (built with the same --cfg tokio_unstable), no subscriber
-  taskscope         taskscope::init() defaults: gRPC server on a free port, nobody watching
+  taskscope         #[taskscope::main] defaults (the hooks route): gRPC server on a free
+                    port, nobody watching
+  taskscope-init    taskscope::init() in a #[tokio::main] app (the tracing route)
   taskscope+watch   as taskscope, with a client consuming the Watch stream for the whole run
   taskscope+record  as taskscope, recording to a temporary file (TASKSCOPE_RECORD)
-  taskscope+wakers  as taskscope, with waker tracking on (TASKSCOPE_WAKERS=on; what
-                    `taskscope check` pays to find lost wakers)
+  taskscope+wakers  as taskscope, with waker tracking on (TASKSCOPE_WAKERS=on, which takes
+                    the tracing route; what `taskscope check` pays to find lost wakers)
   console           console-subscriber 0.5 as console_subscriber::init() sets it up
   taskscope-layer   (not run by default) the probe's layer alone on a bare registry, via
                     Builder::build, without the log layer init() adds
-  hooks-sketch      (not run by default; not taskscope) the probe's per-poll work done from
-                    tokio's task hooks instead of tracing spans: what that route would cost
 
 WORKLOADS (full size; --quick uses about 1/100)
   spawn          200k tiny tasks spawned and joined              -> cost per spawn

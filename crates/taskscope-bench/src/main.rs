@@ -9,7 +9,6 @@
 
 mod child;
 mod cli;
-mod hooks_sketch;
 mod launch;
 mod measure;
 mod mode;

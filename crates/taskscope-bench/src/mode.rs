@@ -1,9 +1,10 @@
 //! The instrumentation set-ups being compared, and how a child process installs each one.
 //!
-//! A mode is configured the way an app would configure it: the taskscope modes call
-//! `taskscope::Builder::from_env().init()` (what `taskscope::init()` does) with the
-//! `TASKSCOPE_*` variables the parent sets, and `console` calls `console_subscriber::init()`
-//! with `TOKIO_CONSOLE_BIND`. Nothing is tuned for the benchmark.
+//! A mode is configured the way an app would configure it: the taskscope modes do what
+//! `#[taskscope::main]` does (`Builder::from_env().init_with_hooks()` and the runtime
+//! hooks) or what `taskscope::init()` does, with the `TASKSCOPE_*` variables the parent
+//! sets, and `console` calls `console_subscriber::init()` with `TOKIO_CONSOLE_BIND`.
+//! Nothing is tuned for the benchmark.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,22 +14,24 @@ use std::str::FromStr;
 pub(crate) enum Mode {
     /// Plain tokio (same `--cfg tokio_unstable` build), no subscriber at all.
     None,
-    /// The probe with default settings, its gRPC server up, nobody watching.
+    /// The probe as `#[taskscope::main]` sets it up (the hooks route), default settings,
+    /// its gRPC server up, nobody watching.
     Taskscope,
+    /// The probe as `taskscope::init()` sets it up in a `#[tokio::main]` app: the tracing
+    /// route.
+    TaskscopeInit,
     /// As `Taskscope`, with a client consuming the `Watch` stream for the whole run.
     TaskscopeWatch,
     /// As `Taskscope`, recording to a temporary file.
     TaskscopeRecord,
-    /// As `Taskscope`, with waker tracking on (what `taskscope check` pays for lost wakers).
+    /// As `Taskscope`, with waker tracking on (what `taskscope check` pays for lost wakers;
+    /// waker tracking takes the tracing route).
     TaskscopeWakers,
     /// console-subscriber 0.5 as its `init()` sets it up, serving on its own port.
     Console,
     /// The probe's layer alone on a bare registry (`Builder::build`), without the log
     /// output layer `init()` adds: separates the probe's own cost from that layer's.
     TaskscopeLayer,
-    /// Not taskscope: the probe's per-poll work done from tokio's task hooks instead of
-    /// tracing spans (`hooks_sketch.rs`), to show what that route would cost.
-    HooksSketch,
 }
 
 impl Mode {
@@ -36,18 +39,19 @@ impl Mode {
     pub(crate) const ALL: [Mode; 8] = [
         Mode::None,
         Mode::Taskscope,
+        Mode::TaskscopeInit,
         Mode::TaskscopeWatch,
         Mode::TaskscopeRecord,
         Mode::TaskscopeWakers,
         Mode::Console,
         Mode::TaskscopeLayer,
-        Mode::HooksSketch,
     ];
 
     /// The modes run when `--modes` is not given.
-    pub(crate) const DEFAULT: [Mode; 6] = [
+    pub(crate) const DEFAULT: [Mode; 7] = [
         Mode::None,
         Mode::Taskscope,
+        Mode::TaskscopeInit,
         Mode::TaskscopeWatch,
         Mode::TaskscopeRecord,
         Mode::TaskscopeWakers,
@@ -58,12 +62,12 @@ impl Mode {
         match self {
             Mode::None => "none",
             Mode::Taskscope => "taskscope",
+            Mode::TaskscopeInit => "taskscope-init",
             Mode::TaskscopeWatch => "taskscope+watch",
             Mode::TaskscopeRecord => "taskscope+record",
             Mode::TaskscopeWakers => "taskscope+wakers",
             Mode::Console => "console",
             Mode::TaskscopeLayer => "taskscope-layer",
-            Mode::HooksSketch => "hooks-sketch",
         }
     }
 
@@ -72,6 +76,7 @@ impl Mode {
         matches!(
             self,
             Mode::Taskscope
+                | Mode::TaskscopeInit
                 | Mode::TaskscopeWatch
                 | Mode::TaskscopeRecord
                 | Mode::TaskscopeWakers
@@ -79,10 +84,18 @@ impl Mode {
         )
     }
 
+    /// Whether this mode sets the probe up as `#[taskscope::main]` does.
+    fn like_taskscope_main(self) -> bool {
+        matches!(
+            self,
+            Mode::Taskscope | Mode::TaskscopeWatch | Mode::TaskscopeRecord | Mode::TaskscopeWakers
+        )
+    }
+
     /// Adds what this mode needs to the runtime being built.
     pub(crate) fn configure_runtime(self, builder: &mut tokio::runtime::Builder) {
-        if self == Mode::HooksSketch {
-            crate::hooks_sketch::install(builder);
+        if self.like_taskscope_main() {
+            taskscope::hooks::install(builder);
         }
     }
 
@@ -90,7 +103,7 @@ impl Mode {
     /// the runtime is built, so that the runtime's own tasks are seen too.
     pub(crate) fn install(self) -> anyhow::Result<()> {
         match self {
-            Mode::None | Mode::HooksSketch => Ok(()),
+            Mode::None => Ok(()),
             Mode::Console => {
                 console_subscriber::init();
                 Ok(())
@@ -106,6 +119,10 @@ impl Mode {
                     .try_init()
                     .map_err(|e| anyhow::anyhow!("cannot install the probe's layer: {e}"))
             }
+            _ if self.like_taskscope_main() => taskscope::Builder::from_env()
+                .init_with_hooks()
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("cannot start the probe: {e}")),
             _ => taskscope::Builder::from_env()
                 .init()
                 .map(drop)

@@ -7,6 +7,10 @@
 //! `main` itself stays invisible. Installing the probe first makes the body a task like
 //! any other.
 //!
+//! They also put the runtime on the probe's cheaper hooks route (tokio's runtime hooks
+//! instead of its tracing spans; see `docs/guide.md`, "Routes"), and wrap the body so that
+//! it is tracked as a task of its own on either route.
+//!
 //! Arguments mirror tokio's: `flavor = "multi_thread" | "current_thread"` and
 //! `worker_threads = N`.
 
@@ -81,16 +85,31 @@ fn expand(
     }
     let runtime = parse_args(args, !is_test)?;
     let builder = if runtime.multi_thread {
-        let workers = runtime.worker_threads.map(|n| quote!(.worker_threads(#n)));
-        quote!(::taskscope::__private::tokio::runtime::Builder::new_multi_thread() #workers)
+        let workers = runtime
+            .worker_threads
+            .map(|n| quote!(builder.worker_threads(#n);));
+        quote!({
+            let mut builder = ::taskscope::__private::tokio::runtime::Builder::new_multi_thread();
+            #workers
+            builder
+        })
     } else {
         quote!(::taskscope::__private::tokio::runtime::Builder::new_current_thread())
     };
     let body = &function.block;
+    let name = function.sig.ident.to_string();
     function.block = syn::parse2(quote!({
-        ::taskscope::init();
-        let body = async #body;
-        #builder
+        ::taskscope::__private::init_for_runtime();
+        let body = ::taskscope::__private::body(
+            async #body,
+            #name,
+            ::core::file!(),
+            ::core::line!(),
+            ::core::column!(),
+        );
+        let mut builder = #builder;
+        ::taskscope::hooks::install(&mut builder);
+        builder
             .enable_all()
             .build()
             .expect("failed to build the tokio runtime")

@@ -14,7 +14,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{Bind, Config};
-use crate::layer::ProbeLayer;
+use crate::layer::{ProbeFilter, ProbeLayer};
 use crate::runner::Command;
 use crate::shared::Shared;
 use crate::{diag, exit, outcome};
@@ -174,7 +174,7 @@ impl Builder {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let (shared, probe) = self.start()?;
-        Ok((crate::layer::new(shared), probe))
+        Ok((crate::layer::new(shared, true), probe))
     }
 
     fn start(self) -> Result<(std::sync::Arc<Shared>, Probe), InitError> {
@@ -202,10 +202,28 @@ impl Builder {
     }
 
     /// Starts the probe and installs it as the global tracing subscriber, together with a
-    /// `fmt` layer for the app's own logs that honours `RUST_LOG` (default `info`).
+    /// `fmt` layer for the app's own logs that honours `RUST_LOG` (default `info`). Tasks
+    /// are seen through tokio's tracing spans, on every runtime of the process.
     ///
     /// Calling it again (or after [`init`]) does nothing and returns the running probe.
     pub fn init(self) -> Result<Probe, InitError> {
+        self.install(false)
+    }
+
+    /// As [`Builder::init`], but on the hooks route: tasks are seen through tokio's
+    /// runtime hooks, which costs a fraction of the tracing route per poll and per spawn
+    /// (`docs/performance.md`), on the runtimes given the hooks with
+    /// [`crate::hooks::install`]. `#[taskscope::main]` and `#[taskscope::test]` do both.
+    ///
+    /// Falls back to [`Builder::init`] (and says why in `docs/guide.md`, "Routes") when
+    /// waker tracking is on or `TASKSCOPE_ROUTE=tracing`: only tokio's spans carry
+    /// wakers, task names, blocking tasks and aborts.
+    pub fn init_with_hooks(self) -> Result<Probe, InitError> {
+        let hooks = self.config.uses_hooks();
+        self.install(hooks)
+    }
+
+    fn install(self, hooks: bool) -> Result<Probe, InitError> {
         static PROBE: OnceLock<Probe> = OnceLock::new();
         static INSTALLING: Mutex<()> = Mutex::new(());
         // Tests often call `init()` from many threads at once: one installs, the rest wait
@@ -218,13 +236,14 @@ impl Builder {
             return Err(InitError::SubscriberAlreadySet);
         }
         let log_to_stderr = self.config.log_to_stderr;
-        let waker_tracking = self.config.waker_tracking;
+        let wants = ProbeFilter::new(self.config.waker_tracking, !hooks);
         let console = crate::console::layer(&self.config.console_bind, self.config.retention);
+        let (shared, probe) = self.start()?;
         let installed = if console.is_some() {
             // console-subscriber needs callsites (resources, async ops) that neither part of
             // the combined layer wants, and would lose them to its `never`: compose the
             // general way, each layer filtered on its own.
-            let (layer, probe) = self.build_probe()?;
+            let layer = crate::layer::new(shared.clone(), !hooks);
             let logs = log_to_stderr.then(|| {
                 let filter =
                     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -232,29 +251,37 @@ impl Builder {
                     .with_writer(std::io::stderr)
                     .with_filter(filter)
             });
-            let installed = tracing_subscriber::registry()
+            tracing_subscriber::registry()
                 .with(layer)
                 .with(logs)
                 .with(console)
-                .try_init();
-            (installed, probe)
+                .try_init()
         } else {
-            let (shared, probe) = self.start()?;
             let layer = crate::init_layer::InitLayer::new(
-                crate::layer::TaskLayer::new(shared),
-                waker_tracking,
+                crate::layer::TaskLayer::new(shared.clone()),
+                wants,
                 log_to_stderr,
             );
-            (tracing_subscriber::registry().with(layer).try_init(), probe)
+            tracing_subscriber::registry().with(layer).try_init()
         };
-        let (installed, probe) = installed;
         if installed.is_err() {
             return Err(InitError::SubscriberAlreadySet);
         }
+        if hooks {
+            crate::hooks::activate(shared);
+        }
+        PROBE_INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = PROBE.set(probe.clone());
         Ok(PROBE.get().cloned().unwrap_or(probe))
     }
 }
+
+/// Whether a probe has been installed globally (by either route).
+pub(crate) fn installed() -> bool {
+    PROBE_INSTALLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static PROBE_INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the probe with settings from the environment, as the global tracing
 /// subscriber (plus a `RUST_LOG`-honouring log output). Call it first thing in `main`, or

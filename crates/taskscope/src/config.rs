@@ -69,6 +69,20 @@ pub(crate) struct Config {
     pub(crate) log_to_stderr: bool,
     /// Where to also serve tokio-console's protocol (feature `console`); off by default.
     pub(crate) console_bind: Bind,
+    /// How runtimes that taskscope builds are observed.
+    pub(crate) route: Route,
+}
+
+/// The two ways into tokio. Only runtimes built through taskscope (`#[taskscope::main]`,
+/// `#[taskscope::test]`, [`crate::hooks::install`]) can take the hooks; a runtime built
+/// by `#[tokio::main]` is always seen through tracing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// tokio's task hooks: the cheap route (see `hooks.rs`).
+    Hooks,
+    /// tokio's `runtime.spawn` spans: sees task names, blocking tasks, `LocalSet`s,
+    /// wakers and aborts, at several times the cost per poll.
+    Tracing,
 }
 
 impl Default for Config {
@@ -84,7 +98,17 @@ impl Default for Config {
             capture_stacks: true,
             log_to_stderr: true,
             console_bind: Bind::Off,
+            route: Route::Hooks,
         }
+    }
+}
+
+impl Config {
+    /// Whether a runtime built through taskscope takes the hooks route: asked for, not
+    /// overridden by waker tracking (which only tokio's spans can give), and possible in
+    /// this build (tokio's hooks need `--cfg tokio_unstable`).
+    pub(crate) fn uses_hooks(&self) -> bool {
+        self.route == Route::Hooks && !self.waker_tracking && cfg!(tokio_unstable)
     }
 }
 
@@ -98,6 +122,7 @@ pub(crate) mod env {
     pub(crate) const RETENTION: &str = "TASKSCOPE_RETENTION";
     pub(crate) const STACKS: &str = "TASKSCOPE_STACKS";
     pub(crate) const CONSOLE_BIND: &str = "TASKSCOPE_CONSOLE_BIND";
+    pub(crate) const ROUTE: &str = "TASKSCOPE_ROUTE";
 }
 
 impl Config {
@@ -152,6 +177,14 @@ impl Config {
         apply(env::CONSOLE_BIND, &mut |v| {
             Bind::parse(v).map(|b| self.console_bind = b)
         });
+        apply(env::ROUTE, &mut |v| {
+            self.route = match v.trim().to_ascii_lowercase().as_str() {
+                "hooks" => Route::Hooks,
+                "tracing" => Route::Tracing,
+                _ => return Err("expected `hooks` or `tracing`".into()),
+            };
+            Ok(())
+        });
     }
 }
 
@@ -203,7 +236,9 @@ mod tests {
             (env::WAKERS, "on"),
             (env::RECORD, "/tmp/r.tsrec"),
             (env::CONSOLE_BIND, "127.0.0.1:6669"),
+            (env::ROUTE, "tracing"),
         ]);
+        assert_eq!(config.route, Route::Tracing);
         assert_eq!(config.bind, Bind::Off);
         assert_eq!(config.stall_threshold, Duration::from_millis(250));
         assert_eq!(config.publish_interval, Duration::from_millis(20));
@@ -223,7 +258,9 @@ mod tests {
             (env::PUBLISH_INTERVAL, "soon"),
             (env::WAKERS, "maybe"),
             (env::CONSOLE_BIND, "6669"),
+            (env::ROUTE, "spans"),
         ]);
+        assert_eq!(config.route, Route::Hooks);
         let default = Config::default();
         assert_eq!(config.bind, default.bind);
         assert_eq!(config.stall_threshold, default.stall_threshold);

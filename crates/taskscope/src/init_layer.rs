@@ -39,7 +39,7 @@ impl<S> InitLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    pub(crate) fn new(probe: TaskLayer, waker_tracking: bool, logs: bool) -> Self {
+    pub(crate) fn new(probe: TaskLayer, wants: ProbeFilter, logs: bool) -> Self {
         let log = logs.then(|| {
             let filter =
                 EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -47,11 +47,7 @@ where
                 .with_writer(std::io::stderr as fn() -> std::io::Stderr);
             (output, filter)
         });
-        Self {
-            probe,
-            wants: ProbeFilter::new(waker_tracking),
-            log,
-        }
+        Self { probe, wants, log }
     }
 }
 

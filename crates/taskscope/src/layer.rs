@@ -18,7 +18,7 @@ use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::cell::{Identity, Kind, TaskCell, WakerOp};
-use crate::shared::{ProbeEvent, Shared};
+use crate::shared::Shared;
 use crate::{clock, intern, outcome, quiet, threads};
 
 /// The taskscope layer, already wrapped in its own per-layer filter so that composing it
@@ -33,14 +33,19 @@ pub struct TaskLayer {
 /// Selects tokio's task spans (and waker events when waker tracking is on).
 pub struct ProbeFilter {
     wakers: bool,
+    /// Off on the hooks route: tokio then creates no task spans at all, which is most of
+    /// the saving.
+    task_spans: bool,
 }
 
-pub(crate) fn new<S>(shared: Arc<Shared>) -> ProbeLayer<S>
+/// The probe's layer; `task_spans` is off on the hooks route, where tokio's hooks report
+/// the tasks instead.
+pub(crate) fn new<S>(shared: Arc<Shared>, task_spans: bool) -> ProbeLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let wakers = shared.config.waker_tracking;
-    TaskLayer::new(shared).with_filter(ProbeFilter::new(wakers))
+    TaskLayer::new(shared).with_filter(ProbeFilter::new(wakers, task_spans))
 }
 
 pub(crate) fn is_task_span(meta: &Metadata<'_>) -> bool {
@@ -54,12 +59,12 @@ pub(crate) fn is_waker_event(meta: &Metadata<'_>) -> bool {
 }
 
 impl ProbeFilter {
-    pub(crate) fn new(wakers: bool) -> Self {
-        Self { wakers }
+    pub(crate) fn new(wakers: bool, task_spans: bool) -> Self {
+        Self { wakers, task_spans }
     }
 
     pub(crate) fn wants(&self, meta: &Metadata<'_>) -> bool {
-        is_task_span(meta) || (self.wakers && is_waker_event(meta))
+        (self.task_spans && is_task_span(meta)) || (self.wakers && is_waker_event(meta))
     }
 }
 
@@ -188,7 +193,8 @@ impl TaskLayer {
             outcome::poll_unwound(cell);
         }
         if duration >= self.shared.threshold_ns && cell.identity.kind.can_stall() {
-            self.report_stall_end(cell, thread, started, duration);
+            self.shared
+                .report_stall_end(cell, thread, started, duration);
             let id = cell.identity.id;
             threads::with_local(|local| local.restamp_exit(id, clock::now_ns()));
         }
@@ -225,23 +231,6 @@ impl TaskLayer {
         };
         let own_poll = threads::with_local(|l| l.current_task()) == Some(cell.identity.id);
         cell.waker_op(op, clock::now_ns(), own_poll);
-    }
-
-    fn report_stall_end(&self, cell: &TaskCell, thread: u32, started_ns: u64, duration_ns: u64) {
-        let sent = self.shared.send(ProbeEvent::StallEnded {
-            thread,
-            task: cell.identity.id,
-            started_ns,
-            duration_ns,
-        });
-        if sent {
-            self.shared.urgent.notify_one();
-        } else {
-            self.shared
-                .drops
-                .stall_events
-                .fetch_add(1, Ordering::Relaxed);
-        }
     }
 }
 

@@ -53,6 +53,7 @@ mod config;
 mod console;
 mod diag;
 mod exit;
+pub mod hooks;
 mod init_layer;
 mod intern;
 mod layer;
@@ -63,6 +64,7 @@ mod runner;
 mod server;
 mod shared;
 mod stall_stack;
+mod task_table;
 mod threads;
 mod watchdog;
 
@@ -72,7 +74,18 @@ pub use taskscope_macros::{main, test};
 /// What the `#[taskscope::main]` and `#[taskscope::test]` expansions refer to.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::hooks::{Body, body};
     pub use tokio;
+
+    /// Starts the probe for a runtime that taskscope builds (hooks route unless turned
+    /// down); never fails the app.
+    pub fn init_for_runtime() {
+        if let Err(e) = crate::Builder::from_env().init_with_hooks() {
+            static WARNED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            crate::diag::warn_once(&WARNED, &e.to_string());
+        }
+    }
 }
 pub use config::Bind;
 pub use layer::{ProbeFilter, ProbeLayer, TaskLayer};

@@ -133,4 +133,26 @@ impl Shared {
         }
         sent
     }
+
+    /// A poll past the threshold returned: tells the aggregator at once, with the exact
+    /// duration.
+    pub(crate) fn report_stall_end(
+        &self,
+        cell: &TaskCell,
+        thread: u32,
+        started_ns: u64,
+        duration_ns: u64,
+    ) {
+        let sent = self.send(ProbeEvent::StallEnded {
+            thread,
+            task: cell.identity.id,
+            started_ns,
+            duration_ns,
+        });
+        if sent {
+            self.urgent.notify_one();
+        } else {
+            self.drops.stall_events.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }

@@ -168,6 +168,17 @@ impl Local {
         }
     }
 
+    /// The cell of the innermost poll on this thread when it is task `id`'s. Valid as long
+    /// as whoever started that poll keeps the cell alive until the poll returns.
+    pub(crate) fn polling_cell(&self, id: u64) -> Option<*const TaskCell> {
+        let depth = self.depth.get();
+        if depth == 0 || depth > MAX_NESTING {
+            return None;
+        }
+        let frame = self.stack[depth - 1].get();
+        (frame.task == id && !frame.cell.is_null()).then_some(frame.cell)
+    }
+
     /// Moves the end of the poll that just returned to `now_ns`: the probe did slow work of
     /// its own after it (reporting a stall), which must not look like time the scheduler
     /// spent between the poll and what follows (see `outcome.rs`).

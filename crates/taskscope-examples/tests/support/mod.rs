@@ -27,6 +27,7 @@ pub fn example(name: &str) -> PathBuf {
         "workers_main" => env!("CARGO_BIN_EXE_workers_main"),
         "main_stall" => env!("CARGO_BIN_EXE_main_stall"),
         "waiting_at_shutdown" => env!("CARGO_BIN_EXE_waiting_at_shutdown"),
+        "hooks_route" => env!("CARGO_BIN_EXE_hooks_route"),
         other => panic!("no example {other}"),
     };
     PathBuf::from(path)

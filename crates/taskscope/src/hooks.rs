@@ -1,0 +1,347 @@
+//! The hooks route: tokio's runtime hooks instead of its tracing spans.
+//!
+//! With `--cfg tokio_unstable`, a runtime can call back on every spawn, before and after
+//! every poll, and when a task terminates. Fed from there, the probe skips what the
+//! tracing route pays on every poll whether the probe wants it or not: tokio creating a
+//! span per task, and the subscriber's registry looking that span up at every enter and
+//! exit. The per-task state and everything downstream (watchdog, stall stacks, outcomes,
+//! aggregator) are the same as on the tracing route.
+//!
+//! What the hooks cannot see, and the tracing route can: task names, `spawn_blocking` and
+//! `LocalSet` tasks, wakers, and an abort (tokio ends an aborted task inside a poll just as
+//! it ends a completed one). `docs/guide.md` ("Routes") says when to take which.
+//!
+//! Outcomes follow from where tokio runs the termination hook: inside the task's own poll
+//! (completed, or panicked when the panic hook saw a panic start in that poll), or outside
+//! any poll of it, which only a shutting-down runtime does (cancelled at shutdown).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use crate::cell::{End, Identity, Kind, TaskCell};
+use crate::shared::Shared;
+use crate::{clock, diag, intern, outcome, task_table, threads};
+
+/// The probe, once it runs on the hooks route.
+static ROUTE: OnceLock<Arc<Shared>> = OnceLock::new();
+
+/// Switches the hooks on: from now on, runtimes given them report to `shared`.
+pub(crate) fn activate(shared: Arc<Shared>) {
+    let _ = ROUTE.set(shared);
+}
+
+/// Adds the probe's hooks to a runtime being built, for apps that build their runtimes
+/// by hand rather than with `#[taskscope::main]`:
+///
+/// ```no_run
+/// taskscope::Builder::from_env().init_with_hooks().expect("the probe starts");
+/// let mut builder = tokio::runtime::Builder::new_multi_thread();
+/// taskscope::hooks::install(&mut builder);
+/// let runtime = builder.enable_all().build().unwrap();
+/// ```
+///
+/// On the tracing route (the probe started by [`crate::init`], or the hooks route turned
+/// down by waker tracking or `TASKSCOPE_ROUTE=tracing`) this does nothing: tokio's spans
+/// already report every runtime's tasks. Before any probe is started, it says so on stderr.
+pub fn install(builder: &mut tokio::runtime::Builder) -> &mut tokio::runtime::Builder {
+    #[cfg(tokio_unstable)]
+    if let Some(shared) = ROUTE.get() {
+        shared.instrumentation_seen.store(true, Ordering::Relaxed);
+        return builder
+            .on_task_spawn(|meta| spawned(meta.id(), meta.spawned_at()))
+            .on_before_task_poll(|meta| poll_started(meta.id()))
+            .on_after_task_poll(|meta| poll_ended(meta.id()))
+            .on_task_terminate(|meta| terminated(meta.id()));
+    }
+    if !crate::builder::installed() {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        diag::warn_once(
+            &WARNED,
+            "taskscope::hooks::install was called before the probe started; start it first \
+             with taskscope::Builder::from_env().init_with_hooks()",
+        );
+    }
+    builder
+}
+
+/// A tokio task id as a number. `Id` offers only `Hash` and `Display` publicly; it hashes
+/// as its one `u64`, which this hasher passes through.
+#[cfg(tokio_unstable)]
+fn task_id(id: tokio::task::Id) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[derive(Default)]
+    struct PassThrough(u64);
+    impl Hasher for PassThrough {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 << 8) | u64::from(b);
+            }
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 = n;
+        }
+    }
+    let mut hasher = PassThrough::default();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
+thread_local! {
+    /// A task whose termination hook ran inside its own poll on this thread, and how it
+    /// ended: both wait for that poll's end hook, so that the end is published only with
+    /// the final poll counted, and the cell leaves the table only when nothing uses it.
+    static ENDED_IN_POLL: std::cell::RefCell<Option<(u64, End)>> =
+        const { std::cell::RefCell::new(None) };
+    /// The last task whose termination hook came for an id the table does not know. tokio
+    /// runs it *before* the spawn hook for a task spawned onto a runtime that is already
+    /// shutting down.
+    static ENDED_UNKNOWN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(tokio_unstable)]
+fn spawned(id: tokio::task::Id, at: &'static std::panic::Location<'static>) {
+    let Some(shared) = ROUTE.get() else { return };
+    let id = task_id(id);
+    register(
+        shared,
+        id,
+        Kind::Task,
+        None,
+        at.file(),
+        at.line(),
+        at.column(),
+    );
+}
+
+/// Starts tracking a task: its cell goes into the table and to the aggregator.
+fn register(
+    shared: &Shared,
+    id: u64,
+    kind: Kind,
+    name: Option<Box<str>>,
+    file: &str,
+    line: u32,
+    column: u32,
+) -> Arc<TaskCell> {
+    let (parent, spawn_thread) =
+        threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
+    let cell = Arc::new(TaskCell::new(Identity {
+        id,
+        name,
+        kind,
+        file: intern::file(file),
+        line,
+        column,
+        parent,
+        spawned_ns: clock::now_ns(),
+        spawn_thread,
+    }));
+    if ENDED_UNKNOWN.try_with(|e| e.replace(0)).unwrap_or(0) == id {
+        cell.set_end(outcome::ended_at_shutdown());
+    } else {
+        task_table::insert(id, cell.clone());
+    }
+    if !shared.announce(&cell) {
+        shared
+            .drops
+            .spawn_events_delayed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    cell
+}
+
+#[cfg(tokio_unstable)]
+fn poll_started(id: tokio::task::Id) {
+    let Some(shared) = ROUTE.get() else { return };
+    // SAFETY: tokio polls only live tasks, and this task's cell leaves the table only in
+    // `poll_ended` (or at termination outside any poll of it).
+    let Some(cell) = (unsafe { task_table::live(task_id(id)) }) else {
+        return;
+    };
+    begin_poll(shared, cell);
+}
+
+#[cfg(tokio_unstable)]
+fn poll_ended(id: tokio::task::Id) {
+    let Some(shared) = ROUTE.get() else { return };
+    end_poll(shared, task_id(id));
+}
+
+#[cfg(tokio_unstable)]
+fn terminated(id: tokio::task::Id) {
+    let Some(shared) = ROUTE.get() else { return };
+    let id = task_id(id);
+    let own_poll = threads::with_local(|l| l.current_task() == id).unwrap_or(false);
+    let cell = if own_poll {
+        task_table::get(id)
+    } else {
+        task_table::remove(id)
+    };
+    let Some(cell) = cell else {
+        let _ = ENDED_UNKNOWN.try_with(|e| e.set(id));
+        return;
+    };
+    if own_poll {
+        let end = outcome::ended_in_own_poll(&cell);
+        let _ = ENDED_IN_POLL.try_with(|e| *e.borrow_mut() = Some((id, end)));
+    } else {
+        cell.set_end(outcome::ended_at_shutdown());
+        if !cell.is_announced() && !shared.announce(&cell) {
+            shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A poll of `cell` starts on this thread.
+#[inline]
+fn begin_poll(shared: &Shared, cell: &TaskCell) {
+    let now = clock::now_ns();
+    threads::with_local(|local| {
+        let reentry_gap = local.enter(cell, now);
+        let tracking = shared.config.waker_tracking;
+        cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
+    });
+}
+
+/// The poll of task `id` that [`begin_poll`] started on this thread returns.
+#[inline]
+fn end_poll(shared: &Shared, id: u64) {
+    threads::with_local(|local| {
+        let Some(cell) = local.polling_cell(id) else {
+            return;
+        };
+        // SAFETY: the cell was in the table when this poll started and leaves it only
+        // below, once this poll is done with it.
+        let cell = unsafe { &*cell };
+        let now = clock::now_ns();
+        let Some(started) = local.exit(cell, now) else {
+            return;
+        };
+        let duration = cell.poll_ended(started, now);
+        if duration >= shared.threshold_ns && cell.identity.kind.can_stall() {
+            shared.report_stall_end(cell, local.thread_number(), started, duration);
+            local.restamp_exit(id, clock::now_ns());
+        }
+        let ended = ENDED_IN_POLL
+            .try_with(|e| {
+                let mut e = e.borrow_mut();
+                match &*e {
+                    Some((ended, _)) if *ended == id => e.take().map(|(_, end)| end),
+                    _ => None,
+                }
+            })
+            .ok()
+            .flatten();
+        if let Some(end) = ended {
+            cell.set_end(end);
+            if let Some(cell) = task_table::remove(id)
+                && !cell.is_announced()
+                && !shared.announce(&cell)
+            {
+                shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if !cell.is_announced()
+            && let Some(cell) = task_table::get(id)
+        {
+            shared.announce(&cell);
+        }
+    });
+}
+
+/// Ids for the bodies of `#[taskscope::main]`/`#[taskscope::test]`, which tokio runs with
+/// `block_on` and gives no task id: far above any id tokio hands out, and still exact as a
+/// JSON number.
+static NEXT_BODY_ID: AtomicU64 = AtomicU64::new(1 << 52);
+
+/// The body of `#[taskscope::main]` or `#[taskscope::test]`, tracked as a `block_on` task
+/// so that a stall in the body itself is seen on the hooks route too.
+#[doc(hidden)]
+pub struct Body<F> {
+    future: Pin<Box<F>>,
+    cell: Option<Arc<TaskCell>>,
+    finished: bool,
+}
+
+/// Wraps the body of `name`, written at `file:line:column`.
+#[doc(hidden)]
+pub fn body<F: Future>(future: F, name: &str, file: &str, line: u32, column: u32) -> Body<F> {
+    let cell = ROUTE.get().map(|shared| {
+        let id = NEXT_BODY_ID.fetch_add(1, Ordering::Relaxed);
+        let cell = register(
+            shared,
+            id,
+            Kind::BlockOn,
+            Some(name.into()),
+            file,
+            line,
+            column,
+        );
+        // Not through the table: the body's own polls below find it directly.
+        task_table::remove(id);
+        cell
+    });
+    Body {
+        future: Box::pin(future),
+        cell,
+        finished: false,
+    }
+}
+
+/// Ends the body's poll when dropped: also when the body panics out of it.
+struct PollGuard<'a> {
+    shared: &'a Shared,
+    cell: &'a TaskCell,
+}
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            outcome::poll_unwound(self.cell);
+        }
+        end_poll(self.shared, self.cell.identity.id);
+    }
+}
+
+impl<F: Future> Future for Body<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let (Some(shared), Some(cell)) = (ROUTE.get(), this.cell.as_deref()) else {
+            return this.future.as_mut().poll(cx);
+        };
+        begin_poll(shared, cell);
+        let guard = PollGuard { shared, cell };
+        let result = this.future.as_mut().poll(cx);
+        drop(guard);
+        if result.is_ready() {
+            this.finished = true;
+            cell.set_end(outcome::ended_in_own_poll(cell));
+        }
+        result
+    }
+}
+
+impl<F> Drop for Body<F> {
+    fn drop(&mut self) {
+        let Some(cell) = &self.cell else { return };
+        if self.finished {
+            return;
+        }
+        let mut end = outcome::ended_at_shutdown();
+        if let Some(panic) = cell.panic() {
+            end.outcome = taskscope_api::v1::Outcome::Panicked;
+            end.panic_message = Some(panic.message.clone());
+            end.panic_location = panic.location.clone();
+        } else {
+            end.outcome = taskscope_api::v1::Outcome::Cancelled;
+        }
+        cell.set_end(end);
+    }
+}
