@@ -108,9 +108,21 @@ impl Aggregator {
             match event {
                 ProbeEvent::Spawned(cell) => {
                     let id = cell.identity.id;
-                    if let std::collections::hash_map::Entry::Vacant(slot) = self.live.entry(id) {
+                    if self.has_consumers {
+                        if self.live.contains_key(&id) {
+                            continue;
+                        }
                         self.pending.spawned.push(cell.clone());
-                        slot.insert(cell);
+                    }
+                    if cell.end().is_some() {
+                        // Over before it was taken in (most short tasks): straight to the
+                        // ended ones, as `scan` would move it.
+                        if self.has_consumers {
+                            self.pending.ended.extend(ended_message(&cell));
+                        }
+                        self.ended.push_back(cell);
+                    } else {
+                        self.live.insert(id, cell);
                     }
                 }
                 ProbeEvent::StallRunning {
@@ -239,6 +251,7 @@ impl Aggregator {
     fn expire(&mut self, now_ns: u64) {
         let retention_ns = self.shared.config.retention.as_nanos() as u64;
         let max = self.shared.config.max_retained;
+        let mut expired_cells = Vec::new();
         while let Some(oldest) = self.ended.front() {
             let ended_ns = oldest.end().map_or(0, |end| end.at_ns);
             let expired = ended_ns.saturating_add(retention_ns) < now_ns;
@@ -252,7 +265,10 @@ impl Aggregator {
                     .ended_tasks_evicted
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            self.ended.pop_front();
+            expired_cells.extend(self.ended.pop_front());
+        }
+        if !expired_cells.is_empty() {
+            crate::recycle::give_back(expired_cells);
         }
     }
 
@@ -407,6 +423,10 @@ impl Aggregator {
     /// Brings the state up to date without publishing (before a snapshot).
     pub(crate) fn catch_up(&mut self) {
         self.drain();
+        // Tasks that ended before they were taken in went straight to the ended ones:
+        // past the cap, their cells go back for reuse now rather than at the next publish
+        // (in a spawn storm, that is what keeps spawns from allocating).
+        self.expire(clock::now_ns());
     }
 }
 

@@ -7,8 +7,8 @@
 //! the task (tokio polls a task on one thread at a time, with a happens-before edge between
 //! polls) are updated with a load and a store instead of a locked read-modify-write.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use taskscope_api::histogram;
 use taskscope_api::v1;
@@ -55,7 +55,7 @@ pub(crate) struct Identity {
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
     pub(crate) kind: Kind,
-    pub(crate) file: Arc<str>,
+    pub(crate) file: &'static str,
     pub(crate) line: u32,
     pub(crate) column: u32,
     pub(crate) parent: u64,
@@ -385,7 +385,7 @@ mod tests {
             id: 7,
             name: None,
             kind: Kind::Task,
-            file: "src/main.rs".into(),
+            file: "src/main.rs",
             line: 3,
             column: 5,
             parent: 0,

@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use crate::cell::{End, Identity, Kind, TaskCell};
+use crate::cell::{Identity, Kind, TaskCell};
 use crate::shared::Shared;
-use crate::{clock, diag, intern, outcome, task_table, threads};
+use crate::{clock, diag, outcome, task_table, threads};
 
 /// The probe, once it runs on the hooks route.
 static ROUTE: OnceLock<Arc<Shared>> = OnceLock::new();
@@ -93,11 +93,10 @@ fn task_id(id: tokio::task::Id) -> u64 {
 }
 
 thread_local! {
-    /// A task whose termination hook ran inside its own poll on this thread, and how it
-    /// ended: both wait for that poll's end hook, so that the end is published only with
-    /// the final poll counted, and the cell leaves the table only when nothing uses it.
-    static ENDED_IN_POLL: std::cell::RefCell<Option<(u64, End)>> =
-        const { std::cell::RefCell::new(None) };
+    /// A task whose termination hook ran inside its own poll on this thread. Its end
+    /// waits for that poll's end hook, so that it is published with the final poll
+    /// counted, and the cell leaves the table only when nothing uses it any more.
+    static ENDED_IN_POLL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// The last task whose termination hook came for an id the table does not know. tokio
     /// runs it *before* the spawn hook for a task spawned onto a runtime that is already
     /// shutting down.
@@ -125,23 +124,23 @@ fn register(
     id: u64,
     kind: Kind,
     name: Option<Box<str>>,
-    file: &str,
+    file: &'static str,
     line: u32,
     column: u32,
 ) -> Arc<TaskCell> {
     let (parent, spawn_thread) =
         threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
-    let cell = Arc::new(TaskCell::new(Identity {
+    let cell = crate::recycle::cell(Identity {
         id,
         name,
         kind,
-        file: intern::file(file),
+        file,
         line,
         column,
         parent,
         spawned_ns: clock::now_ns(),
         spawn_thread,
-    }));
+    });
     if ENDED_UNKNOWN.try_with(|e| e.replace(0)).unwrap_or(0) == id {
         cell.set_end(outcome::ended_at_shutdown());
     } else {
@@ -177,24 +176,18 @@ fn poll_ended(id: tokio::task::Id) {
 fn terminated(id: tokio::task::Id) {
     let Some(shared) = ROUTE.get() else { return };
     let id = task_id(id);
-    let own_poll = threads::with_local(|l| l.current_task() == id).unwrap_or(false);
-    let cell = if own_poll {
-        task_table::get(id)
-    } else {
-        task_table::remove(id)
-    };
-    let Some(cell) = cell else {
+    let own_poll = threads::with_local(|l| l.polling_cell(id).is_some()).unwrap_or(false);
+    if own_poll {
+        let _ = ENDED_IN_POLL.try_with(|e| e.set(id));
+        return;
+    }
+    let Some(cell) = task_table::remove(id) else {
         let _ = ENDED_UNKNOWN.try_with(|e| e.set(id));
         return;
     };
-    if own_poll {
-        let end = outcome::ended_in_own_poll(&cell);
-        let _ = ENDED_IN_POLL.try_with(|e| *e.borrow_mut() = Some((id, end)));
-    } else {
-        cell.set_end(outcome::ended_at_shutdown());
-        if !cell.is_announced() && !shared.announce(&cell) {
-            shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
-        }
+    cell.set_end(outcome::ended_at_shutdown());
+    if !cell.is_announced() && !shared.announce(&cell) {
+        shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -229,17 +222,10 @@ fn end_poll(shared: &Shared, id: u64) {
             local.restamp_exit(id, clock::now_ns());
         }
         let ended = ENDED_IN_POLL
-            .try_with(|e| {
-                let mut e = e.borrow_mut();
-                match &*e {
-                    Some((ended, _)) if *ended == id => e.take().map(|(_, end)| end),
-                    _ => None,
-                }
-            })
-            .ok()
-            .flatten();
-        if let Some(end) = ended {
-            cell.set_end(end);
+            .try_with(|e| e.get() == id && e.replace(0) == id)
+            .unwrap_or(false);
+        if ended {
+            cell.set_end(outcome::ended_in_own_poll(cell, now, local.thread_number()));
             if let Some(cell) = task_table::remove(id)
                 && !cell.is_announced()
                 && !shared.announce(&cell)
@@ -270,7 +256,13 @@ pub struct Body<F> {
 
 /// Wraps the body of `name`, written at `file:line:column`.
 #[doc(hidden)]
-pub fn body<F: Future>(future: F, name: &str, file: &str, line: u32, column: u32) -> Body<F> {
+pub fn body<F: Future>(
+    future: F,
+    name: &str,
+    file: &'static str,
+    line: u32,
+    column: u32,
+) -> Body<F> {
     let cell = ROUTE.get().map(|shared| {
         let id = NEXT_BODY_ID.fetch_add(1, Ordering::Relaxed);
         let cell = register(
@@ -322,7 +314,8 @@ impl<F: Future> Future for Body<F> {
         drop(guard);
         if result.is_ready() {
             this.finished = true;
-            cell.set_end(outcome::ended_in_own_poll(cell));
+            let thread = threads::with_local(|l| l.thread_number()).unwrap_or(0);
+            cell.set_end(outcome::ended_in_own_poll(cell, clock::now_ns(), thread));
         }
         result
     }

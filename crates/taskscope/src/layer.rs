@@ -147,7 +147,7 @@ impl TaskLayer {
             .store(true, Ordering::Relaxed);
         let (parent, spawn_thread) =
             threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
-        let cell = Arc::new(TaskCell::new(Identity {
+        let cell = crate::recycle::cell(Identity {
             id: fields.task_id,
             name: fields.name,
             kind,
@@ -157,7 +157,7 @@ impl TaskLayer {
             parent,
             spawned_ns: clock::now_ns(),
             spawn_thread,
-        }));
+        });
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(cell.clone());
         }
@@ -240,7 +240,7 @@ struct SpawnFields {
     kind: Option<Kind>,
     name: Option<Box<str>>,
     task_id: u64,
-    file: Option<Arc<str>>,
+    file: Option<&'static str>,
     line: u32,
     column: u32,
 }

@@ -60,6 +60,7 @@ mod layer;
 mod outcome;
 mod quiet;
 mod recorder;
+mod recycle;
 mod runner;
 mod server;
 mod shared;

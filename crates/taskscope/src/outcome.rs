@@ -129,8 +129,14 @@ pub(crate) fn decide(cell: &TaskCell) -> End {
 /// The hooks route: tokio ran the task's termination hook inside the task's own poll, so
 /// the future returned `Ready`, panicked (the panic hook saw it start in this poll), or was
 /// aborted (which tokio's hooks cannot tell from completing: `docs/guide.md`, "Routes").
-pub(crate) fn ended_in_own_poll(cell: &TaskCell) -> End {
-    let mut end = ending(Outcome::Completed);
+pub(crate) fn ended_in_own_poll(cell: &TaskCell, at_ns: u64, thread: u32) -> End {
+    let mut end = End {
+        at_ns,
+        outcome: Outcome::Completed,
+        thread,
+        panic_message: None,
+        panic_location: None,
+    };
     if let Some(panic) = take_panic_of(cell.identity.id) {
         end.outcome = Outcome::Panicked;
         end.panic_message = Some(panic.message);
@@ -142,13 +148,9 @@ pub(crate) fn ended_in_own_poll(cell: &TaskCell) -> End {
 /// The hooks route: tokio ran the task's termination hook outside any poll of it, which
 /// only its runtime shutting down does.
 pub(crate) fn ended_at_shutdown() -> End {
-    ending(Outcome::CancelledAtShutdown)
-}
-
-fn ending(outcome: Outcome) -> End {
     End {
         at_ns: clock::now_ns(),
-        outcome,
+        outcome: Outcome::CancelledAtShutdown,
         thread: threads::with_local(|l| l.thread_number()).unwrap_or(0),
         panic_message: None,
         panic_location: None,

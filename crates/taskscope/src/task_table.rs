@@ -1,26 +1,27 @@
 //! The hooks route's live tasks, by tokio task id.
 //!
 //! tokio's hooks hand over nothing but the task's id, so every poll has to find the task's
-//! cell from it. A sharded map keeps spawns on different threads off each other's locks;
-//! in front of it, each thread keeps a small direct-mapped cache of the cells it polled
-//! lately, so that the common poll finds its cell without a lock or a reference count.
+//! cell from it. A sharded map holds the cells (spawns on different threads rarely meet
+//! on one lock); in front of it, a direct-mapped index of recent `(id, cell)` pairs, filled
+//! at spawn and on a miss, lets the common poll find its cell with three atomic loads and
+//! no lock, the very first poll included.
 //!
-//! Why the cache may hold bare pointers: tokio task ids are never reused, and a task is
-//! only polled while it is alive, which is while this table holds its cell. A cached
-//! pointer is dereferenced only when a poll of that very id starts, so it is never
-//! dereferenced after its task ended, however long it stays in the cache.
+//! Why the index may hold bare pointers: tokio task ids are never reused, and a task is
+//! only polled while it is alive, which is while this table holds its cell. A pointer
+//! read under a matching id is dereferenced only when a poll of that very id starts, so it
+//! is never dereferenced after its task ended, however long it stays in the index.
 
-use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cell::TaskCell;
 
 const SHARDS: usize = 64;
-/// Cache slots per polling thread (16 bytes each). tokio hands out ids in spawn order, so
-/// the tasks a thread polls in one stretch mostly map to distinct slots.
-const CACHE_SLOTS: usize = 4096;
+/// Index slots (16 bytes each, 256 KiB in all, touched only as ids reach them). tokio
+/// hands out ids in spawn order, so the last 16k tasks spawned never collide.
+const INDEX_SLOTS: usize = 16 * 1024;
 
 /// tokio's ids are sequential: the id is its own hash.
 #[derive(Default)]
@@ -47,9 +48,42 @@ type Shard = Mutex<HashMap<u64, Arc<TaskCell>, BuildHasherDefault<IdHasher>>>;
 static TABLE: [Shard; SHARDS] =
     [const { Mutex::new(HashMap::with_hasher(BuildHasherDefault::new())) }; SHARDS];
 
-thread_local! {
-    /// `(id, cell)` pairs; allocated on a thread's first lookup.
-    static CACHE: UnsafeCell<Vec<(u64, *const TaskCell)>> = const { UnsafeCell::new(Vec::new()) };
+/// One index entry: a seqlock whose sequence is the task id itself (0 while it changes).
+struct Slot {
+    id: AtomicU64,
+    cell: AtomicPtr<TaskCell>,
+}
+
+static INDEX: [Slot; INDEX_SLOTS] = [const {
+    Slot {
+        id: AtomicU64::new(0),
+        cell: AtomicPtr::new(std::ptr::null_mut()),
+    }
+}; INDEX_SLOTS];
+
+impl Slot {
+    fn of(id: u64) -> &'static Slot {
+        &INDEX[(id as usize) % INDEX_SLOTS]
+    }
+
+    fn set(&self, id: u64, cell: *const TaskCell) {
+        self.id.store(0, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.cell.store(cell.cast_mut(), Ordering::Relaxed);
+        self.id.store(id, Ordering::Release);
+    }
+
+    /// The cell stored for `id`, if the slot holds `id` and was not changed while read.
+    /// (No ABA: only the spawn of `id` and polls of `id` store `id`, and a poll of `id`
+    /// never runs alongside another, so while one reads, nobody else can store `id`.)
+    fn get(&self, id: u64) -> Option<*const TaskCell> {
+        if self.id.load(Ordering::Acquire) != id {
+            return None;
+        }
+        let cell = self.cell.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        (self.id.load(Ordering::Relaxed) == id).then_some(cell.cast_const())
+    }
 }
 
 fn shard(
@@ -62,7 +96,9 @@ fn shard(
 
 /// A task was spawned.
 pub(crate) fn insert(id: u64, cell: Arc<TaskCell>) {
+    let pointer = Arc::as_ptr(&cell);
     shard(id).insert(id, cell);
+    Slot::of(id).set(id, pointer);
 }
 
 /// A task ended: its cell leaves the table.
@@ -83,27 +119,17 @@ pub(crate) fn get(id: u64) -> Option<Arc<TaskCell>> {
 /// returned reference is used (true for a task between the start and the end of its poll
 /// when the end hook is what removes it).
 pub(crate) unsafe fn live<'a>(id: u64) -> Option<&'a TaskCell> {
-    let cached = CACHE.try_with(|cache| {
-        // SAFETY: only this thread touches its cache, and nothing here re-enters it.
-        let cache = unsafe { &mut *cache.get() };
-        if cache.is_empty() {
-            cache.resize(CACHE_SLOTS, (0, std::ptr::null()));
+    let slot = Slot::of(id);
+    let cell = match slot.get(id) {
+        Some(cell) => cell,
+        None => {
+            let cell = Arc::as_ptr(shard(id).get(&id)?);
+            slot.set(id, cell);
+            cell
         }
-        let slot = &mut cache[(id as usize) % CACHE_SLOTS];
-        if slot.0 == id {
-            return Some(slot.1);
-        }
-        let cell = Arc::as_ptr(shard(id).get(&id)?);
-        *slot = (id, cell);
-        Some(cell)
-    });
-    let cell = match cached {
-        Ok(cell) => cell?,
-        // The thread is being torn down: no cache, ask the table.
-        Err(_) => Arc::as_ptr(shard(id).get(&id)?),
     };
-    // SAFETY: the cell came from the table for this id, ids are never reused, and the
-    // caller guarantees the task is still in the table (see the module's doc).
+    // SAFETY: the pointer was stored for this id from the table's cell, ids are never
+    // reused, and the caller guarantees the task is still in the table (module doc).
     Some(unsafe { &*cell })
 }
 
@@ -117,7 +143,7 @@ mod tests {
             id,
             name: None,
             kind: Kind::Task,
-            file: "f.rs".into(),
+            file: "f.rs",
             line: 1,
             column: 1,
             parent: 0,
@@ -131,22 +157,22 @@ mod tests {
         // Ids far from other tests' (the table is process-wide).
         let base = 1 << 40;
         let a = cell(base);
-        let colliding = cell(base + CACHE_SLOTS as u64);
+        let colliding = cell(base + INDEX_SLOTS as u64);
         insert(base, a.clone());
-        insert(base + CACHE_SLOTS as u64, colliding.clone());
+        insert(base + INDEX_SLOTS as u64, colliding.clone());
         // SAFETY: both are in the table for the whole test.
         unsafe {
             assert!(std::ptr::eq(live(base).unwrap(), &*a));
-            // Same cache slot: the second replaces the first, which is still found.
+            // Same index slot: the second replaces the first, which is still found.
             assert!(std::ptr::eq(
-                live(base + CACHE_SLOTS as u64).unwrap(),
+                live(base + INDEX_SLOTS as u64).unwrap(),
                 &*colliding
             ));
             assert!(std::ptr::eq(live(base).unwrap(), &*a));
         }
         assert!(Arc::ptr_eq(&remove(base).unwrap(), &a));
         assert!(get(base).is_none());
-        assert!(remove(base + CACHE_SLOTS as u64).is_some());
+        assert!(remove(base + INDEX_SLOTS as u64).is_some());
         // SAFETY: an id never inserted is never dereferenced.
         assert!(unsafe { live(base + 1) }.is_none());
     }
