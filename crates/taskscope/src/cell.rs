@@ -49,12 +49,13 @@ impl Kind {
     }
 }
 
-/// Facts fixed at spawn.
+/// Facts fixed at spawn. `id` and `kind` first: the poll path reads them.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Identity {
     pub(crate) id: u64,
-    pub(crate) name: Option<Box<str>>,
     pub(crate) kind: Kind,
+    pub(crate) name: Option<Box<str>>,
     pub(crate) file: &'static str,
     pub(crate) line: u32,
     pub(crate) column: u32,
@@ -81,16 +82,29 @@ pub(crate) struct Panic {
 }
 
 /// One task's live state.
+///
+/// Laid out for the poll path: everything a poll writes sits in the first cache line,
+/// followed by the identity it reads (id and kind first), so a poll of a task whose cell
+/// is cold costs two cache lines plus its histogram bucket's, not one per field.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct TaskCell {
-    pub(crate) identity: Identity,
     polls: AtomicU64,
     busy_ns: AtomicU64,
     max_poll_ns: AtomicU64,
     last_poll_start_ns: AtomicU64,
     last_poll_end_ns: AtomicU64,
+    /// How long after this task's own previous poll returned its latest enter came, on the
+    /// same thread with nothing polled in between (`u64::MAX` otherwise): tokio drops the
+    /// future of a task that just completed right after that last poll.
+    reentry_gap_ns: AtomicU64,
     /// Thread number polling it now, 0 when not running.
     running_thread: AtomicU32,
+    /// Set on every change, cleared by the aggregator when it publishes.
+    dirty: AtomicBool,
+    /// The aggregator knows this task (its spawn event got through).
+    announced: AtomicBool,
+    pub(crate) identity: Identity,
     histogram: [AtomicU32; histogram::BUCKETS],
     // Waker tracking (written from any thread).
     wakes: AtomicU64,
@@ -104,14 +118,6 @@ pub(crate) struct TaskCell {
     wakers_at_poll_start: AtomicI64,
     /// Whether it had been woken when the latest poll started (same reason as above).
     scheduled_at_poll_start: AtomicBool,
-    /// Set on every change, cleared by the aggregator when it publishes.
-    dirty: AtomicBool,
-    /// The aggregator knows this task (its spawn event got through).
-    announced: AtomicBool,
-    /// How long after this task's own previous poll returned its latest enter came, on the
-    /// same thread with nothing polled in between (`u64::MAX` otherwise): tokio drops the
-    /// future of a task that just completed right after that last poll.
-    reentry_gap_ns: AtomicU64,
     /// The panic that unwound out of one of its polls, recorded at that poll's exit (the
     /// span itself may close much later, when spans created inside it are gone).
     panic: OnceLock<Panic>,
@@ -439,5 +445,31 @@ mod tests {
         let stats = cell.stats(false);
         assert_eq!(stats.scheduled_ns, 30);
         assert_eq!(stats.state, v1::TaskState::Idle as i32);
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use super::*;
+
+    #[test]
+    fn what_a_poll_writes_shares_one_cache_line_with_the_task_id() {
+        let cell = TaskCell::new(Identity {
+            id: 1,
+            kind: Kind::Task,
+            name: None,
+            file: "f.rs",
+            line: 1,
+            column: 1,
+            parent: 0,
+            spawned_ns: 0,
+            spawn_thread: 0,
+        });
+        let base = &cell as *const TaskCell as usize;
+        assert_eq!(base % 64, 0);
+        let offset = |field: *const u8| field as usize - base;
+        assert!(offset((&cell.announced as *const AtomicBool).cast()) < 64);
+        assert!(offset((&cell.identity.id as *const u64).cast()) < 64);
+        assert!(offset((&cell.identity.kind as *const Kind).cast()) < 128);
     }
 }
