@@ -29,4 +29,5 @@ enum_names! {
     stall_phase => StallPhase,
     activity => Activity,
     source_kind => SourceKind,
+    route => Route,
 }

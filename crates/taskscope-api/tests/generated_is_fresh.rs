@@ -21,6 +21,7 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     ("taskscope.v1.Stall.phase", "stall_phase"),
     ("taskscope.v1.Stall.activity", "activity"),
     ("taskscope.v1.ProcessInfo.source", "source_kind"),
+    ("taskscope.v1.ProcessInfo.route", "route"),
 ];
 
 fn crate_dir() -> PathBuf {

@@ -126,6 +126,7 @@ impl Model {
             }
             self.process = Some(process.clone());
             self.runtime.threads_unavailable = process.source == v1::SourceKind::Console as i32;
+            self.runtime.blocking_unobserved = process.route == v1::Route::Hooks as i32;
         }
         if let Some(seen) = Instrumentation::from_wire(update.instrumentation) {
             self.instrumentation = seen;

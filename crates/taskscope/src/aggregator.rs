@@ -529,6 +529,10 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
         retention_ns: config.retention.as_nanos() as u64,
         stack_capture: None,
         source: v1::SourceKind::Taskscope as i32,
+        route: match config.route {
+            crate::config::Route::Hooks => v1::Route::Hooks,
+            crate::config::Route::Tracing => v1::Route::Tracing,
+        } as i32,
     }
 }
 

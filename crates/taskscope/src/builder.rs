@@ -13,7 +13,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{Bind, Config};
+use crate::config::{Bind, Config, Route};
 use crate::layer::{ProbeFilter, ProbeLayer};
 use crate::runner::Command;
 use crate::shared::Shared;
@@ -169,10 +169,11 @@ impl Builder {
         self.build_probe()
     }
 
-    fn build_probe<S>(self) -> Result<(ProbeLayer<S>, Probe), InitError>
+    fn build_probe<S>(mut self) -> Result<(ProbeLayer<S>, Probe), InitError>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        self.config.route = Route::Tracing;
         let (shared, probe) = self.start()?;
         Ok((crate::layer::new(shared, true), probe))
     }
@@ -223,7 +224,9 @@ impl Builder {
         self.install(hooks)
     }
 
-    fn install(self, hooks: bool) -> Result<Probe, InitError> {
+    fn install(mut self, hooks: bool) -> Result<Probe, InitError> {
+        // From here on, the route in the config is the one taken (clients are told).
+        self.config.route = if hooks { Route::Hooks } else { Route::Tracing };
         static PROBE: OnceLock<Probe> = OnceLock::new();
         static INSTALLING: Mutex<()> = Mutex::new(());
         // Tests often call `init()` from many threads at once: one installs, the rest wait

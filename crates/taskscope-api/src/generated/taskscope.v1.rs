@@ -99,6 +99,10 @@ pub struct ProcessInfo {
     #[prost(enumeration = "SourceKind", tag = "12")]
     #[serde(serialize_with = "crate::serde_enum::source_kind")]
     pub source: i32,
+    /// How the probe sees tokio's tasks (docs/guide.md, "Routes").
+    #[prost(enumeration = "Route", tag = "13")]
+    #[serde(serialize_with = "crate::serde_enum::route")]
+    pub route: i32,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -352,6 +356,37 @@ impl SnapshotMark {
             "SNAPSHOT_MORE" => Some(Self::SnapshotMore),
             "SNAPSHOT_LAST" => Some(Self::SnapshotLast),
             "SNAPSHOT_ONLY" => Some(Self::SnapshotOnly),
+            _ => None,
+        }
+    }
+}
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum Route {
+    /// tokio's tracing spans (`taskscope::init()`): every runtime, task names, blocking-pool
+    /// and LocalSet tasks, wakers when tracked, aborts.
+    Tracing = 0,
+    /// tokio's runtime hooks (`#\[taskscope::main\]`): cheaper, but no task names, no
+    /// blocking-pool or LocalSet tasks, no wakers, and an aborted task looks completed.
+    Hooks = 1,
+}
+impl Route {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Tracing => "ROUTE_TRACING",
+            Self::Hooks => "ROUTE_HOOKS",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "ROUTE_TRACING" => Some(Self::Tracing),
+            "ROUTE_HOOKS" => Some(Self::Hooks),
             _ => None,
         }
     }

@@ -22,6 +22,8 @@ pub(crate) struct Runtime {
     pub(crate) blocking_running: u64,
     /// The source cannot say which thread polls what (a console-subscriber target).
     pub(crate) threads_unavailable: bool,
+    /// The probe is on the hooks route, which does not see the blocking pool.
+    pub(crate) blocking_unobserved: bool,
 }
 
 /// Thread numbers beyond this are not stored densely: a corrupt or hostile stream must not

@@ -103,6 +103,26 @@ fn runtime_view() {
 }
 
 #[test]
+fn runtime_view_says_the_hooks_route_does_not_see_the_blocking_pool() {
+    let mut app = App::live("http://127.0.0.1:6670", Instant::now());
+    app.on_link(LinkEvent::Connected);
+    for mut update in fixture::updates() {
+        if let Some(process) = &mut update.process {
+            process.route = v1::Route::Hooks as i32;
+        }
+        app.apply(&update);
+    }
+    let mut app = settle(app);
+    press(&mut app, KeyCode::Char('4'));
+    let screen = draw(&mut app, 100, 24);
+    assert!(
+        screen.contains("blocking pool: not observed on the probe's hooks route"),
+        "{screen}"
+    );
+    assert!(!screen.contains("busy"), "no made-up zero:\n{screen}");
+}
+
+#[test]
 fn help_overlay() {
     let mut app = app();
     press(&mut app, KeyCode::Char('?'));

@@ -28,6 +28,9 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
         .saturating_sub(runtime.blocking_running);
     let pool = if runtime.threads_unavailable {
         "threads and blocking pool: not available from a console-subscriber target".to_owned()
+    } else if runtime.blocking_unobserved {
+        "blocking pool: not observed on the probe's hooks route (TASKSCOPE_ROUTE=tracing shows it)"
+            .to_owned()
     } else {
         format!(
             "blocking pool (spawn_blocking): {} busy, {} queued",
