@@ -63,8 +63,8 @@ pub(crate) struct Args {
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<Workload>,
 
-    /// Modes to compare, comma-separated (default: all but taskscope-layer and
-    /// hooks-sketch). `none` is always added: ratios need it.
+    /// Modes to compare, comma-separated (default: all but taskscope-layer). `none` is
+    /// always added: ratios need it.
     #[arg(long, value_delimiter = ',')]
     modes: Vec<Mode>,
 

@@ -118,8 +118,9 @@ fn usable(
         match &config.mode {
             Mode::Run(_) => bail!(
                 "no instrumented process was seen: {ran} without writing a recording. Likely \
-                 causes: the program does not call taskscope::init() (or builds its subscriber \
-                 without the taskscope layer), or it does not honour TASKSCOPE_RECORD"
+                 causes: the program neither uses #[taskscope::main] nor calls taskscope::init() \
+                 (or builds its subscriber without the taskscope layer), or it does not \
+                 honour TASKSCOPE_RECORD"
             ),
             Mode::Attach { address, .. } => {
                 bail!("{address} sent nothing before the window closed; try a longer --duration")

@@ -247,6 +247,44 @@ fn the_leaky_test_binary_run_directly_names_the_test_too() {
     assert_eq!(finding["test"], "leaks_a_background_task");
 }
 
+/// `check` runs programs on the tracing route (it tracks wakers); a recording made on the
+/// hooks route, as `#[taskscope::test]` gives by default, is judged the same way.
+#[test]
+fn a_hooks_route_recording_names_the_test_that_leaked_a_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(example("leaky_hooks_tests"))
+        .arg("--quiet")
+        .env("TASKSCOPE_RECORD", dir.path())
+        .env("TASKSCOPE_BIND", "off")
+        .env_remove("TASKSCOPE_WAKERS")
+        .env_remove("TASKSCOPE_ROUTE")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report_path = dir.path().join("report.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--format", "json", "--output"])
+        .arg(&report_path)
+        .arg("--recording")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let [finding] = report["findings"].as_array().unwrap().as_slice() else {
+        panic!("expected one finding: {report:#}")
+    };
+    assert_eq!(finding["kind"], "alive_at_shutdown", "{finding:#}");
+    let expected = fault_location("tests/leaky_hooks_tests.rs", "alive_at_shutdown");
+    assert_eq!(finding["spawn_location"], expected.as_str(), "{finding:#}");
+    assert_eq!(
+        finding["test"],
+        "leaks_a_background_task_on_the_hooks_route"
+    );
+}
+
 #[test]
 fn a_command_that_fails_before_recording_anything_cannot_be_checked() {
     let mut tests = Command::new(example("leaky_tests"));

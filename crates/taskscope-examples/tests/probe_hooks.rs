@@ -70,6 +70,26 @@ fn check_tasks_parents_outcomes_and_stall(route: &str, folded: &Folded) {
     assert!(stats.busy_ns >= 300_000_000, "{route}: {stats:?}");
     assert!(stats.polls >= 1, "{route}: {stats:?}");
 
+    // tokio ends it inside the spawn (on the hooks route, before the spawn hook runs).
+    let late_line = support::marked_line(SOURCE, "FAULT: onto_closed");
+    let late = folded
+        .tasks
+        .values()
+        .find(|t| t.location().0.ends_with("hooks_route.rs") && t.location().1 == late_line)
+        .unwrap_or_else(|| panic!("{route}: no task spawned at line {late_line}"))
+        .outcome();
+    if route == "hooks" {
+        assert_eq!(late, Some(Outcome::CancelledAtShutdown), "{route}");
+    } else {
+        assert!(
+            matches!(
+                late,
+                Some(Outcome::CancelledAtShutdown | Outcome::Cancelled)
+            ),
+            "{route}: {late:?}"
+        );
+    }
+
     let body = folded
         .tasks
         .values()

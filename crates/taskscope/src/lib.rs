@@ -4,15 +4,17 @@
 //! # Instrument an app
 //!
 //! ```no_run
-//! #[tokio::main]
+//! #[taskscope::main] // in place of #[tokio::main]; takes the same arguments
 //! async fn main() {
-//!     taskscope::init();
 //!     // ...
 //! }
 //! ```
 //!
-//! (or `#[taskscope::main]` in place of `#[tokio::main]`, which also sees stalls in the
-//! body of `main` itself), and build it with tokio's instrumentation on (`.cargo/config.toml`):
+//! installs the probe before the runtime starts and observes tasks through tokio's runtime
+//! hooks (the cheap route; [`hooks`] explains what it cannot see). Alternatively, keep
+//! `#[tokio::main]` and call [`init()`] first thing in `main`: tokio's tracing spans, every
+//! runtime of the process, task names and aborts, at about twice the cost per poll. Either
+//! way, build with tokio's instrumentation on (`.cargo/config.toml`):
 //!
 //! ```toml
 //! [build]
@@ -34,14 +36,15 @@
 //! | `TASKSCOPE_RETENTION` | `60s` | how long ended tasks stay visible |
 //! | `TASKSCOPE_STACKS` | `on` | capture the stack of a stalled thread |
 //! | `TASKSCOPE_CONSOLE_BIND` | `off` | also serve tokio-console's protocol here (feature `console`; costly, see `docs/interop.md`) |
+//! | `TASKSCOPE_ROUTE` | `hooks` | `tracing` keeps a `#[taskscope::main]` program on tokio's tracing spans |
 //!
 //! The same settings exist on [`Builder`]. For an app that builds its own tracing
 //! subscriber, [`Builder::build`] returns the probe's layer to add to it.
 //!
 //! # What it costs, and what it never does
 //!
-//! A poll updates a few atomics in its own task's state; spawns go through a bounded
-//! queue; everything else (tables, encoding, gRPC, file writes) happens on the probe's own
+//! A poll updates a few atomics in its own task's state; spawns go through the spawning
+//! thread's own list; everything else (tables, encoding, gRPC, file writes) happens on the probe's own
 //! threads. The probe never blocks an app thread, never makes the app wait for a client or
 //! a disk, and counts (and reports) whatever it had to drop.
 

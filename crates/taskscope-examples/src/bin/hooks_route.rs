@@ -35,9 +35,17 @@ async fn main() {
         let mut builder = tokio::runtime::Builder::new_current_thread();
         taskscope::hooks::install(&mut builder);
         let runtime = builder.enable_all().build().unwrap();
-        runtime.block_on(async {
+        let five = runtime.block_on(async {
             tokio::spawn(async { 5 }).await.unwrap() // FAULT: by_hand
-        })
+        });
+        // Spawned onto a runtime that has shut down: tokio cancels it inside the spawn.
+        let handle = runtime.handle().clone();
+        drop(runtime);
+        let late = handle.spawn(async {}); // FAULT: onto_closed
+        while !late.is_finished() {
+            std::thread::yield_now();
+        }
+        five
     });
     assert_eq!(by_hand.join().unwrap(), 5);
     println!("hooks_route: done");
