@@ -71,6 +71,7 @@ mod stall_stack;
 mod task_table;
 mod threads;
 mod watchdog;
+mod watchers;
 
 pub use builder::{Builder, InitError, Probe, init};
 pub use taskscope_macros::{main, test};

@@ -11,22 +11,19 @@ use std::time::Duration;
 
 use taskscope_api::v1;
 use tokio::sync::{mpsc, oneshot};
-use tonic::Status;
 
 use crate::aggregator::Aggregator;
 use crate::recorder::Recorder;
 use crate::server::Listener;
 use crate::shared::Shared;
+use crate::watchers::{Feed, Watcher};
 
-/// Updates buffered per watcher; a watcher this far behind is disconnected (it reconnects
-/// and starts from a fresh snapshot) rather than slowing anyone down.
-const WATCHER_BUFFER: usize = 1024;
 /// How often queued spawns are taken in between publishes.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Requests to the probe's thread.
 pub(crate) enum Command {
-    Watch(oneshot::Sender<mpsc::Receiver<Result<v1::Update, Status>>>),
+    Watch(oneshot::Sender<Feed>),
     Snapshot {
         page: u64,
         reply: oneshot::Sender<Option<v1::SnapshotPage>>,
@@ -95,18 +92,15 @@ fn wait_for_samples(shared: &Shared) {
 }
 
 struct Publisher {
-    watchers: Vec<mpsc::Sender<Result<v1::Update, Status>>>,
+    watchers: Vec<Watcher>,
     recorder: Option<Recorder>,
 }
 
 impl Publisher {
     fn publish(&mut self, aggregator: &mut Aggregator, updates: Vec<v1::Update>) {
         if !updates.is_empty() {
-            self.watchers.retain(|watcher| {
-                updates
-                    .iter()
-                    .all(|update| watcher.try_send(Ok(update.clone())).is_ok())
-            });
+            self.watchers
+                .retain_mut(|watcher| updates.iter().all(|update| watcher.offer(update)));
         }
         self.watchers.retain(|watcher| !watcher.is_closed());
         aggregator.set_has_consumers(!self.watchers.is_empty() || self.recorder.is_some());
@@ -165,20 +159,12 @@ async fn run(
                     // snapshot and everyone's next delta line up.
                     let updates = aggregator.delta();
                     publisher.publish(&mut aggregator, updates);
-                    let (sender, receiver) = mpsc::channel(WATCHER_BUFFER);
-                    let snapshot = aggregator.snapshot();
-                    if snapshot.len() <= WATCHER_BUFFER {
-                        for update in snapshot {
-                            let _ = sender.try_send(Ok(update));
-                        }
-                        publisher.watchers.push(sender);
+                    let (watcher, feed) = crate::watchers::open(aggregator.snapshot());
+                    if let Some(watcher) = watcher {
+                        publisher.watchers.push(watcher);
                         aggregator.set_has_consumers(true);
-                    } else {
-                        let _ = sender.try_send(Err(Status::resource_exhausted(
-                            "the probe's state is too large to stream",
-                        )));
                     }
-                    let _ = reply.send(receiver);
+                    let _ = reply.send(feed);
                 }
                 Some(Command::Snapshot { page, reply }) => {
                     aggregator.catch_up();

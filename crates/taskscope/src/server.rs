@@ -9,7 +9,6 @@ use std::io;
 use taskscope_api::v1;
 use taskscope_api::v1::probe_server::{Probe, ProbeServer};
 use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Router;
 use tonic::{Request, Response, Status};
 
@@ -107,7 +106,7 @@ fn probe_gone() -> Status {
 
 #[tonic::async_trait]
 impl Probe for ProbeService {
-    type WatchStream = ReceiverStream<Result<v1::Update, Status>>;
+    type WatchStream = crate::watchers::Feed;
 
     async fn watch(
         &self,
@@ -117,8 +116,8 @@ impl Probe for ProbeService {
         self.commands
             .send(Command::Watch(reply))
             .map_err(|_| probe_gone())?;
-        let updates = receiver.await.map_err(|_| probe_gone())?;
-        Ok(Response::new(ReceiverStream::new(updates)))
+        let feed = receiver.await.map_err(|_| probe_gone())?;
+        Ok(Response::new(feed))
     }
 
     async fn snapshot(
