@@ -104,6 +104,8 @@ pub(crate) struct TaskCell {
     dirty: AtomicBool,
     /// The aggregator knows this task (its spawn event got through).
     announced: AtomicBool,
+    /// `identity.kind.can_stall()`, kept in this cache line for the poll path.
+    can_stall: bool,
     pub(crate) identity: Identity,
     histogram: [AtomicU32; histogram::BUCKETS],
     // Waker tracking (written from any thread).
@@ -139,6 +141,7 @@ fn bump(field: &AtomicU64, by: u64) {
 impl TaskCell {
     pub(crate) fn new(identity: Identity) -> Self {
         Self {
+            can_stall: identity.kind.can_stall(),
             identity,
             polls: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
@@ -161,6 +164,12 @@ impl TaskCell {
             corrected: AtomicU8::new(0),
             end: OnceLock::new(),
         }
+    }
+
+    /// Whether a long poll of this task is a stall (see [`Kind::can_stall`]).
+    #[inline]
+    pub(crate) fn can_stall(&self) -> bool {
+        self.can_stall
     }
 
     /// A poll starts on `thread`, `reentry_gap_ns` after its own previous one returned there.
@@ -470,6 +479,7 @@ mod layout {
         let offset = |field: *const u8| field as usize - base;
         assert!(offset((&cell.announced as *const AtomicBool).cast()) < 64);
         assert!(offset((&cell.identity.id as *const u64).cast()) < 64);
+        assert!(offset((&cell.can_stall as *const bool).cast()) < 64);
         assert!(offset((&cell.identity.kind as *const Kind).cast()) < 128);
     }
 }

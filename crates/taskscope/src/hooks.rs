@@ -217,7 +217,7 @@ fn end_poll(shared: &Shared, id: u64) {
             return;
         };
         let duration = cell.poll_ended(started, now);
-        if duration >= shared.threshold_ns && cell.identity.kind.can_stall() {
+        if duration >= shared.threshold_ns && cell.can_stall() {
             shared.report_stall_end(cell, local.thread_number(), started, duration);
             local.restamp_exit(id, clock::now_ns());
         }

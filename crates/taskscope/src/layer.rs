@@ -192,7 +192,7 @@ impl TaskLayer {
         if std::thread::panicking() {
             outcome::poll_unwound(cell);
         }
-        if duration >= self.shared.threshold_ns && cell.identity.kind.can_stall() {
+        if duration >= self.shared.threshold_ns && cell.can_stall() {
             self.shared
                 .report_stall_end(cell, thread, started, duration);
             let id = cell.identity.id;

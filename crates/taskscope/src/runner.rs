@@ -151,7 +151,10 @@ async fn run(
                 let updates = aggregator.delta();
                 publisher.publish(&mut aggregator, updates);
             }
-            _ = drain.tick() => aggregator.catch_up(),
+            _ = drain.tick() => {
+                crate::clock::recalibrate();
+                aggregator.catch_up();
+            }
             command = commands.recv() => match command {
                 None => break,
                 Some(Command::Watch(reply)) => {

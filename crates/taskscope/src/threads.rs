@@ -206,11 +206,11 @@ impl Local {
                 cell,
                 task,
                 started_ns: now_ns,
-                can_stall: cell.identity.kind.can_stall(),
+                can_stall: cell.can_stall(),
             });
         }
         self.depth.set(depth + 1);
-        if cell.identity.kind.can_stall() {
+        if cell.can_stall() {
             self.slot().publish(Some(Polling {
                 task,
                 started_ns: now_ns,
@@ -247,7 +247,7 @@ impl Local {
             .rev()
             .map(Cell::get)
             .find(|f| !f.cell.is_null() && f.can_stall);
-        if cell.identity.kind.can_stall() {
+        if cell.can_stall() {
             self.slot().publish(outer.map(|f| Polling {
                 task: f.task,
                 started_ns: f.started_ns,
