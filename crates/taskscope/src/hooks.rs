@@ -194,6 +194,7 @@ fn terminated(id: tokio::task::Id) {
 /// A poll of `cell` starts on this thread.
 #[inline]
 fn begin_poll(shared: &Shared, cell: &TaskCell) {
+    cell.prefetch_histogram();
     let now = clock::now_ns();
     threads::with_local(|local| {
         let reentry_gap = local.enter(cell, now);

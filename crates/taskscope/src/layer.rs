@@ -171,6 +171,7 @@ impl TaskLayer {
 
     /// A poll of the task starts (its span is entered).
     pub(crate) fn poll_started(&self, cell: &TaskCell) {
+        cell.prefetch_histogram();
         let now = clock::now_ns();
         threads::with_local(|local| {
             let reentry_gap = local.enter(cell, now);
