@@ -13,7 +13,7 @@
 //! installs the probe before the runtime starts and observes tasks through tokio's runtime
 //! hooks (the cheap route; [`hooks`] explains what it cannot see). Alternatively, keep
 //! `#[tokio::main]` and call [`init()`] first thing in `main`: tokio's tracing spans, every
-//! runtime of the process, task names and aborts, at about twice the cost per poll. Either
+//! runtime of the process, task names and aborts, at two to three times the cost per poll. Either
 //! way, build with tokio's instrumentation on (`.cargo/config.toml`):
 //!
 //! ```toml
