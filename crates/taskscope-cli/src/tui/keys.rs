@@ -100,7 +100,7 @@ impl App {
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
             return Outcome::Quit;
         }
-        if key.modifiers.contains(KeyModifiers::ALT) && key.code != KeyCode::Esc {
+        if key.modifiers.contains(KeyModifiers::ALT) {
             // Esc and the next key arriving in one read (a fast typist, a slow link)
             // reach us as Alt+key. The dashboard binds no Alt keys, so this is always
             // what was typed: Esc, then the key.

@@ -46,6 +46,15 @@ fn esc_and_a_key_read_together_as_alt_key_do_both() {
     app.on_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::ALT));
     assert!(!app.editing_filter && app.query.filter.is_empty());
     assert_eq!(app.screen, Screen::Stalls);
+    // Esc Esc read together: leave the details, then clear the filter.
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "cache");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(app.screen, Screen::Task(_)));
+    app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::ALT));
+    assert_eq!(app.screen, Screen::Tasks);
+    assert!(app.query.filter.is_empty());
 }
 
 #[test]
