@@ -109,7 +109,7 @@ where
         let app_span = {
             let Some(span) = ctx.span(id) else { return };
             if let Some(cell) = span.extensions().get::<Arc<TaskCell>>() {
-                self.probe.poll_started(cell);
+                self.probe.poll_started(cell, id);
                 return;
             }
             !is_task_span(span.metadata())
@@ -123,10 +123,14 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.probe.exited_from_frame(id, &ctx) {
+            return;
+        }
         let app_span = {
             let Some(span) = ctx.span(id) else { return };
-            if let Some(cell) = span.extensions().get::<Arc<TaskCell>>() {
-                self.probe.poll_ended(cell);
+            let cell = span.extensions().get::<Arc<TaskCell>>().cloned();
+            if let Some(cell) = cell {
+                self.probe.poll_ended(&cell, || Some(cell.clone()));
                 return;
             }
             !is_task_span(span.metadata())

@@ -102,15 +102,12 @@ where
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         if let Some(cell) = span.extensions().get::<Arc<TaskCell>>() {
-            self.poll_started(cell);
+            self.poll_started(cell, id);
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        if let Some(cell) = span.extensions().get::<Arc<TaskCell>>() {
-            self.poll_ended(cell);
-        }
+        self.exited(id, &ctx);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -169,19 +166,63 @@ impl TaskLayer {
         }
     }
 
-    /// A poll of the task starts (its span is entered).
-    pub(crate) fn poll_started(&self, cell: &TaskCell) {
+    /// A poll of the task starts (its span `span` is entered).
+    pub(crate) fn poll_started(&self, cell: &TaskCell, span: &Id) {
         cell.prefetch_histogram();
         let now = clock::now_ns();
         threads::with_local(|local| {
-            let reentry_gap = local.enter(cell, now);
+            let reentry_gap = local.enter_span(cell, span.into_u64(), now);
             let tracking = self.shared.config.waker_tracking;
             cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
         });
     }
 
-    /// The poll returns (its span is exited).
-    pub(crate) fn poll_ended(&self, cell: &Arc<TaskCell>) {
+    /// Span `id` was exited: when it is a task's, that task's poll returns. Returns whether
+    /// it was a task's.
+    ///
+    /// The cell comes from this thread's poll stack, where the enter left it, rather than
+    /// from a second registry lookup (the lookup is only the fallback).
+    pub(crate) fn exited<S>(&self, id: &Id, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if self.exited_from_frame(id, ctx) {
+            return true;
+        }
+        let Some(span) = ctx.span(id) else {
+            return false;
+        };
+        let Some(cell) = span.extensions().get::<Arc<TaskCell>>().cloned() else {
+            return false;
+        };
+        drop(span);
+        self.poll_ended(&cell, || Some(cell.clone()));
+        true
+    }
+
+    /// [`TaskLayer::exited`] without the registry: `true` when span `id` is the poll on
+    /// top of this thread's poll stack (then that poll has been ended).
+    pub(crate) fn exited_from_frame<S>(&self, id: &Id, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(cell) = threads::with_local(|l| l.polling_span(id.into_u64())).flatten() else {
+            return false;
+        };
+        // SAFETY: the frame was pushed by this span's enter with the cell its extensions
+        // hold; the span is still open (it is being exited), so is the cell.
+        let cell = unsafe { &*cell };
+        self.poll_ended(cell, || Self::cell(id, ctx));
+        true
+    }
+
+    /// The poll returns (its span is exited). `shared_cell` gives the cell's owning
+    /// pointer, needed only when the task still has to be announced.
+    pub(crate) fn poll_ended(
+        &self,
+        cell: &TaskCell,
+        shared_cell: impl FnOnce() -> Option<Arc<TaskCell>>,
+    ) {
         let now = clock::now_ns();
         let Some((started, thread)) =
             threads::with_local(|local| local.exit(cell, now).map(|s| (s, local.thread_number())))
@@ -199,8 +240,10 @@ impl TaskLayer {
             let id = cell.identity.id;
             threads::with_local(|local| local.restamp_exit(id, clock::now_ns()));
         }
-        if !cell.is_announced() {
-            self.shared.announce(cell);
+        if !cell.is_announced()
+            && let Some(cell) = shared_cell()
+        {
+            self.shared.announce(&cell);
         }
     }
 

@@ -98,6 +98,9 @@ pub(crate) fn all() -> Vec<Arc<ThreadSlot>> {
 struct Frame {
     cell: *const TaskCell,
     task: u64,
+    /// The tracing route's span id for this poll (0 on the hooks route), so that the
+    /// span's exit finds the cell here instead of in the registry.
+    span: u64,
     started_ns: u64,
     can_stall: bool,
 }
@@ -125,7 +128,13 @@ thread_local! {
         Local {
             slot: OnceCell::new(),
             stack: [const {
-                Cell::new(Frame { cell: std::ptr::null(), task: 0, started_ns: 0, can_stall: false })
+                Cell::new(Frame {
+                    cell: std::ptr::null(),
+                    task: 0,
+                    span: 0,
+                    started_ns: 0,
+                    can_stall: false,
+                })
             }; MAX_NESTING],
             depth: Cell::new(0),
             last_exit: Cell::new((0, 0)),
@@ -179,6 +188,17 @@ impl Local {
         (frame.task == id && !frame.cell.is_null()).then_some(frame.cell)
     }
 
+    /// The cell of the innermost poll on this thread when it is the enter of tracing span
+    /// `span`. Valid while that span is entered (its extensions hold the cell).
+    pub(crate) fn polling_span(&self, span: u64) -> Option<*const TaskCell> {
+        let depth = self.depth.get();
+        if span == 0 || depth == 0 || depth > MAX_NESTING {
+            return None;
+        }
+        let frame = self.stack[depth - 1].get();
+        (frame.span == span && !frame.cell.is_null()).then_some(frame.cell)
+    }
+
     /// Moves the end of the poll that just returned to `now_ns`: the probe did slow work of
     /// its own after it (reporting a stall), which must not look like time the scheduler
     /// spent between the poll and what follows (see `outcome.rs`).
@@ -193,6 +213,12 @@ impl Local {
     /// that is not the case): see `outcome.rs` for what this tells.
     #[inline]
     pub(crate) fn enter(&self, cell: &TaskCell, now_ns: u64) -> u64 {
+        self.enter_span(cell, 0, now_ns)
+    }
+
+    /// [`Local::enter`] for a poll that is the enter of tracing span `span`.
+    #[inline]
+    pub(crate) fn enter_span(&self, cell: &TaskCell, span: u64, now_ns: u64) -> u64 {
         let task = cell.identity.id;
         let (last_task, last_end) = self.last_exit.get();
         let reentry_gap = if last_task == task {
@@ -205,6 +231,7 @@ impl Local {
             self.stack[depth].set(Frame {
                 cell,
                 task,
+                span,
                 started_ns: now_ns,
                 can_stall: cell.can_stall(),
             });
