@@ -47,6 +47,8 @@ struct RawSample {
     thread: u32,
     started_ns: u64,
     at_ns: u64,
+    /// CPU time the thread had used when sampled, where the platform tells.
+    cpu_ns: Option<u64>,
     addresses: Result<Vec<usize>, String>,
 }
 
@@ -100,6 +102,7 @@ impl Capture {
     /// Samples `target` now and hands the addresses to the symbolizer.
     fn sample(&self, thread: u32, target: &Target, polling: Polling) {
         let at_ns = crate::clock::now_ns().saturating_sub(polling.started_ns);
+        let cpu_ns = thread_cpu_ns(target.tid());
         let addresses = self
             .sampler
             .sample(target, SAMPLE_TIMEOUT)
@@ -109,6 +112,7 @@ impl Capture {
             thread,
             started_ns: polling.started_ns,
             at_ns,
+            cpu_ns,
             addresses,
         });
         if sent.is_err() {
@@ -119,7 +123,7 @@ impl Capture {
 
 fn symbolize_loop(shared: &Shared, jobs: mpsc::Receiver<RawSample>) {
     let mut symbolizer = Symbolizer::new();
-    let mut stacks: VecDeque<(StallKey, Vec<Vec<Frame>>)> = VecDeque::new();
+    let mut stacks: VecDeque<(StallKey, Seen)> = VecDeque::new();
     for job in jobs {
         let key = (job.thread, job.started_ns);
         let (sample, stack) = match job.addresses {
@@ -145,7 +149,7 @@ fn symbolize_loop(shared: &Shared, jobs: mpsc::Receiver<RawSample>) {
             if stacks.len() >= REMEMBERED_STALLS {
                 stacks.pop_front();
             }
-            stacks.push_back((key, Vec::new()));
+            stacks.push_back((key, Seen::default()));
         }
         let seen = &mut stacks
             .iter_mut()
@@ -153,7 +157,10 @@ fn symbolize_loop(shared: &Shared, jobs: mpsc::Receiver<RawSample>) {
             .expect("inserted")
             .1;
         if !stack.is_empty() {
-            seen.push(stack);
+            seen.stacks.push(stack);
+        }
+        if let Some(cpu_ns) = job.cpu_ns {
+            seen.cpu.push((job.at_ns, cpu_ns));
         }
         let sent = shared.send(ProbeEvent::StallSamples {
             thread: job.thread,
@@ -189,13 +196,51 @@ fn to_proto(frames: &[Frame]) -> Vec<v1::Frame> {
         .collect()
 }
 
-/// Whether the thread was blocked or busy, from the stacks sampled during one stall.
-fn activity(stacks: &[Vec<Frame>]) -> v1::Activity {
-    match taskscope_stack::classify(stacks) {
+/// What the samples of one stall have shown so far.
+#[derive(Default)]
+struct Seen {
+    stacks: Vec<Vec<Frame>>,
+    /// (time into the poll, the thread's CPU time), per sample.
+    cpu: Vec<(u64, u64)>,
+}
+
+/// Whether the thread was blocked or busy during one stall.
+///
+/// The thread's own CPU time says it best: a thread blocked in a sleep, a read or a lock
+/// uses none, a computing one uses all it gets. Only when that is unknown or in between
+/// (a busy thread starved by a loaded machine) do the stacks decide: the same place in
+/// every sample is a blocking call. Stacks alone can mistake a tight loop for a blocked
+/// thread when every sample lands on the loop's same slow instruction.
+fn activity(seen: &Seen) -> v1::Activity {
+    if let (Some(&(first_at, first_cpu)), Some(&(last_at, last_cpu))) =
+        (seen.cpu.first(), seen.cpu.last())
+    {
+        let wall = last_at.saturating_sub(first_at);
+        let cpu = last_cpu.saturating_sub(first_cpu);
+        if wall > 0 {
+            if cpu >= wall / 2 {
+                return v1::Activity::Busy;
+            }
+            if cpu <= wall / 10 {
+                return v1::Activity::Blocked;
+            }
+        }
+    }
+    match taskscope_stack::classify(&seen.stacks) {
         Some(Activity::Blocked) => v1::Activity::Blocked,
         Some(Activity::Busy) => v1::Activity::Busy,
         None => v1::Activity::Unknown,
     }
+}
+
+/// CPU time thread `tid` of this process has used, in ns (Linux: the first field of its
+/// `schedstat`).
+fn thread_cpu_ns(tid: i32) -> Option<u64> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// When to sample one stall.
@@ -230,5 +275,69 @@ impl Schedule {
         }
         self.taken += 1;
         capture.sample(thread, target, polling);
+    }
+}
+
+#[cfg(test)]
+mod activity_tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn seen(cpu: &[(u64, u64)]) -> Seen {
+        Seen {
+            stacks: Vec::new(),
+            cpu: cpu.to_vec(),
+        }
+    }
+
+    #[test]
+    fn cpu_time_tells_busy_from_blocked() {
+        assert_eq!(
+            activity(&seen(&[
+                (100 * MS, 0),
+                (200 * MS, 95 * MS),
+                (400 * MS, 290 * MS)
+            ])),
+            v1::Activity::Busy
+        );
+        assert_eq!(
+            activity(&seen(&[(100 * MS, 5 * MS), (400 * MS, 6 * MS)])),
+            v1::Activity::Blocked
+        );
+    }
+
+    #[test]
+    fn in_between_or_unknown_cpu_time_leaves_it_to_the_stacks() {
+        // A starved busy thread: neither clearly; no stacks either, so unknown.
+        assert_eq!(
+            activity(&seen(&[(0, 0), (100 * MS, 30 * MS)])),
+            v1::Activity::Unknown
+        );
+        assert_eq!(activity(&seen(&[(100 * MS, 0)])), v1::Activity::Unknown);
+    }
+
+    #[test]
+    fn the_cpu_time_of_a_spinning_thread_grows() {
+        let (tid_sender, tid) = std::sync::mpsc::channel();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinning = stop.clone();
+        let spinner = std::thread::spawn(move || {
+            tid_sender.send(Sampler::current_thread().tid()).unwrap();
+            while !spinning.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let tid = tid.recv().unwrap();
+        let Some(before) = thread_cpu_ns(tid) else {
+            stop.store(true, Ordering::Relaxed);
+            spinner.join().unwrap();
+            return; // no schedstat on this platform
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let after = thread_cpu_ns(tid).unwrap();
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
+        assert!(after - before >= 10 * MS, "{before} -> {after}");
     }
 }
