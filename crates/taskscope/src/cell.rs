@@ -64,6 +64,24 @@ pub(crate) struct Identity {
     pub(crate) spawn_thread: u32,
 }
 
+#[cfg(test)]
+impl Identity {
+    /// A plain task spawned at `f.rs:1:1`, for tests.
+    pub(crate) fn for_test(id: u64) -> Self {
+        Self {
+            id,
+            kind: Kind::Task,
+            name: None,
+            file: "f.rs",
+            line: 1,
+            column: 1,
+            parent: 0,
+            spawned_ns: 0,
+            spawn_thread: 0,
+        }
+    }
+}
+
 /// How a task ended, decided when its span closed (see `outcome.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct End {
@@ -483,17 +501,7 @@ mod layout {
 
     #[test]
     fn what_a_poll_writes_shares_one_cache_line_with_the_task_id() {
-        let cell = TaskCell::new(Identity {
-            id: 1,
-            kind: Kind::Task,
-            name: None,
-            file: "f.rs",
-            line: 1,
-            column: 1,
-            parent: 0,
-            spawned_ns: 0,
-            spawn_thread: 0,
-        });
+        let cell = TaskCell::new(Identity::for_test(1));
         let base = &cell as *const TaskCell as usize;
         assert_eq!(base % 64, 0);
         let offset = |field: *const u8| field as usize - base;

@@ -68,28 +68,11 @@ pub fn install(builder: &mut tokio::runtime::Builder) -> &mut tokio::runtime::Bu
 }
 
 /// A tokio task id as a number. `Id` offers only `Hash` and `Display` publicly; it hashes
-/// as its one `u64`, which this hasher passes through.
+/// as its one `u64`, which the task table's hasher passes through.
 #[cfg(tokio_unstable)]
 fn task_id(id: tokio::task::Id) -> u64 {
-    use std::hash::{Hash, Hasher};
-    #[derive(Default)]
-    struct PassThrough(u64);
-    impl Hasher for PassThrough {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for &b in bytes {
-                self.0 = (self.0 << 8) | u64::from(b);
-            }
-        }
-        fn write_u64(&mut self, n: u64) {
-            self.0 = n;
-        }
-    }
-    let mut hasher = PassThrough::default();
-    id.hash(&mut hasher);
-    hasher.finish()
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<task_table::IdHasher>::default().hash_one(id)
 }
 
 thread_local! {

@@ -95,20 +95,9 @@ pub(crate) fn give_back(cells: impl IntoIterator<Item = Arc<TaskCell>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cell::Kind;
 
     fn identity(id: u64) -> Identity {
-        Identity {
-            id,
-            name: None,
-            kind: Kind::Task,
-            file: "f.rs",
-            line: 1,
-            column: 1,
-            parent: 0,
-            spawned_ns: 0,
-            spawn_thread: 0,
-        }
+        Identity::for_test(id)
     }
 
     #[test]

@@ -25,7 +25,7 @@ const INDEX_SLOTS: usize = 16 * 1024;
 
 /// tokio's ids are sequential: the id is its own hash.
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -136,20 +136,10 @@ pub(crate) unsafe fn live<'a>(id: u64) -> Option<&'a TaskCell> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cell::{Identity, Kind};
+    use crate::cell::Identity;
 
     fn cell(id: u64) -> Arc<TaskCell> {
-        Arc::new(TaskCell::new(Identity {
-            id,
-            name: None,
-            kind: Kind::Task,
-            file: "f.rs",
-            line: 1,
-            column: 1,
-            parent: 0,
-            spawned_ns: 0,
-            spawn_thread: 0,
-        }))
+        Arc::new(TaskCell::new(Identity::for_test(id)))
     }
 
     #[test]

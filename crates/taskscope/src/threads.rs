@@ -326,17 +326,7 @@ mod tests {
     use crate::cell::{Identity, Kind};
 
     fn cell(id: u64) -> TaskCell {
-        TaskCell::new(Identity {
-            id,
-            name: None,
-            kind: Kind::Task,
-            file: "f.rs",
-            line: 1,
-            column: 1,
-            parent: 0,
-            spawned_ns: 0,
-            spawn_thread: 0,
-        })
+        TaskCell::new(Identity::for_test(id))
     }
 
     #[test]
