@@ -50,3 +50,24 @@ async fn taskscope_test_takes_tokios_runtime_arguments() -> Result<(), String> {
     assert_eq!(handle.metrics().num_workers(), 2);
     Ok(())
 }
+
+#[taskscope::test(start_paused = true)]
+async fn taskscope_test_starts_paused_like_tokio_test() {
+    let before = tokio::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    assert!(before.elapsed() >= std::time::Duration::from_secs(3600));
+}
+
+#[taskscope::test(flavor = "current_thread", unhandled_panic = "shutdown_runtime")]
+#[should_panic]
+async fn taskscope_test_passes_unhandled_panic_to_the_runtime() {
+    tokio::spawn(async { panic!("a task panics") });
+    // With `shutdown_runtime`, the task's panic ends the runtime, and so the test.
+    std::future::pending::<()>().await;
+}
+
+/// Compiling is most of this test: both arguments reach tokio's builder.
+#[taskscope::test(crate = "tokio", name = "named-runtime")]
+async fn taskscope_test_takes_a_renamed_tokio_crate_and_a_runtime_name() {
+    assert_eq!(tokio::spawn(async { 7 }).await.unwrap(), 7);
+}

@@ -4,7 +4,7 @@
 mod support;
 
 use support::{Folded, fault_location, run_recorded};
-use taskscope_api::v1::{Outcome, TaskKind};
+use taskscope_api::v1::{self, Outcome, TaskKind};
 
 const SOURCE: &str = "src/bin/hooks_route.rs";
 
@@ -140,14 +140,8 @@ fn each_route_shows_what_only_it_can_see() {
     );
 }
 
-#[test]
-fn waker_tracking_takes_the_tracing_route() {
-    let (output, folded) = run_recorded(
-        "hooks_route",
-        &[("TASKSCOPE_WAKERS", "on"), ("TASKSCOPE_ROUTE", "hooks")],
-    );
-    assert!(output.status.success(), "{output:?}");
-    let woken = folded
+fn any_wake_counted(folded: &Folded) -> bool {
+    folded
         .tasks
         .values()
         .flat_map(|t| {
@@ -155,6 +149,42 @@ fn waker_tracking_takes_the_tracing_route() {
                 .iter()
                 .chain(t.ended.iter().flat_map(|e| e.stats.iter()))
         })
-        .any(|s| s.wakes > 0);
-    assert!(woken, "wakes are counted: {:#?}", folded.tasks);
+        .any(|s| s.wakes > 0)
+}
+
+#[test]
+fn waker_tracking_never_moves_a_macro_program_off_the_hooks_route() {
+    // The tracing route would install a global tracing subscriber, which breaks every app
+    // that installs its own: asking for wakers keeps the hooks route and says why.
+    let (output, folded) = run_recorded("hooks_route", &[("TASKSCOPE_WAKERS", "on")]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        folded.process.as_ref().unwrap().route,
+        v1::Route::Hooks as i32
+    );
+    assert!(!folded.process.as_ref().unwrap().waker_tracking);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("TASKSCOPE_WAKERS=on is ignored on the hooks route")
+            && stderr.contains("TASKSCOPE_ROUTE=tracing"),
+        "{stderr}"
+    );
+    // `auto`, what `taskscope check` asks for, is silent.
+    let (output, _) = run_recorded("hooks_route", &[("TASKSCOPE_WAKERS", "auto")]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("taskscope: warning"));
+}
+
+#[test]
+fn waker_tracking_on_the_tracing_route_counts_wakes() {
+    let (output, folded) = run_recorded(
+        "hooks_route",
+        &[("TASKSCOPE_WAKERS", "auto"), ("TASKSCOPE_ROUTE", "tracing")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(folded.process.as_ref().unwrap().waker_tracking);
+    assert!(
+        any_wake_counted(&folded),
+        "wakes are counted: {:#?}",
+        folded.tasks
+    );
 }

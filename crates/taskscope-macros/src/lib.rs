@@ -11,30 +11,59 @@
 //! instead of its tracing spans; see `docs/guide.md`, "Routes"), and wrap the body so that
 //! it is tracked as a task of its own on either route.
 //!
-//! Arguments mirror tokio's: `flavor = "multi_thread" | "current_thread"` and
-//! `worker_threads = N`.
+//! Arguments are tokio's, with tokio's rules: `flavor = "multi_thread" | "current_thread"
+//! | "local"`, `worker_threads = N`, `start_paused = true`, `unhandled_panic = "ignore" |
+//! "shutdown_runtime"`, `name = "..."` and `crate = "path::to::tokio"`, each passed to
+//! the runtime builder as tokio's own macros pass it.
 
 use proc_macro::TokenStream;
+use proc_macro2::Span;
 use quote::quote;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{ItemFn, Lit, Meta, Token};
 
-/// Runtime settings read from the attribute's arguments.
-struct RuntimeArgs {
-    multi_thread: bool,
-    worker_threads: Option<usize>,
+/// The runtime flavors tokio's macros accept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    MultiThread,
+    CurrentThread,
+    /// tokio's `LocalRuntime` (`--cfg tokio_unstable`).
+    Local,
 }
 
-fn parse_args(args: TokenStream, default_multi_thread: bool) -> syn::Result<RuntimeArgs> {
+/// Runtime settings read from the attribute's arguments.
+struct RuntimeArgs {
+    flavor: Option<Flavor>,
+    worker_threads: Option<(usize, Span)>,
+    start_paused: Option<(bool, Span)>,
+    unhandled_panic: Option<(UnhandledPanic, Span)>,
+    name: Option<String>,
+    crate_path: Option<syn::Path>,
+}
+
+#[derive(Clone, Copy)]
+enum UnhandledPanic {
+    Ignore,
+    ShutdownRuntime,
+}
+
+fn parse_args(args: proc_macro2::TokenStream) -> syn::Result<RuntimeArgs> {
     let mut parsed = RuntimeArgs {
-        multi_thread: default_multi_thread,
+        flavor: None,
         worker_threads: None,
+        start_paused: None,
+        unhandled_panic: None,
+        name: None,
+        crate_path: None,
     };
-    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse(args)?;
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args)?;
     for meta in metas {
         let Meta::NameValue(pair) = &meta else {
-            return Err(syn::Error::new_spanned(meta, "expected `name = value`"));
+            return Err(syn::Error::new_spanned(
+                meta,
+                "expected `name = value`, as in `flavor = \"current_thread\"`",
+            ));
         };
         let name = pair
             .path
@@ -44,31 +73,174 @@ fn parse_args(args: TokenStream, default_multi_thread: bool) -> syn::Result<Runt
         let syn::Expr::Lit(syn::ExprLit { lit, .. }) = &pair.value else {
             return Err(syn::Error::new_spanned(&pair.value, "expected a literal"));
         };
-        match (name.as_str(), lit) {
-            ("flavor", Lit::Str(flavor)) => {
-                parsed.multi_thread = match flavor.value().as_str() {
-                    "multi_thread" => true,
-                    "current_thread" => false,
+        parsed.set(&name, lit, &meta)?;
+    }
+    Ok(parsed)
+}
+
+impl RuntimeArgs {
+    fn set(&mut self, name: &str, lit: &Lit, meta: &Meta) -> syn::Result<()> {
+        let span = syn::spanned::Spanned::span(meta);
+        let twice = || syn::Error::new(span, format!("`{name}` set more than once"));
+        match (name, lit) {
+            ("flavor", Lit::Str(flavor)) if self.flavor.is_none() => {
+                self.flavor = Some(match flavor.value().as_str() {
+                    "multi_thread" => Flavor::MultiThread,
+                    "current_thread" => Flavor::CurrentThread,
+                    "local" => Flavor::Local,
                     _ => {
                         return Err(syn::Error::new_spanned(
                             flavor,
-                            "flavor is `multi_thread` or `current_thread`",
+                            "flavor is `multi_thread`, `current_thread` or `local`",
                         ));
                     }
-                }
+                })
             }
-            ("worker_threads", Lit::Int(count)) => {
-                parsed.worker_threads = Some(count.base10_parse()?);
+            ("worker_threads", Lit::Int(count)) if self.worker_threads.is_none() => {
+                let count: usize = count.base10_parse()?;
+                if count == 0 {
+                    return Err(syn::Error::new(span, "`worker_threads` may not be 0"));
+                }
+                self.worker_threads = Some((count, span));
+            }
+            ("start_paused", Lit::Bool(on)) if self.start_paused.is_none() => {
+                self.start_paused = Some((on.value, span));
+            }
+            ("unhandled_panic", Lit::Str(what)) if self.unhandled_panic.is_none() => {
+                let what = match what.value().as_str() {
+                    "ignore" => UnhandledPanic::Ignore,
+                    "shutdown_runtime" => UnhandledPanic::ShutdownRuntime,
+                    _ => {
+                        return Err(syn::Error::new_spanned(
+                            what,
+                            "unhandled_panic is `ignore` or `shutdown_runtime`",
+                        ));
+                    }
+                };
+                self.unhandled_panic = Some((what, span));
+            }
+            ("name", Lit::Str(runtime_name)) if self.name.is_none() => {
+                self.name = Some(runtime_name.value());
+            }
+            ("crate", Lit::Str(path)) if self.crate_path.is_none() => {
+                self.crate_path = Some(path.parse()?);
+            }
+            (
+                "flavor" | "worker_threads" | "start_paused" | "unhandled_panic" | "name" | "crate",
+                _,
+            ) if self.is_set(name) => {
+                return Err(twice());
+            }
+            ("flavor" | "unhandled_panic" | "name" | "crate", _) => {
+                return Err(syn::Error::new(span, format!("`{name}` takes a string")));
+            }
+            ("worker_threads", _) => {
+                return Err(syn::Error::new(span, "`worker_threads` takes an integer"));
+            }
+            ("start_paused", _) => {
+                return Err(syn::Error::new(
+                    span,
+                    "`start_paused` takes `true` or `false`",
+                ));
             }
             _ => {
-                return Err(syn::Error::new_spanned(
-                    meta,
-                    "unknown argument; expected `flavor = \"...\"` or `worker_threads = N`",
+                return Err(syn::Error::new(
+                    span,
+                    "unknown argument; tokio's are `flavor`, `worker_threads`, \
+                     `start_paused`, `unhandled_panic`, `name` and `crate`",
                 ));
             }
         }
+        Ok(())
     }
-    Ok(parsed)
+
+    fn is_set(&self, name: &str) -> bool {
+        match name {
+            "flavor" => self.flavor.is_some(),
+            "worker_threads" => self.worker_threads.is_some(),
+            "start_paused" => self.start_paused.is_some(),
+            "unhandled_panic" => self.unhandled_panic.is_some(),
+            "name" => self.name.is_some(),
+            _ => self.crate_path.is_some(),
+        }
+    }
+
+    /// The runtime builder, configured as tokio's macros would; errors name the fix, as
+    /// tokio's do.
+    fn builder(&self, is_test: bool) -> syn::Result<proc_macro2::TokenStream> {
+        let macro_name = if is_test {
+            "taskscope::test"
+        } else {
+            "taskscope::main"
+        };
+        let default = if is_test {
+            Flavor::CurrentThread
+        } else {
+            Flavor::MultiThread
+        };
+        let flavor = self.flavor.unwrap_or(default);
+        let tokio = self
+            .crate_path
+            .as_ref()
+            .map(|path| quote!(#path))
+            .unwrap_or_else(|| quote!(::taskscope::__private::tokio));
+        let mut settings = Vec::new();
+        if let Some((count, span)) = self.worker_threads {
+            if flavor != Flavor::MultiThread {
+                return Err(needs(span, "worker_threads", "multi_thread", macro_name));
+            }
+            settings.push(quote!(builder.worker_threads(#count);));
+        }
+        if let Some((paused, span)) = self.start_paused {
+            if flavor == Flavor::MultiThread {
+                return Err(needs(span, "start_paused", "current_thread", macro_name));
+            }
+            settings.push(quote!(builder.start_paused(#paused);));
+        }
+        if let Some((what, span)) = self.unhandled_panic {
+            if flavor == Flavor::MultiThread {
+                return Err(needs(span, "unhandled_panic", "current_thread", macro_name));
+            }
+            let what = match what {
+                UnhandledPanic::Ignore => quote!(#tokio::runtime::UnhandledPanic::Ignore),
+                UnhandledPanic::ShutdownRuntime => {
+                    quote!(#tokio::runtime::UnhandledPanic::ShutdownRuntime)
+                }
+            };
+            settings.push(quote!(builder.unhandled_panic(#what);));
+        }
+        if let Some(name) = &self.name {
+            settings.push(quote!(builder.name(#name);));
+        }
+        let new = match flavor {
+            Flavor::MultiThread => quote!(new_multi_thread),
+            Flavor::CurrentThread | Flavor::Local => quote!(new_current_thread),
+        };
+        let build = match flavor {
+            Flavor::Local => quote!(build_local(::core::default::Default::default())),
+            _ => quote!(build()),
+        };
+        Ok(quote!({
+            let mut builder = #tokio::runtime::Builder::#new();
+            #(#settings)*
+            ::taskscope::hooks::install(&mut builder);
+            builder
+                .enable_all()
+                .#build
+                .expect("failed to build the tokio runtime")
+        }))
+    }
+}
+
+/// tokio's rule that `option` only goes with `flavor`, as tokio words it.
+fn needs(span: Span, option: &str, flavor: &str, macro_name: &str) -> syn::Error {
+    syn::Error::new(
+        span,
+        format!(
+            "the `{option}` option requires the `{flavor}` runtime flavor; use \
+             `#[{macro_name}(flavor = \"{flavor}\")]`"
+        ),
+    )
 }
 
 fn expand(
@@ -83,19 +255,7 @@ fn expand(
             "the function must be `async fn`",
         ));
     }
-    let runtime = parse_args(args, !is_test)?;
-    let builder = if runtime.multi_thread {
-        let workers = runtime
-            .worker_threads
-            .map(|n| quote!(builder.worker_threads(#n);));
-        quote!({
-            let mut builder = ::taskscope::__private::tokio::runtime::Builder::new_multi_thread();
-            #workers
-            builder
-        })
-    } else {
-        quote!(::taskscope::__private::tokio::runtime::Builder::new_current_thread())
-    };
+    let runtime = parse_args(args.into())?.builder(is_test)?;
     let body = &function.block;
     let name = function.sig.ident.to_string();
     function.block = syn::parse2(quote!({
@@ -107,13 +267,7 @@ fn expand(
             ::core::line!(),
             ::core::column!(),
         );
-        let mut builder = #builder;
-        ::taskscope::hooks::install(&mut builder);
-        builder
-            .enable_all()
-            .build()
-            .expect("failed to build the tokio runtime")
-            .block_on(body)
+        #runtime.block_on(body)
     }))?;
     let test_attribute = is_test.then(|| quote!(#[::core::prelude::v1::test]));
     Ok(quote!(#test_attribute #function))
@@ -150,4 +304,88 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args, item, true)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_args, quote};
+
+    fn builder(args: proc_macro2::TokenStream, is_test: bool) -> Result<String, String> {
+        parse_args(args)
+            .and_then(|a| a.builder(is_test))
+            .map(|tokens| tokens.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_tokio_argument_reaches_the_runtime_builder() {
+        let built = builder(
+            quote!(
+                flavor = "current_thread",
+                start_paused = true,
+                unhandled_panic = "shutdown_runtime",
+                name = "api",
+                crate = "my_tokio"
+            ),
+            false,
+        )
+        .unwrap();
+        for expected in [
+            "my_tokio :: runtime :: Builder :: new_current_thread",
+            "builder . start_paused (true)",
+            "my_tokio :: runtime :: UnhandledPanic :: ShutdownRuntime",
+            "builder . name (\"api\")",
+            "taskscope :: hooks :: install",
+        ] {
+            assert!(built.contains(expected), "{expected} in {built}");
+        }
+        let threaded = builder(quote!(worker_threads = 3), false).unwrap();
+        assert!(threaded.contains("new_multi_thread"), "{threaded}");
+        assert!(threaded.contains("worker_threads (3usize)"), "{threaded}");
+        let local = builder(quote!(flavor = "local"), true).unwrap();
+        assert!(local.contains("build_local"), "{local}");
+    }
+
+    #[test]
+    fn arguments_tokio_rejects_are_rejected_with_the_fix() {
+        let cases = [
+            (
+                quote!(worker_threads = 2),
+                true,
+                "requires the `multi_thread` runtime flavor",
+            ),
+            (
+                quote!(start_paused = true),
+                false,
+                "#[taskscope::main(flavor = \"current_thread\")]",
+            ),
+            (
+                quote!(unhandled_panic = "abort"),
+                true,
+                "`ignore` or `shutdown_runtime`",
+            ),
+            (
+                quote!(flavor = "threaded"),
+                false,
+                "`multi_thread`, `current_thread` or `local`",
+            ),
+            (quote!(worker_threads = 0), false, "may not be 0"),
+            (
+                quote!(flavor = "local", flavor = "local"),
+                false,
+                "set more than once",
+            ),
+            (quote!(core_threads = 2), false, "tokio's are `flavor`"),
+            (
+                quote!(start_paused = "yes"),
+                true,
+                "takes `true` or `false`",
+            ),
+            (quote!(multi_thread), false, "expected `name = value`"),
+        ];
+        for (args, is_test, message) in cases {
+            let error = builder(args.clone(), is_test).unwrap_err();
+            assert!(error.contains(message), "{args}: {error}");
+        }
+    }
 }

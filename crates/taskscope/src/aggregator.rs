@@ -525,7 +525,7 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
         } as i32,
         stall_threshold_ns: config.stall_threshold.as_nanos() as u64,
         publish_interval_ns: config.publish_interval.as_nanos() as u64,
-        waker_tracking: config.waker_tracking,
+        waker_tracking: config.waker_tracking(),
         retention_ns: config.retention.as_nanos() as u64,
         stack_capture: None,
         source: v1::SourceKind::Taskscope as i32,

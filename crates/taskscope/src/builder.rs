@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing_core::Subscriber;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{Bind, Config, Route};
+use crate::config::{Bind, Config, Route, Wakers};
 use crate::layer::{ProbeFilter, ProbeLayer};
 use crate::runner::Command;
 use crate::shared::Shared;
@@ -112,9 +112,10 @@ impl Builder {
 
     /// Tracks wakers (wakes, waker counts, scheduled time, lost-waker detection). Off by
     /// default: tokio then emits an event for every waker operation, which costs the app
-    /// far more than the rest of the probe (see `docs/performance.md`).
+    /// far more than the rest of the probe (see `docs/performance.md`). Only the tracing
+    /// route sees wakers: on the hooks route this is ignored, with a warning.
     pub fn waker_tracking(mut self, on: bool) -> Self {
-        self.config.waker_tracking = on;
+        self.config.wakers = if on { Wakers::On } else { Wakers::Off };
         self
     }
 
@@ -235,24 +236,60 @@ impl Builder {
         if let Some(probe) = PROBE.get() {
             return Ok(probe.clone());
         }
+        let probe = if hooks {
+            self.install_hooks()?
+        } else {
+            self.install_subscriber()?
+        };
+        PROBE_INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = PROBE.set(probe.clone());
+        Ok(PROBE.get().cloned().unwrap_or(probe))
+    }
+
+    /// The hooks route: tokio's runtime hooks report the tasks, so the probe needs no
+    /// tracing subscriber and installs none. The app's own `tracing_subscriber::...init()`,
+    /// before or after, succeeds and logs exactly what it would without the probe.
+    fn install_hooks(mut self) -> Result<Probe, InitError> {
+        let wakers = std::mem::replace(&mut self.config.wakers, Wakers::Off);
+        if wakers == Wakers::On {
+            diag::warn(
+                "TASKSCOPE_WAKERS=on is ignored on the hooks route (#[taskscope::main], \
+                 #[taskscope::test]): only tokio's tracing spans carry wakers. Set \
+                 TASKSCOPE_ROUTE=tracing too (the probe then installs itself as the global \
+                 tracing subscriber), or call taskscope::init() under #[tokio::main]",
+            );
+        }
+        if self.config.console_bind != Bind::Off {
+            diag::warn(&format!(
+                "TASKSCOPE_CONSOLE_BIND={} is ignored on the hooks route: tokio-console reads \
+                 tokio's tracing spans; set TASKSCOPE_ROUTE=tracing to serve it",
+                self.config.console_bind
+            ));
+        }
+        let (shared, probe) = self.start()?;
+        crate::hooks::activate(shared);
+        Ok(probe)
+    }
+
+    /// The tracing route: the probe (and a `RUST_LOG`-filtered log output, and
+    /// tokio-console's layer when asked) as the process's global tracing subscriber.
+    fn install_subscriber(self) -> Result<Probe, InitError> {
         if tracing::dispatcher::has_been_set() {
             return Err(InitError::SubscriberAlreadySet);
         }
         let log_to_stderr = self.config.log_to_stderr;
-        let wants = ProbeFilter::new(self.config.waker_tracking, !hooks);
+        let wants = ProbeFilter::new(self.config.waker_tracking(), true);
         let console = crate::console::layer(&self.config.console_bind, self.config.retention);
         let (shared, probe) = self.start()?;
         let installed = if console.is_some() {
             // console-subscriber needs callsites (resources, async ops) that neither part of
             // the combined layer wants, and would lose them to its `never`: compose the
             // general way, each layer filtered on its own.
-            let layer = crate::layer::new(shared.clone(), !hooks);
+            let layer = crate::layer::new(shared, true);
             let logs = log_to_stderr.then(|| {
-                let filter =
-                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
-                    .with_filter(filter)
+                    .with_filter(crate::init_layer::log_filter())
             });
             tracing_subscriber::registry()
                 .with(layer)
@@ -261,21 +298,14 @@ impl Builder {
                 .try_init()
         } else {
             let layer = crate::init_layer::InitLayer::new(
-                crate::layer::TaskLayer::new(shared.clone()),
+                crate::layer::TaskLayer::new(shared),
                 wants,
                 log_to_stderr,
             );
             tracing_subscriber::registry().with(layer).try_init()
         };
-        if installed.is_err() {
-            return Err(InitError::SubscriberAlreadySet);
-        }
-        if hooks {
-            crate::hooks::activate(shared);
-        }
-        PROBE_INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = PROBE.set(probe.clone());
-        Ok(PROBE.get().cloned().unwrap_or(probe))
+        installed.map_err(|_| InitError::SubscriberAlreadySet)?;
+        Ok(probe)
     }
 }
 

@@ -58,7 +58,8 @@ pub(crate) struct Config {
     pub(crate) record: Option<PathBuf>,
     pub(crate) stall_threshold: Duration,
     pub(crate) publish_interval: Duration,
-    pub(crate) waker_tracking: bool,
+    /// Whether to track wakers; see [`Wakers`].
+    pub(crate) wakers: Wakers,
     /// How long ended tasks stay in the probe's state for clients to see.
     pub(crate) retention: Duration,
     /// At most this many ended tasks are retained, whatever `retention` says.
@@ -71,6 +72,17 @@ pub(crate) struct Config {
     pub(crate) console_bind: Bind,
     /// How runtimes that taskscope builds are observed.
     pub(crate) route: Route,
+}
+
+/// `TASKSCOPE_WAKERS`: waker tracking, which only tokio's tracing spans can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wakers {
+    Off,
+    /// Asked for: on the hooks route, which cannot give it, a warning says so.
+    On,
+    /// Wherever the route allows, silently off elsewhere: what `taskscope check` asks for,
+    /// so that judging a program never adds a line to its output.
+    Auto,
 }
 
 /// The two ways into tokio. Only runtimes built through taskscope (`#[taskscope::main]`,
@@ -92,7 +104,7 @@ impl Default for Config {
             record: None,
             stall_threshold: Duration::from_millis(100),
             publish_interval: Duration::from_millis(100),
-            waker_tracking: false,
+            wakers: Wakers::Off,
             retention: Duration::from_secs(60),
             max_retained: 10_000,
             capture_stacks: true,
@@ -104,11 +116,17 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Whether a runtime built through taskscope takes the hooks route: asked for, not
-    /// overridden by waker tracking (which only tokio's spans can give), and possible in
-    /// this build (tokio's hooks need `--cfg tokio_unstable`).
+    /// Whether a runtime built through taskscope takes the hooks route: asked for, and
+    /// possible in this build (tokio's hooks need `--cfg tokio_unstable`). Waker tracking
+    /// does not switch routes: the tracing route installs a global tracing subscriber,
+    /// which would break every app that installs its own.
     pub(crate) fn uses_hooks(&self) -> bool {
-        self.route == Route::Hooks && !self.waker_tracking && cfg!(tokio_unstable)
+        self.route == Route::Hooks && cfg!(tokio_unstable)
+    }
+
+    /// Whether wakers are tracked (the hooks route turns the setting off when it starts).
+    pub(crate) fn waker_tracking(&self) -> bool {
+        self.wakers != Wakers::Off
     }
 }
 
@@ -166,7 +184,14 @@ impl Config {
             })
         });
         apply(env::WAKERS, &mut |v| {
-            parse_switch(v).map(|on| self.waker_tracking = on)
+            self.wakers = if v.trim().eq_ignore_ascii_case("auto") {
+                Wakers::Auto
+            } else if parse_switch(v).map_err(|_| "expected `on`, `off` or `auto`")? {
+                Wakers::On
+            } else {
+                Wakers::Off
+            };
+            Ok(())
         });
         apply(env::RETENTION, &mut |v| {
             parse_duration(v).map(|d| self.retention = d)
@@ -242,7 +267,7 @@ mod tests {
         assert_eq!(config.bind, Bind::Off);
         assert_eq!(config.stall_threshold, Duration::from_millis(250));
         assert_eq!(config.publish_interval, Duration::from_millis(20));
-        assert!(config.waker_tracking);
+        assert_eq!(config.wakers, Wakers::On);
         assert_eq!(config.record, Some(PathBuf::from("/tmp/r.tsrec")));
         assert_eq!(
             config.console_bind,
@@ -265,7 +290,7 @@ mod tests {
         assert_eq!(config.bind, default.bind);
         assert_eq!(config.stall_threshold, default.stall_threshold);
         assert_eq!(config.publish_interval, default.publish_interval);
-        assert_eq!(config.waker_tracking, default.waker_tracking);
+        assert_eq!(config.wakers, default.wakers);
         assert_eq!(config.console_bind, Bind::Off);
     }
 }

@@ -130,12 +130,10 @@ mod enabled {
     }
 
     /// The console thread: console-subscriber's aggregator and gRPC server. Nothing it does
-    /// is traced (console-subscriber's own `spawn` does the same), so it never shows up in
-    /// either tool.
+    /// is traced (`quiet_forever`; console-subscriber's own `spawn` does the same), so it
+    /// never shows up in either tool.
     fn serve(listener: Listener, parts: console_subscriber::ServerParts) {
         crate::quiet::quiet_forever();
-        let _untraced =
-            tracing::subscriber::set_default(tracing_core::subscriber::NoSubscriber::default());
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -89,6 +89,9 @@ thread_local! {
 #[cfg(tokio_unstable)]
 fn spawned(id: tokio::task::Id, at: &'static std::panic::Location<'static>) {
     let Some(shared) = ROUTE.get() else { return };
+    if crate::quiet::is_quiet() {
+        return;
+    }
     let id = task_id(id);
     register(
         shared,
@@ -181,7 +184,7 @@ fn begin_poll(shared: &Shared, cell: &TaskCell) {
     let now = clock::now_ns();
     threads::with_local(|local| {
         let reentry_gap = local.enter(cell, now);
-        let tracking = shared.config.waker_tracking;
+        let tracking = shared.config.waker_tracking();
         cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
     });
 }

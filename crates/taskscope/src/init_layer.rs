@@ -28,6 +28,11 @@ type LogOutput<S> = tracing_subscriber::fmt::Layer<
     fn() -> std::io::Stderr,
 >;
 
+/// What `init()`'s log output shows: `RUST_LOG`, or `info` when it is unset or invalid.
+pub(crate) fn log_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
 /// The probe plus (optionally) a `RUST_LOG`-filtered log output on stderr.
 pub(crate) struct InitLayer<S> {
     probe: TaskLayer,
@@ -41,8 +46,7 @@ where
 {
     pub(crate) fn new(probe: TaskLayer, wants: ProbeFilter, logs: bool) -> Self {
         let log = logs.then(|| {
-            let filter =
-                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+            let filter = log_filter();
             let output = tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr as fn() -> std::io::Stderr);
             (output, filter)

@@ -44,7 +44,7 @@ pub(crate) fn new<S>(shared: Arc<Shared>, task_spans: bool) -> ProbeLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let wakers = shared.config.waker_tracking;
+    let wakers = shared.config.waker_tracking();
     TaskLayer::new(shared).with_filter(ProbeFilter::new(wakers, task_spans))
 }
 
@@ -172,7 +172,7 @@ impl TaskLayer {
         let now = clock::now_ns();
         threads::with_local(|local| {
             let reentry_gap = local.enter_span(cell, span.into_u64(), now);
-            let tracking = self.shared.config.waker_tracking;
+            let tracking = self.shared.config.waker_tracking();
             cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
         });
     }

@@ -27,7 +27,9 @@ pub(crate) async fn run(
         .env("TASKSCOPE_RECORD", dir)
         .env("TASKSCOPE_BIND", "off")
         // Lost wakers can only be told from tasks alive at shutdown with waker counts.
-        .env("TASKSCOPE_WAKERS", "on")
+        // `auto`: wherever the program's route sees wakers, and without a word where it
+        // does not (the hooks route), so that the program's output stays its own.
+        .env("TASKSCOPE_WAKERS", "auto")
         .env(
             "TASKSCOPE_STALL_THRESHOLD",
             format!("{}us", stall_threshold.as_micros().max(1)),
