@@ -32,9 +32,6 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
         .env("TASKSCOPE_BIND", format!("unix:{}", socket.display()))
         .env("TASKSCOPE_WAKERS", "on")
         .env_remove("TASKSCOPE_RECORD")
-        // The demo's panics are on purpose: printing a backtrace for each would make the
-        // panicking poll itself a stall, and the demo would flag its own panic handling.
-        .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)

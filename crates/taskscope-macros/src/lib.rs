@@ -259,7 +259,7 @@ fn expand(
     let body = &function.block;
     let name = function.sig.ident.to_string();
     function.block = syn::parse2(quote!({
-        ::taskscope::__private::init_for_runtime();
+        ::taskscope::__private::init_for_runtime(#is_test);
         let body = ::taskscope::__private::body(
             async #body,
             #name,

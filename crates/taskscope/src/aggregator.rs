@@ -437,8 +437,17 @@ fn ended_message(cell: &TaskCell) -> Option<v1::TaskEnded> {
         id: cell.identity.id,
         ended_ns: end.at_ns,
         outcome: end.outcome as i32,
-        panic_message: end.panic_message.clone().unwrap_or_default(),
-        panic_location: end.panic_location.clone().unwrap_or_default(),
+        panic_message: end
+            .panic
+            .as_ref()
+            .map(|p| p.message.clone())
+            .unwrap_or_default(),
+        panic_location: end
+            .panic
+            .as_ref()
+            .and_then(|p| p.location.clone())
+            .unwrap_or_default(),
+        panic_held_ns: end.panic.as_ref().map_or(0, |p| p.held_ns),
         thread: end.thread,
         stats: Some(cell.stats(true)),
     })

@@ -329,6 +329,57 @@ pub fn init() {
     }
 }
 
+/// The probe as a layer for the app's own tracing subscriber: the tracing route for apps
+/// that set up their logging themselves, where [`init`] (which installs a subscriber of
+/// its own) would make the app's `init()`/`try_init()` fail.
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+/// use tracing_subscriber::{EnvFilter, fmt};
+///
+/// tracing_subscriber::registry()
+///     .with(fmt::layer().with_filter(EnvFilter::from_default_env()))
+///     .with(taskscope::layer())
+///     .init();
+/// ```
+///
+/// The layer carries its own filter: it takes tokio's task spans (and waker events when
+/// waker tracking is on) and nothing else, so it neither enables nor hides anything for
+/// the app's other layers, whatever `RUST_LOG` says. Give the app's log layer a filter of
+/// its own (as above): a layer without one logs every TRACE event of every crate.
+///
+/// Settings come from the environment, as for [`init`]. Every call returns a layer over
+/// the same probe (one subscriber per test, say). It is `None`, which composes as a layer
+/// that does nothing, when the probe cannot start (the reason is printed once) or when
+/// `#[taskscope::main]`/`#[taskscope::test]` already observe the tasks through tokio's
+/// runtime hooks, so that no task is counted twice.
+pub fn layer<S>() -> Option<ProbeLayer<S>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if crate::hooks::is_active() {
+        return None;
+    }
+    static LAYER_PROBE: OnceLock<Option<std::sync::Arc<Shared>>> = OnceLock::new();
+    let shared = LAYER_PROBE.get_or_init(|| {
+        let mut builder = Builder::from_env();
+        builder.config.route = Route::Tracing;
+        match builder.start() {
+            Ok((shared, _probe)) => {
+                PROBE_INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
+                Some(shared)
+            }
+            Err(e) => {
+                diag::warn(&format!("{e}; the app runs on without the probe"));
+                None
+            }
+        }
+    });
+    shared
+        .as_ref()
+        .map(|shared| crate::layer::new(shared.clone(), true))
+}
+
 /// Says once, loudly, when tokio cannot be observed at all.
 fn warn_if_uninstrumented() {
     static WARNED: AtomicBool = AtomicBool::new(false);

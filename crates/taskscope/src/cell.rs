@@ -88,8 +88,8 @@ pub(crate) struct End {
     pub(crate) at_ns: u64,
     pub(crate) outcome: v1::Outcome,
     pub(crate) thread: u32,
-    pub(crate) panic_message: Option<String>,
-    pub(crate) panic_location: Option<String>,
+    /// Set when the outcome is a panic.
+    pub(crate) panic: Option<Panic>,
 }
 
 /// A panic out of a task's poll.
@@ -97,6 +97,10 @@ pub(crate) struct End {
 pub(crate) struct Panic {
     pub(crate) message: String,
     pub(crate) location: Option<String>,
+    /// How long the panic hooks (the default one prints the message and, with
+    /// `RUST_BACKTRACE`, symbolizes a backtrace) held the thread: part of the panic, not a
+    /// stall of the task's code, so it is taken out of the poll's duration.
+    pub(crate) held_ns: u64,
 }
 
 /// One task's live state.

@@ -33,6 +33,11 @@ pub(crate) fn activate(shared: Arc<Shared>) {
     let _ = ROUTE.set(shared);
 }
 
+/// Whether the probe runs on the hooks route.
+pub(crate) fn is_active() -> bool {
+    ROUTE.get().is_some()
+}
+
 /// Adds the probe's hooks to a runtime being built, for apps that build their runtimes
 /// by hand rather than with `#[taskscope::main]`:
 ///
@@ -315,13 +320,12 @@ impl<F> Drop for Body<F> {
             return;
         }
         let mut end = outcome::ended_at_shutdown();
-        if let Some(panic) = cell.panic() {
-            end.outcome = taskscope_api::v1::Outcome::Panicked;
-            end.panic_message = Some(panic.message.clone());
-            end.panic_location = panic.location.clone();
+        end.panic = cell.panic().cloned();
+        end.outcome = if end.panic.is_some() {
+            taskscope_api::v1::Outcome::Panicked
         } else {
-            end.outcome = taskscope_api::v1::Outcome::Cancelled;
-        }
+            taskscope_api::v1::Outcome::Cancelled
+        };
         cell.set_end(end);
     }
 }

@@ -73,7 +73,7 @@ mod threads;
 mod watchdog;
 mod watchers;
 
-pub use builder::{Builder, InitError, Probe, init};
+pub use builder::{Builder, InitError, Probe, init, layer};
 pub use taskscope_macros::{main, test};
 
 /// What the `#[taskscope::main]` and `#[taskscope::test]` expansions refer to.
@@ -83,9 +83,15 @@ pub mod __private {
     pub use tokio;
 
     /// Starts the probe for a runtime that taskscope builds (hooks route unless turned
-    /// down); never fails the app.
-    pub fn init_for_runtime() {
-        if let Err(e) = crate::Builder::from_env().init_with_hooks() {
+    /// down); never fails the app. A test serves nothing unless `TASKSCOPE_BIND` says
+    /// where: a suite's tests run side by side, and each would fight for the same port
+    /// (and print about it) for a server nobody attaches to; `taskscope check` records.
+    pub fn init_for_runtime(is_test: bool) {
+        let mut builder = crate::Builder::from_env();
+        if is_test && std::env::var_os("TASKSCOPE_BIND").is_none() {
+            builder = builder.bind("off");
+        }
+        if let Err(e) = builder.init_with_hooks() {
             static WARNED: std::sync::atomic::AtomicBool =
                 std::sync::atomic::AtomicBool::new(false);
             crate::diag::warn_once(&WARNED, &e.to_string());

@@ -25,14 +25,13 @@ use std::task::{Context, Poll, Waker};
 
 use taskscope_api::v1::Outcome;
 
-use crate::cell::{End, TaskCell};
+use crate::cell::{End, Panic, TaskCell};
 use crate::{clock, threads};
 
 /// A panic seen by the hook on this thread.
 struct PanicRecord {
     task: u64,
-    message: String,
-    location: Option<String>,
+    panic: Panic,
 }
 
 thread_local! {
@@ -42,33 +41,43 @@ thread_local! {
 static HOOK: Once = Once::new();
 
 /// Chains a panic hook that remembers which task panicked and why. The previous hook
-/// (usually the default one that prints the message) still runs.
+/// (usually the default one that prints the message) still runs, with the thread's polls
+/// paused: the time it takes (symbolizing a backtrace under `RUST_BACKTRACE=1` can hold
+/// the thread for seconds) belongs to the panic, and is reported with it, not as a stall.
 pub(crate) fn install_panic_hook() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let task = threads::with_local(|l| l.current_task()).unwrap_or(0);
-            if task != 0 {
-                let payload = info.payload();
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(a panic payload that is not a string)".to_owned());
-                let location = info
-                    .location()
-                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-                let _ = LAST_PANIC.try_with(|last| {
-                    if let Ok(mut last) = last.try_borrow_mut() {
-                        *last = Some(PanicRecord {
-                            task,
+            if task == 0 {
+                return previous(info);
+            }
+            let paused = threads::with_local(|l| l.pause_polls(clock::now_ns())).flatten();
+            previous(info);
+            let held_ns = paused
+                .and_then(|since| threads::with_local(|l| l.resume_polls(since, clock::now_ns())))
+                .unwrap_or(0);
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(a panic payload that is not a string)".to_owned());
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            let _ = LAST_PANIC.try_with(|last| {
+                if let Ok(mut last) = last.try_borrow_mut() {
+                    *last = Some(PanicRecord {
+                        task,
+                        panic: Panic {
                             message,
                             location,
-                        });
-                    }
-                });
-            }
-            previous(info);
+                            held_ns,
+                        },
+                    });
+                }
+            });
         }));
     });
 }
@@ -86,10 +95,7 @@ const SAME_STEP_NS: u64 = 5_000_000;
 /// A poll of `cell` returned by unwinding: keep the panic the hook saw start in it.
 pub(crate) fn poll_unwound(cell: &TaskCell) {
     if let Some(panic) = take_panic_of(cell.identity.id) {
-        cell.record_panic(crate::cell::Panic {
-            message: panic.message,
-            location: panic.location,
-        });
+        cell.record_panic(panic);
     }
 }
 
@@ -102,13 +108,10 @@ pub(crate) fn decide(cell: &TaskCell) -> End {
         at_ns: clock::now_ns(),
         outcome: Outcome::Cancelled,
         thread,
-        panic_message: None,
-        panic_location: None,
+        panic: cell.panic().cloned(),
     };
-    if let Some(panic) = cell.panic() {
+    if end.panic.is_some() {
         end.outcome = Outcome::Panicked;
-        end.panic_message = Some(panic.message.clone());
-        end.panic_location = panic.location.clone();
         return end;
     }
     let gap = cell.reentry_gap_ns();
@@ -134,13 +137,10 @@ pub(crate) fn ended_in_own_poll(cell: &TaskCell, at_ns: u64, thread: u32) -> End
         at_ns,
         outcome: Outcome::Completed,
         thread,
-        panic_message: None,
-        panic_location: None,
+        panic: take_panic_of(cell.identity.id),
     };
-    if let Some(panic) = take_panic_of(cell.identity.id) {
+    if end.panic.is_some() {
         end.outcome = Outcome::Panicked;
-        end.panic_message = Some(panic.message);
-        end.panic_location = panic.location;
     }
     end
 }
@@ -152,17 +152,16 @@ pub(crate) fn ended_at_shutdown() -> End {
         at_ns: clock::now_ns(),
         outcome: Outcome::CancelledAtShutdown,
         thread: threads::with_local(|l| l.thread_number()).unwrap_or(0),
-        panic_message: None,
-        panic_location: None,
+        panic: None,
     }
 }
 
-fn take_panic_of(task: u64) -> Option<PanicRecord> {
+fn take_panic_of(task: u64) -> Option<Panic> {
     LAST_PANIC
         .try_with(|last| {
             let mut last = last.try_borrow_mut().ok()?;
             if last.as_ref().is_some_and(|p| p.task == task) {
-                last.take()
+                last.take().map(|record| record.panic)
             } else {
                 None
             }

@@ -246,6 +246,39 @@ impl Local {
         reentry_gap
     }
 
+    /// The thread leaves its polls for the panic hooks: the watchdog sees no poll until
+    /// [`Local::resume_polls`]. Returns `since` when a poll was in progress.
+    pub(crate) fn pause_polls(&self, since: u64) -> Option<u64> {
+        if self.depth.get() == 0 {
+            return None;
+        }
+        self.slot().publish(None);
+        Some(since)
+    }
+
+    /// Back from the panic hooks that [`Local::pause_polls`] paused for at `since`: every
+    /// poll in progress on this thread starts that much later, so that the time spent in
+    /// the hooks counts towards no poll's duration and no stall. Returns that time.
+    pub(crate) fn resume_polls(&self, since: u64, now_ns: u64) -> u64 {
+        let held = now_ns.saturating_sub(since);
+        let depth = self.depth.get().min(MAX_NESTING);
+        for frame in &self.stack[..depth] {
+            let mut shifted = frame.get();
+            shifted.started_ns += held;
+            frame.set(shifted);
+        }
+        let innermost = self.stack[..depth]
+            .iter()
+            .rev()
+            .map(Cell::get)
+            .find(|f| !f.cell.is_null() && f.can_stall);
+        self.slot().publish(innermost.map(|f| Polling {
+            task: f.task,
+            started_ns: f.started_ns,
+        }));
+        held
+    }
+
     /// The innermost poll returns now: returns when it started.
     #[inline]
     pub(crate) fn exit(&self, cell: &TaskCell, now_ns: u64) -> Option<u64> {

@@ -213,6 +213,11 @@ pub struct TaskEnded {
     /// SCHEDULED had just been woken (e.g. its channel closed as `main` returned).
     #[prost(message, optional, tag = "7")]
     pub stats: ::core::option::Option<TaskStats>,
+    /// How long the panic hooks held the thread (the default hook prints the message and,
+    /// with RUST_BACKTRACE, symbolizes a backtrace). That time belongs to the panic: it is
+    /// left out of the poll's duration and is never reported as a stall.
+    #[prost(uint64, tag = "8")]
+    pub panic_held_ns: u64,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, ::prost::Message)]

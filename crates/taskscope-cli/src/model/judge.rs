@@ -114,10 +114,17 @@ fn notes(model: &Model, policy: &Policy) -> Vec<String> {
              are not available from a console-subscriber target"
         ));
     }
-    if model.process().is_some() && !model.waker_tracking() {
+    if let Some(process) = model.process()
+        && !model.waker_tracking()
+    {
+        let how = if process.route == taskscope_api::v1::Route::Hooks as i32 {
+            "the hooks route (#[taskscope::main], #[taskscope::test]) does not see wakers; \
+             TASKSCOPE_ROUTE=tracing does, with the probe as the global tracing subscriber"
+        } else {
+            "waker tracking was off (TASKSCOPE_WAKERS=on)"
+        };
         notes.push(format!(
-            "{who}: waker tracking was off (TASKSCOPE_WAKERS=on), so lost wakers could not \
-             be told apart from tasks alive at shutdown"
+            "{who}: {how}, so lost wakers could not be told apart from tasks alive at shutdown"
         ));
     }
     let probe_threshold = model.process().map_or(0, |p| p.stall_threshold_ns);

@@ -74,6 +74,9 @@ pub(crate) enum Outcome {
         message: Box<str>,
         /// `file:line:col` of the panic, when known.
         location: Option<Box<str>>,
+        /// How long the panic hooks held the thread (printing the message, symbolizing a
+        /// backtrace): part of the panic, never a stall.
+        held_ns: u64,
     },
     /// A newer probe's outcome this client does not know.
     Unknown,
@@ -88,6 +91,7 @@ impl Outcome {
             Ok(v1::Outcome::Panicked) => Self::Panicked {
                 message: ended.panic_message.as_str().into(),
                 location: non_empty(&ended.panic_location),
+                held_ns: ended.panic_held_ns,
             },
             Ok(v1::Outcome::Unspecified) | Err(_) => Self::Unknown,
         }

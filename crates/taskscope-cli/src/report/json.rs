@@ -55,6 +55,9 @@ struct JsonFinding<'a> {
     test: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     panic_message: Option<&'a str>,
+    /// Milliseconds the panic hooks held the thread (printing it, a backtrace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    panic_held_ms: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +123,7 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
         backtrace: None,
         test: None,
         panic_message: None,
+        panic_held_ms: None,
     };
     match &finding.detail {
         Detail::Stall {
@@ -140,7 +144,12 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
             );
         }
         Detail::AliveAtShutdown { test } => json.test = test.as_deref(),
-        Detail::Panic { message, .. } => json.panic_message = Some(message),
+        Detail::Panic {
+            message, held_ns, ..
+        } => {
+            json.panic_message = Some(message);
+            json.panic_held_ms = (*held_ns > 0).then(|| *held_ns as f64 / 1e6);
+        }
         Detail::LostWaker | Detail::Growth { .. } => {}
     }
     json

@@ -71,6 +71,7 @@ fn fixture() -> Judgement {
                 Detail::Panic {
                     message: "<oops> & \"quotes\", 100%\nsecond line".into(),
                     location: None,
+                    held_ns: 0,
                 },
             ),
         ],

@@ -28,6 +28,9 @@ pub fn example(name: &str) -> PathBuf {
         "main_stall" => env!("CARGO_BIN_EXE_main_stall"),
         "waiting_at_shutdown" => env!("CARGO_BIN_EXE_waiting_at_shutdown"),
         "hooks_route" => env!("CARGO_BIN_EXE_hooks_route"),
+        "service" => env!("CARGO_BIN_EXE_service"),
+        "service_layer" => env!("CARGO_BIN_EXE_service_layer"),
+        "service_plain" => env!("CARGO_BIN_EXE_service_plain"),
         other => panic!("no example {other}"),
     };
     PathBuf::from(path)

@@ -41,6 +41,8 @@ pub(crate) enum Detail {
         message: String,
         /// Where it panicked, when known.
         location: Option<String>,
+        /// How long the panic hooks held the thread (0 when not told).
+        held_ns: u64,
     },
     Growth {
         from: u32,

@@ -158,16 +158,30 @@ fn from_innermost_user_frame(stack: &[Frame]) -> Vec<Frame> {
     stack[start..].to_vec()
 }
 
+/// A panic hook quicker than this (printing a message, no backtrace) goes unmentioned.
+const PANIC_HOLD_WORTH_SAYING_NS: u64 = 10_000_000;
+
 /// Tasks that ended badly: panics, and tasks cut down by their runtime's shutdown.
 fn ended_tasks(model: &Model, block_on_threads: &HashMap<u64, u32>, found: &mut Vec<Occurrence>) {
     for task in model.tasks() {
         match task.outcome() {
-            Some(Outcome::Panicked { message, location }) if task.kind != Kind::BlockOn => {
+            Some(Outcome::Panicked {
+                message,
+                location,
+                held_ns,
+            }) if task.kind != Kind::BlockOn => {
                 let at = location
                     .as_deref()
                     .map(|l| format!(" at {l}"))
                     .unwrap_or_default();
-                let text = format!("{} panicked{at}: {message}", describe(task.id, Some(task)));
+                let mut text = format!("{} panicked{at}: {message}", describe(task.id, Some(task)));
+                if *held_ns >= PANIC_HOLD_WORTH_SAYING_NS {
+                    text.push_str(&format!(
+                        "; the panic held its thread for {} (the panic hook printing it, \
+                         with a backtrace under RUST_BACKTRACE), which is not a stall",
+                        crate::duration::human_ns(*held_ns)
+                    ));
+                }
                 found.push(occurrence(
                     model,
                     FindingKind::Panic,
@@ -176,6 +190,7 @@ fn ended_tasks(model: &Model, block_on_threads: &HashMap<u64, u32>, found: &mut 
                     Detail::Panic {
                         message: message.to_string(),
                         location: location.as_deref().map(str::to_owned),
+                        held_ns: *held_ns,
                     },
                 ));
             }

@@ -139,7 +139,9 @@ fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
 fn state_line(app: &App, task: &Task, now_ns: u64) -> Line<'static> {
     let theme = app.theme;
     let text = match task.outcome() {
-        Some(Outcome::Panicked { message, location }) => {
+        Some(Outcome::Panicked {
+            message, location, ..
+        }) => {
             let at = location
                 .as_deref()
                 .map(|l| format!(" at {l}"))
