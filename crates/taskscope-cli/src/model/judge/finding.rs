@@ -19,6 +19,8 @@ pub(crate) struct Finding {
     pub(crate) message: String,
     pub(crate) pid: u32,
     pub(crate) program: String,
+    /// The libtest test the example belongs to, when it ran under one.
+    pub(crate) test: Option<String>,
     pub(crate) detail: Detail,
 }
 
@@ -34,8 +36,9 @@ pub(crate) enum Detail {
     },
     LostWaker,
     AliveAtShutdown {
-        /// The `#[test]` whose runtime it outlived, when it ran under libtest.
-        test: Option<String>,
+        /// The leaked tasks spawned under the ones reported (folded into them), by spawn
+        /// site, most first.
+        descendants: Vec<Descendant>,
     },
     Panic {
         message: String,
@@ -46,6 +49,13 @@ pub(crate) enum Detail {
         from: u32,
         to: u32,
     },
+}
+
+/// Leaked tasks from one spawn site, folded into the leak they descend from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Descendant {
+    pub(crate) spawn_location: String,
+    pub(crate) count: u64,
 }
 
 impl Finding {

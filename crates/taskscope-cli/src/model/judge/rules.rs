@@ -31,6 +31,8 @@ pub(crate) struct Occurrence {
     pub(crate) program: String,
     /// Bigger is worse; the worst occurrence of a group is its example.
     pub(crate) weight: u64,
+    /// The libtest test its task belongs to, when known.
+    pub(crate) test: Option<String>,
     pub(crate) detail: Detail,
 }
 
@@ -48,6 +50,11 @@ pub(crate) fn occurrences(model: &Model, policy: &Policy) -> Vec<Occurrence> {
     live_tasks(model, &block_on_threads, &mut found);
     if policy.growth {
         growth(model, &mut found);
+    }
+    for occurrence in found.iter_mut().filter(|o| o.test.is_none()) {
+        occurrence.test = model
+            .task(occurrence.task_id)
+            .and_then(|task| test_name(model, &block_on_threads, task));
     }
     found
 }
@@ -72,6 +79,7 @@ fn occurrence(
         pid: model.pid(),
         program: model.program().to_owned(),
         weight: 0,
+        test: None,
         detail,
     }
 }
@@ -254,13 +262,17 @@ fn pending_at_end(
         "{} was still pending when {end}{in_test}; join it, abort it, or give it a way to stop",
         describe(task.id, Some(task)),
     );
-    occurrence(
+    let mut occurrence = occurrence(
         model,
         FindingKind::AliveAtShutdown,
         Some(task),
         text,
-        Detail::AliveAtShutdown { test },
-    )
+        Detail::AliveAtShutdown {
+            descendants: Vec::new(),
+        },
+    );
+    occurrence.test = test;
+    occurrence
 }
 
 /// Whether a task is the kind that can leak: tokio never cancels `spawn_blocking` tasks and
