@@ -18,7 +18,7 @@ const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 type Sessions = Arc<Mutex<HashMap<SocketAddr, Instant>>>;
 
-pub struct Greeter {
+pub(crate) struct Greeter {
     listener: TcpListener,
     sessions: Sessions,
     /// Loads its settings with blocking file I/O, as some servers still do.
@@ -26,7 +26,7 @@ pub struct Greeter {
 }
 
 impl Greeter {
-    pub async fn bind(slow_start: bool) -> (Self, SocketAddr) {
+    pub(crate) async fn bind(slow_start: bool) -> (Self, SocketAddr) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let greeter = Self {
@@ -38,7 +38,7 @@ impl Greeter {
     }
 
     /// Serves until the process ends.
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         if self.slow_start {
             load_settings_blocking();
         }
@@ -90,7 +90,7 @@ async fn purge_expired(sessions: Sessions) {
 }
 
 /// Connects, says `name`, and returns the greeting.
-pub async fn greet(address: SocketAddr, name: &str) -> String {
+pub(crate) async fn greet(address: SocketAddr, name: &str) -> String {
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream
         .write_all(format!("{name}\n").as_bytes())
