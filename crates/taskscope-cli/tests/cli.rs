@@ -266,9 +266,44 @@ fn warn_on_and_allow_let_a_stall_pass() {
     let warned = taskscope(&["check", "--warn-on", "stall", "--recording", path]);
     assert_eq!(status(&warned), 0, "{}", stdout(&warned));
     assert!(stdout(&warned).contains("warning[stall]"));
-    let allowed = taskscope(&["check", "--allow", "src/main.rs:*", "--recording", path]);
+    let allowed = taskscope(&[
+        "check",
+        "--allow",
+        "stall@src/main.rs:*",
+        "--recording",
+        path,
+    ]);
     assert_eq!(status(&allowed), 0, "{}", stdout(&allowed));
-    assert!(stdout(&allowed).contains("1 finding accepted by --allow"));
+    assert!(stdout(&allowed).contains("1 finding accepted by allowances"));
+    assert!(
+        !stderr(&allowed).contains("warning"),
+        "{}",
+        stderr(&allowed)
+    );
+    // An allowance for another kind at the site accepts nothing, and says so.
+    let other = taskscope(&[
+        "check",
+        "--allow",
+        "alive_at_shutdown@src/main.rs:*",
+        "--recording",
+        path,
+    ]);
+    assert_eq!(status(&other), 1, "{}", stdout(&other));
+    assert!(
+        stdout(&other).contains(
+            "note: the allowance `alive_at_shutdown@src/main.rs:*` (--allow) matched nothing"
+        ),
+        "{}",
+        stdout(&other)
+    );
+    // The bare form of earlier versions still accepts every kind, with a warning.
+    let bare = taskscope(&["check", "--allow", "src/main.rs:*", "--recording", path]);
+    assert_eq!(status(&bare), 0, "{}", stdout(&bare));
+    assert!(
+        stderr(&bare).contains("warning: --allow 'src/main.rs:*' names no kind"),
+        "{}",
+        stderr(&bare)
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! A finding: one problem at one spawn site, as every report shows it.
 
 use super::policy::{FindingKind, Severity};
-use crate::model::stall::Frame;
+use crate::model::stall::{Frame, is_user_location};
 
 /// One problem, grouped by kind and spawn location: `count` occurrences, the worst shown.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,21 +73,4 @@ impl Finding {
         }
         &self.spawn_location
     }
-}
-
-/// Whether a source path belongs to the user's code rather than the standard library, a
-/// registry dependency or a toolchain: the frames worth pointing a reviewer at.
-pub(crate) fn is_user_location(location: &str) -> bool {
-    const FOREIGN: [&str; 7] = [
-        "/rustc/",
-        "/.cargo/registry/",
-        "/.cargo/git/",
-        "/rustlib/",
-        "/library/std/",
-        "/library/core/",
-        "/library/alloc/",
-    ];
-    !location.is_empty()
-        && !location.starts_with('<')
-        && !FOREIGN.iter().any(|foreign| location.contains(foreign))
 }

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use crate::duration::human_ns;
 use crate::model::growth::kept_rising;
-use crate::model::stall::{Activity, Frame};
+use crate::model::stall::{Activity, shown_frames};
 use crate::model::task::{Kind, Outcome, State, Task};
 use crate::model::{Ending, LocationId, Model};
 
-use super::finding::{Detail, is_user_location};
+use super::finding::Detail;
 use super::policy::{FindingKind, Policy};
 
 /// A task idle with no waker for less than this may just be between a `wake()` that
@@ -142,28 +142,6 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
         occurrence.weight = duration_ns;
         found.push(occurrence);
     }
-}
-
-/// The frames a report shows: those the probe marked (the user's own frames and the
-/// innermost library call they made, e.g. `std::thread::sleep`), innermost first. A stack
-/// without marks (an older probe) is shown from its innermost frame in the user's code.
-fn shown_frames(stack: &[Frame]) -> Vec<Frame> {
-    if stack.iter().any(|frame| frame.user) {
-        stack.iter().filter(|frame| frame.user).cloned().collect()
-    } else {
-        from_innermost_user_frame(stack)
-    }
-}
-
-/// The stack from the innermost frame in the user's code outwards: the frames inside the
-/// standard library or a dependency before it (`nanosleep`, `thread::sleep`) say *how* it
-/// blocked, which the message names, but the user's frame is where to fix it.
-fn from_innermost_user_frame(stack: &[Frame]) -> Vec<Frame> {
-    let start = stack
-        .iter()
-        .position(|frame| frame.location.as_deref().is_some_and(is_user_location))
-        .unwrap_or(0);
-    stack[start..].to_vec()
 }
 
 /// Tasks that ended badly: panics, and tasks cut down by their runtime's shutdown.
