@@ -9,6 +9,7 @@ pub(crate) mod glob;
 pub(crate) mod policy;
 pub(crate) mod roots;
 pub(crate) mod rules;
+pub(crate) mod test_names;
 
 use std::collections::{HashMap, HashSet};
 

@@ -63,7 +63,18 @@ pub(crate) fn fold(model: &Model, occurrences: Vec<Occurrence>) -> Vec<Occurrenc
 /// stream makes one) the task that closes it is the root.
 fn roots(model: &Model, leaked: &HashMap<u64, usize>) -> HashMap<u64, u64> {
     let mut roots: HashMap<u64, u64> = HashMap::with_capacity(leaked.len());
+    let leaked_parent = |id: u64| {
+        model
+            .task(id)
+            .map(|t| t.parent_id)
+            .filter(|p| leaked.contains_key(p))
+    };
     for &id in leaked.keys() {
+        if leaked_parent(id).is_none() {
+            // Most leaks: their own root, with no walk to do.
+            roots.insert(id, id);
+            continue;
+        }
         let mut path = Vec::new();
         let mut on_path = HashSet::new();
         let mut current = id;
@@ -73,11 +84,7 @@ fn roots(model: &Model, leaked: &HashMap<u64, usize>) -> HashMap<u64, u64> {
             }
             path.push(current);
             on_path.insert(current);
-            match model
-                .task(current)
-                .map(|t| t.parent_id)
-                .filter(|p| leaked.contains_key(p))
-            {
+            match leaked_parent(current) {
                 Some(parent) if !on_path.contains(&parent) => current = parent,
                 _ => break current,
             }

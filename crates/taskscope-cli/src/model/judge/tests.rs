@@ -691,6 +691,24 @@ fn a_hundred_thousand_leaked_tasks_make_one_finding() {
 }
 
 #[test]
+fn a_chain_of_fifty_thousand_leaked_tasks_folds_into_its_first() {
+    // Not a timing test either: each task is walked once, however deep the chain.
+    let mut update = start(7, "server");
+    for id in 1..=50_000 {
+        leak(&mut update, id, "src/relay.rs:12:9", id - 1);
+    }
+    let judgement = judge([&one(update)], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!()
+    };
+    assert_eq!((finding.count, finding.task_id), (1, 1));
+    let Detail::AliveAtShutdown { descendants } = &finding.detail else {
+        panic!()
+    };
+    assert_eq!(descendants[0].count, 49_999);
+}
+
+#[test]
 fn a_stall_shows_the_frames_the_probe_marked_and_what_the_thread_was_doing() {
     let mut update = start(7, "app");
     completed(&mut update, 1, "src/main.rs:10:5");
