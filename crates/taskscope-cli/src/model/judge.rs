@@ -11,7 +11,7 @@ pub(crate) mod roots;
 pub(crate) mod rules;
 pub(crate) mod test_names;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use self::finding::{Descendant, Detail, Finding};
 use self::policy::{FindingKind, Policy, Severity};
@@ -239,12 +239,15 @@ struct Group {
     count: u64,
     /// Leaked tasks folded into the group's leaks, by site.
     descendants: HashMap<String, u64>,
+    /// The tests the occurrences belong to.
+    tests: BTreeSet<String>,
 }
 
 impl Group {
     fn new(occurrence: Occurrence) -> Self {
         let mut group = Self {
             descendants: HashMap::new(),
+            tests: BTreeSet::new(),
             count: 0,
             worst: occurrence.clone(),
         };
@@ -254,6 +257,9 @@ impl Group {
 
     fn add(&mut self, occurrence: Occurrence) {
         self.count += 1;
+        if let Some(test) = &occurrence.test {
+            self.tests.insert(test.clone());
+        }
         if let Detail::AliveAtShutdown { descendants } = &occurrence.detail {
             for descendant in descendants {
                 *self
@@ -272,8 +278,9 @@ impl Group {
         let mut message = worst.message;
         if self.count > 1 {
             message = format!(
-                "{} times from this spawn site; worst: {message}",
-                self.count
+                "{} times from this spawn site{}; worst: {message}",
+                self.count,
+                in_tests(&self.tests)
             );
         }
         let mut detail = worst.detail;
@@ -303,6 +310,25 @@ impl Group {
             detail,
         }
     }
+}
+
+/// How many tests a grouped finding names.
+const TESTS_NAMED: usize = 3;
+
+/// ` in 4 tests (a, b, c and 1 more)`, when a group spans several tests.
+fn in_tests(tests: &BTreeSet<String>) -> String {
+    if tests.len() < 2 {
+        return String::new();
+    }
+    let named: Vec<&str> = tests.iter().take(TESTS_NAMED).map(String::as_str).collect();
+    let list = match tests.len().checked_sub(TESTS_NAMED) {
+        Some(more) if more > 0 => format!("{} and {more} more", named.join(", ")),
+        _ => {
+            let (last, rest) = named.split_last().expect("two tests or more");
+            format!("{} and {last}", rest.join(", "))
+        }
+    };
+    format!(" in {} tests ({list})", tests.len())
 }
 
 /// How many sites of folded tasks a message names; the JSON lists them all.

@@ -522,6 +522,39 @@ fn leak(update: &mut v1::Update, id: u64, location: &str, parent: u64) {
 }
 
 #[test]
+fn leaks_from_one_helper_in_several_tests_are_one_finding_naming_the_tests() {
+    let mut update = start(7, "/target/debug/deps/server_tests-0123456789abcdef");
+    update.runtime = Some(threads(&[
+        (1, "tests::a"),
+        (2, "tokio-runtime-worker"),
+        (3, "tests::b"),
+        (4, "tests::c"),
+        (5, "tests::d"),
+    ]));
+    for (id, thread) in [(1, 1), (2, 3), (3, 4), (4, 5), (5, 5)] {
+        leak(&mut update, id, "tests/common/mod.rs:20:5", 0);
+        update.spawned.last_mut().unwrap().spawn_thread = thread;
+    }
+    let judgement = judge([&one(update.clone())], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!("{judgement:?}")
+    };
+    let expected = "5 times from this spawn site in 4 tests (tests::a, tests::b, tests::c \
+                    and 1 more); worst: ";
+    assert!(finding.message.starts_with(expected), "{}", finding.message);
+
+    update.spawned.truncate(2);
+    update.ended.truncate(2);
+    let judgement = judge([&one(update)], &Policy::default());
+    let expected = "2 times from this spawn site in 2 tests (tests::a and tests::b); worst: ";
+    assert!(
+        judgement.findings[0].message.starts_with(expected),
+        "{}",
+        judgement.findings[0].message
+    );
+}
+
+#[test]
 fn a_leak_is_reported_at_its_root_with_its_leaked_descendants_folded_in() {
     let judgement = judge([&leaked_server()], &Policy::default());
     let locations: Vec<&str> = judgement
