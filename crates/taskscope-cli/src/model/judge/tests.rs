@@ -760,6 +760,11 @@ fn a_stall_shows_the_frames_the_probe_marked_and_what_the_thread_was_doing() {
             ),
             marked("app::load_config", "src/config.rs:8:5"),
             frame("tokio::runtime::task::core::Core::poll", ""),
+            // libtest's runner, outside the test: the toolchain's, never shown.
+            marked(
+                "test::run_test_in_process",
+                "/rustc/abc/library/test/src/lib.rs:686:27",
+            ),
         ],
         ..Default::default()
     });
