@@ -307,6 +307,51 @@ fn warn_on_and_allow_let_a_stall_pass() {
 }
 
 #[test]
+fn an_allow_list_found_in_the_repository_applies_and_a_bad_one_cannot_check() {
+    let (_dir, path) = temp_recording(true);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir(repo.path().join(".git")).unwrap();
+    let nested = repo.path().join("crates/app");
+    std::fs::create_dir_all(&nested).unwrap();
+    let allow_list = repo.path().join("taskscope.toml");
+    std::fs::write(
+        &allow_list,
+        "[[allow]]\nkind = \"stall\"\nsite = \"src/main.rs:*\"\nreason = \"a known slow start\"\n",
+    )
+    .unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_taskscope"))
+            .args(["check", "--recording", path.to_str().unwrap()])
+            .current_dir(&nested)
+            .env_remove("TASKSCOPE_STALL_THRESHOLD")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let found = run();
+    assert_eq!(status(&found), 0, "{}", stdout(&found));
+    assert!(stdout(&found).contains("1 finding accepted by allowances"));
+    assert!(
+        stderr(&found).contains("allowances read from"),
+        "{}",
+        stderr(&found)
+    );
+
+    std::fs::write(
+        &allow_list,
+        "[[allow]]\nkind = \"stall\"\nsite = \"src/main.rs:*\"\n",
+    )
+    .unwrap();
+    let bad = run();
+    assert_eq!(status(&bad), 2, "{}", stdout(&bad));
+    assert!(
+        stderr(&bad).contains("taskscope.toml:1") && stderr(&bad).contains("no `reason`"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn a_higher_threshold_drops_shorter_stalls() {
     let (_dir, path) = temp_recording(true);
     let output = taskscope(&[
