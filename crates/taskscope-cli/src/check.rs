@@ -1,6 +1,7 @@
 //! `taskscope check`: observe (run a command, attach, or read recordings), judge, report,
 //! and turn the verdict into the exit status.
 
+mod allow_file;
 mod attach;
 mod child;
 pub(crate) mod config;
@@ -27,6 +28,12 @@ struct Observed {
 
 pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = Config::from_args(args)?;
+    for warning in &config.warnings {
+        eprintln!("taskscope: warning: {warning}");
+    }
+    if let Some(file) = &config.allow_file {
+        eprintln!("taskscope: allowances read from {}", file.display());
+    }
     let observed = observe(&config).await?;
     let models = usable(&config, observed.models, observed.exit)?;
     let judgement = judge(&models, &config.policy);
@@ -183,6 +190,14 @@ fn emit(config: &Config, report: &Report<'_>) -> anyhow::Result<()> {
         let mut summary = text::summary(report, style);
         for note in &report.judgement.notes {
             summary.push_str(&format!("note: {note}\n"));
+        }
+        let unused = if report.judgement.unused_allowances_fail {
+            "error"
+        } else {
+            "note"
+        };
+        for allowance in &report.judgement.unused_allowances {
+            summary.push_str(&format!("{unused}: {}\n", allowance.describe()));
         }
         eprint!("{summary}");
     }

@@ -68,7 +68,7 @@ pub(crate) enum Command {
     ///
     ///   taskscope check -- cargo test
     ///
-    ///   taskscope check --format github --allow 'src/metrics.rs:*' -- cargo test
+    ///   taskscope check --format github --allow 'alive_at_shutdown@src/metrics.rs:*' -- cargo test
     ///
     ///   taskscope check --attach 127.0.0.1:6670 --duration 30s
     ///
@@ -162,11 +162,27 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "KIND,...", value_delimiter = ',', value_enum)]
     pub(crate) warn_on: Vec<FindingKind>,
 
-    /// Accept findings whose spawn location matches this pattern (repeatable). `*` matches
-    /// anything, `?` one character; a pattern may match from any directory on, so
-    /// `--allow 'src/metrics.rs:*'` also accepts `crates/app/src/metrics.rs:12:5`.
-    #[arg(long, value_name = "GLOB")]
+    /// Accept findings of KIND spawned at SITE, optionally only in tests matching TEST
+    /// (repeatable), e.g. `alive_at_shutdown@src/metrics.rs:*` or
+    /// `alive_at_shutdown@*#pool_*`. KIND is a kind or `*`; in SITE and TEST `*` matches
+    /// anything and `?` one character; SITE may match from any directory on (`src/a.rs:*`
+    /// accepts `crates/app/src/a.rs:12:5`). A bare SITE accepts every kind, with a warning.
+    #[arg(long, value_name = "KIND@SITE[#TEST]")]
     pub(crate) allow: Vec<String>,
+
+    /// Read allowances from this file instead of the `taskscope.toml` found in the current
+    /// directory or a parent up to the repository's root (see docs/ci.md).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_config")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Read no `taskscope.toml`, only the allowances given with --allow.
+    #[arg(long)]
+    pub(crate) no_config: bool,
+
+    /// Fail when an allowance accepted nothing (otherwise a note says so): keeps the
+    /// allow-list from outliving the problems it accepted.
+    #[arg(long)]
+    pub(crate) fail_on_unused_allow: bool,
 
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

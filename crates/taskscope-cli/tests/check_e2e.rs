@@ -247,6 +247,99 @@ fn the_leaky_test_binary_run_directly_names_the_test_too() {
     assert_eq!(finding["test"], "leaks_a_background_task");
 }
 
+/// One test of `server_per_test`, run directly.
+fn server_test(name: &str) -> Command {
+    let mut tests = Command::new(example("server_per_test"));
+    tests.args(["--quiet", "--exact", name]);
+    tests
+}
+
+#[test]
+fn a_test_that_leaks_a_server_is_one_finding_at_its_spawn_call_with_the_servers_tasks_folded_in() {
+    let checked = check(&[], &mut server_test("greets_three_clients"));
+    let expected = fault_location("tests/server_per_test.rs", "alive_at_shutdown");
+    let finding = assert_single_error(&checked, "alive_at_shutdown", &expected);
+    assert_eq!(finding["test"], "greets_three_clients", "{finding:#}");
+    assert_eq!(finding["count"], 1);
+    let site = |marker| location_of_line("tests/greeter/mod.rs", marker, "spawn");
+    assert_eq!(
+        finding["descendants"],
+        serde_json::json!([
+            {"spawn_location": site("// SITE: handler"), "count": 3},
+            {"spawn_location": site("// SITE: purge"), "count": 1},
+        ]),
+        "{finding:#}"
+    );
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains("greets_three_clients") && message.contains("and 4 tasks it spawned"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_allowance_for_a_leak_does_not_hide_a_stall_at_the_same_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let allow_list = dir.path().join("taskscope.toml");
+    std::fs::write(
+        &allow_list,
+        r#"
+[[allow]]
+kind = "alive_at_shutdown"
+site = "tests/server_per_test.rs:*"
+reason = "each test's server runs until the test binary exits"
+
+[[allow]]
+kind = "lost_waker"
+site = "tests/greeter/*"
+reason = "no longer happens"
+"#,
+    )
+    .unwrap();
+    let config = allow_list.to_str().unwrap();
+    let test = "greets_after_a_slow_start";
+    let checked = check(&["--config", config], &mut server_test(test));
+    // The leak at the spawn call is accepted; the stall of the same task is not.
+    let expected = fault_location("tests/server_per_test.rs", "stall");
+    let finding = assert_single_error(&checked, "stall", &expected);
+    assert_eq!(finding["test"], test, "{finding:#}");
+    assert_eq!(checked.report["summary"]["allowed"], 1);
+    let [unused] = checked.report["unused_allowances"]
+        .as_array()
+        .unwrap()
+        .as_slice()
+    else {
+        panic!("{:#}", checked.report)
+    };
+    assert_eq!(unused["allowance"], "lost_waker@tests/greeter/*");
+    assert_eq!(unused["severity"], "note");
+    assert!(
+        unused["origin"]
+            .as_str()
+            .unwrap()
+            .ends_with("taskscope.toml:7")
+    );
+
+    // With stalls only warned about, the stale allowance alone fails the check when asked.
+    let strict = check(
+        &[
+            "--config",
+            config,
+            "--warn-on",
+            "stall",
+            "--fail-on-unused-allow",
+        ],
+        &mut server_test(test),
+    );
+    assert_eq!(strict.status, 1, "{:#}", strict.report);
+    assert_eq!(strict.report["unused_allowances"][0]["severity"], "error");
+    let stderr = String::from_utf8_lossy(&strict.output.stderr);
+    assert!(
+        stderr.contains("error: the allowance `lost_waker@tests/greeter/*`"),
+        "{stderr}"
+    );
+}
+
 /// `check` runs programs on the tracing route (it tracks wakers); a recording made on the
 /// hooks route, as `#[taskscope::test]` gives by default, is judged the same way.
 #[test]

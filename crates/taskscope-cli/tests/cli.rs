@@ -266,9 +266,89 @@ fn warn_on_and_allow_let_a_stall_pass() {
     let warned = taskscope(&["check", "--warn-on", "stall", "--recording", path]);
     assert_eq!(status(&warned), 0, "{}", stdout(&warned));
     assert!(stdout(&warned).contains("warning[stall]"));
-    let allowed = taskscope(&["check", "--allow", "src/main.rs:*", "--recording", path]);
+    let allowed = taskscope(&[
+        "check",
+        "--allow",
+        "stall@src/main.rs:*",
+        "--recording",
+        path,
+    ]);
     assert_eq!(status(&allowed), 0, "{}", stdout(&allowed));
-    assert!(stdout(&allowed).contains("1 finding accepted by --allow"));
+    assert!(stdout(&allowed).contains("1 finding accepted by allowances"));
+    assert!(
+        !stderr(&allowed).contains("warning"),
+        "{}",
+        stderr(&allowed)
+    );
+    // An allowance for another kind at the site accepts nothing, and says so.
+    let other = taskscope(&[
+        "check",
+        "--allow",
+        "alive_at_shutdown@src/main.rs:*",
+        "--recording",
+        path,
+    ]);
+    assert_eq!(status(&other), 1, "{}", stdout(&other));
+    assert!(
+        stdout(&other).contains(
+            "note: the allowance `alive_at_shutdown@src/main.rs:*` (--allow) matched nothing"
+        ),
+        "{}",
+        stdout(&other)
+    );
+    // The bare form of earlier versions still accepts every kind, with a warning.
+    let bare = taskscope(&["check", "--allow", "src/main.rs:*", "--recording", path]);
+    assert_eq!(status(&bare), 0, "{}", stdout(&bare));
+    assert!(
+        stderr(&bare).contains("warning: --allow 'src/main.rs:*' names no kind"),
+        "{}",
+        stderr(&bare)
+    );
+}
+
+#[test]
+fn an_allow_list_found_in_the_repository_applies_and_a_bad_one_cannot_check() {
+    let (_dir, path) = temp_recording(true);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir(repo.path().join(".git")).unwrap();
+    let nested = repo.path().join("crates/app");
+    std::fs::create_dir_all(&nested).unwrap();
+    let allow_list = repo.path().join("taskscope.toml");
+    std::fs::write(
+        &allow_list,
+        "[[allow]]\nkind = \"stall\"\nsite = \"src/main.rs:*\"\nreason = \"a known slow start\"\n",
+    )
+    .unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_taskscope"))
+            .args(["check", "--recording", path.to_str().unwrap()])
+            .current_dir(&nested)
+            .env_remove("TASKSCOPE_STALL_THRESHOLD")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let found = run();
+    assert_eq!(status(&found), 0, "{}", stdout(&found));
+    assert!(stdout(&found).contains("1 finding accepted by allowances"));
+    assert!(
+        stderr(&found).contains("allowances read from"),
+        "{}",
+        stderr(&found)
+    );
+
+    std::fs::write(
+        &allow_list,
+        "[[allow]]\nkind = \"stall\"\nsite = \"src/main.rs:*\"\n",
+    )
+    .unwrap();
+    let bad = run();
+    assert_eq!(status(&bad), 2, "{}", stdout(&bad));
+    assert!(
+        stderr(&bad).contains("taskscope.toml:1") && stderr(&bad).contains("no `reason`"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[test]

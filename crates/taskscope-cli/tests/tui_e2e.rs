@@ -106,11 +106,12 @@ fn a_stall_shows_up_within_two_seconds_of_starting() {
         "the stall showed {:?} after it started:\n{screen}",
         seen.saturating_duration_since(stall_starts)
     );
-    // The stalled task is flagged in the table (now or before, depending on timing).
+    // The stalled task is flagged in words in the table, with its stall's length so far
+    // (now or before, depending on timing).
     assert!(
         screen
             .lines()
-            .any(|l| (l.starts_with('S') || l.starts_with('s')) && l.contains("sleep.rs:")),
+            .any(|l| l.starts_with("STALL ") && l.contains("sleep.rs:")),
         "no flagged row:\n{screen}"
     );
     tmux.keys(&["q"]);

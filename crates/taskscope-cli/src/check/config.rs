@@ -1,12 +1,13 @@
 //! `check`'s raw arguments, validated into what to observe and how to judge it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::bail;
 
+use super::allow_file;
 use crate::cli::CheckArgs;
-use crate::model::judge::glob::Glob;
+use crate::model::judge::allowance::Allowance;
 use crate::model::judge::policy::Policy;
 use crate::report::Format;
 use crate::source::Address;
@@ -36,6 +37,10 @@ pub(crate) struct Config {
     pub(crate) protocol: Protocol,
     pub(crate) format: Format,
     pub(crate) output: Option<PathBuf>,
+    /// The allow-list file read, if any.
+    pub(crate) allow_file: Option<PathBuf>,
+    /// What to tell the user before checking (e.g. an allowance broader than it looks).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Config {
@@ -49,6 +54,12 @@ impl Config {
     }
 
     pub(crate) fn from_args(args: CheckArgs) -> anyhow::Result<Self> {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        Self::from_args_in(args, &cwd)
+    }
+
+    /// As [`Self::from_args`], with `taskscope.toml` looked for from `cwd`.
+    pub(crate) fn from_args_in(args: CheckArgs, cwd: &Path) -> anyhow::Result<Self> {
         let mode = match (args.command.is_empty(), args.attach, args.recording) {
             (false, None, None) => Mode::Run(args.command),
             (true, Some(address), None) => Mode::Attach {
@@ -79,8 +90,25 @@ impl Config {
         policy.growth = matches!(mode, Mode::Attach { .. });
         policy.fail_on(&args.fail_on);
         policy.warn_on(&args.warn_on);
-        for pattern in &args.allow {
-            policy.allow(Glob::new(pattern).map_err(anyhow::Error::msg)?);
+        policy.fail_on_unused_allowance = args.fail_on_unused_allow;
+        let mut warnings = Vec::new();
+        for text in &args.allow {
+            let allowance = Allowance::parse(text, "--allow")
+                .map_err(|e| anyhow::anyhow!("--allow '{text}': {e}"))?;
+            if allowance.is_bare() {
+                warnings.push(bare_warning(text));
+            }
+            policy.allow(allowance);
+        }
+        let allow_file = match (args.config, args.no_config) {
+            (Some(path), _) => Some(path),
+            (None, true) => None,
+            (None, false) => allow_file::discover(cwd),
+        };
+        if let Some(path) = &allow_file {
+            for allowance in allow_file::load(path)? {
+                policy.allow(allowance);
+            }
         }
         Ok(Self {
             mode,
@@ -89,8 +117,19 @@ impl Config {
             protocol: args.protocol,
             format: args.format,
             output: args.output,
+            allow_file,
+            warnings,
         })
     }
+}
+
+/// Why a bare `--allow SITE` deserves a second look.
+fn bare_warning(text: &str) -> String {
+    format!(
+        "--allow '{text}' names no kind, so it accepts every kind of finding there: a new \
+         stall at that site would pass too. Name the kind, e.g. --allow \
+         'alive_at_shutdown@{text}' (or '*@{text}' to accept every kind on purpose)"
+    )
 }
 
 #[cfg(test)]
@@ -107,9 +146,12 @@ mod tests {
         args: CheckArgs,
     }
 
+    /// With no `taskscope.toml` around, unless the arguments name one.
     fn config(args: &[&str]) -> anyhow::Result<Config> {
         let argv = std::iter::once("check").chain(args.iter().copied());
-        Config::from_args(Check::try_parse_from(argv)?.args)
+        let empty = tempfile::tempdir().unwrap();
+        std::fs::create_dir(empty.path().join(".git")).unwrap();
+        Config::from_args_in(Check::try_parse_from(argv)?.args, empty.path())
     }
 
     #[test]
@@ -175,6 +217,8 @@ mod tests {
             "1.5s",
             "--allow",
             "src/a.rs:*",
+            "--allow",
+            "stall@src/b.rs:*#slow_*",
             "--",
             "true",
         ])
@@ -188,7 +232,52 @@ mod tests {
             Severity::Error
         );
         assert_eq!(policy.stall_threshold_ns, 1_500_000_000);
-        assert!(policy.is_allowed("crates/x/src/a.rs:3:4"));
+        let [bare, named] = policy.allowances() else {
+            panic!("{policy:?}")
+        };
+        assert!(bare.matches(FindingKind::Panic, "crates/x/src/a.rs:3:4", None));
+        assert!(named.matches(FindingKind::Stall, "src/b.rs:1:1", Some("slow_io")));
+        assert!(!named.matches(FindingKind::Panic, "src/b.rs:1:1", Some("slow_io")));
+        // Only the bare one is worth a warning.
+        let [warning] = config.warnings.as_slice() else {
+            panic!("{:?}", config.warnings)
+        };
+        assert!(
+            warning.contains("alive_at_shutdown@src/a.rs:*"),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn a_found_allow_list_adds_to_the_flags_unless_told_otherwise() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir(repo.path().join(".git")).unwrap();
+        let file = repo.path().join("taskscope.toml");
+        std::fs::write(
+            &file,
+            "[[allow]]\nkind = \"panic\"\nsite = \"src/a.rs:*\"\nreason = \"known\"\n",
+        )
+        .unwrap();
+        let parse = |args: &[&str]| {
+            let argv = std::iter::once("check").chain(args.iter().copied());
+            Config::from_args_in(Check::try_parse_from(argv).unwrap().args, repo.path())
+        };
+        let found = parse(&["--allow", "stall@src/b.rs:*", "--", "true"]).unwrap();
+        assert_eq!(found.policy.allowances().len(), 2);
+        assert_eq!(found.allow_file.as_deref(), Some(file.as_path()));
+        let ignored = parse(&["--no-config", "--", "true"]).unwrap();
+        assert!(ignored.policy.allowances().is_empty());
+        let missing = parse(&["--config", "/nonexistent/taskscope.toml", "--", "true"]);
+        let err = format!("{:#}", missing.unwrap_err());
+        assert!(err.contains("cannot read the allow-list"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_allowance_is_refused_naming_it() {
+        let err = config(&["--allow", "leak@src/a.rs:*", "--", "true"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--allow 'leak@src/a.rs:*'") && err.contains("not a kind"));
     }
 
     #[test]

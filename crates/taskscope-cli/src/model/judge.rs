@@ -3,14 +3,17 @@
 //! Lives with the model because the dashboard flags exactly what `check` fails on. Pure
 //! like the model; the reports that print a [`Judgement`] live in `crate::report`.
 
+pub(crate) mod allowance;
 pub(crate) mod finding;
 pub(crate) mod glob;
 pub(crate) mod policy;
+pub(crate) mod roots;
 pub(crate) mod rules;
+pub(crate) mod test_names;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use self::finding::Finding;
+use self::finding::{Descendant, Detail, Finding};
 use self::policy::{FindingKind, Policy, Severity};
 use self::rules::Occurrence;
 use super::task::Outcome;
@@ -39,17 +42,42 @@ pub(crate) struct ProcessRef {
 pub(crate) struct Judgement {
     /// Worst first.
     pub(crate) findings: Vec<Finding>,
-    /// Findings dropped because `--allow` matched their spawn location.
+    /// Findings an allowance accepted (so dropped).
     pub(crate) allowed: u64,
+    /// Allowances that accepted nothing: stale once what they named was fixed.
+    pub(crate) unused_allowances: Vec<UnusedAllowance>,
+    /// Whether those fail the check (`--fail-on-unused-allow`).
+    pub(crate) unused_allowances_fail: bool,
     pub(crate) processes: Vec<ProcessRef>,
     pub(crate) summary: Summary,
     /// Things that limit what the findings can say (a cut recording, waker tracking off).
     pub(crate) notes: Vec<String>,
 }
 
+/// An allowance that matched no finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UnusedAllowance {
+    /// Its canonical form, `KIND@SITE[#TEST]`.
+    pub(crate) allowance: String,
+    /// Where it was written.
+    pub(crate) origin: String,
+    pub(crate) reason: Option<String>,
+}
+
+impl UnusedAllowance {
+    /// One line for people.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "the allowance `{}` ({}) matched nothing: remove it if what it accepted is fixed",
+            self.allowance, self.origin
+        )
+    }
+}
+
 impl Judgement {
     pub(crate) fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Error)
+            || (self.unused_allowances_fail && !self.unused_allowances.is_empty())
     }
 
     pub(crate) fn count(&self, severity: Severity) -> usize {
@@ -71,11 +99,28 @@ pub(crate) fn judge<'a>(models: impl IntoIterator<Item = &'a Model>, policy: &Po
         });
         add_summary(&mut judgement.summary, model);
         judgement.notes.extend(notes(model, policy));
-        occurrences.extend(rules::occurrences(model, policy));
+        occurrences.extend(roots::fold(model, rules::occurrences(model, policy)));
     }
-    let (findings, allowed) = group(occurrences, policy);
-    judgement.findings = findings;
-    judgement.allowed = allowed;
+    let screened = allowance::screen(occurrences, policy.allowances());
+    judgement.allowed = screened
+        .accepted
+        .iter()
+        .map(|o| (o.kind, o.spawn_location.as_str()))
+        .collect::<HashSet<_>>()
+        .len() as u64;
+    judgement.findings = group(screened.kept, policy);
+    judgement.unused_allowances = policy
+        .allowances()
+        .iter()
+        .zip(&screened.used)
+        .filter(|(_, used)| !**used)
+        .map(|(allowance, _)| UnusedAllowance {
+            allowance: allowance.to_string(),
+            origin: allowance.origin.clone(),
+            reason: allowance.reason.clone(),
+        })
+        .collect();
+    judgement.unused_allowances_fail = policy.fail_on_unused_allowance;
     judgement
 }
 
@@ -153,53 +198,29 @@ fn display_program(program: &str) -> &str {
     }
 }
 
-/// Groups occurrences by (kind, spawn location) with the worst as example, drops the
-/// allowed ones, and sorts: errors first, then the biggest groups, then the worst example.
-fn group(mut occurrences: Vec<Occurrence>, policy: &Policy) -> (Vec<Finding>, u64) {
+/// Groups occurrences by (kind, spawn location) with the worst as example (the tasks
+/// folded into a group's leaks added up), and sorts: errors first, then the biggest
+/// groups, then the worst example.
+fn group(mut occurrences: Vec<Occurrence>, policy: &Policy) -> Vec<Finding> {
     // Deterministic examples whatever the hash order the models iterate in.
     occurrences.sort_by_key(|o| (o.pid, o.task_id));
-    let mut groups: HashMap<(FindingKind, String), (Occurrence, u64)> = HashMap::new();
+    let mut groups: HashMap<(FindingKind, String), Group> = HashMap::new();
     for occurrence in occurrences {
         let key = (occurrence.kind, occurrence.spawn_location.clone());
         match groups.get_mut(&key) {
-            Some((worst, count)) => {
-                *count += 1;
-                if occurrence.weight > worst.weight {
-                    *worst = occurrence;
-                }
-            }
+            Some(group) => group.add(occurrence),
             None => {
-                groups.insert(key, (occurrence, 1));
+                groups.insert(key, Group::new(occurrence));
             }
         }
     }
-    let mut allowed = 0;
-    let mut findings: Vec<(Finding, u64)> = Vec::new();
-    for (worst, count) in groups.into_values() {
-        if policy.is_allowed(&worst.spawn_location) {
-            allowed += 1;
-            continue;
-        }
-        let mut message = worst.message;
-        if count > 1 {
-            message = format!("{count} times from this spawn site; worst: {message}");
-        }
-        findings.push((
-            Finding {
-                kind: worst.kind,
-                severity: policy.severity(worst.kind),
-                count,
-                spawn_location: worst.spawn_location,
-                task_id: worst.task_id,
-                task_name: worst.task_name,
-                message,
-                pid: worst.pid,
-                program: worst.program,
-                detail: worst.detail,
-            },
-            worst.weight,
-        ));
-    }
+    let mut findings: Vec<(Finding, u64)> = groups
+        .into_values()
+        .map(|group| {
+            let weight = group.worst.weight;
+            (group.finding(policy), weight)
+        })
+        .collect();
     findings.sort_by(|(a, a_weight), (b, b_weight)| {
         (
             a.severity,
@@ -216,10 +237,133 @@ fn group(mut occurrences: Vec<Occurrence>, policy: &Policy) -> (Vec<Finding>, u6
                 &b.spawn_location,
             ))
     });
-    (
-        findings.into_iter().map(|(finding, _)| finding).collect(),
-        allowed,
-    )
+    findings.into_iter().map(|(finding, _)| finding).collect()
+}
+
+/// The occurrences of one kind at one spawn site.
+struct Group {
+    worst: Occurrence,
+    count: u64,
+    /// Leaked tasks folded into the group's leaks, by site.
+    descendants: HashMap<String, u64>,
+    /// The tests the occurrences belong to.
+    tests: BTreeSet<String>,
+}
+
+impl Group {
+    fn new(occurrence: Occurrence) -> Self {
+        let mut group = Self {
+            descendants: HashMap::new(),
+            tests: BTreeSet::new(),
+            count: 0,
+            worst: occurrence.clone(),
+        };
+        group.add(occurrence);
+        group
+    }
+
+    fn add(&mut self, occurrence: Occurrence) {
+        self.count += 1;
+        if let Some(test) = &occurrence.test {
+            self.tests.insert(test.clone());
+        }
+        if let Detail::AliveAtShutdown { descendants } = &occurrence.detail {
+            for descendant in descendants {
+                *self
+                    .descendants
+                    .entry(descendant.spawn_location.clone())
+                    .or_default() += descendant.count;
+            }
+        }
+        if occurrence.weight > self.worst.weight {
+            self.worst = occurrence;
+        }
+    }
+
+    fn finding(self, policy: &Policy) -> Finding {
+        let worst = self.worst;
+        let mut message = worst.message;
+        if self.count > 1 {
+            message = format!(
+                "{} times from this spawn site{}; worst: {message}",
+                self.count,
+                in_tests(&self.tests)
+            );
+        }
+        let mut detail = worst.detail;
+        if let Detail::AliveAtShutdown { descendants } = &mut detail {
+            *descendants = roots::by_site(
+                self.descendants
+                    .iter()
+                    .map(|(site, &count)| (site.as_str(), count))
+                    .collect(),
+            );
+            if let Some(folded) = describe_descendants(descendants, self.count) {
+                message.push('\n');
+                message.push_str(&folded);
+            }
+        }
+        Finding {
+            kind: worst.kind,
+            severity: policy.severity(worst.kind),
+            count: self.count,
+            spawn_location: worst.spawn_location,
+            task_id: worst.task_id,
+            task_name: worst.task_name,
+            message,
+            pid: worst.pid,
+            program: worst.program,
+            test: worst.test,
+            detail,
+        }
+    }
+}
+
+/// How many tests a grouped finding names.
+const TESTS_NAMED: usize = 3;
+
+/// ` in 4 tests (a, b, c and 1 more)`, when a group spans several tests.
+fn in_tests(tests: &BTreeSet<String>) -> String {
+    if tests.len() < 2 {
+        return String::new();
+    }
+    let named: Vec<&str> = tests.iter().take(TESTS_NAMED).map(String::as_str).collect();
+    let list = match tests.len().checked_sub(TESTS_NAMED) {
+        Some(more) if more > 0 => format!("{} and {more} more", named.join(", ")),
+        _ => {
+            let (last, rest) = named.split_last().expect("two tests or more");
+            format!("{} and {last}", rest.join(", "))
+        }
+    };
+    format!(" in {} tests ({list})", tests.len())
+}
+
+/// How many sites of folded tasks a message names; the JSON lists them all.
+const SITES_NAMED: usize = 5;
+
+/// `and 37 tasks it spawned, still alive: src/server.rs:259:9 ×18, src/db.rs:135:5 ×14`.
+fn describe_descendants(descendants: &[Descendant], leaks: u64) -> Option<String> {
+    let total: u64 = descendants.iter().map(|d| d.count).sum();
+    if total == 0 {
+        return None;
+    }
+    let who = if leaks > 1 { "they" } else { "it" };
+    let tasks = if total == 1 { "task" } else { "tasks" };
+    let mut sites: Vec<String> = descendants
+        .iter()
+        .take(SITES_NAMED)
+        .map(|d| format!("{} ×{}", d.spawn_location, d.count))
+        .collect();
+    if descendants.len() > SITES_NAMED {
+        sites.push(format!(
+            "and {} more sites",
+            descendants.len() - SITES_NAMED
+        ));
+    }
+    Some(format!(
+        "and {total} {tasks} {who} spawned, still alive: {}",
+        sites.join(", ")
+    ))
 }
 
 #[cfg(test)]

@@ -112,3 +112,59 @@ impl Stall {
         }
     }
 }
+
+/// The frames a report shows, innermost first: those the probe marked (the user's own
+/// frames and the innermost library call they made, e.g. `std::thread::sleep`), less
+/// the toolchain's frames outside that call (libtest's runner, which calls every test). A
+/// stack without marks (an older probe) is shown from its innermost frame in the user's
+/// code. The frames left out are the runtime's machinery and the standard library's
+/// insides: `check`'s reports and the dashboard fold them the same way.
+pub(crate) fn shown_frames(stack: &[Frame]) -> Vec<Frame> {
+    if stack.iter().any(|frame| frame.user) {
+        stack
+            .iter()
+            .filter(|frame| frame.user)
+            .enumerate()
+            .filter(|(index, frame)| *index == 0 || !in_toolchain(frame))
+            .map(|(_, frame)| frame.clone())
+            .collect()
+    } else {
+        from_innermost_user_frame(stack)
+    }
+}
+
+/// A frame of the Rust toolchain's own libraries (std, libtest), by its source path.
+fn in_toolchain(frame: &Frame) -> bool {
+    frame
+        .location
+        .as_deref()
+        .is_some_and(|location| location.contains("/rustc/") || location.contains("/rustlib/"))
+}
+
+/// The stack from the innermost frame in the user's code outwards: the frames inside the
+/// standard library or a dependency before it (`nanosleep`, `thread::sleep`) say *how* it
+/// blocked, which the message names, but the user's frame is where to fix it.
+fn from_innermost_user_frame(stack: &[Frame]) -> Vec<Frame> {
+    let start = stack
+        .iter()
+        .position(|frame| frame.location.as_deref().is_some_and(is_user_location))
+        .unwrap_or(0);
+    stack[start..].to_vec()
+}
+
+/// Whether a source path belongs to the user's code rather than the standard library, a
+/// registry dependency or a toolchain: the frames worth pointing a reviewer at.
+pub(crate) fn is_user_location(location: &str) -> bool {
+    const FOREIGN: [&str; 7] = [
+        "/rustc/",
+        "/.cargo/registry/",
+        "/.cargo/git/",
+        "/rustlib/",
+        "/library/std/",
+        "/library/core/",
+        "/library/alloc/",
+    ];
+    !location.is_empty()
+        && !location.starts_with('<')
+        && !FOREIGN.iter().any(|foreign| location.contains(foreign))
+}

@@ -24,6 +24,19 @@ pub(crate) fn render(report: &Report<'_>, root: Option<&Path>) -> String {
             data(&failure)
         );
     }
+    let unused = if report.judgement.unused_allowances_fail {
+        "error"
+    } else {
+        "notice"
+    };
+    for allowance in &report.judgement.unused_allowances {
+        let _ = writeln!(
+            out,
+            "::{unused} title={}::{}",
+            property("taskscope check"),
+            data(&allowance.describe())
+        );
+    }
     for note in &report.judgement.notes {
         let _ = writeln!(
             out,

@@ -19,6 +19,16 @@ struct Document<'a> {
     processes: Vec<Process<'a>>,
     summary: Summary,
     findings: Vec<JsonFinding<'a>>,
+    /// Allowances that accepted nothing.
+    unused_allowances: Vec<UnusedAllowance<'a>>,
+}
+
+#[derive(Serialize)]
+struct UnusedAllowance<'a> {
+    allowance: &'a str,
+    origin: &'a str,
+    reason: Option<&'a str>,
+    severity: &'static str,
 }
 
 #[derive(Serialize)]
@@ -34,6 +44,8 @@ struct Summary {
     cancelled: u64,
     panicked: u64,
     findings: usize,
+    /// Findings an allowance accepted.
+    allowed: u64,
 }
 
 #[derive(Serialize)]
@@ -58,6 +70,15 @@ struct JsonFinding<'a> {
     /// Milliseconds the panic hooks held the thread (printing it, a backtrace).
     #[serde(skip_serializing_if = "Option::is_none")]
     panic_held_ms: Option<f64>,
+    /// Leaked tasks folded into this leak, by spawn site.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    descendants: Option<Vec<Descendant<'a>>>,
+}
+
+#[derive(Serialize)]
+struct Descendant<'a> {
+    spawn_location: &'a str,
+    count: u64,
 }
 
 #[derive(Serialize)]
@@ -98,8 +119,23 @@ pub(crate) fn render(report: &Report<'_>) -> String {
             cancelled: judgement.summary.cancelled,
             panicked: judgement.summary.panicked,
             findings: judgement.findings.len(),
+            allowed: judgement.allowed,
         },
         findings: judgement.findings.iter().map(finding).collect(),
+        unused_allowances: judgement
+            .unused_allowances
+            .iter()
+            .map(|unused| UnusedAllowance {
+                allowance: &unused.allowance,
+                origin: &unused.origin,
+                reason: unused.reason.as_deref(),
+                severity: if judgement.unused_allowances_fail {
+                    "error"
+                } else {
+                    "note"
+                },
+            })
+            .collect(),
     };
     let mut text = serde_json::to_string_pretty(&document).expect("plain data always serializes");
     text.push('\n');
@@ -121,9 +157,10 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
         duration_ms: None,
         thread: None,
         backtrace: None,
-        test: None,
+        test: finding.test.as_deref(),
         panic_message: None,
         panic_held_ms: None,
+        descendants: None,
     };
     match &finding.detail {
         Detail::Stall {
@@ -143,7 +180,17 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
                     .collect(),
             );
         }
-        Detail::AliveAtShutdown { test } => json.test = test.as_deref(),
+        Detail::AliveAtShutdown { descendants } => {
+            json.descendants = Some(
+                descendants
+                    .iter()
+                    .map(|d| Descendant {
+                        spawn_location: &d.spawn_location,
+                        count: d.count,
+                    })
+                    .collect(),
+            );
+        }
         Detail::Panic {
             message, held_ns, ..
         } => {

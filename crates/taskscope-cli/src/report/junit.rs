@@ -27,6 +27,19 @@ pub(crate) fn render(report: &Report<'_>) -> String {
             escape(&failure)
         );
     }
+    if report.judgement.unused_allowances_fail {
+        for allowance in &report.judgement.unused_allowances {
+            tests += 1;
+            failures += 1;
+            let _ = writeln!(
+                cases,
+                "    <testcase classname=\"taskscope\" name=\"allowance {}\">\n      \
+                 <failure type=\"unused_allowance\" message=\"{}\"/>\n    </testcase>",
+                escape(&allowance.allowance),
+                escape(&allowance.describe())
+            );
+        }
+    }
     if tests == 0 {
         tests = 1;
         cases.push_str("    <testcase classname=\"taskscope\" name=\"no stalls or leaks\"/>\n");

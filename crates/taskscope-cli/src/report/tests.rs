@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::text::Style;
 use super::*;
-use crate::model::judge::finding::{Detail, Finding};
+use crate::model::judge::finding::{Descendant, Detail, Finding};
 use crate::model::judge::policy::{FindingKind, Severity};
-use crate::model::judge::{ProcessRef, Summary};
+use crate::model::judge::{ProcessRef, Summary, UnusedAllowance};
 use crate::model::stall::Frame;
 
 fn fixture() -> Judgement {
@@ -22,6 +22,7 @@ fn fixture() -> Judgement {
         message: message.into(),
         pid: 4242,
         program: "/target/debug/app".into(),
+        test: None,
         detail,
     };
     let mut stall = finding(
@@ -49,19 +50,31 @@ fn fixture() -> Judgement {
         },
     );
     stall.task_name = Some("fetch".into());
+    let mut leak = finding(
+        FindingKind::AliveAtShutdown,
+        Severity::Error,
+        1,
+        "tests/leaky.rs:9:5",
+        "task 12 was still pending when its runtime shut down (in test `tests::leaks`)\n\
+         and 37 tasks it spawned, still alive: src/server.rs:259:13 ×23, src/db.rs:135:9 ×14",
+        Detail::AliveAtShutdown {
+            descendants: vec![
+                Descendant {
+                    spawn_location: "src/server.rs:259:13".into(),
+                    count: 23,
+                },
+                Descendant {
+                    spawn_location: "src/db.rs:135:9".into(),
+                    count: 14,
+                },
+            ],
+        },
+    );
+    leak.test = Some("tests::leaks".into());
     Judgement {
         findings: vec![
             stall,
-            finding(
-                FindingKind::AliveAtShutdown,
-                Severity::Error,
-                1,
-                "tests/leaky.rs:9:5",
-                "task 12 was still pending when its runtime shut down (in test `tests::leaks`)",
-                Detail::AliveAtShutdown {
-                    test: Some("tests::leaks".into()),
-                },
-            ),
+            leak,
             finding(
                 FindingKind::Panic,
                 Severity::Warning,
@@ -87,6 +100,12 @@ fn fixture() -> Judgement {
             panicked: 1,
         },
         notes: vec!["app (pid 4242): the recording was cut".into()],
+        unused_allowances: vec![UnusedAllowance {
+            allowance: "stall@src/old.rs:*".into(),
+            origin: "taskscope.toml:4".into(),
+            reason: Some("a slow disk read, fixed since".into()),
+        }],
+        unused_allowances_fail: false,
     }
 }
 
@@ -201,6 +220,27 @@ fn junit_report_of_a_clean_run_has_one_passing_case() {
         "junit-pass.xml",
         &junit::render(&report(&judgement, &command, ChildExit::Code(0))),
     );
+}
+
+#[test]
+fn unused_allowances_fail_every_format_only_when_asked() {
+    let mut judgement = fixture();
+    judgement.findings.clear();
+    let command = command();
+    let passing = report(&judgement, &command, ChildExit::Code(0));
+    assert!(passing.passed());
+    assert!(!junit::render(&passing).contains("unused_allowance"));
+    judgement.unused_allowances_fail = true;
+    let failing = report(&judgement, &command, ChildExit::Code(0));
+    assert!(!failing.passed());
+    assert!(junit::render(&failing).contains("<failure type=\"unused_allowance\""));
+    assert!(
+        github::render(&failing, None)
+            .starts_with("::error title=taskscope check::the allowance `stall@src/old.rs:*`")
+    );
+    assert!(text::render(&failing, Style::Plain).contains("error: the allowance"));
+    let json: serde_json::Value = serde_json::from_str(&json::render(&failing)).unwrap();
+    assert_eq!(json["unused_allowances"][0]["severity"], "error");
 }
 
 #[test]

@@ -43,10 +43,19 @@ pub(crate) fn render(report: &Report<'_>, style: Style) -> String {
         finding_block(&mut out, finding, style);
     }
     let notes = &report.judgement.notes;
-    if !notes.is_empty() {
+    let unused = &report.judgement.unused_allowances;
+    if !notes.is_empty() || !unused.is_empty() {
         out.push('\n');
         for note in notes {
             let _ = writeln!(out, "{} {note}", style.paint("2", "note:"));
+        }
+        let label = if report.judgement.unused_allowances_fail {
+            style.paint("1;31", "error:")
+        } else {
+            style.paint("2", "note:")
+        };
+        for allowance in unused {
+            let _ = writeln!(out, "{label} {}", allowance.describe());
         }
     }
     out.push('\n');
@@ -106,7 +115,7 @@ fn tally(report: &Report<'_>) -> String {
     if report.judgement.allowed > 0 {
         let allowed = report.judgement.allowed;
         let what = if allowed == 1 { "finding" } else { "findings" };
-        let _ = write!(line, "; {allowed} {what} accepted by --allow");
+        let _ = write!(line, "; {allowed} {what} accepted by allowances");
     }
     line
 }

@@ -102,6 +102,8 @@ pub(crate) struct App {
     /// Where `Esc` returns to from task details.
     pub(crate) previous: Screen,
     pub(crate) overlay: Overlay,
+    /// The stack overlay shows every frame, not only the user's (`f`).
+    pub(crate) all_frames: bool,
     /// The filter is being typed.
     pub(crate) editing_filter: bool,
     pub(crate) query: Query,
@@ -140,6 +142,7 @@ impl App {
             screen: Screen::Tasks,
             previous: Screen::Tasks,
             overlay: Overlay::None,
+            all_frames: false,
             editing_filter: false,
             query: Query::default(),
             derived: Derived::default(),

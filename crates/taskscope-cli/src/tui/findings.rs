@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use crate::model::judge::finding::Detail;
 use crate::model::judge::policy::{FindingKind, Policy};
 use crate::model::judge::rules;
 use crate::model::stall::Phase;
@@ -30,14 +31,20 @@ impl Flags {
     /// It was cancelled (aborted, dropped by a `JoinSet`): not a finding, worth seeing.
     pub(crate) const CANCELLED: Self = Self(1 << 5);
 
-    /// Every flag with its glyph, worst first: the order the flag column shows them in.
-    pub(crate) const GLYPHS: [(Self, char, &'static str); 6] = [
-        (Self::STALL_NOW, 'S', "stalling its thread now"),
-        (Self::LOST_WAKER, 'W', "lost waker: nothing can wake it"),
-        (Self::ALIVE_AT_SHUTDOWN, 'A', "alive at shutdown"),
-        (Self::STALLED, 's', "stalled before"),
-        (Self::PANICKED, 'P', "panicked"),
-        (Self::CANCELLED, 'c', "cancelled"),
+    /// Every flag with its glyph (for narrow terminals), its word and what it means,
+    /// worst first: the order the flag column shows them in.
+    pub(crate) const GLYPHS: [(Self, char, &'static str, &'static str); 6] = [
+        (Self::STALL_NOW, 'S', "STALL", "stalling its thread now"),
+        (
+            Self::LOST_WAKER,
+            'W',
+            "LOST WAKER",
+            "lost waker: nothing can wake it",
+        ),
+        (Self::ALIVE_AT_SHUTDOWN, 'A', "LEAKED", "alive at shutdown"),
+        (Self::STALLED, 's', "STALL", "stalled before"),
+        (Self::PANICKED, 'P', "PANIC", "panicked"),
+        (Self::CANCELLED, 'c', "cancelled", "cancelled"),
     ];
 
     pub(crate) fn contains(self, other: Self) -> bool {
@@ -55,7 +62,7 @@ impl Flags {
     /// Bigger is worse: what sorting by the flag column orders by.
     pub(crate) fn rank(self) -> u8 {
         let mut rank = 0u8;
-        for (index, (flag, _, _)) in Self::GLYPHS.iter().enumerate() {
+        for (index, (flag, ..)) in Self::GLYPHS.iter().enumerate() {
             if self.contains(*flag) {
                 rank |= 1 << (Self::GLYPHS.len() - 1 - index);
             }
@@ -67,8 +74,32 @@ impl Flags {
     pub(crate) fn glyphs(self) -> String {
         Self::GLYPHS
             .iter()
-            .filter(|(flag, _, _)| self.contains(*flag))
-            .map(|&(_, glyph, _)| glyph)
+            .filter(|(flag, ..)| self.contains(*flag))
+            .map(|&(_, glyph, ..)| glyph)
+            .collect()
+    }
+
+    /// The worst flag in words, e.g. `STALL 1.0s` (a stall with the task's worst stall,
+    /// `stall_ns`), `LOST WAKER`, `PANIC`; empty without flags.
+    pub(crate) fn words(self, stall_ns: Option<u64>) -> String {
+        let Some(&(flag, _, word, _)) = Self::GLYPHS.iter().find(|(flag, ..)| self.contains(*flag))
+        else {
+            return String::new();
+        };
+        match stall_ns {
+            Some(ns) if flag == Self::STALL_NOW || flag == Self::STALLED => {
+                format!("{word} {}", crate::tui::metrics::short_ns(ns))
+            }
+            _ => word.to_owned(),
+        }
+    }
+
+    /// What each flag set means, worst first.
+    pub(crate) fn descriptions(self) -> Vec<&'static str> {
+        Self::GLYPHS
+            .iter()
+            .filter(|(flag, ..)| self.contains(*flag))
+            .map(|&(.., text)| text)
             .collect()
     }
 }
@@ -85,6 +116,8 @@ pub(crate) struct GrowingSite {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Findings {
     flags: HashMap<u64, Flags>,
+    /// The longest stall of each task that stalled (so far, for one going on).
+    worst_stall_ns: HashMap<u64, u64>,
     /// Stalls the judge counts (at least the policy's threshold long).
     pub(crate) stalls_total: usize,
     /// Of those, the ones still going on.
@@ -107,6 +140,10 @@ impl Findings {
                     this.stalls_total += 1;
                     stalled_tasks.insert(id, ());
                     this.flag(id, Flags::STALLED);
+                    if let Detail::Stall { duration_ns, .. } = occurrence.detail {
+                        let worst = this.worst_stall_ns.entry(id).or_default();
+                        *worst = (*worst).max(duration_ns);
+                    }
                 }
                 FindingKind::LostWaker => {
                     this.lost_wakers.push(id);
@@ -118,8 +155,7 @@ impl Findings {
                 }
                 FindingKind::Panic => this.flag(id, Flags::PANICKED),
                 FindingKind::Growth => {
-                    if let crate::model::judge::finding::Detail::Growth { from, to } =
-                        occurrence.detail
+                    if let Detail::Growth { from, to } = occurrence.detail
                         && let Some(site) = site_id(model, &occurrence.spawn_location)
                     {
                         this.growing.push(GrowingSite { site, from, to });
@@ -158,6 +194,11 @@ impl Findings {
         self.flags.get(&id).copied().unwrap_or_default()
     }
 
+    /// The worst flag of a task in words, e.g. `STALL 1.0s`.
+    pub(crate) fn words(&self, id: u64) -> String {
+        self.flags(id).words(self.worst_stall_ns.get(&id).copied())
+    }
+
     /// Leaks of every kind: lost wakers, tasks alive at shutdown, growing sites.
     pub(crate) fn leaks(&self) -> usize {
         self.lost_wakers.len() + self.alive_at_shutdown.len() + self.growing.len()
@@ -182,6 +223,10 @@ mod tests {
         both.insert(Flags::CANCELLED);
         both.insert(Flags::STALL_NOW);
         assert_eq!(both.glyphs(), "Sc");
+        assert_eq!(both.words(Some(1_000_000_000)), "STALL 1.00s");
+        assert_eq!(Flags::LOST_WAKER.words(None), "LOST WAKER");
+        assert_eq!(Flags::PANICKED.words(Some(5)), "PANIC");
+        assert_eq!(Flags::default().words(None), "");
         assert!(both.rank() > Flags::LOST_WAKER.rank());
         assert!(Flags::LOST_WAKER.rank() > Flags::STALLED.rank());
         assert_eq!(Flags::default().rank(), 0);

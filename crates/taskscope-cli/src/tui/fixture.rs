@@ -14,6 +14,14 @@ use crate::model::fixture::{MS, at, ended, frame, spawned, stall, start, stats, 
 
 pub(crate) const SECOND: u64 = 1_000 * MS;
 
+/// A frame the probe marked as worth showing.
+fn user_frame(function: &str, location: &str) -> v1::Frame {
+    v1::Frame {
+        user: true,
+        ..frame(function, location)
+    }
+}
+
 /// A histogram of `polls` polls around 50 µs and one of `slow_ns`.
 fn histogram(polls: u32, slow_ns: Option<u64>) -> Vec<u32> {
     let mut buckets = vec![0u32; taskscope_api::histogram::BUCKETS];
@@ -88,13 +96,31 @@ pub(crate) fn updates() -> Vec<v1::Update> {
         poll_started_ns: 2_500 * MS,
         samples: vec![v1::StackSample {
             at_ns: 100 * MS,
+            // As the probe marks them: the blocking call and the user's frames, then
+            // the runtime's machinery, which views fold.
             frames: vec![
-                frame(
+                user_frame(
                     "std::thread::sleep",
                     "/rustc/abc/library/std/src/thread/mod.rs:880",
                 ),
-                frame("orders::cache::refresh_blocking", "src/cache.rs:101"),
-                frame("orders::cache::refresh::{{closure}}", "src/cache.rs:90"),
+                user_frame("orders::cache::refresh_blocking", "src/cache.rs:101"),
+                user_frame("orders::cache::refresh::{{closure}}", "src/cache.rs:90"),
+                frame(
+                    "<core::pin::Pin<P> as core::future::future::Future>::poll",
+                    "/rustc/abc/library/core/src/future/future.rs:133",
+                ),
+                frame(
+                    "tokio::runtime::task::core::Core<T,S>::poll::{{closure}}",
+                    "/home/ci/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.47.1/src/runtime/task/core.rs:375",
+                ),
+                frame(
+                    "tokio::runtime::scheduler::multi_thread::worker::Context::run_task",
+                    "/home/ci/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.47.1/src/runtime/scheduler/multi_thread/worker.rs:596",
+                ),
+                frame(
+                    "std::sys::pal::unix::thread::Thread::new::thread_start",
+                    "/rustc/abc/library/std/src/sys/pal/unix/thread.rs:105",
+                ),
             ],
             ..Default::default()
         }],

@@ -47,6 +47,8 @@ pub(crate) enum Action {
     Seek(i64),
     PrevStall,
     NextStall,
+    /// In a stall's stack: show the runtime's frames too, or fold them again.
+    AllFrames,
 }
 
 /// The action a key stands for outside the filter input.
@@ -87,6 +89,7 @@ pub(crate) fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Right | KeyCode::Char('l') => Action::Seek(1),
         KeyCode::Char('[') => Action::PrevStall,
         KeyCode::Char(']') => Action::NextStall,
+        KeyCode::Char('f') => Action::AllFrames,
         _ => return None,
     })
 }
@@ -210,6 +213,11 @@ impl App {
             }
             Action::PrevStall => self.jump(false),
             Action::NextStall => self.jump(true),
+            Action::AllFrames => {
+                if let Overlay::Stack(_) = self.overlay {
+                    self.all_frames = !self.all_frames;
+                }
+            }
         }
         Outcome::Continue
     }
@@ -298,6 +306,7 @@ impl App {
             Screen::Stalls => {
                 if let Some(&stall) = self.derived.stalls.get(self.stalls.index) {
                     self.overlay = Overlay::Stack(stall);
+                    self.all_frames = false;
                 }
             }
             Screen::Leaks => {

@@ -89,6 +89,29 @@ fn stall_stack_overlay() {
 }
 
 #[test]
+fn stall_stack_overlay_unfolds_the_runtimes_frames_on_f() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    let folded = draw(&mut app, 100, 24);
+    assert!(
+        !folded.contains("run_task") && folded.contains("4 frames"),
+        "{folded}"
+    );
+    press(&mut app, KeyCode::Char('f'));
+    let unfolded = draw(&mut app, 100, 24);
+    assert!(
+        unfolded.contains("run_task") && unfolded.contains("f folds"),
+        "{unfolded}"
+    );
+    // Folded again for the next stack opened.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Enter);
+    assert!(!app.all_frames);
+}
+
+#[test]
 fn leaks_view() {
     let mut app = app();
     press(&mut app, KeyCode::Char('3'));
@@ -214,10 +237,10 @@ fn docs_list_every_key_and_flag_of_the_help() {
         }
     }
     assert!(docs.contains("Mouse:"));
-    for (_, glyph, _) in super::findings::Flags::GLYPHS {
+    for (_, glyph, word, _) in super::findings::Flags::GLYPHS {
         assert!(
-            docs.contains(&format!("`{glyph}`")),
-            "docs/dashboard.md lacks flag `{glyph}`"
+            docs.contains(&format!("`{glyph}`")) && docs.contains(&format!("`{word}")),
+            "docs/dashboard.md lacks flag `{word}` (`{glyph}`)"
         );
     }
 }

@@ -1,7 +1,7 @@
 //! A finding: one problem at one spawn site, as every report shows it.
 
 use super::policy::{FindingKind, Severity};
-use crate::model::stall::Frame;
+use crate::model::stall::{Frame, is_user_location};
 
 /// One problem, grouped by kind and spawn location: `count` occurrences, the worst shown.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +19,8 @@ pub(crate) struct Finding {
     pub(crate) message: String,
     pub(crate) pid: u32,
     pub(crate) program: String,
+    /// The libtest test the example belongs to, when it ran under one.
+    pub(crate) test: Option<String>,
     pub(crate) detail: Detail,
 }
 
@@ -34,8 +36,9 @@ pub(crate) enum Detail {
     },
     LostWaker,
     AliveAtShutdown {
-        /// The `#[test]` whose runtime it outlived, when it ran under libtest.
-        test: Option<String>,
+        /// The leaked tasks spawned under the ones reported (folded into them), by spawn
+        /// site, most first.
+        descendants: Vec<Descendant>,
     },
     Panic {
         message: String,
@@ -48,6 +51,13 @@ pub(crate) enum Detail {
         from: u32,
         to: u32,
     },
+}
+
+/// Leaked tasks from one spawn site, folded into the leak they descend from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Descendant {
+    pub(crate) spawn_location: String,
+    pub(crate) count: u64,
 }
 
 impl Finding {
@@ -65,21 +75,4 @@ impl Finding {
         }
         &self.spawn_location
     }
-}
-
-/// Whether a source path belongs to the user's code rather than the standard library, a
-/// registry dependency or a toolchain: the frames worth pointing a reviewer at.
-pub(crate) fn is_user_location(location: &str) -> bool {
-    const FOREIGN: [&str; 7] = [
-        "/rustc/",
-        "/.cargo/registry/",
-        "/.cargo/git/",
-        "/rustlib/",
-        "/library/std/",
-        "/library/core/",
-        "/library/alloc/",
-    ];
-    !location.is_empty()
-        && !location.starts_with('<')
-        && !FOREIGN.iter().any(|foreign| location.contains(foreign))
 }

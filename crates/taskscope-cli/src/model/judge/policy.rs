@@ -1,9 +1,9 @@
 //! What counts as a finding and how bad it is: kinds, severities, the stall threshold and
-//! the accepted spawn sites.
+//! the allowances.
 
 use std::fmt;
 
-use super::glob::Glob;
+use super::allowance::Allowance;
 
 /// The kinds of finding, in the order reports list them when all else is equal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
@@ -77,7 +77,9 @@ impl Severity {
 #[derive(Clone, Debug)]
 pub(crate) struct Policy {
     severities: [Severity; 5],
-    allow: Vec<Glob>,
+    allowances: Vec<Allowance>,
+    /// Whether an allowance that accepted nothing fails the check (otherwise a note).
+    pub(crate) fail_on_unused_allowance: bool,
     /// Polls at least this long are stalls.
     pub(crate) stall_threshold_ns: u64,
     /// Whether to look for growth: only meaningful over a watch window of a running
@@ -89,7 +91,8 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             severities: FindingKind::ALL.map(FindingKind::default_severity),
-            allow: Vec::new(),
+            allowances: Vec::new(),
+            fail_on_unused_allowance: false,
             stall_threshold_ns: 100_000_000,
             growth: false,
         }
@@ -111,18 +114,16 @@ impl Policy {
         }
     }
 
-    /// Accepts findings whose spawn location matches `glob` (`--allow`).
-    pub(crate) fn allow(&mut self, glob: Glob) {
-        self.allow.push(glob);
+    /// Accepts what `allowance` names (`--allow`, `taskscope.toml`).
+    pub(crate) fn allow(&mut self, allowance: Allowance) {
+        self.allowances.push(allowance);
+    }
+
+    pub(crate) fn allowances(&self) -> &[Allowance] {
+        &self.allowances
     }
 
     pub(crate) fn severity(&self, kind: FindingKind) -> Severity {
         self.severities[kind as usize]
-    }
-
-    pub(crate) fn is_allowed(&self, spawn_location: &str) -> bool {
-        self.allow
-            .iter()
-            .any(|glob| glob.matches_location(spawn_location))
     }
 }

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use crate::duration::human_ns;
 use crate::model::growth::kept_rising;
-use crate::model::stall::{Activity, Frame};
+use crate::model::stall::{Activity, shown_frames};
 use crate::model::task::{Kind, Outcome, State, Task};
 use crate::model::{Ending, LocationId, Model};
 
-use super::finding::{Detail, is_user_location};
+use super::finding::Detail;
 use super::policy::{FindingKind, Policy};
+use super::test_names::TestNames;
 
 /// A task idle with no waker for less than this may just be between a `wake()` that
 /// consumed its waker and the next stats update; live lost-waker reports wait this long.
@@ -31,23 +32,30 @@ pub(crate) struct Occurrence {
     pub(crate) program: String,
     /// Bigger is worse; the worst occurrence of a group is its example.
     pub(crate) weight: u64,
+    /// The libtest test its task belongs to, when known.
+    pub(crate) test: Option<String>,
     pub(crate) detail: Detail,
 }
 
 /// Every problem in `model`.
 pub(crate) fn occurrences(model: &Model, policy: &Policy) -> Vec<Occurrence> {
     let mut found = Vec::new();
-    // Built once: looked up for every leaked task, which may be most of 100k.
-    let block_on_threads: HashMap<u64, u32> = model
-        .tasks()
-        .filter(|t| t.kind == Kind::BlockOn && t.runtime_id != 0)
-        .map(|t| (t.runtime_id, t.spawn_thread))
-        .collect();
+    // Built once: asked for every leaked task, which may be most of 100k.
+    let mut tests = TestNames::new(model);
     stalls(model, policy, &mut found);
-    ended_tasks(model, &block_on_threads, &mut found);
-    live_tasks(model, &block_on_threads, &mut found);
+    ended_tasks(model, &mut tests, &mut found);
+    live_tasks(model, &mut tests, &mut found);
     if policy.growth {
         growth(model, &mut found);
+    }
+    // Leaks were given their test (or found to have none) on the way.
+    for occurrence in found
+        .iter_mut()
+        .filter(|o| o.test.is_none() && o.kind != FindingKind::AliveAtShutdown)
+    {
+        occurrence.test = model
+            .task(occurrence.task_id)
+            .and_then(|task| tests.of(task));
     }
     found
 }
@@ -72,6 +80,7 @@ fn occurrence(
         pid: model.pid(),
         program: model.program().to_owned(),
         weight: 0,
+        test: None,
         detail,
     }
 }
@@ -136,33 +145,11 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
     }
 }
 
-/// The frames a report shows: those the probe marked (the user's own frames and the
-/// innermost library call they made, e.g. `std::thread::sleep`), innermost first. A stack
-/// without marks (an older probe) is shown from its innermost frame in the user's code.
-fn shown_frames(stack: &[Frame]) -> Vec<Frame> {
-    if stack.iter().any(|frame| frame.user) {
-        stack.iter().filter(|frame| frame.user).cloned().collect()
-    } else {
-        from_innermost_user_frame(stack)
-    }
-}
-
-/// The stack from the innermost frame in the user's code outwards: the frames inside the
-/// standard library or a dependency before it (`nanosleep`, `thread::sleep`) say *how* it
-/// blocked, which the message names, but the user's frame is where to fix it.
-fn from_innermost_user_frame(stack: &[Frame]) -> Vec<Frame> {
-    let start = stack
-        .iter()
-        .position(|frame| frame.location.as_deref().is_some_and(is_user_location))
-        .unwrap_or(0);
-    stack[start..].to_vec()
-}
-
 /// A panic hook quicker than this (printing a message, no backtrace) goes unmentioned.
 const PANIC_HOLD_WORTH_SAYING_NS: u64 = 10_000_000;
 
 /// Tasks that ended badly: panics, and tasks cut down by their runtime's shutdown.
-fn ended_tasks(model: &Model, block_on_threads: &HashMap<u64, u32>, found: &mut Vec<Occurrence>) {
+fn ended_tasks(model: &Model, tests: &mut TestNames<'_>, found: &mut Vec<Occurrence>) {
     for task in model.tasks() {
         match task.outcome() {
             Some(Outcome::Panicked {
@@ -195,12 +182,7 @@ fn ended_tasks(model: &Model, block_on_threads: &HashMap<u64, u32>, found: &mut 
                 ));
             }
             Some(Outcome::CancelledAtShutdown) if can_leak(task) => {
-                found.push(pending_at_end(
-                    model,
-                    block_on_threads,
-                    task,
-                    "its runtime shut down",
-                ));
+                found.push(pending_at_end(model, tests, task, "its runtime shut down"));
             }
             _ => {}
         }
@@ -209,15 +191,10 @@ fn ended_tasks(model: &Model, block_on_threads: &HashMap<u64, u32>, found: &mut 
 
 /// Tasks still alive at the end of the observation: at a clean exit they outlived their
 /// runtime (it was never shut down); otherwise only a lost waker is certain.
-fn live_tasks(model: &Model, block_on_threads: &HashMap<u64, u32>, found: &mut Vec<Occurrence>) {
+fn live_tasks(model: &Model, tests: &mut TestNames<'_>, found: &mut Vec<Occurrence>) {
     for task in model.tasks().filter(|t| t.is_live() && can_leak(t)) {
         if model.ending() == Ending::Exited {
-            found.push(pending_at_end(
-                model,
-                block_on_threads,
-                task,
-                "the process exited",
-            ));
+            found.push(pending_at_end(model, tests, task, "the process exited"));
         } else if has_lost_its_waker(model, task)
             && model.now_ns().saturating_sub(task.stats.last_poll_end_ns) >= LOST_WAKER_GRACE_NS
         {
@@ -240,12 +217,7 @@ fn live_tasks(model: &Model, block_on_threads: &HashMap<u64, u32>, found: &mut V
 
 /// A task that was still pending when `end` happened: a lost waker if nothing could
 /// have woken it, otherwise alive at shutdown.
-fn pending_at_end(
-    model: &Model,
-    block_on_threads: &HashMap<u64, u32>,
-    task: &Task,
-    end: &str,
-) -> Occurrence {
+fn pending_at_end(model: &Model, tests: &mut TestNames<'_>, task: &Task, end: &str) -> Occurrence {
     if has_lost_its_waker(model, task) {
         let text = format!(
             "{} was waiting with no waker left when {end}: nothing could ever have woken it \
@@ -260,7 +232,7 @@ fn pending_at_end(
             Detail::LostWaker,
         );
     }
-    let test = test_name(model, block_on_threads, task);
+    let test = tests.of(task);
     let in_test = test
         .as_deref()
         .map(|t| format!(" (in test `{t}`)"))
@@ -269,13 +241,17 @@ fn pending_at_end(
         "{} was still pending when {end}{in_test}; join it, abort it, or give it a way to stop",
         describe(task.id, Some(task)),
     );
-    occurrence(
+    let mut occurrence = occurrence(
         model,
         FindingKind::AliveAtShutdown,
         Some(task),
         text,
-        Detail::AliveAtShutdown { test },
-    )
+        Detail::AliveAtShutdown {
+            descendants: Vec::new(),
+        },
+    );
+    occurrence.test = test;
+    occurrence
 }
 
 /// Whether a task is the kind that can leak: tokio never cancels `spawn_blocking` tasks and
@@ -294,45 +270,6 @@ fn has_lost_its_waker(model: &Model, task: &Task) -> bool {
         && task.stats.polls > 0
         && task.stats.wakers == 0
         && matches!(task.stats.state, State::Idle | State::Unknown)
-}
-
-/// The libtest test a task belongs to: libtest runs each test on a thread named after it,
-/// and a `#[tokio::test]` body spawns from that thread, so walk up the parents until a
-/// task was spawned there; failing that, ask the runtime's `block_on` task.
-fn test_name(model: &Model, block_on_threads: &HashMap<u64, u32>, task: &Task) -> Option<String> {
-    let is_test_thread = |number: u32| {
-        let name = model.runtime().thread(number)?.name.to_string();
-        looks_like_test(model, &name).then_some(name)
-    };
-    let mut current = Some(task);
-    // Bounded: a malformed stream could make parents form a cycle.
-    for _ in 0..256 {
-        let Some(t) = current else { break };
-        if let Some(name) = is_test_thread(t.spawn_thread) {
-            return Some(name);
-        }
-        current = (t.parent_id != 0)
-            .then(|| model.task(t.parent_id))
-            .flatten();
-    }
-    block_on_threads
-        .get(&task.runtime_id)
-        .and_then(|&thread| is_test_thread(thread))
-}
-
-/// Thread names libtest gives are test paths (`tests::leaks_a_task`), or bare function
-/// names in a test binary (whose file name ends in cargo's `-<16 hex digits>`).
-fn looks_like_test(model: &Model, thread_name: &str) -> bool {
-    if thread_name.is_empty() || thread_name == "main" || thread_name.starts_with("tokio-") {
-        return false;
-    }
-    thread_name.contains("::") || is_cargo_test_binary(model.program())
-}
-
-fn is_cargo_test_binary(program: &str) -> bool {
-    let name = program.rsplit('/').next().unwrap_or(program);
-    name.rsplit_once('-')
-        .is_some_and(|(_, hash)| hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn growth(model: &Model, found: &mut Vec<Occurrence>) {

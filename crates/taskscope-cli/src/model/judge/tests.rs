@@ -1,7 +1,7 @@
 use taskscope_api::v1::{self, Outcome as WireOutcome, StallPhase, TaskState};
 
-use super::finding::Detail;
-use super::glob::Glob;
+use super::allowance::Allowance;
+use super::finding::{Descendant, Detail};
 use super::policy::{FindingKind, Policy, Severity};
 use super::*;
 use crate::model::fixture::*;
@@ -328,14 +328,29 @@ fn a_leak_names_the_test_whose_runtime_it_outlived() {
         ));
     }
     let judgement = judge([&one(update)], &Policy::default());
-    assert_eq!(judgement.findings.len(), 2);
-    for finding in &judgement.findings {
-        let Detail::AliveAtShutdown { test } = &finding.detail else {
-            panic!()
-        };
-        assert_eq!(test.as_deref(), Some("tests::leaks_a_task"), "{finding:?}");
-        assert!(finding.message.contains("tests::leaks_a_task"));
-    }
+    // One root cause: the child is folded into the task the test spawned.
+    let [finding] = judgement.findings.as_slice() else {
+        panic!("{judgement:?}")
+    };
+    assert_eq!(finding.spawn_location, "tests/leaky.rs:8:5");
+    assert_eq!(finding.test.as_deref(), Some("tests::leaks_a_task"));
+    assert!(finding.message.contains("tests::leaks_a_task"));
+    assert_eq!(
+        finding.detail,
+        Detail::AliveAtShutdown {
+            descendants: vec![Descendant {
+                spawn_location: "tests/leaky.rs:9:9".into(),
+                count: 1
+            }]
+        }
+    );
+    assert!(
+        finding
+            .message
+            .contains("and 1 task it spawned, still alive: tests/leaky.rs:9:9 ×1"),
+        "{}",
+        finding.message
+    );
 }
 
 #[test]
@@ -354,10 +369,7 @@ fn a_leak_found_through_the_runtimes_block_on_task_names_its_test() {
         Some(stats(2, TaskState::Idle, 1, 1)),
     ));
     let judgement = judge([&one(update)], &Policy::default());
-    let Detail::AliveAtShutdown { test } = &judgement.findings[0].detail else {
-        panic!()
-    };
-    assert_eq!(test.as_deref(), Some("leaks_a_task"));
+    assert_eq!(judgement.findings[0].test.as_deref(), Some("leaks_a_task"));
 }
 
 #[test]
@@ -373,10 +385,7 @@ fn an_ordinary_app_thread_is_not_taken_for_a_test() {
         Some(stats(1, TaskState::Idle, 1, 1)),
     ));
     let judgement = judge([&one(update)], &Policy::default());
-    assert_eq!(
-        judgement.findings[0].detail,
-        Detail::AliveAtShutdown { test: None }
-    );
+    assert_eq!(judgement.findings[0].test, None);
 }
 
 #[test]
@@ -428,14 +437,196 @@ fn severities_move_with_fail_on_and_warn_on() {
     );
 }
 
+fn allow(policy: &mut Policy, text: &str) {
+    policy.allow(Allowance::parse(text, "--allow").unwrap());
+}
+
 #[test]
 fn allowed_spawn_sites_are_dropped_and_counted() {
     let model = one(cancelled_at_shutdown(1, TaskState::Idle, 1, 1));
     let mut policy = Policy::default();
-    policy.allow(Glob::new("src/main.rs:*").unwrap());
+    allow(&mut policy, "src/main.rs:*");
     let judgement = judge([&model], &policy);
     assert!(judgement.findings.is_empty());
     assert_eq!(judgement.allowed, 1);
+    assert!(judgement.unused_allowances.is_empty());
+}
+
+#[test]
+fn an_allowance_for_a_leak_does_not_hide_a_stall_at_the_same_site() {
+    let mut update = cancelled_at_shutdown(1, TaskState::Idle, 1, 1);
+    update.stalls.push(stall(1, 1, StallPhase::Ended, 300 * MS));
+    let model = one(update);
+    let mut policy = Policy::default();
+    allow(&mut policy, "alive_at_shutdown@src/main.rs:*");
+    let judgement = judge([&model], &policy);
+    assert_eq!(kinds(&judgement), [FindingKind::Stall]);
+    assert_eq!(judgement.allowed, 1);
+}
+
+#[test]
+fn allowances_that_accept_nothing_are_reported_and_may_fail() {
+    let model = one(cancelled_at_shutdown(1, TaskState::Idle, 1, 1));
+    let mut policy = Policy::default();
+    allow(&mut policy, "alive_at_shutdown@src/main.rs:*");
+    allow(&mut policy, "stall@src/main.rs:*");
+    allow(&mut policy, "alive_at_shutdown@src/main.rs:*#some_test");
+    let judgement = judge([&model], &policy);
+    assert!(judgement.findings.is_empty());
+    let unused: Vec<&str> = judgement
+        .unused_allowances
+        .iter()
+        .map(|u| u.allowance.as_str())
+        .collect();
+    assert_eq!(
+        unused,
+        [
+            "stall@src/main.rs:*",
+            "alive_at_shutdown@src/main.rs:*#some_test"
+        ]
+    );
+    assert!(!judgement.has_errors(), "a note unless asked otherwise");
+    policy.fail_on_unused_allowance = true;
+    assert!(judge([&model], &policy).has_errors());
+}
+
+/// A test's server: the root the test spawned, two connection handlers and a purge task
+/// under it, a grandchild under a handler; and a task whose parent completed.
+fn leaked_server() -> Model {
+    let mut update = start(7, "/target/debug/deps/server_tests-0123456789abcdef");
+    update.runtime = Some(threads(&[
+        (1, "tests::serves"),
+        (2, "tokio-runtime-worker"),
+    ]));
+    leak(&mut update, 1, "tests/serves.rs:10:5", 0);
+    leak(&mut update, 2, "src/server.rs:259:13", 1);
+    leak(&mut update, 3, "src/server.rs:259:13", 1);
+    leak(&mut update, 4, "src/db.rs:135:9", 1);
+    leak(&mut update, 5, "src/db.rs:140:9", 2);
+    completed(&mut update, 6, "src/pool.rs:1:1");
+    leak(&mut update, 7, "src/pool.rs:9:9", 6);
+    exited(vec![update])
+}
+
+/// A task spawned by `parent` (0: by the test's body) that was pending at shutdown.
+fn leak(update: &mut v1::Update, id: u64, location: &str, parent: u64) {
+    let mut task = spawned(id, location);
+    task.parent_id = parent;
+    task.spawn_thread = if parent == 0 { 1 } else { 2 };
+    update.spawned.push(task);
+    update.ended.push(ended(
+        id,
+        WireOutcome::CancelledAtShutdown,
+        Some(stats(id, TaskState::Idle, 1, 1)),
+    ));
+}
+
+#[test]
+fn leaks_from_one_helper_in_several_tests_are_one_finding_naming_the_tests() {
+    let mut update = start(7, "/target/debug/deps/server_tests-0123456789abcdef");
+    update.runtime = Some(threads(&[
+        (1, "tests::a"),
+        (2, "tokio-runtime-worker"),
+        (3, "tests::b"),
+        (4, "tests::c"),
+        (5, "tests::d"),
+    ]));
+    for (id, thread) in [(1, 1), (2, 3), (3, 4), (4, 5), (5, 5)] {
+        leak(&mut update, id, "tests/common/mod.rs:20:5", 0);
+        update.spawned.last_mut().unwrap().spawn_thread = thread;
+    }
+    let judgement = judge([&one(update.clone())], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!("{judgement:?}")
+    };
+    let expected = "5 times from this spawn site in 4 tests (tests::a, tests::b, tests::c \
+                    and 1 more); worst: ";
+    assert!(finding.message.starts_with(expected), "{}", finding.message);
+
+    update.spawned.truncate(2);
+    update.ended.truncate(2);
+    let judgement = judge([&one(update)], &Policy::default());
+    let expected = "2 times from this spawn site in 2 tests (tests::a and tests::b); worst: ";
+    assert!(
+        judgement.findings[0].message.starts_with(expected),
+        "{}",
+        judgement.findings[0].message
+    );
+}
+
+#[test]
+fn a_leak_is_reported_at_its_root_with_its_leaked_descendants_folded_in() {
+    let judgement = judge([&leaked_server()], &Policy::default());
+    let locations: Vec<&str> = judgement
+        .findings
+        .iter()
+        .map(|f| f.spawn_location.as_str())
+        .collect();
+    // The task whose parent completed is a root of its own.
+    assert_eq!(locations, ["tests/serves.rs:10:5", "src/pool.rs:9:9"]);
+    let server = &judgement.findings[0];
+    assert_eq!((server.count, server.task_id), (1, 1));
+    assert_eq!(server.test.as_deref(), Some("tests::serves"));
+    let Detail::AliveAtShutdown { descendants } = &server.detail else {
+        panic!("{server:?}")
+    };
+    let sites: Vec<(&str, u64)> = descendants
+        .iter()
+        .map(|d| (d.spawn_location.as_str(), d.count))
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            ("src/server.rs:259:13", 2),
+            ("src/db.rs:135:9", 1),
+            ("src/db.rs:140:9", 1)
+        ]
+    );
+    assert!(
+        server.message.contains(
+            "and 4 tasks it spawned, still alive: src/server.rs:259:13 ×2, src/db.rs:135:9 ×1"
+        ),
+        "{}",
+        server.message
+    );
+}
+
+#[test]
+fn an_allowed_root_takes_its_tree_along_and_allowed_descendants_leave_the_fold() {
+    let mut policy = Policy::default();
+    allow(&mut policy, "alive_at_shutdown@src/db.rs:*#serves");
+    let judgement = judge([&leaked_server()], &policy);
+    let Detail::AliveAtShutdown { descendants } = &judgement.findings[0].detail else {
+        panic!()
+    };
+    assert_eq!(descendants.len(), 1, "{descendants:?}");
+    assert!(judgement.unused_allowances.is_empty());
+
+    let mut policy = Policy::default();
+    allow(&mut policy, "alive_at_shutdown@tests/serves.rs:*");
+    let judgement = judge([&leaked_server()], &policy);
+    let locations: Vec<&str> = judgement
+        .findings
+        .iter()
+        .map(|f| f.spawn_location.as_str())
+        .collect();
+    assert_eq!(locations, ["src/pool.rs:9:9"]);
+}
+
+#[test]
+fn parents_in_a_cycle_still_give_every_leak_a_finding() {
+    let mut update = start(7, "app");
+    for (id, parent) in [(1, 3), (2, 1), (3, 2), (4, 3)] {
+        leak(&mut update, id, "src/main.rs:10:5", parent);
+    }
+    let judgement = judge([&one(update)], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!("{judgement:?}")
+    };
+    let Detail::AliveAtShutdown { descendants } = &finding.detail else {
+        panic!()
+    };
+    assert_eq!(finding.count + descendants[0].count, 4, "{finding:?}");
 }
 
 #[test]
@@ -533,6 +724,24 @@ fn a_hundred_thousand_leaked_tasks_make_one_finding() {
 }
 
 #[test]
+fn a_chain_of_fifty_thousand_leaked_tasks_folds_into_its_first() {
+    // Not a timing test either: each task is walked once, however deep the chain.
+    let mut update = start(7, "server");
+    for id in 1..=50_000 {
+        leak(&mut update, id, "src/relay.rs:12:9", id - 1);
+    }
+    let judgement = judge([&one(update)], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!()
+    };
+    assert_eq!((finding.count, finding.task_id), (1, 1));
+    let Detail::AliveAtShutdown { descendants } = &finding.detail else {
+        panic!()
+    };
+    assert_eq!(descendants[0].count, 49_999);
+}
+
+#[test]
 fn a_stall_shows_the_frames_the_probe_marked_and_what_the_thread_was_doing() {
     let mut update = start(7, "app");
     completed(&mut update, 1, "src/main.rs:10:5");
@@ -551,6 +760,11 @@ fn a_stall_shows_the_frames_the_probe_marked_and_what_the_thread_was_doing() {
             ),
             marked("app::load_config", "src/config.rs:8:5"),
             frame("tokio::runtime::task::core::Core::poll", ""),
+            // libtest's runner, outside the test: the toolchain's, never shown.
+            marked(
+                "test::run_test_in_process",
+                "/rustc/abc/library/test/src/lib.rs:686:27",
+            ),
         ],
         ..Default::default()
     });

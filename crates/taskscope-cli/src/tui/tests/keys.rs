@@ -152,8 +152,8 @@ fn mouse_clicks_switch_tabs_sort_and_select() {
     assert_eq!(app.screen, Screen::Stalls);
     app.on_mouse(click(2, 2));
     assert_eq!(app.screen, Screen::Tasks);
-    // The table header is row 3; column 6 is the ID column.
-    app.on_mouse(click(7, 3));
+    // The table header is row 3; the ID column follows the 13 columns of flags in words.
+    app.on_mouse(click(15, 3));
     app.refresh_rows();
     assert_eq!(app.query.sort.column, Column::Id);
     app.on_mouse(click(7, 6));

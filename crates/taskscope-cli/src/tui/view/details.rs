@@ -10,6 +10,7 @@ use taskscope_api::histogram;
 
 use crate::duration::human_ns;
 use crate::model::stall::Phase;
+use crate::model::stall::shown_frames;
 use crate::model::task::{Kind, Outcome, Task};
 use crate::tui::app::App;
 use crate::tui::findings::Flags;
@@ -23,7 +24,8 @@ const CHILDREN_SHOWN: usize = 24;
 /// What a translated console-subscriber stream cannot say (no outcomes, parents, stacks).
 const NOT_FROM_CONSOLE: &str = "not available from a console-subscriber target";
 
-/// Frames shown of a stall's stack here (all of them in the Stalls view's overlay).
+/// Frames shown of a stall's stack here, the user's first as in `check`'s report (all of
+/// them in the Stalls view's overlay).
 const FRAMES_SHOWN: usize = 12;
 
 pub(super) fn render(app: &App, id: u64, area: Rect, buf: &mut Buffer) {
@@ -82,15 +84,14 @@ fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
     ]));
     let flags = app.derived.findings.flags(task.id);
     if !flags.is_empty() {
-        let described: Vec<&str> = Flags::GLYPHS
-            .iter()
-            .filter(|(flag, _, _)| flags.contains(*flag))
-            .map(|&(_, _, text)| text)
-            .collect();
         out.push(Line::from(vec![
             label("Flags", theme),
             Span::styled(
-                format!("{} — {}", flags.glyphs(), described.join("; ")),
+                format!(
+                    "{} — {}",
+                    app.derived.findings.words(task.id),
+                    flags.descriptions().join("; ")
+                ),
                 theme.bad(),
             ),
         ]));
@@ -272,15 +273,14 @@ fn stall_lines(app: &App, task_id: u64, out: &mut Vec<Line<'static>>) {
                 format!("  stack of stall #{} (innermost first):", stall.stall_id),
                 theme.dim(),
             ));
-            for frame in stall.stack.iter().take(FRAMES_SHOWN) {
+            let shown = shown_frames(&stall.stack);
+            for frame in shown.iter().take(FRAMES_SHOWN) {
                 out.push(frame_line(frame, theme));
             }
-            if stall.stack.len() > FRAMES_SHOWN {
+            let more = stall.stack.len() - shown.len().min(FRAMES_SHOWN);
+            if more > 0 {
                 out.push(Line::styled(
-                    format!(
-                        "    … {} more (Stalls view, Enter)",
-                        stall.stack.len() - FRAMES_SHOWN
-                    ),
+                    format!("    … {more} more, the runtime's folded (Stalls view, Enter)"),
                     theme.dim(),
                 ));
             }
@@ -297,7 +297,7 @@ fn stall_lines(app: &App, task_id: u64, out: &mut Vec<Line<'static>>) {
 /// A stack frame: the function, then where it is, user code highlighted.
 pub(super) fn frame_line(frame: &crate::model::stall::Frame, theme: Theme) -> Line<'static> {
     let location = frame.location.as_deref().unwrap_or("");
-    let user = crate::model::judge::finding::is_user_location(location);
+    let user = crate::model::stall::is_user_location(location);
     Line::from(vec![
         Span::styled(
             format!("    {}", frame.function),

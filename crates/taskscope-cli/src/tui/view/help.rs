@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
 use crate::duration::human_ns;
+use crate::model::stall::shown_frames;
 use crate::tui::app::App;
 use crate::tui::findings::Flags;
 
@@ -27,6 +28,7 @@ pub(crate) const KEYS: [(&str, &str); 24] = [
     ("+, -", "replay: faster, slower"),
     ("← →, h l", "replay: seek 1 s (with Shift: 10 s)"),
     ("[ ]", "replay: previous/next stall"),
+    ("f", "in a stall's stack: every frame, or only yours"),
     ("?", "this help"),
     ("q, Ctrl-C", "quit"),
     (
@@ -34,13 +36,18 @@ pub(crate) const KEYS: [(&str, &str); 24] = [
         "click selects/opens, header sorts, tabs switch, wheel scrolls",
     ),
     ("", ""),
-    ("Flags:", ""),
-    ("S", "stalling its thread now"),
-    ("W", "lost waker: nothing can ever wake it"),
-    ("A", "alive when its runtime shut down"),
-    ("s", "stalled before"),
-    ("P", "panicked"),
-    ("c", "cancelled (aborted, dropped)"),
+    (
+        "Flags (letter):",
+        "in one letter where the terminal is narrow",
+    ),
+    (
+        "STALL 1.0s (S s)",
+        "stalled its thread this long, now (S) or before (s)",
+    ),
+    ("LOST WAKER (W)", "nothing can ever wake it"),
+    ("LEAKED (A)", "alive when its runtime shut down"),
+    ("PANIC (P)", "panicked"),
+    ("cancelled (c)", "aborted, or dropped by a JoinSet"),
 ];
 
 /// A box centred in `area`, at most `width` × `height`.
@@ -62,7 +69,7 @@ pub(super) fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
         .iter()
         .map(|(key, what)| {
             Line::from(vec![
-                Span::styled(format!("{key:>15}  "), theme.title()),
+                Span::styled(format!("{key:>17}  "), theme.title()),
                 Span::raw(*what),
             ])
         })
@@ -96,8 +103,29 @@ pub(super) fn render_stack(app: &App, stall_id: u64, area: Rect, buf: &mut Buffe
             theme.dim(),
         ));
     }
-    for frame in &stall.stack {
-        lines.push(super::details::frame_line(frame, theme));
+    let shown = shown_frames(&stall.stack);
+    let folded = stall.stack.len() - shown.len();
+    if app.all_frames {
+        for frame in &stall.stack {
+            let line = super::details::frame_line(frame, theme);
+            lines.push(if shown.contains(frame) {
+                line
+            } else {
+                line.style(theme.dim())
+            });
+        }
+    } else {
+        for frame in &shown {
+            lines.push(super::details::frame_line(frame, theme));
+        }
+    }
+    if folded > 0 {
+        let what = if app.all_frames {
+            format!("    (f folds the {folded} frames of the runtime and the standard library)")
+        } else {
+            format!("    … {folded} frames of the runtime and the standard library (f shows them)")
+        };
+        lines.push(Line::styled(what, theme.dim()));
     }
     let rect = centered(
         area,

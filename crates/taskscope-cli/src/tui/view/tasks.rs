@@ -15,10 +15,19 @@ use crate::tui::findings::Flags;
 use crate::tui::metrics::{self, short_ns};
 use crate::tui::rows::Column;
 
+/// The flag column in words (`STALL 612.4ms`, `LOST WAKER`), where the terminal has room.
+const FLAGS_IN_WORDS: u16 = 13;
+/// The flag column as one letter a flag (`Sc`), on terminals too narrow for words.
+const FLAGS_IN_LETTERS: u16 = 5;
+
+/// The columns that must fit for the flags to be written in words: those a task is
+/// recognised and judged by.
+const ESSENTIAL: usize = 6;
+
 /// Width of each column (the location takes what is left).
-fn width(column: Column) -> u16 {
+fn width(column: Column, flags: u16) -> u16 {
     match column {
-        Column::Flags => 5,
+        Column::Flags => flags,
         Column::Id => 7,
         Column::Name => 16,
         Column::State => 9,
@@ -50,18 +59,29 @@ const PRIORITY: [Column; 13] = [
     Column::Parent,
 ];
 
-/// The columns shown at `total` width, in display order, with their widths.
+/// The columns shown at `total` width, in display order, with their widths. The flags
+/// are written in words when the essential columns fit with them, else in letters.
 pub(super) fn columns(total: u16, tree: bool) -> Vec<(Column, u16)> {
-    let mut chosen = Vec::new();
-    let mut used: u16 = 0;
     let mut priority: Vec<Column> = PRIORITY.to_vec();
     if tree {
         // The tree is drawn in the name column: it must be there.
         priority.retain(|&c| c != Column::Name);
         priority.insert(2, Column::Name);
     }
+    let essential: u16 = priority[..ESSENTIAL]
+        .iter()
+        .map(|&c| width(c, FLAGS_IN_WORDS) + 1)
+        .sum::<u16>()
+        - 1;
+    let flags = if essential <= total {
+        FLAGS_IN_WORDS
+    } else {
+        FLAGS_IN_LETTERS
+    };
+    let mut chosen = Vec::new();
+    let mut used: u16 = 0;
     for column in priority {
-        let need = width(column) + u16::from(!chosen.is_empty());
+        let need = width(column, flags) + u16::from(!chosen.is_empty());
         if used + need <= total {
             chosen.push(column);
             used += need;
@@ -73,9 +93,9 @@ pub(super) fn columns(total: u16, tree: bool) -> Vec<(Column, u16)> {
         .filter(|c| chosen.contains(c))
         .map(|&c| {
             let w = if c == Column::Location {
-                width(c) + spare
+                width(c, flags) + spare
             } else {
-                width(c)
+                width(c, flags)
             };
             (c, w)
         })
@@ -265,7 +285,12 @@ fn cells(app: &App, task: &Task, depth: u16, cols: &[(Column, u16)], now_ns: u64
                 } else {
                     theme.warn()
                 };
-                (flags.glyphs(), style)
+                let text = if w >= FLAGS_IN_WORDS {
+                    app.derived.findings.words(task.id)
+                } else {
+                    flags.glyphs()
+                };
+                (text, style)
             }
             Column::Id => (task.id.to_string(), base),
             Column::Name => {
@@ -341,6 +366,14 @@ mod tests {
         let total: u16 = columns(80, false).iter().map(|(_, w)| w + 1).sum();
         assert!(total <= 81);
         assert_eq!(columns(200, false).len(), Column::ALL.len());
+    }
+
+    #[test]
+    fn flags_are_words_where_the_essential_columns_fit_and_letters_below() {
+        let flags = |total| columns(total, false)[0];
+        assert_eq!(flags(80), (Column::Flags, FLAGS_IN_WORDS));
+        assert_eq!(flags(70), (Column::Flags, FLAGS_IN_LETTERS));
+        assert_eq!(columns(70, false).len(), columns(80, false).len());
     }
 
     #[test]
