@@ -542,6 +542,7 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
             crate::config::Route::Hooks => v1::Route::Hooks,
             crate::config::Route::Tracing => v1::Route::Tracing,
         } as i32,
+        unobserved_body: config.unobserved_body.clone().unwrap_or_default(),
     }
 }
 

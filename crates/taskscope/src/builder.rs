@@ -24,8 +24,9 @@ use crate::{diag, exit, outcome};
 pub enum InitError {
     /// Another global tracing subscriber is installed.
     #[error(
-        "a global tracing subscriber is already installed, so taskscope cannot add its \
-         layer; add it to yours instead: `.with(taskscope::Builder::from_env().build().0)`"
+        "a global tracing subscriber is already installed, so taskscope::init() cannot \
+         install its own; add the probe's layer to yours instead: \
+         `.with(taskscope::layer())`, or use #[taskscope::main], which needs no subscriber"
     )]
     SubscriberAlreadySet,
     /// The probe's threads could not be started.
@@ -322,8 +323,23 @@ static PROBE_INSTALLED: AtomicBool = AtomicBool::new(false);
 ///
 /// It never fails the app: if the probe cannot be installed, the reason is printed on
 /// stderr and the app runs on without it.
+///
+/// Called inside `#[tokio::main]` (or `#[tokio::test]`), it runs in a body tokio started
+/// before the probe existed: that body's own stalls are not seen. `taskscope check` and
+/// the dashboard say so, naming this call; `#[taskscope::main]` sees the body.
+#[track_caller]
 pub fn init() {
-    if let Err(e) = Builder::from_env().init() {
+    let mut builder = Builder::from_env();
+    if tokio::runtime::Handle::try_current().is_ok() {
+        let caller = std::panic::Location::caller();
+        builder.config.unobserved_body = Some(format!(
+            "{}:{}:{}",
+            caller.file(),
+            caller.line(),
+            caller.column()
+        ));
+    }
+    if let Err(e) = builder.init() {
         static WARNED: AtomicBool = AtomicBool::new(false);
         diag::warn_once(&WARNED, &e.to_string());
     }

@@ -72,6 +72,8 @@ pub(crate) struct Config {
     pub(crate) console_bind: Bind,
     /// How runtimes that taskscope builds are observed.
     pub(crate) route: Route,
+    /// Where `init()` was called, when from inside a future tokio was already running.
+    pub(crate) unobserved_body: Option<String>,
 }
 
 /// `TASKSCOPE_WAKERS`: waker tracking, which only tokio's tracing spans can give.
@@ -111,6 +113,7 @@ impl Default for Config {
             log_to_stderr: true,
             console_bind: Bind::Off,
             route: Route::Hooks,
+            unobserved_body: None,
         }
     }
 }

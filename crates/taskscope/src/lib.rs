@@ -32,14 +32,15 @@
 //! | `TASKSCOPE_RECORD` | unset | record to this file, or into this directory as `<program>-<pid>.tsrec` |
 //! | `TASKSCOPE_STALL_THRESHOLD` | `100ms` | a poll longer than this is a stall |
 //! | `TASKSCOPE_PUBLISH_INTERVAL` | `100ms` | how often changes are published |
-//! | `TASKSCOPE_WAKERS` | `off` | track wakers (needed for lost-waker detection; costly) |
+//! | `TASKSCOPE_WAKERS` | `off` | track wakers (needed for lost-waker detection; costly; tracing route only), `auto` where the route allows |
 //! | `TASKSCOPE_RETENTION` | `60s` | how long ended tasks stay visible |
 //! | `TASKSCOPE_STACKS` | `on` | capture the stack of a stalled thread |
 //! | `TASKSCOPE_CONSOLE_BIND` | `off` | also serve tokio-console's protocol here (feature `console`; costly, see `docs/interop.md`) |
 //! | `TASKSCOPE_ROUTE` | `hooks` | `tracing` keeps a `#[taskscope::main]` program on tokio's tracing spans |
 //!
-//! The same settings exist on [`Builder`]. For an app that builds its own tracing
-//! subscriber, [`Builder::build`] returns the probe's layer to add to it.
+//! The same settings exist on [`Builder`]. The macros install no tracing subscriber, so the
+//! app's own logging set-up works unchanged. An app on `#[tokio::main]` that builds its own
+//! tracing subscriber adds [`layer()`] to it ([`Builder::build`] for settings in code).
 //!
 //! # What it costs, and what it never does
 //!

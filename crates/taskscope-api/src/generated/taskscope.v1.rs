@@ -103,6 +103,12 @@ pub struct ProcessInfo {
     #[prost(enumeration = "Route", tag = "13")]
     #[serde(serialize_with = "crate::serde_enum::route")]
     pub route: i32,
+    /// Where `taskscope::init()` was called (`file:line:col`) when that was inside a
+    /// future tokio was already running (the body of `#\[tokio::main\]` or `#\[tokio::test\]`):
+    /// tokio started that body before the probe existed, so its own stalls are not seen.
+    /// Empty otherwise. `#\[taskscope::main\]`/`#\[taskscope::test\]` see the body.
+    #[prost(string, tag = "14")]
+    pub unobserved_body: ::prost::alloc::string::String,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

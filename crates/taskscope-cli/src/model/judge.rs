@@ -159,6 +159,17 @@ fn notes(model: &Model, policy: &Policy) -> Vec<String> {
              are not available from a console-subscriber target"
         ));
     }
+    if let Some(at) = model
+        .process()
+        .map(|p| p.unobserved_body.as_str())
+        .filter(|at| !at.is_empty())
+    {
+        notes.push(format!(
+            "{who}: taskscope::init() was called at {at}, inside a body tokio was already \
+             running, so a stall in that body itself is not seen; #[taskscope::main] (or \
+             #[taskscope::test]) in place of tokio's macro sees it"
+        ));
+    }
     if let Some(process) = model.process()
         && !model.waker_tracking()
     {
