@@ -105,6 +105,11 @@ pub(crate) struct AttachArgs {
     /// first.
     #[arg(long, value_enum, default_value_t = Protocol::Auto)]
     pub(crate) protocol: Protocol,
+
+    /// How long to wait for the target to connect and send its first update before showing
+    /// why and trying again, e.g. `5s`, `30s`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "5s", env = "TASKSCOPE_CONNECT_TIMEOUT")]
+    pub(crate) connect_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +131,11 @@ pub(crate) struct EventsArgs {
     /// first.
     #[arg(long, value_enum, default_value_t = Protocol::Auto)]
     pub(crate) protocol: Protocol,
+
+    /// How long to wait for the target to connect and send its first update before giving
+    /// up (exit 2), e.g. `5s`, `30s`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "5s", env = "TASKSCOPE_CONNECT_TIMEOUT")]
+    pub(crate) connect_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +154,11 @@ pub(crate) struct CheckArgs {
     /// see docs/interop.md). `auto` tries taskscope's first.
     #[arg(long, value_enum, default_value_t = Protocol::Auto, requires = "attach")]
     pub(crate) protocol: Protocol,
+
+    /// How long to wait for the --attach target to connect and send its first update
+    /// before giving up (exit 2), e.g. `5s`, `30s`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "5s", env = "TASKSCOPE_CONNECT_TIMEOUT")]
+    pub(crate) connect_timeout: Duration,
 
     /// Judge existing recordings: a `.tsrec` file, or a directory of them.
     #[arg(long, value_name = "PATH")]

@@ -227,6 +227,64 @@ fn nothing_listening_is_exit_2_naming_the_address_and_the_fix() {
     }
 }
 
+/// Peers that accept a connection and then say nothing: a TCP listener and a Unix socket
+/// listener that never read. Every client command gives up after `--connect-timeout`.
+#[test]
+fn a_peer_that_never_answers_is_exit_2_after_the_connect_timeout() {
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_address = tcp.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("silent.sock");
+    let _unix = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let unix_address = format!("unix:{}", socket.display());
+    for address in [&tcp_address, &unix_address] {
+        for args in [
+            vec!["check", "--attach", address, "--duration", "60s"],
+            vec!["events", address],
+            vec!["events", "--protocol", "taskscope", address],
+        ] {
+            let started = std::time::Instant::now();
+            let mut args = args.clone();
+            args.extend(["--connect-timeout", "1s"]);
+            let output = taskscope(&args);
+            assert_eq!(status(&output), 2, "{args:?}: {}", stderr(&output));
+            let message = stderr(&output);
+            assert!(
+                message.contains("no answer from") && message.contains(address.as_str()),
+                "{message}"
+            );
+            assert!(message.contains("--connect-timeout"), "{message}");
+            // 1 s asked for; anything near the 60 s window means the timeout did not hold.
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "{args:?}");
+        }
+    }
+}
+
+/// A FIFO without a writer would block a plain open forever; it is refused at once, for
+/// every command that reads recordings.
+#[test]
+fn a_fifo_is_refused_as_a_recording_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("app-4242.tsrec");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a plain syscall on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let fifo = fifo.to_str().unwrap();
+    for args in [
+        vec!["check", "--recording", fifo],
+        vec!["events", fifo],
+        vec!["replay", fifo],
+    ] {
+        let output = taskscope(&args);
+        assert_eq!(status(&output), 2, "{args:?}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("is a FIFO") && message.contains("not a regular file"),
+            "{message}"
+        );
+    }
+}
+
 #[test]
 fn a_command_that_cannot_start_is_exit_2() {
     let output = taskscope(&["check", "--", "/no/such/program"]);

@@ -34,6 +34,8 @@ pub(crate) struct Config {
     pub(crate) stall_threshold: Duration,
     /// The protocol of the --attach target.
     pub(crate) protocol: Protocol,
+    /// How long the --attach target may take to connect and answer.
+    pub(crate) connect_timeout: Duration,
     pub(crate) format: Format,
     pub(crate) output: Option<PathBuf>,
 }
@@ -45,6 +47,7 @@ impl Config {
         crate::source::protocol::Options {
             protocol: self.protocol,
             stall_threshold: self.stall_threshold,
+            connect_timeout: self.connect_timeout,
         }
     }
 
@@ -87,6 +90,7 @@ impl Config {
             policy,
             stall_threshold: args.stall_threshold,
             protocol: args.protocol,
+            connect_timeout: args.connect_timeout,
             format: args.format,
             output: args.output,
         })
