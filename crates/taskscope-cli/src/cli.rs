@@ -62,7 +62,8 @@ pub(crate) enum Command {
     ///
     /// Exit status: 0 pass; 1 fail (an error finding, or CMD itself failed); 2 could not
     /// check (bad arguments, CMD could not start, unreadable recording, or no instrumented
-    /// process seen).
+    /// process seen); 128+N interrupted by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT), with
+    /// a report of what was seen until then.
     ///
     /// Examples:
     ///
@@ -192,8 +193,14 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
 
-    /// The command to run and check, after `--`. Its stdin, stdout and stderr are the
-    /// terminal's; every instrumented process it starts is recorded.
+    /// After a terminating signal is forwarded to CMD's process group, how long CMD may
+    /// take to stop before the group is killed (SIGKILL), e.g. `10s`, `500ms`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "10s", env = "TASKSCOPE_KILL_AFTER")]
+    pub(crate) kill_after: Duration,
+
+    /// The command to run and check, after `--`. It runs in a process group of its own;
+    /// its stdout and stderr are the terminal's, and so is its stdin unless that is a
+    /// terminal (then it reads nothing); every instrumented process it starts is recorded.
     #[arg(last = true, value_name = "CMD")]
     pub(crate) command: Vec<String>,
 }

@@ -468,7 +468,7 @@ fn events_streams_a_live_probe_as_json_lines() {
 }
 
 /// `check` passes SIGTERM on to the command, then still judges and reports what the
-/// command recorded before it died.
+/// command recorded before it died, as an interrupted run.
 #[test]
 fn a_terminated_check_stops_the_command_and_still_reports() {
     // `check` makes its recording directory under TMPDIR: use one this test can watch.
@@ -498,11 +498,12 @@ fn a_terminated_check_stops_the_command_and_still_reports() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let output = checker.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("was killed by signal 15"), "{stderr}");
+    assert_eq!(output.status.code(), Some(128 + libc::SIGTERM), "{stderr}");
+    assert!(stderr.contains("INTERRUPTED"), "{stderr}");
+    assert!(stderr.contains("stopped by signal 15"), "{stderr}");
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
-    assert_eq!(report["verdict"], "fail");
+    assert_eq!(report["verdict"], "interrupted");
     assert!(report["exit_code"].is_null());
     assert!(
         findings_of(&report).iter().any(|f| f["kind"] == "stall"),

@@ -255,7 +255,10 @@ fn a_peer_that_never_answers_is_exit_2_after_the_connect_timeout() {
             );
             assert!(message.contains("--connect-timeout"), "{message}");
             // 1 s asked for; anything near the 60 s window means the timeout did not hold.
-            assert!(started.elapsed() < std::time::Duration::from_secs(30), "{args:?}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{args:?}"
+            );
         }
     }
 }
@@ -542,4 +545,159 @@ fn the_ci_guide_documents_every_json_field() {
             "docs/ci.md's schema table does not describe `{field}`"
         );
     }
+}
+
+/// `taskscope check ARGS` started in the background, its output discarded.
+fn spawn_check(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .arg("check")
+        .args(args)
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The live processes of a process group (zombies count as gone).
+fn group_members(group: i32) -> Vec<i32> {
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces, so split after it.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        if fields[0] != "Z" && fields[2].parse::<i32>() == Ok(group) {
+            members.push(pid);
+        }
+    }
+    members
+}
+
+/// Polls `condition` for up to 60 s (a loaded machine is slow, never that slow).
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The process group `check` runs its command in: the group led by its only child.
+fn command_group(check: &std::process::Child) -> i32 {
+    let children = format!("/proc/{0}/task/{0}/children", check.id());
+    let mut group = 0;
+    eventually("the command to start", || {
+        let text = std::fs::read_to_string(&children).unwrap_or_default();
+        group = text
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        group != 0
+    });
+    group
+}
+
+fn send(pid: i32, signal: i32) {
+    // SAFETY: a plain syscall on a process this test started.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+fn wait_exit(mut check: std::process::Child) -> i32 {
+    let mut status = None;
+    eventually("check to exit", || {
+        status = check.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap().code().expect("check exited, not killed")
+}
+
+fn verdict_in(report: &Path) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    json["verdict"].as_str().unwrap().to_owned()
+}
+
+/// A command that ignores SIGTERM and SIGINT (and so does the `sleep` its shell runs) is
+/// killed after `--kill-after`, shell and sleep alike, and the report says "interrupted".
+#[test]
+fn a_command_ignoring_sigterm_is_killed_with_its_children_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let check = spawn_check(&[
+        "--kill-after",
+        "1s",
+        "--format",
+        "json",
+        "--output",
+        report.to_str().unwrap(),
+        "--",
+        "bash",
+        "-c",
+        "trap '' TERM INT; sleep 1000; echo done",
+    ]);
+    let pid = i32::try_from(check.id()).unwrap();
+    let group = command_group(&check);
+    eventually("bash to start sleep", || group_members(group).len() == 2);
+    send(pid, libc::SIGTERM);
+    assert_eq!(wait_exit(check), 128 + libc::SIGTERM);
+    eventually("bash and sleep to be gone", || {
+        group_members(group).is_empty()
+    });
+    assert_eq!(verdict_in(&report), "interrupted");
+}
+
+/// Every terminating signal is forwarded and ends in an "interrupted" report with exit
+/// status 128 + the signal.
+#[test]
+fn sighup_sigquit_and_sigint_give_an_interrupted_report() {
+    for signal in [libc::SIGHUP, libc::SIGQUIT, libc::SIGINT] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.json");
+        let check = spawn_check(&[
+            "--format",
+            "json",
+            "--output",
+            report.to_str().unwrap(),
+            "--",
+            "sleep",
+            "1000",
+        ]);
+        let pid = i32::try_from(check.id()).unwrap();
+        let group = command_group(&check);
+        send(pid, signal);
+        assert_eq!(wait_exit(check), 128 + signal, "signal {signal}");
+        eventually("sleep to be gone", || group_members(group).is_empty());
+        assert_eq!(verdict_in(&report), "interrupted", "signal {signal}");
+    }
+}
+
+/// `check` killed outright (no chance to forward anything) takes its command with it.
+#[test]
+fn sigkill_of_check_kills_the_command() {
+    let check = spawn_check(&["--", "sleep", "1000"]);
+    let pid = i32::try_from(check.id()).unwrap();
+    let group = command_group(&check);
+    send(pid, libc::SIGKILL);
+    wait_exit_killed(check);
+    eventually("sleep to die with check", || {
+        group_members(group).is_empty()
+    });
+}
+
+fn wait_exit_killed(mut check: std::process::Child) {
+    let status = check.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
 }

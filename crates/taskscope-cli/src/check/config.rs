@@ -36,6 +36,8 @@ pub(crate) struct Config {
     pub(crate) protocol: Protocol,
     /// How long the --attach target may take to connect and answer.
     pub(crate) connect_timeout: Duration,
+    /// How long CMD may take to stop after a forwarded signal.
+    pub(crate) kill_after: Duration,
     pub(crate) format: Format,
     pub(crate) output: Option<PathBuf>,
 }
@@ -91,6 +93,7 @@ impl Config {
             stall_threshold: args.stall_threshold,
             protocol: args.protocol,
             connect_timeout: args.connect_timeout,
+            kill_after: args.kill_after,
             format: args.format,
             output: args.output,
         })

@@ -95,6 +95,7 @@ fn report<'a>(judgement: &'a Judgement, command: &'a [String], exit: ChildExit) 
         command: Some(command),
         exit: Some(exit),
         stall_threshold_ns: 100_000_000,
+        interrupted: None,
     }
 }
 
