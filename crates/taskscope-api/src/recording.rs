@@ -210,6 +210,18 @@ impl<R: Read> Reader<R> {
         self.offset
     }
 
+    /// The same reader, at the same place, over its source wrapped by `wrap` (boxed, for
+    /// one type over files and bytes).
+    pub fn map_source<S>(self, wrap: impl FnOnce(R) -> S) -> Reader<S> {
+        Reader {
+            source: wrap(self.source),
+            path: self.path,
+            offset: self.offset,
+            done: self.done,
+            buf: self.buf,
+        }
+    }
+
     fn next_update(&mut self) -> Result<Option<Update>, ReadError> {
         let start = self.offset;
         let len = match read_varint(&mut self.source) {
@@ -267,12 +279,13 @@ impl<R: Read> Reader<R> {
 }
 
 impl<R: Read + Seek> Reader<R> {
-    /// Goes back to the first message, to read the recording again.
-    pub fn rewind(&mut self) -> Result<(), ReadError> {
+    /// Goes back (or forth) to a message read before: `offset` is a value [`Reader::offset`]
+    /// returned. This is how a player re-reads a recording without holding it in memory.
+    pub fn seek_to(&mut self, offset: u64) -> Result<(), ReadError> {
         self.source
-            .seek(SeekFrom::Start(HEADER_LEN))
+            .seek(SeekFrom::Start(offset))
             .map_err(|e| self.io(e))?;
-        self.offset = HEADER_LEN;
+        self.offset = offset;
         self.done = false;
         Ok(())
     }
