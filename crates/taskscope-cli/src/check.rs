@@ -4,6 +4,7 @@
 mod attach;
 mod child;
 pub(crate) mod config;
+mod signals;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use crate::source::recording;
 struct Observed {
     models: Vec<Model>,
     exit: Option<ChildExit>,
-    /// The signal that stopped `check` while CMD ran.
+    /// The signal that stopped `check` while CMD ran or the --attach window was open.
     interrupted: Option<i32>,
 }
 
@@ -77,11 +78,15 @@ async fn observe(config: &Config) -> anyhow::Result<Observed> {
                 interrupted: ended.interrupted,
             })
         }
-        Mode::Attach { address, duration } => Ok(Observed {
-            models: vec![attach::watch(address, *duration, config.live_options()).await?],
-            exit: None,
-            interrupted: None,
-        }),
+        Mode::Attach { address, duration } => {
+            let (model, interrupted) =
+                attach::watch(address, *duration, config.live_options()).await?;
+            Ok(Observed {
+                models: vec![model],
+                exit: None,
+                interrupted,
+            })
+        }
         Mode::Recording(path) => {
             let models = load_dir(path)?;
             if models.is_empty() {

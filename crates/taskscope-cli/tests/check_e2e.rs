@@ -434,6 +434,45 @@ fn attaching_to_a_running_service_judges_what_happened_in_the_window() {
     assert_eq!(finding["spawn_location"], expected.as_str());
 }
 
+/// Connections to the Unix socket at `path`, the listener's included (`/proc/net/unix`
+/// lists the accepted side under the listener's path).
+fn unix_socket_entries(path: &Path) -> usize {
+    let path = path.to_string_lossy();
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.ends_with(path.as_ref()))
+        .count()
+}
+
+/// A signal during an --attach window ends it early with a report of what was seen,
+/// verdict "interrupted" and exit status 128 + the signal.
+#[test]
+fn a_signal_during_the_attach_window_gives_an_interrupted_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("probe.sock");
+    let _service = Service::start(&format!("unix:{}", socket.display()));
+    wait_for("the probe's socket", || socket.exists());
+    let checker = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--format", "json", "--duration", "10m", "--attach"])
+        .arg(format!("unix:{}", socket.display()))
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("check to connect", || unix_socket_entries(&socket) >= 2);
+    let pid = libc::pid_t::try_from(checker.id()).unwrap();
+    // SAFETY: a plain syscall on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let output = checker.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(128 + libc::SIGHUP), "{report:#}");
+    assert_eq!(report["verdict"], "interrupted");
+    assert_eq!(report["processes"][0]["program"], "forever", "{report:#}");
+}
+
 #[test]
 fn events_streams_a_live_probe_as_json_lines() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::process::{Child, Command};
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use super::signals::Terminating;
 use crate::report::ChildExit;
 
 /// How the command ended, and whether `check` was told to stop meanwhile.
@@ -36,9 +36,6 @@ pub(crate) struct Settings {
     pub(crate) kill_after: Duration,
 }
 
-/// The signals that ask `check` to stop, all forwarded to the command.
-const TERMINATING: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
-
 /// Runs `command` recording into `dir` and waits for it.
 pub(crate) async fn run(
     command: &[String],
@@ -50,13 +47,7 @@ pub(crate) async fn run(
         .context("no command given after `--`")?;
     // Listening before the command starts: a signal that arrives while it starts is not
     // lost (nor does it kill `check` before it can forward it).
-    let mut signals = TERMINATING
-        .iter()
-        .map(|&number| {
-            signal(SignalKind::from_raw(number))
-                .with_context(|| format!("cannot listen for signal {number}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut signals = Terminating::listen()?;
     let mut child = spawn(program, args, dir, settings.stall_threshold)?;
     let group = child
         .id()
@@ -72,7 +63,7 @@ pub(crate) async fn run(
         };
         tokio::select! {
             status = child.wait() => break status.with_context(|| format!("lost track of `{program}`"))?,
-            number = next_signal(&mut signals) => {
+            number = signals.recv() => {
                 interrupted.get_or_insert(number);
                 signal_group(group, number);
             }
@@ -155,19 +146,6 @@ fn stdin() -> Stdio {
     } else {
         Stdio::inherit()
     }
-}
-
-/// The next terminating signal, whichever it is.
-async fn next_signal(signals: &mut [Signal]) -> libc::c_int {
-    std::future::poll_fn(|cx| {
-        for (signal, &number) in signals.iter_mut().zip(&TERMINATING) {
-            if signal.poll_recv(cx).is_ready() {
-                return std::task::Poll::Ready(number);
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 fn signal_group(group: libc::pid_t, signal: libc::c_int) {
