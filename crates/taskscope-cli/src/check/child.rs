@@ -54,10 +54,12 @@ pub(crate) async fn run(
         .and_then(|pid| libc::pid_t::try_from(pid).ok())
         .context("the command has no process id")?;
     let mut interrupted = None;
+    // Counted from the first signal: more signals do not postpone the kill.
+    let mut kill_at = None;
     let status = loop {
         let grace = async {
-            match interrupted {
-                Some(_) => tokio::time::sleep(settings.kill_after).await,
+            match kill_at {
+                Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
@@ -65,6 +67,7 @@ pub(crate) async fn run(
             status = child.wait() => break status.with_context(|| format!("lost track of `{program}`"))?,
             number = signals.recv() => {
                 interrupted.get_or_insert(number);
+                kill_at.get_or_insert_with(|| tokio::time::Instant::now() + settings.kill_after);
                 signal_group(group, number);
             }
             () = grace => {
