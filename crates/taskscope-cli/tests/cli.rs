@@ -701,3 +701,39 @@ fn wait_exit_killed(mut check: std::process::Child) {
         Some(libc::SIGKILL)
     );
 }
+
+/// Peak RSS of `taskscope ARGS` in KiB (from `wait4`), with stdin and stdout discarded.
+fn peak_rss_kib(args: &[&str]) -> i64 {
+    let child = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into the two locals.
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    usage.ru_maxrss
+}
+
+/// A crafted recording: a valid header, then a million zero bytes, each a length prefix of
+/// an empty update. `replay` once held every decoded update (about 380 bytes each); it
+/// streams now, so its memory does not follow the file.
+#[test]
+fn replay_memory_does_not_grow_with_a_crafted_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zeros.tsrec");
+    let mut bytes = Writer::new(Vec::new()).unwrap().into_inner().unwrap();
+    bytes.resize(bytes.len() + 1024 * 1024, 0);
+    std::fs::write(&path, bytes).unwrap();
+    // Without a terminal, replay reads (checks and indexes) the whole file, then stops.
+    let kib = peak_rss_kib(&["replay", path.to_str().unwrap()]);
+    assert!(
+        kib < 100 * 1024,
+        "replay of a 1 MiB file peaked at {kib} KiB"
+    );
+}
