@@ -702,7 +702,9 @@ fn wait_exit_killed(mut check: std::process::Child) {
     );
 }
 
-/// Peak RSS of `taskscope ARGS` in KiB (from `wait4`), with stdin and stdout discarded.
+/// Peak RSS of `taskscope ARGS` in KiB (from `wait4`, which reaps it), with stdin and
+/// stdout discarded.
+#[allow(clippy::zombie_processes)]
 fn peak_rss_kib(args: &[&str]) -> i64 {
     let child = Command::new(env!("CARGO_BIN_EXE_taskscope"))
         .args(args)
