@@ -662,3 +662,25 @@ fn a_stall_stack_names_the_contended_mutex_lock_and_its_caller() {
 fn a_stall_stack_of_a_cpu_loop_says_busy_and_names_the_loop() {
     assert_stall_stack("cpu_loop", "crunch", None, true);
 }
+
+/// Ctrl-C typed at a real terminal: `check` (in the terminal's foreground) forwards it to
+/// the command's process group, and reports the run as interrupted.
+#[test]
+fn ctrl_c_at_a_terminal_stops_the_command_and_reports_an_interrupted_run() {
+    if !support::tmux::have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let tmux = support::tmux::Tmux::start(120, 30);
+    tmux.run(&format!(
+        "{} check -- bash -c 'touch {}; sleep 1000'; echo status=$?",
+        env!("CARGO_BIN_EXE_taskscope"),
+        marker.display()
+    ));
+    wait_for("the command to start", || marker.exists());
+    tmux.keys(&["C-c"]);
+    let screen = tmux.wait_for("check's exit status", |s| s.contains("status="));
+    assert!(screen.contains("INTERRUPTED"), "{screen}");
+    assert!(screen.contains("status=130"), "{screen}");
+}

@@ -113,9 +113,21 @@ fn help_describes_every_command_with_examples() {
         "--format",
         "--output",
         "TASKSCOPE_STALL_THRESHOLD",
+        "--connect-timeout",
+        "TASKSCOPE_CONNECT_TIMEOUT",
+        "--kill-after",
+        "TASKSCOPE_KILL_AFTER",
+        "128+N",
         "taskscope check -- cargo test",
     ] {
         assert!(help.contains(flag), "`check --help` lacks {flag}:\n{help}");
+    }
+    for command in ["attach", "events"] {
+        let help = stdout(&taskscope(&[command, "--help"]));
+        assert!(
+            help.contains("--connect-timeout") && help.contains("TASKSCOPE_CONNECT_TIMEOUT"),
+            "`{command} --help` lacks the connect timeout:\n{help}"
+        );
     }
 }
 
