@@ -90,6 +90,16 @@ impl Report<'_> {
         }
     }
 
+    /// What an interrupted report says about it, in every format.
+    pub(crate) fn interruption(&self) -> Option<String> {
+        self.interrupted.map(|signal| {
+            format!(
+                "check was stopped by signal {signal} before the run was over; this reports \
+                 what was seen until then"
+            )
+        })
+    }
+
     /// `command `cargo test` exited with status 101`, when it failed.
     pub(crate) fn command_failure(&self) -> Option<String> {
         let exit = self.exit.filter(|exit| !exit.success())?;

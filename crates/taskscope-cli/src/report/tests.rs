@@ -183,6 +183,36 @@ fn json_exit_code_is_null_when_the_command_was_killed() {
     assert_eq!(parsed["verdict"], "fail");
 }
 
+/// An interrupted run is neither a pass nor a fail, and every format says why.
+#[test]
+fn an_interrupted_run_says_so_in_every_format() {
+    let judgement = Judgement::default();
+    let command = command();
+    let report = Report {
+        interrupted: Some(15),
+        ..report(&judgement, &command, ChildExit::Signal(15))
+    };
+    assert_eq!(report.verdict(), Verdict::Interrupted);
+    let said = "stopped by signal 15";
+    let text = text::summary(&report, Style::Plain);
+    assert!(
+        text.starts_with("INTERRUPTED") && text.contains(said),
+        "{text}"
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&json::render(&report)).unwrap();
+    assert_eq!(parsed["verdict"], "interrupted");
+    let junit = junit::render(&report);
+    assert!(
+        junit.contains("<failure type=\"interrupted\"") && junit.contains(said),
+        "{junit}"
+    );
+    let github = github::render(&report, None);
+    assert!(
+        github.starts_with("::error ") && github.contains(said),
+        "{github}"
+    );
+}
+
 #[test]
 fn junit_report() {
     let judgement = fixture();

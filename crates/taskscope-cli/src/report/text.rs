@@ -87,11 +87,8 @@ fn headline(report: &Report<'_>, style: Style) -> String {
         warnings,
         plural(warnings, "warning", "warnings"),
     );
-    if let Some(signal) = report.interrupted {
-        let _ = write!(
-            line,
-            "; check was stopped by signal {signal} before the observation was over"
-        );
+    if let Some(interruption) = report.interruption() {
+        let _ = write!(line, "; {interruption}");
     }
     if let Some(failure) = report.command_failure() {
         let _ = write!(line, "; {failure}");
