@@ -172,7 +172,7 @@ fn describe(kind: std::fs::FileType) -> &'static str {
     if kind.is_dir() {
         return "a directory";
     }
-    "not a regular file"
+    "a special file"
 }
 
 impl<R: Read> Reader<R> {
@@ -490,6 +490,21 @@ mod tests {
         assert!(matches!(items[0], Err(ReadError::NotARecording { .. })));
         let message = items[0].as_ref().unwrap_err().to_string();
         assert!(message.contains("not a taskscope recording"), "{message}");
+    }
+
+    #[test]
+    fn only_a_regular_file_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        match Reader::open(dir.path()) {
+            Err(error @ ReadError::NotAFile { .. }) => {
+                assert!(
+                    error
+                        .to_string()
+                        .contains("is a directory, not a regular file")
+                );
+            }
+            other => panic!("a directory was opened: {:?}", other.err()),
+        }
     }
 
     #[test]
