@@ -228,6 +228,9 @@ fn explain_connect_error(
 
 #[cfg(test)]
 mod tests {
+    use taskscope_api::v1::probe_server::{Probe, ProbeServer};
+    use taskscope_api::v1::{SnapshotPage, SnapshotRequest, WatchRequest};
+
     use super::*;
 
     /// A gRPC server without a single service: every call is `UNIMPLEMENTED`.
@@ -266,6 +269,64 @@ mod tests {
         );
         let taskscope = error(&address, Protocol::Taskscope).await;
         assert!(taskscope.contains("taskscope probe"), "{taskscope}");
+    }
+
+    /// A probe that starts every stream and then never sends a thing.
+    struct Mute;
+
+    #[tonic::async_trait]
+    impl Probe for Mute {
+        type WatchStream = tokio_stream::Pending<Result<Update, tonic::Status>>;
+
+        async fn watch(
+            &self,
+            _: tonic::Request<WatchRequest>,
+        ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+            Ok(tonic::Response::new(tokio_stream::pending()))
+        }
+
+        async fn snapshot(
+            &self,
+            _: tonic::Request<SnapshotRequest>,
+        ) -> Result<tonic::Response<SnapshotPage>, tonic::Status> {
+            Err(tonic::Status::unimplemented("mute"))
+        }
+    }
+
+    async fn waited(address: &Address) -> String {
+        let options = Options {
+            connect_timeout: Duration::from_millis(500),
+            ..Options::default()
+        };
+        match LiveWatch::start(address, options).await {
+            Ok(_) => panic!("{address} was watched"),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn silence_is_an_error_naming_how_far_the_connection_got() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent = Address::Tcp(format!("http://{}", listener.local_addr().unwrap()));
+        let message = waited(&silent).await;
+        assert!(
+            message.contains("no answer from") && message.contains("did not answer the watch"),
+            "{message}"
+        );
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mute = Address::Tcp(format!("http://{}", listener.local_addr().unwrap()));
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(ProbeServer::new(Mute))
+                .serve_with_incoming(incoming),
+        );
+        let message = waited(&mute).await;
+        assert!(
+            message.contains("started a stream but sent no update"),
+            "{message}"
+        );
     }
 
     #[tokio::test]
