@@ -14,7 +14,7 @@
 //! byte offset where it went wrong.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use prost::Message;
@@ -32,6 +32,10 @@ pub const MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
 
 const HEADER_LEN: u64 = MAGIC.len() as u64 + 2;
 
+/// A message buffer larger than this is released after use rather than kept for the
+/// next message, so one large message does not pin its size for the rest of the read.
+const KEPT_BUFFER: usize = 1024 * 1024;
+
 /// Why a recording could not be read (further).
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -43,6 +47,18 @@ pub enum ReadError {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+    /// The path names something other than a regular file (a FIFO, a device, a socket):
+    /// reading it could block forever or never end.
+    #[error(
+        "{path} is {kind}, not a regular file; a recording must be a file written by an \
+         app run with TASKSCOPE_RECORD=FILE (copy it to a file first)"
+    )]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead, e.g. "a FIFO".
+        kind: &'static str,
     },
     /// The file does not start with the recording magic.
     #[error(
@@ -101,15 +117,62 @@ pub struct Reader<R = BufReader<File>> {
 }
 
 impl Reader {
-    /// Opens a recording file and checks its header.
+    /// Opens a recording file and checks its header. Anything but a regular file is
+    /// refused ([`ReadError::NotAFile`]) before a byte is read.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ReadError> {
         let path = path.as_ref().to_path_buf();
-        let file = File::open(&path).map_err(|source| ReadError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let file = open_regular(&path)?;
         Self::new(BufReader::with_capacity(256 * 1024, file), path)
     }
+}
+
+/// Opens `path` for reading if it is a regular file. The open does not block (a FIFO
+/// without a writer would block a plain `open` forever), and the check is made on the
+/// opened file, so what is read is what was checked.
+fn open_regular(path: &Path) -> Result<File, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK only changes how FIFOs and devices open; a regular file reads the
+        // same with it.
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io)?;
+    let kind = file.metadata().map_err(io)?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    Err(ReadError::NotAFile {
+        path: path.to_owned(),
+        kind: describe(kind),
+    })
+}
+
+/// "a FIFO", "a directory", …: what a non-regular file is, for error messages.
+fn describe(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    if kind.is_dir() {
+        return "a directory";
+    }
+    "a special file"
 }
 
 impl<R: Read> Reader<R> {
@@ -147,6 +210,18 @@ impl<R: Read> Reader<R> {
         self.offset
     }
 
+    /// The same reader, at the same place, over its source wrapped by `wrap` (boxed, for
+    /// one type over files and bytes).
+    pub fn map_source<S>(self, wrap: impl FnOnce(R) -> S) -> Reader<S> {
+        Reader {
+            source: wrap(self.source),
+            path: self.path,
+            offset: self.offset,
+            done: self.done,
+            buf: self.buf,
+        }
+    }
+
     fn next_update(&mut self) -> Result<Option<Update>, ReadError> {
         let start = self.offset;
         let len = match read_varint(&mut self.source) {
@@ -164,9 +239,14 @@ impl<R: Read> Reader<R> {
             }
             Err(VarintError::Io(source)) => return Err(self.io(source)),
         };
-        self.buf.resize(len as usize, 0);
-        let read = read_full(&mut self.source, &mut self.buf).map_err(|e| self.io(e))?;
-        if read < self.buf.len() {
+        // Grown as bytes arrive, not sized from the prefix: a length that promises more
+        // than the file holds costs what the file holds, not what it promised.
+        self.buf.clear();
+        if self.buf.capacity() > KEPT_BUFFER {
+            self.buf = Vec::new();
+        }
+        let read = read_up_to(&mut self.source, len, &mut self.buf).map_err(|e| self.io(e))?;
+        if read < len {
             return Err(self.truncated(start));
         }
         self.offset += len;
@@ -195,6 +275,19 @@ impl<R: Read> Reader<R> {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+impl<R: Read + Seek> Reader<R> {
+    /// Goes back (or forth) to a message read before: `offset` is a value [`Reader::offset`]
+    /// returned. This is how a player re-reads a recording without holding it in memory.
+    pub fn seek_to(&mut self, offset: u64) -> Result<(), ReadError> {
+        self.source
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| self.io(e))?;
+        self.offset = offset;
+        self.done = false;
+        Ok(())
     }
 }
 
@@ -302,6 +395,13 @@ fn read_full(source: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// Appends up to `len` bytes of `source` to `buf`; returns how many there were.
+fn read_up_to(source: &mut impl Read, len: u64, buf: &mut Vec<u8>) -> io::Result<u64> {
+    let mut limited = source.take(len);
+    limited.read_to_end(buf)?;
+    Ok(len - limited.limit())
+}
+
 enum VarintError {
     /// The source ended inside the varint.
     Eof,
@@ -390,6 +490,21 @@ mod tests {
         assert!(matches!(items[0], Err(ReadError::NotARecording { .. })));
         let message = items[0].as_ref().unwrap_err().to_string();
         assert!(message.contains("not a taskscope recording"), "{message}");
+    }
+
+    #[test]
+    fn only_a_regular_file_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        match Reader::open(dir.path()) {
+            Err(error @ ReadError::NotAFile { .. }) => {
+                assert!(
+                    error
+                        .to_string()
+                        .contains("is a directory, not a regular file")
+                );
+            }
+            other => panic!("a directory was opened: {:?}", other.err()),
+        }
     }
 
     #[test]

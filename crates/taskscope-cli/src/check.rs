@@ -5,6 +5,7 @@ mod allow_file;
 mod attach;
 mod child;
 pub(crate) mod config;
+mod signals;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -17,13 +18,15 @@ use crate::cli::CheckArgs;
 use crate::model::judge::judge;
 use crate::model::{Instrumentation, Model};
 use crate::report::text::Style;
-use crate::report::{ChildExit, Format, Report, github, json, junit, text};
+use crate::report::{ChildExit, Format, Report, Verdict, github, json, junit, text};
 use crate::source::recording;
 
 /// What was observed.
 struct Observed {
     models: Vec<Model>,
     exit: Option<ChildExit>,
+    /// The signal that stopped `check` while CMD ran or the --attach window was open.
+    interrupted: Option<i32>,
 }
 
 pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -35,7 +38,11 @@ pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         eprintln!("taskscope: allowances read from {}", file.display());
     }
     let observed = observe(&config).await?;
-    let models = usable(&config, observed.models, observed.exit)?;
+    let models = match observed.interrupted {
+        // Whatever was seen is reported: the run is cut short, not unjudgeable.
+        Some(_) => observed.models,
+        None => usable(&config, observed.models, observed.exit)?,
+    };
     let judgement = judge(&models, &config.policy);
     let command = match &config.mode {
         Mode::Run(command) => Some(command.as_slice()),
@@ -46,12 +53,16 @@ pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         command,
         exit: observed.exit,
         stall_threshold_ns: config.policy.stall_threshold_ns,
+        interrupted: observed.interrupted,
     };
     emit(&config, &report)?;
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match report.verdict() {
+        Verdict::Pass => ExitCode::SUCCESS,
+        Verdict::Fail => ExitCode::from(1),
+        // The shells' convention for "stopped by signal N".
+        Verdict::Interrupted => {
+            ExitCode::from(128u8.saturating_add(observed.interrupted.map_or(0, |n| n as u8)))
+        }
     })
 }
 
@@ -62,17 +73,27 @@ async fn observe(config: &Config) -> anyhow::Result<Observed> {
                 .prefix("taskscope-check-")
                 .tempdir()
                 .context("cannot create a temporary directory for the recordings; check TMPDIR")?;
-            let exit = child::run(command, dir.path(), config.stall_threshold).await?;
+            let settings = child::Settings {
+                stall_threshold: config.stall_threshold,
+                kill_after: config.kill_after,
+            };
+            let ended = child::run(command, dir.path(), settings).await?;
             let models = load_dir(dir.path())?;
             Ok(Observed {
                 models,
-                exit: Some(exit),
+                exit: Some(ended.exit),
+                interrupted: ended.interrupted,
             })
         }
-        Mode::Attach { address, duration } => Ok(Observed {
-            models: vec![attach::watch(address, *duration, config.live_options()).await?],
-            exit: None,
-        }),
+        Mode::Attach { address, duration } => {
+            let (model, interrupted) =
+                attach::watch(address, *duration, config.live_options()).await?;
+            Ok(Observed {
+                models: vec![model],
+                exit: None,
+                interrupted,
+            })
+        }
         Mode::Recording(path) => {
             let models = load_dir(path)?;
             if models.is_empty() {
@@ -82,7 +103,11 @@ async fn observe(config: &Config) -> anyhow::Result<Observed> {
                     path.display()
                 );
             }
-            Ok(Observed { models, exit: None })
+            Ok(Observed {
+                models,
+                exit: None,
+                interrupted: None,
+            })
         }
     }
 }

@@ -62,7 +62,8 @@ pub(crate) enum Command {
     ///
     /// Exit status: 0 pass; 1 fail (an error finding, or CMD itself failed); 2 could not
     /// check (bad arguments, CMD could not start, unreadable recording, or no instrumented
-    /// process seen).
+    /// process seen); 128+N interrupted by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT), with
+    /// a report of what was seen until then.
     ///
     /// Examples:
     ///
@@ -76,7 +77,7 @@ pub(crate) enum Command {
     ///
     ///   taskscope check --recording target/taskscope/ --format json --output report.json
     #[command(verbatim_doc_comment)]
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Prints the raw update stream of a live probe or a recording as JSON lines (one
     /// `Update` per line), until the probe disconnects or Ctrl-C, or to the recording's end.
     ///
@@ -105,6 +106,11 @@ pub(crate) struct AttachArgs {
     /// first.
     #[arg(long, value_enum, default_value_t = Protocol::Auto)]
     pub(crate) protocol: Protocol,
+
+    /// How long to wait for the target to connect and send its first update before showing
+    /// why and trying again, e.g. `5s`, `30s`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "5s", env = "TASKSCOPE_CONNECT_TIMEOUT")]
+    pub(crate) connect_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +132,11 @@ pub(crate) struct EventsArgs {
     /// first.
     #[arg(long, value_enum, default_value_t = Protocol::Auto)]
     pub(crate) protocol: Protocol,
+
+    /// How long to wait for the target to connect and send its first update before giving
+    /// up (exit 2), e.g. `5s`, `30s`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "5s", env = "TASKSCOPE_CONNECT_TIMEOUT")]
+    pub(crate) connect_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +155,11 @@ pub(crate) struct CheckArgs {
     /// see docs/interop.md). `auto` tries taskscope's first.
     #[arg(long, value_enum, default_value_t = Protocol::Auto, requires = "attach")]
     pub(crate) protocol: Protocol,
+
+    /// How long to wait for the --attach target to connect and send its first update
+    /// before giving up (exit 2), e.g. `5s`, `30s`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "5s", env = "TASKSCOPE_CONNECT_TIMEOUT")]
+    pub(crate) connect_timeout: Duration,
 
     /// Judge existing recordings: a `.tsrec` file, or a directory of them.
     #[arg(long, value_name = "PATH")]
@@ -193,8 +209,14 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
 
-    /// The command to run and check, after `--`. Its stdin, stdout and stderr are the
-    /// terminal's; every instrumented process it starts is recorded.
+    /// After a terminating signal is forwarded to CMD's process group, how long CMD may
+    /// take to stop before the group is killed (SIGKILL), e.g. `10s`, `500ms`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "10s", env = "TASKSCOPE_KILL_AFTER")]
+    pub(crate) kill_after: Duration,
+
+    /// The command to run and check, after `--`. It runs in a process group of its own;
+    /// its stdout and stderr are the terminal's, and so is its stdin unless that is a
+    /// terminal (then it reads nothing); every instrumented process it starts is recorded.
     #[arg(last = true, value_name = "CMD")]
     pub(crate) command: Vec<String>,
 }

@@ -18,6 +18,7 @@ pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
         Target::Live(address) => {
             let options = Options {
                 protocol: args.protocol,
+                connect_timeout: args.connect_timeout,
                 ..Options::default()
             };
             live(&address, options).await

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::source::protocol::Protocol;
+use crate::source::protocol::Options;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -39,12 +39,17 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Some(Command::Check(args)) => check::run(args).await,
+            Some(Command::Check(args)) => check::run(*args).await,
             Some(Command::Events(args)) => events::run(args).await,
             Some(Command::Attach(args)) => {
-                tui::attach(args.address.as_deref(), args.protocol).await
+                let options = Options {
+                    protocol: args.protocol,
+                    connect_timeout: args.connect_timeout,
+                    ..Options::default()
+                };
+                tui::attach(args.address.as_deref(), options).await
             }
-            None => tui::attach(None, Protocol::Auto).await,
+            None => tui::attach(None, Options::default()).await,
             Some(Command::Replay(args)) => tui::replay(&args.path).await,
             Some(Command::Demo) => demo::run().await,
             Some(Command::DemoWorkload) => unreachable!("handled before the runtime starts"),

@@ -53,13 +53,51 @@ pub(crate) struct Report<'a> {
     pub(crate) command: Option<&'a [String]>,
     pub(crate) exit: Option<ChildExit>,
     pub(crate) stall_threshold_ns: u64,
+    /// The signal that stopped `check` before the observation was over.
+    pub(crate) interrupted: Option<i32>,
+}
+
+/// The decision a report carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Pass,
+    Fail,
+    /// `check` was told to stop: what was seen is reported, but it is not a whole run.
+    Interrupted,
+}
+
+impl Verdict {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Interrupted => "interrupted",
+        }
+    }
 }
 
 impl Report<'_> {
-    /// Fail on any error finding, and when the checked command itself failed: a test
-    /// suite that failed must not pass the gate because its tasks were tidy.
-    pub(crate) fn passed(&self) -> bool {
-        !self.judgement.has_errors() && self.exit.is_none_or(ChildExit::success)
+    /// Interrupted whenever `check` was stopped; else fail on any error finding, and when
+    /// the checked command itself failed: a test suite that failed must not pass the gate
+    /// because its tasks were tidy.
+    pub(crate) fn verdict(&self) -> Verdict {
+        if self.interrupted.is_some() {
+            Verdict::Interrupted
+        } else if !self.judgement.has_errors() && self.exit.is_none_or(ChildExit::success) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+
+    /// What an interrupted report says about it, in every format.
+    pub(crate) fn interruption(&self) -> Option<String> {
+        self.interrupted.map(|signal| {
+            format!(
+                "check was stopped by signal {signal} before the run was over; this reports \
+                 what was seen until then"
+            )
+        })
     }
 
     /// `command `cargo test` exited with status 101`, when it failed.

@@ -58,8 +58,8 @@ pub(crate) fn need_terminal() -> anyhow::Result<()> {
 }
 
 /// `taskscope attach [--protocol P] [ADDR]`.
-pub(crate) async fn attach(address: Option<&str>, protocol: Protocol) -> anyhow::Result<ExitCode> {
-    let text = address.unwrap_or(match protocol {
+pub(crate) async fn attach(address: Option<&str>, options: Options) -> anyhow::Result<ExitCode> {
+    let text = address.unwrap_or(match options.protocol {
         Protocol::Console => DEFAULT_CONSOLE_ADDRESS,
         Protocol::Auto | Protocol::Taskscope => DEFAULT_ADDRESS,
     });
@@ -69,10 +69,6 @@ pub(crate) async fn attach(address: Option<&str>, protocol: Protocol) -> anyhow:
         );
     };
     need_terminal()?;
-    let options = Options {
-        protocol,
-        ..Options::default()
-    };
     watch_with(address, None, options).await?;
     Ok(ExitCode::SUCCESS)
 }

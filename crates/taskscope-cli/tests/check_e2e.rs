@@ -527,6 +527,45 @@ fn attaching_to_a_running_service_judges_what_happened_in_the_window() {
     assert_eq!(finding["spawn_location"], expected.as_str());
 }
 
+/// Connections to the Unix socket at `path`, the listener's included (`/proc/net/unix`
+/// lists the accepted side under the listener's path).
+fn unix_socket_entries(path: &Path) -> usize {
+    let path = path.to_string_lossy();
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.ends_with(path.as_ref()))
+        .count()
+}
+
+/// A signal during an --attach window ends it early with a report of what was seen,
+/// verdict "interrupted" and exit status 128 + the signal.
+#[test]
+fn a_signal_during_the_attach_window_gives_an_interrupted_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("probe.sock");
+    let _service = Service::start(&format!("unix:{}", socket.display()));
+    wait_for("the probe's socket", || socket.exists());
+    let checker = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--format", "json", "--duration", "10m", "--attach"])
+        .arg(format!("unix:{}", socket.display()))
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("check to connect", || unix_socket_entries(&socket) >= 2);
+    let pid = libc::pid_t::try_from(checker.id()).unwrap();
+    // SAFETY: a plain syscall on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let output = checker.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(128 + libc::SIGHUP), "{report:#}");
+    assert_eq!(report["verdict"], "interrupted");
+    assert_eq!(report["processes"][0]["program"], "forever", "{report:#}");
+}
+
 #[test]
 fn events_streams_a_live_probe_as_json_lines() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -561,7 +600,7 @@ fn events_streams_a_live_probe_as_json_lines() {
 }
 
 /// `check` passes SIGTERM on to the command, then still judges and reports what the
-/// command recorded before it died.
+/// command recorded before it died, as an interrupted run.
 #[test]
 fn a_terminated_check_stops_the_command_and_still_reports() {
     // `check` makes its recording directory under TMPDIR: use one this test can watch.
@@ -591,11 +630,12 @@ fn a_terminated_check_stops_the_command_and_still_reports() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let output = checker.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("was killed by signal 15"), "{stderr}");
+    assert_eq!(output.status.code(), Some(128 + libc::SIGTERM), "{stderr}");
+    assert!(stderr.contains("INTERRUPTED"), "{stderr}");
+    assert!(stderr.contains("stopped by signal 15"), "{stderr}");
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
-    assert_eq!(report["verdict"], "fail");
+    assert_eq!(report["verdict"], "interrupted");
     assert!(report["exit_code"].is_null());
     assert!(
         findings_of(&report).iter().any(|f| f["kind"] == "stall"),
@@ -714,4 +754,26 @@ fn a_stall_stack_names_the_contended_mutex_lock_and_its_caller() {
 #[test]
 fn a_stall_stack_of_a_cpu_loop_says_busy_and_names_the_loop() {
     assert_stall_stack("cpu_loop", "crunch", None, true);
+}
+
+/// Ctrl-C typed at a real terminal: `check` (in the terminal's foreground) forwards it to
+/// the command's process group, and reports the run as interrupted.
+#[test]
+fn ctrl_c_at_a_terminal_stops_the_command_and_reports_an_interrupted_run() {
+    if !support::tmux::have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let tmux = support::tmux::Tmux::start(120, 30);
+    tmux.run(&format!(
+        "{} check -- bash -c 'touch {}; sleep 1000'; echo status=$?",
+        env!("CARGO_BIN_EXE_taskscope"),
+        marker.display()
+    ));
+    wait_for("the command to start", || marker.exists());
+    tmux.keys(&["C-c"]);
+    let screen = tmux.wait_for("check's exit status", |s| s.contains("status="));
+    assert!(screen.contains("INTERRUPTED"), "{screen}");
+    assert!(screen.contains("status=130"), "{screen}");
 }

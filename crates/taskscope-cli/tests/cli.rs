@@ -113,9 +113,21 @@ fn help_describes_every_command_with_examples() {
         "--format",
         "--output",
         "TASKSCOPE_STALL_THRESHOLD",
+        "--connect-timeout",
+        "TASKSCOPE_CONNECT_TIMEOUT",
+        "--kill-after",
+        "TASKSCOPE_KILL_AFTER",
+        "128+N",
         "taskscope check -- cargo test",
     ] {
         assert!(help.contains(flag), "`check --help` lacks {flag}:\n{help}");
+    }
+    for command in ["attach", "events"] {
+        let help = stdout(&taskscope(&[command, "--help"]));
+        assert!(
+            help.contains("--connect-timeout") && help.contains("TASKSCOPE_CONNECT_TIMEOUT"),
+            "`{command} --help` lacks the connect timeout:\n{help}"
+        );
     }
 }
 
@@ -222,6 +234,67 @@ fn nothing_listening_is_exit_2_naming_the_address_and_the_fix() {
         assert!(message.contains("nothing is listening on"), "{message}");
         assert!(
             message.contains("taskscope::init()") && message.contains(&address),
+            "{message}"
+        );
+    }
+}
+
+/// Peers that accept a connection and then say nothing: a TCP listener and a Unix socket
+/// listener that never read. Every client command gives up after `--connect-timeout`.
+#[test]
+fn a_peer_that_never_answers_is_exit_2_after_the_connect_timeout() {
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_address = tcp.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("silent.sock");
+    let _unix = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let unix_address = format!("unix:{}", socket.display());
+    for address in [&tcp_address, &unix_address] {
+        for args in [
+            vec!["check", "--attach", address, "--duration", "60s"],
+            vec!["events", address],
+            vec!["events", "--protocol", "taskscope", address],
+        ] {
+            let started = std::time::Instant::now();
+            let mut args = args.clone();
+            args.extend(["--connect-timeout", "1s"]);
+            let output = taskscope(&args);
+            assert_eq!(status(&output), 2, "{args:?}: {}", stderr(&output));
+            let message = stderr(&output);
+            assert!(
+                message.contains("no answer from") && message.contains(address.as_str()),
+                "{message}"
+            );
+            assert!(message.contains("--connect-timeout"), "{message}");
+            // 1 s asked for; anything near the 60 s window means the timeout did not hold.
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{args:?}"
+            );
+        }
+    }
+}
+
+/// A FIFO without a writer would block a plain open forever; it is refused at once, for
+/// every command that reads recordings.
+#[test]
+fn a_fifo_is_refused_as_a_recording_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("app-4242.tsrec");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a plain syscall on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let fifo = fifo.to_str().unwrap();
+    for args in [
+        vec!["check", "--recording", fifo],
+        vec!["events", fifo],
+        vec!["replay", fifo],
+    ] {
+        let output = taskscope(&args);
+        assert_eq!(status(&output), 2, "{args:?}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("is a FIFO") && message.contains("not a regular file"),
             "{message}"
         );
     }
@@ -564,4 +637,197 @@ fn the_ci_guide_documents_every_json_field() {
             "docs/ci.md's schema table does not describe `{field}`"
         );
     }
+}
+
+/// `taskscope check ARGS` started in the background, its output discarded.
+fn spawn_check(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .arg("check")
+        .args(args)
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The live processes of a process group (zombies count as gone).
+fn group_members(group: i32) -> Vec<i32> {
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces, so split after it.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        if fields[0] != "Z" && fields[2].parse::<i32>() == Ok(group) {
+            members.push(pid);
+        }
+    }
+    members
+}
+
+/// Polls `condition` for up to 60 s (a loaded machine is slow, never that slow).
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The process group `check` runs its command in: the group led by its only child.
+fn command_group(check: &std::process::Child) -> i32 {
+    let children = format!("/proc/{0}/task/{0}/children", check.id());
+    let mut group = 0;
+    eventually("the command to start", || {
+        let text = std::fs::read_to_string(&children).unwrap_or_default();
+        group = text
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        group != 0
+    });
+    group
+}
+
+fn send(pid: i32, signal: i32) {
+    // SAFETY: a plain syscall on a process this test started.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+fn wait_exit(mut check: std::process::Child) -> i32 {
+    let mut status = None;
+    eventually("check to exit", || {
+        status = check.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap().code().expect("check exited, not killed")
+}
+
+fn verdict_in(report: &Path) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    json["verdict"].as_str().unwrap().to_owned()
+}
+
+/// A command that ignores SIGTERM and SIGINT (and so does the `sleep` its shell runs) is
+/// killed after `--kill-after`, shell and sleep alike, and the report says "interrupted".
+#[test]
+fn a_command_ignoring_sigterm_is_killed_with_its_children_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let check = spawn_check(&[
+        "--kill-after",
+        "1s",
+        "--format",
+        "json",
+        "--output",
+        report.to_str().unwrap(),
+        "--",
+        "bash",
+        "-c",
+        "trap '' TERM INT; sleep 1000; echo done",
+    ]);
+    let pid = i32::try_from(check.id()).unwrap();
+    let group = command_group(&check);
+    eventually("bash to start sleep", || group_members(group).len() == 2);
+    send(pid, libc::SIGTERM);
+    assert_eq!(wait_exit(check), 128 + libc::SIGTERM);
+    eventually("bash and sleep to be gone", || {
+        group_members(group).is_empty()
+    });
+    assert_eq!(verdict_in(&report), "interrupted");
+}
+
+/// Every terminating signal is forwarded and ends in an "interrupted" report with exit
+/// status 128 + the signal.
+#[test]
+fn sighup_sigquit_and_sigint_give_an_interrupted_report() {
+    for signal in [libc::SIGHUP, libc::SIGQUIT, libc::SIGINT] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.json");
+        let check = spawn_check(&[
+            "--format",
+            "json",
+            "--output",
+            report.to_str().unwrap(),
+            "--",
+            "sleep",
+            "1000",
+        ]);
+        let pid = i32::try_from(check.id()).unwrap();
+        let group = command_group(&check);
+        send(pid, signal);
+        assert_eq!(wait_exit(check), 128 + signal, "signal {signal}");
+        eventually("sleep to be gone", || group_members(group).is_empty());
+        assert_eq!(verdict_in(&report), "interrupted", "signal {signal}");
+    }
+}
+
+/// `check` killed outright (no chance to forward anything) takes its command with it.
+#[test]
+fn sigkill_of_check_kills_the_command() {
+    let check = spawn_check(&["--", "sleep", "1000"]);
+    let pid = i32::try_from(check.id()).unwrap();
+    let group = command_group(&check);
+    send(pid, libc::SIGKILL);
+    wait_exit_killed(check);
+    eventually("sleep to die with check", || {
+        group_members(group).is_empty()
+    });
+}
+
+fn wait_exit_killed(mut check: std::process::Child) {
+    let status = check.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+}
+
+/// Peak RSS of `taskscope ARGS` in KiB (from `wait4`, which reaps it), with stdin and
+/// stdout discarded.
+#[allow(clippy::zombie_processes)]
+fn peak_rss_kib(args: &[&str]) -> i64 {
+    let child = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into the two locals.
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    usage.ru_maxrss
+}
+
+/// A crafted recording: a valid header, then a million zero bytes, each a length prefix of
+/// an empty update. `replay` once held every decoded update (about 380 bytes each); it
+/// streams now, so its memory does not follow the file.
+#[test]
+fn replay_memory_does_not_grow_with_a_crafted_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zeros.tsrec");
+    let mut bytes = Writer::new(Vec::new()).unwrap().into_inner().unwrap();
+    bytes.resize(bytes.len() + 1024 * 1024, 0);
+    std::fs::write(&path, bytes).unwrap();
+    // Without a terminal, replay reads (checks and indexes) the whole file, then stops.
+    let kib = peak_rss_kib(&["replay", path.to_str().unwrap()]);
+    assert!(
+        kib < 100 * 1024,
+        "replay of a 1 MiB file peaked at {kib} KiB"
+    );
 }

@@ -293,3 +293,26 @@ fn the_demo_shows_every_kind_of_problem_and_stops_its_workload() {
         "the demo's workload (pid {pid}) outlived the dashboard"
     );
 }
+
+/// A peer that accepts the connection and never answers: the dashboard says so, names the
+/// address, keeps retrying, and quits on `q` as usual.
+#[test]
+fn a_silent_peer_is_shown_as_not_answering_and_retried() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("silent.sock");
+    let _silent = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let tmux = Tmux::start(120, 30);
+    tmux.run(&format!(
+        "{} attach --connect-timeout 1s unix:{}",
+        taskscope(),
+        socket.display()
+    ));
+    let screen = tmux.wait_for("the reason on screen", |s| s.contains("no answer from"));
+    assert!(screen.contains("silent.sock"), "{screen}");
+    tmux.wait_for("a retry", |s| s.contains("retry in"));
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}

@@ -35,6 +35,10 @@ pub(crate) struct Config {
     pub(crate) stall_threshold: Duration,
     /// The protocol of the --attach target.
     pub(crate) protocol: Protocol,
+    /// How long the --attach target may take to connect and answer.
+    pub(crate) connect_timeout: Duration,
+    /// How long CMD may take to stop after a forwarded signal.
+    pub(crate) kill_after: Duration,
     pub(crate) format: Format,
     pub(crate) output: Option<PathBuf>,
     /// The allow-list file read, if any.
@@ -50,6 +54,7 @@ impl Config {
         crate::source::protocol::Options {
             protocol: self.protocol,
             stall_threshold: self.stall_threshold,
+            connect_timeout: self.connect_timeout,
         }
     }
 
@@ -115,6 +120,8 @@ impl Config {
             policy,
             stall_threshold: args.stall_threshold,
             protocol: args.protocol,
+            connect_timeout: args.connect_timeout,
+            kill_after: args.kill_after,
             format: args.format,
             output: args.output,
             allow_file,

@@ -16,7 +16,11 @@ pub(crate) fn render(report: &Report<'_>, root: Option<&Path>) -> String {
     for finding in &report.judgement.findings {
         annotation(&mut out, finding, root);
     }
-    if let Some(failure) = report.command_failure() {
+    for failure in report
+        .interruption()
+        .into_iter()
+        .chain(report.command_failure())
+    {
         let _ = writeln!(
             out,
             "::error title={}::{}",

@@ -98,7 +98,7 @@ pub(crate) fn render(report: &Report<'_>) -> String {
     let judgement = report.judgement;
     let document = Document {
         schema: SCHEMA,
-        verdict: if report.passed() { "pass" } else { "fail" },
+        verdict: report.verdict().as_str(),
         command: report.command,
         exit_code: match report.exit {
             Some(ChildExit::Code(code)) => Some(code),

@@ -17,13 +17,18 @@ pub(crate) fn render(report: &Report<'_>) -> String {
         failures += usize::from(finding.severity == Severity::Error);
         case(&mut cases, finding);
     }
-    if let Some(failure) = report.command_failure() {
+    let outcomes = [
+        ("interrupted", report.interruption()),
+        ("command", report.command_failure()),
+    ];
+    for (kind, failure) in outcomes {
+        let Some(failure) = failure else { continue };
         tests += 1;
         failures += 1;
         let _ = writeln!(
             cases,
-            "    <testcase classname=\"taskscope\" name=\"command\">\n      \
-             <failure type=\"command\" message=\"{}\"/>\n    </testcase>",
+            "    <testcase classname=\"taskscope\" name=\"{kind}\">\n      \
+             <failure type=\"{kind}\" message=\"{}\"/>\n    </testcase>",
             escape(&failure)
         );
     }

@@ -115,6 +115,7 @@ fn report<'a>(judgement: &'a Judgement, command: &'a [String], exit: ChildExit) 
         command: Some(command),
         exit: Some(exit),
         stall_threshold_ns: 100_000_000,
+        interrupted: None,
     }
 }
 
@@ -202,6 +203,36 @@ fn json_exit_code_is_null_when_the_command_was_killed() {
     assert_eq!(parsed["verdict"], "fail");
 }
 
+/// An interrupted run is neither a pass nor a fail, and every format says why.
+#[test]
+fn an_interrupted_run_says_so_in_every_format() {
+    let judgement = Judgement::default();
+    let command = command();
+    let report = Report {
+        interrupted: Some(15),
+        ..report(&judgement, &command, ChildExit::Signal(15))
+    };
+    assert_eq!(report.verdict(), Verdict::Interrupted);
+    let said = "stopped by signal 15";
+    let text = text::summary(&report, Style::Plain);
+    assert!(
+        text.starts_with("INTERRUPTED") && text.contains(said),
+        "{text}"
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&json::render(&report)).unwrap();
+    assert_eq!(parsed["verdict"], "interrupted");
+    let junit = junit::render(&report);
+    assert!(
+        junit.contains("<failure type=\"interrupted\"") && junit.contains(said),
+        "{junit}"
+    );
+    let github = github::render(&report, None);
+    assert!(
+        github.starts_with("::error ") && github.contains(said),
+        "{github}"
+    );
+}
+
 #[test]
 fn junit_report() {
     let judgement = fixture();
@@ -228,11 +259,11 @@ fn unused_allowances_fail_every_format_only_when_asked() {
     judgement.findings.clear();
     let command = command();
     let passing = report(&judgement, &command, ChildExit::Code(0));
-    assert!(passing.passed());
+    assert_eq!(passing.verdict(), Verdict::Pass);
     assert!(!junit::render(&passing).contains("unused_allowance"));
     judgement.unused_allowances_fail = true;
     let failing = report(&judgement, &command, ChildExit::Code(0));
-    assert!(!failing.passed());
+    assert_eq!(failing.verdict(), Verdict::Fail);
     assert!(junit::render(&failing).contains("<failure type=\"unused_allowance\""));
     assert!(
         github::render(&failing, None)

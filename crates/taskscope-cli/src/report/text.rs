@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use super::{Report, Verdict};
 use crate::model::judge::finding::{Detail, Finding};
 use crate::model::judge::policy::Severity;
 
@@ -72,10 +72,10 @@ pub(crate) fn summary(report: &Report<'_>, style: Style) -> String {
 
 fn headline(report: &Report<'_>, style: Style) -> String {
     let judgement = report.judgement;
-    let verdict = if report.passed() {
-        style.paint("1;32", "PASS")
-    } else {
-        style.paint("1;31", "FAIL")
+    let verdict = match report.verdict() {
+        Verdict::Pass => style.paint("1;32", "PASS"),
+        Verdict::Fail => style.paint("1;31", "FAIL"),
+        Verdict::Interrupted => style.paint("1;33", "INTERRUPTED"),
     };
     let (errors, warnings) = (
         judgement.count(Severity::Error),
@@ -96,6 +96,9 @@ fn headline(report: &Report<'_>, style: Style) -> String {
         warnings,
         plural(warnings, "warning", "warnings"),
     );
+    if let Some(interruption) = report.interruption() {
+        let _ = write!(line, "; {interruption}");
+    }
     if let Some(failure) = report.command_failure() {
         let _ = write!(line, "; {failure}");
     }

@@ -72,7 +72,7 @@ pub(crate) enum Link {
 }
 
 /// Where the model comes from.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) enum Source {
     Live(Link),
     Replay(Box<Player>),

@@ -1,18 +1,22 @@
 //! Playing a recording back: a position on the recording's clock that moves with the
 //! wall clock times a speed, and the model as it was at that position.
 //!
-//! Pure: the caller passes the wall time that went by. Moving forwards applies the next
-//! updates; moving backwards refolds from the start (a recording folds at well over a
-//! million updates a second, so this stays interactive for hours of recording).
+//! Pure but for reading the file: the caller passes the wall time that went by. The
+//! recording is read as a [`tape`]: moving forwards applies the next updates; moving
+//! backwards winds back to the closest checkpoint and refolds from there. Memory does not
+//! grow with the file's size.
+
+mod tape;
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use taskscope_api::recording::{ReadError, Reader};
+use taskscope_api::recording::Reader;
 use taskscope_api::v1::{self, Update};
 
+use self::tape::{Scan, Source, Tape};
 use crate::model::Model;
 use crate::model::judge::policy::Policy;
 use crate::source::recording;
@@ -22,11 +26,9 @@ const SPEEDS: [f64; 9] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
 const NORMAL_SPEED: usize = 3;
 
 /// A recording being played back.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Player {
-    updates: Vec<Update>,
-    /// Index of the next update to apply.
-    next: usize,
+    tape: Tape,
     start_ns: u64,
     end_ns: u64,
     position_ns: u64,
@@ -39,7 +41,8 @@ pub(crate) struct Player {
 }
 
 impl Player {
-    /// Reads a recording file (or a directory holding exactly one).
+    /// Opens a recording file (or a directory holding exactly one) and reads it through
+    /// once, to check it and index it.
     pub(crate) fn open(path: &Path) -> anyhow::Result<Self> {
         let files = recording::files(path)?;
         let file = match files.as_slice() {
@@ -56,59 +59,53 @@ impl Player {
                     .join(", ")
             ),
         };
-        let mut updates = Vec::new();
-        let mut truncated = false;
-        let reader =
-            Reader::open(file).with_context(|| format!("cannot replay {}", file.display()))?;
-        for item in reader {
-            match item {
-                Ok(update) => updates.push(update),
-                Err(ReadError::Truncated { .. }) => truncated = true,
-                Err(error) => {
-                    return Err(error).with_context(|| format!("cannot replay {}", file.display()));
-                }
-            }
-        }
-        if updates.is_empty() {
-            bail!(
+        let context = || format!("cannot replay {}", file.display());
+        let size = std::fs::metadata(file).with_context(context)?.len();
+        let reader = Reader::open(file)
+            .with_context(context)?
+            .map_source(|source| Box::new(source) as Box<dyn Source>);
+        let mut stalls = StallStarts::new(Policy::default().stall_threshold_ns);
+        let scan = Tape::scan(reader, size, |update, time_ns| {
+            stalls.observe(update, time_ns)
+        })
+        .with_context(context)?;
+        Self::from_scan(scan, stalls.into_starts()).with_context(|| {
+            format!(
                 "{} holds no updates: the process wrote nothing before it stopped",
                 file.display()
-            );
-        }
-        let mut player = Self::new(updates);
-        player.truncated = truncated;
-        Ok(player)
+            )
+        })
     }
 
-    /// A player over `updates`, playing from the start. Updates out of time order are put
-    /// in order (stable), so a damaged clock cannot make the position jump about.
+    /// A player over `updates` (put in time order, as a probe writes them: fixtures are
+    /// built by topic), playing from the start.
+    #[cfg(test)]
     pub(crate) fn new(mut updates: Vec<Update>) -> Self {
         updates.sort_by_key(|u| u.now_ns);
-        let start_ns = updates.first().map_or(0, |u| u.now_ns);
-        let end_ns = updates.last().map_or(0, |u| u.now_ns);
-        let stall_starts = stall_starts(&updates, Policy::default().stall_threshold_ns);
-        Self {
-            updates,
-            next: 0,
+        let mut stalls = StallStarts::new(Policy::default().stall_threshold_ns);
+        let scan = Tape::in_memory(&updates, |update, time_ns| stalls.observe(update, time_ns));
+        Self::from_scan(scan, stalls.into_starts()).expect("updates to play")
+    }
+
+    fn from_scan(scan: Scan, stall_starts: Vec<u64>) -> Option<Self> {
+        let (start_ns, end_ns) = scan.span_ns?;
+        Some(Self {
+            tape: scan.tape,
             start_ns,
             end_ns,
             position_ns: start_ns,
             playing: true,
             speed: NORMAL_SPEED,
             stall_starts,
-            truncated: false,
-        }
+            truncated: scan.truncated,
+        })
     }
 
     /// Applies everything up to the current position; the model it builds is `model`.
     pub(crate) fn catch_up(&mut self, model: &mut Model) -> bool {
         let mut changed = false;
-        while let Some(update) = self.updates.get(self.next) {
-            if update.now_ns > self.position_ns {
-                break;
-            }
-            model.apply(update);
-            self.next += 1;
+        while let Some(update) = self.tape.next_until(self.position_ns) {
+            model.apply(&update);
             changed = true;
         }
         if changed && self.at_end() {
@@ -134,8 +131,7 @@ impl Player {
     pub(crate) fn seek(&mut self, to_ns: u64, model: &mut Model) {
         let to_ns = to_ns.clamp(self.start_ns, self.end_ns);
         if to_ns < self.position_ns {
-            *model = Model::new();
-            self.next = 0;
+            self.tape.rewind(to_ns, model);
         }
         self.position_ns = to_ns;
         self.catch_up(model);
@@ -214,7 +210,7 @@ impl Player {
     }
 
     pub(crate) fn at_end(&self) -> bool {
-        self.next >= self.updates.len()
+        self.tape.at_end()
     }
 
     pub(crate) fn stall_count(&self) -> usize {
@@ -223,46 +219,66 @@ impl Player {
 }
 
 /// The recording times at which a stall first counts for the judge: once it has lasted
-/// `threshold_ns` by the recording's clock, and never for a `spawn_blocking` task (the
+/// the threshold by the recording's clock, and never for a `spawn_blocking` task (the
 /// probe may report those; the judge ignores them). A jump must land where the stall shows.
-fn stall_starts(updates: &[Update], threshold_ns: u64) -> Vec<u64> {
-    let mut blocking = HashSet::new();
-    let mut counted = HashSet::new();
-    // Stalls reported but not long enough yet: (id, poll start).
-    let mut pending: Vec<(u64, u64)> = Vec::new();
-    let mut starts = Vec::new();
-    for update in updates {
+/// Built update by update while the tape is scanned.
+struct StallStarts {
+    threshold_ns: u64,
+    blocking: HashSet<u64>,
+    counted: HashSet<u64>,
+    /// Stalls reported but not long enough yet: (id, poll start).
+    pending: Vec<(u64, u64)>,
+    starts: Vec<u64>,
+}
+
+impl StallStarts {
+    fn new(threshold_ns: u64) -> Self {
+        Self {
+            threshold_ns,
+            blocking: HashSet::new(),
+            counted: HashSet::new(),
+            pending: Vec::new(),
+            starts: Vec::new(),
+        }
+    }
+
+    fn observe(&mut self, update: &Update, now_ns: u64) {
+        let threshold_ns = self.threshold_ns;
         for spawned in &update.spawned {
             if spawned.kind == v1::TaskKind::Blocking as i32 {
-                blocking.insert(spawned.id);
+                self.blocking.insert(spawned.id);
             }
         }
         for stall in &update.stalls {
-            if blocking.contains(&stall.task_id) || counted.contains(&stall.stall_id) {
+            if self.blocking.contains(&stall.task_id) || self.counted.contains(&stall.stall_id) {
                 continue;
             }
             let ended = stall.phase == v1::StallPhase::Ended as i32;
             if stall.duration_ns >= threshold_ns || ended {
                 // Settled: long enough now, or over for good (counted only if it was).
-                counted.insert(stall.stall_id);
-                pending.retain(|&(id, _)| id != stall.stall_id);
+                self.counted.insert(stall.stall_id);
+                self.pending.retain(|&(id, _)| id != stall.stall_id);
                 if stall.duration_ns >= threshold_ns {
-                    starts.push(update.now_ns);
+                    self.starts.push(now_ns);
                 }
-            } else if !pending.iter().any(|&(id, _)| id == stall.stall_id) {
-                pending.push((stall.stall_id, stall.poll_started_ns));
+            } else if !self.pending.iter().any(|&(id, _)| id == stall.stall_id) {
+                self.pending.push((stall.stall_id, stall.poll_started_ns));
             }
         }
-        pending.retain(|&(id, started)| {
-            let long_enough = update.now_ns.saturating_sub(started) >= threshold_ns;
+        let (counted, starts) = (&mut self.counted, &mut self.starts);
+        self.pending.retain(|&(id, started)| {
+            let long_enough = now_ns.saturating_sub(started) >= threshold_ns;
             if long_enough && counted.insert(id) {
-                starts.push(update.now_ns);
+                starts.push(now_ns);
             }
             !long_enough
         });
     }
-    starts.dedup();
-    starts
+
+    fn into_starts(mut self) -> Vec<u64> {
+        self.starts.dedup();
+        self.starts
+    }
 }
 
 #[cfg(test)]
