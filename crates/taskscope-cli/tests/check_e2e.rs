@@ -30,8 +30,8 @@ struct Checked {
     output: Output,
 }
 
-/// Runs `taskscope check --format json [extra] -- command`, the report written to a file
-/// (the checked program's own output shares stdout).
+/// Runs `taskscope check --format json [extra] -- command` (with `command`'s environment),
+/// the report written to a file (the checked program's own output shares stdout).
 fn check(extra: &[&str], command: &mut Command) -> Checked {
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("report.json");
@@ -43,11 +43,12 @@ fn check(extra: &[&str], command: &mut Command) -> Checked {
         .arg("--")
         .arg(command.get_program())
         .args(command.get_args())
+        .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .current_dir(workspace_root())
         .env_remove("TASKSCOPE_STALL_THRESHOLD")
-        // A panic hook printing a backtrace symbolizes it inside the poll, for long enough
-        // to be a real stall: keep the examples to their one intended fault.
-        .env("RUST_BACKTRACE", "0")
+        // As most CI sets it: a panic hook then symbolizes a backtrace inside the panicking
+        // poll, which must never be taken for a stall.
+        .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null());
     let output = taskscope.output().expect("taskscope runs");
     let status = output.status.code().expect("taskscope exited");
@@ -99,6 +100,35 @@ fn assert_clean_pass(checked: &Checked) {
     assert_eq!(findings(checked).len(), 0, "{:#}", checked.report);
     assert_eq!(checked.report["processes"].as_array().unwrap().len(), 1);
     assert!(checked.report["summary"]["tasks"].as_u64().unwrap() > 0);
+}
+
+/// A service written the usual way (its own logging, `Result` from `main`, `JoinSet`,
+/// `select!` with timeouts, `spawn_blocking`, a panic caught through its `JoinHandle`, a
+/// graceful shutdown), on both routes, under `RUST_BACKTRACE=1`: never an error, run
+/// after run. Its one finding is the caught panic, a warning.
+#[test]
+fn a_healthy_service_passes_every_time_on_both_routes() {
+    for run in 0..10 {
+        let name = if run % 2 == 0 {
+            "service"
+        } else {
+            "service_layer"
+        };
+        let mut command = Command::new(example(name));
+        command.env("SERVICE_CLIENTS", "3");
+        let checked = check(&[], &mut command);
+        assert_eq!(checked.status, 0, "run {run}, {name}: {:#}", checked.report);
+        let kinds: Vec<_> = findings(&checked)
+            .iter()
+            .map(|f| (f["kind"].as_str().unwrap(), f["severity"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [("panic", "warning")],
+            "run {run}, {name}: {:#}",
+            checked.report
+        );
+    }
 }
 
 #[test]
