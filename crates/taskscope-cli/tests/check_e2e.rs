@@ -807,3 +807,34 @@ fn ctrl_c_at_a_terminal_stops_the_command_and_reports_an_interrupted_run() {
     assert!(screen.contains("INTERRUPTED"), "{screen}");
     assert!(screen.contains("status=130"), "{screen}");
 }
+
+/// `init()` inside `#[tokio::main]` cannot see the body tokio started before it: the
+/// report says so, naming the call, and `#[taskscope::main]` (which sees it) gets no such
+/// note. The program's own output carries nothing of it.
+#[test]
+fn a_body_the_probe_cannot_see_is_named_in_the_report() {
+    let run = |name: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+            .args(["check", "--"])
+            .arg(example(name))
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (report, stderr) = run("blocking_sleep");
+    let call = location_of_line("src/bin/blocking_sleep.rs", "taskscope::init()", "taskscope");
+    assert!(
+        report.contains(&format!(
+            "taskscope::init() was called at {call}, inside a body tokio was already running"
+        )),
+        "{report}"
+    );
+    assert!(!stderr.contains("taskscope"), "nothing in the program's output: {stderr}");
+    let (report, _) = run("main_stall");
+    assert!(!report.contains("inside a body"), "{report}");
+}
