@@ -827,14 +827,21 @@ fn a_body_the_probe_cannot_see_is_named_in_the_report() {
         )
     };
     let (report, stderr) = run("blocking_sleep");
-    let call = location_of_line("src/bin/blocking_sleep.rs", "taskscope::init()", "taskscope");
+    let call = location_of_line(
+        "src/bin/blocking_sleep.rs",
+        "taskscope::init()",
+        "taskscope",
+    );
     assert!(
         report.contains(&format!(
             "taskscope::init() was called at {call}, inside a body tokio was already running"
         )),
         "{report}"
     );
-    assert!(!stderr.contains("taskscope"), "nothing in the program's output: {stderr}");
+    assert!(
+        !stderr.contains("taskscope"),
+        "nothing in the program's output: {stderr}"
+    );
     let (report, _) = run("main_stall");
     assert!(!report.contains("inside a body"), "{report}");
 }

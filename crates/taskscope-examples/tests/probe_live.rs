@@ -4,32 +4,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Folded, command, fault_location};
-use taskscope_api::v1::probe_client::ProbeClient;
+use support::{Folded, command, connect, fault_location, free_port};
 use taskscope_api::v1::{self, StallPhase};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn connect(address: &str) -> ProbeClient<tonic::transport::Channel> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match tonic::transport::Endpoint::from_shared(address.to_owned())
-            .unwrap()
-            .connect()
-            .await
-        {
-            Ok(channel) => return ProbeClient::new(channel),
-            Err(e) if Instant::now() > deadline => panic!("cannot connect to {address}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_watcher_sees_a_stall_start_before_the_poll_returns_then_its_end() {

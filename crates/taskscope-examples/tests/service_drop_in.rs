@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Folded, command, run_recorded};
+use support::{Folded, command, connect, free_port, run_recorded};
 use taskscope_api::v1;
 use tokio_stream::StreamExt;
 
@@ -151,15 +151,6 @@ fn what_the_probe_counts_does_not_depend_on_rust_log_or_rust_backtrace() {
     }
 }
 
-/// A free TCP port on loopback.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_watched_service_at_rust_log_trace_logs_nothing_of_the_probes_and_stops_on_ctrl_c() {
     let port = free_port();
@@ -179,13 +170,7 @@ fn a_watched_service_at_rust_log_trace_logs_nothing_of_the_probes_and_stops_on_c
     // A client watches for a while: the probe's server, its runtime and its timers work.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let updates = runtime.block_on(async {
-        let address = format!("http://127.0.0.1:{port}");
-        let channel = tonic::transport::Endpoint::from_shared(address)
-            .unwrap()
-            .connect()
-            .await
-            .expect("the probe serves");
-        let mut client = v1::probe_client::ProbeClient::new(channel);
+        let mut client = connect(&format!("http://127.0.0.1:{port}")).await;
         let mut stream = client
             .watch(v1::WatchRequest::default())
             .await

@@ -36,6 +36,34 @@ pub fn example(name: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A gRPC client of the probe at `address` (`http://host:port`), retrying for up to 10 s
+/// while the example starts.
+pub async fn connect(
+    address: &str,
+) -> taskscope_api::v1::probe_client::ProbeClient<tonic::transport::Channel> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match tonic::transport::Endpoint::from_shared(address.to_owned())
+            .unwrap()
+            .connect()
+            .await
+        {
+            Ok(channel) => return taskscope_api::v1::probe_client::ProbeClient::new(channel),
+            Err(e) if Instant::now() > deadline => panic!("cannot connect to {address}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// An example's command with the probe quiet on the network.
 pub fn command(name: &str) -> Command {
     let mut command = Command::new(example(name));
