@@ -325,8 +325,9 @@ static PROBE_INSTALLED: AtomicBool = AtomicBool::new(false);
 /// stderr and the app runs on without it.
 ///
 /// Called inside `#[tokio::main]` (or `#[tokio::test]`), it runs in a body tokio started
-/// before the probe existed: that body's own stalls are not seen. `taskscope check` and
-/// the dashboard say so, naming this call; `#[taskscope::main]` sees the body.
+/// before the probe existed: that body's own stalls are not seen. `taskscope check` says
+/// so in a note naming this call (`ProcessInfo.unobserved_body` on the wire), rather than
+/// printing into the app's output; `#[taskscope::main]` sees the body.
 #[track_caller]
 pub fn init() {
     let mut builder = Builder::from_env();
