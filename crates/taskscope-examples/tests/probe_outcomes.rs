@@ -145,3 +145,24 @@ fn tasks_waiting_on_channels_timers_locks_and_io_at_shutdown_still_hold_a_waker(
         Some(Outcome::Completed)
     );
 }
+
+#[test]
+fn an_apps_own_panic_hook_keeps_the_panic_outcome_and_its_time_is_not_a_stall() {
+    for route in ["hooks", "tracing"] {
+        let (output, folded) = run_recorded("custom_panic_hook", &[("TASKSCOPE_ROUTE", route)]);
+        assert!(output.status.success(), "{route}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("app hook: panicked at") && stderr.contains("the job failed"),
+            "{route}: the app's own hook still runs: {stderr}"
+        );
+        let task = folded.task_at(&fault_location("src/bin/custom_panic_hook.rs", "panic"));
+        assert_eq!(task.outcome(), Some(Outcome::Panicked), "{route}: {task:?}");
+        let ended = task.ended.as_ref().unwrap();
+        assert!(
+            ended.panic_held_ns >= 250_000_000,
+            "{route}: the hook's 300 ms are the panic's: {ended:?}"
+        );
+        assert!(folded.stalls.is_empty(), "{route}: {:#?}", folded.stalls);
+    }
+}

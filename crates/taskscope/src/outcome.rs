@@ -40,45 +40,77 @@ thread_local! {
 
 static HOOK: Once = Once::new();
 
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
 /// Chains a panic hook that remembers which task panicked and why. The previous hook
 /// (usually the default one that prints the message) still runs, with the thread's polls
 /// paused: the time it takes (symbolizing a backtrace under `RUST_BACKTRACE=1` can hold
 /// the thread for seconds) belongs to the panic, and is reported with it, not as a stall.
+///
+/// Services often install a hook of their own (to log panics through `tracing`) after the
+/// probe has started, which replaces the probe's. The probe then chains itself in front of
+/// the new one (see [`Rechain`]): the app's hook runs exactly as installed, and panics
+/// keep their outcome.
 pub(crate) fn install_panic_hook() {
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let task = threads::with_local(|l| l.current_task()).unwrap_or(0);
-            if task == 0 {
-                return previous(info);
-            }
-            let paused = threads::with_local(|l| l.pause_polls(clock::now_ns())).flatten();
-            previous(info);
-            let held_ns = paused
-                .and_then(|since| threads::with_local(|l| l.resume_polls(since, clock::now_ns())))
-                .unwrap_or(0);
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "(a panic payload that is not a string)".to_owned());
-            let location = info
-                .location()
-                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-            let _ = LAST_PANIC.try_with(|last| {
-                if let Ok(mut last) = last.try_borrow_mut() {
-                    *last = Some(PanicRecord {
-                        task,
-                        panic: Panic {
-                            message,
-                            location,
-                            held_ns,
-                        },
-                    });
-                }
+    HOOK.call_once(|| std::panic::set_hook(chained(std::panic::take_hook())));
+}
+
+/// The probe's hook in front of `previous`.
+fn chained(previous: PanicHook) -> PanicHook {
+    let rechain = Rechain;
+    Box::new(move |info| {
+        let _ = &rechain;
+        let task = threads::with_local(|l| l.current_task()).unwrap_or(0);
+        if task == 0 {
+            return previous(info);
+        }
+        let paused = threads::with_local(|l| l.pause_polls(clock::now_ns())).flatten();
+        previous(info);
+        let held_ns = paused
+            .and_then(|since| threads::with_local(|l| l.resume_polls(since, clock::now_ns())))
+            .unwrap_or(0);
+        remember_panic(task, info, held_ns);
+    })
+}
+
+/// Dropped with the probe's hook, which only happens when the app replaces the process's
+/// panic hook: `std::panic::set_hook` drops the hook it replaces after releasing its lock,
+/// precisely so that a destructor may set the hook again. The probe takes the app's new
+/// hook and installs itself in front of it. (An app that chains the probe's hook itself,
+/// `take_hook` then `set_hook`, keeps it and never gets here.)
+struct Rechain;
+
+impl Drop for Rechain {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        std::panic::set_hook(chained(std::panic::take_hook()));
+    }
+}
+
+/// Keeps what the hook saw of a panic in `task`, for the end of the poll to find.
+fn remember_panic(task: u64, info: &std::panic::PanicHookInfo<'_>, held_ns: u64) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic payload that is not a string)".to_owned());
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+    let _ = LAST_PANIC.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Some(PanicRecord {
+                task,
+                panic: Panic {
+                    message,
+                    location,
+                    held_ns,
+                },
             });
-        }));
+        }
     });
 }
 
