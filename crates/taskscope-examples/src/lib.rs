@@ -23,6 +23,7 @@
 //! | `console_app` | instrumented with `console_subscriber::init()`, not the probe: a task blocking its worker 2.5 s now and then (stall) and a lost waker, read over tokio-console's protocol |
 //! | `console_served` | the probe with `TASKSCOPE_CONSOLE_BIND`: five tasks from one line, for tokio-console to see |
 //! | `leaky_tests` (test target) | a `#[tokio::test]` that leaks a task |
+//! | `starved` | none of its own: a 25 ms poll made to last about 200 ms by six busy threads sharing its CPU (an overloaded machine, not a stall) |
 //! | `custom_panic_hook` | replaces the process's panic hook with a slow one of its own, then a task panics (a panic, not a stall) |
 //! | `service`, `service_layer`, `service_plain` | none: a key-value service with its own logging, `Result` from `main` and a graceful shutdown ([`service`]), under `#[taskscope::main]`, the probe's layer, and no probe |
 

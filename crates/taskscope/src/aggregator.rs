@@ -25,6 +25,8 @@ struct ActiveStall {
     stall: v1::Stall,
     /// Already handed to clients once (as STARTED).
     announced: bool,
+    /// When the stall was first seen, and the thread's scheduler totals then.
+    first_seen: Option<(u64, crate::schedstat::SchedStat)>,
 }
 
 /// Changes not yet published.
@@ -130,6 +132,7 @@ impl Aggregator {
                     task,
                     started_ns,
                     now_ns,
+                    sched,
                 } => {
                     let next_id = &mut self.next_stall_id;
                     let active = self
@@ -140,6 +143,7 @@ impl Aggregator {
                             *next_id += 1;
                             ActiveStall {
                                 announced: false,
+                                first_seen: None,
                                 stall: v1::Stall {
                                     stall_id,
                                     task_id: task,
@@ -149,6 +153,9 @@ impl Aggregator {
                                 },
                             }
                         });
+                    if active.first_seen.is_none() {
+                        active.first_seen = sched.map(|sched| (now_ns, sched));
+                    }
                     let stall = &mut active.stall;
                     // Clients must see STARTED once, even when the next refresh comes
                     // before this one is published.
@@ -199,24 +206,27 @@ impl Aggregator {
                     task,
                     started_ns,
                     duration_ns,
+                    sched,
                 } => {
-                    let mut stall = self
-                        .active_stalls
-                        .remove(&(thread, started_ns))
-                        .map(|active| active.stall)
-                        .unwrap_or_else(|| {
-                            let stall_id = self.next_stall_id;
-                            self.next_stall_id += 1;
-                            v1::Stall {
-                                stall_id,
-                                task_id: task,
-                                thread,
-                                poll_started_ns: started_ns,
-                                ..Default::default()
-                            }
-                        });
+                    let active = self.active_stalls.remove(&(thread, started_ns));
+                    let first_seen = active.as_ref().and_then(|a| a.first_seen);
+                    let mut stall = active.map(|active| active.stall).unwrap_or_else(|| {
+                        let stall_id = self.next_stall_id;
+                        self.next_stall_id += 1;
+                        v1::Stall {
+                            stall_id,
+                            task_id: task,
+                            thread,
+                            poll_started_ns: started_ns,
+                            ..Default::default()
+                        }
+                    });
                     stall.phase = v1::StallPhase::Ended as i32;
                     stall.duration_ns = duration_ns;
+                    if let (Some((seen_ns, first)), Some(last)) = (first_seen, sched) {
+                        stall.measured_ns = (started_ns + duration_ns).saturating_sub(seen_ns);
+                        stall.waiting_for_cpu_ns = last.waiting_ns.saturating_sub(first.waiting_ns);
+                    }
                     self.pending.stalls.insert(stall.stall_id, stall.clone());
                     self.recent_stalls.push_back(stall);
                     if self.recent_stalls.len() > RETAINED_STALLS {

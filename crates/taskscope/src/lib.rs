@@ -66,6 +66,7 @@ mod quiet;
 mod recorder;
 mod recycle;
 mod runner;
+mod schedstat;
 mod server;
 mod shared;
 mod stall_stack;

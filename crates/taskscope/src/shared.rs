@@ -20,6 +20,8 @@ pub(crate) enum ProbeEvent {
         task: u64,
         started_ns: u64,
         now_ns: u64,
+        /// The thread's scheduler totals at `now_ns`, on the first report of a stall.
+        sched: Option<crate::schedstat::SchedStat>,
     },
     /// Stacks sampled during a stall (which may have ended since).
     StallSamples {
@@ -34,6 +36,8 @@ pub(crate) enum ProbeEvent {
         task: u64,
         started_ns: u64,
         duration_ns: u64,
+        /// The thread's scheduler totals as the poll returned.
+        sched: Option<crate::schedstat::SchedStat>,
     },
 }
 
@@ -148,6 +152,7 @@ impl Shared {
             task: cell.identity.id,
             started_ns,
             duration_ns,
+            sched: crate::schedstat::of_this_thread(),
         });
         if sent {
             self.urgent.notify_one();

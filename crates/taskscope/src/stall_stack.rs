@@ -233,14 +233,9 @@ fn activity(seen: &Seen) -> v1::Activity {
     }
 }
 
-/// CPU time thread `tid` of this process has used, in ns (Linux: the first field of its
-/// `schedstat`).
+/// CPU time thread `tid` of this process has used, in ns.
 fn thread_cpu_ns(tid: i32) -> Option<u64> {
-    if !cfg!(target_os = "linux") {
-        return None;
-    }
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    crate::schedstat::of_thread(tid as u64).map(|s| s.cpu_ns)
 }
 
 /// When to sample one stall.

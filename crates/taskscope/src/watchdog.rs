@@ -89,7 +89,10 @@ impl Watchdog {
             let followed = self.followed.get_mut(&slot.number).expect("just inserted");
             if is_new || now.saturating_sub(followed.last_report_ns) >= publish_ns {
                 followed.last_report_ns = now;
-                report(&self.shared, &slot, polling, now);
+                let sched = is_new
+                    .then(|| crate::schedstat::of_thread(slot.os_tid))
+                    .flatten();
+                report(&self.shared, &slot, polling, now, sched);
             }
             if let (Some(capture), Some(target)) = (self.capture.as_ref(), slot.target.as_ref()) {
                 followed.schedule.sample_if_due(
@@ -107,12 +110,19 @@ impl Watchdog {
 }
 
 /// Tells the aggregator (and, at once, watchers) that `polling` is still running.
-fn report(shared: &Shared, slot: &ThreadSlot, polling: Polling, now_ns: u64) {
+fn report(
+    shared: &Shared,
+    slot: &ThreadSlot,
+    polling: Polling,
+    now_ns: u64,
+    sched: Option<crate::schedstat::SchedStat>,
+) {
     let sent = shared.send(ProbeEvent::StallRunning {
         thread: slot.number,
         task: polling.task,
         started_ns: polling.started_ns,
         now_ns,
+        sched,
     });
     if sent {
         shared.urgent.notify_one();

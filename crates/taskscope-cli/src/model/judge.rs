@@ -190,6 +190,20 @@ fn notes(model: &Model, policy: &Policy) -> Vec<String> {
             human_ns(probe_threshold)
         ));
     }
+    let machine_stalls: Vec<u64> = model
+        .stalls()
+        .filter(|s| s.held_by_the_machine(policy.stall_threshold_ns))
+        .map(|s| s.duration_ns)
+        .collect();
+    if let Some(longest) = machine_stalls.iter().max() {
+        notes.push(format!(
+            "{who}: {} poll(s) held a thread past the threshold (the longest {}) only \
+             because the thread was waiting for a CPU, not running: an overloaded machine's \
+             doing, not the code's; not judged as stalls",
+            machine_stalls.len(),
+            human_ns(*longest)
+        ));
+    }
     let drops = model.drops();
     if drops.tasks_lost > 0 || drops.stall_events > 0 || drops.recording_updates > 0 {
         notes.push(format!(

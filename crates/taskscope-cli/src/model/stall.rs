@@ -57,9 +57,30 @@ pub(crate) struct Stall {
     pub(crate) activity: Activity,
     /// The latest captured stack, innermost frame first; empty when none was captured.
     pub(crate) stack: Vec<Frame>,
+    /// Of the wall time measured from when the stall was first seen to its end, how much
+    /// the thread spent waiting for a CPU: (measured, waiting), when the probe told.
+    pub(crate) cpu_wait: Option<(u64, u64)>,
 }
 
+/// Below this much measured time, the share spent waiting for a CPU says too little.
+const CPU_WAIT_MEASURED_AT_LEAST_NS: u64 = 20_000_000;
+
 impl Stall {
+    /// Whether the poll would have stayed under `threshold_ns` but for the time its thread
+    /// spent runnable yet waiting for a CPU: an overloaded machine held it, not the code.
+    /// The share of waiting measured (from when the stall was seen to its end) is taken
+    /// for the whole poll; a poll that would still be over the threshold without it (a
+    /// long computation on a busy machine) stays a stall.
+    pub(crate) fn held_by_the_machine(&self, threshold_ns: u64) -> bool {
+        self.cpu_wait.is_some_and(|(measured, waiting)| {
+            if measured < CPU_WAIT_MEASURED_AT_LEAST_NS {
+                return false;
+            }
+            let running_share = 1.0 - (waiting.min(measured) as f64 / measured as f64);
+            (self.duration_ns as f64 * running_share) < threshold_ns as f64
+        })
+    }
+
     pub(crate) fn from_wire(stall: &v1::Stall) -> Self {
         let mut this = Self {
             stall_id: stall.stall_id,
@@ -70,6 +91,7 @@ impl Stall {
             phase: Phase::Ongoing,
             activity: Activity::Unknown,
             stack: Vec::new(),
+            cpu_wait: None,
         };
         this.update(stall);
         this
@@ -82,6 +104,9 @@ impl Stall {
         if stall.phase == v1::StallPhase::Ended as i32 {
             self.phase = Phase::Ended;
             self.duration_ns = stall.duration_ns;
+            if stall.measured_ns > 0 {
+                self.cpu_wait = Some((stall.measured_ns, stall.waiting_for_cpu_ns));
+            }
         } else if self.phase == Phase::Ongoing {
             self.duration_ns = self.duration_ns.max(stall.duration_ns);
         }

@@ -182,3 +182,28 @@ fn a_hundred_thousand_tasks_fit_in_a_compact_table() {
     assert_eq!(model.task_count(), 100_000);
     assert_eq!(model.task(99_999).unwrap().stats.state, State::Idle);
 }
+
+#[test]
+fn a_stall_is_the_machines_only_when_the_poll_would_have_been_short_without_waiting() {
+    let stall = |duration_ms: u64, measured_ms: u64, waiting_ms: u64| {
+        let mut wire = taskscope_api::v1::Stall {
+            phase: taskscope_api::v1::StallPhase::Ended as i32,
+            duration_ns: duration_ms * 1_000_000,
+            measured_ns: measured_ms * 1_000_000,
+            waiting_for_cpu_ns: waiting_ms * 1_000_000,
+            ..Default::default()
+        };
+        wire.stall_id = 1;
+        crate::model::stall::Stall::from_wire(&wire)
+    };
+    let threshold = 100_000_000;
+    // 180 ms, 85% of it waiting for a CPU: 27 ms of its own.
+    assert!(stall(180, 60, 51).held_by_the_machine(threshold));
+    // A 2 s CPU loop on a busy machine still ran 500 ms of its own.
+    assert!(!stall(2_000, 1_900, 1_425).held_by_the_machine(threshold));
+    // Blocked in a sleep: no waiting for a CPU.
+    assert!(!stall(600, 500, 0).held_by_the_machine(threshold));
+    // Too little measured to say; and nothing measured at all.
+    assert!(!stall(120, 10, 10).held_by_the_machine(threshold));
+    assert!(!stall(300, 0, 0).held_by_the_machine(threshold));
+}

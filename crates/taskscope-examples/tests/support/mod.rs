@@ -29,6 +29,7 @@ pub fn example(name: &str) -> PathBuf {
         "waiting_at_shutdown" => env!("CARGO_BIN_EXE_waiting_at_shutdown"),
         "hooks_route" => env!("CARGO_BIN_EXE_hooks_route"),
         "custom_panic_hook" => env!("CARGO_BIN_EXE_custom_panic_hook"),
+        "starved" => env!("CARGO_BIN_EXE_starved"),
         "service" => env!("CARGO_BIN_EXE_service"),
         "service_layer" => env!("CARGO_BIN_EXE_service_layer"),
         "service_plain" => env!("CARGO_BIN_EXE_service_plain"),

@@ -94,7 +94,9 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
             continue;
         }
         let duration_ns = stall.duration_at(model.now_ns());
-        if duration_ns < policy.stall_threshold_ns {
+        if duration_ns < policy.stall_threshold_ns
+            || stall.held_by_the_machine(policy.stall_threshold_ns)
+        {
             continue;
         }
         let (thread, blocked) = if model.is_console_target() {
