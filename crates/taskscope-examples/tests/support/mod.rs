@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use taskscope_api::v1;
 
+pub mod hostile;
+
 /// The path of an example binary of this package.
 pub fn example(name: &str) -> PathBuf {
     let path = match name {
@@ -28,6 +30,7 @@ pub fn example(name: &str) -> PathBuf {
         "main_stall" => env!("CARGO_BIN_EXE_main_stall"),
         "waiting_at_shutdown" => env!("CARGO_BIN_EXE_waiting_at_shutdown"),
         "hooks_route" => env!("CARGO_BIN_EXE_hooks_route"),
+        "busy" => env!("CARGO_BIN_EXE_busy"),
         other => panic!("no example {other}"),
     };
     PathBuf::from(path)
