@@ -6,10 +6,12 @@
 //! * [`recording`]: the recording file format (the same `Update` stream, on disk).
 //! * [`duration`]: durations as `100ms`, `2s`, shared by the probe's settings and the CLI.
 //! * [`histogram`]: the poll-duration buckets of `TaskStats.poll_histogram`.
+//! * [`token`]: where a probe leaves its access token and how clients present it.
 
 pub mod duration;
 pub mod histogram;
 pub mod recording;
+pub mod token;
 mod serde_enum;
 
 /// Generated `taskscope.v1` types, client and server.

@@ -49,10 +49,12 @@
 //! a disk, and counts (and reports) whatever it had to drop.
 
 mod aggregator;
+mod auth;
 mod builder;
 mod cell;
 mod clock;
 mod config;
+mod connections;
 mod console;
 mod diag;
 mod exit;
@@ -67,6 +69,7 @@ mod recycle;
 mod runner;
 mod server;
 mod shared;
+mod snapshots;
 mod stall_stack;
 mod task_table;
 mod threads;
