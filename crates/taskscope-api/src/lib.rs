@@ -11,8 +11,8 @@
 pub mod duration;
 pub mod histogram;
 pub mod recording;
-pub mod token;
 mod serde_enum;
+pub mod token;
 
 /// Generated `taskscope.v1` types, client and server.
 #[allow(

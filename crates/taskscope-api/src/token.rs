@@ -55,7 +55,10 @@ mod tests {
         assert_eq!(dir, PathBuf::from("/run/user/1000/taskscope"));
         let fallback = directory(Some("relative".into()), 1000);
         assert!(fallback.ends_with("taskscope-1000"), "{fallback:?}");
-        assert_eq!(file(&dir, 42), PathBuf::from("/run/user/1000/taskscope/42.token"));
+        assert_eq!(
+            file(&dir, 42),
+            PathBuf::from("/run/user/1000/taskscope/42.token")
+        );
     }
 
     #[test]

@@ -177,7 +177,10 @@ fn thousands_of_streams_on_one_connection_are_refused_beyond_the_limits() {
         }
     }
     let peak = app.peak_over(Duration::from_secs(10));
-    eprintln!("3,000 streams on one connection: peak RSS {} MiB", peak / MIB);
+    eprintln!(
+        "3,000 streams on one connection: peak RSS {} MiB",
+        peak / MIB
+    );
     assert!(peak < baseline + 200 * MIB, "peak {} MiB", peak / MIB);
     assert!(app.serves(Duration::from_secs(10)), "a real client starved");
     drop(client);
@@ -209,7 +212,10 @@ fn streams_reset_mid_flight_release_their_watchers() {
         }
     }
     std::thread::sleep(Duration::from_secs(2));
-    assert!(app.serves(Duration::from_secs(10)), "a real client was locked out");
+    assert!(
+        app.serves(Duration::from_secs(10)),
+        "a real client was locked out"
+    );
     app.assert_within("after 2,000 reset streams", baseline + 60 * MIB);
 }
 
@@ -238,7 +244,11 @@ fn silent_connections_under_a_low_fd_limit_are_closed() {
     let silent: Vec<_> = (0..120)
         .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", app.port)).ok())
         .collect();
-    eprintln!("{} silent connections open; app fds {}", silent.len(), hostile::fds(app.pid()));
+    eprintln!(
+        "{} silent connections open; app fds {}",
+        silent.len(),
+        hostile::fds(app.pid())
+    );
     std::thread::sleep(Duration::from_secs(12));
     let ticks = hostile::thread_cpu_ticks(app.pid(), "taskscope-probe") - ticks_before;
     let cpu = ticks as f64 / hostile::ticks_per_second() as f64 / 12.0;
@@ -248,7 +258,11 @@ fn silent_connections_under_a_low_fd_limit_are_closed() {
         hostile::fds(app.pid())
     );
     assert!(app.serves(Duration::from_secs(20)), "a real client starved");
-    assert!(cpu < 0.5, "the probe thread spun at {:.0}% of a core", cpu * 100.0);
+    assert!(
+        cpu < 0.5,
+        "the probe thread spun at {:.0}% of a core",
+        cpu * 100.0
+    );
     assert!(hostile::alive(app.pid()));
     drop(silent);
 }
@@ -319,9 +333,16 @@ fn a_snapshot_loop_does_not_hold_the_probe_thread() {
     });
     let ticks = hostile::thread_cpu_ticks(app.pid(), "taskscope-probe") - ticks_before;
     let cpu = ticks as f64 / hostile::ticks_per_second() as f64 / span.as_secs_f64();
-    eprintln!("{calls} snapshots in 10 s: probe thread {:.0}% of a core", cpu * 100.0);
+    eprintln!(
+        "{calls} snapshots in 10 s: probe thread {:.0}% of a core",
+        cpu * 100.0
+    );
     assert!(calls > 0, "no snapshot was served");
-    assert!(cpu < 0.5, "the probe thread ran at {:.0}% of a core", cpu * 100.0);
+    assert!(
+        cpu < 0.5,
+        "the probe thread ran at {:.0}% of a core",
+        cpu * 100.0
+    );
     assert!(hostile::alive(app.pid()));
 }
 
@@ -342,13 +363,18 @@ fn a_second_app_on_the_same_port_fails_clearly() {
     std::thread::sleep(Duration::from_secs(2));
     assert!(hostile::alive(second.0.id()), "the second app died");
     let _ = second.0.kill();
-    let output = std::mem::replace(&mut second.0, dummy()).wait_with_output().unwrap();
+    let output = std::mem::replace(&mut second.0, dummy())
+        .wait_with_output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("cannot listen on") && stderr.contains(&first.port.to_string()),
         "{stderr}"
     );
-    assert!(first.serves(Duration::from_secs(10)), "the first app stopped serving");
+    assert!(
+        first.serves(Duration::from_secs(10)),
+        "the first app stopped serving"
+    );
 }
 
 /// Kills the wrapped child on drop, so a failed assertion leaves nothing running.

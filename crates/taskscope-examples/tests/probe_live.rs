@@ -16,7 +16,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn connect(address: &str) -> ProbeClient<tonic::transport::Channel> {
+/// The token the apps of these tests are started with.
+const TOKEN: &str = "probe-live-test-token-0123456789";
+
+type Client = ProbeClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+    >,
+>;
+
+fn with_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let value = taskscope_api::token::bearer(TOKEN).parse().unwrap();
+    request
+        .metadata_mut()
+        .insert(taskscope_api::token::HEADER, value);
+    Ok(request)
+}
+
+async fn connect(address: &str) -> Client {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match tonic::transport::Endpoint::from_shared(address.to_owned())
@@ -24,7 +42,7 @@ async fn connect(address: &str) -> ProbeClient<tonic::transport::Channel> {
             .connect()
             .await
         {
-            Ok(channel) => return ProbeClient::new(channel),
+            Ok(channel) => return ProbeClient::with_interceptor(channel, with_token as _),
             Err(e) if Instant::now() > deadline => panic!("cannot connect to {address}: {e}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
@@ -36,6 +54,7 @@ async fn a_watcher_sees_a_stall_start_before_the_poll_returns_then_its_end() {
     let port = free_port();
     let mut child = command("blocking_sleep")
         .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+        .env("TASKSCOPE_TOKEN", TOKEN)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -87,6 +106,7 @@ async fn snapshot_pages_describe_the_process() {
     let port = free_port();
     let mut child = command("forever")
         .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+        .env("TASKSCOPE_TOKEN", TOKEN)
         .spawn()
         .unwrap();
     let mut client = connect(&format!("http://127.0.0.1:{port}")).await;

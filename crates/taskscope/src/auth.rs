@@ -58,9 +58,7 @@ impl Token {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         match given {
-            Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => {
-                Ok(request)
-            }
+            Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(request),
             Some(_) => Err(Status::unauthenticated(
                 "wrong token for this taskscope probe; give the app's TASKSCOPE_TOKEN \
                  (--token or TASKSCOPE_TOKEN), or run the client as the app's user so it \
@@ -182,14 +180,21 @@ mod tests {
     #[test]
     fn requests_need_the_exact_token() {
         let token = Token(Some("0123456789abcdef".into()));
-        assert!(token.check(request_with(Some("Bearer 0123456789abcdef"))).is_ok());
+        assert!(
+            token
+                .check(request_with(Some("Bearer 0123456789abcdef")))
+                .is_ok()
+        );
         let wrong = token
             .check(request_with(Some("Bearer 0123456789abcdeX")))
             .unwrap_err();
         assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
         assert!(wrong.message().contains("wrong token"), "{wrong:?}");
         let missing = token.check(request_with(None)).unwrap_err();
-        assert!(missing.message().contains("requires a token"), "{missing:?}");
+        assert!(
+            missing.message().contains("requires a token"),
+            "{missing:?}"
+        );
         assert!(Token(None).check(request_with(None)).is_ok());
     }
 
@@ -213,6 +218,9 @@ mod tests {
         assert!(token_for(&config).0.is_none());
         config.bind = Bind::parse("unix:/tmp/x.sock").unwrap();
         config.token = TokenSetting::Fixed("0123456789abcdef".into());
-        assert!(token_for(&config).0.is_none(), "a Unix socket is guarded by its mode");
+        assert!(
+            token_for(&config).0.is_none(),
+            "a Unix socket is guarded by its mode"
+        );
     }
 }

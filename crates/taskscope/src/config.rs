@@ -198,7 +198,11 @@ impl Config {
                 && let Err(problem) = apply(&value)
             {
                 // A secret is not repeated on stderr, even a refused one.
-                let shown = if name == env::TOKEN { "(hidden)".into() } else { format!("{value:?}") };
+                let shown = if name == env::TOKEN {
+                    "(hidden)".into()
+                } else {
+                    format!("{value:?}")
+                };
                 crate::diag::warn(&format!(
                     "{name}={shown} is invalid ({problem}); using the default"
                 ));

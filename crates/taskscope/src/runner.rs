@@ -74,7 +74,12 @@ pub(crate) fn start(
             let aggregator = Aggregator::new(thread_shared.clone(), events);
             runtime.block_on(async move {
                 if let (Some(listener), Some(token)) = (listener, token) {
-                    tokio::spawn(crate::server::serve(listener, server_commands, limits, token));
+                    tokio::spawn(crate::server::serve(
+                        listener,
+                        server_commands,
+                        limits,
+                        token,
+                    ));
                 }
                 run(thread_shared, aggregator, command_receiver).await;
             });

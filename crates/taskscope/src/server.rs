@@ -118,7 +118,10 @@ fn bind_private_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::U
         if bytes.len() >= address.sun_path.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("the socket path is longer than {} bytes", address.sun_path.len() - 1),
+                format!(
+                    "the socket path is longer than {} bytes",
+                    address.sun_path.len() - 1
+                ),
             ));
         }
         for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
