@@ -102,6 +102,18 @@ impl App {
         rss
     }
 
+    /// Asserts RSS falls below `bound` within 20 s (the memory clients made the app
+    /// allocate comes back); the app's own state grew meanwhile (retained tasks), hence
+    /// a margin above the baseline.
+    fn settles_within(&self, what: &str, bound: u64) {
+        let start = Instant::now();
+        while self.rss() >= bound && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let waited = start.elapsed().as_secs_f64();
+        self.assert_within(&format!("{waited:.1} s {what}"), bound);
+    }
+
     /// The highest RSS seen while sampling for `span`.
     fn peak_over(&self, span: Duration) -> u64 {
         let start = Instant::now();
@@ -158,8 +170,7 @@ fn unread_watchers_cost_their_budget_and_give_it_back() {
         peak / MIB
     );
     drop(clients);
-    std::thread::sleep(Duration::from_secs(5));
-    app.assert_within("5 s after the watchers left", baseline + 40 * MIB);
+    app.settles_within("after the watchers left", baseline + 60 * MIB);
     assert!(app.serves(Duration::from_secs(10)));
 }
 
@@ -184,8 +195,7 @@ fn thousands_of_streams_on_one_connection_are_refused_beyond_the_limits() {
     assert!(peak < baseline + 200 * MIB, "peak {} MiB", peak / MIB);
     assert!(app.serves(Duration::from_secs(10)), "a real client starved");
     drop(client);
-    std::thread::sleep(Duration::from_secs(5));
-    app.assert_within("5 s after the connection closed", baseline + 40 * MIB);
+    app.settles_within("after the connection closed", baseline + 60 * MIB);
 }
 
 /// Many connections each resetting their streams as soon as they open them (HTTP/2
