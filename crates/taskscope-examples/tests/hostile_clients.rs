@@ -208,6 +208,45 @@ fn thousands_of_streams_on_one_connection_are_refused_beyond_the_limits() {
     app.settles_within("after the connection closed", baseline + 30 * MIB);
 }
 
+/// Clients asking for snapshots on stream after stream with every window shut, so that
+/// no answer can be sent: only a few answers are held at once, the rest are refused.
+#[test]
+fn unread_snapshot_answers_do_not_pile_up() {
+    let app = App::start(5_000);
+    let baseline = app.rss();
+    let mut clients: Vec<RawH2> = Vec::new();
+    let start = Instant::now();
+    let mut peak = 0;
+    for _ in 0..100 {
+        if clients.len() < 16
+            && let Ok(client) = RawH2::connect(app.port, 0)
+        {
+            clients.push(client);
+        }
+        for client in &mut clients {
+            let _ = client.call("Snapshot", Some(TOKEN));
+        }
+        peak = peak.max(app.rss());
+        std::thread::sleep(Duration::from_millis(200));
+        if start.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+    }
+    eprintln!(
+        "unread Snapshot answers for 20 s: peak RSS {} MiB",
+        peak / MIB
+    );
+    assert!(
+        peak < baseline + 60 * MIB,
+        "unread answers took the app from {} to {} MiB",
+        baseline / MIB,
+        peak / MIB
+    );
+    drop(clients);
+    app.settles_within("after the snapshot clients left", baseline + 30 * MIB);
+    assert!(app.serves(Duration::from_secs(10)));
+}
+
 /// Many connections each resetting their streams as soon as they open them (HTTP/2
 /// "rapid reset"): the watchers they leave behind are released, so the limit on watchers
 /// does not lock real clients out.

@@ -69,6 +69,7 @@ mod recycle;
 mod runner;
 mod server;
 mod shared;
+mod slots;
 mod snapshots;
 mod stall_stack;
 mod task_table;

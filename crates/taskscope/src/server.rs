@@ -148,6 +148,7 @@ pub(crate) async fn serve(
     token: Token,
 ) {
     let probe = ProbeServer::new(ProbeService { commands }).max_decoding_message_size(MAX_REQUEST);
+    let probe = crate::slots::SnapshotSlots::new(probe);
     let service = InterceptedService::new(probe, move |request| token.check(request));
     let router = server().add_service(service);
     serve_router(router, listener, limits.max_connections, "the gRPC server").await;
