@@ -11,7 +11,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use taskscope_api::token;
-use tonic::{Request, Status};
+use tonic::Status;
 
 use crate::config::{Bind, Config, TokenSetting};
 
@@ -47,18 +47,17 @@ pub(crate) fn token_for(config: &Config) -> Token {
 }
 
 impl Token {
-    /// The interceptor: refuses a request without the token.
-    pub(crate) fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
+    /// Refuses a request without the token.
+    pub(crate) fn check(&self, headers: &tonic::codegen::http::HeaderMap) -> Result<(), Status> {
         let Some(expected) = &self.0 else {
-            return Ok(request);
+            return Ok(());
         };
-        let given = request
-            .metadata()
+        let given = headers
             .get(token::HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         match given {
-            Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(request),
+            Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(()),
             Some(_) => Err(Status::unauthenticated(
                 "wrong token for this taskscope probe; give the app's TASKSCOPE_TOKEN \
                  (--token or TASKSCOPE_TOKEN), or run the client as the app's user so it \
@@ -167,14 +166,12 @@ extern "C" fn remove_at_exit() {
 mod tests {
     use super::*;
 
-    fn request_with(header: Option<&str>) -> Request<()> {
-        let mut request = Request::new(());
+    fn request_with(header: Option<&str>) -> tonic::codegen::http::HeaderMap {
+        let mut headers = tonic::codegen::http::HeaderMap::new();
         if let Some(value) = header {
-            request
-                .metadata_mut()
-                .insert(token::HEADER, value.parse().unwrap());
+            headers.insert(token::HEADER, value.parse().unwrap());
         }
-        request
+        headers
     }
 
     #[test]
@@ -182,20 +179,20 @@ mod tests {
         let token = Token(Some("0123456789abcdef".into()));
         assert!(
             token
-                .check(request_with(Some("Bearer 0123456789abcdef")))
+                .check(&request_with(Some("Bearer 0123456789abcdef")))
                 .is_ok()
         );
         let wrong = token
-            .check(request_with(Some("Bearer 0123456789abcdeX")))
+            .check(&request_with(Some("Bearer 0123456789abcdeX")))
             .unwrap_err();
         assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
         assert!(wrong.message().contains("wrong token"), "{wrong:?}");
-        let missing = token.check(request_with(None)).unwrap_err();
+        let missing = token.check(&request_with(None)).unwrap_err();
         assert!(
             missing.message().contains("requires a token"),
             "{missing:?}"
         );
-        assert!(Token(None).check(request_with(None)).is_ok());
+        assert!(Token(None).check(&request_with(None)).is_ok());
     }
 
     #[test]

@@ -58,6 +58,7 @@ mod connections;
 mod console;
 mod diag;
 mod exit;
+mod gate;
 pub mod hooks;
 mod init_layer;
 mod intern;
@@ -69,7 +70,7 @@ mod recycle;
 mod runner;
 mod server;
 mod shared;
-mod slots;
+
 mod snapshots;
 mod stall_stack;
 mod task_table;

@@ -25,7 +25,8 @@ const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Requests to the probe's thread.
 pub(crate) enum Command {
-    Watch(oneshot::Sender<Feed>),
+    /// A feed, or why not (refused beyond the limit on watchers).
+    Watch(oneshot::Sender<Result<Feed, Status>>),
     Snapshot {
         page: u64,
         reply: oneshot::Sender<Result<v1::SnapshotPage, Status>>,
@@ -249,10 +250,14 @@ async fn run(
 }
 
 /// A new watcher's feed, or the reason there is none.
-fn watch(publisher: &mut Publisher, aggregator: &mut Aggregator, max_watchers: usize) -> Feed {
+fn watch(
+    publisher: &mut Publisher,
+    aggregator: &mut Aggregator,
+    max_watchers: usize,
+) -> Result<Feed, Status> {
     publisher.prune();
     if publisher.watchers.len() >= max_watchers {
-        return crate::watchers::refused(Status::resource_exhausted(format!(
+        return Err(Status::resource_exhausted(format!(
             "this probe already streams to {max_watchers} clients, its limit; close one, or \
              raise TASKSCOPE_MAX_WATCHERS in the app's environment"
         )));
@@ -266,5 +271,5 @@ fn watch(publisher: &mut Publisher, aggregator: &mut Aggregator, max_watchers: u
         publisher.watchers.push(watcher);
         aggregator.set_has_consumers(true);
     }
-    feed
+    Ok(feed)
 }

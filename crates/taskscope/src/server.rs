@@ -15,7 +15,6 @@ use std::time::Duration;
 use taskscope_api::v1;
 use taskscope_api::v1::probe_server::{Probe, ProbeServer};
 use tokio::sync::{mpsc, oneshot};
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::Router;
 use tonic::{Request, Response, Status};
@@ -148,9 +147,7 @@ pub(crate) async fn serve(
     token: Token,
 ) {
     let probe = ProbeServer::new(ProbeService { commands }).max_decoding_message_size(MAX_REQUEST);
-    let probe = crate::slots::SnapshotSlots::new(probe);
-    let service = InterceptedService::new(probe, move |request| token.check(request));
-    let router = server().add_service(service);
+    let router = server().add_service(crate::gate::Gate::new(probe, token));
     serve_router(router, listener, limits.max_connections, "the gRPC server").await;
 }
 
@@ -215,8 +212,10 @@ impl Probe for ProbeService {
         self.commands
             .send(Command::Watch(reply))
             .map_err(|_| probe_gone())?;
-        let feed = receiver.await.map_err(|_| probe_gone())?;
-        Ok(Response::new(feed))
+        match receiver.await.map_err(|_| probe_gone())? {
+            Ok(feed) => Ok(Response::new(feed)),
+            Err(status) => crate::gate::refuse(status).await,
+        }
     }
 
     async fn snapshot(
@@ -228,6 +227,12 @@ impl Probe for ProbeService {
         self.commands
             .send(Command::Snapshot { page, reply })
             .map_err(|_| probe_gone())?;
-        receiver.await.map_err(|_| probe_gone())?.map(Response::new)
+        match receiver.await.map_err(|_| probe_gone())? {
+            Ok(page) => Ok(Response::new(page)),
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                crate::gate::refuse(status).await
+            }
+            Err(status) => Err(status),
+        }
     }
 }
