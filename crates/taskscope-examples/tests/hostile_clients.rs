@@ -464,3 +464,55 @@ impl Drop for Guard {
         let _ = self.0.wait();
     }
 }
+
+/// Watchers beyond `TASKSCOPE_MAX_WATCHERS` are refused with the reason, and a watcher
+/// that leaves frees its place.
+#[test]
+fn watchers_beyond_the_limit_are_refused_with_a_reason() {
+    let app = App::start_with(100, |command| {
+        command.env("TASKSCOPE_MAX_WATCHERS", "2");
+    });
+    let address = format!("http://127.0.0.1:{}", app.port);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(address)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = ProbeClient::with_interceptor(channel, with_token);
+        let first = client
+            .watch(v1::WatchRequest {})
+            .await
+            .expect("first watcher");
+        let _second = client
+            .watch(v1::WatchRequest {})
+            .await
+            .expect("second watcher");
+        let refused = client.watch(v1::WatchRequest {}).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            tonic::Code::ResourceExhausted,
+            "{refused:?}"
+        );
+        assert!(
+            refused.message().contains("TASKSCOPE_MAX_WATCHERS"),
+            "{refused:?}"
+        );
+        drop(first);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match client.watch(v1::WatchRequest {}).await {
+                Ok(_) => break,
+                Err(status) if Instant::now() < deadline => {
+                    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+                }
+                Err(status) => panic!("the place of a watcher that left stayed taken: {status:?}"),
+            }
+        }
+    });
+    assert!(hostile::alive(app.pid()));
+}
