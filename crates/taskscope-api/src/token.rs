@@ -4,7 +4,7 @@
 //!
 //! A probe serving TCP without `TASKSCOPE_TOKEN` draws a random token at start and writes
 //! it, readable by its own user only, to `$XDG_RUNTIME_DIR/taskscope/<pid>.token` (or
-//! `/tmp/taskscope-<uid>/<pid>.token` where `XDG_RUNTIME_DIR` is unset). Anyone who can
+//! `$TMPDIR/taskscope-<uid>/<pid>.token` where `XDG_RUNTIME_DIR` is unset). Anyone who can
 //! read that file could read the probe's process anyway.
 
 use std::path::PathBuf;
@@ -17,11 +17,16 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// The directory of token files: per user, never shared with another user.
-pub fn directory(runtime_dir: Option<PathBuf>, uid: u32) -> PathBuf {
+/// The directory of token files of a process of user `uid` whose environment has
+/// `runtime_dir` (`XDG_RUNTIME_DIR`) and `temp_dir` (`TMPDIR`, else `/tmp`): per user,
+/// never shared with another user.
+pub fn directory(runtime_dir: Option<PathBuf>, temp_dir: Option<PathBuf>, uid: u32) -> PathBuf {
     match runtime_dir.filter(|dir| dir.is_absolute()) {
         Some(dir) => dir.join("taskscope"),
-        None => std::env::temp_dir().join(format!("taskscope-{uid}")),
+        None => temp_dir
+            .filter(|dir| dir.is_absolute())
+            .unwrap_or_else(|| PathBuf::from("/tmp"))
+            .join(format!("taskscope-{uid}")),
     }
 }
 
@@ -51,10 +56,12 @@ mod tests {
 
     #[test]
     fn the_directory_is_per_user_and_ignores_a_relative_runtime_dir() {
-        let dir = directory(Some("/run/user/1000".into()), 1000);
+        let dir = directory(Some("/run/user/1000".into()), None, 1000);
         assert_eq!(dir, PathBuf::from("/run/user/1000/taskscope"));
-        let fallback = directory(Some("relative".into()), 1000);
-        assert!(fallback.ends_with("taskscope-1000"), "{fallback:?}");
+        let fallback = directory(Some("relative".into()), None, 1000);
+        assert_eq!(fallback, PathBuf::from("/tmp/taskscope-1000"));
+        let tmpdir = directory(None, Some("/var/tmp".into()), 7);
+        assert_eq!(tmpdir, PathBuf::from("/var/tmp/taskscope-7"));
         assert_eq!(
             file(&dir, 42),
             PathBuf::from("/run/user/1000/taskscope/42.token")

@@ -96,7 +96,8 @@ fn random_token() -> String {
 fn token_directory() -> PathBuf {
     // SAFETY: geteuid cannot fail and touches no memory.
     let uid = unsafe { libc::geteuid() };
-    token::directory(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from), uid)
+    let from_env = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    token::directory(from_env("XDG_RUNTIME_DIR"), from_env("TMPDIR"), uid)
 }
 
 /// Writes the token file, 0600, in a directory only this user can enter; removes the

@@ -3,6 +3,7 @@
 //! (`taskscope_api::token`). The file is only read when the port's listener is found among
 //! this user's processes, so a token never goes to a port some other program took.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -27,14 +28,34 @@ pub(crate) fn for_address(address: &Address) -> Option<String> {
     };
     let port = loopback_port(uri)?;
     let pid = listener_pid(port)?;
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let uid = unsafe { libc::geteuid() };
+    // The probe's own environment and user decide where it wrote the file (root attaching
+    // to a user's app has another XDG_RUNTIME_DIR than the app).
+    let environment = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let variable = |name: &str| {
+        environment
+            .split(|b| *b == 0)
+            .find_map(|entry| entry.strip_prefix(format!("{name}=").as_bytes()))
+            .map(|value| PathBuf::from(std::ffi::OsStr::from_bytes(value)))
+    };
     let directory = taskscope_api::token::directory(
-        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
-        uid,
+        variable("XDG_RUNTIME_DIR"),
+        variable("TMPDIR"),
+        process_uid(pid)?,
     );
     let token = std::fs::read_to_string(taskscope_api::token::file(&directory, pid)).ok()?;
     Some(token.trim().to_owned())
+}
+
+/// The effective user id of `pid` (the one its token directory is named after).
+fn process_uid(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The port of a loopback address (`http://127.0.0.1:6670`, `localhost:80`, `[::1]:1`).
@@ -112,6 +133,11 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         assert_eq!(listener_pid(port), Some(std::process::id()));
+        // SAFETY: geteuid cannot fail and touches no memory.
+        assert_eq!(
+            process_uid(std::process::id()),
+            Some(unsafe { libc::geteuid() })
+        );
         drop(listener);
         assert_eq!(listener_pid(port), None);
     }
