@@ -37,6 +37,10 @@
 //! | `TASKSCOPE_STACKS` | `on` | capture the stack of a stalled thread |
 //! | `TASKSCOPE_CONSOLE_BIND` | `off` | also serve tokio-console's protocol here (feature `console`; costly, see `docs/interop.md`) |
 //! | `TASKSCOPE_ROUTE` | `hooks` | `tracing` keeps a `#[taskscope::main]` program on tokio's tracing spans |
+//! | `TASKSCOPE_TOKEN` | random, in a 0600 file | the token TCP clients must present; `off` for none on loopback (`docs/security.md`) |
+//! | `TASKSCOPE_ALLOW_REMOTE` | `off` | allow an address beyond loopback |
+//! | `TASKSCOPE_MAX_WATCHERS` | `16` | clients streaming at once |
+//! | `TASKSCOPE_MAX_CONNECTIONS` | `32` | connections at once |
 //!
 //! The same settings exist on [`Builder`]. For an app that builds its own tracing
 //! subscriber, [`Builder::build`] returns the probe's layer to add to it.
