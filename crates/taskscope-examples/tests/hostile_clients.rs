@@ -516,3 +516,40 @@ fn watchers_beyond_the_limit_are_refused_with_a_reason() {
     });
     assert!(hostile::alive(app.pid()));
 }
+
+/// Connections that complete the HTTP/2 handshake, then never answer again (a client
+/// stopped in a debugger, a peer whose host vanished): the keepalive ping goes
+/// unanswered and the probe closes them (20 s idle, then 20 s for the answer).
+#[test]
+fn connections_that_stop_answering_are_closed_by_keepalive() {
+    let app = App::start(100);
+    let baseline = hostile::fds(app.pid());
+    let silent: Vec<RawH2> = (0..10)
+        .filter_map(|_| RawH2::connect(app.port, MAX_WINDOW).ok())
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let held = hostile::fds(app.pid());
+    eprintln!(
+        "{} silent HTTP/2 connections: app fds {baseline} -> {held}",
+        silent.len()
+    );
+    assert!(
+        held >= baseline + silent.len(),
+        "the connections were not even accepted"
+    );
+    let start = Instant::now();
+    while hostile::fds(app.pid()) > baseline + 1 && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let closed_after = start.elapsed().as_secs();
+    eprintln!(
+        "after {closed_after} s more: app fds {}",
+        hostile::fds(app.pid())
+    );
+    assert!(
+        hostile::fds(app.pid()) <= baseline + 1,
+        "silent connections were never closed"
+    );
+    assert!(app.serves(Duration::from_secs(10)));
+    drop(silent);
+}
