@@ -6,11 +6,13 @@
 //! * [`recording`]: the recording file format (the same `Update` stream, on disk).
 //! * [`duration`]: durations as `100ms`, `2s`, shared by the probe's settings and the CLI.
 //! * [`histogram`]: the poll-duration buckets of `TaskStats.poll_histogram`.
+//! * [`token`]: where a probe leaves its access token and how clients present it.
 
 pub mod duration;
 pub mod histogram;
 pub mod recording;
 mod serde_enum;
+pub mod token;
 
 /// Generated `taskscope.v1` types, client and server.
 #[allow(

@@ -105,6 +105,7 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
         }
         _ => {
             command.env("TASKSCOPE_BIND", address.to_string());
+            command.env("TASKSCOPE_TOKEN", crate::watch::token());
         }
     }
     if job.mode == Mode::TaskscopeRecord {

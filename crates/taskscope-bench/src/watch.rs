@@ -20,6 +20,24 @@ use tonic::transport::Endpoint;
 /// Large snapshots are split below this by the probe; accept anything it may send.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
+/// The token the harness gives every child's probe (`TASKSCOPE_TOKEN`) and presents to
+/// it: drawn once per run, so that no other local user's client can watch the children.
+pub(crate) fn token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let mut bytes = [0u8; 16];
+        let drawn = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+        if drawn.is_err() {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            bytes = (nanos ^ u128::from(std::process::id())).to_le_bytes();
+        }
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
+
 /// What the client saw.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct WatchSummary {
@@ -144,7 +162,16 @@ async fn watch(
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     };
-    let mut client = ProbeClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+    let bearer = taskscope_api::token::bearer(token())
+        .parse::<tonic::metadata::AsciiMetadataValue>()
+        .expect("a hex token is a valid header");
+    let with_token = move |mut request: tonic::Request<()>| {
+        let header = taskscope_api::token::HEADER;
+        request.metadata_mut().insert(header, bearer.clone());
+        Ok(request)
+    };
+    let mut client =
+        ProbeClient::with_interceptor(channel, with_token).max_decoding_message_size(MAX_MESSAGE);
     let mut stream = match client.watch(v1::WatchRequest {}).await {
         Ok(response) => response.into_inner(),
         Err(status) => {

@@ -25,6 +25,16 @@ pub(crate) struct Cli {
     /// With no command, `taskscope` attaches the dashboard to the default address.
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
+    /// The token of a probe served over TCP (the app's TASKSCOPE_TOKEN). Not needed for
+    /// an app of your own user on this host: its token file is found from the port.
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "TASKSCOPE_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,7 @@ use crate::source::protocol::Options;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    source::token::set_given(cli.token.clone());
     if let Some(Command::DemoWorkload) = cli.command {
         // Its own multi-threaded runtime and probe: not the small one below.
         return demo::workload::run();

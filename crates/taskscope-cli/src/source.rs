@@ -8,6 +8,7 @@ pub(crate) mod console;
 pub(crate) mod grpc;
 pub(crate) mod protocol;
 pub(crate) mod recording;
+pub(crate) mod token;
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Folded, command, connect, fault_location, free_port};
+use support::{Folded, TOKEN, command, connect, fault_location, free_port};
 use taskscope_api::v1::{self, StallPhase};
 
 #[tokio::test]
@@ -12,6 +12,7 @@ async fn a_watcher_sees_a_stall_start_before_the_poll_returns_then_its_end() {
     let port = free_port();
     let mut child = command("blocking_sleep")
         .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+        .env("TASKSCOPE_TOKEN", TOKEN)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -63,6 +64,7 @@ async fn snapshot_pages_describe_the_process() {
     let port = free_port();
     let mut child = command("forever")
         .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+        .env("TASKSCOPE_TOKEN", TOKEN)
         .spawn()
         .unwrap();
     let mut client = connect(&format!("http://127.0.0.1:{port}")).await;

@@ -156,6 +156,7 @@ fn a_watched_service_at_rust_log_trace_logs_nothing_of_the_probes_and_stops_on_c
     let port = free_port();
     let mut child = command("service")
         .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+        .env("TASKSCOPE_TOKEN", support::TOKEN)
         .env("RUST_LOG", "trace")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())

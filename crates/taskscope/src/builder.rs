@@ -147,6 +147,40 @@ impl Builder {
         self
     }
 
+    /// The token TCP clients must present (`TASKSCOPE_TOKEN`; at least 16 visible ASCII
+    /// characters). Without one, a random token is drawn and written to a file only the
+    /// app's user can read, where the CLI finds it (`docs/security.md`). `"off"` serves
+    /// loopback without a token. An unusable token is reported and leaves the setting
+    /// unchanged.
+    pub fn token(mut self, token: &str) -> Self {
+        match crate::config::TokenSetting::parse(token) {
+            Ok(setting) => self.config.token = setting,
+            Err(problem) => diag::warn(&format!("the probe's token is unusable: {problem}")),
+        }
+        self
+    }
+
+    /// Allows serving on an address other than loopback (`TASKSCOPE_ALLOW_REMOTE=1`); off
+    /// by default, since anyone who reaches the port can read the app's internals.
+    pub fn allow_remote(mut self, allow: bool) -> Self {
+        self.config.allow_remote = allow;
+        self
+    }
+
+    /// Most clients streaming at once (`TASKSCOPE_MAX_WATCHERS`, default 16); one more
+    /// is refused with `RESOURCE_EXHAUSTED`.
+    pub fn max_watchers(mut self, watchers: usize) -> Self {
+        self.config.limits.max_watchers = watchers.max(1);
+        self
+    }
+
+    /// Most connections at once (`TASKSCOPE_MAX_CONNECTIONS`, default 32); one more is
+    /// closed as soon as it is accepted.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.config.limits.max_connections = connections.max(1);
+        self
+    }
+
     /// Starts the probe and returns its layer, for apps that build their own subscriber:
     ///
     /// ```no_run
@@ -185,7 +219,7 @@ impl Builder {
         outcome::install_panic_hook();
         warn_if_uninstrumented();
         let config = self.config;
-        let listener = match crate::server::bind(&config.bind) {
+        let listener = match crate::server::bind(&config.bind, config.allow_remote) {
             Ok(listener) => listener,
             Err(e) => {
                 diag::warn(&format!(
@@ -280,7 +314,11 @@ impl Builder {
         }
         let log_to_stderr = self.config.log_to_stderr;
         let wants = ProbeFilter::new(self.config.waker_tracking(), true);
-        let console = crate::console::layer(&self.config.console_bind, self.config.retention);
+        let console = crate::console::layer(
+            &self.config.console_bind,
+            self.config.retention,
+            self.config.allow_remote,
+        );
         let (shared, probe) = self.start()?;
         let installed = if console.is_some() {
             // console-subscriber needs callsites (resources, async ops) that neither part of

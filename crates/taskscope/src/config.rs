@@ -74,6 +74,12 @@ pub(crate) struct Config {
     pub(crate) route: Route,
     /// Where `init()` was called, when from inside a future tokio was already running.
     pub(crate) unobserved_body: Option<String>,
+    /// The limits that keep clients from making the app spend (see `docs/security.md`).
+    pub(crate) limits: Limits,
+    /// Who may call the gRPC API over TCP.
+    pub(crate) token: TokenSetting,
+    /// Serving on an address other than loopback was asked for explicitly.
+    pub(crate) allow_remote: bool,
 }
 
 /// `TASKSCOPE_WAKERS`: waker tracking, which only tokio's tracing spans can give.
@@ -85,6 +91,58 @@ pub(crate) enum Wakers {
     /// Wherever the route allows, silently off elsewhere: what `taskscope check` asks for,
     /// so that judging a program never adds a line to its output.
     Auto,
+}
+
+/// What clients may make the probe hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Concurrent `Watch` streams; one more is refused with `RESOURCE_EXHAUSTED`.
+    pub(crate) max_watchers: usize,
+    /// Concurrent connections; one more is closed as soon as it is accepted.
+    pub(crate) max_connections: usize,
+}
+
+impl Limits {
+    pub(crate) const DEFAULT: Limits = Limits {
+        max_watchers: 16,
+        max_connections: 32,
+    };
+}
+
+/// The token TCP clients must present.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum TokenSetting {
+    /// A random one, written to the token file (the default).
+    Generate,
+    /// `TASKSCOPE_TOKEN`.
+    Fixed(String),
+    /// `TASKSCOPE_TOKEN=off`: none, on loopback only.
+    Off,
+}
+
+impl std::fmt::Debug for TokenSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself: configs end up in logs.
+        f.write_str(match self {
+            Self::Generate => "Generate",
+            Self::Fixed(_) => "Fixed(..)",
+            Self::Off => "Off",
+        })
+    }
+}
+
+impl TokenSetting {
+    /// Parses `TASKSCOPE_TOKEN`: a token, or `off`.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        match taskscope_api::token::problem(text) {
+            Some(problem) => Err(problem.into()),
+            None => Ok(Self::Fixed(text.to_owned())),
+        }
+    }
 }
 
 /// The two ways into tokio. Only runtimes built through taskscope (`#[taskscope::main]`,
@@ -114,6 +172,9 @@ impl Default for Config {
             console_bind: Bind::Off,
             route: Route::Hooks,
             unobserved_body: None,
+            limits: Limits::DEFAULT,
+            token: TokenSetting::Generate,
+            allow_remote: false,
         }
     }
 }
@@ -144,6 +205,10 @@ pub(crate) mod env {
     pub(crate) const STACKS: &str = "TASKSCOPE_STACKS";
     pub(crate) const CONSOLE_BIND: &str = "TASKSCOPE_CONSOLE_BIND";
     pub(crate) const ROUTE: &str = "TASKSCOPE_ROUTE";
+    pub(crate) const TOKEN: &str = "TASKSCOPE_TOKEN";
+    pub(crate) const ALLOW_REMOTE: &str = "TASKSCOPE_ALLOW_REMOTE";
+    pub(crate) const MAX_WATCHERS: &str = "TASKSCOPE_MAX_WATCHERS";
+    pub(crate) const MAX_CONNECTIONS: &str = "TASKSCOPE_MAX_CONNECTIONS";
 }
 
 impl Config {
@@ -153,8 +218,14 @@ impl Config {
             if let Some(value) = lookup(name)
                 && let Err(problem) = apply(&value)
             {
+                // A secret is not repeated on stderr, even a refused one.
+                let shown = if name == env::TOKEN {
+                    "(hidden)".into()
+                } else {
+                    format!("{value:?}")
+                };
                 crate::diag::warn(&format!(
-                    "{name}={value:?} is invalid ({problem}); using the default"
+                    "{name}={shown} is invalid ({problem}); using the default"
                 ));
             }
         };
@@ -213,6 +284,26 @@ impl Config {
             };
             Ok(())
         });
+        apply(env::TOKEN, &mut |v| {
+            TokenSetting::parse(v).map(|t| self.token = t)
+        });
+        apply(env::ALLOW_REMOTE, &mut |v| {
+            parse_switch(v).map(|on| self.allow_remote = on)
+        });
+        apply(env::MAX_WATCHERS, &mut |v| {
+            parse_count(v).map(|n| self.limits.max_watchers = n)
+        });
+        apply(env::MAX_CONNECTIONS, &mut |v| {
+            parse_count(v).map(|n| self.limits.max_connections = n)
+        });
+    }
+}
+
+/// Parses a limit: a whole number from 1 to 10,000.
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 10000".into()),
     }
 }
 
@@ -265,8 +356,24 @@ mod tests {
             (env::RECORD, "/tmp/r.tsrec"),
             (env::CONSOLE_BIND, "127.0.0.1:6669"),
             (env::ROUTE, "tracing"),
+            (env::TOKEN, "0123456789abcdef0123"),
+            (env::ALLOW_REMOTE, "1"),
+            (env::MAX_WATCHERS, "4"),
+            (env::MAX_CONNECTIONS, "8"),
         ]);
         assert_eq!(config.route, Route::Tracing);
+        assert_eq!(
+            config.token,
+            TokenSetting::Fixed("0123456789abcdef0123".into())
+        );
+        assert!(config.allow_remote);
+        assert_eq!(
+            config.limits,
+            Limits {
+                max_watchers: 4,
+                max_connections: 8
+            }
+        );
         assert_eq!(config.bind, Bind::Off);
         assert_eq!(config.stall_threshold, Duration::from_millis(250));
         assert_eq!(config.publish_interval, Duration::from_millis(20));
@@ -287,8 +394,15 @@ mod tests {
             (env::WAKERS, "maybe"),
             (env::CONSOLE_BIND, "6669"),
             (env::ROUTE, "spans"),
+            (env::TOKEN, "short"),
+            (env::ALLOW_REMOTE, "perhaps"),
+            (env::MAX_WATCHERS, "0"),
+            (env::MAX_CONNECTIONS, "lots"),
         ]);
         assert_eq!(config.route, Route::Hooks);
+        assert_eq!(config.token, TokenSetting::Generate);
+        assert!(!config.allow_remote);
+        assert_eq!(config.limits, Limits::DEFAULT);
         let default = Config::default();
         assert_eq!(config.bind, default.bind);
         assert_eq!(config.stall_threshold, default.stall_threshold);

@@ -20,8 +20,13 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::config::Bind;
 
 /// console-subscriber's layer, serving on `bind`; `None` when off or impossible (said on
-/// stderr). Call at most once per process: the layer is only useful installed.
-pub(crate) fn layer<S>(bind: &Bind, retention: std::time::Duration) -> Option<impl Layer<S>>
+/// stderr). Call at most once per process: the layer is only useful installed. An
+/// address beyond loopback needs `allow_remote`, as the probe's own does.
+pub(crate) fn layer<S>(
+    bind: &Bind,
+    retention: std::time::Duration,
+    allow_remote: bool,
+) -> Option<impl Layer<S>>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -29,9 +34,9 @@ where
         return None;
     }
     #[cfg(feature = "console")]
-    return enabled::layer::<S>(bind, retention);
+    return enabled::layer::<S>(bind, retention, allow_remote);
     #[cfg(not(feature = "console"))]
-    return enabled::layer(bind, retention);
+    return enabled::layer(bind, retention, allow_remote);
 }
 
 #[cfg(not(feature = "console"))]
@@ -41,6 +46,7 @@ mod enabled {
     pub(super) fn layer(
         bind: &Bind,
         _retention: std::time::Duration,
+        _allow_remote: bool,
     ) -> Option<tracing_subscriber::layer::Identity> {
         crate::diag::warn(&format!(
             "TASKSCOPE_CONSOLE_BIND={bind} is ignored: this build of taskscope has no \
@@ -66,6 +72,7 @@ mod enabled {
     pub(super) fn layer<S>(
         bind: &Bind,
         retention: std::time::Duration,
+        allow_remote: bool,
     ) -> Option<Filtered<console_subscriber::ConsoleLayer, ConsoleFilter<S>, S>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -78,7 +85,7 @@ mod enabled {
             ));
             return None;
         }
-        let listener = match crate::server::bind(bind) {
+        let listener = match crate::server::bind(bind, allow_remote) {
             Ok(Some(listener)) => listener,
             Ok(None) => return None,
             Err(e) => {
@@ -151,8 +158,10 @@ mod enabled {
         } = parts;
         runtime.block_on(async move {
             let aggregating = tokio::spawn(aggregator.run());
-            let router = tonic::transport::Server::builder().add_service(instrument_server);
-            crate::server::serve_router(router, listener, "the tokio-console server").await;
+            let router = crate::server::server().add_service(instrument_server);
+            let connections = crate::config::Limits::DEFAULT.max_connections;
+            crate::server::serve_router(router, listener, connections, "the tokio-console server")
+                .await;
             aggregating.abort();
         });
     }

@@ -37,6 +37,10 @@
 //! | `TASKSCOPE_STACKS` | `on` | capture the stack of a stalled thread |
 //! | `TASKSCOPE_CONSOLE_BIND` | `off` | also serve tokio-console's protocol here (feature `console`; costly, see `docs/interop.md`) |
 //! | `TASKSCOPE_ROUTE` | `hooks` | `tracing` keeps a `#[taskscope::main]` program on tokio's tracing spans |
+//! | `TASKSCOPE_TOKEN` | random, in a 0600 file | the token TCP clients must present; `off` for none on loopback (`docs/security.md`) |
+//! | `TASKSCOPE_ALLOW_REMOTE` | `off` | allow an address beyond loopback |
+//! | `TASKSCOPE_MAX_WATCHERS` | `16` | clients streaming at once |
+//! | `TASKSCOPE_MAX_CONNECTIONS` | `32` | connections at once |
 //!
 //! The same settings exist on [`Builder`]. The macros install no tracing subscriber, so the
 //! app's own logging set-up works unchanged. An app on `#[tokio::main]` that builds its own
@@ -50,13 +54,16 @@
 //! a disk, and counts (and reports) whatever it had to drop.
 
 mod aggregator;
+mod auth;
 mod builder;
 mod cell;
 mod clock;
 mod config;
+mod connections;
 mod console;
 mod diag;
 mod exit;
+mod gate;
 pub mod hooks;
 mod init_layer;
 mod intern;
@@ -69,6 +76,8 @@ mod runner;
 mod schedstat;
 mod server;
 mod shared;
+
+mod snapshots;
 mod stall_stack;
 mod task_table;
 mod threads;

@@ -7,26 +7,29 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use taskscope_api::v1;
 use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
 
 use crate::aggregator::Aggregator;
 use crate::recorder::Recorder;
 use crate::server::Listener;
 use crate::shared::Shared;
-use crate::watchers::{Feed, Watcher};
+use crate::snapshots::Snapshots;
+use crate::watchers::{Encoded, Feed, Watcher};
 
 /// How often queued spawns are taken in between publishes.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Requests to the probe's thread.
 pub(crate) enum Command {
-    Watch(oneshot::Sender<Feed>),
+    /// A feed, or why not (refused beyond the limit on watchers).
+    Watch(oneshot::Sender<Result<Feed, Status>>),
     Snapshot {
         page: u64,
-        reply: oneshot::Sender<Option<v1::SnapshotPage>>,
+        reply: oneshot::Sender<Result<v1::SnapshotPage, Status>>,
     },
     /// Publish everything now, as the last update (the process is exiting), and report
     /// when the recording has it.
@@ -49,6 +52,11 @@ pub(crate) fn start(
         .expect("a probe is started once");
     let server_commands = commands.clone();
     let thread_shared = shared.clone();
+    // Before the app goes on: a client started right after must find the token file.
+    let token = listener
+        .as_ref()
+        .map(|_| crate::auth::token_for(&shared.config));
+    let limits = shared.config.limits;
     std::thread::Builder::new()
         .name("taskscope-probe".into())
         .spawn(move || {
@@ -66,8 +74,13 @@ pub(crate) fn start(
             };
             let aggregator = Aggregator::new(thread_shared.clone(), events);
             runtime.block_on(async move {
-                if let Some(listener) = listener {
-                    tokio::spawn(crate::server::serve(listener, server_commands));
+                if let (Some(listener), Some(token)) = (listener, token) {
+                    tokio::spawn(crate::server::serve(
+                        listener,
+                        server_commands,
+                        limits,
+                        token,
+                    ));
                 }
                 run(thread_shared, aggregator, command_receiver).await;
             });
@@ -91,18 +104,56 @@ fn wait_for_samples(shared: &Shared) {
     }
 }
 
+/// After a client leaves, what it made the app allocate goes back to the allocator's free
+/// lists, not to the system: glibc keeps freed memory of the probe's thread in its arena,
+/// and ten unread watchers' 640 MB stayed resident after they left. A trim gives it back;
+/// it walks the heap, so it is done at most this often.
+const TRIM_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Gives freed memory back to the system, where the allocator can.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 struct Publisher {
     watchers: Vec<Watcher>,
     recorder: Option<Recorder>,
+    /// Memory was freed that a trim could give back.
+    trim_due: bool,
+    last_trim: Instant,
 }
 
 impl Publisher {
-    fn publish(&mut self, aggregator: &mut Aggregator, updates: Vec<v1::Update>) {
-        if !updates.is_empty() {
-            self.watchers
-                .retain_mut(|watcher| updates.iter().all(|update| watcher.offer(update)));
-        }
+    /// Drops the watchers whose clients have gone.
+    fn prune(&mut self) {
+        let before = self.watchers.len();
         self.watchers.retain(|watcher| !watcher.is_closed());
+        self.trim_due |= self.watchers.len() < before;
+    }
+
+    /// Trims if memory was freed and the last trim is long enough ago.
+    fn trim_if_due(&mut self) {
+        if self.trim_due && self.last_trim.elapsed() >= TRIM_INTERVAL {
+            self.trim_due = false;
+            self.last_trim = Instant::now();
+            release_memory();
+        }
+    }
+
+    fn publish(&mut self, aggregator: &mut Aggregator, updates: Vec<v1::Update>) {
+        if !updates.is_empty() && !self.watchers.is_empty() {
+            // Encoded once, shared by every watcher's queue.
+            let encoded: Vec<Encoded> = updates.iter().map(Encoded::new).collect();
+            let before = self.watchers.len();
+            self.watchers
+                .retain_mut(|watcher| encoded.iter().all(|update| watcher.offer(update)));
+            self.trim_due |= self.watchers.len() < before;
+        }
+        self.prune();
         aggregator.set_has_consumers(!self.watchers.is_empty() || self.recorder.is_some());
         if updates.is_empty() {
             return;
@@ -125,7 +176,11 @@ async fn run(
     let mut publisher = Publisher {
         watchers: Vec::new(),
         recorder: None,
+        trim_due: false,
+        last_trim: Instant::now(),
     };
+    let mut snapshots = Snapshots::new();
+    let max_watchers = shared.config.limits.max_watchers;
     if let Some(path) = &shared.config.record {
         let path = crate::recorder::resolve_path(path, aggregator.program());
         match Recorder::start(path.clone(), shared.clone()) {
@@ -154,30 +209,16 @@ async fn run(
             _ = drain.tick() => {
                 crate::clock::recalibrate();
                 aggregator.catch_up();
+                publisher.trim_due |= snapshots.expire();
+                publisher.trim_if_due();
             }
             command = commands.recv() => match command {
                 None => break,
                 Some(Command::Watch(reply)) => {
-                    // Existing watchers get what is pending first, so the new watcher's
-                    // snapshot and everyone's next delta line up.
-                    let updates = aggregator.delta();
-                    publisher.publish(&mut aggregator, updates);
-                    let (watcher, feed) = crate::watchers::open(aggregator.snapshot());
-                    if let Some(watcher) = watcher {
-                        publisher.watchers.push(watcher);
-                        aggregator.set_has_consumers(true);
-                    }
-                    let _ = reply.send(feed);
+                    let _ = reply.send(watch(&mut publisher, &mut aggregator, max_watchers));
                 }
                 Some(Command::Snapshot { page, reply }) => {
-                    aggregator.catch_up();
-                    let pages = aggregator.snapshot();
-                    let count = pages.len() as u64;
-                    let answer = pages.into_iter().nth(page as usize).map(|update| v1::SnapshotPage {
-                        update: Some(update),
-                        next_page_token: if page + 1 < count { page + 1 } else { 0 },
-                    });
-                    let _ = reply.send(answer);
+                    let _ = reply.send(snapshots.page(&mut aggregator, page));
                 }
                 Some(Command::FinalFlush(done)) => {
                     // Stacks of a stall that just happened are worth a short wait.
@@ -206,4 +247,29 @@ async fn run(
             }
         }
     }
+}
+
+/// A new watcher's feed, or the reason there is none.
+fn watch(
+    publisher: &mut Publisher,
+    aggregator: &mut Aggregator,
+    max_watchers: usize,
+) -> Result<Feed, Status> {
+    publisher.prune();
+    if publisher.watchers.len() >= max_watchers {
+        return Err(Status::resource_exhausted(format!(
+            "this probe already streams to {max_watchers} clients, its limit; close one, or \
+             raise TASKSCOPE_MAX_WATCHERS in the app's environment"
+        )));
+    }
+    // Existing watchers get what is pending first, so the new watcher's snapshot and
+    // everyone's next delta line up.
+    let updates = aggregator.delta();
+    publisher.publish(aggregator, updates);
+    let (watcher, feed) = crate::watchers::open(aggregator.snapshot());
+    if let Some(watcher) = watcher {
+        publisher.watchers.push(watcher);
+        aggregator.set_has_consumers(true);
+    }
+    Ok(feed)
 }

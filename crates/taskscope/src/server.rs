@@ -3,17 +3,37 @@
 //! The listener is bound on the thread that starts the probe, so that "address in use"
 //! is reported at once, where the person starting the app sees it; serving happens on the
 //! probe's own runtime.
+//!
+//! Every client is a possible adversary of the app (`docs/security.md`): the server
+//! bounds what one can make the app hold: connections (`connections.rs`), streams per
+//! connection, watchers (`runner.rs`), bytes per watcher (`watchers.rs`), and closes
+//! connections that go silent (HTTP/2 keepalive).
 
 use std::io;
+use std::time::Duration;
 
 use taskscope_api::v1;
 use taskscope_api::v1::probe_server::{Probe, ProbeServer};
 use tokio::sync::{mpsc, oneshot};
+use tonic::transport::Server;
 use tonic::transport::server::Router;
 use tonic::{Request, Response, Status};
 
-use crate::config::Bind;
+use crate::auth::Token;
+use crate::config::{Bind, Limits};
 use crate::runner::Command;
+
+/// Concurrent streams (calls) per HTTP/2 connection: one dashboard needs one.
+pub(crate) const STREAMS_PER_CONNECTION: u32 = 8;
+/// A connection is pinged after this long without traffic...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// ...and closed when the ping is not answered within this (a peer gone silent, or a
+/// half-open connection whose other end vanished).
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Requests are empty or a page number: anything larger is not from a client of ours.
+const MAX_REQUEST: usize = 64 * 1024;
+/// Request headers per call: a token and a few standard ones.
+const MAX_HEADERS: u32 = 16 * 1024;
 
 /// A bound listener, not yet serving.
 pub(crate) enum Listener {
@@ -22,11 +42,29 @@ pub(crate) enum Listener {
     Unix(std::os::unix::net::UnixListener),
 }
 
-/// Binds the probe's address; `Ok(None)` when serving is off.
-pub(crate) fn bind(bind: &Bind) -> io::Result<Option<Listener>> {
+/// Binds the probe's address; `Ok(None)` when serving is off. An address other than
+/// loopback is refused unless `allow_remote` (and then a warning says what it exposes).
+pub(crate) fn bind(bind: &Bind, allow_remote: bool) -> io::Result<Option<Listener>> {
     match bind {
         Bind::Off => Ok(None),
         Bind::Tcp(addr) => {
+            if !addr.ip().is_loopback() {
+                if !allow_remote {
+                    return Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!(
+                            "{} is not a loopback address, and serving the app's internals \
+                             beyond this host needs TASKSCOPE_ALLOW_REMOTE=1",
+                            addr.ip()
+                        ),
+                    ));
+                }
+                crate::diag::warn(&format!(
+                    "serving on {addr}, beyond this host (TASKSCOPE_ALLOW_REMOTE): clients need \
+                     the token, but the traffic is not encrypted; prefer an SSH tunnel to a \
+                     loopback address"
+                ));
+            }
             let listener = std::net::TcpListener::bind(addr)?;
             listener.set_nonblocking(true)?;
             Ok(Some(Listener::Tcp(listener)))
@@ -34,7 +72,7 @@ pub(crate) fn bind(bind: &Bind) -> io::Result<Option<Listener>> {
         #[cfg(unix)]
         Bind::Unix(path) => {
             remove_stale_socket(path);
-            let listener = std::os::unix::net::UnixListener::bind(path)?;
+            let listener = bind_private_unix(path)?;
             listener.set_nonblocking(true)?;
             Ok(Some(Listener::Unix(listener)))
         }
@@ -57,37 +95,95 @@ fn remove_stale_socket(path: &std::path::Path) {
     }
 }
 
+/// Binds a Unix socket that only this user can connect to, whatever the umask: the file
+/// is made 0600 before the socket listens, so there is no moment when another user could
+/// connect.
+#[cfg(unix)]
+fn bind_private_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: plain syscalls on a descriptor we own; the address is a zeroed C struct
+    // filled within its bounds.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let socket = OwnedFd::from_raw_fd(fd);
+        let mut address: libc::sockaddr_un = std::mem::zeroed();
+        address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.len() >= address.sun_path.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the socket path is longer than {} bytes",
+                    address.sun_path.len() - 1
+                ),
+            ));
+        }
+        for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
+            *slot = *byte as libc::c_char;
+        }
+        let length = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+        let address_ptr = (&raw const address).cast::<libc::sockaddr>();
+        if libc::bind(socket.as_raw_fd(), address_ptr, length as libc::socklen_t) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        if libc::listen(socket.as_raw_fd(), 128) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(std::os::unix::net::UnixListener::from(socket))
+    }
+}
+
 /// Serves until the listener fails. Must run inside the probe's runtime.
-pub(crate) async fn serve(listener: Listener, commands: mpsc::UnboundedSender<Command>) {
-    let service = ProbeServer::new(ProbeService { commands });
-    let router = tonic::transport::Server::builder().add_service(service);
-    serve_router(router, listener, "the gRPC server").await;
+pub(crate) async fn serve(
+    listener: Listener,
+    commands: mpsc::UnboundedSender<Command>,
+    limits: Limits,
+    token: Token,
+) {
+    let probe = ProbeServer::new(ProbeService { commands }).max_decoding_message_size(MAX_REQUEST);
+    let router = server().add_service(crate::gate::Gate::new(probe, token));
+    serve_router(router, listener, limits.max_connections, "the gRPC server").await;
+}
+
+/// A gRPC server with the limits every client is held to.
+pub(crate) fn server() -> Server {
+    Server::builder()
+        .max_concurrent_streams(STREAMS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .http2_max_header_list_size(MAX_HEADERS)
 }
 
 /// Serves `router` on `listener` until it fails, saying on stderr why (`what` names the
-/// server). Must run inside a tokio runtime.
-pub(crate) async fn serve_router(router: Router, listener: Listener, what: &str) {
+/// server), with at most `max_connections` connections at once. Must run inside a tokio
+/// runtime.
+pub(crate) async fn serve_router(
+    router: Router,
+    listener: Listener,
+    max_connections: usize,
+    what: &str,
+) {
+    use crate::connections::incoming;
     let result = match listener {
         Listener::Tcp(listener) => match tokio::net::TcpListener::from_std(listener) {
-            Ok(listener) => {
-                let incoming =
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-                router
-                    .serve_with_incoming(incoming)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            Ok(listener) => router
+                .serve_with_incoming(incoming(listener, max_connections))
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         },
         #[cfg(unix)]
         Listener::Unix(listener) => match tokio::net::UnixListener::from_std(listener) {
-            Ok(listener) => {
-                let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-                router
-                    .serve_with_incoming(incoming)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            Ok(listener) => router
+                .serve_with_incoming(incoming(listener, max_connections))
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         },
     };
@@ -116,8 +212,10 @@ impl Probe for ProbeService {
         self.commands
             .send(Command::Watch(reply))
             .map_err(|_| probe_gone())?;
-        let feed = receiver.await.map_err(|_| probe_gone())?;
-        Ok(Response::new(feed))
+        match receiver.await.map_err(|_| probe_gone())? {
+            Ok(feed) => Ok(Response::new(feed)),
+            Err(status) => crate::gate::refuse(status).await,
+        }
     }
 
     async fn snapshot(
@@ -129,8 +227,12 @@ impl Probe for ProbeService {
         self.commands
             .send(Command::Snapshot { page, reply })
             .map_err(|_| probe_gone())?;
-        let page = receiver.await.map_err(|_| probe_gone())?;
-        page.map(Response::new)
-            .ok_or_else(|| Status::out_of_range("no such snapshot page; start again at 0"))
+        match receiver.await.map_err(|_| probe_gone())? {
+            Ok(page) => Ok(Response::new(page)),
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                crate::gate::refuse(status).await
+            }
+            Err(status) => Err(status),
+        }
     }
 }

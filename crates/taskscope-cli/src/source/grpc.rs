@@ -40,7 +40,19 @@ impl Watch {
         channel: Channel,
         address: &Address,
     ) -> Result<Self, tonic::Status> {
-        let mut client = ProbeClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+        let token = super::token::for_address(address)
+            .and_then(|token| taskscope_api::token::bearer(&token).parse().ok());
+        let with_token = move |mut request: tonic::Request<()>| {
+            if let Some(value) = &token {
+                let value: &tonic::metadata::AsciiMetadataValue = value;
+                request
+                    .metadata_mut()
+                    .insert(taskscope_api::token::HEADER, value.clone());
+            }
+            Ok(request)
+        };
+        let mut client = ProbeClient::with_interceptor(channel, with_token)
+            .max_decoding_message_size(MAX_MESSAGE);
         let stream = client.watch(WatchRequest {}).await?.into_inner();
         Ok(Self {
             stream,

@@ -139,6 +139,10 @@ impl Stream {
             match grpc::Watch::on_channel(channel.clone(), address).await {
                 Ok(watch) => return Ok(Self::Taskscope(Box::new(watch))),
                 Err(status) if status.code() == Code::Unimplemented => {}
+                // A taskscope probe, then: the message says what token to give.
+                Err(status) if status.code() == Code::Unauthenticated => {
+                    bail!("{address} refused to stream: {}", status.message())
+                }
                 Err(status) => bail!(
                     "{address} refused to stream: {}; is it a taskscope probe or a \
                      console-subscriber target?",

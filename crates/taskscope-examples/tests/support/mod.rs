@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use taskscope_api::v1;
 
+pub mod hostile;
+
 /// The path of an example binary of this package.
 pub fn example(name: &str) -> PathBuf {
     let path = match name {
@@ -33,6 +35,7 @@ pub fn example(name: &str) -> PathBuf {
         "service" => env!("CARGO_BIN_EXE_service"),
         "service_layer" => env!("CARGO_BIN_EXE_service_layer"),
         "service_plain" => env!("CARGO_BIN_EXE_service_plain"),
+        "busy" => env!("CARGO_BIN_EXE_busy"),
         other => panic!("no example {other}"),
     };
     PathBuf::from(path)
@@ -47,11 +50,30 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A gRPC client of the probe at `address` (`http://host:port`), retrying for up to 10 s
-/// while the example starts.
-pub async fn connect(
-    address: &str,
-) -> taskscope_api::v1::probe_client::ProbeClient<tonic::transport::Channel> {
+/// The token the apps of the tests that talk to the probe over TCP are started with
+/// (`TASKSCOPE_TOKEN`), and that [`connect`] presents.
+pub const TOKEN: &str = "probe-live-test-token-0123456789";
+
+/// A probe client that presents [`TOKEN`].
+pub type Client = taskscope_api::v1::probe_client::ProbeClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+    >,
+>;
+
+/// Adds [`TOKEN`] to a request.
+pub fn with_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let value = taskscope_api::token::bearer(TOKEN).parse().unwrap();
+    request
+        .metadata_mut()
+        .insert(taskscope_api::token::HEADER, value);
+    Ok(request)
+}
+
+/// A client of the probe at `address` (`http://host:port`) presenting [`TOKEN`], retrying
+/// for up to 10 s while the example starts.
+pub async fn connect(address: &str) -> Client {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match tonic::transport::Endpoint::from_shared(address.to_owned())
@@ -59,7 +81,12 @@ pub async fn connect(
             .connect()
             .await
         {
-            Ok(channel) => return taskscope_api::v1::probe_client::ProbeClient::new(channel),
+            Ok(channel) => {
+                return taskscope_api::v1::probe_client::ProbeClient::with_interceptor(
+                    channel,
+                    with_token as _,
+                );
+            }
             Err(e) if Instant::now() > deadline => panic!("cannot connect to {address}: {e}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }

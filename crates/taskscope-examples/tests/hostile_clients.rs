@@ -1,0 +1,547 @@
+//! Careless and hostile local clients against a running app: whatever they do, the app
+//! keeps running, its memory stays within a stated bound and comes back when they leave,
+//! and a well-behaved client is still served. Loopback only; every loop is bounded in
+//! count and in time. Figures are printed (`--nocapture`) for `docs/security.md`.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::hostile::{self, MAX_WINDOW, RawH2};
+use support::{command, free_port};
+use taskscope_api::v1;
+use taskscope_api::v1::probe_client::ProbeClient;
+
+const MIB: u64 = 1024 * 1024;
+const TOKEN: &str = "hostile-clients-test-token-0123456789abcdef";
+
+/// The `busy` example serving on a loopback port; killed on drop.
+struct App {
+    child: Child,
+    port: u16,
+}
+
+impl App {
+    fn start(tasks: u32) -> Self {
+        Self::start_with(tasks, |_| {})
+    }
+
+    fn start_with(tasks: u32, adjust: impl FnOnce(&mut std::process::Command)) -> Self {
+        let port = free_port();
+        let mut command = command("busy");
+        command
+            .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+            .env("TASKSCOPE_TOKEN", TOKEN)
+            .env("BUSY_TASKS", tasks.to_string())
+            // The first stall stack loads the binary's line tables (tens of MiB in a debug
+            // build) at whatever moment a stall happens: a step in RSS that has nothing to
+            // do with clients, and would blur every figure here.
+            .env("TASKSCOPE_STACKS", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        adjust(&mut command);
+        let app = Self {
+            child: command.spawn().expect("busy starts"),
+            port,
+        };
+        assert!(
+            app.serves(Duration::from_secs(30)),
+            "the app never served a snapshot"
+        );
+        // Every task spawned and seen, the first deltas published.
+        std::thread::sleep(Duration::from_secs(2));
+        app
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn rss(&self) -> u64 {
+        hostile::rss(self.pid())
+    }
+
+    /// Whether a well-behaved client gets a snapshot within `limit`.
+    fn serves(&self, limit: Duration) -> bool {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let address = format!("http://127.0.0.1:{}", self.port);
+        runtime.block_on(async {
+            let deadline = Instant::now() + limit;
+            while Instant::now() < deadline {
+                let attempt = tokio::time::timeout(Duration::from_secs(5), snapshot(&address));
+                if let Ok(Ok(page)) = attempt.await
+                    && page.update.is_some_and(|u| u.process.is_some())
+                {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            false
+        })
+    }
+
+    /// Asserts the app is running and its memory is below `bound`; returns the RSS.
+    fn assert_within(&self, what: &str, bound: u64) -> u64 {
+        assert!(hostile::alive(self.pid()), "{what}: the app died");
+        let rss = self.rss();
+        eprintln!("{what}: RSS {} MiB", rss / MIB);
+        assert!(
+            rss < bound,
+            "{what}: the app holds {} MiB, over the {} MiB bound",
+            rss / MIB,
+            bound / MIB
+        );
+        rss
+    }
+
+    /// Asserts RSS falls below `bound` within 30 s: the memory clients made the app
+    /// allocate comes back. The probe's own state grew meanwhile (a watched probe keeps
+    /// ended tasks for its clients: about 8 MiB here), hence a margin above the baseline.
+    fn settles_within(&self, what: &str, bound: u64) {
+        let start = Instant::now();
+        while self.rss() >= bound && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let waited = start.elapsed().as_secs_f64();
+        self.assert_within(&format!("{waited:.1} s {what}"), bound);
+    }
+
+    /// The highest RSS seen while sampling for `span`.
+    fn peak_over(&self, span: Duration) -> u64 {
+        let start = Instant::now();
+        let mut peak = 0;
+        while start.elapsed() < span {
+            peak = peak.max(self.rss());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        peak
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn with_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let value = taskscope_api::token::bearer(TOKEN)
+        .parse()
+        .expect("ASCII token");
+    request
+        .metadata_mut()
+        .insert(taskscope_api::token::HEADER, value);
+    Ok(request)
+}
+
+async fn snapshot(address: &str) -> Result<v1::SnapshotPage, Box<dyn std::error::Error>> {
+    let channel = tonic::transport::Endpoint::from_shared(address.to_owned())?
+        .connect()
+        .await?;
+    let mut client = ProbeClient::with_interceptor(channel, with_token);
+    Ok(client
+        .snapshot(v1::SnapshotRequest { page_token: 0 })
+        .await?
+        .into_inner())
+}
+
+/// Unread watchers of a 5,000-task app: each costs about its byte budget, not a copy of
+/// every update published since, and the memory comes back once they are gone.
+#[test]
+fn unread_watchers_cost_their_budget_and_give_it_back() {
+    let app = App::start(5_000);
+    let baseline = app.rss();
+    eprintln!("baseline: RSS {} MiB", baseline / MIB);
+    let mut clients: Vec<RawH2> = (0..10)
+        .map(|_| RawH2::connect(app.port, MAX_WINDOW).unwrap())
+        .collect();
+    for client in &mut clients {
+        client.call("Watch", Some(TOKEN)).unwrap();
+    }
+    let peak = app.peak_over(Duration::from_secs(15));
+    eprintln!("10 unread watchers: peak RSS {} MiB", peak / MIB);
+    assert!(
+        peak < baseline + 200 * MIB,
+        "10 unread watchers took the app from {} to {} MiB",
+        baseline / MIB,
+        peak / MIB
+    );
+    drop(clients);
+    app.settles_within("after the watchers left", baseline + 30 * MIB);
+    assert!(app.serves(Duration::from_secs(10)));
+}
+
+/// One connection asking for thousands of streams gets the per-connection limit; the
+/// watchers beyond the probe's limit are refused, not queued.
+#[test]
+fn thousands_of_streams_on_one_connection_are_refused_beyond_the_limits() {
+    let app = App::start(2_000);
+    let baseline = app.rss();
+    eprintln!("baseline: RSS {} MiB", baseline / MIB);
+    let mut client = RawH2::connect(app.port, MAX_WINDOW).unwrap();
+    for _ in 0..3_000 {
+        if client.call("Watch", Some(TOKEN)).is_err() {
+            break;
+        }
+    }
+    let peak = app.peak_over(Duration::from_secs(10));
+    eprintln!(
+        "3,000 streams on one connection: peak RSS {} MiB",
+        peak / MIB
+    );
+    assert!(peak < baseline + 200 * MIB, "peak {} MiB", peak / MIB);
+    assert!(app.serves(Duration::from_secs(10)), "a real client starved");
+    drop(client);
+    app.settles_within("after the connection closed", baseline + 30 * MIB);
+}
+
+/// Clients asking for snapshots on stream after stream with every window shut, so that
+/// no answer can be sent: only a few answers are held at once, the rest are refused.
+#[test]
+fn unread_snapshot_answers_do_not_pile_up() {
+    let app = App::start(5_000);
+    let baseline = app.rss();
+    let mut clients: Vec<RawH2> = Vec::new();
+    let start = Instant::now();
+    let mut peak = 0;
+    for _ in 0..100 {
+        if clients.len() < 16
+            && let Ok(client) = RawH2::connect(app.port, 0)
+        {
+            clients.push(client);
+        }
+        for client in &mut clients {
+            let _ = client.call("Snapshot", Some(TOKEN));
+        }
+        peak = peak.max(app.rss());
+        std::thread::sleep(Duration::from_millis(200));
+        if start.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+    }
+    eprintln!(
+        "unread Snapshot answers for 20 s: peak RSS {} MiB",
+        peak / MIB
+    );
+    assert!(
+        peak < baseline + 60 * MIB,
+        "unread answers took the app from {} to {} MiB",
+        baseline / MIB,
+        peak / MIB
+    );
+    drop(clients);
+    app.settles_within("after the snapshot clients left", baseline + 30 * MIB);
+    assert!(app.serves(Duration::from_secs(10)));
+}
+
+/// Many connections each resetting their streams as soon as they open them (HTTP/2
+/// "rapid reset"): the watchers they leave behind are released, so the limit on watchers
+/// does not lock real clients out.
+#[test]
+fn streams_reset_mid_flight_release_their_watchers() {
+    let app = App::start(2_000);
+    let baseline = app.rss();
+    let start = Instant::now();
+    for _ in 0..20 {
+        let Ok(mut client) = RawH2::connect(app.port, MAX_WINDOW) else {
+            continue;
+        };
+        for _ in 0..100 {
+            let Ok(id) = client.call("Watch", Some(TOKEN)) else {
+                break;
+            };
+            let _ = client.reset(id);
+        }
+        client.drain(Duration::from_millis(100));
+        if start.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        app.serves(Duration::from_secs(10)),
+        "a real client was locked out"
+    );
+    app.assert_within("after 2,000 reset streams", baseline + 60 * MIB);
+}
+
+/// Connections that send nothing, more of them than the app has file descriptors: they
+/// are closed after the handshake timeout, the accept loop does not spin, and a real
+/// client gets through.
+#[test]
+fn silent_connections_under_a_low_fd_limit_are_closed() {
+    use std::os::unix::process::CommandExt;
+    let app = App::start_with(200, |command| {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child yet.
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 64,
+                    rlim_max: 64,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let ticks_before = hostile::thread_cpu_ticks(app.pid(), "taskscope-probe");
+    let silent: Vec<_> = (0..120)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", app.port)).ok())
+        .collect();
+    eprintln!(
+        "{} silent connections open; app fds {}",
+        silent.len(),
+        hostile::fds(app.pid())
+    );
+    std::thread::sleep(Duration::from_secs(12));
+    let ticks = hostile::thread_cpu_ticks(app.pid(), "taskscope-probe") - ticks_before;
+    let cpu = ticks as f64 / hostile::ticks_per_second() as f64 / 12.0;
+    eprintln!(
+        "after 12 s: probe thread {:.0}% of a core, app fds {}",
+        cpu * 100.0,
+        hostile::fds(app.pid())
+    );
+    assert!(app.serves(Duration::from_secs(20)), "a real client starved");
+    assert!(
+        cpu < 0.5,
+        "the probe thread spun at {:.0}% of a core",
+        cpu * 100.0
+    );
+    assert!(hostile::alive(app.pid()));
+    drop(silent);
+}
+
+/// Garbage, an HTTP/1.1 request and a half-sent preface: each connection is dropped, and
+/// the app goes on serving.
+#[test]
+fn garbage_and_http1_are_turned_away() {
+    use std::io::Write;
+    let app = App::start(200);
+    let baseline = app.rss();
+    let mut noise = 0x2545_f491_4f6c_dd1d_u64;
+    for round in 0..50 {
+        let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", app.port)) else {
+            continue;
+        };
+        let _ = socket.set_write_timeout(Some(Duration::from_secs(2)));
+        let bytes: Vec<u8> = match round % 3 {
+            0 => b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec(),
+            1 => b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\xff\xff\xff\xff".to_vec(),
+            _ => (0..64 * 1024)
+                .map(|_| {
+                    noise ^= noise << 13;
+                    noise ^= noise >> 7;
+                    noise ^= noise << 17;
+                    noise as u8
+                })
+                .collect(),
+        };
+        let _ = socket.write_all(&bytes);
+    }
+    assert!(app.serves(Duration::from_secs(10)));
+    app.assert_within("after 50 garbage connections", baseline + 40 * MIB);
+}
+
+/// Clients looping on `Snapshot` as fast as they can cannot keep the probe's thread busy:
+/// snapshots are served from the last one built (at most one a second), and calls beyond
+/// the rate limit are refused at once.
+#[test]
+fn a_snapshot_loop_does_not_hold_the_probe_thread() {
+    let app = App::start(5_000);
+    let address = format!("http://127.0.0.1:{}", app.port);
+    let ticks_before = hostile::thread_cpu_ticks(app.pid(), "taskscope-probe");
+    let span = Duration::from_secs(10);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (served, refused) = runtime.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(address)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let loops = (0..8).map(|_| {
+            let mut client = ProbeClient::with_interceptor(channel.clone(), with_token);
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let (mut served, mut refused) = (0u64, 0u64);
+                while start.elapsed() < span && served + refused < 100_000 {
+                    match client.snapshot(v1::SnapshotRequest { page_token: 0 }).await {
+                        Ok(_) => served += 1,
+                        Err(status) => {
+                            assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+                            refused += 1;
+                        }
+                    }
+                }
+                (served, refused)
+            })
+        });
+        let mut total = (0, 0);
+        for handle in loops.collect::<Vec<_>>() {
+            let (served, refused) = handle.await.unwrap();
+            total = (total.0 + served, total.1 + refused);
+        }
+        total
+    });
+    let ticks = hostile::thread_cpu_ticks(app.pid(), "taskscope-probe") - ticks_before;
+    let cpu = ticks as f64 / hostile::ticks_per_second() as f64 / span.as_secs_f64();
+    eprintln!(
+        "Snapshot loops for 10 s: {served} served, {refused} refused; probe thread {:.0}% of a core",
+        cpu * 100.0
+    );
+    assert!(served > 0, "no snapshot was served");
+    assert!(
+        cpu < 0.5,
+        "the probe thread ran at {:.0}% of a core",
+        cpu * 100.0
+    );
+    assert!(hostile::alive(app.pid()));
+}
+
+/// A second app on the same port says so and runs on without its server; the first keeps
+/// serving.
+#[test]
+fn a_second_app_on_the_same_port_fails_clearly() {
+    let first = App::start(100);
+    let second = command("busy")
+        .env("TASKSCOPE_BIND", format!("127.0.0.1:{}", first.port))
+        .env("TASKSCOPE_TOKEN", TOKEN)
+        .env("BUSY_TASKS", "10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut second = scopeguard(second);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(hostile::alive(second.0.id()), "the second app died");
+    let _ = second.0.kill();
+    let output = std::mem::replace(&mut second.0, dummy())
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot listen on") && stderr.contains(&first.port.to_string()),
+        "{stderr}"
+    );
+    assert!(
+        first.serves(Duration::from_secs(10)),
+        "the first app stopped serving"
+    );
+}
+
+/// Kills the wrapped child on drop, so a failed assertion leaves nothing running.
+struct Guard(Child);
+
+fn scopeguard(child: Child) -> Guard {
+    Guard(child)
+}
+
+fn dummy() -> Child {
+    std::process::Command::new("true").spawn().unwrap()
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Watchers beyond `TASKSCOPE_MAX_WATCHERS` are refused with the reason, and a watcher
+/// that leaves frees its place.
+#[test]
+fn watchers_beyond_the_limit_are_refused_with_a_reason() {
+    let app = App::start_with(100, |command| {
+        command.env("TASKSCOPE_MAX_WATCHERS", "2");
+    });
+    let address = format!("http://127.0.0.1:{}", app.port);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(address)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = ProbeClient::with_interceptor(channel, with_token);
+        let first = client
+            .watch(v1::WatchRequest {})
+            .await
+            .expect("first watcher");
+        let _second = client
+            .watch(v1::WatchRequest {})
+            .await
+            .expect("second watcher");
+        let refused = client.watch(v1::WatchRequest {}).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            tonic::Code::ResourceExhausted,
+            "{refused:?}"
+        );
+        assert!(
+            refused.message().contains("TASKSCOPE_MAX_WATCHERS"),
+            "{refused:?}"
+        );
+        drop(first);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match client.watch(v1::WatchRequest {}).await {
+                Ok(_) => break,
+                Err(status) if Instant::now() < deadline => {
+                    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+                }
+                Err(status) => panic!("the place of a watcher that left stayed taken: {status:?}"),
+            }
+        }
+    });
+    assert!(hostile::alive(app.pid()));
+}
+
+/// Connections that complete the HTTP/2 handshake, then never answer again (a client
+/// stopped in a debugger, a peer whose host vanished): the keepalive ping goes
+/// unanswered and the probe closes them (20 s idle, then 20 s for the answer).
+#[test]
+fn connections_that_stop_answering_are_closed_by_keepalive() {
+    let app = App::start(100);
+    let baseline = hostile::fds(app.pid());
+    let silent: Vec<RawH2> = (0..10)
+        .filter_map(|_| RawH2::connect(app.port, MAX_WINDOW).ok())
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let held = hostile::fds(app.pid());
+    eprintln!(
+        "{} silent HTTP/2 connections: app fds {baseline} -> {held}",
+        silent.len()
+    );
+    assert!(
+        held >= baseline + silent.len(),
+        "the connections were not even accepted"
+    );
+    let start = Instant::now();
+    while hostile::fds(app.pid()) > baseline + 1 && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let closed_after = start.elapsed().as_secs();
+    eprintln!(
+        "after {closed_after} s more: app fds {}",
+        hostile::fds(app.pid())
+    );
+    assert!(
+        hostile::fds(app.pid()) <= baseline + 1,
+        "silent connections were never closed"
+    );
+    assert!(app.serves(Duration::from_secs(10)));
+    drop(silent);
+}
