@@ -808,25 +808,28 @@ fn ctrl_c_at_a_terminal_stops_the_command_and_reports_an_interrupted_run() {
     assert!(screen.contains("status=130"), "{screen}");
 }
 
+/// `taskscope check -- EXAMPLE` with the text report: (status, stdout, stderr).
+fn check_text(name: &str) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--"])
+        .arg(example(name))
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// `init()` inside `#[tokio::main]` cannot see the body tokio started before it: the
 /// report says so, naming the call, and `#[taskscope::main]` (which sees it) gets no such
 /// note. The program's own output carries nothing of it.
 #[test]
 fn a_body_the_probe_cannot_see_is_named_in_the_report() {
-    let run = |name: &str| {
-        let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
-            .args(["check", "--"])
-            .arg(example(name))
-            .current_dir(workspace_root())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
-    let (report, stderr) = run("blocking_sleep");
+    let (_, report, stderr) = check_text("blocking_sleep");
     let call = location_of_line(
         "src/bin/blocking_sleep.rs",
         "taskscope::init()",
@@ -842,7 +845,7 @@ fn a_body_the_probe_cannot_see_is_named_in_the_report() {
         !stderr.contains("taskscope"),
         "nothing in the program's output: {stderr}"
     );
-    let (report, _) = run("main_stall");
+    let (_, report, _) = check_text("main_stall");
     assert!(!report.contains("inside a body"), "{report}");
 }
 
@@ -851,15 +854,8 @@ fn a_body_the_probe_cannot_see_is_named_in_the_report() {
 #[test]
 fn a_poll_held_only_by_an_overloaded_machine_is_not_a_stall() {
     for _ in 0..3 {
-        let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
-            .args(["check", "--"])
-            .arg(example("starved"))
-            .current_dir(workspace_root())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let report = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(output.status.code(), Some(0), "{report}");
+        let (status, report, _) = check_text("starved");
+        assert_eq!(status, Some(0), "{report}");
         assert!(!report.contains("error[stall]"), "{report}");
         assert!(
             report.contains("only because the thread was waiting for a CPU"),

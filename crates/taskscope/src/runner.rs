@@ -22,6 +22,8 @@ use crate::watchers::{Encoded, Feed, Watcher};
 
 /// How often queued spawns are taken in between publishes.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+/// At exit, how long watchers' connections get to take what is queued for them.
+const EXIT_DRAIN: Duration = Duration::from_millis(500);
 
 /// Requests to the probe's thread.
 pub(crate) enum Command {
@@ -144,6 +146,24 @@ impl Publisher {
         }
     }
 
+    /// At exit: lets the watchers' connections take what is queued for them (the last
+    /// stall's end, the exit itself), for at most [`EXIT_DRAIN`], so that a client
+    /// watching a process that ends right after a stall still hears how it ended.
+    async fn drain_watchers(&self) {
+        if self.watchers.is_empty() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + EXIT_DRAIN;
+        while !self.watchers.iter().all(Watcher::is_drained)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Taken from the queue is not yet written to the socket: one more turn for the
+        // connections to flush.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     fn publish(&mut self, aggregator: &mut Aggregator, updates: Vec<v1::Update>) {
         if !updates.is_empty() && !self.watchers.is_empty() {
             // Encoded once, shared by every watcher's queue.
@@ -232,6 +252,7 @@ async fn run(
                         last.process_exited = true;
                     }
                     publisher.publish(&mut aggregator, updates);
+                    publisher.drain_watchers().await;
                     match publisher.recorder.as_ref().and_then(Recorder::flush) {
                         Some(written) => {
                             tokio::task::spawn_blocking(move || {

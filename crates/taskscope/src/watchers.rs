@@ -135,6 +135,13 @@ impl Watcher {
     pub(crate) fn is_closed(&self) -> bool {
         lock(&self.queue).feed_gone
     }
+
+    /// Whether everything queued has been handed to the client's connection (or the
+    /// client has gone).
+    pub(crate) fn is_drained(&self) -> bool {
+        let queue = lock(&self.queue);
+        queue.feed_gone || queue.updates.is_empty()
+    }
 }
 
 fn wake(queue: &mut Queue) {
