@@ -56,6 +56,7 @@ mod tests {
         let after = of_this_thread().unwrap();
         assert!(after.cpu_ns > before.cpu_ns, "{before:?} {after:?}");
         assert!(after.waiting_ns >= before.waiting_ns);
+        // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() } as u64;
         assert!(of_thread(tid).is_some());
     }
