@@ -38,14 +38,18 @@ async fn the_apps_own_logging_installs_under_taskscope_test() {
     service::run(Some(2)).await.unwrap();
 }
 
-#[taskscope::test(flavor = "multi_thread", worker_threads = 2)]
+/// On the test's own thread (a `current_thread` runtime runs its tasks there too), with a
+/// subscriber of its own, as tests that capture logs do: `cargo test` runs the tests of
+/// this file in one process, where only one of them can own the global subscriber.
+#[taskscope::test]
 async fn the_apps_log_lines_carry_no_span_of_the_probe_or_of_tokio() {
     let captured = Captured::default();
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
         .with_env_filter("info")
         .with_ansi(false)
-        .init();
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
     tokio::spawn(async { tracing::info!("from a task") })
         .await
         .unwrap();
