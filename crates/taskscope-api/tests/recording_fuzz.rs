@@ -7,28 +7,39 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use taskscope_api::recording::{MAX_MESSAGE_LEN, Reader, Writer};
 use taskscope_api::v1;
 
-/// Counts live heap bytes and their peak, so the test can see what decoding cost.
+/// Counts the live heap bytes of each thread and their peak, so the test can see what
+/// decoding on its own thread cost (per thread: `cargo test` runs other tests beside it in
+/// the same process).
 struct Counting;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + delta;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
 
 // SAFETY: forwards to the system allocator; only counts on the side.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
+        count(layout.size() as isize);
         // SAFETY: the caller's contract, passed on.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        count(-(layout.size() as isize));
         // SAFETY: the caller's contract, passed on.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -197,14 +208,14 @@ fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
 
 /// Reads every item; returns how many there were and the heap the read added at its peak.
 fn read(bytes: &[u8]) -> (usize, usize) {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(before));
     let items = match Reader::new(bytes, PathBuf::from("fuzz.tsrec")) {
         // Counted one by one, not collected: a collection would be the test's memory.
         Ok(reader) => reader.count(),
         Err(_) => 1,
     };
-    (items, PEAK.load(Ordering::Relaxed) - before)
+    (items, (PEAK.with(Cell::get) - before).max(0) as usize)
 }
 
 #[test]
