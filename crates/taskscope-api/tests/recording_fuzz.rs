@@ -6,8 +6,8 @@
 //! Seeded, so a failure names the iteration that reproduces it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::PathBuf;
 use std::cell::Cell;
+use std::path::PathBuf;
 
 use taskscope_api::recording::{MAX_MESSAGE_LEN, Reader, Writer};
 use taskscope_api::v1;
