@@ -205,13 +205,20 @@ impl Builder {
         self.build_probe()
     }
 
-    fn build_probe<S>(mut self) -> Result<(ProbeLayer<S>, Probe), InitError>
+    fn build_probe<S>(self) -> Result<(ProbeLayer<S>, Probe), InitError>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        self.config.route = Route::Tracing;
-        let (shared, probe) = self.start()?;
+        let (shared, probe) = self.start_for_layer()?;
         Ok((crate::layer::new(shared, true), probe))
+    }
+
+    /// Starts a probe whose layer goes into the app's own subscriber: the tracing route.
+    fn start_for_layer(mut self) -> Result<(std::sync::Arc<Shared>, Probe), InitError> {
+        self.config.route = Route::Tracing;
+        let started = self.start()?;
+        PROBE_INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(started)
     }
 
     fn start(self) -> Result<(std::sync::Arc<Shared>, Probe), InitError> {
@@ -416,18 +423,11 @@ where
         return None;
     }
     static LAYER_PROBE: OnceLock<Option<std::sync::Arc<Shared>>> = OnceLock::new();
-    let shared = LAYER_PROBE.get_or_init(|| {
-        let mut builder = Builder::from_env();
-        builder.config.route = Route::Tracing;
-        match builder.start() {
-            Ok((shared, _probe)) => {
-                PROBE_INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
-                Some(shared)
-            }
-            Err(e) => {
-                diag::warn(&format!("{e}; the app runs on without the probe"));
-                None
-            }
+    let shared = LAYER_PROBE.get_or_init(|| match Builder::from_env().start_for_layer() {
+        Ok((shared, _probe)) => Some(shared),
+        Err(e) => {
+            diag::warn(&format!("{e}; the app runs on without the probe"));
+            None
         }
     });
     shared

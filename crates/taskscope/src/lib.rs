@@ -99,7 +99,7 @@ pub mod __private {
     /// (and print about it) for a server nobody attaches to; `taskscope check` records.
     pub fn init_for_runtime(is_test: bool) {
         let mut builder = crate::Builder::from_env();
-        if is_test && std::env::var_os("TASKSCOPE_BIND").is_none() {
+        if is_test && std::env::var_os(crate::config::env::BIND).is_none() {
             builder = builder.bind("off");
         }
         if let Err(e) = builder.init_with_hooks() {
