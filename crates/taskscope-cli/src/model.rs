@@ -12,6 +12,7 @@ pub(crate) mod judge;
 pub(crate) mod runtime;
 pub(crate) mod stall;
 pub(crate) mod task;
+pub(crate) mod waiting;
 
 use std::collections::HashMap;
 
@@ -21,6 +22,7 @@ use self::growth::Growth;
 use self::runtime::Runtime;
 use self::stall::Stall;
 use self::task::{End, Kind, Stats, Task};
+use self::waiting::Waiting;
 
 /// An interned spawn location (`file:line:col`); see [`Model::location`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,6 +83,7 @@ pub(crate) struct Model {
     locations: Vec<Box<str>>,
     location_ids: HashMap<Box<str>, LocationId>,
     growth: Growth,
+    waiting: Waiting,
     ending: Ending,
 }
 
@@ -104,6 +107,7 @@ impl Model {
             locations: Vec::new(),
             location_ids: HashMap::new(),
             growth: Growth::default(),
+            waiting: Waiting::default(),
             ending: Ending::Open,
         }
     }
@@ -156,6 +160,9 @@ impl Model {
                 .entry(stall.stall_id)
                 .and_modify(|known| known.update(stall))
                 .or_insert_with(|| Stall::from_wire(stall));
+        }
+        for dump in &update.dumps {
+            self.waiting.apply(dump);
         }
         if update.process_exited {
             self.ending = Ending::Exited;
@@ -299,6 +306,11 @@ impl Model {
 
     pub(crate) fn drops(&self) -> &v1::Drops {
         &self.drops
+    }
+
+    /// Where tasks were waiting, as far as the dumps said.
+    pub(crate) fn waiting(&self) -> &Waiting {
+        &self.waiting
     }
 
     pub(crate) fn growth(&self) -> &Growth {

@@ -553,6 +553,9 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
             crate::config::Route::Tracing => v1::Route::Tracing,
         } as i32,
         unobserved_body: config.unobserved_body.clone().unwrap_or_default(),
+        dumps_unavailable: crate::dump::unavailable_reason()
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 

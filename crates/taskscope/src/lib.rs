@@ -62,6 +62,7 @@ mod config;
 mod connections;
 mod console;
 mod diag;
+mod dump;
 mod exit;
 mod gate;
 pub mod hooks;

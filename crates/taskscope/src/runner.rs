@@ -33,6 +33,8 @@ pub(crate) enum Command {
         page: u64,
         reply: oneshot::Sender<Result<v1::SnapshotPage, Status>>,
     },
+    /// Where every live task is waiting (`Dump`), or why not.
+    Dump(oneshot::Sender<Result<v1::Dump, Status>>),
     /// Publish everything now, as the last update (the process is exiting), and report
     /// when the recording has it.
     FinalFlush(std::sync::mpsc::Sender<()>),
@@ -239,6 +241,9 @@ async fn run(
                 }
                 Some(Command::Snapshot { page, reply }) => {
                     let _ = reply.send(snapshots.page(&mut aggregator, page));
+                }
+                Some(Command::Dump(reply)) => {
+                    let _ = reply.send(Err(Status::failed_precondition("not yet")));
                 }
                 Some(Command::FinalFlush(done)) => {
                     // Stacks of a stall that just happened are worth a short wait.

@@ -235,4 +235,12 @@ impl Probe for ProbeService {
             Err(status) => Err(status),
         }
     }
+
+    async fn dump(&self, _request: Request<v1::DumpRequest>) -> Result<Response<v1::Dump>, Status> {
+        let (reply, receiver) = oneshot::channel();
+        self.commands
+            .send(Command::Dump(reply))
+            .map_err(|_| probe_gone())?;
+        receiver.await.map_err(|_| probe_gone())?.map(Response::new)
+    }
 }

@@ -43,6 +43,16 @@ pub(crate) struct Frame {
     pub(crate) user: bool,
 }
 
+impl Frame {
+    pub(crate) fn from_wire(frame: &v1::Frame) -> Self {
+        Self {
+            function: frame.function.as_str().into(),
+            location: (!frame.location.is_empty()).then(|| frame.location.as_str().into()),
+            user: frame.user,
+        }
+    }
+}
+
 /// One stall, as last reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Stall {
@@ -115,15 +125,7 @@ impl Stall {
             self.activity = activity;
         }
         if let Some(sample) = stall.samples.iter().rev().find(|s| !s.frames.is_empty()) {
-            self.stack = sample
-                .frames
-                .iter()
-                .map(|frame| Frame {
-                    function: frame.function.as_str().into(),
-                    location: (!frame.location.is_empty()).then(|| frame.location.as_str().into()),
-                    user: frame.user,
-                })
-                .collect();
+            self.stack = sample.frames.iter().map(Frame::from_wire).collect();
         }
     }
 

@@ -295,6 +295,13 @@ mod tests {
         ) -> Result<tonic::Response<SnapshotPage>, tonic::Status> {
             Err(tonic::Status::unimplemented("mute"))
         }
+
+        async fn dump(
+            &self,
+            _: tonic::Request<taskscope_api::v1::DumpRequest>,
+        ) -> Result<tonic::Response<taskscope_api::v1::Dump>, tonic::Status> {
+            Err(tonic::Status::unimplemented("mute"))
+        }
     }
 
     async fn waited(address: &Address) -> String {
