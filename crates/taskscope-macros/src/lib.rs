@@ -267,7 +267,13 @@ fn expand(
             ::core::line!(),
             ::core::column!(),
         );
-        #runtime.block_on(body)
+        let runtime = #runtime;
+        // Reachable for await-chain dumps while it runs.
+        let _registration = ::taskscope::__private::register_runtime(runtime.handle());
+        let output = runtime.block_on(body);
+        // Tasks still alive: let those already woken run, and record where the rest wait.
+        runtime.block_on(::taskscope::__private::before_shutdown());
+        output
     }))?;
     let test_attribute = is_test.then(|| quote!(#[::core::prelude::v1::test]));
     Ok(quote!(#test_attribute #function))

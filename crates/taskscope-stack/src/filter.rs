@@ -40,7 +40,7 @@ const HIDDEN_CRATES: &[&str] = &[
 /// alone, so there is still something to show.
 pub fn user_frames(frames: &[Frame]) -> Vec<Frame> {
     let library: Vec<bool> = frames.iter().map(is_library).collect();
-    let Some(first_user) = library.iter().position(|l| !l) else {
+    let Some(first_user) = innermost_user_frame(frames) else {
         return frames
             .iter()
             .find(|f| f.function.contains("::"))
@@ -61,6 +61,12 @@ pub fn user_frames(frames: &[Frame]) -> Vec<Frame> {
             .map(|(f, _)| f.clone()),
     );
     out
+}
+
+/// The position of the innermost frame of the user's own code: in an await chain, the
+/// `.await` a task is parked on; in a stall stack, the user's call that blocks.
+pub fn innermost_user_frame(frames: &[Frame]) -> Option<usize> {
+    frames.iter().position(|frame| !is_library(frame))
 }
 
 /// What a stalled thread is doing, judged from several samples of it.

@@ -135,7 +135,7 @@ mod thread;
 mod walk;
 
 pub use error::{SampleError, Unavailable};
-pub use filter::{Activity, classify, user_frames};
+pub use filter::{Activity, classify, innermost_user_frame, user_frames};
 pub use sampler::Sampler;
 #[cfg(all(
     target_os = "linux",

@@ -37,6 +37,7 @@ struct Pending {
     stats: Vec<v1::TaskStats>,
     ended: Vec<v1::TaskEnded>,
     stalls: BTreeMap<u64, v1::Stall>,
+    dumps: Vec<v1::Dump>,
 }
 
 impl Pending {
@@ -45,6 +46,7 @@ impl Pending {
             && self.stats.is_empty()
             && self.ended.is_empty()
             && self.stalls.is_empty()
+            && self.dumps.is_empty()
     }
 }
 
@@ -62,6 +64,8 @@ pub(crate) struct Aggregator {
     recent_stalls: VecDeque<v1::Stall>,
     next_stall_id: u64,
     pending: Pending,
+    /// The latest await-chain dump, for new watchers' snapshots.
+    latest_dump: Option<v1::Dump>,
     published_runtime: Option<v1::RuntimeState>,
     published_drops: Option<v1::Drops>,
     published_instrumentation: v1::Instrumentation,
@@ -87,6 +91,7 @@ impl Aggregator {
             recent_stalls: VecDeque::new(),
             next_stall_id: 1,
             pending: Pending::default(),
+            latest_dump: None,
             published_runtime: None,
             published_drops: None,
             last_publish_ns: 0,
@@ -375,6 +380,9 @@ impl Aggregator {
         for stall in pending.stalls.into_values() {
             packer.push(stall, |u| &mut u.stalls);
         }
+        for dump in pending.dumps {
+            packer.push(dump, |u| &mut u.dumps);
+        }
         packer.finish()
     }
 
@@ -415,9 +423,18 @@ impl Aggregator {
         for stall in self.recent_stalls.iter().chain(active) {
             packer.push(stall.clone(), |u| &mut u.stalls);
         }
+        if let Some(dump) = &self.latest_dump {
+            packer.push(dump.clone(), |u| &mut u.dumps);
+        }
         let mut updates = packer.finish();
         mark_snapshot(&mut updates);
         updates
+    }
+
+    /// A dump to publish (and to give new watchers until the next one).
+    pub(crate) fn add_dump(&mut self, dump: v1::Dump) {
+        self.latest_dump = Some(dump.clone());
+        self.pending.dumps.push(dump);
     }
 
     /// Whether deltas are wanted (see the field).

@@ -385,9 +385,17 @@ pub fn init() {
             caller.column()
         ));
     }
-    if let Err(e) = builder.init() {
-        static WARNED: AtomicBool = AtomicBool::new(false);
-        diag::warn_once(&WARNED, &e.to_string());
+    match builder.init() {
+        Ok(_) => {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                // The runtime lives until `main` returns: reachable for dumps till then.
+                std::mem::forget(crate::dump::runtimes::register(&runtime));
+            }
+        }
+        Err(e) => {
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            diag::warn_once(&WARNED, &e.to_string());
+        }
     }
 }
 

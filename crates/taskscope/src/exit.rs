@@ -33,6 +33,15 @@ pub(crate) fn flush_at_exit(commands: mpsc::UnboundedSender<Command>) {
     });
 }
 
+/// The first probe started in this process (the one the macros' runtimes report to).
+pub(crate) fn first_probe() -> Option<mpsc::UnboundedSender<Command>> {
+    PROBES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .first()
+        .cloned()
+}
+
 /// Publishes everything pending on every probe and waits (bounded) for it to be written.
 pub(crate) fn flush_all() {
     let deadline = Instant::now() + EXIT_WAIT;

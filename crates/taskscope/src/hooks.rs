@@ -75,7 +75,7 @@ pub fn install(builder: &mut tokio::runtime::Builder) -> &mut tokio::runtime::Bu
 /// A tokio task id as a number. `Id` offers only `Hash` and `Display` publicly; it hashes
 /// as its one `u64`, which the task table's hasher passes through.
 #[cfg(tokio_unstable)]
-fn task_id(id: tokio::task::Id) -> u64 {
+pub(crate) fn task_id(id: tokio::task::Id) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault};
     BuildHasherDefault::<task_table::IdHasher>::default().hash_one(id)
 }

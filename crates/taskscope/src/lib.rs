@@ -77,6 +77,7 @@ mod runner;
 mod schedstat;
 mod server;
 mod shared;
+mod shutdown;
 
 mod snapshots;
 mod stall_stack;
@@ -91,7 +92,9 @@ pub use taskscope_macros::{main, test};
 /// What the `#[taskscope::main]` and `#[taskscope::test]` expansions refer to.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::dump::runtimes::{Registration, register as register_runtime};
     pub use crate::hooks::{Body, body};
+    pub use crate::shutdown::before_shutdown;
     pub use tokio;
 
     /// Starts the probe for a runtime that taskscope builds (hooks route unless turned

@@ -35,6 +35,16 @@ pub(crate) enum Command {
     },
     /// Where every live task is waiting (`Dump`), or why not.
     Dump(oneshot::Sender<Result<v1::Dump, Status>>),
+    /// A dump a runtime took as it shut down: symbolize it, publish it, then say `done`.
+    #[cfg(taskscope_dumps)]
+    ShutdownDump {
+        raw: Result<crate::dump::capture::RawDump, String>,
+        taken_ns: u64,
+        done: std::sync::mpsc::Sender<()>,
+    },
+    /// A dump ready to publish; `done` hears when it was.
+    #[cfg_attr(not(taskscope_dumps), allow(dead_code))]
+    Dumped(v1::Dump, Option<std::sync::mpsc::Sender<()>>),
     /// Publish everything now, as the last update (the process is exiting), and report
     /// when the recording has it.
     FinalFlush(std::sync::mpsc::Sender<()>),
@@ -55,6 +65,7 @@ pub(crate) fn start(
         .take()
         .expect("a probe is started once");
     let server_commands = commands.clone();
+    let own_commands = commands.clone();
     let thread_shared = shared.clone();
     // Before the app goes on: a client started right after must find the token file.
     let token = listener
@@ -86,7 +97,7 @@ pub(crate) fn start(
                         token,
                     ));
                 }
-                run(thread_shared, aggregator, command_receiver).await;
+                run(thread_shared, aggregator, own_commands, command_receiver).await;
             });
         })?;
     crate::watchdog::start(shared, capture, Arc::new(AtomicBool::new(false)))?;
@@ -193,8 +204,15 @@ impl Publisher {
 async fn run(
     shared: Arc<Shared>,
     mut aggregator: Aggregator,
+    own_commands: mpsc::UnboundedSender<Command>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
+    let dumps = Dumps {
+        shared: shared.clone(),
+        commands: own_commands,
+        #[cfg(taskscope_dumps)]
+        requests: Default::default(),
+    };
     let mut publisher = Publisher {
         watchers: Vec::new(),
         recorder: None,
@@ -242,8 +260,18 @@ async fn run(
                 Some(Command::Snapshot { page, reply }) => {
                     let _ = reply.send(snapshots.page(&mut aggregator, page));
                 }
-                Some(Command::Dump(reply)) => {
-                    let _ = reply.send(Err(Status::failed_precondition("not yet")));
+                Some(Command::Dump(reply)) => dumps.requested(reply),
+                #[cfg(taskscope_dumps)]
+                Some(Command::ShutdownDump { raw, taken_ns, done }) => {
+                    dumps.at_shutdown(raw, taken_ns, done);
+                }
+                Some(Command::Dumped(dump, done)) => {
+                    aggregator.add_dump(dump);
+                    let updates = aggregator.delta();
+                    publisher.publish(&mut aggregator, updates);
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
                 }
                 Some(Command::FinalFlush(done)) => {
                     // Stacks of a stall that just happened are worth a short wait.
@@ -272,6 +300,52 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// Dumps are taken and symbolized off the runner's loop (they take from milliseconds to
+/// seconds) and come back to it as [`Command::Dumped`] to be published.
+struct Dumps {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+    #[cfg(taskscope_dumps)]
+    requests: Arc<crate::dump::requests::Requests>,
+}
+
+impl Dumps {
+    fn requested(&self, reply: oneshot::Sender<Result<v1::Dump, Status>>) {
+        #[cfg(taskscope_dumps)]
+        {
+            let (shared, commands) = (self.shared.clone(), self.commands.clone());
+            let requests = self.requests.clone();
+            tokio::spawn(async move {
+                let (dump, fresh) = requests.answer(&shared).await;
+                if fresh {
+                    let _ = commands.send(Command::Dumped(dump.clone(), None));
+                }
+                let _ = reply.send(Ok(dump));
+            });
+        }
+        #[cfg(not(taskscope_dumps))]
+        {
+            let reason = crate::dump::unavailable_reason().unwrap_or_default();
+            let _ = reply.send(Err(Status::failed_precondition(reason)));
+        }
+    }
+
+    #[cfg(taskscope_dumps)]
+    fn at_shutdown(
+        &self,
+        raw: Result<crate::dump::capture::RawDump, String>,
+        taken_ns: u64,
+        done: std::sync::mpsc::Sender<()>,
+    ) {
+        let (shared, commands) = (self.shared.clone(), self.commands.clone());
+        tokio::spawn(async move {
+            let trigger = v1::DumpTrigger::Shutdown;
+            let dump = crate::dump::build(&shared, raw, trigger, taken_ns).await;
+            let _ = commands.send(Command::Dumped(dump, Some(done)));
+        });
     }
 }
 

@@ -38,12 +38,31 @@ pub(crate) fn current_target() -> Option<Target> {
 /// thread of its own, so that it delays neither stall reports nor the next samples.
 pub(crate) struct Capture {
     sampler: Sampler,
-    symbolize: mpsc::Sender<RawSample>,
+    symbolize: mpsc::Sender<Job>,
     shared: Arc<Shared>,
 }
 
+/// Work for the symbolizer thread.
+pub(crate) enum Job {
+    /// A stall's stack sample.
+    Sample(RawSample),
+    /// Stacks of code addresses (innermost first, return addresses already minus one)
+    /// to resolve for an await-chain dump.
+    Stacks {
+        stacks: Vec<Vec<usize>>,
+        reply: tokio::sync::oneshot::Sender<Vec<ResolvedStack>>,
+    },
+}
+
+/// One resolved stack.
+pub(crate) struct ResolvedStack {
+    pub(crate) frames: Vec<v1::Frame>,
+    /// Position in `frames` of the innermost frame of the user's own code.
+    pub(crate) innermost_user: Option<usize>,
+}
+
 /// A sample not yet symbolized.
-struct RawSample {
+pub(crate) struct RawSample {
     thread: u32,
     started_ns: u64,
     at_ns: u64,
@@ -59,26 +78,19 @@ type StallKey = (u32, u64);
 const REMEMBERED_STALLS: usize = 64;
 
 impl Capture {
-    /// Sets sampling up, or records (for clients to show) why stacks are unavailable.
+    /// Starts the symbolizer (await-chain dumps need it too) and sets sampling up, or
+    /// records (for clients to show) why stacks are unavailable.
     pub(crate) fn new(shared: &Arc<Shared>) -> Option<Self> {
+        let symbolize = start_symbolizer(shared);
         let result = if shared.config.capture_stacks {
             Sampler::install().map_err(|e| e.to_string())
         } else {
             Err("stack capture is off (TASKSCOPE_STACKS=off)".to_owned())
         };
         let result = result.and_then(|sampler| {
-            let (symbolize, jobs) = mpsc::channel();
-            let thread_shared = shared.clone();
-            std::thread::Builder::new()
-                .name("taskscope-symbolizer".into())
-                .spawn(move || {
-                    crate::quiet::quiet_forever();
-                    symbolize_loop(&thread_shared, jobs)
-                })
-                .map_err(|e| format!("cannot start the symbolizer thread: {e}"))?;
             Ok(Self {
                 sampler,
-                symbolize,
+                symbolize: symbolize.ok_or("cannot start the symbolizer thread")?,
                 shared: shared.clone(),
             })
         });
@@ -108,72 +120,116 @@ impl Capture {
             .sample(target, SAMPLE_TIMEOUT)
             .map_err(|e| e.to_string());
         self.shared.samples_in_flight.fetch_add(1, Ordering::AcqRel);
-        let sent = self.symbolize.send(RawSample {
+        let sent = self.symbolize.send(Job::Sample(RawSample {
             thread,
             started_ns: polling.started_ns,
             at_ns,
             cpu_ns,
             addresses,
-        });
+        }));
         if sent.is_err() {
             self.shared.samples_in_flight.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
 
-fn symbolize_loop(shared: &Shared, jobs: mpsc::Receiver<RawSample>) {
+/// Starts the probe's one symbolizer thread, which stall stacks and await-chain dumps
+/// share (with its cache of debug info, loaded once). Its sender is also left in
+/// `shared` for the dumps.
+fn start_symbolizer(shared: &Arc<Shared>) -> Option<mpsc::Sender<Job>> {
+    let (symbolize, jobs) = mpsc::channel();
+    let thread_shared = shared.clone();
+    let started = std::thread::Builder::new()
+        .name("taskscope-symbolizer".into())
+        .spawn(move || {
+            crate::quiet::quiet_forever();
+            symbolize_loop(&thread_shared, jobs)
+        });
+    if let Err(e) = started {
+        crate::diag::warn(&format!("cannot start the symbolizer thread: {e}"));
+        return None;
+    }
+    let _ = shared.symbolizer.set(symbolize.clone());
+    Some(symbolize)
+}
+
+fn symbolize_loop(shared: &Shared, jobs: mpsc::Receiver<Job>) {
     let mut symbolizer = Symbolizer::new();
     let mut stacks: VecDeque<(StallKey, Seen)> = VecDeque::new();
     for job in jobs {
-        let key = (job.thread, job.started_ns);
-        let (sample, stack) = match job.addresses {
-            Ok(addresses) => {
-                let frames = symbolizer.symbolize(&addresses);
-                let sample = v1::StackSample {
-                    at_ns: job.at_ns,
-                    frames: to_proto(&frames),
-                    error: String::new(),
-                };
-                (sample, frames)
+        match job {
+            Job::Sample(sample) => symbolize_sample(shared, &mut symbolizer, &mut stacks, sample),
+            Job::Stacks { stacks, reply } => {
+                let resolved = stacks
+                    .iter()
+                    .map(|addresses| {
+                        let frames = symbolizer.symbolize(addresses);
+                        ResolvedStack {
+                            innermost_user: taskscope_stack::innermost_user_frame(&frames),
+                            frames: to_proto(&frames),
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(resolved);
             }
-            Err(error) => {
-                let sample = v1::StackSample {
-                    at_ns: job.at_ns,
-                    frames: Vec::new(),
-                    error,
-                };
-                (sample, Vec::new())
-            }
-        };
-        if !stacks.iter().any(|(k, _)| *k == key) {
-            if stacks.len() >= REMEMBERED_STALLS {
-                stacks.pop_front();
-            }
-            stacks.push_back((key, Seen::default()));
         }
-        let seen = &mut stacks
-            .iter_mut()
-            .find(|(k, _)| *k == key)
-            .expect("inserted")
-            .1;
-        if !stack.is_empty() {
-            seen.stacks.push(stack);
+    }
+}
+
+fn symbolize_sample(
+    shared: &Shared,
+    symbolizer: &mut Symbolizer,
+    stacks: &mut VecDeque<(StallKey, Seen)>,
+    job: RawSample,
+) {
+    let key = (job.thread, job.started_ns);
+    let (sample, stack) = match job.addresses {
+        Ok(addresses) => {
+            let frames = symbolizer.symbolize(&addresses);
+            let sample = v1::StackSample {
+                at_ns: job.at_ns,
+                frames: to_proto(&frames),
+                error: String::new(),
+            };
+            (sample, frames)
         }
-        if let Some(cpu_ns) = job.cpu_ns {
-            seen.cpu.push((job.at_ns, cpu_ns));
+        Err(error) => {
+            let sample = v1::StackSample {
+                at_ns: job.at_ns,
+                frames: Vec::new(),
+                error,
+            };
+            (sample, Vec::new())
         }
-        let sent = shared.send(ProbeEvent::StallSamples {
-            thread: job.thread,
-            started_ns: job.started_ns,
-            samples: vec![sample],
-            activity: activity(seen),
-        });
-        shared.samples_in_flight.fetch_sub(1, Ordering::AcqRel);
-        if sent {
-            shared.urgent.notify_one();
-        } else {
-            shared.drops.stall_events.fetch_add(1, Ordering::Relaxed);
+    };
+    if !stacks.iter().any(|(k, _)| *k == key) {
+        if stacks.len() >= REMEMBERED_STALLS {
+            stacks.pop_front();
         }
+        stacks.push_back((key, Seen::default()));
+    }
+    let seen = &mut stacks
+        .iter_mut()
+        .find(|(k, _)| *k == key)
+        .expect("inserted")
+        .1;
+    if !stack.is_empty() {
+        seen.stacks.push(stack);
+    }
+    if let Some(cpu_ns) = job.cpu_ns {
+        seen.cpu.push((job.at_ns, cpu_ns));
+    }
+    let sent = shared.send(ProbeEvent::StallSamples {
+        thread: job.thread,
+        started_ns: job.started_ns,
+        samples: vec![sample],
+        activity: activity(seen),
+    });
+    shared.samples_in_flight.fetch_sub(1, Ordering::AcqRel);
+    if sent {
+        shared.urgent.notify_one();
+    } else {
+        shared.drops.stall_events.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -93,6 +93,17 @@ pub(crate) fn all() -> Vec<Arc<ThreadSlot>> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
+/// A number that changes whenever any thread starts or ends a poll: equal readings a
+/// moment apart mean no poll began or ended in between.
+pub(crate) fn activity() -> u64 {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|slot| u64::from(slot.seq.load(Ordering::Acquire)))
+        .fold(0, u64::wrapping_add)
+}
+
 /// A poll in progress on this thread.
 #[derive(Clone, Copy)]
 struct Frame {

@@ -339,6 +339,7 @@ impl Group {
             pid: worst.pid,
             program: worst.program,
             test: worst.test,
+            waiting_at: worst.waiting_at,
             detail,
         }
     }

@@ -84,6 +84,18 @@ impl Chain {
             .iter()
             .find_map(|leaf| leaf.await_point().map(|frame| (&**leaf, frame)))
     }
+
+    /// What a report shows of the chain, innermost first (folded as stall stacks are: the
+    /// call awaited, then the user's own `.await`s), of the leaf with a user `.await`, or
+    /// of the first leaf.
+    pub(crate) fn shown_frames(&self) -> Vec<Frame> {
+        let leaf = self
+            .await_point()
+            .map(|(leaf, _)| leaf)
+            .or_else(|| self.leaves.first().map(|leaf| &**leaf));
+        leaf.map(|leaf| super::stall::shown_frames(&leaf.frames))
+            .unwrap_or_default()
+    }
 }
 
 /// The facts of the latest dump, whether or not it reached any task.

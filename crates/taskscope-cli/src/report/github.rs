@@ -74,8 +74,12 @@ fn annotation(out: &mut String, finding: &Finding, root: Option<&Path>) {
         "title={}",
         property(&format!("taskscope {}{count}", finding.kind))
     ));
+    let waiting = finding
+        .waiting_point()
+        .map(|point| format!("; {point}"))
+        .unwrap_or_default();
     let message = format!(
-        "{} [spawned at {}]",
+        "{}{waiting} [spawned at {}]",
         finding.message, finding.spawn_location
     );
     let _ = writeln!(

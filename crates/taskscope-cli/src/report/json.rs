@@ -73,6 +73,9 @@ struct JsonFinding<'a> {
     /// Leaked tasks folded into this leak, by spawn site.
     #[serde(skip_serializing_if = "Option::is_none")]
     descendants: Option<Vec<Descendant<'a>>>,
+    /// Where a leaked or lost task was parked, innermost frame first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting_at: Option<Vec<Frame<'a>>>,
 }
 
 #[derive(Serialize)]
@@ -142,6 +145,16 @@ pub(crate) fn render(report: &Report<'_>) -> String {
     text
 }
 
+fn frames(frames: &[crate::model::stall::Frame]) -> Vec<Frame<'_>> {
+    frames
+        .iter()
+        .map(|frame| Frame {
+            function: &frame.function,
+            location: frame.location.as_deref(),
+        })
+        .collect()
+}
+
 fn finding(finding: &Finding) -> JsonFinding<'_> {
     let mut json = JsonFinding {
         kind: finding.kind.as_str(),
@@ -161,6 +174,7 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
         panic_message: None,
         panic_held_ms: None,
         descendants: None,
+        waiting_at: (!finding.waiting_at.is_empty()).then(|| frames(&finding.waiting_at)),
     };
     match &finding.detail {
         Detail::Stall {
@@ -170,15 +184,7 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
         } => {
             json.duration_ms = Some(*duration_ns as f64 / 1e6);
             json.thread = Some(thread);
-            json.backtrace = Some(
-                backtrace
-                    .iter()
-                    .map(|frame| Frame {
-                        function: &frame.function,
-                        location: frame.location.as_deref(),
-                    })
-                    .collect(),
-            );
+            json.backtrace = Some(frames(backtrace));
         }
         Detail::AliveAtShutdown { descendants } => {
             json.descendants = Some(

@@ -23,6 +23,7 @@ fn fixture() -> Judgement {
         pid: 4242,
         program: "/target/debug/app".into(),
         test: None,
+        waiting_at: Vec::new(),
         detail,
     };
     let mut stall = finding(
@@ -71,6 +72,18 @@ fn fixture() -> Judgement {
         },
     );
     leak.test = Some("tests::leaks".into());
+    leak.waiting_at = vec![
+        Frame {
+            function: "tokio::sync::mpsc::bounded::Receiver<T>::recv::{{closure}}".into(),
+            location: Some("/home/ci/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/sync/mpsc/bounded.rs:245:42".into()),
+            user: true,
+        },
+        Frame {
+            function: "app::server::Session::run::{{closure}}".into(),
+            location: Some("/repo/src/server.rs:88:31".into()),
+            user: true,
+        },
+    ];
     Judgement {
         findings: vec![
             stall,

@@ -141,14 +141,15 @@ fn finding_block(out: &mut String, finding: &Finding, style: Style) {
     );
     let _ = writeln!(out, "  {}", finding.message.replace('\n', "\n  "));
     if let Detail::Stall { backtrace, .. } = &finding.detail {
-        for frame in backtrace {
-            let at = frame.location.as_deref().unwrap_or("?");
-            let _ = writeln!(
-                out,
-                "{}",
-                style.paint("2", &format!("    at {} ({at})", frame.function))
-            );
+        frames(out, backtrace, style);
+    }
+    if !finding.waiting_at.is_empty() {
+        if let Some(point) = finding.waiting_point() {
+            let _ = writeln!(out, "  {point}");
+        } else {
+            let _ = writeln!(out, "  waiting in:");
         }
+        frames(out, &finding.waiting_at, style);
     }
     let _ = writeln!(
         out,
@@ -156,6 +157,17 @@ fn finding_block(out: &mut String, finding: &Finding, style: Style) {
         short_program(&finding.program),
         finding.pid
     );
+}
+
+fn frames(out: &mut String, frames: &[crate::model::stall::Frame], style: Style) {
+    for frame in frames {
+        let at = frame.location.as_deref().unwrap_or("?");
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint("2", &format!("    at {} ({at})", frame.function))
+        );
+    }
 }
 
 fn short_program(program: &str) -> &str {

@@ -21,6 +21,9 @@ pub(crate) struct Finding {
     pub(crate) program: String,
     /// The libtest test the example belongs to, when it ran under one.
     pub(crate) test: Option<String>,
+    /// Where the example task was parked, innermost frame first (leaks and lost wakers,
+    /// when a dump reached it): the awaited call, then the user's `.await`s.
+    pub(crate) waiting_at: Vec<Frame>,
     pub(crate) detail: Detail,
 }
 
@@ -62,17 +65,117 @@ pub(crate) struct Descendant {
 
 impl Finding {
     /// The source position a code-review annotation should point at: for a stall, the
-    /// innermost frame in the user's own code (where the blocking call is); otherwise, or
-    /// without such a frame, the spawn call.
+    /// innermost frame in the user's own code (where the blocking call is); for a parked
+    /// task, the `.await` in the user's code it waits at; otherwise, or without such a
+    /// frame, the spawn call.
     pub(crate) fn source_location(&self) -> &str {
-        if let Detail::Stall { backtrace, .. } = &self.detail
-            && let Some(location) = backtrace
-                .iter()
-                .filter_map(|frame| frame.location.as_deref())
-                .find(|location| is_user_location(location))
-        {
-            return location;
+        let frames = match &self.detail {
+            Detail::Stall { backtrace, .. } => backtrace,
+            _ => &self.waiting_at,
+        };
+        innermost_user_location(frames).unwrap_or(&self.spawn_location)
+    }
+
+    /// Where the task waited, for one line of a report: the `.await` in the user's code
+    /// (`file:line:col`), the function it is in, and the call awaited there.
+    pub(crate) fn waiting_point(&self) -> Option<WaitingPoint<'_>> {
+        let at = self
+            .waiting_at
+            .iter()
+            .position(|frame| frame.location.as_deref().is_some_and(is_user_location))?;
+        let frame = &self.waiting_at[at];
+        Some(WaitingPoint {
+            location: frame.location.as_deref()?,
+            function: short_function(&frame.function),
+            awaited: at
+                .checked_sub(1)
+                .map(|inner| last_segment(short_function(&self.waiting_at[inner].function))),
+        })
+    }
+}
+
+/// One line's worth of an await chain.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct WaitingPoint<'a> {
+    pub(crate) location: &'a str,
+    pub(crate) function: &'a str,
+    /// The library call awaited there (e.g. `Receiver<T>::recv`), when known.
+    pub(crate) awaited: Option<&'a str>,
+}
+
+impl std::fmt::Display for WaitingPoint<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "waiting at {} in `{}`", self.location, self.function)?;
+        if let Some(awaited) = self.awaited {
+            write!(f, " (on `{awaited}`)")?;
         }
-        &self.spawn_location
+        Ok(())
+    }
+}
+
+fn innermost_user_location(frames: &[Frame]) -> Option<&str> {
+    frames
+        .iter()
+        .filter_map(|frame| frame.location.as_deref())
+        .find(|location| is_user_location(location))
+}
+
+/// A function's name as a person reads it: an async block's `{{closure}}` suffixes
+/// dropped, and for a trait method (`<tokio::…::JoinHandle<T> as Future>::poll`) the type
+/// it is called on.
+pub(crate) fn short_function(function: &str) -> &str {
+    let mut name = function;
+    while let Some(outer) = name.strip_suffix("::{{closure}}") {
+        name = outer;
+    }
+    if let Some(rest) = name.strip_prefix('<')
+        && let Some((ty, _)) = rest.split_once(" as ")
+    {
+        return ty;
+    }
+    name
+}
+
+/// A library call as a report names it: from the path's last type on
+/// (`tokio::sync::mpsc::bounded::Receiver<T>::recv` → `Receiver<T>::recv`).
+fn last_segment(path: &str) -> &str {
+    let mut depth = 0usize;
+    let mut cut = 0;
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' => depth += 1,
+            b'>' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
+                // Keep the last segment starting with an upper-case letter (the type).
+                if path[i + 2..].starts_with(|c: char| c.is_ascii_uppercase()) {
+                    cut = i + 2;
+                }
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    &path[cut..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_as_people_write_them() {
+        assert_eq!(
+            short_function("app::drain::{{closure}}::{{closure}}"),
+            "app::drain"
+        );
+        let join =
+            "<tokio::runtime::task::join::JoinHandle<T> as core::future::future::Future>::poll";
+        assert_eq!(last_segment(short_function(join)), "JoinHandle<T>");
+        let recv = "tokio::sync::mpsc::bounded::Receiver<T>::recv::{{closure}}";
+        assert_eq!(last_segment(short_function(recv)), "Receiver<T>::recv");
+        assert_eq!(last_segment("std::thread::sleep"), "std::thread::sleep");
     }
 }

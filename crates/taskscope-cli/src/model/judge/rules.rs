@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::duration::human_ns;
 use crate::model::growth::kept_rising;
-use crate::model::stall::{Activity, shown_frames};
+use crate::model::stall::{Activity, Frame, shown_frames};
 use crate::model::task::{Kind, Outcome, State, Task};
 use crate::model::{Ending, LocationId, Model};
 
@@ -34,6 +34,9 @@ pub(crate) struct Occurrence {
     pub(crate) weight: u64,
     /// The libtest test its task belongs to, when known.
     pub(crate) test: Option<String>,
+    /// Where the task was parked (its await chain's shown frames, innermost first), for
+    /// leaks and lost wakers; empty when no dump reached it.
+    pub(crate) waiting_at: Vec<Frame>,
     pub(crate) detail: Detail,
 }
 
@@ -81,6 +84,14 @@ fn occurrence(
         program: model.program().to_owned(),
         weight: 0,
         test: None,
+        waiting_at: match (kind, task) {
+            (FindingKind::AliveAtShutdown | FindingKind::LostWaker, Some(task)) => model
+                .waiting()
+                .of(task.id)
+                .map(|chain| chain.shown_frames())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        },
         detail,
     }
 }
