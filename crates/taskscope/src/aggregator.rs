@@ -431,6 +431,21 @@ impl Aggregator {
         updates
     }
 
+    /// Whether a live task has been idle for `idle_ns` after a poll that ended later than
+    /// `covered_after_ns` (the last dump, and the polls it caused, already cover earlier
+    /// ones).
+    pub(crate) fn went_idle(&self, covered_after_ns: u64, idle_ns: u64) -> bool {
+        let now_ns = clock::now_ns();
+        self.live.values().any(|cell| {
+            let ended_ns = cell.last_poll_end_ns();
+            cell.can_stall()
+                && cell.end().is_none()
+                && !cell.is_running()
+                && ended_ns > covered_after_ns
+                && now_ns.saturating_sub(ended_ns) >= idle_ns
+        })
+    }
+
     /// A dump to publish (and to give new watchers until the next one).
     pub(crate) fn add_dump(&mut self, dump: v1::Dump) {
         self.latest_dump = Some(dump.clone());

@@ -389,7 +389,8 @@ pub fn init() {
         Ok(_) => {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 // The runtime lives until `main` returns: reachable for dumps till then.
-                std::mem::forget(crate::dump::runtimes::register(&runtime));
+                let ending = crate::dump::runtimes::Ending::Unseen;
+                std::mem::forget(crate::dump::runtimes::register_as(&runtime, ending));
             }
         }
         Err(e) => {

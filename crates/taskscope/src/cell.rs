@@ -337,6 +337,11 @@ impl TaskCell {
         self.running_thread.load(Ordering::Relaxed) != 0
     }
 
+    /// Probe time its latest poll returned (0 before the first).
+    pub(crate) fn last_poll_end_ns(&self) -> u64 {
+        self.last_poll_end_ns.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn take_dirty(&self) -> bool {
         self.dirty.swap(false, Ordering::Relaxed)
     }

@@ -80,6 +80,9 @@ pub(crate) struct Config {
     pub(crate) token: TokenSetting,
     /// Serving on an address other than loopback was asked for explicitly.
     pub(crate) allow_remote: bool,
+    /// Dump the runtime `taskscope::init()` was called in whenever tasks have been idle
+    /// this long (set by `taskscope check`: that runtime's end cannot be waited for).
+    pub(crate) dump_when_idle: Option<Duration>,
 }
 
 /// `TASKSCOPE_WAKERS`: waker tracking, which only tokio's tracing spans can give.
@@ -175,6 +178,7 @@ impl Default for Config {
             limits: Limits::DEFAULT,
             token: TokenSetting::Generate,
             allow_remote: false,
+            dump_when_idle: None,
         }
     }
 }
@@ -209,6 +213,7 @@ pub(crate) mod env {
     pub(crate) const ALLOW_REMOTE: &str = "TASKSCOPE_ALLOW_REMOTE";
     pub(crate) const MAX_WATCHERS: &str = "TASKSCOPE_MAX_WATCHERS";
     pub(crate) const MAX_CONNECTIONS: &str = "TASKSCOPE_MAX_CONNECTIONS";
+    pub(crate) const DUMP_WHEN_IDLE: &str = "TASKSCOPE_DUMP_WHEN_IDLE";
 }
 
 impl Config {
@@ -295,6 +300,20 @@ impl Config {
         });
         apply(env::MAX_CONNECTIONS, &mut |v| {
             parse_count(v).map(|n| self.limits.max_connections = n)
+        });
+        apply(env::DUMP_WHEN_IDLE, &mut |v| {
+            if v.trim().eq_ignore_ascii_case("off") {
+                self.dump_when_idle = None;
+                return Ok(());
+            }
+            parse_duration(v).and_then(|d| {
+                if d < Duration::from_millis(10) {
+                    Err("expected `off` or a duration of at least 10ms".into())
+                } else {
+                    self.dump_when_idle = Some(d);
+                    Ok(())
+                }
+            })
         });
     }
 }

@@ -211,14 +211,19 @@ fn take_panic_of(task: u64) -> Option<Panic> {
 /// proves it is not (then the spawned no-op simply runs and completes).
 fn runtime_is_closing() -> Option<bool> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
+    Some(is_closed(&handle))
+}
+
+/// Whether `handle`'s runtime is shutting down or gone (see [`runtime_is_closing`]).
+pub(crate) fn is_closed(handle: &tokio::runtime::Handle) -> bool {
     let join = crate::quiet::while_quiet(|| handle.spawn(std::future::ready(())));
     if !join.is_finished() {
-        return Some(false);
+        return false;
     }
     let mut join = pin!(join);
     let mut cx = Context::from_waker(Waker::noop());
     match join.as_mut().poll(&mut cx) {
-        Poll::Ready(Err(error)) => Some(error.is_cancelled()),
-        _ => Some(false),
+        Poll::Ready(Err(error)) => error.is_cancelled(),
+        _ => false,
     }
 }

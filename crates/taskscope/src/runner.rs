@@ -104,15 +104,14 @@ pub(crate) fn start(
     Ok(commands)
 }
 
-/// The longest process exit waits for stack samples still being symbolized.
+/// The longest process exit waits for stack samples and dumps still being symbolized.
 const SAMPLES_WAIT: Duration = Duration::from_millis(1500);
 
 fn wait_for_samples(shared: &Shared) {
     let deadline = std::time::Instant::now() + SAMPLES_WAIT;
-    while shared
-        .samples_in_flight
-        .load(std::sync::atomic::Ordering::Acquire)
-        > 0
+    let in_flight =
+        |count: &std::sync::atomic::AtomicU64| count.load(std::sync::atomic::Ordering::Acquire) > 0;
+    while (in_flight(&shared.samples_in_flight) || in_flight(&shared.dumps_in_flight))
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(5));
@@ -207,12 +206,16 @@ async fn run(
     own_commands: mpsc::UnboundedSender<Command>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
-    let dumps = Dumps {
+    let mut dumps = Dumps {
         shared: shared.clone(),
         commands: own_commands,
         #[cfg(taskscope_dumps)]
         requests: Default::default(),
+        idle: IdleDumps::default(),
     };
+    let mut idle_check = tokio::time::interval(IDLE_CHECK);
+    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let dump_when_idle = cfg!(taskscope_dumps) && shared.config.dump_when_idle.is_some();
     let mut publisher = Publisher {
         watchers: Vec::new(),
         recorder: None,
@@ -246,6 +249,7 @@ async fn run(
                 let updates = aggregator.delta();
                 publisher.publish(&mut aggregator, updates);
             }
+            _ = idle_check.tick(), if dump_when_idle => dumps.when_idle(&aggregator),
             _ = drain.tick() => {
                 crate::clock::recalibrate();
                 aggregator.catch_up();
@@ -266,6 +270,7 @@ async fn run(
                     dumps.at_shutdown(raw, taken_ns, done);
                 }
                 Some(Command::Dumped(dump, done)) => {
+                    dumps.published(&dump);
                     aggregator.add_dump(dump);
                     let updates = aggregator.delta();
                     publisher.publish(&mut aggregator, updates);
@@ -277,6 +282,15 @@ async fn run(
                     // Stacks of a stall that just happened are worth a short wait.
                     let in_flight = shared.clone();
                     let _ = tokio::task::spawn_blocking(move || wait_for_samples(&in_flight)).await;
+                    // Dumps finished meanwhile are queued behind this command: in with them.
+                    while let Ok(command) = commands.try_recv() {
+                        if let Command::Dumped(dump, done) = command {
+                            aggregator.add_dump(dump);
+                            if let Some(done) = done {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
                     let mut updates = aggregator.delta();
                     if updates.is_empty() {
                         updates.push(v1::Update { now_ns: crate::clock::now_ns(), ..Default::default() });
@@ -303,6 +317,15 @@ async fn run(
     }
 }
 
+/// How often the probe looks for tasks gone idle (under `TASKSCOPE_DUMP_WHEN_IDLE`).
+const IDLE_CHECK: Duration = Duration::from_millis(250);
+/// Polls this soon after a dump are the ones it caused (tokio re-polls every task it
+/// traced): they do not make a task newly idle.
+const DUMP_AFTERMATH_NS: u64 = 50_000_000;
+/// Idle dumps: the shortest interval between two, doubled after every tenth (up to 32x),
+/// so that a service whose tasks keep going idle is not paused every second for long.
+const IDLE_DUMP_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Dumps are taken and symbolized off the runner's loop (they take from milliseconds to
 /// seconds) and come back to it as [`Command::Dumped`] to be published.
 struct Dumps {
@@ -310,15 +333,90 @@ struct Dumps {
     commands: mpsc::UnboundedSender<Command>,
     #[cfg(taskscope_dumps)]
     requests: Arc<crate::dump::requests::Requests>,
+    idle: IdleDumps,
+}
+
+/// Counts a dump in flight until it has been handed to the runner to publish.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    #[cfg_attr(not(taskscope_dumps), allow(dead_code))]
+    fn count(shared: &'a Shared) -> Self {
+        shared
+            .dumps_in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .dumps_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Where idle dumps stand.
+#[derive(Default)]
+struct IdleDumps {
+    in_flight: bool,
+    /// Task polls that ended before this are covered by the last dump.
+    covered_after_ns: u64,
+    taken: u32,
+    next_allowed: Option<Instant>,
 }
 
 impl Dumps {
+    /// Takes an idle dump when a task went idle since the last one, and one is allowed.
+    fn when_idle(&mut self, aggregator: &Aggregator) {
+        let Some(idle) = self.shared.config.dump_when_idle else {
+            return;
+        };
+        let allowed = self.idle.next_allowed.is_none_or(|at| Instant::now() >= at);
+        if self.idle.in_flight
+            || !allowed
+            || !aggregator.went_idle(self.idle.covered_after_ns, idle.as_nanos() as u64)
+        {
+            return;
+        }
+        #[cfg(taskscope_dumps)]
+        {
+            let unseen = Some(crate::dump::runtimes::Ending::Unseen);
+            if crate::dump::runtimes::all(unseen).is_empty() {
+                return;
+            }
+            self.idle.in_flight = true;
+            let (shared, commands) = (self.shared.clone(), self.commands.clone());
+            let requests = self.requests.clone();
+            tokio::spawn(async move {
+                let _counted = InFlight::count(&shared);
+                let dump = requests.when_idle(&shared).await;
+                let _ = commands.send(Command::Dumped(dump, None));
+            });
+        }
+    }
+
+    /// Notes a dump about to be published (the end of an idle one).
+    fn published(&mut self, dump: &v1::Dump) {
+        if dump.trigger != v1::DumpTrigger::Idle as i32 {
+            return;
+        }
+        let idle = &mut self.idle;
+        idle.in_flight = false;
+        idle.covered_after_ns = crate::clock::now_ns() + DUMP_AFTERMATH_NS;
+        idle.taken += 1;
+        let backoff = 1u32 << (idle.taken / 10).min(5);
+        idle.next_allowed = Some(Instant::now() + IDLE_DUMP_INTERVAL * backoff);
+    }
+
     fn requested(&self, reply: oneshot::Sender<Result<v1::Dump, Status>>) {
         #[cfg(taskscope_dumps)]
         {
             let (shared, commands) = (self.shared.clone(), self.commands.clone());
             let requests = self.requests.clone();
             tokio::spawn(async move {
+                let _counted = InFlight::count(&shared);
                 let (dump, fresh) = requests.answer(&shared).await;
                 if fresh {
                     let _ = commands.send(Command::Dumped(dump.clone(), None));
@@ -342,6 +440,7 @@ impl Dumps {
     ) {
         let (shared, commands) = (self.shared.clone(), self.commands.clone());
         tokio::spawn(async move {
+            let _counted = InFlight::count(&shared);
             let trigger = v1::DumpTrigger::Shutdown;
             let dump = crate::dump::build(&shared, raw, trigger, taken_ns).await;
             let _ = commands.send(Command::Dumped(dump, Some(done)));

@@ -92,6 +92,9 @@ pub(crate) struct Shared {
     pub(crate) stack_capture: Mutex<taskscope_api::v1::StackCapture>,
     /// Stack samples taken but not yet symbolized and handed over.
     pub(crate) samples_in_flight: AtomicU64,
+    /// Await-chain dumps being taken or symbolized: the process's last update waits for
+    /// them (bounded), so that a recording holds the dump of tasks that went idle last.
+    pub(crate) dumps_in_flight: AtomicU64,
     /// The symbolizer thread's queue, once started (see `stall_stack`).
     pub(crate) symbolizer: std::sync::OnceLock<std::sync::mpsc::Sender<crate::stall_stack::Job>>,
 }
@@ -114,6 +117,7 @@ impl Shared {
             instrumentation_seen: AtomicBool::new(false),
             stack_capture: Mutex::new(Default::default()),
             samples_in_flight: AtomicU64::new(0),
+            dumps_in_flight: AtomicU64::new(0),
             symbolizer: std::sync::OnceLock::new(),
         })
     }

@@ -105,6 +105,10 @@ fn spawn(
         // `auto`: wherever the program's route sees wakers, and without a word where it
         // does not (the hooks route), so that the program's output stays its own.
         .env("TASKSCOPE_WAKERS", "auto")
+        // Where leaked tasks wait: `#[taskscope::main]` dumps its runtime before it shuts
+        // down; the runtime `taskscope::init()` runs in ends out of the probe's sight, so
+        // it is dumped whenever tasks have gone idle, and the last dump is in the recording.
+        .env("TASKSCOPE_DUMP_WHEN_IDLE", "200ms")
         .env(
             "TASKSCOPE_STALL_THRESHOLD",
             format!("{}us", stall_threshold.as_micros().max(1)),

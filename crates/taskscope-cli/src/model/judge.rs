@@ -99,7 +99,9 @@ pub(crate) fn judge<'a>(models: impl IntoIterator<Item = &'a Model>, policy: &Po
         });
         add_summary(&mut judgement.summary, model);
         judgement.notes.extend(notes(model, policy));
-        occurrences.extend(roots::fold(model, rules::occurrences(model, policy)));
+        let found = roots::fold(model, rules::occurrences(model, policy));
+        judgement.notes.extend(without_await_chains(model, &found));
+        occurrences.extend(found);
     }
     let screened = allowance::screen(occurrences, policy.allowances());
     judgement.allowed = screened
@@ -343,6 +345,56 @@ impl Group {
             detail,
         }
     }
+}
+
+/// Why leaked tasks have no `waiting_at`, when some have none (a task that is itself the
+/// future it waits on, a spawned `sleep`, has a chain with nothing of the user's in it:
+/// its spawn line is where it waits).
+fn without_await_chains(model: &Model, found: &[rules::Occurrence]) -> Option<String> {
+    let unreached = found
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.kind,
+                FindingKind::AliveAtShutdown | FindingKind::LostWaker
+            )
+        })
+        .filter(|o| {
+            model
+                .waiting()
+                .of(o.task_id)
+                .is_none_or(|c| c.leaves.is_empty())
+        })
+        .count();
+    if unreached == 0 {
+        return None;
+    }
+    let who = format!("{} (pid {})", display_program(model.program()), model.pid());
+    let process = model.process()?;
+    let why = if !process.dumps_unavailable.is_empty() {
+        process.dumps_unavailable.clone()
+    } else if let Some(latest) = model.waiting().latest() {
+        match &latest.skipped {
+            Some(skipped) => format!(
+                "the dump {} was skipped: {skipped}",
+                latest.trigger.as_str()
+            ),
+            None => "the last dump did not reach them (tasks of a LocalSet, or spawned after \
+                     it), or they wait on futures outside tokio, which a dump cannot trace"
+                .to_owned(),
+        }
+    } else if process.route == taskscope_api::v1::Route::Hooks as i32 {
+        "no dump was taken: only runtimes started by #[taskscope::main] or \
+         #[taskscope::test] are dumped before they shut down"
+            .to_owned()
+    } else {
+        "no dump was taken: with taskscope::init(), dumps are taken when tasks go idle, \
+         and these never did long enough"
+            .to_owned()
+    };
+    Some(format!(
+        "{who}: {unreached} leaked task(s) have no await chain (where they waited): {why}"
+    ))
 }
 
 /// How many tests a grouped finding names.

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+pub mod check;
 pub mod tmux;
 
 pub fn workspace_root() -> PathBuf {

@@ -18,30 +18,31 @@ use tokio::task::JoinHandle;
 
 async fn drain(mut rx: mpsc::Receiver<u32>) {
     while let Some(value) = rx.recv().await {
+        // AWAIT: drain
         println!("got {value}");
     }
 }
 
 async fn wait_for_go(go: Arc<Notify>) {
-    go.notified().await;
+    go.notified().await; // AWAIT: wait_for_go
 }
 
 async fn supervise(worker: JoinHandle<()>) {
-    let _ = worker.await;
+    let _ = worker.await; // AWAIT: supervise
 }
 
 async fn first_half(other: oneshot::Receiver<JoinHandle<()>>) {
     if let Ok(second) = other.await {
-        let _ = second.await;
+        let _ = second.await; // AWAIT: first_half
     }
 }
 
 async fn second_half(first: JoinHandle<()>) {
-    let _ = first.await;
+    let _ = first.await; // AWAIT: second_half
 }
 
 async fn drain_many(go: Arc<Notify>) {
-    go.notified().await;
+    go.notified().await; // AWAIT: drain_many
 }
 
 #[taskscope::main]

@@ -34,18 +34,31 @@ impl Requests {
                 return (dump.clone(), false);
             }
         }
-        let dump = take_all(shared, v1::DumpTrigger::Requested).await;
+        let dump = take_all(shared, v1::DumpTrigger::Requested, None).await;
         *last = Some((Instant::now(), dump.clone()));
         (dump, true)
     }
+
+    /// A dump of the runtimes whose end the probe cannot see, taken because tasks went
+    /// idle (one at a time with the requested ones).
+    pub(crate) async fn when_idle(&self, shared: &Shared) -> v1::Dump {
+        let _one_at_a_time = self.last.lock().await;
+        let unseen = Some(runtimes::Ending::Unseen);
+        take_all(shared, v1::DumpTrigger::Idle, unseen).await
+    }
 }
 
-/// One dump covering every registered runtime.
-async fn take_all(shared: &Shared, trigger: v1::DumpTrigger) -> v1::Dump {
+/// One dump covering every registered runtime (that ends as `ending`, if given).
+async fn take_all(
+    shared: &Shared,
+    trigger: v1::DumpTrigger,
+    ending: Option<runtimes::Ending>,
+) -> v1::Dump {
     let taken_ns = crate::clock::now_ns();
     let mut merged: Option<RawDump> = None;
     let mut reasons = Vec::new();
-    for handle in runtimes::all() {
+    runtimes::forget_closed();
+    for handle in runtimes::all(ending) {
         match capture::take(&handle, PAUSE_TIMEOUT).await {
             Ok(raw) => match merged.as_mut() {
                 Some(all) => all.absorb(raw),

@@ -87,9 +87,13 @@ impl Finding {
         Some(WaitingPoint {
             location: frame.location.as_deref()?,
             function: short_function(&frame.function),
-            awaited: at
-                .checked_sub(1)
-                .map(|inner| last_segment(short_function(&self.waiting_at[inner].function))),
+            // The nearest call inside it into another crate: frames of the same crate in
+            // between are the user's own machinery (a `select!`'s branches).
+            awaited: self.waiting_at[..at]
+                .iter()
+                .rev()
+                .find(|inner| crate_of(&inner.function) != crate_of(&frame.function))
+                .map(|inner| last_segment(short_function(&inner.function))),
         })
     }
 }
@@ -111,6 +115,12 @@ impl std::fmt::Display for WaitingPoint<'_> {
         }
         Ok(())
     }
+}
+
+/// The crate a function belongs to, by the first segment of its path.
+fn crate_of(function: &str) -> &str {
+    let name = short_function(function).trim_start_matches('<');
+    name.split("::").next().unwrap_or(name)
 }
 
 fn innermost_user_location(frames: &[Frame]) -> Option<&str> {

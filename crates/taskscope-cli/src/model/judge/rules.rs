@@ -269,7 +269,7 @@ fn pending_at_end(model: &Model, tests: &mut TestNames<'_>, task: &Task, end: &s
 
 /// Whether a task is the kind that can leak: tokio never cancels `spawn_blocking` tasks and
 /// a `block_on` future is the runtime's own body.
-fn can_leak(task: &Task) -> bool {
+pub(crate) fn can_leak(task: &Task) -> bool {
     matches!(task.kind, Kind::Task | Kind::Local | Kind::Unknown)
 }
 

@@ -1,0 +1,149 @@
+//! Where leaked tasks wait, end to end: `taskscope check` runs example programs whose
+//! tasks are parked at known `.await`s (each marked `// AWAIT: <function>`) and must name
+//! that exact line in `waiting_at`; and a graceful shutdown, whose tasks were told to stop
+//! as `main` returned, must pass every time while a forgotten ticker fails every time.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::check::{check, check_example, findings};
+use support::{example, location_of_line};
+
+/// `file:line:col` of the `.await` on the line marked `// AWAIT: <function>`.
+fn await_location(source: &str, function: &str) -> String {
+    location_of_line(source, &format!("// AWAIT: {function}"), "await")
+}
+
+/// The leak finding whose task waited in `function`, with its `waiting_at`.
+fn waiting_at<'a>(findings: &'a [Value], function: &str) -> (&'a Value, Vec<(String, String)>) {
+    findings
+        .iter()
+        .find_map(|finding| {
+            let frames: Vec<(String, String)> = finding["waiting_at"]
+                .as_array()?
+                .iter()
+                .map(|f| {
+                    let text = |key: &str| f[key].as_str().unwrap_or_default().to_owned();
+                    (text("function"), text("location"))
+                })
+                .collect();
+            frames
+                .iter()
+                .any(|(name, _)| name.contains(&format!("::{function}::")))
+                .then_some((finding, frames))
+        })
+        .unwrap_or_else(|| panic!("no finding waiting in `{function}`: {findings:#?}"))
+}
+
+/// Asserts that the user frame of `function` in `frames` is at `expected` (a path relative
+/// to the workspace; the debug info holds it absolute).
+fn assert_waits_at(frames: &[(String, String)], function: &str, expected: &str) {
+    let (_, location) = frames
+        .iter()
+        .find(|(name, _)| name.contains(&format!("::{function}::")))
+        .unwrap_or_else(|| panic!("no frame of `{function}` in {frames:#?}"));
+    assert!(
+        location.ends_with(expected),
+        "`{function}` waits at {location}, expected {expected}"
+    );
+}
+
+#[test]
+fn every_leaked_task_says_at_which_await_it_waits() {
+    let checked = check_example("parked", &[]);
+    assert_eq!(checked.status, 1, "{:#}", checked.report);
+    let findings = findings(&checked);
+    let source = "src/bin/parked.rs";
+    let cases = [
+        // A channel whose sender is never dropped: parked in the channel's `recv`.
+        ("drain", "Receiver<T>::recv"),
+        // A `Notify` nobody notifies.
+        ("wait_for_go", "Notified"),
+        // The `JoinHandle` of a task that is itself stuck.
+        ("supervise", "JoinHandle"),
+        // Two tasks awaiting each other's `JoinHandle`.
+        ("first_half", "JoinHandle"),
+        ("second_half", "JoinHandle"),
+    ];
+    for (function, awaited) in cases {
+        let (finding, frames) = waiting_at(findings, function);
+        assert_eq!(finding["kind"], "alive_at_shutdown", "{finding:#}");
+        assert_waits_at(&frames, function, &await_location(source, function));
+        // Innermost first: the library call awaited, then the user's `.await`.
+        assert!(
+            frames[0].0.contains(awaited.split('<').next().unwrap()),
+            "`{function}` should be parked in {awaited}: {frames:#?}"
+        );
+    }
+}
+
+/// Each finding's text names the `.await`, and a GitHub annotation points at it.
+#[test]
+fn reports_point_at_the_await_line() {
+    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+        .args(["check", "--format", "github", "--"])
+        .arg(example("parked"))
+        .current_dir(support::workspace_root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let location = await_location("src/bin/parked.rs", "wait_for_go");
+    let (file, line_col) = location.split_once(".rs:").unwrap();
+    let line = line_col.split(':').next().unwrap();
+    let expected = format!("file={file}.rs,line={line},");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("::error") && l.contains(&expected)),
+        "no annotation at {location}:\n{text}"
+    );
+    assert!(
+        text.contains("in `parked::wait_for_go` (on `Notified`)"),
+        "{text}"
+    );
+}
+
+/// A current-thread runtime can only be dumped from inside: the dump at shutdown is.
+#[test]
+fn a_current_thread_runtime_gives_await_chains_too() {
+    let checked = check_example("parked_current_thread", &[]);
+    let (_, frames) = waiting_at(findings(&checked), "wait_for_go");
+    let source = "src/bin/parked_current_thread.rs";
+    assert_waits_at(
+        &frames,
+        "wait_for_go",
+        &await_location(source, "wait_for_go"),
+    );
+}
+
+/// Tasks told to stop as `main` returns were on their way out: never a finding, run
+/// after run; a ticker nobody stops is a leak, run after run.
+#[test]
+fn a_graceful_shutdown_always_passes_and_a_forgotten_ticker_always_fails() {
+    let ticker = support::location_of_line(
+        "src/bin/graceful_shutdown.rs",
+        "// FAULT: alive_at_shutdown",
+        "spawn",
+    );
+    for run in 0..20 {
+        let graceful = check(&[], &mut Command::new(example("graceful_shutdown")));
+        assert_eq!(graceful.status, 0, "run {run}: {:#}", graceful.report);
+        assert_eq!(
+            findings(&graceful).len(),
+            0,
+            "run {run}: {:#}",
+            graceful.report
+        );
+
+        let mut leaky = Command::new(example("graceful_shutdown"));
+        leaky.env("FORGOTTEN_TICKER", "1");
+        let leaky = check(&[], &mut leaky);
+        assert_eq!(leaky.status, 1, "run {run}: {:#}", leaky.report);
+        let [finding] = findings(&leaky).as_slice() else {
+            panic!("run {run}: one finding expected: {:#}", leaky.report)
+        };
+        assert_eq!(finding["kind"], "alive_at_shutdown");
+        assert_eq!(finding["spawn_location"], ticker.as_str(), "run {run}");
+    }
+}
