@@ -15,9 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::check::{
-    Checked, assert_clean_pass, assert_single_error, check, check_example, findings,
-};
+use support::check::{assert_clean_pass, assert_single_error, check, check_example, findings};
 use support::{build_settings, cargo, example, examples, location_of_line, workspace_root};
 use taskscope_api::recording::Reader;
 use taskscope_api::v1;

@@ -85,6 +85,16 @@ pub(crate) struct Config {
     pub(crate) dump_when_idle: Option<Duration>,
 }
 
+impl Config {
+    /// Whether idle dumps are taken: asked for, and waker tracking off. A dump re-polls
+    /// every task and wakes it through references tokio never reports as wakers, so waker
+    /// counts would drift and a lost waker could pass for a task alive at shutdown (or the
+    /// other way round) one run in several: the lost-waker verdict wins over the chains.
+    pub(crate) fn dumps_when_idle(&self) -> bool {
+        self.dump_when_idle.is_some() && !self.waker_tracking()
+    }
+}
+
 /// `TASKSCOPE_WAKERS`: waker tracking, which only tokio's tracing spans can give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wakers {

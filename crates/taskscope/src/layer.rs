@@ -168,6 +168,9 @@ impl TaskLayer {
 
     /// A poll of the task starts (its span `span` is entered).
     pub(crate) fn poll_started(&self, cell: &TaskCell, span: &Id) {
+        if crate::dump::is_tracing() {
+            return;
+        }
         cell.prefetch_histogram();
         let now = clock::now_ns();
         threads::with_local(|local| {
@@ -206,6 +209,10 @@ impl TaskLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        if crate::dump::is_tracing() {
+            // A dump's re-poll: its enter was not counted either.
+            return true;
+        }
         let Some(cell) = threads::with_local(|l| l.polling_span(id.into_u64())).flatten() else {
             return false;
         };
@@ -262,11 +269,17 @@ impl TaskLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        if crate::dump::is_tracing() {
+            return;
+        }
         let mut fields = WakerFields::default();
         event.record(&mut fields);
         let (Some(op), Some(span_id)) = (fields.op, fields.span_id) else {
             return;
         };
+        if matches!(op, WakerOp::Wake | WakerOp::WakeByRef) && crate::dump::in_aftermath() {
+            return;
+        }
         let Some(span_id) = std::num::NonZeroU64::new(span_id) else {
             return;
         };

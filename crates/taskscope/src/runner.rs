@@ -215,7 +215,7 @@ async fn run(
     };
     let mut idle_check = tokio::time::interval(IDLE_CHECK);
     idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let dump_when_idle = cfg!(taskscope_dumps) && shared.config.dump_when_idle.is_some();
+    let dump_when_idle = cfg!(taskscope_dumps) && shared.config.dumps_when_idle();
     let mut publisher = Publisher {
         watchers: Vec::new(),
         recorder: None,

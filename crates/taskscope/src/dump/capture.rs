@@ -52,6 +52,7 @@ pub(crate) async fn take(handle: &Handle, timeout: Duration) -> Result<RawDump, 
         return Err(stalled);
     }
     let started = Instant::now();
+    let _dumping = super::Dumping::start();
     let dump = match handle.runtime_flavor() {
         RuntimeFlavor::MultiThread => tokio::time::timeout(timeout, handle.dump())
             .await
