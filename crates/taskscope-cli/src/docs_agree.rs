@@ -1,0 +1,257 @@
+//! The docs held to the code: the environment tables list exactly the variables the probe
+//! and the CLI read, every flag of every command has an example, and the dashboard's key
+//! table is the key help the dashboard itself shows. A change to either side that the
+//! other does not follow fails here, naming what to add or remove.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::tui::keys::KEY_HELP;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(path: &str) -> String {
+    let full = workspace().join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The text of every `.rs` file under `dir` (relative to the workspace).
+fn sources(dir: &str) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut pending = vec![workspace().join(dir)];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                out.push((path, text));
+            }
+        }
+    }
+    out
+}
+
+/// Every variable name (`TASKSCOPE_` then capitals) written in `text`; `TASKSCOPE_*`
+/// names none.
+fn variables_in(text: &str) -> BTreeSet<String> {
+    text.match_indices("TASKSCOPE_")
+        .filter_map(|(at, prefix)| {
+            let rest = &text[at + prefix.len()..];
+            let len = rest
+                .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = rest[..len].trim_end_matches('_');
+            (!name.is_empty()).then(|| format!("{prefix}{name}"))
+        })
+        .collect()
+}
+
+/// The probe's variables: the constants of `config.rs`'s `env` module, through which the
+/// probe reads every one.
+fn probe_variables() -> BTreeSet<String> {
+    let config = read("crates/taskscope/src/config.rs");
+    let start = config
+        .find("mod env {")
+        .expect("crates/taskscope/src/config.rs has a `mod env` of variable names");
+    let end = start + config[start..].find("\n}").expect("the env module ends");
+    variables_in(&config[start..end])
+}
+
+/// The CLI's variables: every `env = ...` of its arguments, from clap itself.
+fn cli_variables() -> BTreeSet<String> {
+    fn walk(command: &clap::Command, out: &mut BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                out.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&Cli::command(), &mut out);
+    out
+}
+
+fn all_variables() -> BTreeSet<String> {
+    probe_variables().union(&cli_variables()).cloned().collect()
+}
+
+/// The variables in the first column of a doc's tables (rows starting ``| `TASKSCOPE_``).
+fn table_variables(doc: &str) -> BTreeSet<String> {
+    doc.lines()
+        .filter_map(|line| line.strip_prefix("| `TASKSCOPE_"))
+        .filter_map(|rest| rest.split('`').next())
+        .map(|name| format!("TASKSCOPE_{name}"))
+        .collect()
+}
+
+fn differences(expected: &BTreeSet<String>, found: &BTreeSet<String>) -> String {
+    let missing: Vec<_> = expected.difference(found).collect();
+    let unknown: Vec<_> = found.difference(expected).collect();
+    format!("missing {missing:?}, not in the code {unknown:?}")
+}
+
+#[test]
+fn the_probe_reads_variables_only_through_its_env_module() {
+    let listed = probe_variables();
+    assert!(
+        listed.len() >= 10,
+        "the env module of crates/taskscope/src/config.rs lists only {listed:?}"
+    );
+    for (path, text) in sources("crates/taskscope/src") {
+        let unknown: Vec<_> = variables_in(&text).difference(&listed).cloned().collect();
+        assert!(
+            unknown.is_empty(),
+            "{} names {unknown:?}, which config.rs's env module does not define",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_cli_names_only_variables_that_exist() {
+    let known = all_variables();
+    assert!(cli_variables().contains("TASKSCOPE_KILL_AFTER"));
+    for (path, text) in sources("crates/taskscope-cli/src") {
+        let unknown: Vec<_> = variables_in(&text).difference(&known).cloned().collect();
+        assert!(
+            unknown.is_empty(),
+            "{} names {unknown:?}, which neither the probe nor the CLI reads",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn readme_and_guide_tables_list_exactly_the_variables_read() {
+    let expected = all_variables();
+    for doc in ["README.md", "docs/guide.md"] {
+        let found = table_variables(&read(doc));
+        assert_eq!(
+            found,
+            expected,
+            "{doc}'s variable tables: {}",
+            differences(&expected, &found)
+        );
+    }
+}
+
+#[test]
+fn docs_name_only_variables_that_exist() {
+    let known = all_variables();
+    let mut docs = vec!["README.md".to_owned(), "crates/README.md".to_owned()];
+    for entry in std::fs::read_dir(workspace().join("docs")).expect("docs/") {
+        let name = entry.expect("a docs entry").file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".md") {
+            docs.push(format!("docs/{name}"));
+        }
+    }
+    for doc in docs {
+        let unknown: Vec<_> = variables_in(&read(&doc))
+            .difference(&known)
+            .cloned()
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{doc} names {unknown:?}, which neither the probe nor the CLI reads"
+        );
+    }
+}
+
+/// Whether `line` has `--flag` as a whole flag (not the start of a longer one).
+fn has_flag(line: &str, flag: &str) -> bool {
+    line.match_indices(flag).any(|(at, _)| {
+        let next = line[at + flag.len()..].chars().next();
+        !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+#[test]
+fn every_flag_of_every_command_has_an_example_in_the_guide_or_ci_docs() {
+    let docs = format!("{}\n{}", read("docs/guide.md"), read("docs/ci.md"));
+    let root = Cli::command();
+    let global: Vec<_> = root
+        .get_arguments()
+        .filter(|arg| arg.is_global_set())
+        .collect();
+    let mut missing = Vec::new();
+    for sub in root.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        let invocation = format!("taskscope {}", sub.get_name());
+        let flags = sub.get_arguments().chain(global.iter().copied());
+        for long in flags
+            .filter(|arg| !arg.is_hide_set())
+            .filter_map(|arg| arg.get_long())
+            .filter(|long| !matches!(*long, "help" | "version"))
+        {
+            let flag = format!("--{long}");
+            let shown = docs
+                .lines()
+                .any(|line| line.contains(&invocation) && has_flag(line, &flag));
+            // A global flag needs one example, with any command.
+            let shown_global = global.iter().any(|g| g.get_long() == Some(long))
+                && docs
+                    .lines()
+                    .any(|line| line.contains("taskscope ") && has_flag(line, &flag));
+            if !(shown || shown_global) {
+                missing.push(format!("{invocation} {flag}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no example (a line with the command and the flag) in docs/guide.md or docs/ci.md \
+         for: {missing:?}"
+    );
+}
+
+/// The markdown table `docs/dashboard.md` must hold: each row of the key help, its keys
+/// in backticks.
+fn key_table() -> Vec<String> {
+    KEY_HELP
+        .iter()
+        .map(|row| {
+            let keys: Vec<String> = row
+                .keys
+                .split(", ")
+                .map(|group| {
+                    let names: Vec<String> =
+                        group.split(' ').map(|name| format!("`{name}`")).collect();
+                    names.join(" ")
+                })
+                .collect();
+            format!("| {} | {} |", keys.join(", "), row.does)
+        })
+        .collect()
+}
+
+#[test]
+fn the_dashboard_docs_list_exactly_the_keys_of_the_help() {
+    let docs = read("docs/dashboard.md");
+    let section = docs
+        .split("\n## Keys\n")
+        .nth(1)
+        .expect("docs/dashboard.md has a `## Keys` section");
+    let rows: Vec<&str> = section
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .skip(2)
+        .collect();
+    let expected = key_table();
+    assert!(
+        rows == expected,
+        "docs/dashboard.md's key table differs from the key help (tui/keys.rs KEY_HELP); \
+         it should read:\n| key | does |\n|---|---|\n{}",
+        expected.join("\n")
+    );
+}
