@@ -1,7 +1,8 @@
 //! The docs held to the code: the environment tables list exactly the variables the probe
 //! and the CLI read, every flag of every command has an example, and the dashboard's key
-//! table is the key help the dashboard itself shows. A change to either side that the
-//! other does not follow fails here, naming what to add or remove.
+//! table is the key help the dashboard itself shows, and CI runs the README's test command.
+//! A change to either side that the other does not follow fails here, naming what to add
+//! or remove.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -253,5 +254,28 @@ fn the_dashboard_docs_list_exactly_the_keys_of_the_help() {
         "docs/dashboard.md's key table differs from the key help (tui/keys.rs KEY_HELP); \
          it should read:\n| key | does |\n|---|---|\n{}",
         expected.join("\n")
+    );
+}
+
+#[test]
+fn ci_runs_the_readmes_test_command_and_the_readme_names_plain_cargo_test() {
+    let readme = read("README.md");
+    let ci = read(".ci/run");
+    let commands: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("cargo "))
+        .map(|line| line.split(" #").next().unwrap_or(line).trim())
+        .collect();
+    assert!(
+        commands.contains(&"cargo test --workspace"),
+        "the README's set-up names no plain `cargo test --workspace`: {commands:?}"
+    );
+    let nextest = commands
+        .iter()
+        .find(|command| command.starts_with("cargo nextest run"))
+        .expect("the README's set-up names its `cargo nextest run` command");
+    assert!(
+        ci.lines().any(|line| line.starts_with(nextest)),
+        ".ci/run does not run the README's test command `{nextest}`"
     );
 }
