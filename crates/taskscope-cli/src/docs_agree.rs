@@ -1,13 +1,14 @@
 //! The docs held to the code: the environment tables list exactly the variables the probe
 //! and the CLI read, every flag of every command has an example, and the dashboard's key
-//! table is the key help the dashboard itself shows, and CI runs the README's test command.
+//! table is the key help the dashboard itself shows, every `taskscope` command the docs
+//! show parses, and CI runs the README's test command.
 //! A change to either side that the other does not follow fails here, naming what to add
 //! or remove.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::Cli;
 use crate::tui::keys::KEY_HELP;
@@ -277,5 +278,98 @@ fn ci_runs_the_readmes_test_command_and_the_readme_names_plain_cargo_test() {
     assert!(
         ci.lines().any(|line| line.starts_with(nextest)),
         ".ci/run does not run the README's test command `{nextest}`"
+    );
+}
+
+/// `line` split as a shell would for the simple commands the docs show: words, with
+/// `'...'` and `"..."` quoting; `None` if a quote is left open.
+fn shell_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_default().push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_default();
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    quote.is_none().then_some(words)
+}
+
+/// Every `taskscope ...` command in the docs' code blocks (prompt, comment and pipe
+/// removed), with where it is; synopses (`[OPTIONS]`) left out.
+fn documented_commands() -> Vec<(String, String)> {
+    let mut docs = vec!["README.md".to_owned()];
+    for entry in std::fs::read_dir(workspace().join("docs")).expect("docs/") {
+        let name = entry.expect("a docs entry").file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".md") {
+            docs.push(format!("docs/{name}"));
+        }
+    }
+    let mut out = Vec::new();
+    for doc in docs {
+        // The language of the code block the line is in, if any.
+        let mut block: Option<&str> = None;
+        let text = read(&doc);
+        for (number, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if let Some(language) = trimmed.strip_prefix("```") {
+                block = if block.is_some() {
+                    None
+                } else {
+                    Some(language)
+                };
+                continue;
+            }
+            // Shell blocks hold commands; other blocks (screens, output) only after a prompt.
+            let shell = matches!(block, Some("sh" | "bash" | "shell" | "console"));
+            let command = match trimmed.strip_prefix("$ ") {
+                Some(command) if block.is_some() => command,
+                _ if shell => trimmed,
+                _ => continue,
+            };
+            let command = command.split(" #").next().unwrap_or(command);
+            let command = command.split(" | ").next().unwrap_or(command);
+            let command = command.split(';').next().unwrap_or(command).trim();
+            if command.starts_with("taskscope ") && !command.contains("[OPTIONS]") {
+                out.push((format!("{doc}:{}", number + 1), command.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_documented_command_parses() {
+    let commands = documented_commands();
+    assert!(
+        commands.len() >= 20,
+        "only {} commands found",
+        commands.len()
+    );
+    let mut refused = Vec::new();
+    for (at, command) in commands {
+        let Some(words) = shell_words(&command) else {
+            refused.push(format!("{at}: `{command}`: an open quote"));
+            continue;
+        };
+        if let Err(e) = Cli::try_parse_from(&words) {
+            let why = e.to_string();
+            let why = why.lines().next().unwrap_or_default().to_owned();
+            refused.push(format!("{at}: `{command}`: {why}"));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "the docs show commands taskscope refuses:\n{}",
+        refused.join("\n")
     );
 }
