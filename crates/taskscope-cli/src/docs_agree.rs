@@ -1,9 +1,8 @@
 //! The docs held to the code: the environment tables list exactly the variables the probe
 //! and the CLI read, every flag of every command has an example, and the dashboard's key
-//! table is the key help the dashboard itself shows, every `taskscope` command the docs
-//! show parses, and CI runs the README's test command.
-//! A change to either side that the other does not follow fails here, naming what to add
-//! or remove.
+//! table is the key help the dashboard itself shows; every `taskscope` command the docs
+//! and `--help` show parses, and CI runs the README's test command. A change to either
+//! side that the other does not follow fails here, naming what to add or remove.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -347,9 +346,32 @@ fn documented_commands() -> Vec<(String, String)> {
     out
 }
 
+/// The examples of `--help`: the `taskscope ...` lines of each command's long help.
+fn help_examples() -> Vec<(String, String)> {
+    let root = Cli::command();
+    let mut out = Vec::new();
+    for sub in root.get_subcommands() {
+        let help = sub
+            .get_long_about()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        for line in help.lines().map(str::trim) {
+            let command = line.split(" | ").next().unwrap_or(line).trim();
+            if command.starts_with("taskscope ") {
+                let at = format!("taskscope {} --help", sub.get_name());
+                out.push((at, command.to_owned()));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn every_documented_command_parses() {
-    let commands = documented_commands();
+    let mut commands = documented_commands();
+    let examples = help_examples();
+    assert!(examples.len() >= 10, "only {examples:?} in --help");
+    commands.extend(examples);
     assert!(
         commands.len() >= 20,
         "only {} commands found",
