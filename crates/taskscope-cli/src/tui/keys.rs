@@ -271,24 +271,7 @@ impl App {
                 self.rows_changed();
             }
             Action::Pause => self.toggle_pause(),
-            Action::Faster => {
-                self.with_player(|player, _| {
-                    player.faster();
-                    true
-                });
-            }
-            Action::Slower => {
-                self.with_player(|player, _| {
-                    player.slower();
-                    true
-                });
-            }
-            Action::Seek(secs) => {
-                self.with_player(|player, model| {
-                    player.seek_by(secs.saturating_mul(1_000_000_000), model);
-                    true
-                });
-            }
+            Action::Faster | Action::Slower | Action::Seek(_) => self.move_replay(action),
             Action::PrevStall => self.jump(false),
             Action::NextStall => self.jump(true),
             Action::AllFrames => {
@@ -298,6 +281,19 @@ impl App {
             }
         }
         Outcome::Continue
+    }
+
+    /// Replay: faster, slower, or a seek (nothing on a live source).
+    fn move_replay(&mut self, action: Action) {
+        self.with_player(|player, model| {
+            match action {
+                Action::Faster => player.faster(),
+                Action::Slower => player.slower(),
+                Action::Seek(secs) => player.seek_by(secs.saturating_mul(1_000_000_000), model),
+                _ => {}
+            }
+            true
+        });
     }
 
     fn jump(&mut self, forward: bool) {
