@@ -357,7 +357,30 @@ extern "C" fn on_signal(_sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut 
     for (a, r) in m.regs.iter().zip(regs) {
         a.store(r, Ordering::Relaxed);
     }
-    let sp = regs[arch::SP] as usize;
+    // SAFETY: this is the handler, on the sampled thread, owning the request.
+    unsafe { copy_stack(m, regs[arch::SP] as usize) };
+    m.state.store(pack(seq, DONE), Ordering::Release);
+    // SAFETY: futex wake on a valid static word; async-signal-safe system call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            m.state.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
+        *errno_ptr = saved_errno;
+    }
+}
+
+/// Copies the live stack from the interrupted `sp` up to the recorded top (at most
+/// [`MAX_COPY`] bytes) into the buffer, or records that `sp` is outside the recorded
+/// bounds (the interrupted code ran on another stack). Async-signal-safe.
+///
+/// # Safety
+/// Only [`on_signal`] may call it, on the sampled thread, while it owns the request
+/// (`WRITING`): the bounds are then that thread's own mapped stack and the buffer is
+/// the handler's to write.
+unsafe fn copy_stack(m: &Mailbox, sp: usize) {
     let lo = m.stack_lo.load(Ordering::Relaxed);
     let hi = m.stack_hi.load(Ordering::Relaxed);
     if lo < hi && sp >= lo && sp < hi {
@@ -375,16 +398,5 @@ extern "C" fn on_signal(_sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut 
         m.copy_start.store(0, Ordering::Relaxed);
         m.copy_len.store(0, Ordering::Relaxed);
         m.status.store(STATUS_FOREIGN_STACK, Ordering::Relaxed);
-    }
-    m.state.store(pack(seq, DONE), Ordering::Release);
-    // SAFETY: futex wake on a valid static word; async-signal-safe system call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            m.state.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            1,
-        );
-        *errno_ptr = saved_errno;
     }
 }
