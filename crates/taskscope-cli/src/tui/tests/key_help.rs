@@ -1,11 +1,15 @@
 //! The key help against the bindings: every key it names does something, every key that
-//! does something is named, and the overlay shows every row whole.
+//! does something is named, the overlay shows every row whole, and the footer's hints
+//! name only keys of the help.
+
+use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::tui::app::Overlay;
-use crate::tui::fixture::{app, draw};
+use crate::tui::app::{App, Overlay, Screen};
+use crate::tui::fixture::{self, app, draw, settle};
 use crate::tui::keys::{KEY_HELP, KeyHelp, action};
+use crate::tui::replay::Player;
 
 /// Each key named in a row: `"← →, h l"` names `←`, `→`, `h` and `l`.
 fn names(row: &KeyHelp) -> impl Iterator<Item = &'static str> {
@@ -123,5 +127,52 @@ fn the_help_overlay_shows_every_row_whole_at_80_columns() {
             row.keys,
             row.does
         );
+    }
+}
+
+/// The keys a footer hint names: its first word, cut into symbols when it is a run of
+/// them (`↑↓`, `+-`).
+fn hint_keys(hint: &str) -> Vec<String> {
+    let first = hint.split_whitespace().next().unwrap_or_default();
+    if first.chars().any(char::is_alphanumeric) {
+        vec![first.to_owned()]
+    } else {
+        first.chars().map(String::from).collect()
+    }
+}
+
+#[test]
+fn the_footer_names_only_keys_of_the_help() {
+    let named: Vec<&str> = KEY_HELP.iter().flat_map(names).collect();
+    let replay = settle(App::replay(
+        Player::new(fixture::updates()),
+        "orders-4242.tsrec",
+        Instant::now(),
+    ));
+    let mut apps = vec![replay];
+    for screen in [
+        Screen::Tasks,
+        Screen::Task(4),
+        Screen::Stalls,
+        Screen::Leaks,
+        Screen::Runtime,
+    ] {
+        let mut live = app();
+        live.screen = screen;
+        apps.push(live);
+    }
+    for mut app in apps {
+        let screen = draw(&mut app, 120, 30);
+        let footer = screen.lines().last().unwrap_or_default().trim_matches('"');
+        let hints: Vec<&str> = footer.split(" · ").collect();
+        assert!(hints.len() >= 3, "no footer hints in:\n{screen}");
+        for hint in hints {
+            for key in hint_keys(hint) {
+                assert!(
+                    named.contains(&key.as_str()),
+                    "the footer names `{key}` (in `{hint}`), which the key help does not"
+                );
+            }
+        }
     }
 }
