@@ -113,7 +113,7 @@ pub(crate) const KEY_HELP: &[KeyHelp] = &[
     },
     KeyHelp {
         keys: "[ ]",
-        does: "replay: jump to the previous/next stall",
+        does: "replay: jump to the previous/next stall, paused",
     },
     KeyHelp {
         keys: "f",
