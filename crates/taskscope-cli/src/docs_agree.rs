@@ -21,6 +21,19 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
+/// The project's markdown: both READMEs and every page of `docs/`.
+fn markdown_docs() -> Vec<String> {
+    let mut docs = vec!["README.md".to_owned(), "crates/README.md".to_owned()];
+    for entry in std::fs::read_dir(workspace().join("docs")).expect("docs/") {
+        let name = entry.expect("a docs entry").file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".md") {
+            docs.push(format!("docs/{name}"));
+        }
+    }
+    docs
+}
+
 /// The text of every `.rs` file under `dir` (relative to the workspace).
 fn sources(dir: &str) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
@@ -149,15 +162,7 @@ fn readme_and_guide_tables_list_exactly_the_variables_read() {
 #[test]
 fn docs_name_only_variables_that_exist() {
     let known = all_variables();
-    let mut docs = vec!["README.md".to_owned(), "crates/README.md".to_owned()];
-    for entry in std::fs::read_dir(workspace().join("docs")).expect("docs/") {
-        let name = entry.expect("a docs entry").file_name();
-        let name = name.to_string_lossy();
-        if name.ends_with(".md") {
-            docs.push(format!("docs/{name}"));
-        }
-    }
-    for doc in docs {
+    for doc in markdown_docs() {
         let unknown: Vec<_> = variables_in(&read(&doc))
             .difference(&known)
             .cloned()
@@ -305,16 +310,8 @@ fn shell_words(line: &str) -> Option<Vec<String>> {
 /// Every `taskscope ...` command in the docs' code blocks (prompt, comment and pipe
 /// removed), with where it is; synopses (`[OPTIONS]`) left out.
 fn documented_commands() -> Vec<(String, String)> {
-    let mut docs = vec!["README.md".to_owned()];
-    for entry in std::fs::read_dir(workspace().join("docs")).expect("docs/") {
-        let name = entry.expect("a docs entry").file_name();
-        let name = name.to_string_lossy();
-        if name.ends_with(".md") {
-            docs.push(format!("docs/{name}"));
-        }
-    }
     let mut out = Vec::new();
-    for doc in docs {
+    for doc in markdown_docs() {
         // The language of the code block the line is in, if any.
         let mut block: Option<&str> = None;
         let text = read(&doc);
