@@ -12,7 +12,8 @@ use crate::source::protocol::Protocol;
 /// Finds what makes a tokio program slow or stuck: polls that block a worker thread
 /// (stalls) and tasks that can never finish or outlive their runtime (leaks).
 ///
-/// Apps opt in with one line, `taskscope::init()`, and must be built with
+/// Apps opt in by swapping `#[tokio::main]` for `#[taskscope::main]` (or adding
+/// `taskscope::layer()` to their subscriber), and must be built with
 /// `RUSTFLAGS="--cfg tokio_unstable"`.
 #[derive(Debug, Parser)]
 #[command(

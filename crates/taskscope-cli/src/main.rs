@@ -14,6 +14,9 @@ mod report;
 mod source;
 mod tui;
 
+#[cfg(test)]
+mod docs_agree;
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -726,7 +726,11 @@ fn ctrl_c_at_a_terminal_stops_the_command_and_reports_an_interrupted_run() {
     ));
     wait_for("the command to start", || marker.exists());
     tmux.keys(&["C-c"]);
-    let screen = tmux.wait_for("check's exit status", |s| s.contains("status="));
+    // The typed command shows `status=$?`: only `status=` and a digit is the status.
+    let screen = tmux.wait_for("check's exit status", |s| {
+        s.match_indices("status=")
+            .any(|(at, _)| s[at + "status=".len()..].starts_with(|c: char| c.is_ascii_digit()))
+    });
     assert!(screen.contains("INTERRUPTED"), "{screen}");
     assert!(screen.contains("status=130"), "{screen}");
 }

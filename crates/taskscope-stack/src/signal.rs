@@ -176,7 +176,7 @@ const _: () = assert!(std::mem::size_of::<QueueInfo>() == std::mem::size_of::<li
 
 /// Sends request `seq` to thread `tid`, then waits up to `timeout` for its reply.
 pub(crate) fn request<'a>(
-    _lock: &'a Exclusive,
+    lock: &'a Exclusive,
     sig: i32,
     tid: i32,
     stack: (usize, usize),
@@ -190,6 +190,20 @@ pub(crate) fn request<'a>(
     m.stack_hi.store(stack.1, Ordering::Relaxed);
     m.state.store(pack(seq, REQUESTED), Ordering::SeqCst);
 
+    if let Err(errno) = send(sig, tid, seq) {
+        m.state.store(IDLE, Ordering::SeqCst);
+        return Err(RequestError::Send(errno));
+    }
+    await_done(m, seq, timeout, alive)?;
+    // SAFETY: the request is DONE, so no handler writes the buffer until we publish
+    // another request, which needs the `Exclusive` borrowed for `'a`.
+    let result = unsafe { take_reply(lock, m) };
+    m.state.store(IDLE, Ordering::Release);
+    result
+}
+
+/// Queues `sig` carrying `seq` to thread `tid` of this process; the errno on failure.
+fn send(sig: i32, tid: i32, seq: u32) -> Result<(), i32> {
     // SAFETY: getpid/getuid cannot fail.
     let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
     let info = QueueInfo {
@@ -215,16 +229,26 @@ pub(crate) fn request<'a>(
         )
     };
     if rc != 0 {
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        m.state.store(IDLE, Ordering::SeqCst);
-        return Err(RequestError::Send(errno));
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     }
+    Ok(())
+}
 
+/// Waits until the handler marks request `seq` done. Gives up (taking the request back,
+/// so a late handler writes nothing) at the deadline or when the thread is gone, unless
+/// the handler has already claimed it: then the buffer is being written and must not be
+/// reused, so it waits for the bounded copy to finish.
+fn await_done(
+    m: &Mailbox,
+    seq: u32,
+    timeout: std::time::Duration,
+    alive: &AtomicBool,
+) -> Result<(), RequestError> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let s = m.state.load(Ordering::Acquire);
         if s == pack(seq, DONE) {
-            break;
+            return Ok(());
         }
         let now = std::time::Instant::now();
         // A thread that exits with our signal still pending never answers: stop waiting
@@ -254,26 +278,30 @@ pub(crate) fn request<'a>(
         };
         futex_wait(&m.state, s, wait);
     }
+}
 
-    let result = if m.status.load(Ordering::Relaxed) == STATUS_FOREIGN_STACK {
-        Err(RequestError::ForeignStack)
-    } else {
-        let mut regs = [0u64; arch::NREGS];
-        for (r, a) in regs.iter_mut().zip(&m.regs) {
-            *r = a.load(Ordering::Relaxed);
-        }
-        let len = m.copy_len.load(Ordering::Relaxed).min(MAX_COPY);
-        // SAFETY: the request is DONE, so no handler writes the buffer until we publish
-        // another request, which needs the `Exclusive` borrowed for `'a`.
-        let stack = unsafe { std::slice::from_raw_parts(STACK_BUF.0.get().cast::<u8>(), len) };
-        Ok(Capture {
-            regs,
-            stack_base: m.copy_start.load(Ordering::Relaxed),
-            stack,
-        })
-    };
-    m.state.store(IDLE, Ordering::Release);
-    result
+/// What the handler left in the mailbox and the buffer.
+///
+/// # Safety
+/// The current request must be DONE. No other is published while the borrow of `_lock`
+/// (and so the returned stack) lives.
+unsafe fn take_reply<'a>(_lock: &'a Exclusive, m: &Mailbox) -> Result<Capture<'a>, RequestError> {
+    if m.status.load(Ordering::Relaxed) == STATUS_FOREIGN_STACK {
+        return Err(RequestError::ForeignStack);
+    }
+    let mut regs = [0u64; arch::NREGS];
+    for (r, a) in regs.iter_mut().zip(&m.regs) {
+        *r = a.load(Ordering::Relaxed);
+    }
+    let len = m.copy_len.load(Ordering::Relaxed).min(MAX_COPY);
+    // SAFETY: the caller guarantees the handler is done with the buffer and that no new
+    // request is published while the slice lives.
+    let stack = unsafe { std::slice::from_raw_parts(STACK_BUF.0.get().cast::<u8>(), len) };
+    Ok(Capture {
+        regs,
+        stack_base: m.copy_start.load(Ordering::Relaxed),
+        stack,
+    })
 }
 
 fn futex_wait(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
@@ -329,7 +357,30 @@ extern "C" fn on_signal(_sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut 
     for (a, r) in m.regs.iter().zip(regs) {
         a.store(r, Ordering::Relaxed);
     }
-    let sp = regs[arch::SP] as usize;
+    // SAFETY: this is the handler, on the sampled thread, owning the request.
+    unsafe { copy_stack(m, regs[arch::SP] as usize) };
+    m.state.store(pack(seq, DONE), Ordering::Release);
+    // SAFETY: futex wake on a valid static word; async-signal-safe system call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            m.state.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
+        *errno_ptr = saved_errno;
+    }
+}
+
+/// Copies the live stack from the interrupted `sp` up to the recorded top (at most
+/// [`MAX_COPY`] bytes) into the buffer, or records that `sp` is outside the recorded
+/// bounds (the interrupted code ran on another stack). Async-signal-safe.
+///
+/// # Safety
+/// Only [`on_signal`] may call it, on the sampled thread, while it owns the request
+/// (`WRITING`): the bounds are then that thread's own mapped stack and the buffer is
+/// the handler's to write.
+unsafe fn copy_stack(m: &Mailbox, sp: usize) {
     let lo = m.stack_lo.load(Ordering::Relaxed);
     let hi = m.stack_hi.load(Ordering::Relaxed);
     if lo < hi && sp >= lo && sp < hi {
@@ -347,16 +398,5 @@ extern "C" fn on_signal(_sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut 
         m.copy_start.store(0, Ordering::Relaxed);
         m.copy_len.store(0, Ordering::Relaxed);
         m.status.store(STATUS_FOREIGN_STACK, Ordering::Relaxed);
-    }
-    m.state.store(pack(seq, DONE), Ordering::Release);
-    // SAFETY: futex wake on a valid static word; async-signal-safe system call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            m.state.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            1,
-        );
-        *errno_ptr = saved_errno;
     }
 }

@@ -15,7 +15,7 @@
 
 use gimli::{
     BaseAddresses, CfaRule, EhFrame, EhFrameHdr, NativeEndian, Pointer, Register, RegisterRule,
-    UnwindContext, UnwindSection,
+    UnwindContext, UnwindSection, UnwindTableRow,
 };
 
 use crate::arch;
@@ -188,6 +188,12 @@ fn dwarf_step(
     let Ok(row) = fde.unwind_info_for_address(&eh_frame, &bases, ctx, pc) else {
         return Step::NoRules;
     };
+    caller(row, ra_reg, regs, stack)
+}
+
+/// The caller's registers and return address by the unwind rules of `row`: the canonical
+/// frame address (CFA) first, then every register with a rule, read from the stack's copy.
+fn caller(row: &UnwindTableRow<usize>, ra_reg: Register, regs: &Regs, stack: &Stack<'_>) -> Step {
     let cfa = match row.cfa() {
         CfaRule::RegisterAndOffset { register, offset } => match reg(regs, *register) {
             Some(v) => v.wrapping_add(*offset as u64),

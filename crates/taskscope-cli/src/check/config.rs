@@ -64,47 +64,9 @@ impl Config {
     }
 
     /// As [`Self::from_args`], with `taskscope.toml` looked for from `cwd`.
-    pub(crate) fn from_args_in(args: CheckArgs, cwd: &Path) -> anyhow::Result<Self> {
-        let mode = match (args.command.is_empty(), args.attach, args.recording) {
-            (false, None, None) => Mode::Run(args.command),
-            (true, Some(address), None) => Mode::Attach {
-                address: Address::parse(&address).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "`{address}` is not an address; write e.g. `127.0.0.1:6670`, \
-                         `http://host:6670` or `unix:/tmp/app.sock`"
-                    )
-                })?,
-                duration: args.duration,
-            },
-            (true, None, Some(path)) => Mode::Recording(path),
-            (true, None, None) => bail!(
-                "nothing to check: give a command after `--` (taskscope check -- cargo test), \
-                 --attach ADDR, or --recording PATH"
-            ),
-            _ => bail!("give only one of `-- CMD`, --attach ADDR and --recording PATH"),
-        };
-        if let Some(kind) = args.fail_on.iter().find(|kind| args.warn_on.contains(kind)) {
-            bail!("`{kind}` is in both --fail-on and --warn-on; keep it in one");
-        }
-        if args.stall_threshold.is_zero() {
-            bail!("--stall-threshold must be above zero, e.g. 100ms");
-        }
-        let mut policy = Policy::default();
-        policy.stall_threshold_ns =
-            u64::try_from(args.stall_threshold.as_nanos()).unwrap_or(u64::MAX);
-        policy.growth = matches!(mode, Mode::Attach { .. });
-        policy.fail_on(&args.fail_on);
-        policy.warn_on(&args.warn_on);
-        policy.fail_on_unused_allowance = args.fail_on_unused_allow;
-        let mut warnings = Vec::new();
-        for text in &args.allow {
-            let allowance = Allowance::parse(text, "--allow")
-                .map_err(|e| anyhow::anyhow!("--allow '{text}': {e}"))?;
-            if allowance.is_bare() {
-                warnings.push(bare_warning(text));
-            }
-            policy.allow(allowance);
-        }
+    pub(crate) fn from_args_in(mut args: CheckArgs, cwd: &Path) -> anyhow::Result<Self> {
+        let mode = mode(&mut args)?;
+        let (mut policy, warnings) = policy(&args, &mode)?;
         let allow_file = match (args.config, args.no_config) {
             (Some(path), _) => Some(path),
             (None, true) => None,
@@ -128,6 +90,62 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// What to check: exactly one of `-- CMD`, `--attach` and `--recording` (taken out of
+/// `args`).
+fn mode(args: &mut CheckArgs) -> anyhow::Result<Mode> {
+    Ok(
+        match (
+            args.command.is_empty(),
+            args.attach.take(),
+            args.recording.take(),
+        ) {
+            (false, None, None) => Mode::Run(std::mem::take(&mut args.command)),
+            (true, Some(address), None) => Mode::Attach {
+                address: Address::parse(&address).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "`{address}` is not an address; write e.g. `127.0.0.1:6670`, \
+                         `http://host:6670` or `unix:/tmp/app.sock`"
+                    )
+                })?,
+                duration: args.duration,
+            },
+            (true, None, Some(path)) => Mode::Recording(path),
+            (true, None, None) => bail!(
+                "nothing to check: give a command after `--` (taskscope check -- cargo test), \
+                 --attach ADDR, or --recording PATH"
+            ),
+            _ => bail!("give only one of `-- CMD`, --attach ADDR and --recording PATH"),
+        },
+    )
+}
+
+/// The judge's policy from the flags (the allow file's allowances come later), and the
+/// warnings about bare `--allow SITE`s.
+fn policy(args: &CheckArgs, mode: &Mode) -> anyhow::Result<(Policy, Vec<String>)> {
+    if let Some(kind) = args.fail_on.iter().find(|kind| args.warn_on.contains(kind)) {
+        bail!("`{kind}` is in both --fail-on and --warn-on; keep it in one");
+    }
+    if args.stall_threshold.is_zero() {
+        bail!("--stall-threshold must be above zero, e.g. 100ms");
+    }
+    let mut policy = Policy::default();
+    policy.stall_threshold_ns = u64::try_from(args.stall_threshold.as_nanos()).unwrap_or(u64::MAX);
+    policy.growth = matches!(mode, Mode::Attach { .. });
+    policy.fail_on(&args.fail_on);
+    policy.warn_on(&args.warn_on);
+    policy.fail_on_unused_allowance = args.fail_on_unused_allow;
+    let mut warnings = Vec::new();
+    for text in &args.allow {
+        let allowance = Allowance::parse(text, "--allow")
+            .map_err(|e| anyhow::anyhow!("--allow '{text}': {e}"))?;
+        if allowance.is_bare() {
+            warnings.push(bare_warning(text));
+        }
+        policy.allow(allowance);
+    }
+    Ok((policy, warnings))
 }
 
 /// Why a bare `--allow SITE` deserves a second look.

@@ -138,9 +138,18 @@ fn add_summary(summary: &mut Summary, model: &Model) {
     }
 }
 
+/// What the reader of the findings must know about how far they go, in the order printed.
 fn notes(model: &Model, policy: &Policy) -> Vec<String> {
     let who = format!("{} (pid {})", display_program(model.program()), model.pid());
     let mut notes = Vec::new();
+    visibility_notes(model, &who, &mut notes);
+    measurement_notes(model, policy, &who, &mut notes);
+    notes
+}
+
+/// What this process's recording could not see: a cut recording, no instrumentation, a
+/// console-subscriber target, a body started before the probe, no waker tracking.
+fn visibility_notes(model: &Model, who: &str, notes: &mut Vec<String>) {
     if model.ending() == Ending::Cut {
         notes.push(format!(
             "{who}: the recording was cut (the process was killed or the connection lost); \
@@ -185,6 +194,11 @@ fn notes(model: &Model, policy: &Policy) -> Vec<String> {
             "{who}: {how}, so lost wakers could not be told apart from tasks alive at shutdown"
         ));
     }
+}
+
+/// What the measurements leave out: polls under the probe's own threshold, polls held by
+/// an overloaded machine, events the probe dropped.
+fn measurement_notes(model: &Model, policy: &Policy, who: &str, notes: &mut Vec<String>) {
     let probe_threshold = model.process().map_or(0, |p| p.stall_threshold_ns);
     if probe_threshold > policy.stall_threshold_ns {
         notes.push(format!(
@@ -214,7 +228,6 @@ fn notes(model: &Model, policy: &Policy) -> Vec<String> {
             drops.tasks_lost, drops.stall_events, drops.recording_updates
         ));
     }
-    notes
 }
 
 fn display_program(program: &str) -> &str {

@@ -31,7 +31,9 @@ impl Watch {
         Self::on_channel(channel, address)
             .await
             .map_err(|status| anyhow!("{address} refused to stream: {}", status.message()))
-            .with_context(|| format!("is {address} a taskscope probe (taskscope::init())?"))
+            .with_context(|| {
+                format!("is {address} a taskscope probe (#[taskscope::main] or taskscope::init())?")
+            })
     }
 
     /// Starts watching on a connected channel; the status is returned as is, so that
@@ -126,12 +128,12 @@ fn explain_connect_error(address: &Address, error: &tonic::transport::Error) -> 
     };
     match io_kind(error) {
         Some(std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => anyhow!(
-            "nothing is listening on {address}: is the app running with taskscope::init() and \
-             TASKSCOPE_BIND={bind}?"
+            "nothing is listening on {address}: is the app running with the probe \
+             (#[taskscope::main] or taskscope::init()) and TASKSCOPE_BIND={bind}?"
         ),
         _ => anyhow!(
             "cannot connect to {address}: {}; check the address and that the app runs with \
-             taskscope::init() and TASKSCOPE_BIND={bind}",
+             the probe (#[taskscope::main] or taskscope::init()) and TASKSCOPE_BIND={bind}",
             error_chain(error)
         ),
     }

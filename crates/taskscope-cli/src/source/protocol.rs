@@ -22,7 +22,7 @@ pub(crate) enum Protocol {
     /// taskscope's, else tokio-console's.
     #[default]
     Auto,
-    /// A taskscope probe (`taskscope::init()`).
+    /// A taskscope probe (`#[taskscope::main]` or `taskscope::init()`).
     Taskscope,
     /// A console-subscriber target (`console_subscriber::init()`), as tokio-console reads.
     Console,
@@ -215,8 +215,8 @@ fn explain_connect_error(
             console::DEFAULT_PORT
         ),
         _ => format!(
-            "is the app running with taskscope::init() and TASKSCOPE_BIND={bind}, or with \
-             console-subscriber and TOKIO_CONSOLE_BIND={bind}?"
+            "is the app running with the probe (#[taskscope::main] or taskscope::init()) and \
+             TASKSCOPE_BIND={bind}, or with console-subscriber and TOKIO_CONSOLE_BIND={bind}?"
         ),
     };
     match io_kind(error) {

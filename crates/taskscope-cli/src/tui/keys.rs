@@ -51,6 +51,84 @@ pub(crate) enum Action {
     AllFrames,
 }
 
+/// One row of the key help: keys as the help and the docs write them (alternatives
+/// separated by `, `, keys within one by spaces) and what they do.
+pub(crate) struct KeyHelp {
+    pub(crate) keys: &'static str,
+    pub(crate) does: &'static str,
+}
+
+/// Every key the dashboard binds, grouped: the one source of the key help. The help
+/// overlay renders it and `docs/dashboard.md`'s key table must be exactly it; the tests
+/// hold it to [`action`] both ways (every key named is bound, every bound key is named).
+/// Rows fit an 80-column help overlay.
+pub(crate) const KEY_HELP: &[KeyHelp] = &[
+    KeyHelp {
+        keys: "1 2 3 4, Tab, Shift-Tab",
+        does: "Tasks, Stalls, Leaks, Runtime; next/previous view",
+    },
+    KeyHelp {
+        keys: "↑ ↓, j k",
+        does: "select a row (scroll in details)",
+    },
+    KeyHelp {
+        keys: "PgUp PgDn, Ctrl-B Ctrl-F",
+        does: "a page up/down",
+    },
+    KeyHelp {
+        keys: "g G, Home End",
+        does: "first/last row",
+    },
+    KeyHelp {
+        keys: "Enter",
+        does: "details of a task, a stall's stack, a site's tasks",
+    },
+    KeyHelp {
+        keys: "Esc, Backspace",
+        does: "close, leave the details, or clear the filter",
+    },
+    KeyHelp {
+        keys: "/",
+        does: "filter tasks by name, location or state",
+    },
+    KeyHelp {
+        keys: "s, S, i",
+        does: "sort by the next/previous column; invert the sort",
+    },
+    KeyHelp {
+        keys: "t",
+        does: "tree of parents and children",
+    },
+    KeyHelp {
+        keys: "space, p",
+        does: "live: pause the display; replay: play/pause",
+    },
+    KeyHelp {
+        keys: "+ =, -",
+        does: "replay: faster, slower (⅛× to 32×)",
+    },
+    KeyHelp {
+        keys: "← →, h l, Shift-← Shift-→",
+        does: "replay: seek one second; with Shift, ten",
+    },
+    KeyHelp {
+        keys: "[ ]",
+        does: "replay: jump to the previous/next stall, paused",
+    },
+    KeyHelp {
+        keys: "f",
+        does: "in a stall's stack: every frame, or only yours",
+    },
+    KeyHelp {
+        keys: "?, F1",
+        does: "this help (any key closes it)",
+    },
+    KeyHelp {
+        keys: "q, Ctrl-C",
+        does: "quit",
+    },
+];
+
 /// The action a key stands for outside the filter input.
 pub(crate) fn action(key: KeyEvent) -> Option<Action> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
@@ -193,24 +271,7 @@ impl App {
                 self.rows_changed();
             }
             Action::Pause => self.toggle_pause(),
-            Action::Faster => {
-                self.with_player(|player, _| {
-                    player.faster();
-                    true
-                });
-            }
-            Action::Slower => {
-                self.with_player(|player, _| {
-                    player.slower();
-                    true
-                });
-            }
-            Action::Seek(secs) => {
-                self.with_player(|player, model| {
-                    player.seek_by(secs.saturating_mul(1_000_000_000), model);
-                    true
-                });
-            }
+            Action::Faster | Action::Slower | Action::Seek(_) => self.move_replay(action),
             Action::PrevStall => self.jump(false),
             Action::NextStall => self.jump(true),
             Action::AllFrames => {
@@ -220,6 +281,19 @@ impl App {
             }
         }
         Outcome::Continue
+    }
+
+    /// Replay: faster, slower, or a seek (nothing on a live source).
+    fn move_replay(&mut self, action: Action) {
+        self.with_player(|player, model| {
+            match action {
+                Action::Faster => player.faster(),
+                Action::Slower => player.slower(),
+                Action::Seek(secs) => player.seek_by(secs.saturating_mul(1_000_000_000), model),
+                _ => {}
+            }
+            true
+        });
     }
 
     fn jump(&mut self, forward: bool) {

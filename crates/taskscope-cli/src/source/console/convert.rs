@@ -283,15 +283,7 @@ impl Converter {
             .map(|t| self.probe_ns(Some(t)));
         let woken = stats.last_wake.as_ref().map(|t| self.probe_ns(Some(t)));
         let last = LastPoll { started, ended };
-        let running = last.running();
-        let state = if running {
-            v1::TaskState::Running
-        } else if woken.is_some_and(|wake| started.is_none_or(|start| wake > start)) {
-            // Woken since its last poll began: it will be polled again.
-            v1::TaskState::Scheduled
-        } else {
-            v1::TaskState::Idle
-        };
+        let state = task_state(&last, woken);
         let dropped_at = stats.dropped_at.as_ref().map(|t| self.probe_ns(Some(t)));
         let now_ns = out.now_ns;
         let tracked = self
@@ -324,27 +316,33 @@ impl Converter {
             ..Default::default()
         };
         match dropped_at {
-            Some(ended_ns) => {
-                out.ended.push(v1::TaskEnded {
-                    id,
-                    ended_ns,
-                    // Not available from console-api: only that the task was dropped.
-                    outcome: v1::Outcome::Unspecified as i32,
-                    stats: Some(taskscope_stats),
-                    ..Default::default()
-                });
-                let span_id = tracked.span_id;
-                if self.ids.get(&span_id) == Some(&id) {
-                    self.ids.remove(&span_id);
-                }
-                self.tasks.remove(&id);
-                self.ended_spans.push(span_id);
-            }
+            Some(ended_ns) => self.end(id, ended_ns, taskscope_stats, out),
             None => {
                 tracked.last_stats = Some(taskscope_stats.clone());
                 out.stats.push(taskscope_stats);
             }
         }
+    }
+
+    /// A task console saw dropped: it ends with its last statistics, and its span id may
+    /// name another task from now on.
+    fn end(&mut self, id: u64, ended_ns: u64, stats: v1::TaskStats, out: &mut v1::Update) {
+        out.ended.push(v1::TaskEnded {
+            id,
+            ended_ns,
+            // Not available from console-api: only that the task was dropped.
+            outcome: v1::Outcome::Unspecified as i32,
+            stats: Some(stats),
+            ..Default::default()
+        });
+        let Some(tracked) = self.tasks.remove(&id) else {
+            return;
+        };
+        let span_id = tracked.span_id;
+        if self.ids.get(&span_id) == Some(&id) {
+            self.ids.remove(&span_id);
+        }
+        self.ended_spans.push(span_id);
     }
 
     /// Polls still running at `now`: reported as stalls once past the threshold, and
@@ -403,6 +401,18 @@ fn oldest_instant(update: &console::instrument::Update) -> i128 {
         .chain(created)
         .min()
         .map_or(0, |oldest| oldest - 1)
+}
+
+/// Running while a poll is; scheduled when woken since its last poll began (it will be
+/// polled again); idle otherwise.
+fn task_state(last: &LastPoll, woken: Option<u64>) -> v1::TaskState {
+    if last.running() {
+        v1::TaskState::Running
+    } else if woken.is_some_and(|wake| last.started.is_none_or(|start| wake > start)) {
+        v1::TaskState::Scheduled
+    } else {
+        v1::TaskState::Idle
+    }
 }
 
 #[cfg(test)]

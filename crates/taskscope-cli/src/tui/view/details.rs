@@ -9,8 +9,8 @@ use ratatui::widgets::{Paragraph, Widget};
 use taskscope_api::histogram;
 
 use crate::duration::human_ns;
-use crate::model::stall::Phase;
 use crate::model::stall::shown_frames;
+use crate::model::stall::{Phase, Stall};
 use crate::model::task::{Kind, Outcome, Task};
 use crate::tui::app::App;
 use crate::tui::findings::Flags;
@@ -46,12 +46,25 @@ fn label(text: &str, theme: Theme) -> Span<'static> {
     Span::styled(format!("{text:<10}"), theme.title())
 }
 
+/// The whole page, top to bottom: who the task is, its numbers, its poll times, its stalls
+/// and its children. Each section appends its own lines.
 fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    identity_lines(app, task, &mut out);
+    out.push(state_line(app, task, app.now_ns()));
+    activity_lines(app, task, &mut out);
+    out.push(Line::raw(""));
+    histogram_lines(task.stats.poll_histogram.as_deref(), app.theme, &mut out);
+    out.push(Line::raw(""));
+    stall_lines(app, task.id, &mut out);
+    children_lines(app, task.id, &mut out);
+    out
+}
+
+/// The title (id, name, kind, runtime), where and by whom it was spawned, and its flags.
+fn identity_lines(app: &App, task: &Task, out: &mut Vec<Line<'static>>) {
     let theme = app.theme;
     let model = app.shown();
-    let now_ns = app.now_ns();
-    let stats = &task.stats;
-    let mut out = Vec::new();
     let name = task
         .name
         .as_deref()
@@ -96,7 +109,14 @@ fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
             ),
         ]));
     }
-    out.push(state_line(app, task, now_ns));
+}
+
+/// Where its time went, its polls and its wakes (live wakers marked when a lost waker is
+/// flagged).
+fn activity_lines(app: &App, task: &Task, out: &mut Vec<Line<'static>>) {
+    let theme = app.theme;
+    let now_ns = app.now_ns();
+    let stats = &task.stats;
     out.push(Line::from(vec![
         label("Time", theme),
         Span::raw(format!(
@@ -116,7 +136,12 @@ fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
             clock(stats.last_poll_start_ns)
         )),
     ]));
-    let wakers_style = if flags.contains(Flags::LOST_WAKER) {
+    let lost_waker = app
+        .derived
+        .findings
+        .flags(task.id)
+        .contains(Flags::LOST_WAKER);
+    let wakers_style = if lost_waker {
         theme.bad()
     } else {
         Style::new()
@@ -129,12 +154,6 @@ fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
         )),
         Span::styled(format!("live wakers {}", stats.wakers), wakers_style),
     ]));
-    out.push(Line::raw(""));
-    histogram_lines(stats.poll_histogram.as_deref(), theme, &mut out);
-    out.push(Line::raw(""));
-    stall_lines(app, task.id, &mut out);
-    children_lines(app, task.id, &mut out);
-    out
 }
 
 fn state_line(app: &App, task: &Task, now_ns: u64) -> Line<'static> {
@@ -267,6 +286,13 @@ fn stall_lines(app: &App, task_id: u64, out: &mut Vec<Line<'static>>) {
             }),
         ]));
     }
+    stack_lines(app, &stalls, out);
+    out.push(Line::raw(""));
+}
+
+/// The stack of the latest stall that has one, the user's frames first.
+fn stack_lines(app: &App, stalls: &[&Stall], out: &mut Vec<Line<'static>>) {
+    let theme = app.theme;
     match stalls.iter().rev().find(|s| !s.stack.is_empty()) {
         Some(stall) => {
             out.push(Line::styled(
@@ -285,13 +311,12 @@ fn stall_lines(app: &App, task_id: u64, out: &mut Vec<Line<'static>>) {
                 ));
             }
         }
-        None if model.is_console_target() => out.push(Line::styled(
+        None if app.shown().is_console_target() => out.push(Line::styled(
             format!("  stack {NOT_FROM_CONSOLE}"),
             theme.dim(),
         )),
         None => out.push(Line::styled("  no stack was captured", theme.dim())),
     }
-    out.push(Line::raw(""));
 }
 
 /// A stack frame: the function, then where it is, user code highlighted.

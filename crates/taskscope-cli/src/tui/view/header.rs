@@ -21,19 +21,26 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
 
 fn first_line(app: &App) -> Line<'static> {
     let theme = app.theme;
-    let model = app.shown();
     let mut spans = vec![
         Span::styled("taskscope ", theme.title()),
         Span::raw(app.target.clone()),
         Span::raw("  "),
     ];
+    link_spans(app, &mut spans);
+    process_spans(app, &mut spans);
+    Line::from(spans)
+}
+
+/// How the link is: live, paused, waiting, lost, or where the replay is.
+fn link_spans(app: &App, spans: &mut Vec<Span<'static>>) {
+    let theme = app.theme;
     match &app.source {
         Source::Live(Link::Live) if app.frozen.is_some() => {
             spans.push(Span::styled("‖ paused (space resumes)", theme.warn()));
         }
         Source::Live(Link::Live) => spans.push(Span::styled("● live", theme.good())),
         Source::Live(Link::Waiting { retry_in, .. }) => {
-            let what = if model.pid() == 0 {
+            let what = if app.shown().pid() == 0 {
                 "waiting for"
             } else {
                 "disconnected; waiting for"
@@ -73,6 +80,11 @@ fn first_line(app: &App) -> Line<'static> {
             }
         }
     }
+}
+
+/// The process watched and its uptime, or what a console-subscriber target cannot show.
+fn process_spans(app: &App, spans: &mut Vec<Span<'static>>) {
+    let model = app.shown();
     if model.is_console_target() {
         // Say what this view cannot show, rather than show zeros for it.
         spans.push(Span::styled(
@@ -81,7 +93,7 @@ fn first_line(app: &App) -> Line<'static> {
                  outcomes, parents, threads",
                 clock(app.now_ns())
             ),
-            theme.dim(),
+            app.theme.dim(),
         ));
     } else if let Some(process) = model.process() {
         let program = process
@@ -95,7 +107,6 @@ fn first_line(app: &App) -> Line<'static> {
             clock(app.now_ns())
         )));
     }
-    Line::from(spans)
 }
 
 fn speed(speed: f64) -> String {

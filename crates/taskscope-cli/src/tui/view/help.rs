@@ -9,33 +9,16 @@ use crate::duration::human_ns;
 use crate::model::stall::shown_frames;
 use crate::tui::app::App;
 use crate::tui::findings::Flags;
+use crate::tui::keys::KEY_HELP;
 
-/// Every key, grouped; `docs/dashboard.md` lists the same.
-pub(crate) const KEYS: [(&str, &str); 24] = [
-    (
-        "1 2 3 4, Tab",
-        "Tasks, Stalls, Leaks, Runtime; Tab/Shift-Tab cycle",
-    ),
-    ("↑ ↓, j k", "select a row (scroll in details)"),
-    ("PgUp PgDn, g G", "page up/down, first/last row"),
-    ("Enter", "details of a task; the stack of a stall"),
-    ("Esc, Backspace", "close, go back, or clear the filter"),
-    ("/", "filter tasks by name, location or state"),
-    ("s, S", "sort by the next/previous column"),
-    ("i", "invert the sort"),
-    ("t", "tree of parents and children"),
-    ("space, p", "pause the display (live) / play-pause (replay)"),
-    ("+, -", "replay: faster, slower"),
-    ("← →, h l", "replay: seek 1 s (with Shift: 10 s)"),
-    ("[ ]", "replay: previous/next stall"),
-    ("f", "in a stall's stack: every frame, or only yours"),
-    ("?", "this help"),
-    ("q, Ctrl-C", "quit"),
-    (
-        "mouse",
-        "click selects/opens, header sorts, tabs switch, wheel scrolls",
-    ),
-    ("", ""),
+/// What the mouse does, below the keys.
+const MOUSE: (&str, &str) = (
+    "mouse",
+    "click selects (again: opens), sorts, switches tabs",
+);
+
+/// The flags of the task table, in words and in the letters of a narrow terminal.
+const FLAG_LEGEND: [(&str, &str); 6] = [
     (
         "Flags (letter):",
         "in one letter where the terminal is narrow",
@@ -50,6 +33,12 @@ pub(crate) const KEYS: [(&str, &str); 24] = [
     ("cancelled (c)", "aborted, or dropped by a JoinSet"),
 ];
 
+/// The help's rows: every key (from [`KEY_HELP`]), the mouse, then the flags' legend.
+pub(crate) fn help_rows() -> Vec<(&'static str, &'static str)> {
+    let keys = KEY_HELP.iter().map(|row| (row.keys, row.does));
+    keys.chain([MOUSE, ("", "")]).chain(FLAG_LEGEND).collect()
+}
+
 /// A box centred in `area`, at most `width` × `height`.
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
@@ -63,18 +52,21 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 pub(super) fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
-    debug_assert_eq!(Flags::GLYPHS.len(), 6);
+    debug_assert_eq!(Flags::GLYPHS.len(), FLAG_LEGEND.len());
     let theme = app.theme;
-    let lines: Vec<Line> = KEYS
+    let rows = help_rows();
+    let key_width = rows.iter().map(|(key, _)| width(key)).max().unwrap_or(0);
+    let lines: Vec<Line> = rows
         .iter()
         .map(|(key, what)| {
             Line::from(vec![
-                Span::styled(format!("{key:>17}  "), theme.title()),
+                Span::styled(format!("{key:>key_width$}  "), theme.title()),
                 Span::raw(*what),
             ])
         })
         .collect();
-    let rect = centered(area, 76, lines.len() as u16 + 2);
+    let text_width = lines.iter().map(Line::width).max().unwrap_or(0);
+    let rect = centered(area, text_width as u16 + 2, lines.len() as u16 + 2);
     Clear.render(rect, buf);
     Paragraph::new(lines)
         .block(
@@ -83,6 +75,11 @@ pub(super) fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
                 .title(" keys (any key closes) "),
         )
         .render(rect, buf);
+}
+
+/// Columns `text` takes (its characters: the keys' arrows are one column each).
+fn width(text: &str) -> usize {
+    text.chars().count()
 }
 
 pub(super) fn render_stack(app: &App, stall_id: u64, area: Rect, buf: &mut Buffer) {

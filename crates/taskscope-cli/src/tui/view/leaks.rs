@@ -7,6 +7,7 @@ use ratatui::style::Style;
 
 use super::table::{self, Cell, Col};
 use crate::duration::human_ns;
+use crate::model::LocationId;
 use crate::model::growth::Series;
 use crate::tui::app::App;
 
@@ -16,7 +17,6 @@ const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█
 
 pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = app.theme;
-    let model = app.shown();
     let findings = &app.derived.findings;
     let location = area
         .width
@@ -37,7 +37,6 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .collect();
     let sites = app.shown_sites();
     let len = tasks.len() + sites.len();
-    let (start, end) = (model.since_ns(), app.now_ns());
     table::render(
         area,
         buf,
@@ -47,55 +46,10 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         len,
         &app.leaks,
         |index| -> Vec<Cell> {
-            if let Some(&(id, lost)) = tasks.get(index) {
-                let task = model.task(id);
-                let what = match task {
-                    Some(t) if lost => format!(
-                        "idle {} with 0 wakers",
-                        human_ns(end.saturating_sub(t.stats.last_poll_end_ns))
-                    ),
-                    Some(_) => "pending at shutdown".to_owned(),
-                    None => String::new(),
-                };
-                let kind = if lost { "lost waker" } else { "at shutdown" };
-                let where_ = task.map_or("", |t| model.location(t.location));
-                return vec![
-                    (kind.to_owned(), theme.bad()),
-                    (id.to_string(), Style::new()),
-                    (what, Style::new()),
-                    (String::new(), Style::new()),
-                    (table::fit_end(where_, usize::from(location)), Style::new()),
-                ];
+            match tasks.get(index) {
+                Some(&(id, lost)) => task_row(app, id, lost, location),
+                None => site_row(app, sites[index - tasks.len()], location),
             }
-            let site = sites[index - tasks.len()];
-            let live = model.growth().live(site);
-            let growing = findings.growing.iter().find(|g| g.site == site);
-            let series = model
-                .growth()
-                .sites()
-                .find(|(s, _)| *s == site)
-                .map(|(_, s)| s);
-            let (kind, what, style) = match growing {
-                Some(g) => (
-                    "growing",
-                    format!("rose {} → {}", g.from, g.to),
-                    theme.warn(),
-                ),
-                None => ("", "live tasks from this site".to_owned(), theme.dim()),
-            };
-            vec![
-                (kind.to_owned(), style),
-                (live.to_string(), Style::new()),
-                (what, style),
-                (
-                    series.map_or(String::new(), |s| sparkline(s, start, end)),
-                    style,
-                ),
-                (
-                    table::fit_end(model.location(site), usize::from(location)),
-                    Style::new(),
-                ),
-            ]
         },
     );
     if len == 0 {
@@ -106,6 +60,68 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
             theme.good(),
         );
     }
+}
+
+/// A leaked task: one with a lost waker (`lost`) or one still pending at shutdown.
+fn task_row(app: &App, id: u64, lost: bool, location_width: u16) -> Vec<Cell> {
+    let model = app.shown();
+    let task = model.task(id);
+    let what = match task {
+        Some(t) if lost => format!(
+            "idle {} with 0 wakers",
+            human_ns(app.now_ns().saturating_sub(t.stats.last_poll_end_ns))
+        ),
+        Some(_) => "pending at shutdown".to_owned(),
+        None => String::new(),
+    };
+    let kind = if lost { "lost waker" } else { "at shutdown" };
+    let where_ = task.map_or("", |t| model.location(t.location));
+    vec![
+        (kind.to_owned(), app.theme.bad()),
+        (id.to_string(), Style::new()),
+        (what, Style::new()),
+        (String::new(), Style::new()),
+        (
+            table::fit_end(where_, usize::from(location_width)),
+            Style::new(),
+        ),
+    ]
+}
+
+/// A spawn site by its live tasks, with their trend; the ones the judge says keep growing
+/// marked.
+fn site_row(app: &App, site: LocationId, location_width: u16) -> Vec<Cell> {
+    let theme = app.theme;
+    let model = app.shown();
+    let (start, end) = (model.since_ns(), app.now_ns());
+    let live = model.growth().live(site);
+    let growing = app.derived.findings.growing.iter().find(|g| g.site == site);
+    let series = model
+        .growth()
+        .sites()
+        .find(|(s, _)| *s == site)
+        .map(|(_, s)| s);
+    let (kind, what, style) = match growing {
+        Some(g) => (
+            "growing",
+            format!("rose {} → {}", g.from, g.to),
+            theme.warn(),
+        ),
+        None => ("", "live tasks from this site".to_owned(), theme.dim()),
+    };
+    vec![
+        (kind.to_owned(), style),
+        (live.to_string(), Style::new()),
+        (what, style),
+        (
+            series.map_or(String::new(), |s| sparkline(s, start, end)),
+            style,
+        ),
+        (
+            table::fit_end(model.location(site), usize::from(location_width)),
+            Style::new(),
+        ),
+    ]
 }
 
 /// The live count through `[start, end]` as block characters, scaled to its own peak.

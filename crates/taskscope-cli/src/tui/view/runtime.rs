@@ -5,8 +5,9 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
 
-use super::table::{self, Col};
+use super::table::{self, Cell, Col};
 use crate::duration::human_ns;
+use crate::model::runtime::{Runtime, Thread};
 use crate::model::task::Kind;
 use crate::tui::app::App;
 
@@ -20,42 +21,24 @@ pub(super) fn threads_area(body: Rect) -> Rect {
 
 pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
     let theme = app.theme;
-    let model = app.shown();
-    let now_ns = app.now_ns();
-    let runtime = model.runtime();
-    let queued = runtime
-        .blocking_alive
-        .saturating_sub(runtime.blocking_running);
-    let pool = if runtime.threads_unavailable {
-        "threads and blocking pool: not available from a console-subscriber target".to_owned()
-    } else if runtime.blocking_unobserved {
-        "blocking pool: not observed on the probe's hooks route (TASKSCOPE_ROUTE=tracing shows it)"
-            .to_owned()
-    } else {
-        format!(
-            "blocking pool (spawn_blocking): {} busy, {} queued",
-            runtime.blocking_running, queued
-        )
-    };
     if body.height > 3 {
         buf.set_line(
             body.x,
             body.y,
-            &Line::styled(pool, theme.title()),
+            &Line::styled(pool_line(app.shown().runtime()), theme.title()),
             body.width,
         );
     }
     let area = threads_area(body);
-    let location = location_width(area);
     let cols = [
         Col::right("#", 4),
         Col::left("Thread", 20),
         Col::right("OS tid", 8),
         Col::right("Polling", 12),
         Col::right("For", 10),
-        Col::left("Spawned at", location),
+        Col::left("Spawned at", location_width(area)),
     ];
-    let threads: Vec<_> = runtime.threads().collect();
+    let threads: Vec<_> = app.shown().runtime().threads().collect();
     table::render(
         area,
         buf,
@@ -66,52 +49,78 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
         &app.runtime,
         |index| {
             let (number, thread) = threads[index];
-            let dim = if thread.exited {
-                theme.dim()
-            } else {
-                Style::new()
-            };
-            let name = if thread.exited {
-                format!("{} (exited)", thread.name)
-            } else {
-                thread.name.to_string()
-            };
-            let (task, since, location) = if thread.polling_task == 0 {
-                ("idle".to_owned(), (String::new(), dim), String::new())
-            } else {
-                let ns = now_ns.saturating_sub(thread.poll_started_ns);
-                let task = model.task(thread.polling_task);
-                // A thread of the blocking pool runs its closure for as long as it takes:
-                // only a worker polling a task that long is stalled.
-                let blocking = task.is_some_and(|t| t.kind == Kind::Blocking);
-                let style = if ns >= app.policy.stall_threshold_ns && !blocking {
-                    theme.bad()
-                } else {
-                    dim
-                };
-                let location = task
-                    .map(|t| model.location(t.location).to_owned())
-                    .unwrap_or_default();
-                let what = if blocking { "blocking" } else { "task" };
-                (
-                    format!("{what} {}", thread.polling_task),
-                    (human_ns(ns), style),
-                    table::fit_end(&location, usize::from(location_width(area))),
-                )
-            };
-            vec![
-                (number.to_string(), dim),
-                (name, dim),
-                (thread.os_tid.to_string(), dim),
-                (task, dim),
-                since,
-                (location, dim),
-            ]
+            thread_row(app, number, thread, location_width(area))
         },
     );
     if threads.is_empty() {
         table::empty(area, buf, "no thread has polled a task yet", theme.dim());
     }
+}
+
+/// The line about the blocking pool, or why there is none.
+fn pool_line(runtime: &Runtime) -> String {
+    let queued = runtime
+        .blocking_alive
+        .saturating_sub(runtime.blocking_running);
+    if runtime.threads_unavailable {
+        "threads and blocking pool: not available from a console-subscriber target".to_owned()
+    } else if runtime.blocking_unobserved {
+        "blocking pool: not observed on the probe's hooks route (TASKSCOPE_ROUTE=tracing shows it)"
+            .to_owned()
+    } else {
+        format!(
+            "blocking pool (spawn_blocking): {} busy, {} queued",
+            runtime.blocking_running, queued
+        )
+    }
+}
+
+/// One thread's row: exited threads dimmed, a worker polling one task past the stall
+/// threshold marked.
+fn thread_row(app: &App, number: u32, thread: &Thread, location_width: u16) -> Vec<Cell> {
+    let theme = app.theme;
+    let model = app.shown();
+    let dim = if thread.exited {
+        theme.dim()
+    } else {
+        Style::new()
+    };
+    let name = if thread.exited {
+        format!("{} (exited)", thread.name)
+    } else {
+        thread.name.to_string()
+    };
+    let (task, since, location) = if thread.polling_task == 0 {
+        ("idle".to_owned(), (String::new(), dim), String::new())
+    } else {
+        let ns = app.now_ns().saturating_sub(thread.poll_started_ns);
+        let task = model.task(thread.polling_task);
+        // A thread of the blocking pool runs its closure for as long as it takes:
+        // only a worker polling a task that long is stalled.
+        let blocking = task.is_some_and(|t| t.kind == Kind::Blocking);
+        let style = if ns >= app.policy.stall_threshold_ns && !blocking {
+            theme.bad()
+        } else {
+            dim
+        };
+        let location = task
+            .map(|t| model.location(t.location).to_owned())
+            .unwrap_or_default();
+        let what = if blocking { "blocking" } else { "task" };
+        (
+            format!("{what} {}", thread.polling_task),
+            (human_ns(ns), style),
+            table::fit_end(&location, usize::from(location_width)),
+        )
+    };
+    vec![
+        (number.to_string(), dim),
+        (name, dim),
+        (thread.os_tid.to_string(), dim),
+        (task, dim),
+        since,
+        (location, dim),
+    ]
 }
 
 fn location_width(area: Rect) -> u16 {

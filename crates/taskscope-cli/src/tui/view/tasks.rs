@@ -143,21 +143,7 @@ fn banner(app: &App) -> Option<[&'static str; 3]> {
 
 pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
     let theme = app.theme;
-    if let Some(lines) = banner(app) {
-        let style = if app.shown().instrumentation() == Instrumentation::Missing {
-            theme.alarm()
-        } else {
-            theme.warn()
-        };
-        for (i, text) in lines.iter().enumerate().take(usize::from(body.height)) {
-            buf.set_line(
-                body.x + 1,
-                body.y + i as u16,
-                &Line::styled(*text, style),
-                body.width,
-            );
-        }
-    }
+    render_banner(app, body, buf);
     let area = table_area(app, body);
     let cols = columns(area.width, app.query.tree);
     let layout: Vec<Col> = cols
@@ -196,25 +182,51 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
     if rows.is_empty() {
         let text = empty_text(app);
         table::empty(area, buf, &text, theme.dim());
-        // Why the last attempt failed: a wrong address or a service that is not a probe
-        // must not look like one that is merely slow to start.
-        if let Source::Live(Link::Waiting { reason, .. }) = &app.source
-            && !reason.is_empty()
-            && area.height > 4
-        {
-            let below = Rect::new(area.x, area.y + 2, area.width, area.height - 2);
-            let lines: Vec<&str> = textwrap(reason, usize::from(area.width.saturating_sub(4)));
-            for (i, line) in lines.iter().enumerate().take(usize::from(below.height) / 2) {
-                let y = below.y + 1 + (below.height - 1) / 3 + i as u16;
-                if y < below.bottom() {
-                    buf.set_line(
-                        area.x + 2,
-                        y,
-                        &Line::styled(*line, theme.warn()),
-                        area.width,
-                    );
-                }
-            }
+        render_waiting_reason(app, area, buf);
+    }
+}
+
+/// The banner above the table: the process is not instrumented, or wakers are not tracked.
+fn render_banner(app: &App, body: Rect, buf: &mut Buffer) {
+    let Some(lines) = banner(app) else {
+        return;
+    };
+    let style = if app.shown().instrumentation() == Instrumentation::Missing {
+        app.theme.alarm()
+    } else {
+        app.theme.warn()
+    };
+    for (i, text) in lines.iter().enumerate().take(usize::from(body.height)) {
+        buf.set_line(
+            body.x + 1,
+            body.y + i as u16,
+            &Line::styled(*text, style),
+            body.width,
+        );
+    }
+}
+
+/// Below the empty table's message, why the last attempt to connect failed: a wrong
+/// address or a service that is not a probe must not look like one that is merely slow to
+/// start.
+fn render_waiting_reason(app: &App, area: Rect, buf: &mut Buffer) {
+    let Source::Live(Link::Waiting { reason, .. }) = &app.source else {
+        return;
+    };
+    if reason.is_empty() || area.height <= 4 {
+        return;
+    }
+    let below = Rect::new(area.x, area.y + 2, area.width, area.height - 2);
+    let lines: Vec<&str> = textwrap(reason, usize::from(area.width.saturating_sub(4)));
+    for (i, line) in lines.iter().enumerate().take(usize::from(below.height) / 2) {
+        let y = below.y + 1 + (below.height - 1) / 3 + i as u16;
+        if y < below.bottom() {
+            buf.set_line(
+                area.x + 2,
+                y,
+                &Line::styled(*line, app.theme.warn()),
+                area.width,
+            );
         }
     }
 }
@@ -273,35 +285,11 @@ fn cells(app: &App, task: &Task, depth: u16, cols: &[(Column, u16)], now_ns: u64
     } else {
         theme.dim()
     };
-    let threshold = app.policy.stall_threshold_ns;
     cols.iter()
         .map(|&(column, w)| match column {
-            Column::Flags => {
-                let style = if flags.contains(Flags::STALL_NOW) || flags.contains(Flags::LOST_WAKER)
-                {
-                    theme.bad()
-                } else if flags.is_empty() {
-                    base
-                } else {
-                    theme.warn()
-                };
-                let text = if w >= FLAGS_IN_WORDS {
-                    app.derived.findings.words(task.id)
-                } else {
-                    flags.glyphs()
-                };
-                (text, style)
-            }
+            Column::Flags => flags_cell(app, task.id, w, base),
             Column::Id => (task.id.to_string(), base),
-            Column::Name => {
-                let name = task.name.as_deref().unwrap_or("");
-                if app.query.tree && depth > 0 {
-                    let indent = "  ".repeat(usize::from(depth.min(16) - 1));
-                    (format!("{indent}└ {name}"), base)
-                } else {
-                    (name.to_owned(), base)
-                }
-            }
+            Column::Name => name_cell(app, task, depth, base),
             Column::State => {
                 let label = metrics::state_label(task);
                 let style = match label {
@@ -311,14 +299,7 @@ fn cells(app: &App, task: &Task, depth: u16, cols: &[(Column, u16)], now_ns: u64
                 };
                 (label.to_owned(), style)
             }
-            Column::Poll => match metrics::current_poll_ns(task, now_ns) {
-                // spawn_blocking is there to block: a long "poll" of one is no stall.
-                Some(ns) if ns >= threshold && task.kind != Kind::Blocking => {
-                    (short_ns(ns), theme.bad())
-                }
-                Some(ns) => (short_ns(ns), base),
-                None => (String::new(), base),
-            },
+            Column::Poll => poll_cell(app, task, now_ns, base),
             Column::Total => (short_ns(metrics::total_ns(task, now_ns)), base),
             Column::Busy => (short_ns(task.stats.busy_ns), base),
             Column::Scheduled => (short_ns(task.stats.scheduled_ns), base),
@@ -342,6 +323,49 @@ fn cells(app: &App, task: &Task, depth: u16, cols: &[(Column, u16)], now_ns: u64
             },
         })
         .collect()
+}
+
+/// The task's flags: red while it stalls its thread or has lost its waker, yellow for the
+/// rest; in words where the column is wide enough, else one letter each.
+fn flags_cell(app: &App, id: u64, width: u16, base: Style) -> Cell {
+    let theme = app.theme;
+    let flags = app.derived.findings.flags(id);
+    let style = if flags.contains(Flags::STALL_NOW) || flags.contains(Flags::LOST_WAKER) {
+        theme.bad()
+    } else if flags.is_empty() {
+        base
+    } else {
+        theme.warn()
+    };
+    let text = if width >= FLAGS_IN_WORDS {
+        app.derived.findings.words(id)
+    } else {
+        flags.glyphs()
+    };
+    (text, style)
+}
+
+/// The name, indented under its parent in the tree.
+fn name_cell(app: &App, task: &Task, depth: u16, base: Style) -> Cell {
+    let name = task.name.as_deref().unwrap_or("");
+    if app.query.tree && depth > 0 {
+        let indent = "  ".repeat(usize::from(depth.min(16) - 1));
+        (format!("{indent}└ {name}"), base)
+    } else {
+        (name.to_owned(), base)
+    }
+}
+
+/// How long the poll running now has lasted, red past the stall threshold.
+fn poll_cell(app: &App, task: &Task, now_ns: u64, base: Style) -> Cell {
+    match metrics::current_poll_ns(task, now_ns) {
+        // spawn_blocking is there to block: a long "poll" of one is no stall.
+        Some(ns) if ns >= app.policy.stall_threshold_ns && task.kind != Kind::Blocking => {
+            (short_ns(ns), app.theme.bad())
+        }
+        Some(ns) => (short_ns(ns), base),
+        None => (String::new(), base),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,394 @@
+//! The docs held to the code: the environment tables list exactly the variables the probe
+//! and the CLI read, every flag of every command has an example, and the dashboard's key
+//! table is the key help the dashboard itself shows; every `taskscope` command the docs
+//! and `--help` show parses, and CI runs the README's test command. A change to either
+//! side that the other does not follow fails here, naming what to add or remove.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::Cli;
+use crate::tui::keys::KEY_HELP;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(path: &str) -> String {
+    let full = workspace().join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The project's markdown: both READMEs and every page of `docs/`.
+fn markdown_docs() -> Vec<String> {
+    let mut docs = vec!["README.md".to_owned(), "crates/README.md".to_owned()];
+    for entry in std::fs::read_dir(workspace().join("docs")).expect("docs/") {
+        let name = entry.expect("a docs entry").file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".md") {
+            docs.push(format!("docs/{name}"));
+        }
+    }
+    docs
+}
+
+/// The text of every `.rs` file under `dir` (relative to the workspace).
+fn sources(dir: &str) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut pending = vec![workspace().join(dir)];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                out.push((path, text));
+            }
+        }
+    }
+    out
+}
+
+/// Every variable name (`TASKSCOPE_` then capitals) written in `text`; `TASKSCOPE_*`
+/// names none.
+fn variables_in(text: &str) -> BTreeSet<String> {
+    text.match_indices("TASKSCOPE_")
+        .filter_map(|(at, prefix)| {
+            let rest = &text[at + prefix.len()..];
+            let len = rest
+                .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = rest[..len].trim_end_matches('_');
+            (!name.is_empty()).then(|| format!("{prefix}{name}"))
+        })
+        .collect()
+}
+
+/// The probe's variables: the constants of `config.rs`'s `env` module, through which the
+/// probe reads every one.
+fn probe_variables() -> BTreeSet<String> {
+    let config = read("crates/taskscope/src/config.rs");
+    let start = config
+        .find("mod env {")
+        .expect("crates/taskscope/src/config.rs has a `mod env` of variable names");
+    let end = start + config[start..].find("\n}").expect("the env module ends");
+    variables_in(&config[start..end])
+}
+
+/// The CLI's variables: every `env = ...` of its arguments, from clap itself.
+fn cli_variables() -> BTreeSet<String> {
+    fn walk(command: &clap::Command, out: &mut BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                out.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&Cli::command(), &mut out);
+    out
+}
+
+fn all_variables() -> BTreeSet<String> {
+    probe_variables().union(&cli_variables()).cloned().collect()
+}
+
+/// The variables in the first column of a doc's tables (rows starting ``| `TASKSCOPE_``).
+fn table_variables(doc: &str) -> BTreeSet<String> {
+    doc.lines()
+        .filter_map(|line| line.strip_prefix("| `TASKSCOPE_"))
+        .filter_map(|rest| rest.split('`').next())
+        .map(|name| format!("TASKSCOPE_{name}"))
+        .collect()
+}
+
+fn differences(expected: &BTreeSet<String>, found: &BTreeSet<String>) -> String {
+    let missing: Vec<_> = expected.difference(found).collect();
+    let unknown: Vec<_> = found.difference(expected).collect();
+    format!("missing {missing:?}, not in the code {unknown:?}")
+}
+
+#[test]
+fn the_probe_reads_variables_only_through_its_env_module() {
+    let listed = probe_variables();
+    assert!(
+        listed.len() >= 10,
+        "the env module of crates/taskscope/src/config.rs lists only {listed:?}"
+    );
+    for (path, text) in sources("crates/taskscope/src") {
+        let unknown: Vec<_> = variables_in(&text).difference(&listed).cloned().collect();
+        assert!(
+            unknown.is_empty(),
+            "{} names {unknown:?}, which config.rs's env module does not define",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_cli_names_only_variables_that_exist() {
+    let known = all_variables();
+    assert!(cli_variables().contains("TASKSCOPE_KILL_AFTER"));
+    for (path, text) in sources("crates/taskscope-cli/src") {
+        let unknown: Vec<_> = variables_in(&text).difference(&known).cloned().collect();
+        assert!(
+            unknown.is_empty(),
+            "{} names {unknown:?}, which neither the probe nor the CLI reads",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn readme_and_guide_tables_list_exactly_the_variables_read() {
+    let expected = all_variables();
+    for doc in ["README.md", "docs/guide.md"] {
+        let found = table_variables(&read(doc));
+        assert_eq!(
+            found,
+            expected,
+            "{doc}'s variable tables: {}",
+            differences(&expected, &found)
+        );
+    }
+}
+
+#[test]
+fn docs_name_only_variables_that_exist() {
+    let known = all_variables();
+    for doc in markdown_docs() {
+        let unknown: Vec<_> = variables_in(&read(&doc))
+            .difference(&known)
+            .cloned()
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{doc} names {unknown:?}, which neither the probe nor the CLI reads"
+        );
+    }
+}
+
+/// Whether `line` has `--flag` as a whole flag (not the start of a longer one).
+fn has_flag(line: &str, flag: &str) -> bool {
+    line.match_indices(flag).any(|(at, _)| {
+        let next = line[at + flag.len()..].chars().next();
+        !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+#[test]
+fn every_flag_of_every_command_has_an_example_in_the_guide_or_ci_docs() {
+    let docs = format!("{}\n{}", read("docs/guide.md"), read("docs/ci.md"));
+    let root = Cli::command();
+    let global: Vec<_> = root
+        .get_arguments()
+        .filter(|arg| arg.is_global_set())
+        .collect();
+    let mut missing = Vec::new();
+    for sub in root.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        let invocation = format!("taskscope {}", sub.get_name());
+        let flags = sub.get_arguments().chain(global.iter().copied());
+        for long in flags
+            .filter(|arg| !arg.is_hide_set())
+            .filter_map(|arg| arg.get_long())
+            .filter(|long| !matches!(*long, "help" | "version"))
+        {
+            let flag = format!("--{long}");
+            let shown = docs
+                .lines()
+                .any(|line| line.contains(&invocation) && has_flag(line, &flag));
+            // A global flag needs one example, with any command.
+            let shown_global = global.iter().any(|g| g.get_long() == Some(long))
+                && docs
+                    .lines()
+                    .any(|line| line.contains("taskscope ") && has_flag(line, &flag));
+            if !(shown || shown_global) {
+                missing.push(format!("{invocation} {flag}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no example (a line with the command and the flag) in docs/guide.md or docs/ci.md \
+         for: {missing:?}"
+    );
+}
+
+/// The markdown table `docs/dashboard.md` must hold: each row of the key help, its keys
+/// in backticks.
+fn key_table() -> Vec<String> {
+    KEY_HELP
+        .iter()
+        .map(|row| {
+            let keys: Vec<String> = row
+                .keys
+                .split(", ")
+                .map(|group| {
+                    let names: Vec<String> =
+                        group.split(' ').map(|name| format!("`{name}`")).collect();
+                    names.join(" ")
+                })
+                .collect();
+            format!("| {} | {} |", keys.join(", "), row.does)
+        })
+        .collect()
+}
+
+#[test]
+fn the_dashboard_docs_list_exactly_the_keys_of_the_help() {
+    let docs = read("docs/dashboard.md");
+    let section = docs
+        .split("\n## Keys\n")
+        .nth(1)
+        .expect("docs/dashboard.md has a `## Keys` section");
+    let rows: Vec<&str> = section
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .skip(2)
+        .collect();
+    let expected = key_table();
+    assert!(
+        rows == expected,
+        "docs/dashboard.md's key table differs from the key help (tui/keys.rs KEY_HELP); \
+         it should read:\n| key | does |\n|---|---|\n{}",
+        expected.join("\n")
+    );
+}
+
+#[test]
+fn ci_runs_the_readmes_test_command_and_the_readme_names_plain_cargo_test() {
+    let readme = read("README.md");
+    let ci = read(".ci/run");
+    let commands: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("cargo "))
+        .map(|line| line.split(" #").next().unwrap_or(line).trim())
+        .collect();
+    assert!(
+        commands.contains(&"cargo test --workspace"),
+        "the README's set-up names no plain `cargo test --workspace`: {commands:?}"
+    );
+    let nextest = commands
+        .iter()
+        .find(|command| command.starts_with("cargo nextest run"))
+        .expect("the README's set-up names its `cargo nextest run` command");
+    assert!(
+        ci.lines().any(|line| line.starts_with(nextest)),
+        ".ci/run does not run the README's test command `{nextest}`"
+    );
+}
+
+/// `line` split as a shell would for the simple commands the docs show: words, with
+/// `'...'` and `"..."` quoting; `None` if a quote is left open.
+fn shell_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_default().push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_default();
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    quote.is_none().then_some(words)
+}
+
+/// Every `taskscope ...` command in the docs' code blocks (prompt, comment and pipe
+/// removed), with where it is; synopses (`[OPTIONS]`) left out.
+fn documented_commands() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for doc in markdown_docs() {
+        // The language of the code block the line is in, if any.
+        let mut block: Option<&str> = None;
+        let text = read(&doc);
+        for (number, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if let Some(language) = trimmed.strip_prefix("```") {
+                block = if block.is_some() {
+                    None
+                } else {
+                    Some(language)
+                };
+                continue;
+            }
+            // Shell blocks hold commands; other blocks (screens, output) only after a prompt.
+            let shell = matches!(block, Some("sh" | "bash" | "shell" | "console"));
+            let command = match trimmed.strip_prefix("$ ") {
+                Some(command) if block.is_some() => command,
+                _ if shell => trimmed,
+                _ => continue,
+            };
+            let command = command.split(" #").next().unwrap_or(command);
+            let command = command.split(" | ").next().unwrap_or(command);
+            let command = command.split(';').next().unwrap_or(command).trim();
+            if command.starts_with("taskscope ") && !command.contains("[OPTIONS]") {
+                out.push((format!("{doc}:{}", number + 1), command.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// The examples of `--help`: the `taskscope ...` lines of each command's long help.
+fn help_examples() -> Vec<(String, String)> {
+    let root = Cli::command();
+    let mut out = Vec::new();
+    for sub in root.get_subcommands() {
+        let help = sub
+            .get_long_about()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        for line in help.lines().map(str::trim) {
+            let command = line.split(" | ").next().unwrap_or(line).trim();
+            if command.starts_with("taskscope ") {
+                let at = format!("taskscope {} --help", sub.get_name());
+                out.push((at, command.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_documented_command_parses() {
+    let mut commands = documented_commands();
+    let examples = help_examples();
+    assert!(examples.len() >= 10, "only {examples:?} in --help");
+    commands.extend(examples);
+    assert!(
+        commands.len() >= 20,
+        "only {} commands found",
+        commands.len()
+    );
+    let mut refused = Vec::new();
+    for (at, command) in commands {
+        let Some(words) = shell_words(&command) else {
+            refused.push(format!("{at}: `{command}`: an open quote"));
+            continue;
+        };
+        if let Err(e) = Cli::try_parse_from(&words) {
+            let why = e.to_string();
+            let why = why.lines().next().unwrap_or_default().to_owned();
+            refused.push(format!("{at}: `{command}`: {why}"));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "the docs show commands taskscope refuses:\n{}",
+        refused.join("\n")
+    );
+}
