@@ -5,8 +5,10 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use hyper_util::rt::TokioIo;
 use taskscope_api::v1::probe_client::ProbeClient;
-use taskscope_api::v1::{Update, WatchRequest};
+use taskscope_api::v1::{self, DumpRequest, Update, WatchRequest};
 use tokio::net::UnixStream;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::Address;
@@ -40,19 +42,7 @@ impl Watch {
         channel: Channel,
         address: &Address,
     ) -> Result<Self, tonic::Status> {
-        let token = super::token::for_address(address)
-            .and_then(|token| taskscope_api::token::bearer(&token).parse().ok());
-        let with_token = move |mut request: tonic::Request<()>| {
-            if let Some(value) = &token {
-                let value: &tonic::metadata::AsciiMetadataValue = value;
-                request
-                    .metadata_mut()
-                    .insert(taskscope_api::token::HEADER, value.clone());
-            }
-            Ok(request)
-        };
-        let mut client = ProbeClient::with_interceptor(channel, with_token)
-            .max_decoding_message_size(MAX_MESSAGE);
+        let mut client = client(channel, address);
         let stream = client.watch(WatchRequest {}).await?.into_inner();
         Ok(Self {
             stream,
@@ -72,6 +62,83 @@ impl Watch {
                 status.message()
             )),
         }
+    }
+}
+
+/// Adds the probe's bearer token, when one is set for the address, to every request.
+#[derive(Clone)]
+struct Bearer(Option<AsciiMetadataValue>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(taskscope_api::token::HEADER, value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A client of the probe on `channel`, sending the address's token.
+fn client(channel: Channel, address: &Address) -> ProbeClient<InterceptedService<Channel, Bearer>> {
+    let token = super::token::for_address(address)
+        .and_then(|token| taskscope_api::token::bearer(&token).parse().ok());
+    ProbeClient::with_interceptor(channel, Bearer(token)).max_decoding_message_size(MAX_MESSAGE)
+}
+
+/// How long a dump may take to come back once asked for: it pauses the runtime while every
+/// task is re-polled, which takes a while with many tasks on a loaded machine.
+pub(crate) const DUMP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a dump could not be had, worded for the status line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DumpError {
+    /// `FAILED_PRECONDITION`: the probe runs, but this platform or build has no task dumps.
+    #[error("await chains are not available in this process: {0}")]
+    Unavailable(String),
+    /// `UNIMPLEMENTED`: the target serves no `Dump` (an older taskscope, or tokio-console's
+    /// console-subscriber).
+    #[error(
+        "this target cannot take dumps: it runs an older taskscope probe or console-subscriber"
+    )]
+    Unsupported,
+    #[error("no dump came back from {address} within {}s", DUMP_TIMEOUT.as_secs())]
+    TimedOut { address: String },
+    #[error("cannot take a dump: {0}")]
+    Failed(String),
+}
+
+/// Asks the probe at `address` for a dump of where its tasks are waiting (the `Dump` RPC),
+/// connecting within `connect_timeout` and waiting at most [`DUMP_TIMEOUT`] for the answer.
+pub(crate) async fn dump(
+    address: &Address,
+    connect_timeout: Duration,
+) -> Result<v1::Dump, DumpError> {
+    let channel = tokio::time::timeout(connect_timeout, connect(address))
+        .await
+        .map_err(|_| {
+            DumpError::Failed(format!(
+                "{address} did not accept a connection within {}s",
+                connect_timeout.as_secs_f64()
+            ))
+        })?
+        .map_err(|error| DumpError::Failed(format!("{error:#}")))?;
+    let answer = tokio::time::timeout(DUMP_TIMEOUT, client(channel, address).dump(DumpRequest {}))
+        .await
+        .map_err(|_| DumpError::TimedOut {
+            address: address.to_string(),
+        })?;
+    match answer {
+        Ok(dump) => Ok(dump.into_inner()),
+        Err(status) => Err(match status.code() {
+            tonic::Code::FailedPrecondition => DumpError::Unavailable(status.message().to_owned()),
+            tonic::Code::Unimplemented => DumpError::Unsupported,
+            _ => DumpError::Failed(format!("{address} answered: {}", status.message())),
+        }),
     }
 }
 

@@ -13,6 +13,7 @@ use super::replay::Player;
 use super::rows::{self, Query, Row};
 use super::selection::Selection;
 use super::theme::Theme;
+use super::waits::{self, Group};
 use crate::model::Model;
 use crate::model::judge::policy::Policy;
 use crate::model::stall::Phase;
@@ -30,11 +31,19 @@ pub(crate) enum Screen {
     Stalls,
     Leaks,
     Runtime,
+    /// Live tasks grouped by the `.await` they are parked on.
+    Waiting,
 }
 
 impl Screen {
     /// The tabs, in tab-bar order.
-    pub(crate) const TABS: [Self; 4] = [Self::Tasks, Self::Stalls, Self::Leaks, Self::Runtime];
+    pub(crate) const TABS: [Self; 5] = [
+        Self::Tasks,
+        Self::Stalls,
+        Self::Leaks,
+        Self::Runtime,
+        Self::Waiting,
+    ];
 
     /// The tab this screen belongs to (task details belong to Tasks).
     pub(crate) fn tab(self) -> usize {
@@ -43,6 +52,7 @@ impl Screen {
             Self::Stalls => 1,
             Self::Leaks => 2,
             Self::Runtime => 3,
+            Self::Waiting => 4,
         }
     }
 }
@@ -86,6 +96,8 @@ pub(crate) struct Derived {
     pub(crate) counts: Counts,
     /// Stall ids: ongoing first (longest first), then ended ones, latest first.
     pub(crate) stalls: Vec<u64>,
+    /// Live tasks by where they wait, most crowded first.
+    pub(crate) waits: Vec<Group>,
 }
 
 /// The whole dashboard.
@@ -102,8 +114,10 @@ pub(crate) struct App {
     /// Where `Esc` returns to from task details.
     pub(crate) previous: Screen,
     pub(crate) overlay: Overlay,
-    /// The stack overlay shows every frame, not only the user's (`f`).
+    /// Stacks and await chains show every frame, not only the user's (`f`).
     pub(crate) all_frames: bool,
+    /// A dump asked for (`d`) has not come back yet.
+    pub(crate) taking_dump: bool,
     /// The filter is being typed.
     pub(crate) editing_filter: bool,
     pub(crate) query: Query,
@@ -114,6 +128,7 @@ pub(crate) struct App {
     pub(crate) stalls: Selection,
     pub(crate) leaks: Selection,
     pub(crate) runtime: Selection,
+    pub(crate) waits: Selection,
     pub(crate) detail_scroll: u16,
     /// A one-line message for the user (a restart seen, no stall to jump to).
     pub(crate) notice: Option<String>,
@@ -143,6 +158,7 @@ impl App {
             previous: Screen::Tasks,
             overlay: Overlay::None,
             all_frames: false,
+            taking_dump: false,
             editing_filter: false,
             query: Query::default(),
             derived: Derived::default(),
@@ -151,6 +167,7 @@ impl App {
             stalls: Selection::default(),
             leaks: Selection::default(),
             runtime: Selection::default(),
+            waits: Selection::default(),
             detail_scroll: 0,
             notice: None,
             theme: Theme::from_env(),
@@ -235,6 +252,7 @@ impl App {
     pub(crate) fn refresh(&mut self) {
         let model = self.shown();
         let findings = Findings::compute(model, &self.policy);
+        let waits = waits::groups(model);
         let mut counts = Counts::default();
         for task in model.tasks() {
             counts.add(task);
@@ -265,12 +283,14 @@ impl App {
             )
         });
         self.derived.stalls = stalls.iter().map(|s| s.stall_id).collect();
+        self.derived.waits = waits;
         self.derived.findings = findings;
         self.derived.counts = counts;
         self.data_changed = false;
         self.refresh_rows();
         self.stalls.clamp(self.derived.stalls.len());
         self.leaks.clamp(self.leak_rows());
+        self.waits.clamp(self.derived.waits.len());
     }
 
     /// Rebuilds the task table's rows, keeping the selected task selected.
@@ -337,6 +357,7 @@ impl App {
                 *link = Link::Live;
                 self.apply(&update);
             }
+            LinkEvent::Dumped(answer) => self.on_dump(answer),
         }
     }
 
@@ -352,6 +373,9 @@ impl App {
                 self.tasks = Selection::default();
                 self.stalls = Selection::default();
                 self.leaks = Selection::default();
+                self.waits = Selection::default();
+                self.query.awaiting = None;
+                self.rows_changed();
                 if let Screen::Task(_) = self.screen {
                     self.screen = Screen::Tasks;
                 }
