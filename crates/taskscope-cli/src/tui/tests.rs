@@ -15,6 +15,7 @@ use super::replay::Player;
 
 mod hostile;
 mod keys;
+mod waiting;
 
 pub(super) fn press(app: &mut App, code: KeyCode) -> Outcome {
     let outcome = app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
@@ -204,6 +205,7 @@ fn tiny_terminals_degrade_without_panicking() {
             Screen::Stalls,
             Screen::Leaks,
             Screen::Runtime,
+            Screen::Waiting,
         ] {
             let mut app = app();
             app.screen = screen;

@@ -145,6 +145,34 @@ pub(crate) fn is_join_handle(function: &str) -> bool {
     function.contains("JoinHandle<") && function.contains("Future>::poll")
 }
 
+/// The call an `.await` waits on, as a person would write it: the future's type for a
+/// `<Type as Future>::poll`, without generic parameters or `{{closure}}`s
+/// (`<tokio::time::sleep::Sleep as core::future::future::Future>::poll` →
+/// `tokio::time::sleep::Sleep`, `tokio::sync::mpsc::bounded::Receiver<T>::recv::{{closure}}`
+/// → `tokio::sync::mpsc::bounded::Receiver::recv`).
+pub(crate) fn short_call(function: &str) -> String {
+    let mut name = function;
+    while let Some(outer) = name.strip_suffix("::{{closure}}") {
+        name = outer;
+    }
+    if let Some(inner) = name.strip_prefix('<')
+        && let Some((ty, _)) = inner.split_once(" as ")
+    {
+        name = ty;
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// A function's name as a person would write it: without the `{{closure}}`s of the async
 /// blocks it expands to, and without its module path (`orders::session::Session::run` →
 /// `Session::run`). Names with generics keep their path: cutting them misleads.
@@ -179,6 +207,24 @@ mod tests {
                 "<tokio::runtime::task::join::JoinHandle<T> as core::future::future::Future>::poll"
             ),
             "<tokio::runtime::task::join::JoinHandle<T> as core::future::future::Future>::poll"
+        );
+    }
+
+    #[test]
+    fn awaited_calls_read_as_written() {
+        assert_eq!(
+            short_call("<tokio::time::sleep::Sleep as core::future::future::Future>::poll"),
+            "tokio::time::sleep::Sleep"
+        );
+        assert_eq!(
+            short_call("tokio::sync::mpsc::bounded::Receiver<T>::recv::{{closure}}"),
+            "tokio::sync::mpsc::bounded::Receiver::recv"
+        );
+        assert_eq!(
+            short_call(
+                "<tokio::runtime::task::join::JoinHandle<T> as core::future::future::Future>::poll"
+            ),
+            "tokio::runtime::task::join::JoinHandle"
         );
     }
 

@@ -12,7 +12,7 @@ use crate::model::waiting::{Chain, DumpFacts, Leaf, Trigger};
 use crate::tui::app::{App, Source};
 use crate::tui::metrics::clock;
 use crate::tui::theme::Theme;
-use crate::tui::waits::{is_join_handle, short_function};
+use crate::tui::waits::{is_join_handle, short_call, short_function};
 
 /// Leaves listed before "and N more" (a `select!` over many futures).
 const LEAVES_SHOWN: usize = 8;
@@ -36,7 +36,7 @@ pub(super) fn lines(app: &App, task: &Task, out: &mut Vec<Line<'static>>) {
         Some((leaf, frame)) => {
             let on = leaf
                 .awaited_call()
-                .map(|call| format!(", on {}", call.function))
+                .map(|call| format!(", on {}", short_call(&call.function)))
                 .unwrap_or_default();
             format!(
                 "at {} in {}{on}",

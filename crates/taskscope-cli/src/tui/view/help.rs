@@ -11,14 +11,17 @@ use crate::tui::app::App;
 use crate::tui::findings::Flags;
 
 /// Every key, grouped; `docs/dashboard.md` lists the same.
-pub(crate) const KEYS: [(&str, &str); 24] = [
+pub(crate) const KEYS: [(&str, &str); 25] = [
     (
-        "1 2 3 4, Tab",
-        "Tasks, Stalls, Leaks, Runtime; Tab/Shift-Tab cycle",
+        "1 2 3 4 5, Tab",
+        "Tasks, Stalls, Leaks, Runtime, Waiting; Tab/Shift-Tab cycle",
     ),
     ("↑ ↓, j k", "select a row (scroll in details)"),
     ("PgUp PgDn, g G", "page up/down, first/last row"),
-    ("Enter", "details of a task; the stack of a stall"),
+    (
+        "Enter",
+        "details of a task; a stall's stack; a Waiting row's tasks",
+    ),
     ("Esc, Backspace", "close, go back, or clear the filter"),
     ("/", "filter tasks by name, location or state"),
     ("s, S", "sort by the next/previous column"),
@@ -28,7 +31,11 @@ pub(crate) const KEYS: [(&str, &str); 24] = [
     ("+, -", "replay: faster, slower"),
     ("← →, h l", "replay: seek 1 s (with Shift: 10 s)"),
     ("[ ]", "replay: previous/next stall"),
-    ("f", "in a stall's stack: every frame, or only yours"),
+    (
+        "f",
+        "in a stack or an await chain: every frame, or only yours",
+    ),
+    ("d", "take a dump: where every live task is waiting"),
     ("?", "this help"),
     ("q, Ctrl-C", "quit"),
     (

@@ -11,7 +11,7 @@ use super::table::{self, Cell, Col};
 use crate::duration::human_ns;
 use crate::tui::app::App;
 use crate::tui::metrics::grouped;
-use crate::tui::waits::{WaitKey, short_function};
+use crate::tui::waits::{WaitKey, short_call, short_function};
 
 /// Lines above the table: the latest dump's facts, and a blank.
 const ABOVE: u16 = 2;
@@ -34,8 +34,8 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     buf.set_line(area.x, area.y, &Line::styled(facts, style), area.width);
     let groups = &app.derived.waits;
     let area = table_area(area);
-    let function = 24;
-    let location = area.width.saturating_sub(8 + function + 3).clamp(12, 40);
+    let function = 22;
+    let location = area.width.saturating_sub(8 + function + 3).clamp(12, 30);
     let awaited = area
         .width
         .saturating_sub(8 + location + function + 3)
@@ -66,7 +66,7 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
                     (table::fit_end(at, usize::from(location)), theme.title()),
                     (short_function(function).to_owned(), Style::new()),
                     (
-                        group.awaited.as_deref().unwrap_or("").to_owned(),
+                        group.awaited.as_deref().map(short_call).unwrap_or_default(),
                         theme.dim(),
                     ),
                 ],
