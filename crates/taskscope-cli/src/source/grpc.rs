@@ -217,3 +217,121 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         .collect::<Vec<_>>()
         .join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    use taskscope_api::v1::probe_server::{Probe, ProbeServer};
+    use taskscope_api::v1::{SnapshotPage, SnapshotRequest};
+
+    use super::*;
+
+    /// A probe that answers every `Dump` with `answer` and serves nothing else.
+    struct Dumper {
+        answer: fn() -> Result<v1::Dump, tonic::Status>,
+    }
+
+    #[tonic::async_trait]
+    impl Probe for Dumper {
+        type WatchStream = tokio_stream::Pending<Result<Update, tonic::Status>>;
+
+        async fn watch(
+            &self,
+            _: tonic::Request<WatchRequest>,
+        ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+            Err(tonic::Status::unimplemented("dumps only"))
+        }
+
+        async fn snapshot(
+            &self,
+            _: tonic::Request<SnapshotRequest>,
+        ) -> Result<tonic::Response<SnapshotPage>, tonic::Status> {
+            Err(tonic::Status::unimplemented("dumps only"))
+        }
+
+        async fn dump(
+            &self,
+            _: tonic::Request<DumpRequest>,
+        ) -> Result<tonic::Response<v1::Dump>, tonic::Status> {
+            (self.answer)().map(tonic::Response::new)
+        }
+    }
+
+    async fn serve(answer: fn() -> Result<v1::Dump, tonic::Status>) -> Address {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = Address::Tcp(format!("http://{}", listener.local_addr().unwrap()));
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(ProbeServer::new(Dumper { answer }))
+                .serve_with_incoming(incoming),
+        );
+        address
+    }
+
+    async fn dumped(answer: fn() -> Result<v1::Dump, tonic::Status>) -> Result<v1::Dump, String> {
+        let address = serve(answer).await;
+        dump(&address, Duration::from_secs(5))
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_dump_comes_back_over_grpc() {
+        let dump = dumped(|| {
+            Ok(v1::Dump {
+                taken_ns: 42,
+                chains: vec![v1::AwaitChain {
+                    task_id: 7,
+                    leaves: vec![0],
+                }],
+                ..Default::default()
+            })
+        })
+        .await
+        .expect("a dump");
+        assert_eq!((dump.taken_ns, dump.chains[0].task_id), (42, 7));
+    }
+
+    #[tokio::test]
+    async fn refusals_say_what_they_mean() {
+        let unavailable = dumped(|| {
+            Err(tonic::Status::failed_precondition(
+                "tokio's task dumps need Linux on x86_64 or aarch64",
+            ))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(
+            unavailable,
+            "await chains are not available in this process: tokio's task dumps need Linux \
+             on x86_64 or aarch64"
+        );
+        let old = dumped(|| Err(tonic::Status::unimplemented("no Dump")))
+            .await
+            .unwrap_err();
+        assert!(
+            old.contains("an older taskscope probe or console-subscriber"),
+            "{old}"
+        );
+        let broken = dumped(|| Err(tonic::Status::internal("boom")))
+            .await
+            .unwrap_err();
+        assert!(broken.contains("answered: boom"), "{broken}");
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_an_error_not_a_hang() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let error = dump(
+            &Address::Tcp(format!("http://{free}")),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("nothing is listening"), "{error}");
+    }
+}

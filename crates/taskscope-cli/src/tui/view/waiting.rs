@@ -35,7 +35,8 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let groups = &app.derived.waits;
     let area = table_area(area);
     let function = 22;
-    let location = area.width.saturating_sub(8 + function + 3).clamp(12, 30);
+    // Location and what is awaited share what the count and the function leave.
+    let location = (area.width.saturating_sub(8 + function + 3) / 2).clamp(12, 30);
     let awaited = area
         .width
         .saturating_sub(8 + location + function + 3)
@@ -80,10 +81,7 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
                     count,
                     ("no chain".to_owned(), theme.dim()),
                     (String::new(), Style::new()),
-                    (
-                        "live tasks no dump placed (details say why)".to_owned(),
-                        theme.dim(),
-                    ),
+                    ("not in any dump (details say why)".to_owned(), theme.dim()),
                 ],
             }
         },
