@@ -11,7 +11,8 @@ use super::table::{self, Cell, Col};
 use crate::duration::human_ns;
 use crate::tui::app::App;
 use crate::tui::metrics::grouped;
-use crate::tui::waits::{WaitKey, short_call, short_function};
+use crate::tui::theme::Theme;
+use crate::tui::waits::{Group, WaitKey, short_call, short_function};
 
 /// Lines above the table: the latest dump's facts, and a blank.
 const ABOVE: u16 = 2;
@@ -55,40 +56,37 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         None,
         groups.len(),
         &app.waits,
-        |index| -> Vec<Cell> {
-            let group = &groups[index];
-            let count = (grouped(group.tasks), Style::new());
-            match &group.key {
-                WaitKey::At {
-                    location: at,
-                    function,
-                } => vec![
-                    count,
-                    (table::fit_end(at, usize::from(location)), theme.title()),
-                    (short_function(function).to_owned(), Style::new()),
-                    (
-                        group.awaited.as_deref().map(short_call).unwrap_or_default(),
-                        theme.dim(),
-                    ),
-                ],
-                WaitKey::Elsewhere => vec![
-                    count,
-                    ("outside your code".to_owned(), theme.dim()),
-                    (String::new(), Style::new()),
-                    ("no frame of their chains is yours".to_owned(), theme.dim()),
-                ],
-                WaitKey::NoChain => vec![
-                    count,
-                    ("no chain".to_owned(), theme.dim()),
-                    (String::new(), Style::new()),
-                    ("not in any dump (details say why)".to_owned(), theme.dim()),
-                ],
-            }
-        },
+        |index| cells(&groups[index], usize::from(location), theme),
     );
     if groups.is_empty() && app.shown().waiting().latest().is_some() {
         table::empty(area, buf, "no live tasks", theme.dim());
     }
+}
+
+/// One group's row; `location` is the width of its column.
+fn cells(group: &Group, location: usize, theme: Theme) -> Vec<Cell> {
+    let count = (grouped(group.tasks), Style::new());
+    let (at, function, awaited) = match &group.key {
+        WaitKey::At {
+            location: at,
+            function,
+        } => (
+            (table::fit_end(at, location), theme.title()),
+            short_function(function).to_owned(),
+            group.awaited.as_deref().map(short_call).unwrap_or_default(),
+        ),
+        WaitKey::Elsewhere => (
+            ("outside your code".to_owned(), theme.dim()),
+            String::new(),
+            "no frame of their chains is yours".to_owned(),
+        ),
+        WaitKey::NoChain => (
+            ("no chain".to_owned(), theme.dim()),
+            String::new(),
+            "not in any dump (details say why)".to_owned(),
+        ),
+    };
+    vec![count, at, (function, Style::new()), (awaited, theme.dim())]
 }
 
 /// "latest dump 3.2s ago (00:07.0), at shutdown: 1,000 tasks, the runtime held 1.2ms".
