@@ -4,11 +4,13 @@
 //! Read from the model's await chains (see [`crate::model::waiting`]); a task counts where
 //! its latest chain says, however old that chain is (the views say how old).
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::model::Model;
 use crate::model::task::Task;
-use crate::model::waiting::Waiting;
+use crate::model::waiting::{Leaf, Waiting};
 
 /// What a group of tasks has in common.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,7 +97,8 @@ impl WaitKey {
 pub(crate) struct Group {
     pub(crate) key: WaitKey,
     pub(crate) tasks: usize,
-    /// What the first task seen there awaited (the call inside the `.await`), if known.
+    /// What the tasks there await (the call inside the `.await`, as the first backtrace
+    /// seen there says), if known.
     pub(crate) awaited: Option<Box<str>>,
 }
 
@@ -107,13 +110,32 @@ pub(crate) fn groups(model: &Model) -> Vec<Group> {
     if waiting.latest().is_none() {
         return Vec::new();
     }
-    let mut by_key: HashMap<KeyRef<'_>, (usize, Option<&str>)> = HashMap::new();
+    // Tasks parked at the same place share one backtrace: count by backtrace (a pointer,
+    // cheap to hash), then merge backtraces that meet at the same `.await`.
+    let mut by_leaf: HashMap<*const Leaf, (&Leaf, usize)> = HashMap::new();
+    let (mut elsewhere, mut no_chain) = (0, 0);
     for task in model.tasks().filter(|t| t.is_live()) {
-        let key = key_ref(waiting, task);
-        let entry = by_key
-            .entry(key)
-            .or_insert_with(|| (0, awaited(waiting, task)));
-        entry.0 += 1;
+        let Some(chain) = waiting.of(task.id) else {
+            no_chain += 1;
+            continue;
+        };
+        match chain.leaves.iter().find(|l| l.await_point().is_some()) {
+            Some(leaf) => by_leaf.entry(Arc::as_ptr(leaf)).or_insert((leaf, 0)).1 += 1,
+            None => elsewhere += 1,
+        }
+    }
+    let mut by_key: HashMap<KeyRef<'_>, (usize, Option<&str>)> = HashMap::new();
+    for (leaf, tasks) in by_leaf.into_values() {
+        let Some(frame) = leaf.await_point() else {
+            continue;
+        };
+        let key = KeyRef::At {
+            location: frame.location.as_deref().unwrap_or(""),
+            function: &frame.function,
+        };
+        let awaited = leaf.awaited_call().map(|call| &*call.function);
+        let entry = by_key.entry(key).or_insert((0, awaited));
+        entry.0 += tasks;
     }
     let mut groups: Vec<Group> = by_key
         .into_iter()
@@ -123,20 +145,20 @@ pub(crate) fn groups(model: &Model) -> Vec<Group> {
             awaited: awaited.map(Into::into),
         })
         .collect();
-    groups.sort_by(|a, b| {
-        let last = |g: &Group| !matches!(g.key, WaitKey::At { .. });
-        (last(a), std::cmp::Reverse(a.tasks), &a.key).cmp(&(
-            last(b),
-            std::cmp::Reverse(b.tasks),
-            &b.key,
-        ))
-    });
+    groups.sort_by(|a, b| (Reverse(a.tasks), &a.key).cmp(&(Reverse(b.tasks), &b.key)));
+    for (key, tasks) in [
+        (WaitKey::Elsewhere, elsewhere),
+        (WaitKey::NoChain, no_chain),
+    ] {
+        if tasks > 0 {
+            groups.push(Group {
+                key,
+                tasks,
+                awaited: None,
+            });
+        }
+    }
     groups
-}
-
-fn awaited<'a>(waiting: &'a Waiting, task: &Task) -> Option<&'a str> {
-    let (leaf, _) = waiting.of(task.id)?.await_point()?;
-    leaf.awaited_call().map(|frame| &*frame.function)
 }
 
 /// Whether `function` (the call inside an `.await`) is polling a `JoinHandle`: the task

@@ -167,8 +167,15 @@ pub(super) fn why_no_chain(app: &App, task: &Task) -> String {
     if let Some(skipped) = &latest.skipped {
         return format!("the latest dump was skipped: {skipped}");
     }
-    if task.kind == Kind::Blocking {
-        return "a spawn_blocking closure has no .await to show".to_owned();
+    match task.kind {
+        Kind::Blocking => return "a spawn_blocking closure has no .await to show".to_owned(),
+        Kind::Local => return "a LocalSet's tasks are never in a dump".to_owned(),
+        Kind::BlockOn => {
+            return "a runtime's block_on future is not one of its tasks, \
+                                 so it is not in a dump"
+                .to_owned();
+        }
+        Kind::Task | Kind::Unknown => {}
     }
     if task.spawned_ns > latest.taken_ns {
         return format!(
