@@ -293,3 +293,29 @@ fn replay_shows_a_recorded_dump_from_its_time_on() {
         "{text}"
     );
 }
+
+#[test]
+fn the_waiting_tab_is_the_fifth_and_tab_cycles_through_it() {
+    let mut app = thousand_parked();
+    press(&mut app, KeyCode::BackTab);
+    assert_eq!(app.screen, Screen::Waiting);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.screen, Screen::Tasks);
+    press(&mut app, KeyCode::Char('5'));
+    draw(&mut app, 100, 24);
+    // A click on the second group's row selects it; a second click lists its tasks.
+    let click = |app: &mut App| {
+        app.on_mouse(crossterm::event::MouseEvent {
+            kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
+            column: 10,
+            row: 7,
+            modifiers: crossterm::event::KeyModifiers::NONE,
+        });
+        app.refresh_rows();
+    };
+    click(&mut app);
+    assert_eq!(app.waits.index, 1);
+    click(&mut app);
+    assert_eq!(app.screen, Screen::Tasks);
+    assert_eq!(app.derived.rows.len(), 3);
+}
