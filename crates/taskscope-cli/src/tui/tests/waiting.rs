@@ -319,3 +319,58 @@ fn the_waiting_tab_is_the_fifth_and_tab_cycles_through_it() {
     assert_eq!(app.screen, Screen::Tasks);
     assert_eq!(app.derived.rows.len(), 3);
 }
+
+#[test]
+fn a_join_handle_await_names_candidates_not_an_answer_and_leaves_are_numbered() {
+    let mut dump = fixture::dump(9 * SECOND, &[], &[]);
+    let join = dump.frames.len() as u32;
+    dump.frames.push(v1::Frame {
+        function:
+            "<tokio::runtime::task::join::JoinHandle<T> as core::future::future::Future>::poll"
+                .into(),
+        user: true,
+        ..Default::default()
+    });
+    dump.frames.push(v1::Frame {
+        function: "orders::main::{{closure}}".into(),
+        location: "src/main.rs:31:22".into(),
+        user: true,
+        ..Default::default()
+    });
+    dump.leaves.push(v1::AwaitLeaf {
+        frames: vec![join, join + 1],
+        await_frame: 2,
+    });
+    // Task 1 awaits a JoinHandle; task 3 waits on both a recv and a sleep (a select!).
+    dump.chains = vec![
+        v1::AwaitChain {
+            task_id: 1,
+            leaves: vec![2],
+        },
+        v1::AwaitChain {
+            task_id: 3,
+            leaves: vec![0, 1],
+        },
+    ];
+    let mut app = app();
+    app.apply(&with_dump(dump));
+    let mut app = settle(app);
+    let text = details(&mut app, 1);
+    assert!(
+        text.contains(
+            "at src/main.rs:31:22 in orders::main, on tokio::runtime::task::join::JoinHandle"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("awaits another task's JoinHandle: which one, a backtrace cannot say")
+            && text.contains("live tasks it spawned: 2, 3, 4, 5, 100, 101, 102, 103, and 8 more"),
+        "{text}"
+    );
+    let text = details(&mut app, 3);
+    assert!(
+        text.contains("leaf 1 of 2:") && text.contains("leaf 2 of 2:"),
+        "{text}"
+    );
+    assert!(text.contains("→ orders::session::Session::idle"), "{text}");
+}

@@ -107,19 +107,20 @@ fn join_handle_line(app: &App, task_id: u64, chain: &Chain, out: &mut Vec<Line<'
     children.sort_unstable();
     let spawned = match children.as_slice() {
         [] => "none of the tasks it spawned is alive".to_owned(),
-        ids => format!(
-            "tasks it spawned still alive: {}",
-            ids.iter()
-                .take(8)
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        ids => {
+            let mut listed: Vec<String> = ids.iter().take(8).map(u64::to_string).collect();
+            if ids.len() > listed.len() {
+                listed.push(format!("and {} more", ids.len() - listed.len()));
+            }
+            format!("live tasks it spawned: {}", listed.join(", "))
+        }
     };
-    out.push(Line::styled(
-        format!("          awaits another task's JoinHandle (which one a backtrace cannot say; {spawned})"),
-        app.theme.dim(),
-    ));
+    for text in [
+        "awaits another task's JoinHandle: which one, a backtrace cannot say",
+        &spawned,
+    ] {
+        out.push(Line::styled(format!("          {text}"), app.theme.dim()));
+    }
 }
 
 /// One leaf: the frames worth showing (the call awaited, then the user's frames, the
