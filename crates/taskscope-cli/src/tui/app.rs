@@ -96,7 +96,8 @@ pub(crate) struct Derived {
     pub(crate) counts: Counts,
     /// Stall ids: ongoing first (longest first), then ended ones, latest first.
     pub(crate) stalls: Vec<u64>,
-    /// Live tasks by where they wait, most crowded first.
+    /// Live tasks by where they wait, most crowded first; only while the Waiting view is
+    /// shown.
     pub(crate) waits: Vec<Group>,
 }
 
@@ -252,7 +253,6 @@ impl App {
     pub(crate) fn refresh(&mut self) {
         let model = self.shown();
         let findings = Findings::compute(model, &self.policy);
-        let waits = waits::groups(model);
         let mut counts = Counts::default();
         for task in model.tasks() {
             counts.add(task);
@@ -283,13 +283,23 @@ impl App {
             )
         });
         self.derived.stalls = stalls.iter().map(|s| s.stall_id).collect();
-        self.derived.waits = waits;
         self.derived.findings = findings;
         self.derived.counts = counts;
         self.data_changed = false;
         self.refresh_rows();
         self.stalls.clamp(self.derived.stalls.len());
         self.leaks.clamp(self.leak_rows());
+        self.refresh_waits();
+    }
+
+    /// Regroups the live tasks by where they wait, when the Waiting view is shown: at 100k
+    /// tasks grouping costs about what the rest of a refresh does, so other views skip it.
+    pub(crate) fn refresh_waits(&mut self) {
+        if self.screen != Screen::Waiting {
+            self.derived.waits = Vec::new();
+            return;
+        }
+        self.derived.waits = waits::groups(self.shown());
         self.waits.clamp(self.derived.waits.len());
     }
 

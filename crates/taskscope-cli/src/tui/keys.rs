@@ -280,7 +280,11 @@ impl App {
                 self.previous = self.screen;
             }
         }
+        let to_waiting = screen == Screen::Waiting && self.screen != Screen::Waiting;
         self.screen = screen;
+        if to_waiting {
+            self.refresh_waits();
+        }
     }
 
     /// Rows a page moves: the body's height less its header row.

@@ -90,6 +90,10 @@ fn waiting_view_groups_a_thousand_tasks_parked_at_one_line() {
     assert_snapshot!(draw(&mut app, 100, 24));
     let counts: Vec<usize> = app.derived.waits.iter().map(|g| g.tasks).collect();
     assert_eq!(counts, [1000, 3, 2]);
+    // Grouping is done for the Waiting view only.
+    press(&mut app, KeyCode::Char('1'));
+    app.refresh();
+    assert!(app.derived.waits.is_empty());
 }
 
 #[test]
@@ -200,7 +204,7 @@ fn d_asks_for_a_dump_shows_progress_and_folds_the_answer_in() {
         app.notice.as_deref(),
         Some("dump taken: 3 tasks, the runtime held for 2.0ms; see the Waiting view (5)")
     );
-    app.refresh();
+    press(&mut app, KeyCode::Char('5'));
     let groups = app.derived.waits.clone();
     assert_eq!(groups[0].tasks, 2);
     // The probe publishes the same dump on the watch stream: folding it in again is
