@@ -7,6 +7,7 @@
 //! [`Model`]: crate::model::Model
 
 pub(crate) mod app;
+mod dumps;
 pub(crate) mod findings;
 pub(crate) mod keys;
 pub(crate) mod live;
@@ -18,6 +19,7 @@ pub(crate) mod selection;
 mod terminal;
 pub(crate) mod theme;
 pub(crate) mod view;
+pub(crate) mod waits;
 
 #[cfg(test)]
 mod bench;

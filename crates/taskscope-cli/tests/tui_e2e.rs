@@ -316,3 +316,72 @@ fn a_silent_peer_is_shown_as_not_answering_and_retried() {
     tmux.keys(&["q"]);
     assert_terminal_restored(&tmux);
 }
+
+/// Where `forever`'s four periodic tasks are parked: `sleep(..).await` in their loop.
+const FOREVER_SLEEP: &str = "forever.rs:11";
+
+#[test]
+fn d_takes_a_dump_and_the_waiting_view_groups_the_tasks_by_their_await() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("app.sock");
+    let _app = App::start("forever", &socket);
+    let tmux = Tmux::start(120, 36);
+    tmux.run(&format!("{} attach unix:{}", taskscope(), socket.display()));
+    tmux.wait_for("the live view", |s| {
+        s.contains("● live") && s.contains("forever")
+    });
+    let mut answer = String::new();
+    // A dump is skipped while a worker is stalled (`forever` stalls one for 150 ms every
+    // second): ask again, a bounded number of times.
+    for _ in 0..5 {
+        tmux.keys(&["d"]);
+        answer = tmux.wait_for("the dump's answer in the status line", |s| {
+            s.contains("dump taken:")
+                || s.contains("the dump was skipped")
+                || s.contains("await chains are not available in this process")
+        });
+        if !answer.contains("the dump was skipped") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    if answer.contains("await chains are not available in this process") {
+        // A probe without task dumps on this platform or build: it says so, and there
+        // are no chains to check.
+        eprintln!("the probe takes no dumps here; the chains were not checked");
+        tmux.keys(&["q"]);
+        assert_terminal_restored(&tmux);
+        return;
+    }
+    assert!(answer.contains("dump taken:"), "{answer}");
+    tmux.keys(&["5"]);
+    let waiting = tmux.wait_for("the Waiting view with forever's sleeps", |s| {
+        s.contains("Waiting at") && s.contains(FOREVER_SLEEP)
+    });
+    let row = waiting
+        .lines()
+        .position(|l| l.contains(FOREVER_SLEEP))
+        .expect("the row of the sleeps");
+    let first_row = waiting
+        .lines()
+        .position(|l| l.contains("Waiting at"))
+        .expect("the header")
+        + 1;
+    for _ in first_row..row {
+        tmux.keys(&["Down"]);
+    }
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the tasks parked there", |s| {
+        s.contains(&format!("waiting at {FOREVER_SLEEP}")) && s.contains("(4 rows)")
+    });
+    tmux.keys(&["Enter"]);
+    let details = tmux.wait_for("a task's await chain", |s| {
+        s.contains("Waiting   at") && s.contains("runtime frames (f shows them)")
+    });
+    assert!(details.contains(FOREVER_SLEEP), "{details}");
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}

@@ -5,8 +5,10 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use hyper_util::rt::TokioIo;
 use taskscope_api::v1::probe_client::ProbeClient;
-use taskscope_api::v1::{Update, WatchRequest};
+use taskscope_api::v1::{self, DumpRequest, Update, WatchRequest};
 use tokio::net::UnixStream;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::Address;
@@ -42,19 +44,7 @@ impl Watch {
         channel: Channel,
         address: &Address,
     ) -> Result<Self, tonic::Status> {
-        let token = super::token::for_address(address)
-            .and_then(|token| taskscope_api::token::bearer(&token).parse().ok());
-        let with_token = move |mut request: tonic::Request<()>| {
-            if let Some(value) = &token {
-                let value: &tonic::metadata::AsciiMetadataValue = value;
-                request
-                    .metadata_mut()
-                    .insert(taskscope_api::token::HEADER, value.clone());
-            }
-            Ok(request)
-        };
-        let mut client = ProbeClient::with_interceptor(channel, with_token)
-            .max_decoding_message_size(MAX_MESSAGE);
+        let mut client = client(channel, address);
         let stream = client.watch(WatchRequest {}).await?.into_inner();
         Ok(Self {
             stream,
@@ -74,6 +64,83 @@ impl Watch {
                 status.message()
             )),
         }
+    }
+}
+
+/// Adds the probe's bearer token, when one is set for the address, to every request.
+#[derive(Clone)]
+struct Bearer(Option<AsciiMetadataValue>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(taskscope_api::token::HEADER, value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A client of the probe on `channel`, sending the address's token.
+fn client(channel: Channel, address: &Address) -> ProbeClient<InterceptedService<Channel, Bearer>> {
+    let token = super::token::for_address(address)
+        .and_then(|token| taskscope_api::token::bearer(&token).parse().ok());
+    ProbeClient::with_interceptor(channel, Bearer(token)).max_decoding_message_size(MAX_MESSAGE)
+}
+
+/// How long a dump may take to come back once asked for: it pauses the runtime while every
+/// task is re-polled, which takes a while with many tasks on a loaded machine.
+pub(crate) const DUMP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a dump could not be had, worded for the status line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DumpError {
+    /// `FAILED_PRECONDITION`: the probe runs, but this platform or build has no task dumps.
+    #[error("await chains are not available in this process: {0}")]
+    Unavailable(String),
+    /// `UNIMPLEMENTED`: the target serves no `Dump` (an older taskscope, or tokio-console's
+    /// console-subscriber).
+    #[error(
+        "this target cannot take dumps: it runs an older taskscope probe or console-subscriber"
+    )]
+    Unsupported,
+    #[error("no dump came back from {address} within {}s", DUMP_TIMEOUT.as_secs())]
+    TimedOut { address: String },
+    #[error("cannot take a dump: {0}")]
+    Failed(String),
+}
+
+/// Asks the probe at `address` for a dump of where its tasks are waiting (the `Dump` RPC),
+/// connecting within `connect_timeout` and waiting at most [`DUMP_TIMEOUT`] for the answer.
+pub(crate) async fn dump(
+    address: &Address,
+    connect_timeout: Duration,
+) -> Result<v1::Dump, DumpError> {
+    let channel = tokio::time::timeout(connect_timeout, connect(address))
+        .await
+        .map_err(|_| {
+            DumpError::Failed(format!(
+                "{address} did not accept a connection within {}s",
+                connect_timeout.as_secs_f64()
+            ))
+        })?
+        .map_err(|error| DumpError::Failed(format!("{error:#}")))?;
+    let answer = tokio::time::timeout(DUMP_TIMEOUT, client(channel, address).dump(DumpRequest {}))
+        .await
+        .map_err(|_| DumpError::TimedOut {
+            address: address.to_string(),
+        })?;
+    match answer {
+        Ok(dump) => Ok(dump.into_inner()),
+        Err(status) => Err(match status.code() {
+            tonic::Code::FailedPrecondition => DumpError::Unavailable(status.message().to_owned()),
+            tonic::Code::Unimplemented => DumpError::Unsupported,
+            _ => DumpError::Failed(format!("{address} answered: {}", status.message())),
+        }),
     }
 }
 
@@ -151,4 +218,122 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use taskscope_api::v1::probe_server::{Probe, ProbeServer};
+    use taskscope_api::v1::{SnapshotPage, SnapshotRequest};
+
+    use super::*;
+
+    /// A probe that answers every `Dump` with `answer` and serves nothing else.
+    struct Dumper {
+        answer: fn() -> Result<v1::Dump, tonic::Status>,
+    }
+
+    #[tonic::async_trait]
+    impl Probe for Dumper {
+        type WatchStream = tokio_stream::Pending<Result<Update, tonic::Status>>;
+
+        async fn watch(
+            &self,
+            _: tonic::Request<WatchRequest>,
+        ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+            Err(tonic::Status::unimplemented("dumps only"))
+        }
+
+        async fn snapshot(
+            &self,
+            _: tonic::Request<SnapshotRequest>,
+        ) -> Result<tonic::Response<SnapshotPage>, tonic::Status> {
+            Err(tonic::Status::unimplemented("dumps only"))
+        }
+
+        async fn dump(
+            &self,
+            _: tonic::Request<DumpRequest>,
+        ) -> Result<tonic::Response<v1::Dump>, tonic::Status> {
+            (self.answer)().map(tonic::Response::new)
+        }
+    }
+
+    async fn serve(answer: fn() -> Result<v1::Dump, tonic::Status>) -> Address {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = Address::Tcp(format!("http://{}", listener.local_addr().unwrap()));
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(ProbeServer::new(Dumper { answer }))
+                .serve_with_incoming(incoming),
+        );
+        address
+    }
+
+    async fn dumped(answer: fn() -> Result<v1::Dump, tonic::Status>) -> Result<v1::Dump, String> {
+        let address = serve(answer).await;
+        dump(&address, Duration::from_secs(5))
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_dump_comes_back_over_grpc() {
+        let dump = dumped(|| {
+            Ok(v1::Dump {
+                taken_ns: 42,
+                chains: vec![v1::AwaitChain {
+                    task_id: 7,
+                    leaves: vec![0],
+                }],
+                ..Default::default()
+            })
+        })
+        .await
+        .expect("a dump");
+        assert_eq!((dump.taken_ns, dump.chains[0].task_id), (42, 7));
+    }
+
+    #[tokio::test]
+    async fn refusals_say_what_they_mean() {
+        let unavailable = dumped(|| {
+            Err(tonic::Status::failed_precondition(
+                "tokio's task dumps need Linux on x86_64 or aarch64",
+            ))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(
+            unavailable,
+            "await chains are not available in this process: tokio's task dumps need Linux \
+             on x86_64 or aarch64"
+        );
+        let old = dumped(|| Err(tonic::Status::unimplemented("no Dump")))
+            .await
+            .unwrap_err();
+        assert!(
+            old.contains("an older taskscope probe or console-subscriber"),
+            "{old}"
+        );
+        let broken = dumped(|| Err(tonic::Status::internal("boom")))
+            .await
+            .unwrap_err();
+        assert!(broken.contains("answered: boom"), "{broken}");
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_an_error_not_a_hang() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let error = dump(
+            &Address::Tcp(format!("http://{free}")),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("nothing is listening"), "{error}");
+    }
 }

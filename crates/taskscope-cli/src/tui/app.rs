@@ -13,6 +13,7 @@ use super::replay::Player;
 use super::rows::{self, Query, Row};
 use super::selection::Selection;
 use super::theme::Theme;
+use super::waits::{self, Group};
 use crate::model::Model;
 use crate::model::judge::policy::Policy;
 use crate::model::stall::Phase;
@@ -30,11 +31,19 @@ pub(crate) enum Screen {
     Stalls,
     Leaks,
     Runtime,
+    /// Live tasks grouped by the `.await` they are parked on.
+    Waiting,
 }
 
 impl Screen {
     /// The tabs, in tab-bar order.
-    pub(crate) const TABS: [Self; 4] = [Self::Tasks, Self::Stalls, Self::Leaks, Self::Runtime];
+    pub(crate) const TABS: [Self; 5] = [
+        Self::Tasks,
+        Self::Stalls,
+        Self::Leaks,
+        Self::Runtime,
+        Self::Waiting,
+    ];
 
     /// The tab this screen belongs to (task details belong to Tasks).
     pub(crate) fn tab(self) -> usize {
@@ -43,6 +52,7 @@ impl Screen {
             Self::Stalls => 1,
             Self::Leaks => 2,
             Self::Runtime => 3,
+            Self::Waiting => 4,
         }
     }
 }
@@ -86,6 +96,9 @@ pub(crate) struct Derived {
     pub(crate) counts: Counts,
     /// Stall ids: ongoing first (longest first), then ended ones, latest first.
     pub(crate) stalls: Vec<u64>,
+    /// Live tasks by where they wait, most crowded first; only while the Waiting view is
+    /// shown.
+    pub(crate) waits: Vec<Group>,
 }
 
 /// The whole dashboard.
@@ -102,8 +115,10 @@ pub(crate) struct App {
     /// Where `Esc` returns to from task details.
     pub(crate) previous: Screen,
     pub(crate) overlay: Overlay,
-    /// The stack overlay shows every frame, not only the user's (`f`).
+    /// Stacks and await chains show every frame, not only the user's (`f`).
     pub(crate) all_frames: bool,
+    /// A dump asked for (`d`) has not come back yet.
+    pub(crate) taking_dump: bool,
     /// The filter is being typed.
     pub(crate) editing_filter: bool,
     pub(crate) query: Query,
@@ -114,6 +129,7 @@ pub(crate) struct App {
     pub(crate) stalls: Selection,
     pub(crate) leaks: Selection,
     pub(crate) runtime: Selection,
+    pub(crate) waits: Selection,
     pub(crate) detail_scroll: u16,
     /// A one-line message for the user (a restart seen, no stall to jump to).
     pub(crate) notice: Option<String>,
@@ -143,6 +159,7 @@ impl App {
             previous: Screen::Tasks,
             overlay: Overlay::None,
             all_frames: false,
+            taking_dump: false,
             editing_filter: false,
             query: Query::default(),
             derived: Derived::default(),
@@ -151,6 +168,7 @@ impl App {
             stalls: Selection::default(),
             leaks: Selection::default(),
             runtime: Selection::default(),
+            waits: Selection::default(),
             detail_scroll: 0,
             notice: None,
             theme: Theme::from_env(),
@@ -271,6 +289,18 @@ impl App {
         self.refresh_rows();
         self.stalls.clamp(self.derived.stalls.len());
         self.leaks.clamp(self.leak_rows());
+        self.refresh_waits();
+    }
+
+    /// Regroups the live tasks by where they wait, when the Waiting view is shown: at 100k
+    /// tasks grouping costs about what the rest of a refresh does, so other views skip it.
+    pub(crate) fn refresh_waits(&mut self) {
+        if self.screen != Screen::Waiting {
+            self.derived.waits = Vec::new();
+            return;
+        }
+        self.derived.waits = waits::groups(self.shown());
+        self.waits.clamp(self.derived.waits.len());
     }
 
     /// Rebuilds the task table's rows, keeping the selected task selected.
@@ -337,6 +367,7 @@ impl App {
                 *link = Link::Live;
                 self.apply(&update);
             }
+            LinkEvent::Dumped(answer) => self.on_dump(answer),
         }
     }
 
@@ -352,6 +383,9 @@ impl App {
                 self.tasks = Selection::default();
                 self.stalls = Selection::default();
                 self.leaks = Selection::default();
+                self.waits = Selection::default();
+                self.query.awaiting = None;
+                self.rows_changed();
                 if let Screen::Task(_) = self.screen {
                     self.screen = Screen::Tasks;
                 }

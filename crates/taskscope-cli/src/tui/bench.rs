@@ -1,5 +1,6 @@
 //! How the dashboard copes with big services: the model's ingest rate, and the time to
-//! rebuild the task table and to draw a frame, at 1k, 10k and 100k tasks.
+//! rebuild the task table and to draw a frame, at 1k, 10k and 100k tasks; then the same
+//! services with every live task placed by a dump (the Waiting view's grouping).
 //!
 //! A benchmark to read, not a test that fails on timings; it is ignored by default. Run it
 //! in release mode (the numbers in `docs/dashboard.md` come from this):
@@ -124,13 +125,55 @@ fn stream(n: u64) -> Vec<v1::Update> {
             phase: v1::StallPhase::Ongoing as i32,
             task_id: 97,
             thread: 2,
-            poll_started_ns: now_ns - 300 * ms,
+            poll_started_ns: now_ns.saturating_sub(300 * ms),
             duration_ns: 300 * ms,
             ..Default::default()
         }],
         ..Default::default()
     });
     updates
+}
+
+/// A dump placing every live task of [`stream`]`(n)` on one of [`SITES`] leaves, as a
+/// service parked at a few dozen `.await`s.
+fn dump(n: u64, taken_ns: u64) -> v1::Dump {
+    let frames = (0..SITES)
+        .flat_map(|site| {
+            [
+                v1::Frame {
+                    function: "<tokio::time::sleep::Sleep as core::future::future::Future>::poll"
+                        .into(),
+                    user: true,
+                    ..Default::default()
+                },
+                v1::Frame {
+                    function: format!("bench::service::module_{site}::run::{{{{closure}}}}"),
+                    location: format!("src/service/module_{site}.rs:42:18"),
+                    user: true,
+                    ..Default::default()
+                },
+            ]
+        })
+        .collect();
+    v1::Dump {
+        taken_ns,
+        trigger: v1::DumpTrigger::Requested as i32,
+        frames,
+        leaves: (0..SITES as u32)
+            .map(|site| v1::AwaitLeaf {
+                frames: vec![site * 2, site * 2 + 1],
+                await_frame: 2,
+            })
+            .collect(),
+        chains: (1..=n)
+            .filter(|id| !id.is_multiple_of(10))
+            .map(|task_id| v1::AwaitChain {
+                task_id,
+                leaves: vec![(task_id % SITES) as u32],
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 fn per_iteration(iterations: u32, mut f: impl FnMut()) -> Duration {
@@ -193,6 +236,44 @@ fn dashboard_bench() {
             millis(filtered),
             millis(wide),
             millis(small),
+        );
+    }
+    println!();
+    println!(
+        "| tasks | dump fold | grouping by await | rebuild on the Waiting view | Waiting frame 200×50 |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for n in [1_000u64, 10_000, 100_000] {
+        let updates = stream(n);
+        let mut app = App::live("bench", Instant::now());
+        app.on_link(LinkEvent::Connected);
+        for update in &updates {
+            app.apply(update);
+        }
+        let taken_ns = app.model.now_ns();
+        let update = v1::Update {
+            now_ns: taken_ns,
+            dumps: vec![dump(n, taken_ns)],
+            ..Default::default()
+        };
+        let fold = per_iteration(5, || app.model.apply(&update));
+        let grouping = per_iteration(10, || {
+            black_box(crate::tui::waits::groups(&app.model));
+        });
+        // On the Waiting view, the only one that groups.
+        app.screen = crate::tui::app::Screen::Waiting;
+        let rebuild = per_iteration(10, || app.refresh());
+        let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
+        terminal.draw(|f| f.render_widget(&app, f.area())).unwrap();
+        let frame = per_iteration(200, || {
+            terminal.draw(|f| f.render_widget(&app, f.area())).unwrap();
+        });
+        println!(
+            "| {n} | {} | {} | {} | {} |",
+            millis(fold),
+            millis(grouping),
+            millis(rebuild),
+            millis(frame)
         );
     }
 }

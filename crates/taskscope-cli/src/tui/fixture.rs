@@ -229,3 +229,115 @@ pub(crate) fn draw(app: &mut App, width: u16, height: u16) -> String {
     }
     terminal.backend().to_string()
 }
+
+/// A frame of tokio's, from the registry.
+fn tokio_frame(function: &str, file: &str) -> v1::Frame {
+    frame(
+        function,
+        &format!(
+            "/home/ci/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.47.1/src/{file}"
+        ),
+    )
+}
+
+/// The frames of a task's leaf parked on `recv()` at `src/server.rs:57:30`, as the probe
+/// marks them: the runtime's around, the awaited call and the user's frames marked.
+fn recv_leaf_frames() -> Vec<v1::Frame> {
+    vec![
+        tokio_frame(
+            "tokio::sync::mpsc::chan::Rx<T,S>::recv::{{closure}}",
+            "sync/mpsc/chan.rs:321",
+        ),
+        v1::Frame {
+            user: true,
+            ..tokio_frame(
+                "tokio::sync::mpsc::bounded::Receiver<T>::recv::{{closure}}",
+                "sync/mpsc/bounded.rs:479",
+            )
+        },
+        user_frame(
+            "orders::server::Conn::serve::{{closure}}",
+            "src/server.rs:57:30",
+        ),
+        user_frame("orders::server::accept::{{closure}}", "src/server.rs:44:13"),
+        tokio_frame(
+            "tokio::runtime::task::core::Core<T,S>::poll::{{closure}}",
+            "runtime/task/core.rs:375",
+        ),
+        tokio_frame(
+            "tokio::runtime::task::harness::Harness<T,S>::poll",
+            "runtime/task/harness.rs:153",
+        ),
+        tokio_frame(
+            "tokio::runtime::dump::trace_current_thread",
+            "runtime/dump.rs:288",
+        ),
+    ]
+}
+
+/// A dump taken at `taken_ns` (on request): `recv` tasks parked on `recv()` in
+/// `Conn::serve`, `sleep` tasks on a `sleep` in `Session::idle`, one leaf each.
+pub(crate) fn dump(taken_ns: u64, recv: &[u64], sleep: &[u64]) -> v1::Dump {
+    let mut frames = recv_leaf_frames();
+    let sleep_at = frames.len() as u32;
+    frames.push(v1::Frame {
+        user: true,
+        ..tokio_frame(
+            "<tokio::time::sleep::Sleep as core::future::future::Future>::poll",
+            "time/sleep.rs:448",
+        )
+    });
+    frames.push(user_frame(
+        "orders::session::Session::idle::{{closure}}",
+        "src/session.rs:88:14",
+    ));
+    let chain = |leaf: u32| {
+        move |&task_id: &u64| v1::AwaitChain {
+            task_id,
+            leaves: vec![leaf],
+        }
+    };
+    v1::Dump {
+        taken_ns,
+        trigger: v1::DumpTrigger::Requested as i32,
+        pause_ns: 2 * MS,
+        leaves: vec![
+            v1::AwaitLeaf {
+                frames: (0..sleep_at).collect(),
+                await_frame: 3,
+            },
+            v1::AwaitLeaf {
+                frames: vec![sleep_at, sleep_at + 1, 4, 5, 6],
+                await_frame: 2,
+            },
+        ],
+        chains: recv
+            .iter()
+            .map(chain(0))
+            .chain(sleep.iter().map(chain(1)))
+            .collect(),
+        frames,
+        ..Default::default()
+    }
+}
+
+/// An update carrying `dump`.
+pub(crate) fn with_dump(dump: v1::Dump) -> v1::Update {
+    v1::Update {
+        now_ns: dump.taken_ns,
+        dumps: vec![dump],
+        ..Default::default()
+    }
+}
+
+/// A live dashboard over [`updates`] and a dump at 9 s: tasks 2 and 3 wait in `recv()`,
+/// the sessions 100–105 in a `sleep`.
+pub(crate) fn app_with_dump() -> App {
+    let mut app = app();
+    app.apply(&with_dump(dump(
+        9 * SECOND,
+        &[2, 3],
+        &[100, 101, 102, 103, 104, 105],
+    )));
+    settle(app)
+}

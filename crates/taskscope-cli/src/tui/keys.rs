@@ -14,6 +14,8 @@ use super::view;
 pub(crate) enum Outcome {
     Continue,
     Quit,
+    /// Ask the live probe for a dump (the answer comes back through the link).
+    TakeDump,
 }
 
 /// Everything a key can ask for.
@@ -47,8 +49,10 @@ pub(crate) enum Action {
     Seek(i64),
     PrevStall,
     NextStall,
-    /// In a stall's stack: show the runtime's frames too, or fold them again.
+    /// In a stall's stack or an await chain: show the runtime's frames too, or fold them.
     AllFrames,
+    /// Ask the live probe where every task is waiting.
+    TakeDump,
 }
 
 /// One row of the key help: keys as the help and the docs write them (alternatives
@@ -64,8 +68,8 @@ pub(crate) struct KeyHelp {
 /// Rows fit an 80-column help overlay.
 pub(crate) const KEY_HELP: &[KeyHelp] = &[
     KeyHelp {
-        keys: "1 2 3 4, Tab, Shift-Tab",
-        does: "Tasks, Stalls, Leaks, Runtime; next/previous view",
+        keys: "1 2 3 4 5, Tab, Shift-Tab",
+        does: "Tasks, Stalls, Leaks, Runtime, Waiting; cycle",
     },
     KeyHelp {
         keys: "↑ ↓, j k",
@@ -81,7 +85,7 @@ pub(crate) const KEY_HELP: &[KeyHelp] = &[
     },
     KeyHelp {
         keys: "Enter",
-        does: "details of a task, a stall's stack, a site's tasks",
+        does: "a task's details, a stall's stack, a row's tasks",
     },
     KeyHelp {
         keys: "Esc, Backspace",
@@ -117,7 +121,11 @@ pub(crate) const KEY_HELP: &[KeyHelp] = &[
     },
     KeyHelp {
         keys: "f",
-        does: "in a stall's stack: every frame, or only yours",
+        does: "stacks and await chains: every frame, or yours",
+    },
+    KeyHelp {
+        keys: "d",
+        does: "live: dump where every task is waiting",
     },
     KeyHelp {
         keys: "?, F1",
@@ -142,6 +150,7 @@ pub(crate) fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('2') => Action::Show(Screen::Stalls),
         KeyCode::Char('3') => Action::Show(Screen::Leaks),
         KeyCode::Char('4') => Action::Show(Screen::Runtime),
+        KeyCode::Char('5') => Action::Show(Screen::Waiting),
         KeyCode::Tab => Action::NextTab,
         KeyCode::BackTab => Action::PrevTab,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
@@ -168,6 +177,7 @@ pub(crate) fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('[') => Action::PrevStall,
         KeyCode::Char(']') => Action::NextStall,
         KeyCode::Char('f') => Action::AllFrames,
+        KeyCode::Char('d') => Action::TakeDump,
         _ => return None,
     })
 }
@@ -190,7 +200,7 @@ impl App {
                 KeyEvent::new_with_kind(key.code, key.modifiers - KeyModifiers::ALT, key.kind);
             return match self.on_key(escape) {
                 Outcome::Quit => Outcome::Quit,
-                Outcome::Continue => self.on_key(plain),
+                Outcome::Continue | Outcome::TakeDump => self.on_key(plain),
             };
         }
         if self.editing_filter {
@@ -246,7 +256,8 @@ impl App {
                 self.show(Screen::TABS[(self.screen.tab() + 1) % Screen::TABS.len()])
             }
             Action::PrevTab => {
-                self.show(Screen::TABS[(self.screen.tab() + 3) % Screen::TABS.len()])
+                let tabs = Screen::TABS.len();
+                self.show(Screen::TABS[(self.screen.tab() + tabs - 1) % tabs])
             }
             Action::Up => self.step(-1),
             Action::Down => self.step(1),
@@ -275,10 +286,13 @@ impl App {
             Action::PrevStall => self.jump(false),
             Action::NextStall => self.jump(true),
             Action::AllFrames => {
-                if let Overlay::Stack(_) = self.overlay {
+                if matches!(self.overlay, Overlay::Stack(_))
+                    || matches!(self.screen, Screen::Task(_))
+                {
                     self.all_frames = !self.all_frames;
                 }
             }
+            Action::TakeDump => return self.take_dump(),
         }
         Outcome::Continue
     }
@@ -329,8 +343,9 @@ impl App {
             self.overlay = Overlay::None;
         } else if let Screen::Task(_) = self.screen {
             self.screen = self.previous;
-        } else if !self.query.filter.is_empty() {
+        } else if !self.query.filter.is_empty() || self.query.awaiting.is_some() {
             self.query.filter.clear();
+            self.query.awaiting = None;
             self.rows_changed();
         }
     }
@@ -343,7 +358,11 @@ impl App {
                 self.previous = self.screen;
             }
         }
+        let to_waiting = screen == Screen::Waiting && self.screen != Screen::Waiting;
         self.screen = screen;
+        if to_waiting {
+            self.refresh_waits();
+        }
     }
 
     /// Rows a page moves: the body's height less its header row.
@@ -367,6 +386,7 @@ impl App {
                 let threads = self.shown().runtime().threads().count();
                 self.runtime.step(delta, threads);
             }
+            Screen::Waiting => self.waits.step(delta, self.derived.waits.len()),
         }
     }
 
@@ -413,6 +433,14 @@ impl App {
                     self.show(Screen::Task(id));
                 }
             }
+            Screen::Waiting => {
+                if let Some(group) = self.derived.waits.get(self.waits.index) {
+                    // Its tasks, in the table, where they can be sorted and opened.
+                    self.query.awaiting = Some(group.key.clone());
+                    self.rows_changed();
+                    self.show(Screen::Tasks);
+                }
+            }
             Screen::Task(_) => {}
         }
     }
@@ -453,6 +481,7 @@ impl App {
             Screen::Stalls => &mut self.stalls,
             Screen::Leaks => &mut self.leaks,
             Screen::Runtime => &mut self.runtime,
+            Screen::Waiting => &mut self.waits,
             Screen::Task(_) => return,
         };
         if selection.index == index {

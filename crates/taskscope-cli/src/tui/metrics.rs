@@ -82,6 +82,19 @@ pub(crate) fn short_ns(ns: u64) -> String {
     }
 }
 
+/// A count with thousands separated (`4,812`): counts of tasks get large.
+pub(crate) fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// A position in a process's life, `mm:ss.t`, for uptimes and replay positions.
 pub(crate) fn clock(ns: u64) -> String {
     let tenths = ns / 100_000_000;
@@ -103,6 +116,14 @@ mod tests {
         assert_eq!(short_ns(192_000_000_000), "3m12s");
         assert_eq!(short_ns(7_500_000_000_000), "2h05m");
         assert!(short_ns(59_999_999_999).len() <= 7);
+    }
+
+    #[test]
+    fn counts_group_their_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(4812), "4,812");
+        assert_eq!(grouped(1_000_000), "1,000,000");
     }
 
     #[test]

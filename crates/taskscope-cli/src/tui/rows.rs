@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use super::findings::Findings;
 use super::metrics;
+use super::waits::WaitKey;
 use crate::model::Model;
 use crate::model::task::Task;
 
@@ -125,6 +126,8 @@ pub(crate) struct Query {
     /// Lower-case words that must all appear in a task's name, location or state.
     pub(crate) filter: String,
     pub(crate) tree: bool,
+    /// Only the live tasks waiting there (a row of the Waiting view, opened).
+    pub(crate) awaiting: Option<WaitKey>,
 }
 
 /// The rows for `query`, at probe time `now_ns`.
@@ -138,6 +141,12 @@ pub(crate) fn build(model: &Model, findings: &Findings, query: &Query, now_ns: u
     let mut location_matches: HashMap<_, Vec<bool>> = HashMap::new();
     let mut tasks: Vec<&Task> = model
         .tasks()
+        .filter(|task| {
+            query
+                .awaiting
+                .as_ref()
+                .is_none_or(|key| key.matches(model.waiting(), task))
+        })
         .filter(|task| {
             if words.is_empty() {
                 return true;

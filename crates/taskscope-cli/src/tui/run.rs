@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossterm::event::{Event, EventStream};
 use ratatui::layout::Rect;
-use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 
 use super::app::App;
 use super::keys::Outcome;
-use super::live::LinkEvent;
+use super::live::{Handle, LinkEvent};
 use super::terminal::Guard;
 
 /// How often the screen is redrawn without input: ongoing stalls tick, replay plays.
@@ -23,10 +22,7 @@ const TICK: Duration = Duration::from_millis(100);
 const BURST: usize = 512;
 
 /// Runs the dashboard until the user quits (or SIGTERM/SIGHUP ask it to stop).
-pub(crate) async fn run(
-    mut app: App,
-    mut link: Option<mpsc::Receiver<LinkEvent>>,
-) -> anyhow::Result<()> {
+pub(crate) async fn run(mut app: App, mut link: Option<Handle>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
@@ -55,7 +51,7 @@ pub(crate) async fn run(
                 app.on_link(event);
                 if let Some(link) = &mut link {
                     for _ in 0..BURST {
-                        match link.try_recv() {
+                        match link.events.try_recv() {
                             Ok(event) => app.on_link(event),
                             Err(_) => break,
                         }
@@ -67,8 +63,13 @@ pub(crate) async fn run(
             _ = terminate.recv() => Outcome::Quit,
             _ = hangup.recv() => Outcome::Quit,
         };
-        if outcome == Outcome::Quit {
-            return Ok(());
+        match outcome {
+            Outcome::Quit => return Ok(()),
+            Outcome::TakeDump => {
+                let asked = link.as_ref().is_some_and(Handle::request_dump);
+                app.dump_requested(asked);
+            }
+            Outcome::Continue => {}
         }
     }
 }
@@ -81,9 +82,9 @@ fn on_event(app: &mut App, event: Event) -> Outcome {
     }
 }
 
-async fn recv(link: &mut Option<mpsc::Receiver<LinkEvent>>) -> Option<LinkEvent> {
+async fn recv(link: &mut Option<Handle>) -> Option<LinkEvent> {
     match link {
-        Some(link) => link.recv().await,
+        Some(link) => link.events.recv().await,
         None => pending().await,
     }
 }

@@ -16,6 +16,7 @@ use super::replay::Player;
 mod hostile;
 mod key_help;
 mod keys;
+mod waiting;
 
 pub(super) fn press(app: &mut App, code: KeyCode) -> Outcome {
     let outcome = app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
@@ -205,6 +206,7 @@ fn tiny_terminals_degrade_without_panicking() {
             Screen::Stalls,
             Screen::Leaks,
             Screen::Runtime,
+            Screen::Waiting,
         ] {
             let mut app = app();
             app.screen = screen;

@@ -2,6 +2,7 @@
 //! the screens) and a footer, with the help or a stack drawn over it. Everything here
 //! reads the app; nothing changes it (bar the scroll offsets kept in `Cell`s).
 
+mod awaits;
 mod details;
 mod header;
 pub(crate) mod help;
@@ -10,6 +11,7 @@ mod runtime;
 mod stalls;
 pub(crate) mod table;
 mod tasks;
+mod waiting;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -63,6 +65,7 @@ impl Widget for &App {
             Screen::Stalls => stalls::render(self, areas.body, buf),
             Screen::Leaks => leaks::render(self, areas.body, buf),
             Screen::Runtime => runtime::render(self, areas.body, buf),
+            Screen::Waiting => waiting::render(self, areas.body, buf),
         }
         render_footer(self, areas.footer, buf);
         match self.overlay {
@@ -84,6 +87,7 @@ fn tabs(app: &App) -> Vec<(Screen, String)> {
                 Screen::Tasks => format!("Tasks ({})", app.derived.counts.total()),
                 Screen::Stalls => format!("Stalls ({})", findings.stalls_total),
                 Screen::Leaks => format!("Leaks ({})", findings.leaks()),
+                Screen::Waiting => "Waiting".to_owned(),
                 _ => "Runtime".to_owned(),
             };
             (screen, format!(" {} {label} ", index + 1))
@@ -144,6 +148,11 @@ fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
         ])
     } else if let Some(notice) = &app.notice {
         Line::from(Span::styled(notice.clone(), theme.warn()))
+    } else if app.taking_dump {
+        Line::from(Span::styled(
+            "taking a dump… (the runtime pauses while every task is re-polled)",
+            theme.warn(),
+        ))
     } else {
         let mut spans = Vec::new();
         if !app.query.filter.is_empty() {
@@ -156,6 +165,12 @@ fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
                 theme.title(),
             ));
         }
+        if let Some(key) = &app.query.awaiting {
+            spans.push(Span::styled(
+                format!("{} ({} rows) ", key.describe(), app.derived.rows.len()),
+                theme.title(),
+            ));
+        }
         let hints = match (&app.source, app.screen) {
             (Source::Replay(_), _) => {
                 "space play/pause · ←→ seek · [ ] stalls · +- speed · ? help · q quit"
@@ -163,7 +178,8 @@ fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
             (_, Screen::Tasks) => {
                 "↑↓ select · Enter details · / filter · s sort · i invert · t tree · ? help · q quit"
             }
-            (_, Screen::Task(_)) => "Esc back · ↑↓ scroll · ? help · q quit",
+            (_, Screen::Task(_)) => "Esc back · ↑↓ scroll · d dump · f frames · ? help · q quit",
+            (_, Screen::Waiting) => "↑↓ select · Enter its tasks · d dump · ? help · q quit",
             (_, Screen::Stalls) => "↑↓ select · Enter stack · Tab next view · ? help · q quit",
             _ => "↑↓ select · Enter details · Tab next view · ? help · q quit",
         };
@@ -196,6 +212,11 @@ pub(crate) fn body_row_at(app: &App, body: Rect, x: u16, y: u16) -> Option<Hit> 
             runtime::threads_area(body),
             &app.runtime,
             app.shown().runtime().threads().count(),
+        ),
+        Screen::Waiting => (
+            waiting::table_area(body),
+            &app.waits,
+            app.derived.waits.len(),
         ),
         Screen::Task(_) => return None,
     };

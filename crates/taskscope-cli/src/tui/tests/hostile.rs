@@ -1,6 +1,6 @@
 //! A stream from a buggy, newer or hostile probe must never crash the dashboard: extreme
 //! numbers, unknown enum values, oversized histograms, ids that point nowhere, parent
-//! cycles, time running backwards.
+//! cycles, time running backwards, dumps whose indexes point nowhere.
 
 use std::time::Instant;
 
@@ -77,6 +77,36 @@ fn hostile_updates() -> Vec<v1::Update> {
         stall_events: u64::MAX,
         ..Default::default()
     });
+    update.dumps.push(v1::Dump {
+        taken_ns: u64::MAX,
+        trigger: -3,
+        pause_ns: u64::MAX,
+        chains: [0, 1, 2, u64::MAX, 12345]
+            .into_iter()
+            .map(|task_id| v1::AwaitChain {
+                task_id,
+                leaves: vec![0, 1, u32::MAX],
+            })
+            .collect(),
+        frames: vec![v1::Frame {
+            function: "<<<\u{1b}[2J>>>::{{closure}}".repeat(40),
+            location: ":::".into(),
+            user: true,
+            ..Default::default()
+        }],
+        leaves: vec![
+            v1::AwaitLeaf {
+                frames: vec![0, 0, u32::MAX, 7],
+                await_frame: u32::MAX,
+            },
+            v1::AwaitLeaf {
+                frames: vec![0],
+                await_frame: 1,
+            },
+        ],
+        chains_left_out: u64::MAX,
+        ..Default::default()
+    });
     let backwards = crate::model::fixture::at(5);
     vec![first, update, backwards]
 }
@@ -90,6 +120,7 @@ fn every_screen(app: &mut App) {
         Screen::Stalls,
         Screen::Leaks,
         Screen::Runtime,
+        Screen::Waiting,
     ] {
         app.screen = screen;
         for overlay in [Overlay::None, Overlay::Help, Overlay::Stack(1)] {
@@ -109,6 +140,10 @@ fn every_screen(app: &mut App) {
         KeyCode::Char('i'),
         KeyCode::Char(']'),
         KeyCode::Left,
+        KeyCode::Char('5'),
+        KeyCode::Enter,
+        KeyCode::Char('d'),
+        KeyCode::Char('f'),
     ] {
         app.on_key(KeyEvent::new(key, KeyModifiers::NONE));
         app.refresh();

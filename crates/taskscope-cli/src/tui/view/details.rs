@@ -1,5 +1,6 @@
 //! Task details: every number the model has about one task, its poll-duration histogram
-//! with percentiles, its stalls (with the captured stack), its children and its outcome.
+//! with percentiles, where it waits (its await chain), its stalls (with the captured
+//! stack), its children and its outcome.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -42,7 +43,7 @@ pub(super) fn render(app: &App, id: u64, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
-fn label(text: &str, theme: Theme) -> Span<'static> {
+pub(super) fn label(text: &str, theme: Theme) -> Span<'static> {
     Span::styled(format!("{text:<10}"), theme.title())
 }
 
@@ -54,6 +55,7 @@ fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
     out.push(state_line(app, task, app.now_ns()));
     activity_lines(app, task, &mut out);
     out.push(Line::raw(""));
+    super::awaits::lines(app, task, &mut out);
     histogram_lines(task.stats.poll_histogram.as_deref(), app.theme, &mut out);
     out.push(Line::raw(""));
     stall_lines(app, task.id, &mut out);
