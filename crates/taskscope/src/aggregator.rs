@@ -70,6 +70,8 @@ pub(crate) struct Aggregator {
     /// its state current (spawns, ends, stalls) and builds no messages: a new watcher
     /// starts from a snapshot read straight from the task cells anyway.
     has_consumers: bool,
+    /// The Prometheus endpoint's numbers, when it is on (`metrics/`).
+    metrics: Option<crate::metrics::Tally>,
 }
 
 impl Aggregator {
@@ -91,7 +93,13 @@ impl Aggregator {
             published_drops: None,
             last_publish_ns: 0,
             has_consumers: false,
+            metrics: None,
         }
+    }
+
+    /// Keeps `tally` up to date from now on.
+    pub(crate) fn set_metrics(&mut self, tally: crate::metrics::Tally) {
+        self.metrics = Some(tally);
     }
 
     /// Takes in everything queued since the last call.
@@ -116,6 +124,10 @@ impl Aggregator {
                         }
                         self.pending.spawned.push(cell.clone());
                     }
+                    if let Some(metrics) = self.metrics.as_mut() {
+                        metrics.spawned(&cell, clock::now_ns());
+                        metrics.ended(&cell);
+                    }
                     if cell.end().is_some() {
                         // Over before it was taken in (most short tasks): straight to the
                         // ended ones, as `scan` would move it.
@@ -139,6 +151,9 @@ impl Aggregator {
                         .active_stalls
                         .entry((thread, started_ns))
                         .or_insert_with(|| {
+                            if let Some(metrics) = self.metrics.as_mut() {
+                                metrics.stall_started(task);
+                            }
                             let stall_id = *next_id;
                             *next_id += 1;
                             ActiveStall {
@@ -210,6 +225,12 @@ impl Aggregator {
                 } => {
                     let active = self.active_stalls.remove(&(thread, started_ns));
                     let first_seen = active.as_ref().and_then(|a| a.first_seen);
+                    if let Some(metrics) = self.metrics.as_mut() {
+                        if active.is_none() {
+                            metrics.stall_started(task);
+                        }
+                        metrics.stall_ended(task, duration_ns);
+                    }
                     let mut stall = active.map(|active| active.stall).unwrap_or_else(|| {
                         let stall_id = self.next_stall_id;
                         self.next_stall_id += 1;
@@ -243,6 +264,9 @@ impl Aggregator {
         for (id, cell) in &self.live {
             if cell.end().is_some() {
                 finished.push(*id);
+                if let Some(metrics) = self.metrics.as_mut() {
+                    metrics.ended(cell);
+                }
                 if self.has_consumers {
                     self.pending.ended.extend(ended_message(cell));
                 }
@@ -331,6 +355,15 @@ impl Aggregator {
         self.drain();
         let now = clock::now_ns();
         self.scan(now);
+        if let Some(metrics) = self.metrics.as_mut() {
+            let stalled = self.active_stalls.values().map(|a| a.stall.task_id);
+            metrics.tick(
+                now,
+                self.live.values(),
+                stalled,
+                self.shared.drops.to_proto(),
+            );
+        }
         if !self.has_consumers {
             self.pending = Pending::default();
             return Vec::new();

@@ -80,6 +80,24 @@ pub(crate) struct Config {
     pub(crate) token: TokenSetting,
     /// Serving on an address other than loopback was asked for explicitly.
     pub(crate) allow_remote: bool,
+    /// The Prometheus endpoint (`metrics/`); off by default.
+    pub(crate) metrics: MetricsSetting,
+}
+
+/// `TASKSCOPE_METRICS_BIND` and `TASKSCOPE_METRICS_MAX_SITES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetricsSetting {
+    /// Where `GET /metrics` is served.
+    pub(crate) bind: Bind,
+    /// Spawn sites with series of their own; the rest are summed under `site="other"`.
+    pub(crate) max_sites: usize,
+}
+
+impl MetricsSetting {
+    pub(crate) const DEFAULT: MetricsSetting = MetricsSetting {
+        bind: Bind::Off,
+        max_sites: 50,
+    };
 }
 
 /// `TASKSCOPE_WAKERS`: waker tracking, which only tokio's tracing spans can give.
@@ -175,6 +193,7 @@ impl Default for Config {
             limits: Limits::DEFAULT,
             token: TokenSetting::Generate,
             allow_remote: false,
+            metrics: MetricsSetting::DEFAULT,
         }
     }
 }
@@ -209,6 +228,8 @@ pub(crate) mod env {
     pub(crate) const ALLOW_REMOTE: &str = "TASKSCOPE_ALLOW_REMOTE";
     pub(crate) const MAX_WATCHERS: &str = "TASKSCOPE_MAX_WATCHERS";
     pub(crate) const MAX_CONNECTIONS: &str = "TASKSCOPE_MAX_CONNECTIONS";
+    pub(crate) const METRICS_BIND: &str = "TASKSCOPE_METRICS_BIND";
+    pub(crate) const METRICS_MAX_SITES: &str = "TASKSCOPE_METRICS_MAX_SITES";
 }
 
 impl Config {
@@ -295,6 +316,12 @@ impl Config {
         });
         apply(env::MAX_CONNECTIONS, &mut |v| {
             parse_count(v).map(|n| self.limits.max_connections = n)
+        });
+        apply(env::METRICS_BIND, &mut |v| {
+            Bind::parse(v).map(|b| self.metrics.bind = b)
+        });
+        apply(env::METRICS_MAX_SITES, &mut |v| {
+            parse_count(v).map(|n| self.metrics.max_sites = n)
         });
     }
 }
@@ -409,5 +436,38 @@ mod tests {
         assert_eq!(config.publish_interval, default.publish_interval);
         assert_eq!(config.wakers, default.wakers);
         assert_eq!(config.console_bind, Bind::Off);
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+
+    fn metrics_from(vars: &[(&str, &str)]) -> MetricsSetting {
+        let mut config = Config::default();
+        config.apply_env(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        });
+        config.metrics
+    }
+
+    #[test]
+    fn the_metrics_endpoint_is_off_unless_asked_for() {
+        assert_eq!(metrics_from(&[]), MetricsSetting::DEFAULT);
+        assert_eq!(MetricsSetting::DEFAULT.bind, Bind::Off);
+        let metrics = metrics_from(&[
+            (env::METRICS_BIND, "127.0.0.1:9464"),
+            (env::METRICS_MAX_SITES, "7"),
+        ]);
+        assert_eq!(metrics.bind, Bind::Tcp("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(metrics.max_sites, 7);
+    }
+
+    #[test]
+    fn invalid_metrics_settings_keep_the_defaults() {
+        let metrics = metrics_from(&[(env::METRICS_BIND, "9464"), (env::METRICS_MAX_SITES, "0")]);
+        assert_eq!(metrics, MetricsSetting::DEFAULT);
     }
 }

@@ -68,6 +68,7 @@ pub mod hooks;
 mod init_layer;
 mod intern;
 mod layer;
+mod metrics;
 mod outcome;
 mod quiet;
 mod recorder;
