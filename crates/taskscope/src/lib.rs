@@ -41,6 +41,8 @@
 //! | `TASKSCOPE_ALLOW_REMOTE` | `off` | allow an address beyond loopback |
 //! | `TASKSCOPE_MAX_WATCHERS` | `16` | clients streaming at once |
 //! | `TASKSCOPE_MAX_CONNECTIONS` | `32` | connections at once |
+//! | `TASKSCOPE_METRICS_BIND` | `off` | serve Prometheus metrics at `GET /metrics` here (`docs/monitoring.md`) |
+//! | `TASKSCOPE_METRICS_MAX_SITES` | `50` | spawn sites with metric series of their own |
 //!
 //! The same settings exist on [`Builder`]. The macros install no tracing subscriber, so the
 //! app's own logging set-up works unchanged. An app on `#[tokio::main]` that builds its own
