@@ -198,8 +198,8 @@ fn scrapers_that_connect_and_never_send_keep_neither_the_app_nor_other_scrapers_
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        let mut byte = [0u8; 1];
-        match stream.read(&mut byte) {
+        // Read to the end: whatever the endpoint says first, it must then close.
+        match stream.read_to_end(&mut Vec::new()) {
             Ok(_) => {}
             Err(e) => assert!(
                 !matches!(
