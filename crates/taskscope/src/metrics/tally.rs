@@ -6,6 +6,7 @@
 //! and the result is handed to the endpoint as one immutable [`Exposition`].
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use taskscope_api::{histogram, v1};
@@ -13,6 +14,7 @@ use taskscope_api::{histogram, v1};
 use super::exposition::{Board, Exposition};
 use super::sites::{Change, OTHER, SeriesId, Site, Sites};
 use crate::cell::{Kind, TaskCell};
+use crate::task_table::IdHasher;
 
 /// The numbers are gathered at most this often: monitoring systems scrape every few
 /// seconds, and gathering reads every live task.
@@ -55,17 +57,19 @@ impl Buckets {
         self.counts.iter().sum()
     }
 
-    /// Adds a poll histogram of the probe's (44 buckets) and its total in ns.
-    fn add_polls(&mut self, polls: &[u32], busy_ns: u64) {
-        for (index, &count) in polls.iter().enumerate() {
+    /// The exported poll buckets of polls counted in the probe's own buckets.
+    fn of_polls(polls: &Polls) -> Self {
+        let mut buckets = Self::new(POLL_BOUNDS_NS.len());
+        for (index, &count) in polls.counts.iter().enumerate() {
             let (_, high) = histogram::bucket_bounds(index);
             let bucket = POLL_BOUNDS_NS
                 .iter()
                 .position(|&bound| high <= bound)
                 .unwrap_or(POLL_BOUNDS_NS.len());
-            self.counts[bucket] += u64::from(count);
+            buckets.counts[bucket] += count;
         }
-        self.sum += busy_ns as f64 / 1e9;
+        buckets.sum = polls.busy_ns as f64 / 1e9;
+        buckets
     }
 
     /// Raises every count (and the sum) to at least `other`'s: what an exported counter
@@ -75,6 +79,26 @@ impl Buckets {
             *mine = (*mine).max(*theirs);
         }
         self.sum = self.sum.max(other.sum);
+    }
+}
+
+/// Polls in the probe's own buckets (`taskscope_api::histogram`) and their total time:
+/// adding a task's is a plain sum, its mapping to the exported buckets waits for the
+/// refresh.
+#[derive(Debug, Clone)]
+struct Polls {
+    counts: [u64; histogram::BUCKETS],
+    busy_ns: u64,
+}
+
+impl Polls {
+    const NONE: Polls = Polls {
+        counts: [0; histogram::BUCKETS],
+        busy_ns: 0,
+    };
+
+    fn add(&mut self, cell: &TaskCell) {
+        self.busy_ns += cell.add_polls_to(&mut self.counts);
     }
 }
 
@@ -89,7 +113,7 @@ pub(crate) struct Series {
     pub(crate) stalls: u64,
     pub(crate) stall_durations: Buckets,
     /// Polls of the tasks that have ended.
-    ended_polls: Buckets,
+    ended_polls: Polls,
     /// Polls of ended and live tasks, as last published.
     pub(crate) polls: Buckets,
     pub(crate) live: u64,
@@ -109,7 +133,7 @@ impl Series {
             ended: [0; 4],
             stalls: 0,
             stall_durations: Buckets::new(STALL_BOUNDS_S.len()),
-            ended_polls: Buckets::new(POLL_BOUNDS_NS.len()),
+            ended_polls: Polls::NONE,
             polls: Buckets::new(POLL_BOUNDS_NS.len()),
             live: 0,
             lost_wakers: 0,
@@ -124,7 +148,7 @@ pub(crate) struct Tally {
     /// By [`SeriesId`]; `None` for a slot nobody holds.
     series: Vec<Option<Series>>,
     /// The series of every task taken in and not yet ended.
-    tasks: HashMap<u64, SeriesId>,
+    tasks: HashMap<u64, SeriesId, BuildHasherDefault<IdHasher>>,
     waker_tracking: bool,
     publish_interval_ns: u64,
     threshold_s: f64,
@@ -142,7 +166,7 @@ impl Tally {
         Self {
             sites: Sites::new(config.metrics.max_sites),
             series,
-            tasks: HashMap::new(),
+            tasks: HashMap::default(),
             waker_tracking: config.waker_tracking(),
             publish_interval_ns: config.publish_interval.as_nanos() as u64,
             threshold_s: config.stall_threshold.as_secs_f64(),
@@ -187,14 +211,11 @@ impl Tally {
             v1::Outcome::CancelledAtShutdown => Some(3),
             v1::Outcome::Unspecified => None,
         };
-        let stats = cell.stats(true);
         let series = self.series_mut(series);
         if let Some(outcome) = outcome {
             series.ended[outcome] += 1;
         }
-        series
-            .ended_polls
-            .add_polls(&stats.poll_histogram, stats.busy_ns);
+        series.ended_polls.add(cell);
     }
 
     /// The series a task is counted in (`other` once it has ended).
@@ -272,7 +293,7 @@ impl Tally {
         live: impl Iterator<Item = &'a Arc<TaskCell>>,
         stalled_tasks: impl Iterator<Item = u64>,
     ) {
-        let mut polls: Vec<Option<Buckets>> = self
+        let mut polls: Vec<Option<Polls>> = self
             .series
             .iter_mut()
             .map(|series| {
@@ -285,14 +306,13 @@ impl Tally {
             .collect();
         for cell in live {
             let id = self.series_of_task(cell.identity.id);
-            let stats = cell.stats(false);
-            let lost = self.waker_tracking && is_lost_waker(cell, &stats, now_ns);
+            let lost = self.waker_tracking && is_lost_waker(cell, now_ns);
             let series = self.series_mut(id);
             series.live += 1;
             series.lost_wakers += u64::from(lost);
             let id = if polls[id].is_some() { id } else { OTHER };
-            if let Some(buckets) = polls[id].as_mut() {
-                buckets.add_polls(&stats.poll_histogram, stats.busy_ns);
+            if let Some(polls) = polls[id].as_mut() {
+                polls.add(cell);
             }
         }
         for task in stalled_tasks {
@@ -301,7 +321,7 @@ impl Tally {
         }
         for (series, polls) in self.series.iter_mut().zip(polls) {
             if let (Some(series), Some(polls)) = (series.as_mut(), polls) {
-                series.polls.raise_to(&polls);
+                series.polls.raise_to(&Buckets::of_polls(&polls));
             }
         }
     }
@@ -309,9 +329,12 @@ impl Tally {
 
 /// Idle, polled at least once, not one waker left, for a while: nothing holds a way to
 /// wake it (the rule `taskscope check` reports a lost waker by).
-fn is_lost_waker(cell: &TaskCell, stats: &v1::TaskStats, now_ns: u64) -> bool {
-    matches!(cell.identity.kind, Kind::Task | Kind::Local)
-        && stats.polls > 0
+fn is_lost_waker(cell: &TaskCell, now_ns: u64) -> bool {
+    if !matches!(cell.identity.kind, Kind::Task | Kind::Local) {
+        return false;
+    }
+    let stats = cell.stats(false);
+    true && stats.polls > 0
         && stats.wakers == 0
         && stats.state == v1::TaskState::Idle as i32
         && now_ns.saturating_sub(stats.last_poll_end_ns) >= LOST_WAKER_GRACE_NS
@@ -324,10 +347,9 @@ mod tests {
     #[test]
     fn every_poll_of_the_probe_histogram_lands_in_an_exported_bucket_that_holds_it() {
         for index in 0..histogram::BUCKETS {
-            let mut polls = vec![0u32; histogram::BUCKETS];
-            polls[index] = 1;
-            let mut buckets = Buckets::new(POLL_BOUNDS_NS.len());
-            buckets.add_polls(&polls, 0);
+            let mut polls = Polls::NONE;
+            polls.counts[index] = 1;
+            let buckets = Buckets::of_polls(&polls);
             let exported = buckets.counts.iter().position(|&c| c == 1).unwrap();
             let (low, high) = histogram::bucket_bounds(index);
             if exported < POLL_BOUNDS_NS.len() {
