@@ -72,6 +72,8 @@ pub(crate) struct Aggregator {
     has_consumers: bool,
     /// The Prometheus endpoint's numbers, when it is on (`metrics/`).
     metrics: Option<crate::metrics::Tally>,
+    /// The OTLP export of stalls, when it is on (`otlp.rs`).
+    otlp: Option<crate::otlp::Otlp>,
 }
 
 impl Aggregator {
@@ -94,12 +96,18 @@ impl Aggregator {
             last_publish_ns: 0,
             has_consumers: false,
             metrics: None,
+            otlp: None,
         }
     }
 
     /// Keeps `tally` up to date from now on.
     pub(crate) fn set_metrics(&mut self, tally: crate::metrics::Tally) {
         self.metrics = Some(tally);
+    }
+
+    /// Hands every stall to `otlp` from now on.
+    pub(crate) fn set_otlp(&mut self, otlp: crate::otlp::Otlp) {
+        self.otlp = Some(otlp);
     }
 
     /// Takes in everything queued since the last call.
@@ -249,6 +257,13 @@ impl Aggregator {
                         stall.waiting_for_cpu_ns = last.waiting_ns.saturating_sub(first.waiting_ns);
                     }
                     self.pending.stalls.insert(stall.stall_id, stall.clone());
+                    if let Some(otlp) = self.otlp.as_mut() {
+                        let site = self.live.get(&task).map_or_else(
+                            || "unknown".to_owned(),
+                            |cell| crate::metrics::site_label(&cell.identity),
+                        );
+                        otlp.stall_ended(stall.stall_id, clock::now_ns(), site);
+                    }
                     self.recent_stalls.push_back(stall);
                     if self.recent_stalls.len() > RETAINED_STALLS {
                         self.recent_stalls.pop_front();
@@ -363,6 +378,9 @@ impl Aggregator {
                 stalled,
                 self.shared.drops.to_proto(),
             );
+        }
+        if let Some(otlp) = self.otlp.as_mut() {
+            otlp.tick(now, &self.recent_stalls);
         }
         if !self.has_consumers {
             self.pending = Pending::default();

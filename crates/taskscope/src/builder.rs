@@ -200,6 +200,18 @@ impl Builder {
         self
     }
 
+    /// Exports every stall, with its stack, as an OpenTelemetry log record over OTLP/gRPC
+    /// to `endpoint` (`http://host:port`, or `off`, the default);
+    /// `TASKSCOPE_OTLP_ENDPOINT` in the environment. Needs the `otlp` cargo feature
+    /// (without it, the setting is ignored with a warning). See `docs/monitoring.md`.
+    pub fn otlp_endpoint(mut self, endpoint: &str) -> Self {
+        match crate::config::parse_otlp_endpoint(endpoint) {
+            Ok(endpoint) => self.config.otlp_endpoint = endpoint,
+            Err(problem) => diag::warn(&format!("OTLP endpoint {endpoint:?}: {problem}")),
+        }
+        self
+    }
+
     /// Most spawn sites with metric series of their own (`TASKSCOPE_METRICS_MAX_SITES`,
     /// default 50): the busiest sites get them, all others are summed as `site="other"`,
     /// so that the number of series stays bounded whatever the app spawns.

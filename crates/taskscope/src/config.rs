@@ -82,6 +82,8 @@ pub(crate) struct Config {
     pub(crate) allow_remote: bool,
     /// The Prometheus endpoint (`metrics/`); off by default.
     pub(crate) metrics: MetricsSetting,
+    /// Where stalls are exported as OTLP log records (feature `otlp`); none by default.
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 /// `TASKSCOPE_METRICS_BIND` and `TASKSCOPE_METRICS_MAX_SITES`.
@@ -194,6 +196,7 @@ impl Default for Config {
             token: TokenSetting::Generate,
             allow_remote: false,
             metrics: MetricsSetting::DEFAULT,
+            otlp_endpoint: None,
         }
     }
 }
@@ -230,6 +233,7 @@ pub(crate) mod env {
     pub(crate) const MAX_CONNECTIONS: &str = "TASKSCOPE_MAX_CONNECTIONS";
     pub(crate) const METRICS_BIND: &str = "TASKSCOPE_METRICS_BIND";
     pub(crate) const METRICS_MAX_SITES: &str = "TASKSCOPE_METRICS_MAX_SITES";
+    pub(crate) const OTLP_ENDPOINT: &str = "TASKSCOPE_OTLP_ENDPOINT";
 }
 
 impl Config {
@@ -323,6 +327,21 @@ impl Config {
         apply(env::METRICS_MAX_SITES, &mut |v| {
             parse_count(v).map(|n| self.metrics.max_sites = n)
         });
+        apply(env::OTLP_ENDPOINT, &mut |v| {
+            parse_otlp_endpoint(v).map(|e| self.otlp_endpoint = e)
+        });
+    }
+}
+
+/// Parses an OTLP/gRPC endpoint: `http://host:port`, or `off`.
+pub(crate) fn parse_otlp_endpoint(text: &str) -> Result<Option<String>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match text.strip_prefix("http://") {
+        Some(rest) if !rest.is_empty() => Ok(Some(text.to_owned())),
+        _ => Err("expected http://host:port (OTLP over gRPC, no TLS), or off".into()),
     }
 }
 
@@ -463,6 +482,17 @@ mod metrics_tests {
         ]);
         assert_eq!(metrics.bind, Bind::Tcp("127.0.0.1:9464".parse().unwrap()));
         assert_eq!(metrics.max_sites, 7);
+    }
+
+    #[test]
+    fn an_otlp_endpoint_is_an_http_address_or_off() {
+        assert_eq!(
+            parse_otlp_endpoint(" http://127.0.0.1:4317 "),
+            Ok(Some("http://127.0.0.1:4317".into()))
+        );
+        assert_eq!(parse_otlp_endpoint("off"), Ok(None));
+        assert!(parse_otlp_endpoint("https://collector:4317").is_err());
+        assert!(parse_otlp_endpoint("127.0.0.1:4317").is_err());
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub(crate) use tally::Tally;
 use crate::config::{Bind, Config};
 use crate::server::Listener;
 
+/// A task's spawn site as the metrics label it: `file:line:column`.
+pub(crate) fn site_label(identity: &crate::cell::Identity) -> String {
+    sites::label(sites::of(identity))
+}
+
 /// Binds the metrics address on the thread that starts the probe, so that a busy port is
 /// reported at once; `None` when the endpoint is off or cannot listen (the app runs on).
 pub(crate) fn bind(config: &Config) -> Option<Listener> {

@@ -80,6 +80,11 @@ pub(crate) fn start(
                 if let Some(listener) = metrics {
                     aggregator.set_metrics(crate::metrics::start(&thread_shared.config, listener));
                 }
+                if let Some(endpoint) = &thread_shared.config.otlp_endpoint
+                    && let Some(otlp) = crate::otlp::Otlp::start(endpoint, aggregator.program())
+                {
+                    aggregator.set_otlp(otlp);
+                }
                 if let (Some(listener), Some(token)) = (listener, token) {
                     tokio::spawn(crate::server::serve(
                         listener,

@@ -18,6 +18,16 @@ use std::collections::HashMap;
 /// A spawn site: `file`, `line`, `column` of the spawn call.
 pub(crate) type Site = (&'static str, u32, u32);
 
+/// The spawn site of a task.
+pub(crate) fn of(identity: &crate::cell::Identity) -> Site {
+    (identity.file, identity.line, identity.column)
+}
+
+/// `file:line:column`, as the dashboard and `taskscope check` name a site.
+pub(crate) fn label((file, line, column): Site) -> String {
+    format!("{file}:{line}:{column}")
+}
+
 /// The index of a series; [`OTHER`] is the one every site without a slot shares.
 pub(crate) type SeriesId = usize;
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use taskscope_api::{histogram, v1};
 
 use super::exposition::{Board, Exposition};
-use super::sites::{Change, OTHER, SeriesId, Site, Sites};
+use super::sites::{self, Change, OTHER, SeriesId, Site, Sites};
 use crate::cell::{Kind, TaskCell};
 use crate::task_table::IdHasher;
 
@@ -122,8 +122,8 @@ pub(crate) struct Series {
 }
 
 impl Series {
-    fn of_site((file, line, column): Site) -> Self {
-        Self::new(format!("{file}:{line}:{column}").into())
+    fn of_site(site: Site) -> Self {
+        Self::new(sites::label(site).into())
     }
 
     fn new(site: Arc<str>) -> Self {
@@ -189,7 +189,7 @@ impl Tally {
         if self.tasks.contains_key(&id) {
             return;
         }
-        let site: Site = (cell.identity.file, cell.identity.line, cell.identity.column);
+        let site = sites::of(&cell.identity);
         let series = self.sites.series_of_spawn(site, now_ns);
         if self.series[series].is_none() {
             self.series[series] = Some(Series::of_site(site));
@@ -334,7 +334,7 @@ fn is_lost_waker(cell: &TaskCell, now_ns: u64) -> bool {
         return false;
     }
     let stats = cell.stats(false);
-    true && stats.polls > 0
+    stats.polls > 0
         && stats.wakers == 0
         && stats.state == v1::TaskState::Idle as i32
         && now_ns.saturating_sub(stats.last_poll_end_ns) >= LOST_WAKER_GRACE_NS
@@ -359,6 +359,77 @@ mod tests {
                 assert!(low >= POLL_BOUNDS_NS[exported - 1], "bucket {index}");
             }
         }
+    }
+
+    use crate::cell::{End, Identity, WakerOp};
+
+    fn cell_at(id: u64, line: u32) -> Arc<TaskCell> {
+        let mut identity = Identity::for_test(id);
+        identity.line = line;
+        Arc::new(TaskCell::new(identity))
+    }
+
+    fn end(cell: &TaskCell, outcome: v1::Outcome) {
+        cell.set_end(End {
+            at_ns: 1,
+            outcome,
+            thread: 1,
+            panic: None,
+        });
+    }
+
+    #[test]
+    fn a_task_polled_then_left_without_a_waker_is_a_lost_waker_after_the_grace() {
+        let cell = cell_at(1, 1);
+        cell.waker_op(WakerOp::Clone, 10, false);
+        cell.poll_started(100, 1, u64::MAX, true);
+        cell.poll_ended(100, 200);
+        assert!(
+            !is_lost_waker(&cell, 200 + 2 * LOST_WAKER_GRACE_NS),
+            "a waker is held"
+        );
+        cell.waker_op(WakerOp::Drop, 300, false);
+        assert!(!is_lost_waker(&cell, 300), "within the grace");
+        assert!(is_lost_waker(&cell, 200 + LOST_WAKER_GRACE_NS));
+    }
+
+    #[test]
+    fn tasks_stalls_and_ends_are_counted_under_their_series() {
+        let board = Arc::new(Board::default());
+        let mut config = crate::config::Config::default();
+        config.metrics.max_sites = 1;
+        let mut tally = Tally::new(&config, board.clone());
+        let (mine, others) = (cell_at(1, 10), cell_at(2, 20));
+        tally.spawned(&mine, 0);
+        tally.spawned(&others, 0);
+        tally.stall_started(1);
+        tally.stall_ended(1, 300_000_000);
+        end(&others, v1::Outcome::Panicked);
+        tally.ended(&others);
+        tally.tick(
+            0,
+            [&mine].into_iter(),
+            [1].into_iter(),
+            v1::Drops::default(),
+        );
+        let text = board.text(super::super::exposition::Format::Prometheus);
+        let text = std::str::from_utf8(&text).unwrap();
+        for line in [
+            "taskscope_tasks_live{site=\"f.rs:10:1\"} 1",
+            "taskscope_tasks_live{site=\"other\"} 0",
+            "taskscope_tasks_spawned_total{site=\"other\"} 1",
+            "taskscope_stalls_total{site=\"f.rs:10:1\"} 1",
+            "taskscope_stalls_running{site=\"f.rs:10:1\"} 1",
+            "taskscope_stall_duration_seconds_bucket{site=\"f.rs:10:1\",le=\"0.25\"} 0",
+            "taskscope_stall_duration_seconds_bucket{site=\"f.rs:10:1\",le=\"0.5\"} 1",
+            "taskscope_tasks_ended_total{site=\"other\",outcome=\"panicked\"} 1",
+        ] {
+            assert!(text.contains(line), "no {line} in\n{text}");
+        }
+        assert!(
+            !text.contains("taskscope_lost_wakers"),
+            "without waker tracking"
+        );
     }
 
     #[test]
