@@ -65,6 +65,42 @@ impl Drop for App {
     }
 }
 
+#[test]
+fn a_task_that_lost_its_waker_is_counted_under_its_site() {
+    let port = free_port();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut app = command("lost_waker")
+        .env("TASKSCOPE_METRICS_BIND", address.to_string())
+        .env("TASKSCOPE_WAKERS", "on")
+        .env("LOST_WAKER_WAIT_MS", "120000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("lost_waker starts");
+    let (file, line, column) = fault_location("src/bin/lost_waker.rs", "lost_waker");
+    let wanted = format!("site=\"{file}:{line}:{column}\"");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut text = String::new();
+    let lost = loop {
+        if let Ok((200, body)) = get(address, "/metrics", None) {
+            text = body;
+        }
+        let lost = samples(&text, "taskscope_lost_wakers");
+        if lost.get(&wanted).is_some_and(|&n| n >= 1.0) || Instant::now() > deadline {
+            break lost;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let _ = app.kill();
+    let _ = app.wait();
+    assert_eq!(lost.get(&wanted), Some(&1.0), "{wanted} in\n{text}");
+    assert_eq!(
+        lost.values().sum::<f64>(),
+        1.0,
+        "only that task lost its waker:\n{text}"
+    );
+}
+
 /// `GET target` over HTTP/1.0 (no chunked answers to decode): the status and the body.
 fn get(address: SocketAddr, target: &str, accept: Option<&str>) -> std::io::Result<(u16, String)> {
     let timeout = Duration::from_secs(5);
