@@ -22,6 +22,8 @@ MODES
   console           console-subscriber 0.5 as console_subscriber::init() sets it up
   taskscope-layer   (not run by default) the probe's layer alone on a bare registry, via
                     Builder::build, without the log layer init() adds
+  taskscope+metrics (not run by default) as taskscope, with the Prometheus endpoint on
+                    (TASKSCOPE_METRICS_BIND) and scraped once a second
 
 WORKLOADS (full size; --quick uses about 1/100)
   spawn          200k tiny tasks spawned and joined              -> cost per spawn

@@ -114,6 +114,13 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
     if job.mode == Mode::TaskscopeWakers {
         command.env("TASKSCOPE_WAKERS", "on");
     }
+    let scraper = (job.mode == Mode::TaskscopeMetrics)
+        .then(|| -> anyhow::Result<Scraper> {
+            let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            command.env("TASKSCOPE_METRICS_BIND", metrics.to_string());
+            Ok(Scraper::start(metrics))
+        })
+        .transpose()?;
 
     let started = Instant::now();
     let mut child = command.spawn().context("cannot start a child run")?;
@@ -130,6 +137,7 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
         started,
     };
     let (status, usage, wait_status) = session.supervise(job, watched.then_some(address));
+    drop(scraper);
     let process_wall = started.elapsed();
     let watch = session
         .watcher
@@ -318,5 +326,38 @@ fn last_lines(text: &str, count: usize) -> String {
         "the child exited without a result and said nothing".into()
     } else {
         tail
+    }
+}
+
+/// Scrapes a child's metrics endpoint once a second, as a monitoring system would, until
+/// dropped.
+struct Scraper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Scraper {
+    fn start(address: SocketAddr) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let timeout = Duration::from_secs(2);
+                if let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, timeout) {
+                    let _ = stream.set_read_timeout(Some(timeout));
+                    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+                    let _ = stream.read_to_end(&mut Vec::new());
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        Self { stop }
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -32,11 +32,14 @@ pub(crate) enum Mode {
     /// The probe's layer alone on a bare registry (`Builder::build`), without the log
     /// output layer `init()` adds: separates the probe's own cost from that layer's.
     TaskscopeLayer,
+    /// As `Taskscope`, with the metrics endpoint on (`TASKSCOPE_METRICS_BIND`) and
+    /// scraped once a second for the whole run.
+    TaskscopeMetrics,
 }
 
 impl Mode {
     /// Every mode.
-    pub(crate) const ALL: [Mode; 8] = [
+    pub(crate) const ALL: [Mode; 9] = [
         Mode::None,
         Mode::Taskscope,
         Mode::TaskscopeInit,
@@ -45,6 +48,7 @@ impl Mode {
         Mode::TaskscopeWakers,
         Mode::Console,
         Mode::TaskscopeLayer,
+        Mode::TaskscopeMetrics,
     ];
 
     /// The modes run when `--modes` is not given.
@@ -68,6 +72,7 @@ impl Mode {
             Mode::TaskscopeWakers => "taskscope+wakers",
             Mode::Console => "console",
             Mode::TaskscopeLayer => "taskscope-layer",
+            Mode::TaskscopeMetrics => "taskscope+metrics",
         }
     }
 
@@ -81,6 +86,7 @@ impl Mode {
                 | Mode::TaskscopeRecord
                 | Mode::TaskscopeWakers
                 | Mode::TaskscopeLayer
+                | Mode::TaskscopeMetrics
         )
     }
 
@@ -88,7 +94,11 @@ impl Mode {
     fn like_taskscope_main(self) -> bool {
         matches!(
             self,
-            Mode::Taskscope | Mode::TaskscopeWatch | Mode::TaskscopeRecord | Mode::TaskscopeWakers
+            Mode::Taskscope
+                | Mode::TaskscopeWatch
+                | Mode::TaskscopeRecord
+                | Mode::TaskscopeWakers
+                | Mode::TaskscopeMetrics
         )
     }
 

@@ -20,6 +20,7 @@
 //! | `stall_storm` | thousands of 3 ms stalls, all sampled, whose results must stay right |
 //! | `workers_main` | a healthy multi-thread `#[taskscope::main]` (worker loops are blocking tasks) |
 //! | `forever` | runs until killed, stalling now and then (recordings cut by SIGKILL) |
+//! | `metrics_stall` | a task blocks its worker 300 ms every half second (stalls), scraped through `TASKSCOPE_METRICS_BIND`; tasks from eight more sites wait |
 //! | `console_app` | instrumented with `console_subscriber::init()`, not the probe: a task blocking its worker 2.5 s now and then (stall) and a lost waker, read over tokio-console's protocol |
 //! | `console_served` | the probe with `TASKSCOPE_CONSOLE_BIND`: five tasks from one line, for tokio-console to see |
 //! | `leaky_tests` (test target) | a `#[tokio::test]` that leaks a task |

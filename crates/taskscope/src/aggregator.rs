@@ -74,6 +74,10 @@ pub(crate) struct Aggregator {
     /// its state current (spawns, ends, stalls) and builds no messages: a new watcher
     /// starts from a snapshot read straight from the task cells anyway.
     has_consumers: bool,
+    /// The Prometheus endpoint's numbers, when it is on (`metrics/`).
+    metrics: Option<crate::metrics::Tally>,
+    /// The OTLP export of stalls, when it is on (`otlp.rs`).
+    otlp: Option<crate::otlp::Otlp>,
 }
 
 impl Aggregator {
@@ -96,7 +100,19 @@ impl Aggregator {
             published_drops: None,
             last_publish_ns: 0,
             has_consumers: false,
+            metrics: None,
+            otlp: None,
         }
+    }
+
+    /// Keeps `tally` up to date from now on.
+    pub(crate) fn set_metrics(&mut self, tally: crate::metrics::Tally) {
+        self.metrics = Some(tally);
+    }
+
+    /// Hands every stall to `otlp` from now on.
+    pub(crate) fn set_otlp(&mut self, otlp: crate::otlp::Otlp) {
+        self.otlp = Some(otlp);
     }
 
     /// Takes in everything queued since the last call.
@@ -121,6 +137,10 @@ impl Aggregator {
                         }
                         self.pending.spawned.push(cell.clone());
                     }
+                    if let Some(metrics) = self.metrics.as_mut() {
+                        metrics.spawned(&cell, clock::now_ns());
+                        metrics.ended(&cell);
+                    }
                     if cell.end().is_some() {
                         // Over before it was taken in (most short tasks): straight to the
                         // ended ones, as `scan` would move it.
@@ -144,6 +164,9 @@ impl Aggregator {
                         .active_stalls
                         .entry((thread, started_ns))
                         .or_insert_with(|| {
+                            if let Some(metrics) = self.metrics.as_mut() {
+                                metrics.stall_started(task);
+                            }
                             let stall_id = *next_id;
                             *next_id += 1;
                             ActiveStall {
@@ -215,6 +238,12 @@ impl Aggregator {
                 } => {
                     let active = self.active_stalls.remove(&(thread, started_ns));
                     let first_seen = active.as_ref().and_then(|a| a.first_seen);
+                    if let Some(metrics) = self.metrics.as_mut() {
+                        if active.is_none() {
+                            metrics.stall_started(task);
+                        }
+                        metrics.stall_ended(task, duration_ns);
+                    }
                     let mut stall = active.map(|active| active.stall).unwrap_or_else(|| {
                         let stall_id = self.next_stall_id;
                         self.next_stall_id += 1;
@@ -233,6 +262,13 @@ impl Aggregator {
                         stall.waiting_for_cpu_ns = last.waiting_ns.saturating_sub(first.waiting_ns);
                     }
                     self.pending.stalls.insert(stall.stall_id, stall.clone());
+                    if let Some(otlp) = self.otlp.as_mut() {
+                        let site = self.live.get(&task).map_or_else(
+                            || "unknown".to_owned(),
+                            |cell| crate::metrics::site_label(&cell.identity),
+                        );
+                        otlp.stall_ended(stall.stall_id, clock::now_ns(), site);
+                    }
                     self.recent_stalls.push_back(stall);
                     if self.recent_stalls.len() > RETAINED_STALLS {
                         self.recent_stalls.pop_front();
@@ -248,6 +284,9 @@ impl Aggregator {
         for (id, cell) in &self.live {
             if cell.end().is_some() {
                 finished.push(*id);
+                if let Some(metrics) = self.metrics.as_mut() {
+                    metrics.ended(cell);
+                }
                 if self.has_consumers {
                     self.pending.ended.extend(ended_message(cell));
                 }
@@ -336,6 +375,18 @@ impl Aggregator {
         self.drain();
         let now = clock::now_ns();
         self.scan(now);
+        if let Some(metrics) = self.metrics.as_mut() {
+            let stalled = self.active_stalls.values().map(|a| a.stall.task_id);
+            metrics.tick(
+                now,
+                self.live.values(),
+                stalled,
+                self.shared.drops.to_proto(),
+            );
+        }
+        if let Some(otlp) = self.otlp.as_mut() {
+            otlp.tick(now, &self.recent_stalls);
+        }
         if !self.has_consumers {
             self.pending = Pending::default();
             return Vec::new();

@@ -181,6 +181,45 @@ impl Builder {
         self
     }
 
+    /// Serves Prometheus metrics (stalls, leaks, the probe's drops) at `GET /metrics` on
+    /// `address` (`host:port`, `unix:/path`, or `off`, the default);
+    /// `TASKSCOPE_METRICS_BIND` in the environment. Loopback only unless
+    /// [`Builder::allow_remote`]: the endpoint has no token. `docs/monitoring.md` lists
+    /// the metrics. An unusable address is reported and leaves the setting unchanged.
+    ///
+    /// ```no_run
+    /// let probe = taskscope::Builder::from_env()
+    ///     .metrics_bind("127.0.0.1:9464")
+    ///     .init_with_hooks();
+    /// ```
+    pub fn metrics_bind(mut self, address: &str) -> Self {
+        match Bind::parse(address) {
+            Ok(bind) => self.config.metrics.bind = bind,
+            Err(problem) => diag::warn(&format!("metrics address {address:?}: {problem}")),
+        }
+        self
+    }
+
+    /// Exports every stall, with its stack, as an OpenTelemetry log record over OTLP/gRPC
+    /// to `endpoint` (`http://host:port`, or `off`, the default);
+    /// `TASKSCOPE_OTLP_ENDPOINT` in the environment. Needs the `otlp` cargo feature
+    /// (without it, the setting is ignored with a warning). See `docs/monitoring.md`.
+    pub fn otlp_endpoint(mut self, endpoint: &str) -> Self {
+        match crate::config::parse_otlp_endpoint(endpoint) {
+            Ok(endpoint) => self.config.otlp_endpoint = endpoint,
+            Err(problem) => diag::warn(&format!("OTLP endpoint {endpoint:?}: {problem}")),
+        }
+        self
+    }
+
+    /// Most spawn sites with metric series of their own (`TASKSCOPE_METRICS_MAX_SITES`,
+    /// default 50): the busiest sites get them, all others are summed as `site="other"`,
+    /// so that the number of series stays bounded whatever the app spawns.
+    pub fn metrics_max_sites(mut self, sites: usize) -> Self {
+        self.config.metrics.max_sites = sites.max(1);
+        self
+    }
+
     /// Starts the probe and returns its layer, for apps that build their own subscriber:
     ///
     /// ```no_run
@@ -238,9 +277,10 @@ impl Builder {
             }
         };
         let bind = listener.as_ref().map(|_| config.bind.to_string());
+        let metrics = crate::metrics::bind(&config);
         let shared = Shared::new(config);
         let commands =
-            crate::runner::start(shared.clone(), listener).map_err(InitError::Threads)?;
+            crate::runner::start(shared.clone(), listener, metrics).map_err(InitError::Threads)?;
         exit::flush_at_exit(commands.clone());
         Ok((shared, Probe { commands, bind }))
     }

@@ -398,6 +398,15 @@ impl TaskCell {
         }
     }
 
+    /// Adds this task's poll histogram to `totals` and returns its busy time (ns): what
+    /// the metrics' per-site totals need, without building a whole [`v1::TaskStats`].
+    pub(crate) fn add_polls_to(&self, totals: &mut [u64; histogram::BUCKETS]) -> u64 {
+        for (total, bucket) in totals.iter_mut().zip(&self.histogram) {
+            *total += u64::from(bucket.load(Ordering::Relaxed));
+        }
+        self.busy_ns.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn spawned(&self) -> v1::TaskSpawned {
         let id = &self.identity;
         v1::TaskSpawned {

@@ -83,6 +83,10 @@ pub(crate) struct Config {
     /// Dump the runtime `taskscope::init()` was called in whenever tasks have been idle
     /// this long (set by `taskscope check`: that runtime's end cannot be waited for).
     pub(crate) dump_when_idle: Option<Duration>,
+    /// The Prometheus endpoint (`metrics/`); off by default.
+    pub(crate) metrics: MetricsSetting,
+    /// Where stalls are exported as OTLP log records (feature `otlp`); none by default.
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -93,6 +97,22 @@ impl Config {
     pub(crate) fn dumps_when_idle(&self) -> bool {
         self.dump_when_idle.is_some() && !self.waker_tracking()
     }
+}
+
+/// `TASKSCOPE_METRICS_BIND` and `TASKSCOPE_METRICS_MAX_SITES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetricsSetting {
+    /// Where `GET /metrics` is served.
+    pub(crate) bind: Bind,
+    /// Spawn sites with series of their own; the rest are summed under `site="other"`.
+    pub(crate) max_sites: usize,
+}
+
+impl MetricsSetting {
+    pub(crate) const DEFAULT: MetricsSetting = MetricsSetting {
+        bind: Bind::Off,
+        max_sites: 50,
+    };
 }
 
 /// `TASKSCOPE_WAKERS`: waker tracking, which only tokio's tracing spans can give.
@@ -189,6 +209,8 @@ impl Default for Config {
             token: TokenSetting::Generate,
             allow_remote: false,
             dump_when_idle: None,
+            metrics: MetricsSetting::DEFAULT,
+            otlp_endpoint: None,
         }
     }
 }
@@ -224,6 +246,9 @@ pub(crate) mod env {
     pub(crate) const MAX_WATCHERS: &str = "TASKSCOPE_MAX_WATCHERS";
     pub(crate) const MAX_CONNECTIONS: &str = "TASKSCOPE_MAX_CONNECTIONS";
     pub(crate) const DUMP_WHEN_IDLE: &str = "TASKSCOPE_DUMP_WHEN_IDLE";
+    pub(crate) const METRICS_BIND: &str = "TASKSCOPE_METRICS_BIND";
+    pub(crate) const METRICS_MAX_SITES: &str = "TASKSCOPE_METRICS_MAX_SITES";
+    pub(crate) const OTLP_ENDPOINT: &str = "TASKSCOPE_OTLP_ENDPOINT";
 }
 
 impl Config {
@@ -325,6 +350,27 @@ impl Config {
                 }
             })
         });
+        apply(env::METRICS_BIND, &mut |v| {
+            Bind::parse(v).map(|b| self.metrics.bind = b)
+        });
+        apply(env::METRICS_MAX_SITES, &mut |v| {
+            parse_count(v).map(|n| self.metrics.max_sites = n)
+        });
+        apply(env::OTLP_ENDPOINT, &mut |v| {
+            parse_otlp_endpoint(v).map(|e| self.otlp_endpoint = e)
+        });
+    }
+}
+
+/// Parses an OTLP/gRPC endpoint: `http://host:port`, or `off`.
+pub(crate) fn parse_otlp_endpoint(text: &str) -> Result<Option<String>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match text.strip_prefix("http://") {
+        Some(rest) if !rest.is_empty() => Ok(Some(text.to_owned())),
+        _ => Err("expected http://host:port (OTLP over gRPC, no TLS), or off".into()),
     }
 }
 
@@ -438,5 +484,49 @@ mod tests {
         assert_eq!(config.publish_interval, default.publish_interval);
         assert_eq!(config.wakers, default.wakers);
         assert_eq!(config.console_bind, Bind::Off);
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+
+    fn metrics_from(vars: &[(&str, &str)]) -> MetricsSetting {
+        let mut config = Config::default();
+        config.apply_env(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        });
+        config.metrics
+    }
+
+    #[test]
+    fn the_metrics_endpoint_is_off_unless_asked_for() {
+        assert_eq!(metrics_from(&[]), MetricsSetting::DEFAULT);
+        assert_eq!(MetricsSetting::DEFAULT.bind, Bind::Off);
+        let metrics = metrics_from(&[
+            (env::METRICS_BIND, "127.0.0.1:9464"),
+            (env::METRICS_MAX_SITES, "7"),
+        ]);
+        assert_eq!(metrics.bind, Bind::Tcp("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(metrics.max_sites, 7);
+    }
+
+    #[test]
+    fn an_otlp_endpoint_is_an_http_address_or_off() {
+        assert_eq!(
+            parse_otlp_endpoint(" http://127.0.0.1:4317 "),
+            Ok(Some("http://127.0.0.1:4317".into()))
+        );
+        assert_eq!(parse_otlp_endpoint("off"), Ok(None));
+        assert!(parse_otlp_endpoint("https://collector:4317").is_err());
+        assert!(parse_otlp_endpoint("127.0.0.1:4317").is_err());
+    }
+
+    #[test]
+    fn invalid_metrics_settings_keep_the_defaults() {
+        let metrics = metrics_from(&[(env::METRICS_BIND, "9464"), (env::METRICS_MAX_SITES, "0")]);
+        assert_eq!(metrics, MetricsSetting::DEFAULT);
     }
 }

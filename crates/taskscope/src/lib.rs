@@ -41,6 +41,9 @@
 //! | `TASKSCOPE_ALLOW_REMOTE` | `off` | allow an address beyond loopback |
 //! | `TASKSCOPE_MAX_WATCHERS` | `16` | clients streaming at once |
 //! | `TASKSCOPE_MAX_CONNECTIONS` | `32` | connections at once |
+//! | `TASKSCOPE_METRICS_BIND` | `off` | serve Prometheus metrics at `GET /metrics` here (`docs/monitoring.md`) |
+//! | `TASKSCOPE_METRICS_MAX_SITES` | `50` | spawn sites with metric series of their own |
+//! | `TASKSCOPE_OTLP_ENDPOINT` | `off` | send stalls as OTLP log records here (feature `otlp`; `docs/monitoring.md`) |
 //!
 //! The same settings exist on [`Builder`]. The macros install no tracing subscriber, so the
 //! app's own logging set-up works unchanged. An app on `#[tokio::main]` that builds its own
@@ -69,6 +72,8 @@ pub mod hooks;
 mod init_layer;
 mod intern;
 mod layer;
+mod metrics;
+mod otlp;
 mod outcome;
 mod quiet;
 mod recorder;

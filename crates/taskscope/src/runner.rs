@@ -54,6 +54,7 @@ pub(crate) enum Command {
 pub(crate) fn start(
     shared: Arc<Shared>,
     listener: Option<Listener>,
+    metrics: Option<Listener>,
 ) -> std::io::Result<mpsc::UnboundedSender<Command>> {
     // Before anything publishes: the first update says whether stacks can be captured.
     let capture = crate::stall_stack::Capture::new(&shared);
@@ -87,8 +88,16 @@ pub(crate) fn start(
                     return;
                 }
             };
-            let aggregator = Aggregator::new(thread_shared.clone(), events);
+            let mut aggregator = Aggregator::new(thread_shared.clone(), events);
             runtime.block_on(async move {
+                if let Some(listener) = metrics {
+                    aggregator.set_metrics(crate::metrics::start(&thread_shared.config, listener));
+                }
+                if let Some(endpoint) = &thread_shared.config.otlp_endpoint
+                    && let Some(otlp) = crate::otlp::Otlp::start(endpoint, aggregator.program())
+                {
+                    aggregator.set_otlp(otlp);
+                }
                 if let (Some(listener), Some(token)) = (listener, token) {
                     tokio::spawn(crate::server::serve(
                         listener,

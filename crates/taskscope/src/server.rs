@@ -45,26 +45,39 @@ pub(crate) enum Listener {
 /// Binds the probe's address; `Ok(None)` when serving is off. An address other than
 /// loopback is refused unless `allow_remote` (and then a warning says what it exposes).
 pub(crate) fn bind(bind: &Bind, allow_remote: bool) -> io::Result<Option<Listener>> {
+    if let Bind::Tcp(addr) = bind
+        && !addr.ip().is_loopback()
+    {
+        refuse_remote(addr, allow_remote)?;
+        crate::diag::warn(&format!(
+            "serving on {addr}, beyond this host (TASKSCOPE_ALLOW_REMOTE): clients need \
+             the token, but the traffic is not encrypted; prefer an SSH tunnel to a \
+             loopback address"
+        ));
+    }
+    bind_listener(bind)
+}
+
+/// Refuses an address beyond loopback unless `allow_remote` (TASKSCOPE_ALLOW_REMOTE).
+pub(crate) fn refuse_remote(addr: &std::net::SocketAddr, allow_remote: bool) -> io::Result<()> {
+    if addr.ip().is_loopback() || allow_remote {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "{} is not a loopback address, and serving the app's internals beyond this \
+             host needs TASKSCOPE_ALLOW_REMOTE=1",
+            addr.ip()
+        ),
+    ))
+}
+
+/// Binds `bind` as it is, non-blocking; `Ok(None)` for `off`.
+pub(crate) fn bind_listener(bind: &Bind) -> io::Result<Option<Listener>> {
     match bind {
         Bind::Off => Ok(None),
         Bind::Tcp(addr) => {
-            if !addr.ip().is_loopback() {
-                if !allow_remote {
-                    return Err(io::Error::new(
-                        io::ErrorKind::PermissionDenied,
-                        format!(
-                            "{} is not a loopback address, and serving the app's internals \
-                             beyond this host needs TASKSCOPE_ALLOW_REMOTE=1",
-                            addr.ip()
-                        ),
-                    ));
-                }
-                crate::diag::warn(&format!(
-                    "serving on {addr}, beyond this host (TASKSCOPE_ALLOW_REMOTE): clients need \
-                     the token, but the traffic is not encrypted; prefer an SSH tunnel to a \
-                     loopback address"
-                ));
-            }
             let listener = std::net::TcpListener::bind(addr)?;
             listener.set_nonblocking(true)?;
             Ok(Some(Listener::Tcp(listener)))

@@ -22,6 +22,11 @@ impl Future for ForgetfulWait {
 async fn main() {
     taskscope::init();
     tokio::spawn(ForgetfulWait); // FAULT: lost_waker
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // How long main waits: longer when a scraper of the metrics endpoint needs the time.
+    let wait_ms = std::env::var("LOST_WAKER_WAIT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(300);
+    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
     println!("lost_waker: main gives up waiting");
 }

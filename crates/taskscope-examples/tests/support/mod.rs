@@ -36,6 +36,7 @@ pub fn example(name: &str) -> PathBuf {
         "service_layer" => env!("CARGO_BIN_EXE_service_layer"),
         "service_plain" => env!("CARGO_BIN_EXE_service_plain"),
         "busy" => env!("CARGO_BIN_EXE_busy"),
+        "metrics_stall" => env!("CARGO_BIN_EXE_metrics_stall"),
         other => panic!("no example {other}"),
     };
     PathBuf::from(path)
