@@ -99,7 +99,7 @@ fn reports_point_at_the_await_line() {
         "no annotation at {location}:\n{text}"
     );
     assert!(
-        text.contains("in `parked::wait_for_go` (on `Notified`)"),
+        text.contains("in `parked::wait_for_go` (on `tokio::sync::notify::Notified`)"),
         "{text}"
     );
 }

@@ -58,12 +58,10 @@ impl Leaf {
         self.await_frame.and_then(|i| self.frames.get(i))
     }
 
-    /// What the user's code awaited there: the library call just inside the `.await`
-    /// (e.g. `tokio::sync::mpsc::Receiver::recv`), when there is one.
+    /// What the user's code awaited there (e.g. `tokio::sync::mpsc::Receiver::recv`),
+    /// when there is one.
     pub(crate) fn awaited_call(&self) -> Option<&Frame> {
-        let at = self.await_frame?;
-        let inner = self.frames.get(at.checked_sub(1)?)?;
-        inner.user.then_some(inner)
+        super::names::awaited_call(&self.frames, self.await_frame?)
     }
 }
 

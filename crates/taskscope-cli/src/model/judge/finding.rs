@@ -1,6 +1,7 @@
 //! A finding: one problem at one spawn site, as every report shows it.
 
 use super::policy::{FindingKind, Severity};
+use crate::model::names;
 use crate::model::stall::{Frame, is_user_location};
 
 /// One problem, grouped by kind and spawn location: `count` occurrences, the worst shown.
@@ -86,14 +87,9 @@ impl Finding {
         let frame = &self.waiting_at[at];
         Some(WaitingPoint {
             location: frame.location.as_deref()?,
-            function: short_function(&frame.function),
-            // The nearest call inside it into another crate: frames of the same crate in
-            // between are the user's own machinery (a `select!`'s branches).
-            awaited: self.waiting_at[..at]
-                .iter()
-                .rev()
-                .find(|inner| crate_of(&inner.function) != crate_of(&frame.function))
-                .map(|inner| last_segment(short_function(&inner.function))),
+            function: names::short_function(&frame.function),
+            awaited: names::awaited_call(&self.waiting_at, at)
+                .map(|call| names::short_call(&call.function)),
         })
     }
 }
@@ -104,23 +100,17 @@ pub(crate) struct WaitingPoint<'a> {
     pub(crate) location: &'a str,
     pub(crate) function: &'a str,
     /// The library call awaited there (e.g. `Receiver<T>::recv`), when known.
-    pub(crate) awaited: Option<&'a str>,
+    pub(crate) awaited: Option<String>,
 }
 
 impl std::fmt::Display for WaitingPoint<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "waiting at {} in `{}`", self.location, self.function)?;
-        if let Some(awaited) = self.awaited {
+        if let Some(awaited) = &self.awaited {
             write!(f, " (on `{awaited}`)")?;
         }
         Ok(())
     }
-}
-
-/// The crate a function belongs to, by the first segment of its path.
-fn crate_of(function: &str) -> &str {
-    let name = short_function(function).trim_start_matches('<');
-    name.split("::").next().unwrap_or(name)
 }
 
 fn innermost_user_location(frames: &[Frame]) -> Option<&str> {
@@ -128,64 +118,4 @@ fn innermost_user_location(frames: &[Frame]) -> Option<&str> {
         .iter()
         .filter_map(|frame| frame.location.as_deref())
         .find(|location| is_user_location(location))
-}
-
-/// A function's name as a person reads it: an async block's `{{closure}}` suffixes
-/// dropped, and for a trait method (`<tokio::…::JoinHandle<T> as Future>::poll`) the type
-/// it is called on.
-pub(crate) fn short_function(function: &str) -> &str {
-    let mut name = function;
-    while let Some(outer) = name.strip_suffix("::{{closure}}") {
-        name = outer;
-    }
-    if let Some(rest) = name.strip_prefix('<')
-        && let Some((ty, _)) = rest.split_once(" as ")
-    {
-        return ty;
-    }
-    name
-}
-
-/// A library call as a report names it: from the path's last type on
-/// (`tokio::sync::mpsc::bounded::Receiver<T>::recv` → `Receiver<T>::recv`).
-fn last_segment(path: &str) -> &str {
-    let mut depth = 0usize;
-    let mut cut = 0;
-    let bytes = path.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'<' => depth += 1,
-            b'>' => depth = depth.saturating_sub(1),
-            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
-                // Keep the last segment starting with an upper-case letter (the type).
-                if path[i + 2..].starts_with(|c: char| c.is_ascii_uppercase()) {
-                    cut = i + 2;
-                }
-                i += 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    &path[cut..]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_read_as_people_write_them() {
-        assert_eq!(
-            short_function("app::drain::{{closure}}::{{closure}}"),
-            "app::drain"
-        );
-        let join =
-            "<tokio::runtime::task::join::JoinHandle<T> as core::future::future::Future>::poll";
-        assert_eq!(last_segment(short_function(join)), "JoinHandle<T>");
-        let recv = "tokio::sync::mpsc::bounded::Receiver<T>::recv::{{closure}}";
-        assert_eq!(last_segment(short_function(recv)), "Receiver<T>::recv");
-        assert_eq!(last_segment("std::thread::sleep"), "std::thread::sleep");
-    }
 }

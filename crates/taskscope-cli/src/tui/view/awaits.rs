@@ -6,13 +6,13 @@ use ratatui::text::{Line, Span};
 
 use super::details::frame_line;
 use crate::duration::human_ns;
+use crate::model::names::{is_join_handle, short_call, short_function};
 use crate::model::stall::shown_frames;
 use crate::model::task::{Kind, Task};
 use crate::model::waiting::{Chain, DumpFacts, Leaf, Trigger};
 use crate::tui::app::{App, Source};
 use crate::tui::metrics::clock;
 use crate::tui::theme::Theme;
-use crate::tui::waits::{is_join_handle, short_call, short_function};
 
 /// Leaves listed before "and N more" (a `select!` over many futures).
 const LEAVES_SHOWN: usize = 8;
