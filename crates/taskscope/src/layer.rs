@@ -139,6 +139,9 @@ impl TaskLayer {
         let mut fields = SpawnFields::default();
         attrs.record(&mut fields);
         let Some(kind) = fields.kind else { return };
+        if kind == Kind::BlockOn && fields.file.is_some_and(is_tokio_internal) {
+            return;
+        }
         self.shared
             .instrumentation_seen
             .store(true, Ordering::Relaxed);
@@ -291,6 +294,16 @@ impl TaskLayer {
     }
 }
 
+/// Whether a `block_on` was called by tokio itself: `Handle::dump` on a multi-thread
+/// runtime runs a throw-away current-thread runtime on a thread of its own, whose body is
+/// no task of the app's.
+fn is_tokio_internal(file: &str) -> bool {
+    file.ends_with("src/runtime/handle.rs")
+        && file.rsplit(['/', '\\']).any(|dir| {
+            dir.starts_with("tokio-") && dir[6..].starts_with(|c: char| c.is_ascii_digit())
+        })
+}
+
 /// The fields of tokio's `runtime.spawn` span.
 #[derive(Default)]
 struct SpawnFields {
@@ -398,5 +411,25 @@ impl fmt::Write for SmallText {
         self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
         self.len += take;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_tokio_internal;
+
+    #[test]
+    fn only_tokios_own_block_on_is_tokio_internal() {
+        let registry = "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        assert!(is_tokio_internal(&format!(
+            "{registry}/tokio-1.54.1/src/runtime/handle.rs"
+        )));
+        assert!(!is_tokio_internal(&format!(
+            "{registry}/tokio-util-0.7.1/src/runtime/handle.rs"
+        )));
+        assert!(!is_tokio_internal("src/runtime/handle.rs"));
+        assert!(!is_tokio_internal(&format!(
+            "{registry}/tokio-1.54.1/src/main.rs"
+        )));
     }
 }

@@ -37,6 +37,7 @@ pub fn example(name: &str) -> PathBuf {
         "service_plain" => env!("CARGO_BIN_EXE_service_plain"),
         "busy" => env!("CARGO_BIN_EXE_busy"),
         "metrics_stall" => env!("CARGO_BIN_EXE_metrics_stall"),
+        "stalled_dump" => env!("CARGO_BIN_EXE_stalled_dump"),
         other => panic!("no example {other}"),
     };
     PathBuf::from(path)
