@@ -55,6 +55,7 @@
 
 mod aggregator;
 mod auth;
+mod body_watch;
 mod builder;
 mod cell;
 mod clock;
@@ -80,6 +81,7 @@ mod shared;
 mod snapshots;
 mod stall_stack;
 mod task_table;
+mod thread_state;
 mod threads;
 mod watchdog;
 mod watchers;
