@@ -1,6 +1,7 @@
-//! Not a fault: the body of a current-thread `#[tokio::main]` that calls `taskscope::init()`
-//! and then only waits (a long timer, then a channel fed by a task now and then). Its
-//! thread is parked in the runtime throughout: watched from outside, it shows no stall.
+//! Not a fault: the body of a current-thread `#[tokio::main]` that calls
+//! `taskscope::init()` and then only waits (a long timer, a channel fed by a task now and
+//! then, a timer again). Its thread is parked in the runtime throughout: watched from
+//! outside, it shows no stall.
 
 use std::time::Duration;
 
@@ -19,5 +20,7 @@ async fn main() {
     while receiver.recv().await.is_some() {
         received += 1;
     }
+    // The ticking task has ended: its end is decided well before the runtime shuts down.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     println!("body_idle_current_thread: done, {received} ticks");
 }
