@@ -164,15 +164,17 @@ impl Look {
     /// poll seen in between, and no block other than the one it may be in now (a thread
     /// that parked and came back in between has blocked once more than that).
     fn continues(&self, earlier: &Look) -> bool {
-        let blocks = self
-            .state
-            .voluntary_switches
-            .saturating_sub(earlier.state.voluntary_switches);
+        let (Some(now), Some(then)) = (
+            self.state.voluntary_switches,
+            earlier.state.voluntary_switches,
+        ) else {
+            return false;
+        };
         let allowed = match self.state.syscall {
             Syscall::Running => 0,
             Syscall::Blocked(_) | Syscall::Elsewhere => 1,
         };
-        self.generation == earlier.generation && blocks <= allowed
+        self.generation == earlier.generation && now.saturating_sub(then) <= allowed
     }
 }
 
@@ -293,7 +295,7 @@ mod tests {
         Look {
             state: ThreadState {
                 syscall,
-                voluntary_switches,
+                voluntary_switches: Some(voluntary_switches),
             },
             generation,
             at_ns: 0,
