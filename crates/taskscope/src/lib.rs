@@ -41,7 +41,6 @@
 //! | `TASKSCOPE_ALLOW_REMOTE` | `off` | allow an address beyond loopback |
 //! | `TASKSCOPE_MAX_WATCHERS` | `16` | clients streaming at once |
 //! | `TASKSCOPE_MAX_CONNECTIONS` | `32` | connections at once |
-//! | `TASKSCOPE_TLS_CERT`, `TASKSCOPE_TLS_KEY` | unset | serve gRPC over TLS with these PEM files (feature `tls`; `docs/security.md`) |
 //!
 //! The same settings exist on [`Builder`]. The macros install no tracing subscriber, so the
 //! app's own logging set-up works unchanged. An app on `#[tokio::main]` that builds its own

@@ -44,11 +44,7 @@ pub(crate) fn load(files: &TlsFiles) -> Result<Option<ServerTls>, String> {
 #[cfg(feature = "tls")]
 fn identity(cert: &[u8], key: &[u8]) -> Result<Option<ServerTls>, String> {
     use tonic::transport::{Identity, Server, ServerTlsConfig};
-    // A client that starts a handshake and never finishes it is dropped like one that
-    // never sends its HTTP/2 preface.
-    let config = ServerTlsConfig::new()
-        .identity(Identity::from_pem(cert, key))
-        .timeout(crate::connections::HANDSHAKE_TIMEOUT);
+    let config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
     // tonic parses the files only when the server takes them: do it now, to report it now.
     Server::builder()
         .tls_config(config.clone())
