@@ -80,8 +80,6 @@ pub(crate) struct Config {
     pub(crate) token: TokenSetting,
     /// Serving on an address other than loopback was asked for explicitly.
     pub(crate) allow_remote: bool,
-    /// The server's TLS certificate and key (`tls.rs`); none: plain text.
-    pub(crate) tls: crate::tls::TlsFiles,
 }
 
 /// `TASKSCOPE_WAKERS`: waker tracking, which only tokio's tracing spans can give.
@@ -177,7 +175,6 @@ impl Default for Config {
             limits: Limits::DEFAULT,
             token: TokenSetting::Generate,
             allow_remote: false,
-            tls: crate::tls::TlsFiles::default(),
         }
     }
 }
@@ -197,15 +194,6 @@ impl Config {
     }
 }
 
-/// A file's path; not empty.
-fn parse_path(value: &str) -> Result<PathBuf, String> {
-    if value.trim().is_empty() {
-        Err("an empty path".into())
-    } else {
-        Ok(PathBuf::from(value))
-    }
-}
-
 /// Environment variables the probe reads.
 pub(crate) mod env {
     pub(crate) const BIND: &str = "TASKSCOPE_BIND";
@@ -221,8 +209,6 @@ pub(crate) mod env {
     pub(crate) const ALLOW_REMOTE: &str = "TASKSCOPE_ALLOW_REMOTE";
     pub(crate) const MAX_WATCHERS: &str = "TASKSCOPE_MAX_WATCHERS";
     pub(crate) const MAX_CONNECTIONS: &str = "TASKSCOPE_MAX_CONNECTIONS";
-    pub(crate) const TLS_CERT: &str = "TASKSCOPE_TLS_CERT";
-    pub(crate) const TLS_KEY: &str = "TASKSCOPE_TLS_KEY";
 }
 
 impl Config {
@@ -309,12 +295,6 @@ impl Config {
         });
         apply(env::MAX_CONNECTIONS, &mut |v| {
             parse_count(v).map(|n| self.limits.max_connections = n)
-        });
-        apply(env::TLS_CERT, &mut |v| {
-            parse_path(v).map(|path| self.tls.cert = Some(path))
-        });
-        apply(env::TLS_KEY, &mut |v| {
-            parse_path(v).map(|path| self.tls.key = Some(path))
         });
     }
 }

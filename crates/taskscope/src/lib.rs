@@ -83,7 +83,6 @@ mod stall_stack;
 mod task_table;
 mod thread_state;
 mod threads;
-mod tls;
 mod watchdog;
 mod watchers;
 

@@ -42,7 +42,6 @@ pub(crate) enum Command {
 pub(crate) fn start(
     shared: Arc<Shared>,
     listener: Option<Listener>,
-    tls: Option<crate::tls::ServerTls>,
 ) -> std::io::Result<mpsc::UnboundedSender<Command>> {
     // Before anything publishes: the first update says whether stacks can be captured.
     let capture = crate::stall_stack::Capture::new(&shared);
@@ -83,7 +82,6 @@ pub(crate) fn start(
                         server_commands,
                         limits,
                         token,
-                        tls,
                     ));
                 }
                 run(thread_shared, aggregator, command_receiver).await;
