@@ -45,9 +45,12 @@ struct Request {
 
 /// Whether the calling thread runs code tokio started before the probe could see it:
 /// inside a runtime, with no poll the probe sees in progress on this thread (a runtime
-/// built after the probe started has its `block_on` seen through tokio's span).
+/// built after the probe started has its `block_on` seen through tokio's span). Without
+/// `--cfg tokio_unstable` the probe sees no task at all and says so; the body is no
+/// exception.
 pub(crate) fn in_unseen_body() -> bool {
-    tokio::runtime::Handle::try_current().is_ok()
+    cfg!(tokio_unstable)
+        && tokio::runtime::Handle::try_current().is_ok()
         && threads::with_local(|local| local.current_task() == 0).unwrap_or(false)
 }
 
