@@ -751,29 +751,89 @@ fn check_text(name: &str) -> (Option<i32>, String, String) {
     )
 }
 
-/// `init()` inside `#[tokio::main]` cannot see the body tokio started before it: the
-/// report says so, naming the call, and `#[taskscope::main]` (which sees it) gets no such
-/// note. The program's own output carries nothing of it.
+/// `init()` called from a spawned task cannot watch the body of `main` (another thread):
+/// the program says so once on stderr, with the fix, and the report in a note naming the
+/// call. Called from the body itself, the body is watched: neither says anything.
 #[test]
-fn a_body_the_probe_cannot_see_is_named_in_the_report() {
-    let (_, report, stderr) = check_text("blocking_sleep");
+fn a_body_the_probe_cannot_watch_is_named_on_stderr_and_in_the_report() {
+    let (status, report, stderr) = check_text("init_in_task");
+    assert_eq!(status, Some(0), "{report}\n{stderr}");
     let call = location_of_line(
-        "src/bin/blocking_sleep.rs",
-        "taskscope::init()",
+        "src/bin/init_in_task.rs",
+        "async { taskscope::init() }",
         "taskscope",
     );
     assert!(
         report.contains(&format!(
-            "taskscope::init() was called at {call}, inside a body tokio was already running"
+            "taskscope::init() was called at {call}, inside a runtime tokio was already running, \
+             from where the probe cannot watch the body"
         )),
         "{report}"
     );
-    assert!(
-        !stderr.contains("taskscope"),
-        "nothing in the program's output: {stderr}"
-    );
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("taskscope: warning:"))
+        .collect();
+    let [warning] = warnings.as_slice() else {
+        panic!("one warning expected: {stderr}")
+    };
+    assert!(warning.contains(&call), "{warning}");
+    assert!(warning.contains("#[taskscope::main]"), "{warning}");
+    for watched in ["blocking_sleep", "body_idle"] {
+        let (_, report, stderr) = check_text(watched);
+        assert!(!report.contains("cannot watch"), "{report}");
+        assert!(
+            !stderr.contains("taskscope"),
+            "nothing in the program's output: {stderr}"
+        );
+    }
     let (_, report, _) = check_text("main_stall");
-    assert!(!report.contains("inside a body"), "{report}");
+    assert!(!report.contains("cannot watch"), "{report}");
+}
+
+/// The body of `#[tokio::main]` blocks right after calling `taskscope::init()`: tokio was
+/// polling it before the probe existed, so the probe watches its thread from outside. The
+/// stall is reported at the `init()` call, as the task `main`, with the sleep's line in its
+/// stack, on both runtime flavors.
+#[test]
+fn a_blocking_sleep_in_the_body_of_tokio_main_is_a_stall_at_the_init_call() {
+    for example in ["body_stall", "body_stall_current_thread"] {
+        let source = format!("src/bin/{example}.rs");
+        let call = location_of_line(&source, "// FAULT: stall", "taskscope");
+        let checked = check_example(example, &[]);
+        let finding = assert_single_error(&checked, "stall", &call);
+        assert_eq!(finding["task"]["name"], "main", "{finding:#}");
+        let duration = finding["duration_ms"].as_f64().unwrap();
+        assert!(duration >= 300.0, "the 800 ms sleep: {finding:#}");
+        let frames = finding["backtrace"]
+            .as_array()
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| panic!("no backtrace: {finding:#}"));
+        let innermost = frames[0]["function"].as_str().unwrap();
+        assert!(innermost.contains("sleep"), "{finding:#}");
+        let marked = blocking_line(&source);
+        assert!(
+            frames.iter().any(|f| {
+                f["function"].as_str().unwrap().contains("main")
+                    && f["location"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("{marked}:"))
+            }),
+            "a frame of main at {marked}: {finding:#}"
+        );
+        let message = finding["message"].as_str().unwrap();
+        assert!(message.contains("blocked in"), "{message}");
+    }
+}
+
+/// A `#[tokio::main]` body that calls `taskscope::init()` and then only awaits (a long
+/// timer, a channel) is parked in the runtime: watched from outside, no stall.
+#[test]
+fn an_idle_body_of_tokio_main_is_no_stall() {
+    for example in ["body_idle", "body_idle_current_thread"] {
+        assert_clean_pass(&check_example(example, &[]));
+    }
 }
 
 /// A 25 ms poll that six busy threads on its CPU stretch to about 200 ms is the machine's

@@ -17,6 +17,9 @@
 //! | `nested` | tasks spawning tasks (parent/child links) |
 //! | `waiting_at_shutdown` | tasks waiting on channels, timers, locks, I/O at shutdown (none lost a waker) |
 //! | `main_stall` | the body of `#[taskscope::main]` itself blocks (stall of the `block_on` task) |
+//! | `body_stall`, `body_stall_current_thread` | the body of `#[tokio::main]` blocks right after `taskscope::init()` (stall of the body, watched from outside) |
+//! | `body_idle`, `body_idle_current_thread` | none: a `#[tokio::main]` body that calls `taskscope::init()` and then only waits |
+//! | `init_in_task` | none of its own: `taskscope::init()` called from a spawned task, where the body of `main` cannot be watched (said on stderr and in a note) |
 //! | `stall_storm` | thousands of 3 ms stalls, all sampled, whose results must stay right |
 //! | `workers_main` | a healthy multi-thread `#[taskscope::main]` (worker loops are blocking tasks) |
 //! | `forever` | runs until killed, stalling now and then (recordings cut by SIGKILL) |

@@ -410,23 +410,39 @@ static PROBE_INSTALLED: AtomicBool = AtomicBool::new(false);
 /// stderr and the app runs on without it.
 ///
 /// Called inside `#[tokio::main]` (or `#[tokio::test]`), it runs in a body tokio started
-/// before the probe existed: that body's own stalls are not seen. `taskscope check` says
-/// so in a note naming this call (`ProcessInfo.unobserved_body` on the wire), rather than
-/// printing into the app's output; `#[taskscope::main]` sees the body.
+/// before the probe existed, whose polls no span marks. The probe then watches that
+/// body's thread from outside (`body_watch.rs`), so that a body kept away from the
+/// runtime (a blocking sleep or read, a computation) past the stall threshold is still
+/// reported as a stall, at this call. Where that cannot be done (called from inside a
+/// spawned task, or a platform without Linux's `/proc/<tid>/syscall`), it says so once on
+/// stderr, and `taskscope check` in a note naming this call (`ProcessInfo.unobserved_body`
+/// on the wire); `#[taskscope::main]` sees every poll of the body exactly.
 #[track_caller]
 pub fn init() {
+    let caller = std::panic::Location::caller();
     let mut builder = Builder::from_env();
-    if tokio::runtime::Handle::try_current().is_ok() {
-        let caller = std::panic::Location::caller();
-        builder.config.unobserved_body = Some(format!(
-            "{}:{}:{}",
-            caller.file(),
-            caller.line(),
-            caller.column()
-        ));
+    let body = crate::body_watch::in_unseen_body();
+    let unwatchable = body
+        .then(crate::body_watch::cannot_watch_this_thread)
+        .flatten();
+    if let Some(why) = unwatchable {
+        let at = format!("{}:{}:{}", caller.file(), caller.line(), caller.column());
+        static UNWATCHED: AtomicBool = AtomicBool::new(false);
+        diag::warn_once(
+            &UNWATCHED,
+            &format!(
+                "taskscope::init() was called at {at}, {why}: a stall in the body that \
+                 called it is not seen; #[taskscope::main] (or #[taskscope::test]) in place \
+                 of tokio's macro sees it"
+            ),
+        );
+        builder.config.unobserved_body = Some(at);
     }
     match builder.init() {
         Ok(_) => {
+            if body && unwatchable.is_none() {
+                crate::body_watch::watch_this_thread(caller);
+            }
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 // The runtime lives until `main` returns: reachable for dumps till then.
                 let ending = crate::dump::runtimes::Ending::Unseen;

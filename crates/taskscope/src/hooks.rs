@@ -237,6 +237,11 @@ fn end_poll(shared: &Shared, id: u64) {
 /// JSON number.
 static NEXT_BODY_ID: AtomicU64 = AtomicU64::new(1 << 52);
 
+/// A fresh id for a `block_on` body (also the bodies `body_watch.rs` watches).
+pub(crate) fn next_body_id() -> u64 {
+    NEXT_BODY_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The body of `#[taskscope::main]` or `#[taskscope::test]`, tracked as a `block_on` task
 /// so that a stall in the body itself is seen on the hooks route too.
 #[doc(hidden)]
@@ -256,7 +261,7 @@ pub fn body<F: Future>(
     column: u32,
 ) -> Body<F> {
     let cell = ROUTE.get().map(|shared| {
-        let id = NEXT_BODY_ID.fetch_add(1, Ordering::Relaxed);
+        let id = next_body_id();
         let cell = register(
             shared,
             id,

@@ -58,6 +58,7 @@
 
 mod aggregator;
 mod auth;
+mod body_watch;
 mod builder;
 mod cell;
 mod clock;
@@ -87,6 +88,7 @@ mod shutdown;
 mod snapshots;
 mod stall_stack;
 mod task_table;
+mod thread_state;
 mod threads;
 mod watchdog;
 mod watchers;

@@ -154,12 +154,30 @@ impl Shared {
         started_ns: u64,
         duration_ns: u64,
     ) {
-        let sent = self.send(ProbeEvent::StallEnded {
+        self.send_stall_end(
+            cell.identity.id,
             thread,
-            task: cell.identity.id,
             started_ns,
             duration_ns,
-            sched: crate::schedstat::of_this_thread(),
+            crate::schedstat::of_this_thread(),
+        );
+    }
+
+    /// A stall of `task` on `thread` is over; `sched`: the thread's scheduler totals then.
+    pub(crate) fn send_stall_end(
+        &self,
+        task: u64,
+        thread: u32,
+        started_ns: u64,
+        duration_ns: u64,
+        sched: Option<crate::schedstat::SchedStat>,
+    ) {
+        let sent = self.send(ProbeEvent::StallEnded {
+            thread,
+            task,
+            started_ns,
+            duration_ns,
+            sched,
         });
         if sent {
             self.urgent.notify_one();

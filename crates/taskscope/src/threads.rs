@@ -75,6 +75,12 @@ impl ThreadSlot {
         Some(Polling { task, started_ns })
     }
 
+    /// Changes whenever a poll starts or returns on this thread: two equal readings mean
+    /// no poll the probe sees started or ended in between.
+    pub(crate) fn generation(&self) -> u32 {
+        self.seq.load(Ordering::Acquire)
+    }
+
     pub(crate) fn has_exited(&self) -> bool {
         self.exited.load(Ordering::Relaxed)
     }
@@ -173,6 +179,11 @@ impl Local {
         }
         inbox.push(cell.clone());
         true
+    }
+
+    /// This thread's slot (registering the thread if it has not polled yet).
+    pub(crate) fn thread_slot(&self) -> Arc<ThreadSlot> {
+        self.slot().clone()
     }
 
     /// This thread's number.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::shared::{ProbeEvent, Shared};
 use crate::threads::{Polling, ThreadSlot};
-use crate::{clock, quiet, stall_stack, threads};
+use crate::{body_watch, clock, quiet, stall_stack, threads};
 
 /// A stall the watchdog is following.
 struct Followed {
@@ -30,6 +30,8 @@ pub(crate) struct Watchdog {
     period: Duration,
     followed: HashMap<u32, Followed>,
     capture: Option<stall_stack::Capture>,
+    /// `block_on` bodies no poll marks, watched from outside (`body_watch.rs`).
+    bodies: body_watch::Bodies,
 }
 
 pub(crate) fn start(
@@ -44,6 +46,7 @@ pub(crate) fn start(
         period,
         followed: HashMap::new(),
         capture,
+        bodies: body_watch::Bodies::default(),
     };
     std::thread::Builder::new()
         .name("taskscope-watchdog".into())
@@ -106,11 +109,12 @@ impl Watchdog {
         }
         self.followed
             .retain(|number, _| stalled_threads.contains(number));
+        self.bodies.scan(&self.shared, self.capture.as_ref());
     }
 }
 
 /// Tells the aggregator (and, at once, watchers) that `polling` is still running.
-fn report(
+pub(crate) fn report(
     shared: &Shared,
     slot: &ThreadSlot,
     polling: Polling,

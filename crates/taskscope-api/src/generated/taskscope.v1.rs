@@ -168,7 +168,8 @@ pub struct ProcessInfo {
     #[serde(serialize_with = "crate::serde_enum::route")]
     pub route: i32,
     /// Where `taskscope::init()` was called (`file:line:col`) when that was inside a
-    /// future tokio was already running (the body of `#\[tokio::main\]` or `#\[tokio::test\]`):
+    /// future tokio was already running and the probe could not watch the body's thread
+    /// from outside instead (called from a spawned task, or no Linux `/proc/<tid>/syscall`):
     /// tokio started that body before the probe existed, so its own stalls are not seen.
     /// Empty otherwise. `#\[taskscope::main\]`/`#\[taskscope::test\]` see the body.
     #[prost(string, tag = "14")]

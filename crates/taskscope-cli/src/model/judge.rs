@@ -176,9 +176,10 @@ fn visibility_notes(model: &Model, who: &str, notes: &mut Vec<String>) {
         .filter(|at| !at.is_empty())
     {
         notes.push(format!(
-            "{who}: taskscope::init() was called at {at}, inside a body tokio was already \
-             running, so a stall in that body itself is not seen; #[taskscope::main] (or \
-             #[taskscope::test]) in place of tokio's macro sees it"
+            "{who}: taskscope::init() was called at {at}, inside a runtime tokio was already \
+             running, from where the probe cannot watch the body that called it, so a stall \
+             in that body itself is not seen; #[taskscope::main] (or #[taskscope::test]) in \
+             place of tokio's macro sees it"
         ));
     }
     if let Some(process) = model.process()
