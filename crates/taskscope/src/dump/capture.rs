@@ -82,9 +82,10 @@ fn is_current(handle: &Handle) -> bool {
 /// task spawned from the probe's (quiet) thread, so not one of the app's.
 async fn from_inside(handle: &Handle, timeout: Duration) -> Result<tokio::runtime::Dump, String> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let _ = handle.spawn(async move {
+    // Detached: its answer comes through `reply`.
+    drop(handle.spawn(async move {
         let _ = reply.send(Handle::current().dump().await);
-    });
+    }));
     match tokio::time::timeout(timeout, answer).await {
         Ok(Ok(dump)) => Ok(dump),
         Ok(Err(_)) => Err("the runtime has shut down".to_owned()),

@@ -29,10 +29,10 @@ impl Requests {
     /// A dump for a client, and whether it was taken now (so is news for watchers).
     pub(crate) async fn answer(&self, shared: &Shared) -> (v1::Dump, bool) {
         let mut last = self.last.lock().await;
-        if let Some((at, dump)) = last.as_ref() {
-            if at.elapsed() < MIN_INTERVAL {
-                return (dump.clone(), false);
-            }
+        if let Some((at, dump)) = last.as_ref()
+            && at.elapsed() < MIN_INTERVAL
+        {
+            return (dump.clone(), false);
         }
         let dump = take_all(shared, v1::DumpTrigger::Requested, None).await;
         *last = Some((Instant::now(), dump.clone()));
