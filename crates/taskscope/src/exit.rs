@@ -34,6 +34,7 @@ pub(crate) fn flush_at_exit(commands: mpsc::UnboundedSender<Command>) {
 }
 
 /// The first probe started in this process (the one the macros' runtimes report to).
+#[cfg(taskscope_dumps)]
 pub(crate) fn first_probe() -> Option<mpsc::UnboundedSender<Command>> {
     PROBES
         .lock()

@@ -339,6 +339,7 @@ const IDLE_DUMP_INTERVAL: Duration = Duration::from_secs(1);
 /// seconds) and come back to it as [`Command::Dumped`] to be published.
 struct Dumps {
     shared: Arc<Shared>,
+    #[cfg_attr(not(taskscope_dumps), allow(dead_code))]
     commands: mpsc::UnboundedSender<Command>,
     #[cfg(taskscope_dumps)]
     requests: Arc<crate::dump::requests::Requests>,

@@ -48,6 +48,7 @@ pub(crate) enum Job {
     Sample(RawSample),
     /// Stacks of code addresses (innermost first, return addresses already minus one)
     /// to resolve for an await-chain dump.
+    #[cfg_attr(not(taskscope_dumps), allow(dead_code))]
     Stacks {
         stacks: Vec<Vec<usize>>,
         reply: tokio::sync::oneshot::Sender<Vec<ResolvedStack>>,
@@ -55,6 +56,7 @@ pub(crate) enum Job {
 }
 
 /// One resolved stack.
+#[cfg_attr(not(taskscope_dumps), allow(dead_code))]
 pub(crate) struct ResolvedStack {
     pub(crate) frames: Vec<v1::Frame>,
     /// Position in `frames` of the innermost frame of the user's own code.
