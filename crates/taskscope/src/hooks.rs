@@ -217,7 +217,13 @@ fn end_poll(shared: &Shared, id: u64) {
             .try_with(|e| e.get() == id && e.replace(0) == id)
             .unwrap_or(false);
         if ended {
-            cell.set_end(outcome::ended_in_own_poll(cell, now, local.thread_number()));
+            let mut end = outcome::ended_in_own_poll(cell, now, local.thread_number());
+            if end.outcome == taskscope_api::v1::Outcome::Completed
+                && crate::shutdown::current_runtime_is_closing()
+            {
+                end.outcome = taskscope_api::v1::Outcome::CancelledAtShutdown;
+            }
+            cell.set_end(end);
             if let Some(cell) = task_table::remove(id)
                 && !cell.is_announced()
                 && !shared.announce(&cell)
