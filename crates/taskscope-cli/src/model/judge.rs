@@ -401,6 +401,11 @@ fn without_await_chains(model: &Model, found: &[rules::Occurrence]) -> Option<St
         "no dump was taken: only runtimes started by #[taskscope::main] or \
          #[taskscope::test] are dumped before they shut down"
             .to_owned()
+    } else if process.waker_tracking {
+        "no dump was taken: with taskscope::init(), dumps are taken when tasks go idle, but \
+         never while wakers are tracked (as `check` does there, for exact lost-waker \
+         verdicts); #[taskscope::main] dumps its runtime before it shuts down"
+            .to_owned()
     } else {
         "no dump was taken: with taskscope::init(), dumps are taken when tasks go idle, \
          and these never did long enough"

@@ -798,3 +798,69 @@ fn a_busy_stall_says_it_was_computing() {
         judgement.findings[0].message
     );
 }
+
+/// A dump at shutdown placed task 1 at `src/serve.rs:88:14`, awaiting a channel.
+fn with_chain(update: &mut v1::Update, task: u64) {
+    update.dumps.push(v1::Dump {
+        trigger: v1::DumpTrigger::Shutdown as i32,
+        frames: vec![
+            v1::Frame {
+                function: "tokio::sync::mpsc::bounded::Receiver<T>::recv::{{closure}}".into(),
+                location:
+                    "/home/u/.cargo/registry/src/x/tokio-1.54.1/src/sync/mpsc/bounded.rs:245:42"
+                        .into(),
+                address: 0,
+                user: true,
+            },
+            v1::Frame {
+                function: "app::serve::{{closure}}".into(),
+                location: "src/serve.rs:88:14".into(),
+                address: 0,
+                user: true,
+            },
+        ],
+        leaves: vec![v1::AwaitLeaf {
+            frames: vec![0, 1],
+            await_frame: 2,
+        }],
+        chains: vec![v1::AwaitChain {
+            task_id: task,
+            leaves: vec![0],
+        }],
+        ..Default::default()
+    });
+}
+
+#[test]
+fn a_leak_a_dump_reached_says_where_it_waits_and_annotates_that_line() {
+    let mut update = cancelled_at_shutdown(1, TaskState::Idle, 1, 1);
+    with_chain(&mut update, 1);
+    let judgement = judge([&one(update)], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!("{judgement:?}")
+    };
+    assert_eq!(finding.waiting_at.len(), 2);
+    assert_eq!(finding.source_location(), "src/serve.rs:88:14");
+    assert_eq!(
+        finding.waiting_point().unwrap().to_string(),
+        "waiting at src/serve.rs:88:14 in `app::serve` (on \
+         `tokio::sync::mpsc::bounded::Receiver::recv`)"
+    );
+    assert!(!judgement.notes.iter().any(|n| n.contains("await chain")));
+}
+
+#[test]
+fn a_leak_no_dump_reached_keeps_its_spawn_line_and_a_note_says_why() {
+    let mut update = cancelled_at_shutdown(1, TaskState::Idle, 1, 1);
+    update.process.as_mut().unwrap().route = v1::Route::Tracing as i32;
+    let judgement = judge([&one(update)], &Policy::default());
+    assert_eq!(judgement.findings[0].source_location(), "src/main.rs:10:5");
+    assert!(
+        judgement
+            .notes
+            .iter()
+            .any(|n| n.contains("no await chain") && n.contains("never while wakers are tracked")),
+        "{:?}",
+        judgement.notes
+    );
+}
