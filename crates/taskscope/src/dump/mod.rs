@@ -52,9 +52,24 @@ const AFTERMATH_NS: u64 = 50_000_000;
 /// is best effort: tokio also consumes references it never reported as waker clones, so
 /// waker counts can still drift after a dump, which is why idle dumps are never taken
 /// while wakers are tracked (`Config::dumps_when_idle`).
+///
+/// On the tracing route's wake path: two loads while no dump is near, the clock only
+/// within an aftermath (which then ends itself).
+#[inline]
 pub(crate) fn in_aftermath() -> bool {
-    DUMPING.load(Ordering::Acquire) > 0
-        || crate::clock::now_ns() < AFTERMATH_UNTIL_NS.load(Ordering::Acquire)
+    if DUMPING.load(Ordering::Acquire) > 0 {
+        return true;
+    }
+    let until = AFTERMATH_UNTIL_NS.load(Ordering::Acquire);
+    if until == 0 {
+        return false;
+    }
+    if crate::clock::now_ns() < until {
+        return true;
+    }
+    // Over: later wakes skip the clock again.
+    let _ = AFTERMATH_UNTIL_NS.compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed);
+    false
 }
 
 /// Marks a dump in progress until dropped.
