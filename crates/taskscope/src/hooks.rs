@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use crate::cell::{Identity, Kind, TaskCell};
+use crate::cell::{Kind, TaskCell};
 use crate::shared::Shared;
-use crate::{clock, diag, outcome, task_table, threads};
+use crate::{clock, diag, lifecycle, outcome, task_table, threads};
 
 /// The probe, once it runs on the hooks route.
 static ROUTE: OnceLock<Arc<Shared>> = OnceLock::new();
@@ -97,60 +97,37 @@ fn spawned(id: tokio::task::Id, at: &'static std::panic::Location<'static>) {
     if crate::quiet::is_quiet() {
         return;
     }
-    let id = task_id(id);
     register(
         shared,
-        id,
-        Kind::Task,
-        None,
-        at.file(),
-        at.line(),
-        at.column(),
+        lifecycle::Spawn {
+            id: task_id(id),
+            kind: Kind::Task,
+            name: None,
+            file: at.file(),
+            line: at.line(),
+            column: at.column(),
+        },
     );
 }
 
-/// Starts tracking a task: its cell goes into the table and to the aggregator.
-fn register(
-    shared: &Shared,
-    id: u64,
-    kind: Kind,
-    name: Option<Box<str>>,
-    file: &'static str,
-    line: u32,
-    column: u32,
-) -> Arc<TaskCell> {
-    let (parent, spawn_thread) =
-        threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
-    let cell = crate::recycle::cell(Identity {
-        id,
-        name,
-        kind,
-        file,
-        line,
-        column,
-        parent,
-        spawned_ns: clock::now_ns(),
-        spawn_thread,
-    });
-    if ENDED_UNKNOWN.try_with(|e| e.replace(0)).unwrap_or(0) == id {
-        cell.set_end(outcome::ended_at_shutdown());
-    } else {
-        task_table::insert(id, cell.clone());
-    }
-    if !shared.announce(&cell) {
-        shared
-            .drops
-            .spawn_events_delayed
-            .fetch_add(1, Ordering::Relaxed);
-    }
-    cell
+/// Starts tracking a task: its cell goes into the table (and to the aggregator).
+fn register(shared: &Shared, spawn: lifecycle::Spawn) -> Arc<TaskCell> {
+    let id = spawn.id;
+    lifecycle::spawned(shared, spawn, |cell| {
+        if ENDED_UNKNOWN.try_with(|e| e.replace(0)).unwrap_or(0) == id {
+            // Its termination already ran: a spawn onto a runtime shutting down.
+            cell.set_end(outcome::ended_at_shutdown());
+        } else {
+            task_table::insert(id, cell.clone());
+        }
+    })
 }
 
 #[cfg(tokio_unstable)]
 fn poll_started(id: tokio::task::Id) {
     let Some(shared) = ROUTE.get() else { return };
-    // SAFETY: tokio polls only live tasks, and this task's cell leaves the table only in
-    // `poll_ended` (or at termination outside any poll of it).
+    // SAFETY: tokio polls only live tasks, and a live task's cell leaves the table only
+    // at its termination, after this poll's end (`terminated`, `end_poll`).
     let Some(cell) = (unsafe { task_table::live(task_id(id)) }) else {
         return;
     };
@@ -167,8 +144,9 @@ fn poll_ended(id: tokio::task::Id) {
 fn terminated(id: tokio::task::Id) {
     let Some(shared) = ROUTE.get() else { return };
     let id = task_id(id);
-    let own_poll = threads::with_local(|l| l.polling_cell(id).is_some()).unwrap_or(false);
-    if own_poll {
+    let own_poll = threads::with_local(|l| l.with_polling_task(id, |_| ()).is_some());
+    if own_poll == Some(true) {
+        // Ended by its own poll: `end_poll` takes it from the table once that poll is over.
         let _ = ENDED_IN_POLL.try_with(|e| e.set(id));
         return;
     }
@@ -176,65 +154,46 @@ fn terminated(id: tokio::task::Id) {
         let _ = ENDED_UNKNOWN.try_with(|e| e.set(id));
         return;
     };
-    cell.set_end(outcome::ended_at_shutdown());
-    if !cell.is_announced() && !shared.announce(&cell) {
-        shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
-    }
+    lifecycle::ended(shared, &cell, outcome::ended_at_shutdown());
 }
 
-/// A poll of `cell` starts on this thread.
+/// A poll of `cell` (in the task table, or a body's own) starts on this thread.
 #[inline]
 fn begin_poll(shared: &Shared, cell: &TaskCell) {
-    cell.prefetch_histogram();
-    let now = clock::now_ns();
     threads::with_local(|local| {
-        let reentry_gap = local.enter(cell, now);
-        let tracking = shared.config.waker_tracking();
-        cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
+        // SAFETY: the table (or the body) holds the cell until after `end_poll`: a task
+        // leaves the table only once the poll its termination came in has ended.
+        unsafe { lifecycle::poll_started(shared, local, cell, 0) }
     });
 }
 
-/// The poll of task `id` that [`begin_poll`] started on this thread returns.
+/// The poll of task `id` that [`begin_poll`] started on this thread returns; when the task
+/// terminated inside it, the task ends here.
 #[inline]
 fn end_poll(shared: &Shared, id: u64) {
     threads::with_local(|local| {
-        let Some(cell) = local.polling_cell(id) else {
-            return;
-        };
-        // SAFETY: the cell was in the table when this poll started and leaves it only
-        // below, once this poll is done with it.
-        let cell = unsafe { &*cell };
-        let now = clock::now_ns();
-        let Some(started) = local.exit(cell, now) else {
-            return;
-        };
-        let duration = cell.poll_ended(started, now);
-        if duration >= shared.threshold_ns && cell.can_stall() {
-            shared.report_stall_end(cell, local.thread_number(), started, duration);
-            local.restamp_exit(id, clock::now_ns());
-        }
-        let ended = ENDED_IN_POLL
-            .try_with(|e| e.get() == id && e.replace(0) == id)
-            .unwrap_or(false);
-        if ended {
-            let mut end = outcome::ended_in_own_poll(cell, now, local.thread_number());
+        local.with_polling_task(id, |cell| {
+            let Some(poll) = lifecycle::poll_ended(shared, local, cell) else {
+                return;
+            };
+            let ended = ENDED_IN_POLL
+                .try_with(|e| e.get() == id && e.replace(0) == id)
+                .unwrap_or(false);
+            if !ended {
+                lifecycle::announce_late(shared, cell, || task_table::get(id));
+                return;
+            }
+            let mut end = outcome::ended_in_own_poll(cell, poll.at_ns, poll.thread);
             if end.outcome == taskscope_api::v1::Outcome::Completed
                 && crate::shutdown::current_runtime_is_closing()
             {
                 end.outcome = taskscope_api::v1::Outcome::CancelledAtShutdown;
             }
-            cell.set_end(end);
-            if let Some(cell) = task_table::remove(id)
-                && !cell.is_announced()
-                && !shared.announce(&cell)
-            {
-                shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
+            match task_table::remove(id) {
+                Some(owned) => lifecycle::ended(shared, &owned, end),
+                None => cell.set_end(end),
             }
-        } else if !cell.is_announced()
-            && let Some(cell) = task_table::get(id)
-        {
-            shared.announce(&cell);
-        }
+        })
     });
 }
 
@@ -268,15 +227,15 @@ pub fn body<F: Future>(
 ) -> Body<F> {
     let cell = ROUTE.get().map(|shared| {
         let id = next_body_id();
-        let cell = register(
-            shared,
+        let spawn = lifecycle::Spawn {
             id,
-            Kind::BlockOn,
-            Some(name.into()),
+            kind: Kind::BlockOn,
+            name: Some(name.into()),
             file,
             line,
             column,
-        );
+        };
+        let cell = register(shared, spawn);
         // Not through the table: the body's own polls below find it directly.
         task_table::remove(id);
         cell
@@ -288,7 +247,8 @@ pub fn body<F: Future>(
     }
 }
 
-/// Ends the body's poll when dropped: also when the body panics out of it.
+/// Ends the body's poll when dropped: also when the body panics out of it (the panic is
+/// then kept on its cell).
 struct PollGuard<'a> {
     shared: &'a Shared,
     cell: &'a TaskCell,
@@ -296,9 +256,6 @@ struct PollGuard<'a> {
 
 impl Drop for PollGuard<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            outcome::poll_unwound(self.cell);
-        }
         end_poll(self.shared, self.cell.identity.id);
     }
 }
@@ -308,7 +265,7 @@ impl<F: Future> Future for Body<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        let (Some(shared), Some(cell)) = (ROUTE.get(), this.cell.as_deref()) else {
+        let (Some(shared), Some(cell)) = (ROUTE.get(), this.cell.as_ref()) else {
             return this.future.as_mut().poll(cx);
         };
         begin_poll(shared, cell);
@@ -318,7 +275,8 @@ impl<F: Future> Future for Body<F> {
         if result.is_ready() {
             this.finished = true;
             let thread = threads::with_local(|l| l.thread_number()).unwrap_or(0);
-            cell.set_end(outcome::ended_in_own_poll(cell, clock::now_ns(), thread));
+            let end = outcome::ended_in_own_poll(cell, clock::now_ns(), thread);
+            lifecycle::ended(shared, cell, end);
         }
         result
     }
@@ -326,7 +284,9 @@ impl<F: Future> Future for Body<F> {
 
 impl<F> Drop for Body<F> {
     fn drop(&mut self) {
-        let Some(cell) = &self.cell else { return };
+        let (Some(shared), Some(cell)) = (ROUTE.get(), &self.cell) else {
+            return;
+        };
         if self.finished {
             return;
         }
@@ -337,6 +297,6 @@ impl<F> Drop for Body<F> {
         } else {
             taskscope_api::v1::Outcome::Cancelled
         };
-        cell.set_end(end);
+        lifecycle::ended(shared, cell, end);
     }
 }

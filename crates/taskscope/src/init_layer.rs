@@ -10,16 +10,13 @@
 //! Trade-off: `RUST_LOG` directives that filter on span fields (`[span{field=value}]`) see
 //! the app's own spans but not tokio's task spans, which is what anyone writing one means.
 
-use std::sync::Arc;
-
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Interest, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::cell::TaskCell;
-use crate::layer::{ProbeFilter, TaskLayer, is_task_span, is_waker_event};
+use crate::layer::{ProbeFilter, SpanOwner, TaskLayer, is_task_span, is_waker_event};
 
 type LogOutput<S> = tracing_subscriber::fmt::Layer<
     S,
@@ -110,16 +107,8 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let app_span = {
-            let Some(span) = ctx.span(id) else { return };
-            if let Some(cell) = span.extensions().get::<Arc<TaskCell>>() {
-                self.probe.poll_started(cell, id);
-                return;
-            }
-            !is_task_span(span.metadata())
-        };
-        if let Some((output, filter)) = &self.log
-            && app_span
+        if self.probe.entered(id, &ctx) == SpanOwner::App
+            && let Some((output, filter)) = &self.log
         {
             <EnvFilter as Layer<S>>::on_enter(filter, id, ctx.clone());
             output.on_enter(id, ctx);
@@ -127,20 +116,8 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        if self.probe.exited_from_frame(id, &ctx) {
-            return;
-        }
-        let app_span = {
-            let Some(span) = ctx.span(id) else { return };
-            let cell = span.extensions().get::<Arc<TaskCell>>().cloned();
-            if let Some(cell) = cell {
-                self.probe.poll_ended(&cell, || Some(cell.clone()));
-                return;
-            }
-            !is_task_span(span.metadata())
-        };
-        if let Some((output, filter)) = &self.log
-            && app_span
+        if self.probe.exited(id, &ctx) == SpanOwner::App
+            && let Some((output, filter)) = &self.log
         {
             <EnvFilter as Layer<S>>::on_exit(filter, id, ctx.clone());
             output.on_exit(id, ctx);
@@ -148,14 +125,8 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        let cell = span.extensions().get::<Arc<TaskCell>>().cloned();
-        let task_span = is_task_span(span.metadata());
-        drop(span);
-        if let Some(cell) = cell {
-            self.probe.closed(&cell);
-        } else if let Some((output, filter)) = &self.log
-            && !task_span
+        if self.probe.closed(&id, &ctx) == SpanOwner::App
+            && let Some((output, filter)) = &self.log
         {
             <EnvFilter as Layer<S>>::on_close(filter, id.clone(), ctx.clone());
             output.on_close(id, ctx);

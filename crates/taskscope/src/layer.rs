@@ -9,7 +9,6 @@
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id};
@@ -17,9 +16,9 @@ use tracing_core::{Event, Interest, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::cell::{Identity, Kind, TaskCell, WakerOp};
+use crate::cell::{Kind, TaskCell, WakerOp};
 use crate::shared::Shared;
-use crate::{clock, intern, outcome, quiet, threads};
+use crate::{intern, lifecycle, outcome, quiet, threads};
 
 /// The taskscope layer, already wrapped in its own per-layer filter so that composing it
 /// with other layers never changes what they see.
@@ -83,7 +82,7 @@ impl<S> Filter<S> for ProbeFilter {
 }
 
 impl TaskLayer {
-    pub(crate) fn cell<S>(id: &Id, ctx: &Context<'_, S>) -> Option<Arc<TaskCell>>
+    fn cell<S>(id: &Id, ctx: &Context<'_, S>) -> Option<Arc<TaskCell>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -100,10 +99,7 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        if let Some(cell) = span.extensions().get::<Arc<TaskCell>>() {
-            self.poll_started(cell, id);
-        }
+        self.entered(id, &ctx);
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
@@ -111,9 +107,7 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if let Some(cell) = Self::cell(&id, &ctx) {
-            self.closed(&cell);
-        }
+        self.closed(&id, &ctx);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -121,8 +115,26 @@ where
     }
 }
 
-/// What the probe does at each point of a task span's life, shared by [`TaskLayer`] and
-/// the combined layer `init()` installs.
+/// Whose a span is, as far as the combined layer `init()` installs needs to know: the
+/// probe's (a tokio task's, or one no longer known), or the app's, for its log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpanOwner {
+    Probe,
+    App,
+}
+
+impl SpanOwner {
+    fn of(meta: &Metadata<'_>) -> Self {
+        if is_task_span(meta) {
+            SpanOwner::Probe
+        } else {
+            SpanOwner::App
+        }
+    }
+}
+
+/// The tracing route's translation of span callbacks into the task's life
+/// (`lifecycle.rs`), shared by [`TaskLayer`] and the combined layer `init()` installs.
 impl TaskLayer {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
@@ -142,129 +154,114 @@ impl TaskLayer {
         if kind == Kind::BlockOn && fields.file.is_some_and(is_tokio_internal) {
             return;
         }
-        self.shared
-            .instrumentation_seen
-            .store(true, Ordering::Relaxed);
-        let (parent, spawn_thread) =
-            threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
-        let cell = crate::recycle::cell(Identity {
+        let spawn = lifecycle::Spawn {
             id: fields.task_id,
-            name: fields.name,
             kind,
+            name: fields.name,
             file: fields.file.unwrap_or_else(|| intern::file("<unknown>")),
             line: fields.line,
             column: fields.column,
-            parent,
-            spawned_ns: clock::now_ns(),
-            spawn_thread,
+        };
+        lifecycle::spawned(&self.shared, spawn, |cell| {
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(cell.clone());
+            }
         });
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(cell.clone());
-        }
-        if !self.shared.announce(&cell) {
-            self.shared
-                .drops
-                .spawn_events_delayed
-                .fetch_add(1, Ordering::Relaxed);
-        }
     }
 
-    /// A poll of the task starts (its span `span` is entered).
-    pub(crate) fn poll_started(&self, cell: &TaskCell, span: &Id) {
+    /// Span `id` was entered: when it is a task's, a poll of that task starts.
+    pub(crate) fn entered<S>(&self, id: &Id, ctx: &Context<'_, S>) -> SpanOwner
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else {
+            return SpanOwner::Probe;
+        };
+        let extensions = span.extensions();
+        let Some(cell) = extensions.get::<Arc<TaskCell>>() else {
+            return SpanOwner::of(span.metadata());
+        };
         if crate::dump::is_tracing() {
-            return;
+            // A dump re-polling the task to see where it waits: not one of the app's polls.
+            return SpanOwner::Probe;
         }
-        cell.prefetch_histogram();
-        let now = clock::now_ns();
         threads::with_local(|local| {
-            let reentry_gap = local.enter_span(cell, span.into_u64(), now);
-            let tracking = self.shared.config.waker_tracking();
-            cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
+            // SAFETY: the span's extensions hold the cell until the span closes, which
+            // tokio does only after the span's last exit.
+            unsafe { lifecycle::poll_started(&self.shared, local, cell, id.into_u64()) }
         });
+        SpanOwner::Probe
     }
 
-    /// Span `id` was exited: when it is a task's, that task's poll returns. Returns whether
-    /// it was a task's.
+    /// Span `id` was exited: when it is a task's, that task's poll returns.
     ///
     /// The cell comes from this thread's poll stack, where the enter left it, rather than
     /// from a second registry lookup (the lookup is only the fallback).
-    pub(crate) fn exited<S>(&self, id: &Id, ctx: &Context<'_, S>) -> bool
+    pub(crate) fn exited<S>(&self, id: &Id, ctx: &Context<'_, S>) -> SpanOwner
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        if self.exited_from_frame(id, ctx) {
-            return true;
+        let dump_repoll = crate::dump::is_tracing();
+        if !dump_repoll && self.exited_from_frame(id, ctx) {
+            return SpanOwner::Probe;
         }
         let Some(span) = ctx.span(id) else {
-            return false;
+            return SpanOwner::Probe;
         };
         let Some(cell) = span.extensions().get::<Arc<TaskCell>>().cloned() else {
-            return false;
+            return SpanOwner::of(span.metadata());
         };
         drop(span);
-        self.poll_ended(&cell, || Some(cell.clone()));
-        true
+        if !dump_repoll {
+            threads::with_local(|local| self.poll_ended(local, &cell, || Some(cell.clone())));
+        }
+        SpanOwner::Probe
     }
 
-    /// [`TaskLayer::exited`] without the registry: `true` when span `id` is the poll on
-    /// top of this thread's poll stack (then that poll has been ended).
-    pub(crate) fn exited_from_frame<S>(&self, id: &Id, ctx: &Context<'_, S>) -> bool
+    /// `true` when span `id` is the poll on top of this thread's poll stack, which has then
+    /// been ended.
+    fn exited_from_frame<S>(&self, id: &Id, ctx: &Context<'_, S>) -> bool
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        if crate::dump::is_tracing() {
-            // A dump's re-poll: its enter was not counted either.
-            return true;
-        }
-        let Some(cell) = threads::with_local(|l| l.polling_span(id.into_u64())).flatten() else {
-            return false;
-        };
-        // SAFETY: the frame was pushed by this span's enter with the cell its extensions
-        // hold; the span is still open (it is being exited), so is the cell.
-        let cell = unsafe { &*cell };
-        self.poll_ended(cell, || Self::cell(id, ctx));
-        true
+        threads::with_local(|local| {
+            local.with_polling_span(id.into_u64(), |cell| {
+                self.poll_ended(local, cell, || Self::cell(id, ctx));
+            })
+        })
+        .flatten()
+        .is_some()
     }
 
-    /// The poll returns (its span is exited). `shared_cell` gives the cell's owning
-    /// pointer, needed only when the task still has to be announced.
-    pub(crate) fn poll_ended(
+    /// The poll of `cell` returns; `owned` gives the span's owning pointer to the cell,
+    /// needed only when the task still has to be announced.
+    fn poll_ended(
         &self,
+        local: &threads::Local,
         cell: &TaskCell,
-        shared_cell: impl FnOnce() -> Option<Arc<TaskCell>>,
+        owned: impl FnOnce() -> Option<Arc<TaskCell>>,
     ) {
-        let now = clock::now_ns();
-        let Some((started, thread)) =
-            threads::with_local(|local| local.exit(cell, now).map(|s| (s, local.thread_number())))
-                .flatten()
-        else {
-            return;
-        };
-        let duration = cell.poll_ended(started, now);
-        if std::thread::panicking() {
-            outcome::poll_unwound(cell);
-        }
-        if duration >= self.shared.threshold_ns && cell.can_stall() {
-            self.shared
-                .report_stall_end(cell, thread, started, duration);
-            let id = cell.identity.id;
-            threads::with_local(|local| local.restamp_exit(id, clock::now_ns()));
-        }
-        if !cell.is_announced()
-            && let Some(cell) = shared_cell()
-        {
-            self.shared.announce(&cell);
+        if lifecycle::poll_ended(&self.shared, local, cell).is_some() {
+            lifecycle::announce_late(&self.shared, cell, owned);
         }
     }
 
-    /// The task's span closed: the task has ended.
-    pub(crate) fn closed(&self, cell: &Arc<TaskCell>) {
+    /// Span `id` closed: when it is a task's, the task has ended.
+    pub(crate) fn closed<S>(&self, id: &Id, ctx: &Context<'_, S>) -> SpanOwner
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else {
+            return SpanOwner::Probe;
+        };
+        let Some(cell) = span.extensions().get::<Arc<TaskCell>>().cloned() else {
+            return SpanOwner::of(span.metadata());
+        };
+        drop(span);
         cell.uncount_drop();
-        let end = outcome::decide(cell);
-        cell.set_end(end);
-        if !cell.is_announced() && !self.shared.announce(cell) {
-            self.shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
-        }
+        let end = outcome::decide(&cell);
+        lifecycle::ended(&self.shared, &cell, end);
+        SpanOwner::Probe
     }
 
     /// A `tokio::task::waker` event (other events are ignored).
@@ -272,25 +269,17 @@ impl TaskLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        if crate::dump::is_tracing() {
-            return;
-        }
         let mut fields = WakerFields::default();
         event.record(&mut fields);
         let (Some(op), Some(span_id)) = (fields.op, fields.span_id) else {
             return;
         };
-        if matches!(op, WakerOp::Wake | WakerOp::WakeByRef) && crate::dump::in_aftermath() {
-            return;
-        }
         let Some(span_id) = std::num::NonZeroU64::new(span_id) else {
             return;
         };
-        let Some(cell) = Self::cell(&Id::from_non_zero_u64(span_id), ctx) else {
-            return;
-        };
-        let own_poll = threads::with_local(|l| l.current_task()) == Some(cell.identity.id);
-        cell.waker_op(op, clock::now_ns(), own_poll);
+        if let Some(cell) = Self::cell(&Id::from_non_zero_u64(span_id), ctx) {
+            lifecycle::waker_op(&cell, op);
+        }
     }
 }
 

@@ -73,6 +73,7 @@ pub mod hooks;
 mod init_layer;
 mod intern;
 mod layer;
+mod lifecycle;
 mod metrics;
 mod otlp;
 mod outcome;

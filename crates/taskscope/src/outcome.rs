@@ -169,7 +169,8 @@ pub(crate) fn ended_in_own_poll(cell: &TaskCell, at_ns: u64, thread: u32) -> End
         at_ns,
         outcome: Outcome::Completed,
         thread,
-        panic: take_panic_of(cell.identity.id),
+        // Kept on the cell already when the poll unwound (`lifecycle::poll_ended`).
+        panic: take_panic_of(cell.identity.id).or_else(|| cell.panic().cloned()),
     };
     if end.panic.is_some() {
         end.outcome = Outcome::Panicked;

@@ -5,6 +5,22 @@
 //! *still running* past the stall threshold, which a histogram filled after the poll
 //! returns never can. The slot is a tiny seqlock (sequence, task, start) so that the
 //! watchdog never pairs one poll's task with another poll's start time.
+//!
+//! # The poll stack's pointers
+//!
+//! Each poll in progress is a frame on its thread's poll stack, holding a bare pointer to
+//! the task's cell: taking a counted reference would add two contended atomic operations to
+//! every poll. These are the rules that keep the pointers sound, all enforced here:
+//!
+//! * A frame is pushed only by [`Local::enter`], whose caller promises that the cell stays
+//!   alive until the matching [`Local::exit`]. Each route keeps that promise with the owner
+//!   it already has: the tracing route's span extensions hold the cell until the span
+//!   closes, which tokio does only after its last exit; the hooks route's task table holds
+//!   it until the task's termination, whose removal waits for the end of the poll it came
+//!   in (`hooks.rs`).
+//! * A frame's pointer is dereferenced only on its own thread, while the frame is on the
+//!   stack, and handed out only as a reference that cannot outlive the call it is lent to
+//!   ([`Local::with_polling_task`], [`Local::with_polling_span`]).
 
 use std::cell::{Cell, OnceCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
@@ -199,26 +215,47 @@ impl Local {
         }
     }
 
-    /// The cell of the innermost poll on this thread when it is task `id`'s. Valid as long
-    /// as whoever started that poll keeps the cell alive until the poll returns.
-    pub(crate) fn polling_cell(&self, id: u64) -> Option<*const TaskCell> {
+    /// Runs `f` on the cell of the innermost poll on this thread when that poll is task
+    /// `id`'s (the hooks route, which knows only ids).
+    pub(crate) fn with_polling_task<R>(
+        &self,
+        id: u64,
+        f: impl FnOnce(&TaskCell) -> R,
+    ) -> Option<R> {
+        self.with_innermost(|frame| frame.task == id, f)
+    }
+
+    /// Runs `f` on the cell of the innermost poll on this thread when that poll is the
+    /// enter of tracing span `span` (the tracing route, which finds it here rather than in
+    /// the span registry).
+    pub(crate) fn with_polling_span<R>(
+        &self,
+        span: u64,
+        f: impl FnOnce(&TaskCell) -> R,
+    ) -> Option<R> {
+        if span == 0 {
+            return None;
+        }
+        self.with_innermost(|frame| frame.span == span, f)
+    }
+
+    fn with_innermost<R>(
+        &self,
+        matches: impl FnOnce(&Frame) -> bool,
+        f: impl FnOnce(&TaskCell) -> R,
+    ) -> Option<R> {
         let depth = self.depth.get();
         if depth == 0 || depth > MAX_NESTING {
             return None;
         }
         let frame = self.stack[depth - 1].get();
-        (frame.task == id && !frame.cell.is_null()).then_some(frame.cell)
-    }
-
-    /// The cell of the innermost poll on this thread when it is the enter of tracing span
-    /// `span`. Valid while that span is entered (its extensions hold the cell).
-    pub(crate) fn polling_span(&self, span: u64) -> Option<*const TaskCell> {
-        let depth = self.depth.get();
-        if span == 0 || depth == 0 || depth > MAX_NESTING {
+        if frame.cell.is_null() || !matches(&frame) {
             return None;
         }
-        let frame = self.stack[depth - 1].get();
-        (frame.span == span && !frame.cell.is_null()).then_some(frame.cell)
+        // SAFETY: the frame is on this thread's stack, so its poll has not returned, and
+        // `enter`'s caller keeps the cell alive until then (module doc). The reference is
+        // lent to `f` only, which cannot keep it.
+        Some(f(unsafe { &*frame.cell }))
     }
 
     /// Moves the end of the poll that just returned to `now_ns`: the probe did slow work of
@@ -230,17 +267,17 @@ impl Local {
         }
     }
 
-    /// A poll of `cell` starts now. Returns how long after the same task's previous poll
-    /// returned on this thread, with nothing else polled here in between (`u64::MAX` when
-    /// that is not the case): see `outcome.rs` for what this tells.
+    /// A poll of `cell` starts now; `span` is the tracing route's span id for it (0 on the
+    /// hooks route). Returns how long after the same task's previous poll returned on this
+    /// thread, with nothing else polled here in between (`u64::MAX` when that is not the
+    /// case): see `outcome.rs` for what this tells.
+    ///
+    /// # Safety
+    ///
+    /// `cell` must stay alive until the matching [`Local::exit`] on this thread (module
+    /// doc): the poll stack keeps a bare pointer to it until then.
     #[inline]
-    pub(crate) fn enter(&self, cell: &TaskCell, now_ns: u64) -> u64 {
-        self.enter_span(cell, 0, now_ns)
-    }
-
-    /// [`Local::enter`] for a poll that is the enter of tracing span `span`.
-    #[inline]
-    pub(crate) fn enter_span(&self, cell: &TaskCell, span: u64, now_ns: u64) -> u64 {
+    pub(crate) unsafe fn enter(&self, cell: &TaskCell, span: u64, now_ns: u64) -> u64 {
         let task = cell.identity.id;
         let (last_task, last_end) = self.last_exit.get();
         let reentry_gap = if last_task == task {
@@ -384,12 +421,17 @@ mod tests {
         TaskCell::new(Identity::for_test(id))
     }
 
+    fn enter(local: &Local, cell: &TaskCell, now_ns: u64) -> u64 {
+        // SAFETY: every cell in these tests outlives the polls it enters.
+        unsafe { local.enter(cell, 0, now_ns) }
+    }
+
     #[test]
     fn the_slot_shows_the_innermost_poll_and_restores_the_outer_one() {
         let (outer, inner) = (cell(1), cell(2));
         with_local(|local| {
             let slot = local.slot().clone();
-            local.enter(&outer, 10);
+            enter(local, &outer, 10);
             assert_eq!(
                 slot.read(),
                 Some(Polling {
@@ -397,7 +439,7 @@ mod tests {
                     started_ns: 10
                 })
             );
-            local.enter(&inner, 20);
+            enter(local, &inner, 20);
             assert_eq!(
                 slot.read(),
                 Some(Polling {
@@ -434,13 +476,13 @@ mod tests {
         let task = cell(10);
         with_local(|local| {
             let slot = local.slot().clone();
-            local.enter(&worker_loop, 10);
+            enter(local, &worker_loop, 10);
             assert_eq!(
                 slot.read(),
                 None,
                 "a blocking task is never polling in the slot"
             );
-            local.enter(&task, 20);
+            enter(local, &task, 20);
             assert_eq!(
                 slot.read(),
                 Some(Polling {
@@ -463,13 +505,13 @@ mod tests {
         let task = cell(3);
         with_local(|local| {
             let other = cell(4);
-            local.enter(&task, 1_000);
+            enter(local, &task, 1_000);
             local.exit(&task, 2_000);
-            assert_eq!(local.enter(&task, 2_500), 500);
+            assert_eq!(enter(local, &task, 2_500), 500);
             local.exit(&task, 2_600);
-            local.enter(&other, 3_000);
+            enter(local, &other, 3_000);
             local.exit(&other, 3_100);
-            assert_eq!(local.enter(&task, 10_000_000), u64::MAX);
+            assert_eq!(enter(local, &task, 10_000_000), u64::MAX);
             local.exit(&task, 10_000_100);
         });
     }
