@@ -84,17 +84,7 @@ impl RuntimeArgs {
         let twice = || syn::Error::new(span, format!("`{name}` set more than once"));
         match (name, lit) {
             ("flavor", Lit::Str(flavor)) if self.flavor.is_none() => {
-                self.flavor = Some(match flavor.value().as_str() {
-                    "multi_thread" => Flavor::MultiThread,
-                    "current_thread" => Flavor::CurrentThread,
-                    "local" => Flavor::Local,
-                    _ => {
-                        return Err(syn::Error::new_spanned(
-                            flavor,
-                            "flavor is `multi_thread`, `current_thread` or `local`",
-                        ));
-                    }
-                })
+                self.flavor = Some(Flavor::parse(flavor)?);
             }
             ("worker_threads", Lit::Int(count)) if self.worker_threads.is_none() => {
                 let count: usize = count.base10_parse()?;
@@ -107,17 +97,7 @@ impl RuntimeArgs {
                 self.start_paused = Some((on.value, span));
             }
             ("unhandled_panic", Lit::Str(what)) if self.unhandled_panic.is_none() => {
-                let what = match what.value().as_str() {
-                    "ignore" => UnhandledPanic::Ignore,
-                    "shutdown_runtime" => UnhandledPanic::ShutdownRuntime,
-                    _ => {
-                        return Err(syn::Error::new_spanned(
-                            what,
-                            "unhandled_panic is `ignore` or `shutdown_runtime`",
-                        ));
-                    }
-                };
-                self.unhandled_panic = Some((what, span));
+                self.unhandled_panic = Some((UnhandledPanic::parse(what)?, span));
             }
             ("name", Lit::Str(runtime_name)) if self.name.is_none() => {
                 self.name = Some(runtime_name.value());
@@ -125,31 +105,8 @@ impl RuntimeArgs {
             ("crate", Lit::Str(path)) if self.crate_path.is_none() => {
                 self.crate_path = Some(path.parse()?);
             }
-            (
-                "flavor" | "worker_threads" | "start_paused" | "unhandled_panic" | "name" | "crate",
-                _,
-            ) if self.is_set(name) => {
-                return Err(twice());
-            }
-            ("flavor" | "unhandled_panic" | "name" | "crate", _) => {
-                return Err(syn::Error::new(span, format!("`{name}` takes a string")));
-            }
-            ("worker_threads", _) => {
-                return Err(syn::Error::new(span, "`worker_threads` takes an integer"));
-            }
-            ("start_paused", _) => {
-                return Err(syn::Error::new(
-                    span,
-                    "`start_paused` takes `true` or `false`",
-                ));
-            }
-            _ => {
-                return Err(syn::Error::new(
-                    span,
-                    "unknown argument; tokio's are `flavor`, `worker_threads`, \
-                     `start_paused`, `unhandled_panic`, `name` and `crate`",
-                ));
-            }
+            _ if self.is_set(name) => return Err(twice()),
+            _ => return Err(misused(name, span)),
         }
         Ok(())
     }
@@ -161,7 +118,8 @@ impl RuntimeArgs {
             "start_paused" => self.start_paused.is_some(),
             "unhandled_panic" => self.unhandled_panic.is_some(),
             "name" => self.name.is_some(),
-            _ => self.crate_path.is_some(),
+            "crate" => self.crate_path.is_some(),
+            _ => false,
         }
     }
 
@@ -184,6 +142,33 @@ impl RuntimeArgs {
             .as_ref()
             .map(|path| quote!(#path))
             .unwrap_or_else(|| quote!(::taskscope::__private::tokio));
+        let settings = self.settings(flavor, &tokio, macro_name)?;
+        let new = match flavor {
+            Flavor::MultiThread => quote!(new_multi_thread),
+            Flavor::CurrentThread | Flavor::Local => quote!(new_current_thread),
+        };
+        let build = match flavor {
+            Flavor::Local => quote!(build_local(::core::default::Default::default())),
+            _ => quote!(build()),
+        };
+        Ok(quote!({
+            let mut builder = #tokio::runtime::Builder::#new();
+            #(#settings)*
+            ::taskscope::hooks::install(&mut builder);
+            builder
+                .enable_all()
+                .#build
+                .expect("failed to build the tokio runtime")
+        }))
+    }
+
+    /// The builder calls for the arguments given, each checked against the flavor.
+    fn settings(
+        &self,
+        flavor: Flavor,
+        tokio: &proc_macro2::TokenStream,
+        macro_name: &str,
+    ) -> syn::Result<Vec<proc_macro2::TokenStream>> {
         let mut settings = Vec::new();
         if let Some((count, span)) = self.worker_threads {
             if flavor != Flavor::MultiThread {
@@ -212,24 +197,48 @@ impl RuntimeArgs {
         if let Some(name) = &self.name {
             settings.push(quote!(builder.name(#name);));
         }
-        let new = match flavor {
-            Flavor::MultiThread => quote!(new_multi_thread),
-            Flavor::CurrentThread | Flavor::Local => quote!(new_current_thread),
-        };
-        let build = match flavor {
-            Flavor::Local => quote!(build_local(::core::default::Default::default())),
-            _ => quote!(build()),
-        };
-        Ok(quote!({
-            let mut builder = #tokio::runtime::Builder::#new();
-            #(#settings)*
-            ::taskscope::hooks::install(&mut builder);
-            builder
-                .enable_all()
-                .#build
-                .expect("failed to build the tokio runtime")
-        }))
+        Ok(settings)
     }
+}
+
+impl Flavor {
+    fn parse(flavor: &syn::LitStr) -> syn::Result<Self> {
+        match flavor.value().as_str() {
+            "multi_thread" => Ok(Flavor::MultiThread),
+            "current_thread" => Ok(Flavor::CurrentThread),
+            "local" => Ok(Flavor::Local),
+            _ => Err(syn::Error::new_spanned(
+                flavor,
+                "flavor is `multi_thread`, `current_thread` or `local`",
+            )),
+        }
+    }
+}
+
+impl UnhandledPanic {
+    fn parse(what: &syn::LitStr) -> syn::Result<Self> {
+        match what.value().as_str() {
+            "ignore" => Ok(UnhandledPanic::Ignore),
+            "shutdown_runtime" => Ok(UnhandledPanic::ShutdownRuntime),
+            _ => Err(syn::Error::new_spanned(
+                what,
+                "unhandled_panic is `ignore` or `shutdown_runtime`",
+            )),
+        }
+    }
+}
+
+/// Argument `name` given a value of the wrong kind, or not an argument at all.
+fn misused(name: &str, span: proc_macro2::Span) -> syn::Error {
+    let message = match name {
+        "flavor" | "unhandled_panic" | "name" | "crate" => format!("`{name}` takes a string"),
+        "worker_threads" => "`worker_threads` takes an integer".into(),
+        "start_paused" => "`start_paused` takes `true` or `false`".into(),
+        _ => "unknown argument; tokio's are `flavor`, `worker_threads`, `start_paused`, \
+              `unhandled_panic`, `name` and `crate`"
+            .into(),
+    };
+    syn::Error::new(span, message)
 }
 
 /// tokio's rule that `option` only goes with `flavor`, as tokio words it.

@@ -129,152 +129,184 @@ impl Aggregator {
         let events = events.into_iter().chain(stalls.collect::<Vec<_>>());
         for event in events {
             match event {
-                ProbeEvent::Spawned(cell) => {
-                    let id = cell.identity.id;
-                    if self.has_consumers {
-                        if self.live.contains_key(&id) {
-                            continue;
-                        }
-                        self.pending.spawned.push(cell.clone());
-                    }
-                    if let Some(metrics) = self.metrics.as_mut() {
-                        metrics.spawned(&cell, clock::now_ns());
-                        metrics.ended(&cell);
-                    }
-                    if cell.end().is_some() {
-                        // Over before it was taken in (most short tasks): straight to the
-                        // ended ones, as `scan` would move it.
-                        if self.has_consumers {
-                            self.pending.ended.extend(ended_message(&cell));
-                        }
-                        self.ended.push_back(cell);
-                    } else {
-                        self.live.insert(id, cell);
-                    }
-                }
+                ProbeEvent::Spawned(cell) => self.task_spawned(cell),
                 ProbeEvent::StallRunning {
                     thread,
                     task,
                     started_ns,
                     now_ns,
                     sched,
-                } => {
-                    let next_id = &mut self.next_stall_id;
-                    let active = self
-                        .active_stalls
-                        .entry((thread, started_ns))
-                        .or_insert_with(|| {
-                            if let Some(metrics) = self.metrics.as_mut() {
-                                metrics.stall_started(task);
-                            }
-                            let stall_id = *next_id;
-                            *next_id += 1;
-                            ActiveStall {
-                                announced: false,
-                                first_seen: None,
-                                stall: v1::Stall {
-                                    stall_id,
-                                    task_id: task,
-                                    thread,
-                                    poll_started_ns: started_ns,
-                                    ..Default::default()
-                                },
-                            }
-                        });
-                    if active.first_seen.is_none() {
-                        active.first_seen = sched.map(|sched| (now_ns, sched));
-                    }
-                    let stall = &mut active.stall;
-                    // Clients must see STARTED once, even when the next refresh comes
-                    // before this one is published.
-                    let started_unpublished = self
-                        .pending
-                        .stalls
-                        .get(&stall.stall_id)
-                        .is_some_and(|p| p.phase == v1::StallPhase::Started as i32);
-                    stall.phase = if active.announced && !started_unpublished {
-                        v1::StallPhase::Ongoing
-                    } else {
-                        v1::StallPhase::Started
-                    } as i32;
-                    active.announced = true;
-                    stall.duration_ns = now_ns.saturating_sub(started_ns);
-                    self.pending.stalls.insert(stall.stall_id, stall.clone());
-                }
+                } => self.stall_running(thread, task, started_ns, now_ns, sched),
                 ProbeEvent::StallSamples {
                     thread,
                     started_ns,
                     samples,
                     activity,
-                } => {
-                    let stall = match self.active_stalls.get_mut(&(thread, started_ns)) {
-                        Some(active) => Some(&mut active.stall),
-                        None => self
-                            .recent_stalls
-                            .iter_mut()
-                            .rev()
-                            .find(|s| s.thread == thread && s.poll_started_ns == started_ns),
-                    };
-                    if let Some(stall) = stall {
-                        stall.samples.extend(samples);
-                        if activity != v1::Activity::Unknown {
-                            stall.activity = activity as i32;
-                        }
-                        // Republished in its current phase (ENDED stays ENDED); a STARTED
-                        // not yet sent stays STARTED.
-                        let mut update = stall.clone();
-                        if let Some(pending) = self.pending.stalls.get(&stall.stall_id) {
-                            update.phase = pending.phase;
-                        }
-                        self.pending.stalls.insert(update.stall_id, update);
-                    }
-                }
+                } => self.stall_sampled(thread, started_ns, samples, activity),
                 ProbeEvent::StallEnded {
                     thread,
                     task,
                     started_ns,
                     duration_ns,
                     sched,
-                } => {
-                    let active = self.active_stalls.remove(&(thread, started_ns));
-                    let first_seen = active.as_ref().and_then(|a| a.first_seen);
-                    if let Some(metrics) = self.metrics.as_mut() {
-                        if active.is_none() {
-                            metrics.stall_started(task);
-                        }
-                        metrics.stall_ended(task, duration_ns);
-                    }
-                    let mut stall = active.map(|active| active.stall).unwrap_or_else(|| {
-                        let stall_id = self.next_stall_id;
-                        self.next_stall_id += 1;
-                        v1::Stall {
-                            stall_id,
-                            task_id: task,
-                            thread,
-                            poll_started_ns: started_ns,
-                            ..Default::default()
-                        }
-                    });
-                    stall.phase = v1::StallPhase::Ended as i32;
-                    stall.duration_ns = duration_ns;
-                    if let (Some((seen_ns, first)), Some(last)) = (first_seen, sched) {
-                        stall.measured_ns = (started_ns + duration_ns).saturating_sub(seen_ns);
-                        stall.waiting_for_cpu_ns = last.waiting_ns.saturating_sub(first.waiting_ns);
-                    }
-                    self.pending.stalls.insert(stall.stall_id, stall.clone());
-                    if let Some(otlp) = self.otlp.as_mut() {
-                        let site = self.live.get(&task).map_or_else(
-                            || "unknown".to_owned(),
-                            |cell| crate::metrics::site_label(&cell.identity),
-                        );
-                        otlp.stall_ended(stall.stall_id, clock::now_ns(), site);
-                    }
-                    self.recent_stalls.push_back(stall);
-                    if self.recent_stalls.len() > RETAINED_STALLS {
-                        self.recent_stalls.pop_front();
-                    }
-                }
+                } => self.stall_ended(thread, task, started_ns, duration_ns, sched),
             }
+        }
+    }
+
+    /// A task was announced: live from now on, or straight to the ended ones when it is
+    /// over already.
+    fn task_spawned(&mut self, cell: Arc<TaskCell>) {
+        let id = cell.identity.id;
+        if self.has_consumers {
+            if self.live.contains_key(&id) {
+                return;
+            }
+            self.pending.spawned.push(cell.clone());
+        }
+        if let Some(metrics) = self.metrics.as_mut() {
+            metrics.spawned(&cell, clock::now_ns());
+            metrics.ended(&cell);
+        }
+        if cell.end().is_some() {
+            // Over before it was taken in (most short tasks): straight to the ended ones,
+            // as `scan` would move it.
+            if self.has_consumers {
+                self.pending.ended.extend(ended_message(&cell));
+            }
+            self.ended.push_back(cell);
+        } else {
+            self.live.insert(id, cell);
+        }
+    }
+
+    /// A new stall number, for a stall first heard of now.
+    fn new_stall(&mut self, task: u64, thread: u32, started_ns: u64) -> v1::Stall {
+        let stall_id = self.next_stall_id;
+        self.next_stall_id += 1;
+        v1::Stall {
+            stall_id,
+            task_id: task,
+            thread,
+            poll_started_ns: started_ns,
+            ..Default::default()
+        }
+    }
+
+    /// The watchdog sees a poll past the threshold still running: STARTED the first time
+    /// clients hear of it, ONGOING afterwards.
+    fn stall_running(
+        &mut self,
+        thread: u32,
+        task: u64,
+        started_ns: u64,
+        now_ns: u64,
+        sched: Option<crate::schedstat::SchedStat>,
+    ) {
+        if !self.active_stalls.contains_key(&(thread, started_ns)) {
+            if let Some(metrics) = self.metrics.as_mut() {
+                metrics.stall_started(task);
+            }
+            let stall = self.new_stall(task, thread, started_ns);
+            let active = ActiveStall {
+                announced: false,
+                first_seen: None,
+                stall,
+            };
+            self.active_stalls.insert((thread, started_ns), active);
+        }
+        let Some(active) = self.active_stalls.get_mut(&(thread, started_ns)) else {
+            return;
+        };
+        if active.first_seen.is_none() {
+            active.first_seen = sched.map(|sched| (now_ns, sched));
+        }
+        let stall = &mut active.stall;
+        // Clients must see STARTED once, even when the next refresh comes before this one
+        // is published.
+        let started_unpublished = self
+            .pending
+            .stalls
+            .get(&stall.stall_id)
+            .is_some_and(|p| p.phase == v1::StallPhase::Started as i32);
+        stall.phase = if active.announced && !started_unpublished {
+            v1::StallPhase::Ongoing
+        } else {
+            v1::StallPhase::Started
+        } as i32;
+        active.announced = true;
+        stall.duration_ns = now_ns.saturating_sub(started_ns);
+        self.pending.stalls.insert(stall.stall_id, stall.clone());
+    }
+
+    /// Stacks sampled during a stall, running or ended since.
+    fn stall_sampled(
+        &mut self,
+        thread: u32,
+        started_ns: u64,
+        samples: Vec<v1::StackSample>,
+        activity: v1::Activity,
+    ) {
+        let stall = match self.active_stalls.get_mut(&(thread, started_ns)) {
+            Some(active) => Some(&mut active.stall),
+            None => self
+                .recent_stalls
+                .iter_mut()
+                .rev()
+                .find(|s| s.thread == thread && s.poll_started_ns == started_ns),
+        };
+        let Some(stall) = stall else { return };
+        stall.samples.extend(samples);
+        if activity != v1::Activity::Unknown {
+            stall.activity = activity as i32;
+        }
+        // Republished in its current phase (ENDED stays ENDED); a STARTED not yet sent
+        // stays STARTED.
+        let mut update = stall.clone();
+        if let Some(pending) = self.pending.stalls.get(&stall.stall_id) {
+            update.phase = pending.phase;
+        }
+        self.pending.stalls.insert(update.stall_id, update);
+    }
+
+    /// A poll past the threshold returned, with its exact duration.
+    fn stall_ended(
+        &mut self,
+        thread: u32,
+        task: u64,
+        started_ns: u64,
+        duration_ns: u64,
+        sched: Option<crate::schedstat::SchedStat>,
+    ) {
+        let active = self.active_stalls.remove(&(thread, started_ns));
+        let first_seen = active.as_ref().and_then(|a| a.first_seen);
+        if let Some(metrics) = self.metrics.as_mut() {
+            if active.is_none() {
+                metrics.stall_started(task);
+            }
+            metrics.stall_ended(task, duration_ns);
+        }
+        let mut stall = match active {
+            Some(active) => active.stall,
+            None => self.new_stall(task, thread, started_ns),
+        };
+        stall.phase = v1::StallPhase::Ended as i32;
+        stall.duration_ns = duration_ns;
+        if let (Some((seen_ns, first)), Some(last)) = (first_seen, sched) {
+            stall.measured_ns = (started_ns + duration_ns).saturating_sub(seen_ns);
+            stall.waiting_for_cpu_ns = last.waiting_ns.saturating_sub(first.waiting_ns);
+        }
+        self.pending.stalls.insert(stall.stall_id, stall.clone());
+        if let Some(otlp) = self.otlp.as_mut() {
+            let site = self.live.get(&task).map_or_else(
+                || "unknown".to_owned(),
+                |cell| crate::metrics::site_label(&cell.identity),
+            );
+            otlp.stall_ended(stall.stall_id, clock::now_ns(), site);
+        }
+        self.recent_stalls.push_back(stall);
+        if self.recent_stalls.len() > RETAINED_STALLS {
+            self.recent_stalls.pop_front();
         }
     }
 
@@ -391,6 +423,21 @@ impl Aggregator {
             self.pending = Pending::default();
             return Vec::new();
         }
+        let head = self.changed_head(now);
+        let head_changed =
+            head.runtime.is_some() || head.drops.is_some() || head.instrumentation != 0;
+        let heartbeat_due = now.saturating_sub(self.last_publish_ns) >= 1_000_000_000;
+        if self.pending.is_empty() && !head_changed && !heartbeat_due {
+            return Vec::new();
+        }
+        self.last_publish_ns = now;
+        let pending = std::mem::take(&mut self.pending);
+        pack(head, pending)
+    }
+
+    /// An update's head: the process-wide facts that changed since they were last
+    /// published (each left empty when it did not).
+    fn changed_head(&mut self, now: u64) -> v1::Update {
         let mut head = v1::Update {
             now_ns: now,
             ..Default::default()
@@ -410,31 +457,7 @@ impl Aggregator {
             self.published_drops = Some(drops);
             head.drops = Some(drops);
         }
-        let head_changed =
-            head.runtime.is_some() || head.drops.is_some() || head.instrumentation != 0;
-        let heartbeat_due = now.saturating_sub(self.last_publish_ns) >= 1_000_000_000;
-        if self.pending.is_empty() && !head_changed && !heartbeat_due {
-            return Vec::new();
-        }
-        self.last_publish_ns = now;
-        let pending = std::mem::take(&mut self.pending);
-        let mut packer = Packer::new(head);
-        for cell in pending.spawned {
-            packer.push(cell.spawned(), |u| &mut u.spawned);
-        }
-        for stats in pending.stats {
-            packer.push(stats, |u| &mut u.stats);
-        }
-        for ended in pending.ended {
-            packer.push(ended, |u| &mut u.ended);
-        }
-        for stall in pending.stalls.into_values() {
-            packer.push(stall, |u| &mut u.stalls);
-        }
-        for dump in pending.dumps {
-            packer.push(dump, |u| &mut u.dumps);
-        }
-        packer.finish()
+        head
     }
 
     /// The whole current state, as updates of bounded size marked as a snapshot.
@@ -557,6 +580,27 @@ fn mark_snapshot(updates: &mut [v1::Update]) {
         };
         update.snapshot = mark as i32;
     }
+}
+
+/// `head` and everything pending, as updates of bounded size.
+fn pack(head: v1::Update, pending: Pending) -> Vec<v1::Update> {
+    let mut packer = Packer::new(head);
+    for cell in pending.spawned {
+        packer.push(cell.spawned(), |u| &mut u.spawned);
+    }
+    for stats in pending.stats {
+        packer.push(stats, |u| &mut u.stats);
+    }
+    for ended in pending.ended {
+        packer.push(ended, |u| &mut u.ended);
+    }
+    for stall in pending.stalls.into_values() {
+        packer.push(stall, |u| &mut u.stalls);
+    }
+    for dump in pending.dumps {
+        packer.push(dump, |u| &mut u.dumps);
+    }
+    packer.finish()
 }
 
 /// Fills updates item by item, starting a new one before any would pass

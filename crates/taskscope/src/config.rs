@@ -271,41 +271,16 @@ impl Config {
         };
         apply(env::BIND, &mut |v| Bind::parse(v).map(|b| self.bind = b));
         apply(env::RECORD, &mut |v| {
-            if v.trim().is_empty() {
-                return Err("an empty path".into());
-            }
-            self.record = Some(PathBuf::from(v));
-            Ok(())
+            parse_path(v).map(|p| self.record = Some(p))
         });
         apply(env::STALL_THRESHOLD, &mut |v| {
-            parse_duration(v).and_then(|d| {
-                if d.is_zero() {
-                    Err("the threshold must be above zero".into())
-                } else {
-                    self.stall_threshold = d;
-                    Ok(())
-                }
-            })
+            parse_threshold(v).map(|d| self.stall_threshold = d)
         });
         apply(env::PUBLISH_INTERVAL, &mut |v| {
-            parse_duration(v).and_then(|d| {
-                if d < Duration::from_millis(1) {
-                    Err("the interval must be at least 1ms".into())
-                } else {
-                    self.publish_interval = d;
-                    Ok(())
-                }
-            })
+            parse_publish_interval(v).map(|d| self.publish_interval = d)
         });
         apply(env::WAKERS, &mut |v| {
-            self.wakers = if v.trim().eq_ignore_ascii_case("auto") {
-                Wakers::Auto
-            } else if parse_switch(v).map_err(|_| "expected `on`, `off` or `auto`")? {
-                Wakers::On
-            } else {
-                Wakers::Off
-            };
-            Ok(())
+            Wakers::parse(v).map(|w| self.wakers = w)
         });
         apply(env::RETENTION, &mut |v| {
             parse_duration(v).map(|d| self.retention = d)
@@ -316,14 +291,7 @@ impl Config {
         apply(env::CONSOLE_BIND, &mut |v| {
             Bind::parse(v).map(|b| self.console_bind = b)
         });
-        apply(env::ROUTE, &mut |v| {
-            self.route = match v.trim().to_ascii_lowercase().as_str() {
-                "hooks" => Route::Hooks,
-                "tracing" => Route::Tracing,
-                _ => return Err("expected `hooks` or `tracing`".into()),
-            };
-            Ok(())
-        });
+        apply(env::ROUTE, &mut |v| Route::parse(v).map(|r| self.route = r));
         apply(env::TOKEN, &mut |v| {
             TokenSetting::parse(v).map(|t| self.token = t)
         });
@@ -337,18 +305,7 @@ impl Config {
             parse_count(v).map(|n| self.limits.max_connections = n)
         });
         apply(env::DUMP_WHEN_IDLE, &mut |v| {
-            if v.trim().eq_ignore_ascii_case("off") {
-                self.dump_when_idle = None;
-                return Ok(());
-            }
-            parse_duration(v).and_then(|d| {
-                if d < Duration::from_millis(10) {
-                    Err("expected `off` or a duration of at least 10ms".into())
-                } else {
-                    self.dump_when_idle = Some(d);
-                    Ok(())
-                }
-            })
+            parse_idle_dump(v).map(|d| self.dump_when_idle = d)
         });
         apply(env::METRICS_BIND, &mut |v| {
             Bind::parse(v).map(|b| self.metrics.bind = b)
@@ -360,6 +317,69 @@ impl Config {
             parse_otlp_endpoint(v).map(|e| self.otlp_endpoint = e)
         });
     }
+}
+
+impl Wakers {
+    /// `on`, `off` (or any other switch spelling), or `auto`.
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.trim().eq_ignore_ascii_case("auto") {
+            return Ok(Wakers::Auto);
+        }
+        match parse_switch(text) {
+            Ok(true) => Ok(Wakers::On),
+            Ok(false) => Ok(Wakers::Off),
+            Err(_) => Err("expected `on`, `off` or `auto`".into()),
+        }
+    }
+}
+
+impl Route {
+    /// `hooks` or `tracing`, in any case.
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "hooks" => Ok(Route::Hooks),
+            "tracing" => Ok(Route::Tracing),
+            _ => Err("expected `hooks` or `tracing`".into()),
+        }
+    }
+}
+
+/// A path that is not blank.
+fn parse_path(text: &str) -> Result<PathBuf, String> {
+    if text.trim().is_empty() {
+        return Err("an empty path".into());
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// A stall threshold: any duration above zero.
+fn parse_threshold(text: &str) -> Result<Duration, String> {
+    let threshold = parse_duration(text)?;
+    if threshold.is_zero() {
+        return Err("the threshold must be above zero".into());
+    }
+    Ok(threshold)
+}
+
+/// A publish interval: 1 ms at least.
+fn parse_publish_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < Duration::from_millis(1) {
+        return Err("the interval must be at least 1ms".into());
+    }
+    Ok(interval)
+}
+
+/// `off`, or how long tasks must have been idle for a dump: 10 ms at least.
+fn parse_idle_dump(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let idle = parse_duration(text)?;
+    if idle < Duration::from_millis(10) {
+        return Err("expected `off` or a duration of at least 10ms".into());
+    }
+    Ok(Some(idle))
 }
 
 /// Parses an OTLP/gRPC endpoint: `http://host:port`, or `off`.

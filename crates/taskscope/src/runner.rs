@@ -65,52 +65,76 @@ pub(crate) fn start(
         .unwrap_or_else(|e| e.into_inner())
         .take()
         .expect("a probe is started once");
-    let server_commands = commands.clone();
-    let own_commands = commands.clone();
     let thread_shared = shared.clone();
     // Before the app goes on: a client started right after must find the token file.
     let token = listener
         .as_ref()
         .map(|_| crate::auth::token_for(&shared.config));
-    let limits = shared.config.limits;
+    let channels = Channels {
+        events,
+        commands: command_receiver,
+        own: commands.clone(),
+    };
+    let endpoints = Endpoints {
+        grpc: listener.zip(token),
+        metrics,
+    };
     std::thread::Builder::new()
         .name("taskscope-probe".into())
-        .spawn(move || {
-            crate::quiet::quiet_forever();
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .thread_name("taskscope-probe")
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    crate::diag::warn(&format!("cannot start the probe's runtime: {e}"));
-                    return;
-                }
-            };
-            let mut aggregator = Aggregator::new(thread_shared.clone(), events);
-            runtime.block_on(async move {
-                if let Some(listener) = metrics {
-                    aggregator.set_metrics(crate::metrics::start(&thread_shared.config, listener));
-                }
-                if let Some(endpoint) = &thread_shared.config.otlp_endpoint
-                    && let Some(otlp) = crate::otlp::Otlp::start(endpoint, aggregator.program())
-                {
-                    aggregator.set_otlp(otlp);
-                }
-                if let (Some(listener), Some(token)) = (listener, token) {
-                    tokio::spawn(crate::server::serve(
-                        listener,
-                        server_commands,
-                        limits,
-                        token,
-                    ));
-                }
-                run(thread_shared, aggregator, own_commands, command_receiver).await;
-            });
-        })?;
+        .spawn(move || probe_thread(thread_shared, channels, endpoints))?;
     crate::watchdog::start(shared, capture, Arc::new(AtomicBool::new(false)))?;
     Ok(commands)
+}
+
+/// The queues the probe thread reads, and its own way to send itself commands.
+struct Channels {
+    events: crate::shared::EventReceivers,
+    commands: mpsc::UnboundedReceiver<Command>,
+    own: mpsc::UnboundedSender<Command>,
+}
+
+/// What the probe thread serves: gRPC (with its token) and the metrics endpoint.
+struct Endpoints {
+    grpc: Option<(Listener, crate::auth::Token)>,
+    metrics: Option<Listener>,
+}
+
+/// The probe's thread: a runtime of its own (so the app's never runs the probe's work)
+/// serving the endpoints and running the aggregator's loop until the probe stops.
+fn probe_thread(shared: Arc<Shared>, channels: Channels, endpoints: Endpoints) {
+    crate::quiet::quiet_forever();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("taskscope-probe")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            crate::diag::warn(&format!("cannot start the probe's runtime: {e}"));
+            return;
+        }
+    };
+    let mut aggregator = Aggregator::new(shared.clone(), channels.events);
+    runtime.block_on(async move {
+        if let Some(listener) = endpoints.metrics {
+            aggregator.set_metrics(crate::metrics::start(&shared.config, listener));
+        }
+        if let Some(endpoint) = &shared.config.otlp_endpoint
+            && let Some(otlp) = crate::otlp::Otlp::start(endpoint, aggregator.program())
+        {
+            aggregator.set_otlp(otlp);
+        }
+        if let Some((listener, token)) = endpoints.grpc {
+            let limits = shared.config.limits;
+            tokio::spawn(crate::server::serve(
+                listener,
+                channels.own.clone(),
+                limits,
+                token,
+            ));
+        }
+        run(shared, aggregator, channels.own, channels.commands).await;
+    });
 }
 
 /// The longest process exit waits for stack samples and dumps still being symbolized.
@@ -209,118 +233,184 @@ impl Publisher {
     }
 }
 
+/// The probe thread's state: what the loop in [`run`] hands each tick and command to.
+struct Runner {
+    shared: Arc<Shared>,
+    aggregator: Aggregator,
+    publisher: Publisher,
+    snapshots: Snapshots,
+    dumps: Dumps,
+}
+
 async fn run(
     shared: Arc<Shared>,
-    mut aggregator: Aggregator,
+    aggregator: Aggregator,
     own_commands: mpsc::UnboundedSender<Command>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
-    let mut dumps = Dumps {
-        shared: shared.clone(),
-        commands: own_commands,
-        #[cfg(taskscope_dumps)]
-        requests: Default::default(),
-        idle: IdleDumps::default(),
-    };
-    let mut idle_check = tokio::time::interval(IDLE_CHECK);
-    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut runner = Runner::new(shared.clone(), aggregator, own_commands);
+    let mut idle_check = interval(IDLE_CHECK);
     let dump_when_idle = cfg!(taskscope_dumps) && shared.config.dumps_when_idle();
-    let mut publisher = Publisher {
-        watchers: Vec::new(),
-        recorder: None,
-        trim_due: false,
-        last_trim: Instant::now(),
-    };
-    let mut snapshots = Snapshots::new();
-    let max_watchers = shared.config.limits.max_watchers;
-    if let Some(path) = &shared.config.record {
-        let path = crate::recorder::resolve_path(path, aggregator.program());
-        match Recorder::start(path.clone(), shared.clone()) {
+    let mut publish = interval(shared.config.publish_interval);
+    let mut drain = interval(DRAIN_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = publish.tick() => runner.publish_delta(),
+            _ = shared.urgent.notified() => runner.publish_delta(),
+            _ = idle_check.tick(), if dump_when_idle => runner.dumps.when_idle(&runner.aggregator),
+            _ = drain.tick() => runner.housekeeping(),
+            command = commands.recv() => match command {
+                None => break,
+                Some(Command::FinalFlush(done)) => runner.final_flush(&mut commands, done).await,
+                Some(command) => runner.command(command),
+            }
+        }
+    }
+}
+
+/// A ticker that, when the probe thread falls behind, waits a whole period again rather
+/// than firing the missed ticks in a burst.
+fn interval(period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
+}
+
+impl Runner {
+    fn new(
+        shared: Arc<Shared>,
+        aggregator: Aggregator,
+        own_commands: mpsc::UnboundedSender<Command>,
+    ) -> Self {
+        let dumps = Dumps {
+            shared: shared.clone(),
+            commands: own_commands,
+            #[cfg(taskscope_dumps)]
+            requests: Default::default(),
+            idle: IdleDumps::default(),
+        };
+        let publisher = Publisher {
+            watchers: Vec::new(),
+            recorder: None,
+            trim_due: false,
+            last_trim: Instant::now(),
+        };
+        let mut runner = Self {
+            shared,
+            aggregator,
+            publisher,
+            snapshots: Snapshots::new(),
+            dumps,
+        };
+        runner.start_recording();
+        runner
+    }
+
+    /// Starts `TASKSCOPE_RECORD`'s recording, when asked for, with a snapshot.
+    fn start_recording(&mut self) {
+        let Some(path) = &self.shared.config.record else {
+            return;
+        };
+        let path = crate::recorder::resolve_path(path, self.aggregator.program());
+        match Recorder::start(path.clone(), self.shared.clone()) {
             Ok(mut recorder) => {
-                recorder.write(aggregator.snapshot());
-                publisher.recorder = Some(recorder);
-                aggregator.set_has_consumers(true);
+                recorder.write(self.aggregator.snapshot());
+                self.publisher.recorder = Some(recorder);
+                self.aggregator.set_has_consumers(true);
             }
             Err(e) => crate::diag::warn(&format!("cannot record to {}: {e}", path.display())),
         }
     }
-    let mut publish = tokio::time::interval(shared.config.publish_interval);
-    publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut drain = tokio::time::interval(DRAIN_INTERVAL);
-    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = publish.tick() => {
-                let updates = aggregator.delta();
-                publisher.publish(&mut aggregator, updates);
+
+    /// Publishes what changed since the last time.
+    fn publish_delta(&mut self) {
+        let updates = self.aggregator.delta();
+        self.publisher.publish(&mut self.aggregator, updates);
+    }
+
+    /// Every [`DRAIN_INTERVAL`]: the clock, the queues, expired snapshots, freed memory.
+    fn housekeeping(&mut self) {
+        crate::clock::recalibrate();
+        self.aggregator.catch_up();
+        self.publisher.trim_due |= self.snapshots.expire();
+        self.publisher.trim_if_due();
+    }
+
+    /// Every command but the final flush.
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Watch(reply) => {
+                let max_watchers = self.shared.config.limits.max_watchers;
+                let watcher = watch(&mut self.publisher, &mut self.aggregator, max_watchers);
+                let _ = reply.send(watcher);
             }
-            _ = shared.urgent.notified() => {
-                let updates = aggregator.delta();
-                publisher.publish(&mut aggregator, updates);
+            Command::Snapshot { page, reply } => {
+                let _ = reply.send(self.snapshots.page(&mut self.aggregator, page));
             }
-            _ = idle_check.tick(), if dump_when_idle => dumps.when_idle(&aggregator),
-            _ = drain.tick() => {
-                crate::clock::recalibrate();
-                aggregator.catch_up();
-                publisher.trim_due |= snapshots.expire();
-                publisher.trim_if_due();
+            Command::Dump(reply) => self.dumps.requested(reply),
+            #[cfg(taskscope_dumps)]
+            Command::ShutdownDump {
+                raw,
+                taken_ns,
+                done,
+            } => {
+                self.dumps.at_shutdown(raw, taken_ns, done);
             }
-            command = commands.recv() => match command {
-                None => break,
-                Some(Command::Watch(reply)) => {
-                    let _ = reply.send(watch(&mut publisher, &mut aggregator, max_watchers));
+            Command::Dumped(dump, done) => {
+                self.dumps.published(&dump);
+                self.aggregator.add_dump(dump);
+                self.publish_delta();
+                if let Some(done) = done {
+                    let _ = done.send(());
                 }
-                Some(Command::Snapshot { page, reply }) => {
-                    let _ = reply.send(snapshots.page(&mut aggregator, page));
+            }
+            Command::FinalFlush(done) => {
+                // `run` awaits `final_flush` instead; answered so that nobody waits.
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// The process exits: everything published as the last update, the watchers given a
+    /// moment to take it, the recording flushed; `done` hears when it is written.
+    async fn final_flush(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        done: std::sync::mpsc::Sender<()>,
+    ) {
+        // Stacks of a stall that just happened are worth a short wait.
+        let in_flight = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || wait_for_samples(&in_flight)).await;
+        // Dumps finished meanwhile are queued behind this command: in with them.
+        while let Ok(command) = commands.try_recv() {
+            if let Command::Dumped(dump, done) = command {
+                self.aggregator.add_dump(dump);
+                if let Some(done) = done {
+                    let _ = done.send(());
                 }
-                Some(Command::Dump(reply)) => dumps.requested(reply),
-                #[cfg(taskscope_dumps)]
-                Some(Command::ShutdownDump { raw, taken_ns, done }) => {
-                    dumps.at_shutdown(raw, taken_ns, done);
-                }
-                Some(Command::Dumped(dump, done)) => {
-                    dumps.published(&dump);
-                    aggregator.add_dump(dump);
-                    let updates = aggregator.delta();
-                    publisher.publish(&mut aggregator, updates);
-                    if let Some(done) = done {
-                        let _ = done.send(());
-                    }
-                }
-                Some(Command::FinalFlush(done)) => {
-                    // Stacks of a stall that just happened are worth a short wait.
-                    let in_flight = shared.clone();
-                    let _ = tokio::task::spawn_blocking(move || wait_for_samples(&in_flight)).await;
-                    // Dumps finished meanwhile are queued behind this command: in with them.
-                    while let Ok(command) = commands.try_recv() {
-                        if let Command::Dumped(dump, done) = command {
-                            aggregator.add_dump(dump);
-                            if let Some(done) = done {
-                                let _ = done.send(());
-                            }
-                        }
-                    }
-                    let mut updates = aggregator.delta();
-                    if updates.is_empty() {
-                        updates.push(v1::Update { now_ns: crate::clock::now_ns(), ..Default::default() });
-                    }
-                    if let Some(last) = updates.last_mut() {
-                        last.process_exited = true;
-                    }
-                    publisher.publish(&mut aggregator, updates);
-                    publisher.drain_watchers().await;
-                    match publisher.recorder.as_ref().and_then(Recorder::flush) {
-                        Some(written) => {
-                            tokio::task::spawn_blocking(move || {
-                                let _ = written.recv_timeout(Duration::from_secs(2));
-                                let _ = done.send(());
-                            });
-                        }
-                        None => {
-                            let _ = done.send(());
-                        }
-                    }
-                }
+            }
+        }
+        let mut updates = self.aggregator.delta();
+        if updates.is_empty() {
+            updates.push(v1::Update {
+                now_ns: crate::clock::now_ns(),
+                ..Default::default()
+            });
+        }
+        if let Some(last) = updates.last_mut() {
+            last.process_exited = true;
+        }
+        self.publisher.publish(&mut self.aggregator, updates);
+        self.publisher.drain_watchers().await;
+        match self.publisher.recorder.as_ref().and_then(Recorder::flush) {
+            Some(written) => {
+                tokio::task::spawn_blocking(move || {
+                    let _ = written.recv_timeout(Duration::from_secs(2));
+                    let _ = done.send(());
+                });
+            }
+            None => {
+                let _ = done.send(());
             }
         }
     }
