@@ -1,4 +1,4 @@
-//! Accepting connections within limits: at most [`Limits::max_connections`] at once, each
+//! Accepting connections within limits: at most [`Limits::max_connections`](crate::config::Limits::max_connections) at once, each
 //! closed unless it has sent its HTTP/2 preface within [`HANDSHAKE_TIMEOUT`], and an
 //! accept loop that backs off instead of spinning when the process runs out of file
 //! descriptors.

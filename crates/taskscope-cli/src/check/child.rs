@@ -117,9 +117,10 @@ fn spawn(
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .process_group(0);
+    // SAFETY: getpid has no preconditions and touches no memory.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: `pre_exec` runs between fork and exec; it only makes async-signal-safe
     // syscalls (prctl, getppid, _exit) on values copied in before the fork.
-    let parent = unsafe { libc::getpid() };
     unsafe {
         command.as_std_mut().pre_exec(move || {
             die_with_parent(parent);

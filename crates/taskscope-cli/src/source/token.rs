@@ -134,10 +134,8 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         assert_eq!(listener_pid(port), Some(std::process::id()));
         // SAFETY: geteuid cannot fail and touches no memory.
-        assert_eq!(
-            process_uid(std::process::id()),
-            Some(unsafe { libc::geteuid() })
-        );
+        let uid = unsafe { libc::geteuid() };
+        assert_eq!(process_uid(std::process::id()), Some(uid));
         drop(listener);
         assert_eq!(listener_pid(port), None);
     }

@@ -16,8 +16,9 @@ fn pin_to_first_cpu() {
 
 /// CPU time the calling thread has used.
 fn thread_cpu_time() -> Duration {
-    // SAFETY: clock_gettime writes into the timespec it is given.
+    // SAFETY: a timespec is plain integers, for which all zeroes is a valid value.
     let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: clock_gettime writes into the timespec it is given.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
