@@ -155,6 +155,8 @@ fn remove_stale(directory: &Path) {
     }
 }
 
+/// The token file this process wrote, removed at exit: the exit handler (`atexit`) takes
+/// no arguments, so it finds the path here.
 static TOKEN_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 extern "C" fn remove_at_exit() {

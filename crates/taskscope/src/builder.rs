@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -34,16 +34,31 @@ pub enum InitError {
     Threads(#[source] std::io::Error),
 }
 
-/// A running probe. Dropping it does not stop the probe: it lives as long as the process.
-#[derive(Debug, Clone)]
+/// The process's probe. Dropping it does not stop the probe: it runs as long as the
+/// process, unless [`Probe::shutdown`] stops it.
+///
+/// A process has one probe. Every way of starting one ([`init`], [`Builder::init`],
+/// [`Builder::init_with_hooks`], [`Builder::build`], [`layer()`], the macros) returns the
+/// one already running, if any, and says once on stderr when its own settings were
+/// therefore not used: two probes would each take a share of the same threads' tasks.
+#[derive(Clone)]
 pub struct Probe {
+    shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
     bind: Option<String>,
 }
 
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("address", &self.bind)
+            .field("stopped", &self.shared.is_stopped())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Probe {
     /// Publishes everything pending now and waits (at most 2 s) until a recording has it.
-    /// (At process exit this happens by itself.)
     /// Called automatically when the process exits.
     pub fn flush(&self) {
         let (done, receiver) = std::sync::mpsc::channel();
@@ -56,6 +71,32 @@ impl Probe {
     pub fn address(&self) -> Option<&str> {
         self.bind.as_deref()
     }
+
+    /// Stops the probe for good: publishes what is pending (a recording gets it, marked as
+    /// the last update), closes its server and its clients' streams, and joins its
+    /// threads (at most about 2 s, the flush's bound). Tasks spawned afterwards are not
+    /// tracked; tasks already tracked cost their polls a few atomic updates still, as
+    /// before. Calling it again does nothing.
+    ///
+    /// The process keeps its one probe: starting another afterwards returns this stopped
+    /// one. Meant for hosts that must release the probe's address or threads before the
+    /// process ends (a test harness, an embedding); an app never needs it.
+    pub fn shutdown(&self) {
+        if self.shared.is_stopped() {
+            return;
+        }
+        self.flush();
+        let _ = self.commands.send(Command::Stop);
+        self.shared.stop();
+    }
+}
+
+/// The process's one probe, once started (see [`Probe`]).
+static RUNNING: Mutex<Option<(Arc<Shared>, Probe)>> = Mutex::new(None);
+
+/// The probe already running in this process, if any.
+fn running() -> Option<(Arc<Shared>, Probe)> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Settings for the probe. Start from [`Builder::from_env`] (what [`init`] uses) or
@@ -253,14 +294,28 @@ impl Builder {
     }
 
     /// Starts a probe whose layer goes into the app's own subscriber: the tracing route.
-    fn start_for_layer(mut self) -> Result<(std::sync::Arc<Shared>, Probe), InitError> {
+    fn start_for_layer(mut self) -> Result<(Arc<Shared>, Probe), InitError> {
         self.config.route = Route::Tracing;
-        let started = self.start()?;
-        PROBE_INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.start()
+    }
+
+    /// Starts the process's probe, or returns the one already running (see [`Probe`]).
+    fn start(self) -> Result<(Arc<Shared>, Probe), InitError> {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = running.as_ref() {
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            diag::warn_once(
+                &WARNED,
+                "a probe already runs in this process: it is used, and the settings given                  for a second one are not (a process has one probe)",
+            );
+            return Ok(running.clone());
+        }
+        let started = self.start_new()?;
+        *running = Some(started.clone());
         Ok(started)
     }
 
-    fn start(self) -> Result<(std::sync::Arc<Shared>, Probe), InitError> {
+    fn start_new(self) -> Result<(Arc<Shared>, Probe), InitError> {
         crate::clock::start();
         outcome::install_panic_hook();
         warn_if_uninstrumented();
@@ -282,7 +337,12 @@ impl Builder {
         let commands =
             crate::runner::start(shared.clone(), listener, metrics).map_err(InitError::Threads)?;
         exit::flush_at_exit(commands.clone());
-        Ok((shared, Probe { commands, bind }))
+        let probe = Probe {
+            shared: shared.clone(),
+            commands,
+            bind,
+        };
+        Ok((shared, probe))
     }
 
     /// Starts the probe and installs it as the global tracing subscriber, together with a
@@ -310,22 +370,20 @@ impl Builder {
     fn install(mut self, hooks: bool) -> Result<Probe, InitError> {
         // From here on, the route in the config is the one taken (clients are told).
         self.config.route = if hooks { Route::Hooks } else { Route::Tracing };
-        static PROBE: OnceLock<Probe> = OnceLock::new();
         static INSTALLING: Mutex<()> = Mutex::new(());
         // Tests often call `init()` from many threads at once: one installs, the rest wait
-        // and get the same probe.
+        // and get the same probe. A probe already running (started by any route) is the
+        // process's: no second route is installed next to it, which would count its tasks
+        // twice.
         let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(probe) = PROBE.get() {
-            return Ok(probe.clone());
+        if let Some((_, probe)) = running() {
+            return Ok(probe);
         }
-        let probe = if hooks {
-            self.install_hooks()?
+        if hooks {
+            self.install_hooks()
         } else {
-            self.install_subscriber()?
-        };
-        PROBE_INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = PROBE.set(probe.clone());
-        Ok(PROBE.get().cloned().unwrap_or(probe))
+            self.install_subscriber()
+        }
     }
 
     /// The hooks route: tokio's runtime hooks report the tasks, so the probe needs no
@@ -395,12 +453,10 @@ impl Builder {
     }
 }
 
-/// Whether a probe has been installed globally (by either route).
+/// Whether the process's probe has been started (by any route).
 pub(crate) fn installed() -> bool {
-    PROBE_INSTALLED.load(std::sync::atomic::Ordering::Relaxed)
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).is_some()
 }
-
-static PROBE_INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the probe with settings from the environment, as the global tracing
 /// subscriber (plus a `RUST_LOG`-honouring log output). Call it first thing in `main`, or
@@ -487,7 +543,7 @@ where
     if crate::hooks::is_active() {
         return None;
     }
-    static LAYER_PROBE: OnceLock<Option<std::sync::Arc<Shared>>> = OnceLock::new();
+    static LAYER_PROBE: OnceLock<Option<Arc<Shared>>> = OnceLock::new();
     let shared = LAYER_PROBE.get_or_init(|| match Builder::from_env().start_for_layer() {
         Ok((shared, _probe)) => Some(shared),
         Err(e) => {

@@ -21,6 +21,8 @@ struct Anchor {
     unix_ns: i64,
 }
 
+/// The probe clock's zero and its wall-clock time: global because every timestamp, taken
+/// on any thread from any hook, must be on the one scale clients convert.
 static ANCHOR: OnceLock<Anchor> = OnceLock::new();
 
 fn anchor() -> &'static Anchor {

@@ -16,6 +16,8 @@ use crate::runner::Command;
 /// The longest a process exit waits for the probe.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 
+/// The probes to flush at process exit: the exit handler (`atexit`) takes no arguments,
+/// so it finds them here. Registered once (`REGISTER`).
 static PROBES: Mutex<Vec<mpsc::UnboundedSender<Command>>> = Mutex::new(Vec::new());
 static REGISTER: std::sync::Once = std::sync::Once::new();
 

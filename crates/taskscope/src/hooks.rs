@@ -25,7 +25,9 @@ use crate::cell::{Kind, TaskCell};
 use crate::shared::Shared;
 use crate::{clock, diag, lifecycle, outcome, task_table, threads};
 
-/// The probe, once it runs on the hooks route.
+/// The probe, once it runs on the hooks route: global because the macros' generated code
+/// (`install`, `body`) reaches the probe through no handle of its own, and because
+/// `layer()` must know that the hooks already report the tasks.
 static ROUTE: OnceLock<Arc<Shared>> = OnceLock::new();
 
 /// Switches the hooks on: from now on, runtimes given them report to `shared`.
@@ -111,7 +113,7 @@ fn spawned(id: tokio::task::Id, at: &'static std::panic::Location<'static>) {
 }
 
 /// Starts tracking a task: its cell goes into the table (and to the aggregator).
-fn register(shared: &Shared, spawn: lifecycle::Spawn) -> Arc<TaskCell> {
+fn register(shared: &Shared, spawn: lifecycle::Spawn) -> Option<Arc<TaskCell>> {
     let id = spawn.id;
     lifecycle::spawned(shared, spawn, |cell| {
         if ENDED_UNKNOWN.try_with(|e| e.replace(0)).unwrap_or(0) == id {
@@ -225,7 +227,7 @@ pub fn body<F: Future>(
     line: u32,
     column: u32,
 ) -> Body<F> {
-    let cell = ROUTE.get().map(|shared| {
+    let cell = ROUTE.get().and_then(|shared| {
         let id = next_body_id();
         let spawn = lifecycle::Spawn {
             id,
@@ -235,10 +237,10 @@ pub fn body<F: Future>(
             line,
             column,
         };
-        let cell = register(shared, spawn);
+        let cell = register(shared, spawn)?;
         // Not through the table: the body's own polls below find it directly.
         task_table::remove(id);
-        cell
+        Some(cell)
     });
     Body {
         future: Box::pin(future),

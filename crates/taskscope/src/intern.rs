@@ -18,6 +18,7 @@ const MAX_CACHED: usize = 4096;
 /// something is producing ever-new names and they are no longer kept.
 const MAX_NAMES: usize = 16 * 1024;
 
+/// Interned file names, shared by every thread's spawns (the names live for the process).
 static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
 
 thread_local! {

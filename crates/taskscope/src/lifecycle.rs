@@ -38,12 +38,16 @@ pub(crate) struct Spawn {
 /// A task was spawned: its cell (parented to the task polling on this thread, if any),
 /// given first to `keep` (where the route will find it at the task's polls), then to the
 /// aggregator. When this thread cannot take it right now, the task is announced at the end
-/// of its first poll instead, and the delay is counted.
+/// of its first poll instead, and the delay is counted. `None` once the probe is stopped:
+/// the task is not tracked.
 pub(crate) fn spawned(
     shared: &Shared,
     spawn: Spawn,
     keep: impl FnOnce(&Arc<TaskCell>),
-) -> Arc<TaskCell> {
+) -> Option<Arc<TaskCell>> {
+    if shared.is_stopped() {
+        return None;
+    }
     if !shared.instrumentation_seen.load(Ordering::Relaxed) {
         shared.instrumentation_seen.store(true, Ordering::Relaxed);
     }
@@ -67,7 +71,7 @@ pub(crate) fn spawned(
             .spawn_events_delayed
             .fetch_add(1, Ordering::Relaxed);
     }
-    cell
+    Some(cell)
 }
 
 /// A poll of `cell` starts on `local`'s thread; `span` is the tracing route's span id for

@@ -35,6 +35,8 @@ struct PanicRecord {
 }
 
 thread_local! {
+    /// The panic hook (std's process-wide hook, given no context) leaves the panic of the
+    /// task polling on its thread here, for that poll's end to take.
     static LAST_PANIC: RefCell<Option<PanicRecord>> = const { RefCell::new(None) };
 }
 

@@ -41,12 +41,14 @@ pub(crate) fn resolve_path(path: &Path, program: &str) -> PathBuf {
 impl Recorder {
     pub(crate) fn start(path: PathBuf, shared: Arc<Shared>) -> std::io::Result<Self> {
         let (jobs, receiver) = sync_channel(256);
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("taskscope-recorder".into())
             .spawn(move || {
                 crate::quiet::quiet_forever();
                 write_loop(&path, receiver)
             })?;
+        // It ends once the recorder (on the probe thread) is dropped.
+        shared.own_thread(writer);
         Ok(Self {
             jobs,
             shared,

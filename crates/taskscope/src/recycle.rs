@@ -50,6 +50,8 @@ impl Pool {
     }
 }
 
+/// Ended tasks' cells, reused for new tasks: global because the spawn hooks, which take
+/// them, carry no context but the task's id.
 static CELLS: Pool = Pool::new();
 
 thread_local! {

@@ -6,7 +6,6 @@
 //! only the probe.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use taskscope_api::v1;
@@ -48,9 +47,12 @@ pub(crate) enum Command {
     /// Publish everything now, as the last update (the process is exiting), and report
     /// when the recording has it.
     FinalFlush(std::sync::mpsc::Sender<()>),
+    /// End the probe thread's loop (`Probe::shutdown`, after a final flush).
+    Stop,
 }
 
-/// Starts the probe's thread (and the watchdog). Returns the command channel.
+/// Starts the probe's thread and the watchdog's (kept in `shared`, to be joined once the
+/// probe is stopped). Returns the command channel.
 pub(crate) fn start(
     shared: Arc<Shared>,
     listener: Option<Listener>,
@@ -79,10 +81,11 @@ pub(crate) fn start(
         grpc: listener.zip(token),
         metrics,
     };
-    std::thread::Builder::new()
+    let probe = std::thread::Builder::new()
         .name("taskscope-probe".into())
         .spawn(move || probe_thread(thread_shared, channels, endpoints))?;
-    crate::watchdog::start(shared, capture, Arc::new(AtomicBool::new(false)))?;
+    shared.own_thread(probe);
+    shared.own_thread(crate::watchdog::start(shared.clone(), capture)?);
     Ok(commands)
 }
 
@@ -260,7 +263,7 @@ async fn run(
             _ = idle_check.tick(), if dump_when_idle => runner.dumps.when_idle(&runner.aggregator),
             _ = drain.tick() => runner.housekeeping(),
             command = commands.recv() => match command {
-                None => break,
+                None | Some(Command::Stop) => break,
                 Some(Command::FinalFlush(done)) => runner.final_flush(&mut commands, done).await,
                 Some(command) => runner.command(command),
             }
@@ -368,6 +371,7 @@ impl Runner {
                 // `run` awaits `final_flush` instead; answered so that nobody waits.
                 let _ = done.send(());
             }
+            Command::Stop => {}
         }
     }
 

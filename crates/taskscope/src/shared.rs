@@ -97,6 +97,11 @@ pub(crate) struct Shared {
     pub(crate) dumps_in_flight: AtomicU64,
     /// The symbolizer thread's queue, once started (see `stall_stack`).
     pub(crate) symbolizer: std::sync::OnceLock<std::sync::mpsc::Sender<crate::stall_stack::Job>>,
+    /// Set by `Probe::shutdown`: the probe's threads end, and the routes take in no new
+    /// tasks (nothing would ever take them from the threads' inboxes).
+    stopped: AtomicBool,
+    /// The probe's own threads, joined when it is stopped.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -119,7 +124,36 @@ impl Shared {
             samples_in_flight: AtomicU64::new(0),
             dumps_in_flight: AtomicU64::new(0),
             symbolizer: std::sync::OnceLock::new(),
+            stopped: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Whether `Probe::shutdown` stopped the probe.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Keeps one of the probe's threads, for [`Shared::stop`] to join.
+    pub(crate) fn own_thread(&self, thread: std::thread::JoinHandle<()>) {
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(thread);
+    }
+
+    /// Stops the probe for good: flags it (each thread ends at its next turn; the
+    /// symbolizer is told to), then joins its threads. The probe thread must have been
+    /// told to end by then.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        if let Some(symbolizer) = self.symbolizer.get() {
+            let _ = symbolizer.send(crate::stall_stack::Job::Stop);
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 
     /// Queues an event without ever blocking; `false` when the queue is full.
@@ -137,6 +171,9 @@ impl Shared {
     /// Hands a task to the aggregator (through this thread's inbox); `false` leaves it to be
     /// announced later.
     pub(crate) fn announce(&self, cell: &Arc<TaskCell>) -> bool {
+        if self.is_stopped() {
+            return false;
+        }
         let sent = crate::threads::with_local(|local| local.post_spawned(cell))
             .unwrap_or_else(|| self.send(ProbeEvent::Spawned(cell.clone())));
         if sent {

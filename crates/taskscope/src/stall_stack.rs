@@ -53,6 +53,8 @@ pub(crate) enum Job {
         stacks: Vec<Vec<usize>>,
         reply: tokio::sync::oneshot::Sender<Vec<ResolvedStack>>,
     },
+    /// The probe is stopped: the thread ends.
+    Stop,
 }
 
 /// One resolved stack.
@@ -147,9 +149,12 @@ fn start_symbolizer(shared: &Arc<Shared>) -> Option<mpsc::Sender<Job>> {
             crate::quiet::quiet_forever();
             symbolize_loop(&thread_shared, jobs)
         });
-    if let Err(e) = started {
-        crate::diag::warn(&format!("cannot start the symbolizer thread: {e}"));
-        return None;
+    match started {
+        Ok(thread) => shared.own_thread(thread),
+        Err(e) => {
+            crate::diag::warn(&format!("cannot start the symbolizer thread: {e}"));
+            return None;
+        }
     }
     let _ = shared.symbolizer.set(symbolize.clone());
     Some(symbolize)
@@ -174,6 +179,7 @@ fn symbolize_loop(shared: &Shared, jobs: mpsc::Receiver<Job>) {
                     .collect();
                 let _ = reply.send(resolved);
             }
+            Job::Stop => return,
         }
     }
 }

@@ -45,6 +45,9 @@ impl Hasher for IdHasher {
 
 type Shard = Mutex<HashMap<u64, Arc<TaskCell>, BuildHasherDefault<IdHasher>>>;
 
+/// The hooks route's cells: global because tokio's poll hooks are plain callbacks given
+/// only the task's id, called on every poll, where a lookup through a context would cost
+/// another pointer chase and a reference count.
 static TABLE: [Shard; SHARDS] =
     [const { Mutex::new(HashMap::with_hasher(BuildHasherDefault::new())) }; SHARDS];
 

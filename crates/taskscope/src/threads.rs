@@ -107,6 +107,8 @@ impl ThreadSlot {
     }
 }
 
+/// Every thread that has polled a task, for the watchdog and the aggregator: global
+/// because a thread registers itself from inside a poll hook, which carries no context.
 static REGISTRY: Mutex<Vec<Arc<ThreadSlot>>> = Mutex::new(Vec::new());
 static NEXT_NUMBER: AtomicU32 = AtomicU32::new(1);
 

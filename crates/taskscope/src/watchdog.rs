@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::shared::{ProbeEvent, Shared};
@@ -34,11 +34,11 @@ pub(crate) struct Watchdog {
     bodies: body_watch::Bodies,
 }
 
+/// Starts the watchdog's thread, which runs until the probe is stopped.
 pub(crate) fn start(
     shared: Arc<Shared>,
     capture: Option<stall_stack::Capture>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<()> {
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let threshold = shared.config.stall_threshold;
     let period = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(25));
     let mut watchdog = Watchdog {
@@ -52,12 +52,11 @@ pub(crate) fn start(
         .name("taskscope-watchdog".into())
         .spawn(move || {
             quiet::quiet_forever();
-            while !stop.load(Ordering::Relaxed) {
+            while !watchdog.shared.is_stopped() {
                 std::thread::sleep(watchdog.period);
                 watchdog.scan();
             }
-        })?;
-    Ok(())
+        })
 }
 
 impl Watchdog {

@@ -20,6 +20,8 @@ pub(crate) enum Ending {
     Unseen,
 }
 
+/// The runtimes dumps can reach: registered by the macros' generated code and by
+/// `init()`, which reach the probe through no handle of their own.
 static RUNTIMES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
 struct Entry {
