@@ -4,19 +4,17 @@
 //! say nothing keep neither the app nor other scrapers waiting. Loopback only; every loop
 //! is bounded in count and time.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{command, fault_location, free_port};
+use taskscope_e2e::{Location, Running, command, fault_location, free_port};
 
 /// The `metrics_stall` example serving metrics on a loopback port; killed on drop.
 struct App {
-    child: Child,
+    _running: Running,
     address: SocketAddr,
 }
 
@@ -35,7 +33,7 @@ impl App {
             command.env(key, value);
         }
         let app = Self {
-            child: command.spawn().expect("metrics_stall starts"),
+            _running: Running::spawn(&mut command),
             address: SocketAddr::from(([127, 0, 0, 1], port)),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -58,13 +56,6 @@ impl App {
     }
 }
 
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_task_that_lost_its_waker_is_counted_under_its_site() {
     let port = free_port();
@@ -77,7 +68,7 @@ fn a_task_that_lost_its_waker_is_counted_under_its_site() {
         .stderr(Stdio::null())
         .spawn()
         .expect("lost_waker starts");
-    let (file, line, column) = fault_location("src/bin/lost_waker.rs", "lost_waker");
+    let Location { file, line, column } = fault_location("src/bin/lost_waker.rs", "lost_waker");
     let wanted = format!("site=\"{file}:{line}:{column}\"");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut text = String::new();
@@ -269,7 +260,7 @@ fn silent_connections_that_take_every_slot_are_closed_so_scrapers_get_in_again()
 
 /// Prometheus itself, scraping one target every second; killed on drop.
 struct Prometheus {
-    child: Child,
+    _running: Running,
     address: SocketAddr,
     _dir: tempfile::TempDir,
 }
@@ -305,21 +296,21 @@ impl Prometheus {
         )
         .unwrap();
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={address}"))
-            .arg("--log.level=warn")
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus starts");
+        let running = Running::spawn(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address={address}"))
+                .arg("--log.level=warn")
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
         let prometheus = Self {
-            child,
+            _running: running,
             address,
             _dir: dir,
         };
@@ -350,13 +341,6 @@ impl Prometheus {
     }
 }
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -374,7 +358,7 @@ fn prometheus_scrapes_the_stalls_of_the_right_spawn_site_into_its_histogram() {
     let Some(prometheus) = Prometheus::start(app.address) else {
         return;
     };
-    let (file, line, column) = fault_location("src/bin/metrics_stall.rs", "stall");
+    let Location { file, line, column } = fault_location("src/bin/metrics_stall.rs", "stall");
     let selector = format!("{{job=\"app\",site=\"{file}:{line}:{column}\"}}");
     let stalls = format!("taskscope_stalls_total{selector}");
     let ended = format!("taskscope_stall_duration_seconds_count{selector}");

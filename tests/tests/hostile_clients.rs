@@ -3,22 +3,19 @@
 //! and a well-behaved client is still served. Loopback only; every loop is bounded in
 //! count and in time. Figures are printed (`--nocapture`) for `docs/security.md`.
 
-mod support;
-
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::hostile::{self, MAX_WINDOW, RawH2};
-use support::{command, free_port};
 use taskscope_api::v1;
 use taskscope_api::v1::probe_client::ProbeClient;
+use taskscope_e2e::hostile::{self, MAX_WINDOW, RawH2};
+use taskscope_e2e::{Running, TOKEN, command, free_port, with_token};
 
 const MIB: u64 = 1024 * 1024;
-const TOKEN: &str = "hostile-clients-test-token-0123456789abcdef";
 
 /// The `busy` example serving on a loopback port; killed on drop.
 struct App {
-    child: Child,
+    running: Running,
     port: u16,
 }
 
@@ -42,7 +39,7 @@ impl App {
             .stderr(Stdio::piped());
         adjust(&mut command);
         let app = Self {
-            child: command.spawn().expect("busy starts"),
+            running: Running::spawn(&mut command),
             port,
         };
         assert!(
@@ -55,7 +52,7 @@ impl App {
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.running.pid()
     }
 
     fn rss(&self) -> u64 {
@@ -120,23 +117,6 @@ impl App {
         }
         peak
     }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn with_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    let value = taskscope_api::token::bearer(TOKEN)
-        .parse()
-        .expect("ASCII token");
-    request
-        .metadata_mut()
-        .insert(taskscope_api::token::HEADER, value);
-    Ok(request)
 }
 
 async fn snapshot(address: &str) -> Result<v1::SnapshotPage, Box<dyn std::error::Error>> {
@@ -413,21 +393,17 @@ fn a_snapshot_loop_does_not_hold_the_probe_thread() {
 #[test]
 fn a_second_app_on_the_same_port_fails_clearly() {
     let first = App::start(100);
-    let second = command("busy")
-        .env("TASKSCOPE_BIND", format!("127.0.0.1:{}", first.port))
-        .env("TASKSCOPE_TOKEN", TOKEN)
-        .env("BUSY_TASKS", "10")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut second = scopeguard(second);
+    let second = Running::spawn(
+        command("busy")
+            .env("TASKSCOPE_BIND", format!("127.0.0.1:{}", first.port))
+            .env("TASKSCOPE_TOKEN", TOKEN)
+            .env("BUSY_TASKS", "10")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert!(hostile::alive(second.0.id()), "the second app died");
-    let _ = second.0.kill();
-    let output = std::mem::replace(&mut second.0, dummy())
-        .wait_with_output()
-        .unwrap();
+    assert!(hostile::alive(second.pid()), "the second app died");
+    let output = second.stop();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("cannot listen on") && stderr.contains(&first.port.to_string()),
@@ -437,24 +413,6 @@ fn a_second_app_on_the_same_port_fails_clearly() {
         first.serves(Duration::from_secs(10)),
         "the first app stopped serving"
     );
-}
-
-/// Kills the wrapped child on drop, so a failed assertion leaves nothing running.
-struct Guard(Child);
-
-fn scopeguard(child: Child) -> Guard {
-    Guard(child)
-}
-
-fn dummy() -> Child {
-    std::process::Command::new("true").spawn().unwrap()
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Watchers beyond `TASKSCOPE_MAX_WATCHERS` are refused with the reason, and a watcher

@@ -1,13 +1,11 @@
 //! End-to-end: an app built without `--cfg tokio_unstable` runs normally, and the probe
 //! says, on stderr and in its stream, that it cannot see tasks and how to fix it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{Folded, single_recording};
 use taskscope_api::v1::Instrumentation;
+use taskscope_e2e::{Folded, single_recording};
 
 /// Lays out a standalone package (outside the workspace, so none of its settings apply)
 /// around `uninstrumented/main.rs`, pinned to the workspace's lock file so that it builds

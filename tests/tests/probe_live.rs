@@ -1,11 +1,9 @@
 //! End-to-end over real gRPC: a watcher sees a stall while the poll is still running.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{Folded, TOKEN, command, connect, fault_location, free_port};
 use taskscope_api::v1::{self, StallPhase};
+use taskscope_e2e::{Folded, TOKEN, command, connect, fault_location, free_port};
 
 #[tokio::test]
 async fn a_watcher_sees_a_stall_start_before_the_poll_returns_then_its_end() {

@@ -2,12 +2,10 @@
 //! a worker is stalled, which must come back at once saying why it was skipped, and leave
 //! the app as it was.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{Client, TOKEN, command, connect, free_port};
 use taskscope_api::v1::{self, StallPhase};
+use taskscope_e2e::{Client, TOKEN, command, connect, free_port};
 
 /// Whether `dump` places a task at `file` (the example's own source).
 fn reaches(dump: &v1::Dump, file: &str) -> bool {
