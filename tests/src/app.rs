@@ -68,6 +68,43 @@ impl Drop for Running {
     }
 }
 
+/// An example serving its probe on a free loopback port, with [`TOKEN`]; stopped when
+/// dropped.
+#[derive(Debug)]
+pub struct Served {
+    /// The example's process.
+    pub running: Running,
+    /// The probe's port.
+    pub port: u16,
+}
+
+impl Served {
+    /// Starts the example `name` serving its probe on a free loopback port with
+    /// [`TOKEN`]; `adjust` sets the rest of its command (more variables, its outputs).
+    pub fn start(name: &str, adjust: impl FnOnce(&mut Command)) -> Self {
+        let port = free_port();
+        let mut command = command(name);
+        command
+            .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+            .env("TASKSCOPE_TOKEN", TOKEN);
+        adjust(&mut command);
+        Self {
+            running: Running::spawn(&mut command),
+            port,
+        }
+    }
+
+    /// The probe's address as gRPC clients take it: `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A client of its probe, once it serves ([`connect`]).
+    pub async fn connect(&self) -> Client {
+        connect(&self.url()).await
+    }
+}
+
 /// A free TCP port on loopback (free when asked; good enough for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use taskscope_api::v1;
 use taskscope_api::v1::probe_client::ProbeClient;
 use taskscope_e2e::hostile::{self, MAX_WINDOW, RawH2};
-use taskscope_e2e::{Running, TOKEN, command, free_port, with_token};
+use taskscope_e2e::{Running, Served, TOKEN, command, with_token};
 
 const MIB: u64 = 1024 * 1024;
 
 /// The `busy` example serving on a loopback port; killed on drop.
 struct App {
-    running: Running,
+    served: Served,
     port: u16,
 }
 
@@ -25,22 +25,20 @@ impl App {
     }
 
     fn start_with(tasks: u32, adjust: impl FnOnce(&mut std::process::Command)) -> Self {
-        let port = free_port();
-        let mut command = command("busy");
-        command
-            .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
-            .env("TASKSCOPE_TOKEN", TOKEN)
-            .env("BUSY_TASKS", tasks.to_string())
-            // The first stall stack loads the binary's line tables (tens of MiB in a debug
-            // build) at whatever moment a stall happens: a step in RSS that has nothing to
-            // do with clients, and would blur every figure here.
-            .env("TASKSCOPE_STACKS", "off")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        adjust(&mut command);
+        let served = Served::start("busy", |command| {
+            command
+                .env("BUSY_TASKS", tasks.to_string())
+                // The first stall stack loads the binary's line tables (tens of MiB in a
+                // debug build) at whatever moment a stall happens: a step in RSS that has
+                // nothing to do with clients, and would blur every figure here.
+                .env("TASKSCOPE_STACKS", "off")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            adjust(command);
+        });
         let app = Self {
-            running: Running::spawn(&mut command),
-            port,
+            port: served.port,
+            served,
         };
         assert!(
             app.serves(Duration::from_secs(30)),
@@ -52,7 +50,7 @@ impl App {
     }
 
     fn pid(&self) -> u32 {
-        self.running.pid()
+        self.served.running.pid()
     }
 
     fn rss(&self) -> u64 {
@@ -65,7 +63,7 @@ impl App {
             .enable_all()
             .build()
             .unwrap();
-        let address = format!("http://127.0.0.1:{}", self.port);
+        let address = self.served.url();
         runtime.block_on(async {
             let deadline = Instant::now() + limit;
             while Instant::now() < deadline {

@@ -60,14 +60,14 @@ impl App {
 fn a_task_that_lost_its_waker_is_counted_under_its_site() {
     let port = free_port();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut app = command("lost_waker")
-        .env("TASKSCOPE_METRICS_BIND", address.to_string())
-        .env("TASKSCOPE_WAKERS", "on")
-        .env("LOST_WAKER_WAIT_MS", "120000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("lost_waker starts");
+    let app = Running::spawn(
+        command("lost_waker")
+            .env("TASKSCOPE_METRICS_BIND", address.to_string())
+            .env("TASKSCOPE_WAKERS", "on")
+            .env("LOST_WAKER_WAIT_MS", "120000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let Location { file, line, column } = fault_location("src/bin/lost_waker.rs", "lost_waker");
     let wanted = format!("site=\"{file}:{line}:{column}\"");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -82,8 +82,7 @@ fn a_task_that_lost_its_waker_is_counted_under_its_site() {
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    let _ = app.kill();
-    let _ = app.wait();
+    drop(app);
     assert_eq!(lost.get(&wanted), Some(&1.0), "{wanted} in\n{text}");
     assert_eq!(
         lost.values().sum::<f64>(),
