@@ -2,11 +2,9 @@
 //! `crates/taskscope-examples` (each with one fault, marked `// FAULT: <kind>` on the line
 //! of its spawn call) and must report exactly that fault at exactly that spawn location.
 //!
-//! The example binaries belong to another package, so `CARGO_BIN_EXE_*` cannot name them:
-//! they are built (a no-op when the workspace is already built, as under
-//! `cargo nextest run --workspace`) into the target directory this test binary came from.
-//! Nested cargo commands use `--workspace` for the same reason: built with the package
-//! alone, shared dependencies would get other features and be compiled all over again.
+//! The binaries are found (and built when missing) as `taskscope_e2e::build` says; the
+//! nested `cargo test` here uses the same target directory and `--workspace`, for the same
+//! reason.
 
 use std::path::Path;
 use std::process::{Command, Stdio};

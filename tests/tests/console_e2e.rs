@@ -7,10 +7,6 @@
 //!   is read by a console-api client, as tokio-console reads it, and by
 //!   `taskscope check --protocol console`.
 //!
-//! The example programs belong to another package: they are built (a no-op when the
-//! workspace is built already) into the target directory this test came from, with
-//! `--workspace` so that nothing is rebuilt with other features.
-//!
 //! Timing: no assertion on how fast anything happens; every wait has a wide margin.
 
 use std::collections::HashMap;
