@@ -1,8 +1,9 @@
 //! The docs held to the code: the environment tables list exactly the variables the probe
 //! and the CLI read, every flag of every command has an example, and the dashboard's key
 //! table is the key help the dashboard itself shows; every `taskscope` command the docs
-//! and `--help` show parses, and CI runs the README's test command. A change to either
-//! side that the other does not follow fails here, naming what to add or remove.
+//! and `--help` show parses, every file of the repository they name exists, and CI runs
+//! the README's test command. A change to either side that the other does not follow
+//! fails here, naming what to add or remove.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,9 +22,13 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
-/// The project's markdown: both READMEs and every page of `docs/`.
+/// The project's markdown: the READMEs and every page of `docs/`.
 fn markdown_docs() -> Vec<String> {
-    let mut docs = vec!["README.md".to_owned(), "crates/README.md".to_owned()];
+    let mut docs = vec![
+        "README.md".to_owned(),
+        "crates/README.md".to_owned(),
+        "tests/README.md".to_owned(),
+    ];
     for entry in std::fs::read_dir(workspace().join("docs")).expect("docs/") {
         let name = entry.expect("a docs entry").file_name();
         let name = name.to_string_lossy();
@@ -175,6 +180,49 @@ fn docs_name_only_variables_that_exist() {
 }
 
 /// Whether `line` has `--flag` as a whole flag (not the start of a longer one).
+/// Where the docs name this repository's own files: the crates (`crates/taskscope…`) and
+/// the end-to-end suites (`tests/tests/…`, `tests/src/…`). Paths the docs show as a
+/// user's (`tests/api.rs`, `crates/app/…`) have other prefixes.
+const REPOSITORY_PREFIXES: [&str; 3] = ["crates/taskscope", "tests/tests/", "tests/src/"];
+
+/// The repository paths `text` names (a `:line:col` or `:*` after one cut off), where a
+/// path starts a word (after a space, a backtick, a parenthesis or a bracket).
+fn repository_paths(text: &str) -> BTreeSet<String> {
+    let in_path = |c: char| c.is_ascii_alphanumeric() || "_-./".contains(c);
+    REPOSITORY_PREFIXES
+        .iter()
+        .flat_map(|prefix| text.match_indices(prefix))
+        .filter(|(at, _)| {
+            text[..*at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| " \n`([".contains(c))
+        })
+        .map(|(at, _)| {
+            let rest = &text[at..];
+            let len = rest.find(|c: char| !in_path(c)).unwrap_or(rest.len());
+            rest[..len].trim_end_matches('.').to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_repository_path_the_docs_name_exists() {
+    let mut missing = Vec::new();
+    for doc in markdown_docs() {
+        for path in repository_paths(&read(&doc)) {
+            if !workspace().join(&path).exists() {
+                missing.push(format!("{doc}: {path}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the docs name files that do not exist (moved or renamed? follow them in the \
+         docs): {missing:#?}"
+    );
+}
+
 fn has_flag(line: &str, flag: &str) -> bool {
     line.match_indices(flag).any(|(at, _)| {
         let next = line[at + flag.len()..].chars().next();

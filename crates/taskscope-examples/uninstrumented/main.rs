@@ -1,4 +1,4 @@
-//! Built by the `probe_uninstrumented` test as a standalone package without
+//! Built by the `probe_uninstrumented` end-to-end test (`tests/tests/`) as a standalone package without
 //! `--cfg tokio_unstable` (see that test for the manifest).
 
 #[tokio::main]

@@ -1,6 +1,6 @@
 //! `#[taskscope::main]` puts the runtime on the probe's hooks route (tokio's runtime hooks
 //! instead of its tracing spans). The same program, seen through either route, must give
-//! the same tasks, parents, outcomes and stalls: `tests/probe_hooks.rs` checks both.
+//! the same tasks, parents, outcomes and stalls: `tests/tests/probe_hooks.rs` (at the workspace root) checks both.
 
 use std::time::Duration;
 

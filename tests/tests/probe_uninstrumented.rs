@@ -1,28 +1,26 @@
 //! End-to-end: an app built without `--cfg tokio_unstable` runs normally, and the probe
 //! says, on stderr and in its stream, that it cannot see tasks and how to fix it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{Folded, single_recording};
 use taskscope_api::v1::Instrumentation;
+use taskscope_e2e::{Folded, single_recording, workspace_root};
 
 /// Lays out a standalone package (outside the workspace, so none of its settings apply)
-/// around `uninstrumented/main.rs`, pinned to the workspace's lock file so that it builds
+/// around `crates/taskscope-examples/uninstrumented/main.rs`, pinned to the workspace's lock file so that it builds
 /// the same dependency versions without resolving anything anew.
 fn uninstrumented_package() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = workspace_root();
     let package = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uninstrumented-package");
     std::fs::create_dir_all(package.join("src")).unwrap();
     std::fs::copy(
-        here.join("uninstrumented/main.rs"),
+        workspace.join("crates/taskscope-examples/uninstrumented/main.rs"),
         package.join("src/main.rs"),
     )
     .unwrap();
-    std::fs::copy(here.join("../../Cargo.lock"), package.join("Cargo.lock")).unwrap();
-    let probe = here.join("../taskscope").canonicalize().unwrap();
+    std::fs::copy(workspace.join("Cargo.lock"), package.join("Cargo.lock")).unwrap();
+    let probe = workspace.join("crates/taskscope");
     let manifest = format!(
         "[package]\nname = \"taskscope-uninstrumented-example\"\nversion = \"0.0.0\"\n\
          edition = \"2024\"\npublish = false\n\n[workspace]\n\n[dependencies]\n\

@@ -1,10 +1,8 @@
 //! End-to-end: the stack of a stalled thread, captured while it is stalled, names the
 //! user's function and the exact line that blocks, and tells blocked from busy.
 
-mod support;
-
-use support::{Folded, fault_location, marked_line, run_recorded};
 use taskscope_api::v1::{self, Activity};
+use taskscope_e2e::{Folded, fault_location, marked_line, run_recorded};
 
 /// The stall of the task spawned at the example's `FAULT: stall` line.
 fn stall_of(example: &str) -> (Folded, v1::Stall) {

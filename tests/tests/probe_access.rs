@@ -2,16 +2,14 @@
 //! in a file only the app's user can read, or `TASKSCOPE_TOKEN`), over a Unix socket only
 //! the app's user, and beyond loopback nobody unless asked for.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{command, free_port, wait_for};
 use taskscope_api::v1;
 use taskscope_api::v1::probe_client::ProbeClient;
+use taskscope_e2e::{command, free_port, wait_for};
 
 /// A `Snapshot` call with `token` (or none); the status code it ends with.
 fn snapshot_code(port: u16, token: Option<&str>) -> tonic::Code {

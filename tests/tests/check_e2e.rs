@@ -2,28 +2,25 @@
 //! `crates/taskscope-examples` (each with one fault, marked `// FAULT: <kind>` on the line
 //! of its spawn call) and must report exactly that fault at exactly that spawn location.
 //!
-//! The example binaries belong to another package, so `CARGO_BIN_EXE_*` cannot name them:
-//! they are built (a no-op when the workspace is already built, as under
-//! `cargo nextest run --workspace`) into the target directory this test binary came from.
-//! Nested cargo commands use `--workspace` for the same reason: built with the package
-//! alone, shared dependencies would get other features and be compiled all over again.
-
-mod support;
+//! The binaries are found (and built when missing) as `taskscope_e2e::build` says; the
+//! nested `cargo test` here uses the same target directory and `--workspace`, for the same
+//! reason.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::check::{assert_clean_pass, assert_single_error, check, check_example, findings};
-use support::{build_settings, cargo, example, examples, location_of_line, workspace_root};
 use taskscope_api::recording::Reader;
 use taskscope_api::v1;
-
-/// `file:line:col` of the spawn call on the line marked `// FAULT: <kind>`.
-fn fault_location(source: &str, kind: &str) -> String {
-    location_of_line(source, &format!("// FAULT: {kind}"), "spawn")
-}
+use taskscope_e2e::build::{binaries, build_settings};
+use taskscope_e2e::check::{
+    assert_clean_pass, assert_single_error, check, check_example, findings,
+};
+use taskscope_e2e::{
+    Running, cargo, command, example, fault_location, free_port, location_of_line, marked_line,
+    taskscope, wait_until, workspace_root,
+};
 
 /// A service written the usual way (its own logging, `Result` from `main`, `JoinSet`,
 /// `select!` with timeouts, `spawn_blocking`, a panic caught through its `JoinHandle`, a
@@ -130,7 +127,7 @@ fn a_panicking_task_is_a_warning_unless_panics_fail() {
     assert_eq!(finding["severity"], "warning");
     assert_eq!(
         finding["spawn_location"],
-        fault_location("src/bin/panicking.rs", "panic")
+        fault_location("src/bin/panicking.rs", "panic").to_string()
     );
     assert!(
         finding["panic_message"].as_str().unwrap().contains("boom"),
@@ -155,7 +152,7 @@ fn tasks_waiting_on_tokio_primitives_at_shutdown_are_not_lost_wakers() {
         .iter()
         .filter(|f| f["kind"] == "lost_waker")
         .collect();
-    let pending = location_of_line(source, "std::future::pending", "spawn");
+    let pending = location_of_line(source, "std::future::pending", "spawn").to_string();
     assert!(
         lost.iter().all(|f| f["spawn_location"] == pending.as_str()),
         "only the pending() child at {pending} may be a lost waker: {lost:#?}"
@@ -178,7 +175,7 @@ fn tasks_waiting_on_tokio_primitives_at_shutdown_are_not_lost_wakers() {
 
 #[test]
 fn cargo_test_names_the_test_that_leaked_a_task() {
-    examples(); // built already, so the nested cargo only runs the tests
+    binaries(); // built already, so the nested cargo only runs the tests
     let mut cargo_test = cargo();
     cargo_test
         .args(["test", "-q", "--workspace", "--test", "leaky_tests"])
@@ -214,7 +211,7 @@ fn a_test_that_leaks_a_server_is_one_finding_at_its_spawn_call_with_the_servers_
     let finding = assert_single_error(&checked, "alive_at_shutdown", &expected);
     assert_eq!(finding["test"], "greets_three_clients", "{finding:#}");
     assert_eq!(finding["count"], 1);
-    let site = |marker| location_of_line("tests/greeter/mod.rs", marker, "spawn");
+    let site = |marker| location_of_line("tests/greeter/mod.rs", marker, "spawn").to_string();
     assert_eq!(
         finding["descendants"],
         serde_json::json!([
@@ -309,7 +306,7 @@ fn a_hooks_route_recording_names_the_test_that_leaked_a_task() {
         .unwrap();
     assert!(status.success());
     let report_path = dir.path().join("report.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let output = Command::new(taskscope())
         .args(["check", "--format", "json", "--output"])
         .arg(&report_path)
         .arg("--recording")
@@ -324,7 +321,11 @@ fn a_hooks_route_recording_names_the_test_that_leaked_a_task() {
     };
     assert_eq!(finding["kind"], "alive_at_shutdown", "{finding:#}");
     let expected = fault_location("tests/leaky_hooks_tests.rs", "alive_at_shutdown");
-    assert_eq!(finding["spawn_location"], expected.as_str(), "{finding:#}");
+    assert_eq!(
+        finding["spawn_location"],
+        expected.to_string(),
+        "{finding:#}"
+    );
     assert_eq!(
         finding["test"],
         "leaks_a_background_task_on_the_hooks_route"
@@ -342,7 +343,7 @@ fn a_command_that_fails_before_recording_anything_cannot_be_checked() {
         "--bogus-flag",
     ]);
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let output = Command::new(taskscope())
         .args(["check", "--output"])
         .arg(dir.path().join("report.txt"))
         .arg("--")
@@ -399,7 +400,7 @@ fn a_recording_cut_by_sigkill_is_judged_on_what_it_holds() {
         "`forever` recorded no stall within a minute"
     );
 
-    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let output = Command::new(taskscope())
         .args(["check", "--recording"])
         .arg(dir.path())
         .env("NO_COLOR", "1")
@@ -415,49 +416,21 @@ fn a_recording_cut_by_sigkill_is_judged_on_what_it_holds() {
     assert!(report.contains("recording was cut"), "{report}");
 }
 
-/// Runs the `forever` example serving its probe on `bind`, until the guard is dropped.
-struct Service(std::process::Child);
-
-impl Service {
-    fn start(bind: &str) -> Self {
-        let child = Command::new(example("forever"))
-            .env("TASKSCOPE_BIND", bind)
-            .env_remove("TASKSCOPE_RECORD")
-            .env_remove("TASKSCOPE_STALL_THRESHOLD")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self(child)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits (generously) until `ready` holds.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within a minute"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Starts the `forever` example serving its probe on `bind`; stopped when dropped.
+fn start_forever(bind: &str) -> Running {
+    let mut forever = command("forever");
+    forever.env("TASKSCOPE_BIND", bind).stdout(Stdio::null());
+    Running::spawn(&mut forever)
 }
 
 #[test]
 fn attaching_to_a_running_service_judges_what_happened_in_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("probe.sock");
-    let _service = Service::start(&format!("unix:{}", socket.display()));
-    wait_for("the probe's socket", || socket.exists());
+    let _service = start_forever(&format!("unix:{}", socket.display()));
+    wait_until("the probe's socket", || socket.exists());
     // `forever` stalls for 150 ms once a second: a 4 s window sees several.
-    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let output = Command::new(taskscope())
         .args(["check", "--format", "json", "--duration", "4s", "--attach"])
         .arg(format!("unix:{}", socket.display()))
         .env_remove("TASKSCOPE_STALL_THRESHOLD")
@@ -476,7 +449,8 @@ fn attaching_to_a_running_service_judges_what_happened_in_the_window() {
         "src/bin/forever.rs",
         "std::thread::sleep(Duration::from_millis(150))",
         "spawn",
-    );
+    )
+    .to_string();
     assert_eq!(finding["spawn_location"], expected.as_str());
 }
 
@@ -497,9 +471,9 @@ fn unix_socket_entries(path: &Path) -> usize {
 fn a_signal_during_the_attach_window_gives_an_interrupted_report() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("probe.sock");
-    let _service = Service::start(&format!("unix:{}", socket.display()));
-    wait_for("the probe's socket", || socket.exists());
-    let checker = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let _service = start_forever(&format!("unix:{}", socket.display()));
+    wait_until("the probe's socket", || socket.exists());
+    let checker = Command::new(taskscope())
         .args(["check", "--format", "json", "--duration", "10m", "--attach"])
         .arg(format!("unix:{}", socket.display()))
         .env_remove("TASKSCOPE_STALL_THRESHOLD")
@@ -507,7 +481,7 @@ fn a_signal_during_the_attach_window_gives_an_interrupted_report() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("check to connect", || unix_socket_entries(&socket) >= 2);
+    wait_until("check to connect", || unix_socket_entries(&socket) >= 2);
     let pid = libc::pid_t::try_from(checker.id()).unwrap();
     // SAFETY: a plain syscall on our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
@@ -521,17 +495,13 @@ fn a_signal_during_the_attach_window_gives_an_interrupted_report() {
 
 #[test]
 fn events_streams_a_live_probe_as_json_lines() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let address = format!("127.0.0.1:{port}");
-    let _service = Service::start(&address);
-    wait_for("the probe's port", || {
+    let _service = start_forever(&address);
+    wait_until("the probe's port", || {
         std::net::TcpStream::connect(&address).is_ok()
     });
-    let mut events = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let mut events = Command::new(taskscope())
         .args(["events", &address])
         .stdout(Stdio::piped())
         .spawn()
@@ -559,7 +529,7 @@ fn a_terminated_check_stops_the_command_and_still_reports() {
     // `check` makes its recording directory under TMPDIR: use one this test can watch.
     let tmp = tempfile::tempdir().unwrap();
     let report_path = tmp.path().join("report.json");
-    let checker = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let checker = Command::new(taskscope())
         .args(["check", "--format", "json", "--output"])
         .arg(&report_path)
         .arg("--")
@@ -571,7 +541,7 @@ fn a_terminated_check_stops_the_command_and_still_reports() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("a recorded stall", || {
+    wait_until("a recorded stall", || {
         std::fs::read_dir(tmp.path())
             .into_iter()
             .flatten()
@@ -621,15 +591,7 @@ fn has_ended_stall(dir: &Path) -> bool {
 /// The `file:line` of the line an example marks `// BLOCKS` (where its stalled task makes
 /// the blocking call).
 fn blocking_line(source: &str) -> String {
-    let path = workspace_root()
-        .join("crates/taskscope-examples")
-        .join(source);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let line = text
-        .lines()
-        .position(|l| l.trim_end().ends_with("// BLOCKS"))
-        .unwrap_or_else(|| panic!("no `// BLOCKS` in {source}"))
-        + 1;
+    let line = marked_line(source, "BLOCKS");
     format!("crates/taskscope-examples/{source}:{line}")
 }
 
@@ -669,7 +631,7 @@ fn assert_stall_stack(example: &str, function: &str, call: Option<&str>, busy: b
     assert!(message.contains(verdict), "{message}");
 
     // The annotation on the pull request points at the user's line, not the spawn call.
-    let github = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let github = Command::new(taskscope())
         .args(["check", "--format", "github", "--", &example_path(example)])
         .current_dir(workspace_root())
         .env("RUST_BACKTRACE", "0")
@@ -713,18 +675,18 @@ fn a_stall_stack_of_a_cpu_loop_says_busy_and_names_the_loop() {
 /// the command's process group, and reports the run as interrupted.
 #[test]
 fn ctrl_c_at_a_terminal_stops_the_command_and_reports_an_interrupted_run() {
-    if !support::tmux::have_tmux() {
+    if !taskscope_e2e::tmux::have_tmux() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("started");
-    let tmux = support::tmux::Tmux::start(120, 30);
+    let tmux = taskscope_e2e::tmux::Tmux::start(120, 30);
     tmux.run(&format!(
         "{} check -- bash -c 'touch {}; sleep 1000'; echo status=$?",
-        env!("CARGO_BIN_EXE_taskscope"),
+        taskscope().display(),
         marker.display()
     ));
-    wait_for("the command to start", || marker.exists());
+    wait_until("the command to start", || marker.exists());
     tmux.keys(&["C-c"]);
     // The typed command shows `status=$?`: only `status=` and a digit is the status.
     let screen = tmux.wait_for("check's exit status", |s| {
@@ -737,7 +699,7 @@ fn ctrl_c_at_a_terminal_stops_the_command_and_reports_an_interrupted_run() {
 
 /// `taskscope check -- EXAMPLE` with the text report: (status, stdout, stderr).
 fn check_text(name: &str) -> (Option<i32>, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let output = Command::new(taskscope())
         .args(["check", "--"])
         .arg(example(name))
         .current_dir(workspace_root())
@@ -762,7 +724,8 @@ fn a_body_the_probe_cannot_watch_is_named_on_stderr_and_in_the_report() {
         "src/bin/init_in_task.rs",
         "async { taskscope::init() }",
         "taskscope",
-    );
+    )
+    .to_string();
     assert!(
         report.contains(&format!(
             "taskscope::init() was called at {call}, inside a runtime tokio was already running, \

@@ -2,15 +2,13 @@
 //! starts, logs exactly what it logs without the probe, and the probe counts the same
 //! tasks and outcomes whatever `RUST_LOG` and `RUST_BACKTRACE` say.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Folded, command, connect, free_port, run_recorded};
 use taskscope_api::v1;
+use taskscope_e2e::{Folded, Location, command, connect, free_port, run_recorded};
 use tokio_stream::StreamExt;
 
 /// The service with scripted clients, a recording, and the given `RUST_LOG`.
@@ -85,7 +83,7 @@ fn seen(folded: &Folded) -> (BTreeMap<String, Vec<i32>>, usize) {
     let mut tasks: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     let mut panicked = Vec::new();
     for task in folded.tasks.values() {
-        let (file, line, _) = task.location();
+        let Location { file, line, .. } = task.location();
         assert!(
             !file.contains("crates/taskscope/src"),
             "the probe's own spawns are not the app's tasks: {task:?}"
@@ -156,7 +154,7 @@ fn a_watched_service_at_rust_log_trace_logs_nothing_of_the_probes_and_stops_on_c
     let port = free_port();
     let mut child = command("service")
         .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
-        .env("TASKSCOPE_TOKEN", support::TOKEN)
+        .env("TASKSCOPE_TOKEN", taskscope_e2e::TOKEN)
         .env("RUST_LOG", "trace")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())

@@ -2,8 +2,6 @@
 //! OTLP receiver (opentelemetry-proto's tonic `LogsService`, served here on loopback) as
 //! log records naming the stalled task's spawn site and carrying the stalled stack.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,7 +12,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
-use support::{command, fault_location};
+use taskscope_e2e::{Location, Running, command, fault_location};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
@@ -53,14 +51,14 @@ async fn stalls_reach_an_otlp_receiver_with_their_site_and_stack() {
             .add_service(LogsServiceServer::new(Receiver { exports }))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    let mut app = command("metrics_stall")
-        .env("TASKSCOPE_OTLP_ENDPOINT", format!("http://{address}"))
-        .env("METRICS_STALL_SECS", "120")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("metrics_stall starts");
-    let (file, line, column) = fault_location("src/bin/metrics_stall.rs", "stall");
+    let app = Running::spawn(
+        command("metrics_stall")
+            .env("TASKSCOPE_OTLP_ENDPOINT", format!("http://{address}"))
+            .env("METRICS_STALL_SECS", "120")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let Location { file, line, column } = fault_location("src/bin/metrics_stall.rs", "stall");
     let site = format!("{file}:{line}:{column}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let mut seen = Vec::new();
@@ -87,8 +85,7 @@ async fn stalls_reach_an_otlp_receiver_with_their_site_and_stack() {
             break Some(found.clone());
         }
     };
-    let _ = app.kill();
-    let _ = app.wait();
+    drop(app);
     let Some((program, record)) = found else {
         panic!("no stall of {site} with its stack reached the receiver; received: {seen:#?}");
     };

@@ -1,10 +1,8 @@
 //! The hooks route (`#[taskscope::main]`) and the tracing route (`taskscope::init()`, or
 //! `TASKSCOPE_ROUTE=tracing`) see the same program the same way.
 
-mod support;
-
-use support::{Folded, fault_location, run_recorded};
 use taskscope_api::v1::{self, Outcome, TaskKind};
+use taskscope_e2e::{Folded, fault_location, run_recorded};
 
 const SOURCE: &str = "src/bin/hooks_route.rs";
 
@@ -50,7 +48,10 @@ fn check_tasks_parents_outcomes_and_stall(route: &str, folded: &Folded) {
             )
         });
     assert!(stall.duration_ns >= 300_000_000, "{route}: {stall:?}");
-    let blocking_line = format!("hooks_route.rs:{}", support::marked_line(SOURCE, "BLOCKS"));
+    let blocking_line = format!(
+        "hooks_route.rs:{}",
+        taskscope_e2e::marked_line(SOURCE, "BLOCKS")
+    );
     let named = stall.samples.iter().any(|sample| {
         sample
             .frames
@@ -71,11 +72,11 @@ fn check_tasks_parents_outcomes_and_stall(route: &str, folded: &Folded) {
     assert!(stats.polls >= 1, "{route}: {stats:?}");
 
     // tokio ends it inside the spawn (on the hooks route, before the spawn hook runs).
-    let late_line = support::marked_line(SOURCE, "FAULT: onto_closed");
+    let late_line = taskscope_e2e::marked_line(SOURCE, "FAULT: onto_closed");
     let late = folded
         .tasks
         .values()
-        .find(|t| t.location().0.ends_with("hooks_route.rs") && t.location().1 == late_line)
+        .find(|t| t.location().file.ends_with("hooks_route.rs") && t.location().line == late_line)
         .unwrap_or_else(|| panic!("{route}: no task spawned at line {late_line}"))
         .outcome();
     if route == "hooks" {

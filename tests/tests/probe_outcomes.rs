@@ -1,9 +1,7 @@
 //! End-to-end: real example programs, recorded by the real probe, read back.
 
-mod support;
-
-use support::{fault_location, run_recorded};
 use taskscope_api::v1::{Outcome, TaskState};
+use taskscope_e2e::{fault_location, run_recorded};
 
 #[test]
 fn a_panicking_task_ends_panicked_with_its_message() {

@@ -3,22 +3,19 @@
 //! and a well-behaved client is still served. Loopback only; every loop is bounded in
 //! count and in time. Figures are printed (`--nocapture`) for `docs/security.md`.
 
-mod support;
-
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::hostile::{self, MAX_WINDOW, RawH2};
-use support::{command, free_port};
 use taskscope_api::v1;
 use taskscope_api::v1::probe_client::ProbeClient;
+use taskscope_e2e::hostile::{self, MAX_WINDOW, RawH2};
+use taskscope_e2e::{Running, Served, TOKEN, command, with_token};
 
 const MIB: u64 = 1024 * 1024;
-const TOKEN: &str = "hostile-clients-test-token-0123456789abcdef";
 
 /// The `busy` example serving on a loopback port; killed on drop.
 struct App {
-    child: Child,
+    served: Served,
     port: u16,
 }
 
@@ -28,22 +25,20 @@ impl App {
     }
 
     fn start_with(tasks: u32, adjust: impl FnOnce(&mut std::process::Command)) -> Self {
-        let port = free_port();
-        let mut command = command("busy");
-        command
-            .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
-            .env("TASKSCOPE_TOKEN", TOKEN)
-            .env("BUSY_TASKS", tasks.to_string())
-            // The first stall stack loads the binary's line tables (tens of MiB in a debug
-            // build) at whatever moment a stall happens: a step in RSS that has nothing to
-            // do with clients, and would blur every figure here.
-            .env("TASKSCOPE_STACKS", "off")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        adjust(&mut command);
+        let served = Served::start("busy", |command| {
+            command
+                .env("BUSY_TASKS", tasks.to_string())
+                // The first stall stack loads the binary's line tables (tens of MiB in a
+                // debug build) at whatever moment a stall happens: a step in RSS that has
+                // nothing to do with clients, and would blur every figure here.
+                .env("TASKSCOPE_STACKS", "off")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            adjust(command);
+        });
         let app = Self {
-            child: command.spawn().expect("busy starts"),
-            port,
+            port: served.port,
+            served,
         };
         assert!(
             app.serves(Duration::from_secs(30)),
@@ -55,7 +50,7 @@ impl App {
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.served.running.pid()
     }
 
     fn rss(&self) -> u64 {
@@ -68,7 +63,7 @@ impl App {
             .enable_all()
             .build()
             .unwrap();
-        let address = format!("http://127.0.0.1:{}", self.port);
+        let address = self.served.url();
         runtime.block_on(async {
             let deadline = Instant::now() + limit;
             while Instant::now() < deadline {
@@ -120,23 +115,6 @@ impl App {
         }
         peak
     }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn with_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    let value = taskscope_api::token::bearer(TOKEN)
-        .parse()
-        .expect("ASCII token");
-    request
-        .metadata_mut()
-        .insert(taskscope_api::token::HEADER, value);
-    Ok(request)
 }
 
 async fn snapshot(address: &str) -> Result<v1::SnapshotPage, Box<dyn std::error::Error>> {
@@ -413,21 +391,17 @@ fn a_snapshot_loop_does_not_hold_the_probe_thread() {
 #[test]
 fn a_second_app_on_the_same_port_fails_clearly() {
     let first = App::start(100);
-    let second = command("busy")
-        .env("TASKSCOPE_BIND", format!("127.0.0.1:{}", first.port))
-        .env("TASKSCOPE_TOKEN", TOKEN)
-        .env("BUSY_TASKS", "10")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut second = scopeguard(second);
+    let second = Running::spawn(
+        command("busy")
+            .env("TASKSCOPE_BIND", format!("127.0.0.1:{}", first.port))
+            .env("TASKSCOPE_TOKEN", TOKEN)
+            .env("BUSY_TASKS", "10")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert!(hostile::alive(second.0.id()), "the second app died");
-    let _ = second.0.kill();
-    let output = std::mem::replace(&mut second.0, dummy())
-        .wait_with_output()
-        .unwrap();
+    assert!(hostile::alive(second.pid()), "the second app died");
+    let output = second.stop();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("cannot listen on") && stderr.contains(&first.port.to_string()),
@@ -437,24 +411,6 @@ fn a_second_app_on_the_same_port_fails_clearly() {
         first.serves(Duration::from_secs(10)),
         "the first app stopped serving"
     );
-}
-
-/// Kills the wrapped child on drop, so a failed assertion leaves nothing running.
-struct Guard(Child);
-
-fn scopeguard(child: Child) -> Guard {
-    Guard(child)
-}
-
-fn dummy() -> Child {
-    std::process::Command::new("true").spawn().unwrap()
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Watchers beyond `TASKSCOPE_MAX_WATCHERS` are refused with the reason, and a watcher

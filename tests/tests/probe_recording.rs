@@ -1,10 +1,8 @@
 //! End-to-end: recordings survive a killed process, and a stuck disk never holds the app.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{Folded, command, single_recording, wait_for};
+use taskscope_e2e::{Folded, command, single_recording, wait_for};
 
 #[test]
 fn a_recording_of_a_sigkilled_process_reads_back_to_its_last_flush() {

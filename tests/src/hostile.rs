@@ -20,6 +20,7 @@ pub const MAX_WINDOW: u32 = (1 << 31) - 1;
 
 /// One raw HTTP/2 connection.
 pub struct RawH2 {
+    /// The connection.
     pub socket: TcpStream,
     next_stream: u32,
 }

@@ -9,58 +9,32 @@
 //! Timing: the only timing assertion is that a stall shows up on screen within 2 s of it
 //! starting; every other wait has a wide margin.
 
-mod support;
-
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::example;
-use support::tmux::{PROMPT, Tmux, have_tmux};
-
-/// How long to wait for something that should happen at once.
-const PATIENCE: Duration = Duration::from_secs(20);
+use taskscope_e2e::tmux::{PROMPT, Tmux, have_tmux, tab_count};
+use taskscope_e2e::{PATIENCE, Running, command, example, taskscope};
 
 /// An example program serving its probe on a Unix socket; killed when dropped.
 struct App {
-    child: Child,
+    running: Running,
     started: Instant,
 }
 
 impl App {
     fn start(name: &str, socket: &Path) -> Self {
-        let child = Command::new(example(name))
+        let mut command = command(name);
+        command
             .env("TASKSCOPE_BIND", format!("unix:{}", socket.display()))
             .env("TASKSCOPE_WAKERS", "on")
-            .env_remove("TASKSCOPE_RECORD")
-            .env_remove("TASKSCOPE_STALL_THRESHOLD")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the example starts");
+            .stderr(Stdio::null());
         Self {
-            child,
+            running: Running::spawn(&mut command),
             started: Instant::now(),
         }
     }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn taskscope() -> String {
-    env!("CARGO_BIN_EXE_taskscope").to_owned()
-}
-
-/// The count in a tab label such as `2 Stalls (3)`.
-fn tab_count(screen: &str, tab: &str) -> Option<u64> {
-    let label = format!("{tab} (");
-    let at = screen.find(&label)? + label.len();
-    screen[at..].split(')').next()?.parse().ok()
 }
 
 /// The dashboard has quit: the shell's prompt is back, the alternate screen is gone and
@@ -88,7 +62,11 @@ fn a_stall_shows_up_within_two_seconds_of_starting() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
     let tmux = Tmux::start(100, 30);
-    tmux.run(&format!("{} attach unix:{}", taskscope(), socket.display()));
+    tmux.run(&format!(
+        "{} attach unix:{}",
+        taskscope().display(),
+        socket.display()
+    ));
     tmux.wait_for("the dashboard waiting for the app", |s| {
         s.contains("waiting for")
     });
@@ -128,7 +106,11 @@ fn attach_filter_sort_details_views_and_quit() {
     // `forever` stalls 150 ms every second until killed.
     let _app = App::start("forever", &socket);
     let tmux = Tmux::start(120, 36);
-    tmux.run(&format!("{} attach unix:{}", taskscope(), socket.display()));
+    tmux.run(&format!(
+        "{} attach unix:{}",
+        taskscope().display(),
+        socket.display()
+    ));
     tmux.wait_for("the live view", |s| {
         s.contains("● live") && s.contains("forever")
     });
@@ -198,9 +180,13 @@ fn a_restarted_target_gets_a_fresh_view_and_a_notice() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
     let first = App::start("forever", &socket);
-    let first_pid = first.child.id();
+    let first_pid = first.running.pid();
     let tmux = Tmux::start(120, 30);
-    tmux.run(&format!("{} attach unix:{}", taskscope(), socket.display()));
+    tmux.run(&format!(
+        "{} attach unix:{}",
+        taskscope().display(),
+        socket.display()
+    ));
     tmux.wait_for("the first run", |s| {
         s.contains(&format!("pid {first_pid} "))
     });
@@ -208,7 +194,7 @@ fn a_restarted_target_gets_a_fresh_view_and_a_notice() {
     tmux.wait_for("the disconnection", |s| s.contains("disconnected"));
     let _ = std::fs::remove_file(&socket);
     let second = App::start("forever", &socket);
-    let second_pid = second.child.id();
+    let second_pid = second.running.pid();
     let screen = tmux.wait_for("the second run", |s| {
         s.contains(&format!("pid {second_pid} ")) && s.contains("● live")
     });
@@ -239,7 +225,11 @@ fn replay_jumps_to_the_stall_of_a_recording() {
     assert!(status.success());
 
     let tmux = Tmux::start(100, 30);
-    tmux.run(&format!("{} replay {}", taskscope(), recording.display()));
+    tmux.run(&format!(
+        "{} replay {}",
+        taskscope().display(),
+        recording.display()
+    ));
     tmux.wait_for("the replay", |s| s.contains("replay 00:"));
     // Pause at the start and go back to it: nothing has stalled yet there.
     tmux.keys(&["Space"]);
@@ -265,7 +255,7 @@ fn the_demo_shows_every_kind_of_problem_and_stops_its_workload() {
         return;
     }
     let tmux = Tmux::start(120, 36);
-    tmux.run(&format!("{} demo", taskscope()));
+    tmux.run(&format!("{} demo", taskscope().display()));
     let screen = tmux.wait_for("the demo's stall and leaks", |s| {
         s.contains("● live")
             && tab_count(s, "Stalls").is_some_and(|n| n >= 1)
@@ -307,7 +297,7 @@ fn a_silent_peer_is_shown_as_not_answering_and_retried() {
     let tmux = Tmux::start(120, 30);
     tmux.run(&format!(
         "{} attach --connect-timeout 1s unix:{}",
-        taskscope(),
+        taskscope().display(),
         socket.display()
     ));
     let screen = tmux.wait_for("the reason on screen", |s| s.contains("no answer from"));
@@ -329,7 +319,11 @@ fn d_takes_a_dump_and_the_waiting_view_groups_the_tasks_by_their_await() {
     let socket = dir.path().join("app.sock");
     let _app = App::start("forever", &socket);
     let tmux = Tmux::start(120, 36);
-    tmux.run(&format!("{} attach unix:{}", taskscope(), socket.display()));
+    tmux.run(&format!(
+        "{} attach unix:{}",
+        taskscope().display(),
+        socket.display()
+    ));
     tmux.wait_for("the live view", |s| {
         s.contains("● live") && s.contains("forever")
     });

@@ -4,19 +4,17 @@
 //! say nothing keep neither the app nor other scrapers waiting. Loopback only; every loop
 //! is bounded in count and time.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{command, fault_location, free_port};
+use taskscope_e2e::{Location, Running, command, fault_location, free_port};
 
 /// The `metrics_stall` example serving metrics on a loopback port; killed on drop.
 struct App {
-    child: Child,
+    _running: Running,
     address: SocketAddr,
 }
 
@@ -35,7 +33,7 @@ impl App {
             command.env(key, value);
         }
         let app = Self {
-            child: command.spawn().expect("metrics_stall starts"),
+            _running: Running::spawn(&mut command),
             address: SocketAddr::from(([127, 0, 0, 1], port)),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -58,26 +56,19 @@ impl App {
     }
 }
 
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_task_that_lost_its_waker_is_counted_under_its_site() {
     let port = free_port();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut app = command("lost_waker")
-        .env("TASKSCOPE_METRICS_BIND", address.to_string())
-        .env("TASKSCOPE_WAKERS", "on")
-        .env("LOST_WAKER_WAIT_MS", "120000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("lost_waker starts");
-    let (file, line, column) = fault_location("src/bin/lost_waker.rs", "lost_waker");
+    let app = Running::spawn(
+        command("lost_waker")
+            .env("TASKSCOPE_METRICS_BIND", address.to_string())
+            .env("TASKSCOPE_WAKERS", "on")
+            .env("LOST_WAKER_WAIT_MS", "120000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let Location { file, line, column } = fault_location("src/bin/lost_waker.rs", "lost_waker");
     let wanted = format!("site=\"{file}:{line}:{column}\"");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut text = String::new();
@@ -91,8 +82,7 @@ fn a_task_that_lost_its_waker_is_counted_under_its_site() {
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    let _ = app.kill();
-    let _ = app.wait();
+    drop(app);
     assert_eq!(lost.get(&wanted), Some(&1.0), "{wanted} in\n{text}");
     assert_eq!(
         lost.values().sum::<f64>(),
@@ -269,7 +259,7 @@ fn silent_connections_that_take_every_slot_are_closed_so_scrapers_get_in_again()
 
 /// Prometheus itself, scraping one target every second; killed on drop.
 struct Prometheus {
-    child: Child,
+    _running: Running,
     address: SocketAddr,
     _dir: tempfile::TempDir,
 }
@@ -305,21 +295,21 @@ impl Prometheus {
         )
         .unwrap();
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={address}"))
-            .arg("--log.level=warn")
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus starts");
+        let running = Running::spawn(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address={address}"))
+                .arg("--log.level=warn")
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
         let prometheus = Self {
-            child,
+            _running: running,
             address,
             _dir: dir,
         };
@@ -350,13 +340,6 @@ impl Prometheus {
     }
 }
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -374,7 +357,7 @@ fn prometheus_scrapes_the_stalls_of_the_right_spawn_site_into_its_histogram() {
     let Some(prometheus) = Prometheus::start(app.address) else {
         return;
     };
-    let (file, line, column) = fault_location("src/bin/metrics_stall.rs", "stall");
+    let Location { file, line, column } = fault_location("src/bin/metrics_stall.rs", "stall");
     let selector = format!("{{job=\"app\",site=\"{file}:{line}:{column}\"}}");
     let stalls = format!("taskscope_stalls_total{selector}");
     let ended = format!("taskscope_stall_duration_seconds_count{selector}");

@@ -7,71 +7,52 @@
 //!   is read by a console-api client, as tokio-console reads it, and by
 //!   `taskscope check --protocol console`.
 //!
-//! The example programs belong to another package: they are built (a no-op when the
-//! workspace is built already) into the target directory this test came from, with
-//! `--workspace` so that nothing is rebuilt with other features.
-//!
 //! Timing: no assertion on how fast anything happens; every wait has a wide margin.
 
-mod support;
-
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-
-use std::process::{Child, Command, Output, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use console_api::instrument::InstrumentRequest;
 use console_api::instrument::instrument_client::InstrumentClient;
-use serde_json::Value;
-use support::tmux::{Tmux, have_tmux};
-use support::{example, location_of_line};
-
-/// How long to wait for something that should happen at once.
-const PATIENCE: Duration = Duration::from_secs(30);
+use taskscope_e2e::check::{Checked, check_args};
+use taskscope_e2e::tmux::{Tmux, have_tmux, tab_count};
+use taskscope_e2e::{PATIENCE, Running, command, free_port, location_of_line, taskscope};
 
 /// `file:line:col` of the `tokio::spawn` on (or just above) the line marked `marker`.
 fn spawn_location(source: &str, marker: &str) -> String {
-    location_of_line(source, marker, "spawn")
+    location_of_line(source, marker, "spawn").to_string()
 }
 
-/// A free TCP port on the loopback interface (free when asked; good enough for tests).
+/// A free TCP address on the loopback interface.
 fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 /// An example program; killed when dropped.
-struct App {
-    child: Child,
-}
+struct App(Running);
 
 impl App {
     fn start(name: &str, env: &[(&str, String)]) -> Self {
-        let mut command = Command::new(example(name));
+        let mut command = command(name);
         command
             .env("CONSOLE_APP_SECONDS", "120")
             .env_remove("TOKIO_CONSOLE_BIND")
             .env_remove("TASKSCOPE_CONSOLE_BIND")
-            .env_remove("TASKSCOPE_RECORD")
-            .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (name, value) in env {
             command.env(name, value);
         }
-        Self {
-            child: command.spawn().expect("the example starts"),
-        }
+        Self(Running::spawn(&mut command))
     }
 
     /// Waits until `address` accepts connections.
     fn wait_for(&mut self, address: SocketAddr) {
         let start = Instant::now();
         while TcpStream::connect(address).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.0.exited() {
                 panic!("the example exited ({status}) before listening on {address}");
             }
             assert!(
@@ -81,32 +62,6 @@ impl App {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `taskscope check --format json --output FILE args...`.
-fn check(args: &[&str]) -> (i32, Value, Output) {
-    let dir = tempfile::tempdir().unwrap();
-    let report_path = dir.path().join("report.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
-        .args(["check", "--format", "json", "--output"])
-        .arg(&report_path)
-        .args(args)
-        .env_remove("TASKSCOPE_STALL_THRESHOLD")
-        .stdin(Stdio::null())
-        .output()
-        .expect("taskscope runs");
-    let status = output.status.code().expect("taskscope exited");
-    let report = std::fs::read_to_string(&report_path)
-        .map(|text| serde_json::from_str(&text).expect("the report is JSON"))
-        .unwrap_or(Value::Null);
-    (status, report, output)
 }
 
 #[test]
@@ -119,7 +74,11 @@ fn check_attach_finds_the_stall_and_the_lost_waker_of_a_console_subscriber_app()
     app.wait_for(address);
     // `auto` (the default) finds console's service after taskscope's is refused. The app
     // blocks a worker for 2.5 s every 4.5 s, so 8 s always hold one.
-    let (status, report, output) = check(&["--attach", &address.to_string(), "--duration", "8s"]);
+    let Checked {
+        status,
+        report,
+        output,
+    } = check_args(&["--attach", &address.to_string(), "--duration", "8s"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(status, 1, "{report:#}\n{stderr}");
     assert_eq!(report["verdict"], "fail");
@@ -161,7 +120,7 @@ fn check_attach_finds_the_stall_and_the_lost_waker_of_a_console_subscriber_app()
     assert!(stderr.contains("console-subscriber"), "{stderr}");
 
     // Asked for taskscope's protocol only, the same target is refused clearly.
-    let (status, _, output) = check(&[
+    let Checked { status, output, .. } = check_args(&[
         "--attach",
         &address.to_string(),
         "--protocol",
@@ -258,7 +217,11 @@ fn tokio_console_reads_the_tasks_of_an_app_running_the_probe_with_the_console_op
     }
 
     // And taskscope reads the same console server, as it would any console-subscriber.
-    let (status, report, output) = check(&[
+    let Checked {
+        status,
+        report,
+        output,
+    } = check_args(&[
         "--attach",
         &console.to_string(),
         "--protocol",
@@ -273,7 +236,11 @@ fn tokio_console_reads_the_tasks_of_an_app_running_the_probe_with_the_console_op
         "{report:#}"
     );
     // The probe itself sees the same tasks, with the console layer next to it.
-    let (status, report, output) = check(&["--attach", &probe.to_string(), "--duration", "2s"]);
+    let Checked {
+        status,
+        report,
+        output,
+    } = check_args(&["--attach", &probe.to_string(), "--duration", "2s"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(status, 0, "{report:#}\n{stderr}");
     assert!(
@@ -281,7 +248,7 @@ fn tokio_console_reads_the_tasks_of_an_app_running_the_probe_with_the_console_op
         "{report:#}"
     );
     // The probe's own port speaks taskscope's protocol only.
-    let (status, _, output) = check(&[
+    let Checked { status, output, .. } = check_args(&[
         "--attach",
         &probe.to_string(),
         "--protocol",
@@ -295,13 +262,6 @@ fn tokio_console_reads_the_tasks_of_an_app_running_the_probe_with_the_console_op
         stderr.contains("does not serve tokio-console's protocol"),
         "{stderr}"
     );
-}
-
-/// The count in a tab label such as `2 Stalls (3)`.
-fn tab_count(screen: &str, tab: &str) -> Option<u64> {
-    let label = format!("{tab} (");
-    let at = screen.find(&label)? + label.len();
-    screen[at..].split(')').next()?.parse().ok()
 }
 
 #[test]
@@ -320,7 +280,7 @@ fn the_dashboard_shows_a_console_subscriber_apps_tasks_and_flags_its_stall_and_l
         "-l",
         &format!(
             "{} attach --protocol console {address}",
-            env!("CARGO_BIN_EXE_taskscope")
+            taskscope().display()
         ),
     ]);
     tmux.keys(&["Enter"]);

@@ -1,8 +1,6 @@
 //! `taskscope::init()` also gives the app its log output, filtered by `RUST_LOG`.
 
-mod support;
-
-use support::command;
+use taskscope_e2e::command;
 
 fn stderr_of(rust_log: Option<&str>) -> String {
     let mut command = command("healthy");

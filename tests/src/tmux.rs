@@ -4,9 +4,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long to wait for the screen to show something that should appear at once.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+use crate::PATIENCE;
 
+/// Whether tmux is installed; says so on stderr when it is not (the caller then skips).
 pub fn have_tmux() -> bool {
     let found = Command::new("tmux")
         .arg("-V")
@@ -30,6 +30,7 @@ pub struct Tmux {
 pub const PROMPT: &str = "READY$";
 
 impl Tmux {
+    /// Starts a server with one `width`×`height` window, and waits for the prompt.
     pub fn start(width: u16, height: u16) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let server = format!(
@@ -51,6 +52,7 @@ impl Tmux {
         tmux
     }
 
+    /// `tmux` talking to this server.
     pub fn command(&self) -> Command {
         let mut command = Command::new("tmux");
         command.args(["-L", &self.server]);
@@ -80,6 +82,7 @@ impl Tmux {
         assert!(status.success());
     }
 
+    /// What the pane shows now.
     pub fn screen(&self) -> String {
         let output = self
             .command()
@@ -105,6 +108,8 @@ impl Tmux {
             .unwrap_or_else(|screen| panic!("never saw {what}; the screen was:\n{screen}"))
     }
 
+    /// Waits (at most `limit`) until the screen satisfies `test`; returns it, or what it
+    /// showed last.
     pub fn wait_within(
         &self,
         limit: Duration,
@@ -133,4 +138,11 @@ impl Drop for Tmux {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// The count in a tab label such as `2 Stalls (3)`.
+pub fn tab_count(screen: &str, tab: &str) -> Option<u64> {
+    let label = format!("{tab} (");
+    let at = screen.find(&label)? + label.len();
+    screen[at..].split(')').next()?.parse().ok()
 }

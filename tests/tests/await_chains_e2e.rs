@@ -3,17 +3,15 @@
 //! that exact line in `waiting_at`; and a graceful shutdown, whose tasks were told to stop
 //! as `main` returned, must pass every time while a forgotten ticker fails every time.
 
-mod support;
-
 use std::process::Command;
 
 use serde_json::Value;
-use support::check::{check, check_example, findings};
-use support::{example, location_of_line};
+use taskscope_e2e::check::{check, check_example, findings};
+use taskscope_e2e::{example, fault_location, location_of_line, taskscope, workspace_root};
 
 /// `file:line:col` of the `.await` on the line marked `// AWAIT: <function>`.
 fn await_location(source: &str, function: &str) -> String {
-    location_of_line(source, &format!("// AWAIT: {function}"), "await")
+    location_of_line(source, &format!("// AWAIT: {function}"), "await").to_string()
 }
 
 /// The leak finding whose task waited in `function`, with its `waiting_at`.
@@ -82,10 +80,10 @@ fn every_leaked_task_says_at_which_await_it_waits() {
 /// Each finding's text names the `.await`, and a GitHub annotation points at it.
 #[test]
 fn reports_point_at_the_await_line() {
-    let output = Command::new(env!("CARGO_BIN_EXE_taskscope"))
+    let output = Command::new(taskscope())
         .args(["check", "--format", "github", "--"])
         .arg(example("parked"))
-        .current_dir(support::workspace_root())
+        .current_dir(workspace_root())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
@@ -121,11 +119,7 @@ fn a_current_thread_runtime_gives_await_chains_too() {
 /// after run; a ticker nobody stops is a leak, run after run.
 #[test]
 fn a_graceful_shutdown_always_passes_and_a_forgotten_ticker_always_fails() {
-    let ticker = support::location_of_line(
-        "src/bin/graceful_shutdown.rs",
-        "// FAULT: alive_at_shutdown",
-        "spawn",
-    );
+    let ticker = fault_location("src/bin/graceful_shutdown.rs", "alive_at_shutdown").to_string();
     for run in 0..20 {
         let graceful = check(&[], &mut Command::new(example("graceful_shutdown")));
         assert_eq!(graceful.status, 0, "run {run}: {:#}", graceful.report);

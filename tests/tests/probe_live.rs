@@ -1,22 +1,16 @@
 //! End-to-end over real gRPC: a watcher sees a stall while the poll is still running.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{Folded, TOKEN, command, connect, fault_location, free_port};
 use taskscope_api::v1::{self, StallPhase};
+use taskscope_e2e::{Folded, Served, fault_location};
 
 #[tokio::test]
 async fn a_watcher_sees_a_stall_start_before_the_poll_returns_then_its_end() {
-    let port = free_port();
-    let mut child = command("blocking_sleep")
-        .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
-        .env("TASKSCOPE_TOKEN", TOKEN)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut client = connect(&format!("http://127.0.0.1:{port}")).await;
+    let app = Served::start("blocking_sleep", |command| {
+        command.stdout(std::process::Stdio::null());
+    });
+    let mut client = app.connect().await;
     let mut stream = client
         .watch(v1::WatchRequest {})
         .await
@@ -39,7 +33,6 @@ async fn a_watcher_sees_a_stall_start_before_the_poll_returns_then_its_end() {
         }
         folded.apply(update);
     }
-    let _ = child.wait();
     let started = started.expect("a STARTED stall was streamed");
     let ended = ended.expect("an ENDED stall was streamed");
     assert_eq!(started.stall_id, ended.stall_id);
@@ -61,23 +54,18 @@ async fn a_watcher_sees_a_stall_start_before_the_poll_returns_then_its_end() {
 
 #[tokio::test]
 async fn snapshot_pages_describe_the_process() {
-    let port = free_port();
-    let mut child = command("forever")
-        .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
-        .env("TASKSCOPE_TOKEN", TOKEN)
-        .spawn()
-        .unwrap();
-    let mut client = connect(&format!("http://127.0.0.1:{port}")).await;
+    let app = Served::start("forever", |_| {});
+    let mut client = app.connect().await;
     let page = client
         .snapshot(v1::SnapshotRequest { page_token: 0 })
         .await
         .unwrap()
         .into_inner();
-    child.kill().unwrap();
-    let _ = child.wait();
+    let pid = app.running.pid();
+    drop(app);
     let update = page.update.unwrap();
     let process = update.process.unwrap();
-    assert_eq!(process.pid, child.id());
+    assert_eq!(process.pid, pid);
     assert_eq!(process.program, "forever");
     assert_eq!(process.instrumentation, v1::Instrumentation::Seen as i32);
     assert_eq!(page.next_page_token, 0);

@@ -2,12 +2,10 @@
 //! a worker is stalled, which must come back at once saying why it was skipped, and leave
 //! the app as it was.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{Client, TOKEN, command, connect, free_port};
 use taskscope_api::v1::{self, StallPhase};
+use taskscope_e2e::{Client, Served};
 
 /// Whether `dump` places a task at `file` (the example's own source).
 fn reaches(dump: &v1::Dump, file: &str) -> bool {
@@ -38,13 +36,8 @@ async fn dump(client: &mut Client) -> (v1::Dump, Duration) {
 
 #[tokio::test]
 async fn a_dump_names_the_await_and_a_stalled_worker_makes_it_skip_at_once() {
-    let port = free_port();
-    let mut child = command("stalled_dump")
-        .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
-        .env("TASKSCOPE_TOKEN", TOKEN)
-        .spawn()
-        .unwrap();
-    let mut client = connect(&format!("http://127.0.0.1:{port}")).await;
+    let app = Served::start("stalled_dump", |_| {});
+    let mut client = app.connect().await;
     let mut stream = client
         .watch(v1::WatchRequest {})
         .await
@@ -76,6 +69,4 @@ async fn a_dump_names_the_await_and_a_stalled_worker_makes_it_skip_at_once() {
         again.taken_ns, after.taken_ns,
         "inside a second: the same dump"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }

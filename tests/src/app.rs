@@ -1,0 +1,158 @@
+//! Running an example program for real and reaching its probe: its command, a guard that
+//! stops it whatever the test's outcome, a loopback port, and a gRPC client with the
+//! token.
+
+use std::process::{Child, Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
+
+use crate::build::example;
+
+/// An example's command with the probe quiet on the network and nothing inherited from
+/// the caller's environment that would change what it does.
+pub fn command(name: &str) -> Command {
+    let mut command = Command::new(example(name));
+    command
+        .env("TASKSCOPE_BIND", "off")
+        .env_remove("TASKSCOPE_RECORD")
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// A running child process, killed and reaped when dropped: a failed assertion leaves
+/// nothing running.
+#[derive(Debug)]
+pub struct Running(Option<Child>);
+
+impl Running {
+    /// Starts `command`.
+    pub fn spawn(command: &mut Command) -> Self {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} does not start: {e}"));
+        Self(Some(child))
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the child is only taken by `stop`")
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.0
+            .as_ref()
+            .expect("the child is only taken by `stop`")
+            .id()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child().try_wait().expect("its status can be read")
+    }
+
+    /// Kills it and returns what it wrote to the outputs it was given as pipes.
+    pub fn stop(mut self) -> Output {
+        let mut child = self.0.take().expect("the child is only taken by `stop`");
+        let _ = child.kill();
+        child.wait_with_output().expect("its output can be read")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An example serving its probe on a free loopback port, with [`TOKEN`]; stopped when
+/// dropped.
+#[derive(Debug)]
+pub struct Served {
+    /// The example's process.
+    pub running: Running,
+    /// The probe's port.
+    pub port: u16,
+}
+
+impl Served {
+    /// Starts the example `name` serving its probe on a free loopback port with
+    /// [`TOKEN`]; `adjust` sets the rest of its command (more variables, its outputs).
+    pub fn start(name: &str, adjust: impl FnOnce(&mut Command)) -> Self {
+        let port = free_port();
+        let mut command = command(name);
+        command
+            .env("TASKSCOPE_BIND", format!("127.0.0.1:{port}"))
+            .env("TASKSCOPE_TOKEN", TOKEN);
+        adjust(&mut command);
+        Self {
+            running: Running::spawn(&mut command),
+            port,
+        }
+    }
+
+    /// The probe's address as gRPC clients take it: `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A client of its probe, once it serves ([`connect`]).
+    pub async fn connect(&self) -> Client {
+        connect(&self.url()).await
+    }
+}
+
+/// A free TCP port on loopback (free when asked; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The token the apps of the suites that talk to the probe over TCP are started with
+/// (`TASKSCOPE_TOKEN`), and that [`connect`] presents.
+pub const TOKEN: &str = "probe-live-test-token-0123456789";
+
+/// A probe client that presents [`TOKEN`].
+pub type Client = taskscope_api::v1::probe_client::ProbeClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+    >,
+>;
+
+/// Adds [`TOKEN`] to a request.
+pub fn with_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let value = taskscope_api::token::bearer(TOKEN).parse().unwrap();
+    request
+        .metadata_mut()
+        .insert(taskscope_api::token::HEADER, value);
+    Ok(request)
+}
+
+/// A client of the probe at `address` (`http://host:port`) presenting [`TOKEN`], retrying
+/// for up to 10 s while the example starts.
+pub async fn connect(address: &str) -> Client {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match tonic::transport::Endpoint::from_shared(address.to_owned())
+            .unwrap()
+            .connect()
+            .await
+        {
+            Ok(channel) => {
+                return taskscope_api::v1::probe_client::ProbeClient::with_interceptor(
+                    channel,
+                    with_token as _,
+                );
+            }
+            Err(e) if Instant::now() > deadline => panic!("cannot connect to {address}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
