@@ -16,6 +16,8 @@ mod tui;
 
 #[cfg(test)]
 mod docs_agree;
+#[cfg(test)]
+mod help_pinned;
 
 use std::process::ExitCode;
 
