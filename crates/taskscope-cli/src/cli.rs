@@ -36,6 +36,10 @@ pub(crate) struct Cli {
         hide_env_values = true
     )]
     pub(crate) token: Option<String>,
+    /// The certificate (PEM) of a probe served over TLS (the app's TASKSCOPE_TLS_CERT), or
+    /// of the CA that signed it, to check an `https://` address against.
+    #[arg(long, global = true, value_name = "PEM", env = "TASKSCOPE_TLS_CA")]
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -87,6 +87,8 @@ pub(crate) struct Config {
     pub(crate) metrics: MetricsSetting,
     /// Where stalls are exported as OTLP log records (feature `otlp`); none by default.
     pub(crate) otlp_endpoint: Option<String>,
+    /// The server's TLS certificate and key (`tls.rs`); none: plain text.
+    pub(crate) tls: crate::tls::TlsFiles,
 }
 
 impl Config {
@@ -211,6 +213,7 @@ impl Default for Config {
             dump_when_idle: None,
             metrics: MetricsSetting::DEFAULT,
             otlp_endpoint: None,
+            tls: crate::tls::TlsFiles::default(),
         }
     }
 }
@@ -227,6 +230,15 @@ impl Config {
     /// Whether wakers are tracked (the hooks route turns the setting off when it starts).
     pub(crate) fn waker_tracking(&self) -> bool {
         self.wakers != Wakers::Off
+    }
+}
+
+/// A file's path; not empty.
+fn parse_path(value: &str) -> Result<PathBuf, String> {
+    if value.trim().is_empty() {
+        Err("an empty path".into())
+    } else {
+        Ok(PathBuf::from(value))
     }
 }
 
@@ -249,6 +261,8 @@ pub(crate) mod env {
     pub(crate) const METRICS_BIND: &str = "TASKSCOPE_METRICS_BIND";
     pub(crate) const METRICS_MAX_SITES: &str = "TASKSCOPE_METRICS_MAX_SITES";
     pub(crate) const OTLP_ENDPOINT: &str = "TASKSCOPE_OTLP_ENDPOINT";
+    pub(crate) const TLS_CERT: &str = "TASKSCOPE_TLS_CERT";
+    pub(crate) const TLS_KEY: &str = "TASKSCOPE_TLS_KEY";
 }
 
 impl Config {
@@ -358,6 +372,12 @@ impl Config {
         });
         apply(env::OTLP_ENDPOINT, &mut |v| {
             parse_otlp_endpoint(v).map(|e| self.otlp_endpoint = e)
+        });
+        apply(env::TLS_CERT, &mut |v| {
+            parse_path(v).map(|path| self.tls.cert = Some(path))
+        });
+        apply(env::TLS_KEY, &mut |v| {
+            parse_path(v).map(|path| self.tls.key = Some(path))
         });
     }
 }

@@ -90,6 +90,7 @@ mod stall_stack;
 mod task_table;
 mod thread_state;
 mod threads;
+mod tls;
 mod watchdog;
 mod watchers;
 

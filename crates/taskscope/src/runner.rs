@@ -55,6 +55,7 @@ pub(crate) fn start(
     shared: Arc<Shared>,
     listener: Option<Listener>,
     metrics: Option<Listener>,
+    tls: Option<crate::tls::ServerTls>,
 ) -> std::io::Result<mpsc::UnboundedSender<Command>> {
     // Before anything publishes: the first update says whether stacks can be captured.
     let capture = crate::stall_stack::Capture::new(&shared);
@@ -104,6 +105,7 @@ pub(crate) fn start(
                         server_commands,
                         limits,
                         token,
+                        tls,
                     ));
                 }
                 run(thread_shared, aggregator, own_commands, command_receiver).await;

@@ -144,9 +144,10 @@ impl Stream {
                     bail!("{address} refused to stream: {}", status.message())
                 }
                 Err(status) => bail!(
-                    "{address} refused to stream: {}; is it a taskscope probe or a \
+                    "{address} refused to stream: {}{}; is it a taskscope probe or a \
                      console-subscriber target?",
-                    status.message()
+                    status.message(),
+                    super::tls::plain_text_hint(address, &status)
                 ),
             }
         }
