@@ -55,6 +55,8 @@ pub(crate) enum Command {
     ///
     ///   taskscope attach unix:/tmp/app.sock
     ///
+    ///   taskscope attach --tls-ca probe.pem https://127.0.0.1:6670
+    ///
     ///   taskscope attach --protocol console 127.0.0.1:6669
     #[command(verbatim_doc_comment)]
     Attach(AttachArgs),

@@ -44,7 +44,11 @@ pub(crate) fn load(files: &TlsFiles) -> Result<Option<ServerTls>, String> {
 #[cfg(feature = "tls")]
 fn identity(cert: &[u8], key: &[u8]) -> Result<Option<ServerTls>, String> {
     use tonic::transport::{Identity, Server, ServerTlsConfig};
-    let config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    // A client that starts a handshake and never finishes it is dropped like one that
+    // never sends its HTTP/2 preface.
+    let config = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .timeout(crate::connections::HANDSHAKE_TIMEOUT);
     // tonic parses the files only when the server takes them: do it now, to report it now.
     Server::builder()
         .tls_config(config.clone())
