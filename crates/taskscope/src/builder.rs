@@ -296,9 +296,8 @@ impl Builder {
         let bind = listener.as_ref().map(|_| config.bind.to_string());
         let metrics = crate::metrics::bind(&config);
         let shared = Shared::new(config);
-        let commands =
-            crate::runner::start(shared.clone(), listener, metrics, tls)
-                .map_err(InitError::Threads)?;
+        let commands = crate::runner::start(shared.clone(), listener, metrics, tls)
+            .map_err(InitError::Threads)?;
         exit::flush_at_exit(commands.clone());
         Ok((shared, Probe { commands, bind }))
     }
