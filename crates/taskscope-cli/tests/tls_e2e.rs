@@ -14,9 +14,16 @@ use support::example;
 
 /// A certificate for `localhost` and `127.0.0.1`, and its key, as PEM files in `dir`.
 fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .unwrap();
+    self_signed_for(dir, &["localhost", "127.0.0.1"])
+}
+
+/// A self-signed certificate for `names`, and its key, as PEM files in `dir`.
+fn self_signed_for(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
+    let names = names
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect::<Vec<_>>();
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     std::fs::write(&cert, certified.cert.pem()).unwrap();
@@ -140,6 +147,33 @@ fn a_plain_text_client_of_a_tls_probe_is_told_to_use_https_and_the_ca() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--tls-ca"), "{stderr}");
+}
+
+#[test]
+fn a_certificate_the_ca_file_does_not_vouch_for_is_refused_and_the_cli_says_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let service = TlsService::start(&cert, &key);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (named_elsewhere, named_elsewhere_key) =
+        self_signed_for(elsewhere.path(), &["probe.example.org"]);
+    let misnamed = TlsService::start(&named_elsewhere, &named_elsewhere_key);
+    // A CA file that did not sign the probe's certificate; the right one, for a
+    // certificate that does not name the address connected to.
+    for (ca, port) in [
+        (&named_elsewhere, service.port),
+        (&named_elsewhere, misnamed.port),
+    ] {
+        let output = taskscope(&["events", "--connect-timeout", "20s", "--tls-ca"])
+            .arg(ca)
+            .arg(format!("https://127.0.0.1:{port}"))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+        assert!(stderr.contains("subject alternative names"), "{stderr}");
+    }
 }
 
 #[test]

@@ -209,11 +209,16 @@ fn explain_connect_error(address: &Address, error: &tonic::transport::Error) -> 
             "nothing is listening on {address}: is the app running with the probe \
              (#[taskscope::main] or taskscope::init()) and TASKSCOPE_BIND={bind}?"
         ),
-        _ => anyhow!(
-            "cannot connect to {address}: {}; check the address and that the app runs with \
-             the probe (#[taskscope::main] or taskscope::init()) and TASKSCOPE_BIND={bind}",
-            error_chain(error)
-        ),
+        _ => {
+            let chain = error_chain(error);
+            let advice = super::tls::certificate_advice(&chain, &bind).unwrap_or_else(|| {
+                format!(
+                    "check the address and that the app runs with the probe \
+                     (#[taskscope::main] or taskscope::init()) and TASKSCOPE_BIND={bind}"
+                )
+            });
+            anyhow!("cannot connect to {address}: {chain}; {advice}")
+        }
     }
 }
 

@@ -224,10 +224,11 @@ fn explain_connect_error(
         Some(std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => {
             anyhow!("nothing is listening on {address}: {expected}")
         }
-        _ => anyhow!(
-            "cannot connect to {address}: {}; {expected}",
-            error_chain(error)
-        ),
+        _ => {
+            let chain = error_chain(error);
+            let advice = super::tls::certificate_advice(&chain, &bind).unwrap_or(expected);
+            anyhow!("cannot connect to {address}: {chain}; {advice}")
+        }
     }
 }
 

@@ -43,6 +43,19 @@ pub(crate) fn client_config(uri: &str) -> anyhow::Result<ClientTlsConfig> {
     Ok(ClientTlsConfig::new().ca_certificate(ca.clone()))
 }
 
+/// What to do when a connection error (its whole chain, as text) is rustls refusing the
+/// probe's certificate: then the certificate or `--tls-ca` is wrong, not the address.
+pub(crate) fn certificate_advice(chain: &str, bind: &str) -> Option<String> {
+    chain.contains("invalid peer certificate").then(|| {
+        format!(
+            "the probe's certificate did not pass the check against --tls-ca: that file must \
+             hold the probe's own certificate or the CA that signed it, and the certificate \
+             must name {bind} among its subject alternative names and not be a CA certificate \
+             itself (docs/security.md#tls)"
+        )
+    })
+}
+
 /// Whether `uri` asks for TLS.
 pub(crate) fn is_https(uri: &str) -> bool {
     uri.starts_with("https://")
