@@ -36,6 +36,10 @@ pub(crate) struct Cli {
         hide_env_values = true
     )]
     pub(crate) token: Option<String>,
+    /// The certificate (PEM) of a probe served over TLS (the app's TASKSCOPE_TLS_CERT), or
+    /// of the CA that signed it, to check an `https://` address against.
+    #[arg(long, global = true, value_name = "PEM", env = "TASKSCOPE_TLS_CA")]
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +54,8 @@ pub(crate) enum Command {
     ///   taskscope attach 10.0.0.5:6670
     ///
     ///   taskscope attach unix:/tmp/app.sock
+    ///
+    ///   taskscope attach --tls-ca probe.pem https://127.0.0.1:6670
     ///
     ///   taskscope attach --protocol console 127.0.0.1:6669
     #[command(verbatim_doc_comment)]

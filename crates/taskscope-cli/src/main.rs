@@ -29,6 +29,10 @@ use crate::source::protocol::Options;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     source::token::set_given(cli.token.clone());
+    if let Err(error) = source::tls::set_ca(cli.tls_ca.as_deref()) {
+        eprintln!("taskscope: error: {error:#}");
+        return ExitCode::from(2);
+    }
     if let Some(Command::DemoWorkload) = cli.command {
         // Its own multi-threaded runtime and probe: not the small one below.
         return demo::workload::run();

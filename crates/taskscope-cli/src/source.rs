@@ -1,13 +1,14 @@
 //! Where updates come from: a live probe over gRPC, or recordings on disk.
 //!
 //! A target names either; [`Target::parse`] decides which, so every command accepts the
-//! same spellings: `http://host:port`, `host:port`, `unix:/path`, a `.tsrec` file, or a
-//! directory of them.
+//! same spellings: `http://host:port`, `https://host:port` (TLS, with `--tls-ca`),
+//! `host:port`, `unix:/path`, a `.tsrec` file, or a directory of them.
 
 pub(crate) mod console;
 pub(crate) mod grpc;
 pub(crate) mod protocol;
 pub(crate) mod recording;
+pub(crate) mod tls;
 pub(crate) mod token;
 
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use anyhow::bail;
 /// A probe's address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Address {
-    /// `http://host:port`.
+    /// `http://host:port`, or `https://host:port` for TLS.
     Tcp(String),
     /// A Unix socket path.
     Unix(PathBuf),

@@ -86,33 +86,65 @@ unsafe extern "C" fn collect(
             .to_bytes()
             .to_vec()
     };
-    let bias = info.dlpi_addr as usize;
     let phdrs: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
         &[]
     } else {
         // SAFETY: `dlpi_phdr` points at `dlpi_phnum` program headers of a loaded module.
         unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
     };
-    let mut module = Module {
-        name,
-        bias,
-        segments: Vec::new(),
-        eh_frame_hdr: None,
-    };
-    for ph in phdrs {
-        let start = bias.wrapping_add(ph.p_vaddr as usize);
-        match ph.p_type {
-            libc::PT_LOAD => module.segments.push(Segment {
-                start,
-                end: start.wrapping_add(ph.p_memsz as usize),
-                exec: ph.p_flags & libc::PF_X != 0,
-            }),
-            libc::PT_GNU_EH_FRAME => module.eh_frame_hdr = Some((start, ph.p_memsz as usize)),
-            _ => {}
-        }
-    }
-    out.push(module);
+    out.push(Module::from_phdrs(name, info.dlpi_addr as usize, phdrs));
     0
+}
+
+impl Module {
+    /// The module whose program headers are `phdrs`, loaded at `bias`.
+    fn from_phdrs(name: Vec<u8>, bias: usize, phdrs: &[libc::Elf64_Phdr]) -> Module {
+        let mut module = Module {
+            name,
+            bias,
+            segments: Vec::new(),
+            eh_frame_hdr: None,
+        };
+        for ph in phdrs {
+            let start = bias.wrapping_add(ph.p_vaddr as usize);
+            match ph.p_type {
+                libc::PT_LOAD => module.segments.push(Segment {
+                    start,
+                    end: start.wrapping_add(ph.p_memsz as usize),
+                    exec: ph.p_flags & libc::PF_X != 0,
+                }),
+                libc::PT_GNU_EH_FRAME => {
+                    module.eh_frame_hdr = Some((start, ph.p_memsz as usize));
+                }
+                _ => {}
+            }
+        }
+        module
+    }
+
+    /// The main program, from the program headers the kernel mapped and reported in the
+    /// auxiliary vector: no loader call, so no loader lock. `None` without a `PT_PHDR`
+    /// header (which says where the headers themselves were linked, hence the bias).
+    fn main_program() -> Option<Module> {
+        // SAFETY: getauxval only reads the auxiliary vector.
+        let (phdr, phnum) = unsafe {
+            (
+                libc::getauxval(libc::AT_PHDR) as usize,
+                libc::getauxval(libc::AT_PHNUM) as usize,
+            )
+        };
+        if phdr == 0 || phnum == 0 {
+            return None;
+        }
+        // SAFETY: AT_PHDR points at the AT_PHNUM program headers of the main program,
+        // mapped for the life of the process.
+        let phdrs = unsafe { std::slice::from_raw_parts(phdr as *const libc::Elf64_Phdr, phnum) };
+        let bias = phdrs
+            .iter()
+            .find(|ph| ph.p_type == libc::PT_PHDR)
+            .map(|ph| phdr.wrapping_sub(ph.p_vaddr as usize))?;
+        Some(Module::from_phdrs(Vec::new(), bias, phdrs))
+    }
 }
 
 /// Runs `f` with the list of loaded modules while holding the loader's lock, so module
@@ -194,7 +226,12 @@ type FindObjectFn = unsafe extern "C" fn(*mut libc::c_void, *mut DlFindObject) -
 
 /// glibc's lock-free `_dl_find_object`, if this glibc has it.
 #[derive(Clone, Copy)]
-pub(crate) struct FindObject(FindObjectFn);
+pub(crate) struct FindObject {
+    find: FindObjectFn,
+    /// The main program's unwind tables, for when `_dl_find_object`'s mapping does not
+    /// contain them (see [`FindObject::lookup`]).
+    main: Option<UnwindTables>,
+}
 
 impl FindObject {
     pub(crate) fn resolve() -> Option<FindObject> {
@@ -203,26 +240,39 @@ impl FindObject {
         if sym.is_null() {
             return None;
         }
-        // SAFETY: glibc declares `int _dl_find_object(void *, struct dl_find_object *)`.
-        Some(FindObject(unsafe {
-            std::mem::transmute::<*mut libc::c_void, FindObjectFn>(sym)
-        }))
+        Some(FindObject {
+            // SAFETY: glibc declares `int _dl_find_object(void *, struct dl_find_object *)`.
+            find: unsafe { std::mem::transmute::<*mut libc::c_void, FindObjectFn>(sym) },
+            main: Module::main_program().and_then(|main| main.unwind_tables()),
+        })
     }
 
     /// The unwind tables of the module containing `pc`.
+    ///
+    /// The mapping glibc reports is not always the whole module: a main program whose
+    /// segments are not contiguous (a page left unmapped between the read-only segment
+    /// and `.text`, which the linker leaves or not depending on the sizes of what comes
+    /// before) is reported segment by segment, so the mapping of a code address is just
+    /// the executable segment, and `.eh_frame_hdr` lies outside it, in the read-only one.
+    /// Those tables are then the main program's, whose segments are known from its
+    /// program headers.
     pub(crate) fn lookup(&self, pc: usize) -> Option<UnwindTables> {
         // SAFETY: all-zero is a valid value of this plain C struct.
         let mut out: DlFindObject = unsafe { std::mem::zeroed() };
         // SAFETY: `out` is a writable struct of the size glibc expects; the function only
         // reads loader data structures and fills `out`.
-        if unsafe { (self.0)(pc as *mut libc::c_void, &mut out) } != 0 || out.eh_frame.is_null() {
+        if unsafe { (self.find)(pc as *mut libc::c_void, &mut out) } != 0 || out.eh_frame.is_null()
+        {
             return None;
         }
-        let (start, end) = (out.map_start as usize, out.map_end as usize);
         let hdr = out.eh_frame as usize;
-        if !(start <= hdr && hdr < end) {
-            return None;
-        }
+        let (start, end) = match (out.map_start as usize, out.map_end as usize) {
+            (start, end) if start <= hdr && hdr < end => (start, end),
+            _ => {
+                let main = self.main.filter(|main| main.hdr == hdr)?;
+                (main.start, main.end)
+            }
+        };
         // SAFETY: `hdr` points at the module's mapped PT_GNU_EH_FRAME segment; the
         // length computed from its header is checked against the mapping's end.
         let hdr_len = unsafe { eh_frame_hdr_len(hdr, end)? };
@@ -277,4 +327,43 @@ unsafe fn eh_frame_hdr_len(hdr: usize, end: usize) -> Option<usize> {
         .checked_mul(2 * size(table_enc)?)?;
     let len = (4 + ptr_len + count_len).checked_add(table)?;
     (hdr.checked_add(len)? <= end).then_some(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_main_program_read_from_its_headers_is_the_one_the_loader_lists_first() {
+        let from_headers = Module::main_program().expect("a PT_PHDR header");
+        let listed = snapshot();
+        let from_loader = listed.first().expect("the main program");
+        assert_eq!(from_headers.bias, from_loader.bias);
+        assert_eq!(from_headers.eh_frame_hdr, from_loader.eh_frame_hdr);
+        let (a, b) = (
+            from_headers.unwind_tables().expect("unwind tables"),
+            from_loader.unwind_tables().expect("unwind tables"),
+        );
+        assert_eq!(
+            (a.hdr, a.hdr_len, a.start, a.end),
+            (b.hdr, b.hdr_len, b.start, b.end)
+        );
+        let here = Module::main_program as fn() -> Option<Module> as usize;
+        assert!(from_headers.contains_code(here));
+    }
+
+    #[test]
+    fn lookup_finds_the_main_programs_tables_like_the_loader_does() {
+        let find_object = FindObject::resolve().expect("this glibc should have _dl_find_object");
+        let here = Module::main_program as fn() -> Option<Module> as usize;
+        let found = find_object
+            .lookup(here)
+            .expect("unwind tables for this test's own code");
+        let listed = snapshot();
+        let expected = find(&listed, here)
+            .and_then(Module::unwind_tables)
+            .expect("the module of this code has unwind tables");
+        assert_eq!(found.hdr, expected.hdr);
+        assert!(found.start <= found.hdr && found.hdr + found.hdr_len <= found.end);
+    }
 }

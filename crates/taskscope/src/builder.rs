@@ -261,6 +261,19 @@ impl Builder {
         self
     }
 
+    /// Serves gRPC over TLS with this certificate and private key (PEM files;
+    /// `TASKSCOPE_TLS_CERT` and `TASKSCOPE_TLS_KEY`). Clients connect to `https://ADDR`
+    /// with `--tls-ca` naming the certificate (or its CA). Needs the `tls` cargo feature.
+    /// The files are read when the probe starts: a missing or unusable one is reported on
+    /// stderr, and the probe then serves nothing rather than serve in plain text.
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.config.tls = crate::tls::TlsFiles {
+            cert: Some(cert.into()),
+            key: Some(key.into()),
+        };
+        self
+    }
+
     /// Starts the probe and returns its layer, for apps that build their own subscriber:
     ///
     /// ```no_run
@@ -319,7 +332,7 @@ impl Builder {
         crate::clock::start();
         outcome::install_panic_hook();
         warn_if_uninstrumented();
-        let config = self.config;
+        let mut config = self.config;
         let listener = match crate::server::bind(&config.bind, config.allow_remote) {
             Ok(listener) => listener,
             Err(e) => {
@@ -331,11 +344,15 @@ impl Builder {
                 None
             }
         };
+        let (listener, tls) = match listener {
+            Some(listener) => with_tls(&mut config, listener),
+            None => (None, None),
+        };
         let bind = listener.as_ref().map(|_| config.bind.to_string());
         let metrics = crate::metrics::bind(&config);
         let shared = Shared::new(config);
-        let commands =
-            crate::runner::start(shared.clone(), listener, metrics).map_err(InitError::Threads)?;
+        let commands = crate::runner::start(shared.clone(), listener, metrics, tls)
+            .map_err(InitError::Threads)?;
         exit::flush_at_exit(commands.clone());
         let probe = Probe {
             shared: shared.clone(),
@@ -554,6 +571,36 @@ where
     shared
         .as_ref()
         .map(|shared| crate::layer::new(shared.clone(), true))
+}
+
+/// The listener with the TLS identity the config asks for. TLS that cannot be had means
+/// no server at all (said on stderr), never a plain-text one in its place; a Unix socket,
+/// private to the user already, is served without TLS.
+fn with_tls(
+    config: &mut crate::config::Config,
+    listener: crate::server::Listener,
+) -> (
+    Option<crate::server::Listener>,
+    Option<crate::tls::ServerTls>,
+) {
+    let asked = config.tls != crate::tls::TlsFiles::default();
+    if asked && matches!(config.bind, Bind::Unix(_)) {
+        diag::warn(&format!(
+            "TLS is for TCP: {} is private to this user (0600) and is served without it",
+            config.bind
+        ));
+        config.tls = crate::tls::TlsFiles::default();
+    }
+    match crate::tls::load(&config.tls) {
+        Ok(tls) => (Some(listener), tls),
+        Err(problem) => {
+            diag::warn(&format!(
+                "{problem}; the probe runs without its gRPC server rather than serve \
+                 without TLS"
+            ));
+            (None, None)
+        }
+    }
 }
 
 /// Says once, loudly, when tokio cannot be observed at all.

@@ -87,6 +87,8 @@ pub(crate) struct Config {
     pub(crate) metrics: MetricsSetting,
     /// Where stalls are exported as OTLP log records (feature `otlp`); none by default.
     pub(crate) otlp_endpoint: Option<String>,
+    /// The server's TLS certificate and key (`tls.rs`); none: plain text.
+    pub(crate) tls: crate::tls::TlsFiles,
 }
 
 impl Config {
@@ -211,6 +213,7 @@ impl Default for Config {
             dump_when_idle: None,
             metrics: MetricsSetting::DEFAULT,
             otlp_endpoint: None,
+            tls: crate::tls::TlsFiles::default(),
         }
     }
 }
@@ -227,6 +230,15 @@ impl Config {
     /// Whether wakers are tracked (the hooks route turns the setting off when it starts).
     pub(crate) fn waker_tracking(&self) -> bool {
         self.wakers != Wakers::Off
+    }
+}
+
+/// A file's path; not empty.
+fn parse_path(value: &str) -> Result<PathBuf, String> {
+    if value.trim().is_empty() {
+        Err("an empty path".into())
+    } else {
+        Ok(PathBuf::from(value))
     }
 }
 
@@ -249,12 +261,14 @@ pub(crate) mod env {
     pub(crate) const METRICS_BIND: &str = "TASKSCOPE_METRICS_BIND";
     pub(crate) const METRICS_MAX_SITES: &str = "TASKSCOPE_METRICS_MAX_SITES";
     pub(crate) const OTLP_ENDPOINT: &str = "TASKSCOPE_OTLP_ENDPOINT";
+    pub(crate) const TLS_CERT: &str = "TASKSCOPE_TLS_CERT";
+    pub(crate) const TLS_KEY: &str = "TASKSCOPE_TLS_KEY";
 }
 
 impl Config {
     /// Applies the `TASKSCOPE_*` variables that are set, warning about invalid ones.
     pub(crate) fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
-        let apply = |name: &str, apply: &mut dyn FnMut(&str) -> Result<(), String>| {
+        let mut apply = |name: &str, apply: &mut dyn FnMut(&str) -> Result<(), String>| {
             if let Some(value) = lookup(name)
                 && let Err(problem) = apply(&value)
             {
@@ -269,7 +283,12 @@ impl Config {
                 ));
             }
         };
-        apply(env::BIND, &mut |v| Bind::parse(v).map(|b| self.bind = b));
+        self.apply_observing(&mut apply);
+        self.apply_serving(&mut apply);
+    }
+
+    /// The variables for what the probe watches and records.
+    fn apply_observing(&mut self, apply: &mut Apply<'_>) {
         apply(env::RECORD, &mut |v| {
             parse_path(v).map(|p| self.record = Some(p))
         });
@@ -288,10 +307,18 @@ impl Config {
         apply(env::STACKS, &mut |v| {
             parse_switch(v).map(|on| self.capture_stacks = on)
         });
+        apply(env::ROUTE, &mut |v| Route::parse(v).map(|r| self.route = r));
+        apply(env::DUMP_WHEN_IDLE, &mut |v| {
+            parse_idle_dump(v).map(|d| self.dump_when_idle = d)
+        });
+    }
+
+    /// The variables for where, and to whom, the probe serves what it sees.
+    fn apply_serving(&mut self, apply: &mut Apply<'_>) {
+        apply(env::BIND, &mut |v| Bind::parse(v).map(|b| self.bind = b));
         apply(env::CONSOLE_BIND, &mut |v| {
             Bind::parse(v).map(|b| self.console_bind = b)
         });
-        apply(env::ROUTE, &mut |v| Route::parse(v).map(|r| self.route = r));
         apply(env::TOKEN, &mut |v| {
             TokenSetting::parse(v).map(|t| self.token = t)
         });
@@ -304,9 +331,6 @@ impl Config {
         apply(env::MAX_CONNECTIONS, &mut |v| {
             parse_count(v).map(|n| self.limits.max_connections = n)
         });
-        apply(env::DUMP_WHEN_IDLE, &mut |v| {
-            parse_idle_dump(v).map(|d| self.dump_when_idle = d)
-        });
         apply(env::METRICS_BIND, &mut |v| {
             Bind::parse(v).map(|b| self.metrics.bind = b)
         });
@@ -316,8 +340,17 @@ impl Config {
         apply(env::OTLP_ENDPOINT, &mut |v| {
             parse_otlp_endpoint(v).map(|e| self.otlp_endpoint = e)
         });
+        apply(env::TLS_CERT, &mut |v| {
+            parse_path(v).map(|path| self.tls.cert = Some(path))
+        });
+        apply(env::TLS_KEY, &mut |v| {
+            parse_path(v).map(|path| self.tls.key = Some(path))
+        });
     }
 }
+
+/// Applies one variable's value with the parser given, when the variable is set.
+type Apply<'a> = dyn FnMut(&str, &mut dyn FnMut(&str) -> Result<(), String>) + 'a;
 
 impl Wakers {
     /// `on`, `off` (or any other switch spelling), or `auto`.
@@ -342,14 +375,6 @@ impl Route {
             _ => Err("expected `hooks` or `tracing`".into()),
         }
     }
-}
-
-/// A path that is not blank.
-fn parse_path(text: &str) -> Result<PathBuf, String> {
-    if text.trim().is_empty() {
-        return Err("an empty path".into());
-    }
-    Ok(PathBuf::from(text))
 }
 
 /// A stall threshold: any duration above zero.

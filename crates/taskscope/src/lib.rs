@@ -44,6 +44,7 @@
 //! | `TASKSCOPE_METRICS_BIND` | `off` | serve Prometheus metrics at `GET /metrics` here (`docs/monitoring.md`) |
 //! | `TASKSCOPE_METRICS_MAX_SITES` | `50` | spawn sites with metric series of their own |
 //! | `TASKSCOPE_OTLP_ENDPOINT` | `off` | send stalls as OTLP log records here (feature `otlp`; `docs/monitoring.md`) |
+//! | `TASKSCOPE_TLS_CERT`, `TASKSCOPE_TLS_KEY` | unset | serve gRPC over TLS with these PEM files (feature `tls`; `docs/security.md`) |
 //!
 //! The same settings exist on [`Builder`]. The macros install no tracing subscriber, so the
 //! app's own logging set-up works unchanged. An app on `#[tokio::main]` that builds its own
@@ -91,6 +92,7 @@ mod stall_stack;
 mod task_table;
 mod thread_state;
 mod threads;
+mod tls;
 mod watchdog;
 mod watchers;
 

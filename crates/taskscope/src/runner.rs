@@ -57,6 +57,7 @@ pub(crate) fn start(
     shared: Arc<Shared>,
     listener: Option<Listener>,
     metrics: Option<Listener>,
+    tls: Option<crate::tls::ServerTls>,
 ) -> std::io::Result<mpsc::UnboundedSender<Command>> {
     // Before anything publishes: the first update says whether stacks can be captured.
     let capture = crate::stall_stack::Capture::new(&shared);
@@ -79,6 +80,7 @@ pub(crate) fn start(
     };
     let endpoints = Endpoints {
         grpc: listener.zip(token),
+        tls,
         metrics,
     };
     let probe = std::thread::Builder::new()
@@ -96,9 +98,11 @@ struct Channels {
     own: mpsc::UnboundedSender<Command>,
 }
 
-/// What the probe thread serves: gRPC (with its token) and the metrics endpoint.
+/// What the probe thread serves: gRPC (with its token, and TLS when set up) and the
+/// metrics endpoint.
 struct Endpoints {
     grpc: Option<(Listener, crate::auth::Token)>,
+    tls: Option<crate::tls::ServerTls>,
     metrics: Option<Listener>,
 }
 
@@ -134,6 +138,7 @@ fn probe_thread(shared: Arc<Shared>, channels: Channels, endpoints: Endpoints) {
                 channels.own.clone(),
                 limits,
                 token,
+                endpoints.tls,
             ));
         }
         run(shared, aggregator, channels.own, channels.commands).await;

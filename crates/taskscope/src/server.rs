@@ -51,8 +51,8 @@ pub(crate) fn bind(bind: &Bind, allow_remote: bool) -> io::Result<Option<Listene
         refuse_remote(addr, allow_remote)?;
         crate::diag::warn(&format!(
             "serving on {addr}, beyond this host (TASKSCOPE_ALLOW_REMOTE): clients need \
-             the token, but the traffic is not encrypted; prefer an SSH tunnel to a \
-             loopback address"
+             the token, and the traffic is encrypted only with TASKSCOPE_TLS_CERT and \
+             TASKSCOPE_TLS_KEY; prefer an SSH tunnel to a loopback address"
         ));
     }
     bind_listener(bind)
@@ -158,9 +158,19 @@ pub(crate) async fn serve(
     commands: mpsc::UnboundedSender<Command>,
     limits: Limits,
     token: Token,
+    tls: Option<crate::tls::ServerTls>,
 ) {
     let probe = ProbeServer::new(ProbeService { commands }).max_decoding_message_size(MAX_REQUEST);
-    let router = server().add_service(crate::gate::Gate::new(probe, token));
+    let mut server = match tls.map_or(Ok(server()), |tls| tls.apply(server())) {
+        Ok(server) => server,
+        Err(e) => {
+            crate::diag::warn(&format!(
+                "the gRPC server cannot use TLS ({e}); not serving"
+            ));
+            return;
+        }
+    };
+    let router = server.add_service(crate::gate::Gate::new(probe, token));
     serve_router(router, listener, limits.max_connections, "the gRPC server").await;
 }
 

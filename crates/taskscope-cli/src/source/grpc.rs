@@ -32,7 +32,13 @@ impl Watch {
         let channel = connect(address).await?;
         Self::on_channel(channel, address)
             .await
-            .map_err(|status| anyhow!("{address} refused to stream: {}", status.message()))
+            .map_err(|status| {
+                anyhow!(
+                    "{address} refused to stream: {}{}",
+                    status.message(),
+                    super::tls::plain_text_hint(address, &status)
+                )
+            })
             .with_context(|| {
                 format!("is {address} a taskscope probe (#[taskscope::main] or taskscope::init())?")
             })
@@ -163,9 +169,14 @@ pub(crate) async fn connect_raw(
 ) -> anyhow::Result<Result<Channel, tonic::transport::Error>> {
     Ok(match address {
         Address::Tcp(uri) => {
-            let endpoint = Endpoint::from_shared(uri.clone()).with_context(|| {
+            let mut endpoint = Endpoint::from_shared(uri.clone()).with_context(|| {
                 format!("`{uri}` is not a valid address; write e.g. 127.0.0.1:6670")
             })?;
+            if super::tls::is_https(uri) {
+                endpoint = endpoint
+                    .tls_config(super::tls::client_config(uri)?)
+                    .with_context(|| format!("cannot set TLS up for {uri}"))?;
+            }
             endpoint.connect_timeout(CONNECT_TIMEOUT).connect().await
         }
         Address::Unix(path) => {
@@ -198,11 +209,16 @@ fn explain_connect_error(address: &Address, error: &tonic::transport::Error) -> 
             "nothing is listening on {address}: is the app running with the probe \
              (#[taskscope::main] or taskscope::init()) and TASKSCOPE_BIND={bind}?"
         ),
-        _ => anyhow!(
-            "cannot connect to {address}: {}; check the address and that the app runs with \
-             the probe (#[taskscope::main] or taskscope::init()) and TASKSCOPE_BIND={bind}",
-            error_chain(error)
-        ),
+        _ => {
+            let chain = error_chain(error);
+            let advice = super::tls::certificate_advice(&chain, &bind).unwrap_or_else(|| {
+                format!(
+                    "check the address and that the app runs with the probe \
+                     (#[taskscope::main] or taskscope::init()) and TASKSCOPE_BIND={bind}"
+                )
+            });
+            anyhow!("cannot connect to {address}: {chain}; {advice}")
+        }
     }
 }
 

@@ -144,9 +144,10 @@ impl Stream {
                     bail!("{address} refused to stream: {}", status.message())
                 }
                 Err(status) => bail!(
-                    "{address} refused to stream: {}; is it a taskscope probe or a \
+                    "{address} refused to stream: {}{}; is it a taskscope probe or a \
                      console-subscriber target?",
-                    status.message()
+                    status.message(),
+                    super::tls::plain_text_hint(address, &status)
                 ),
             }
         }
@@ -223,10 +224,11 @@ fn explain_connect_error(
         Some(std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => {
             anyhow!("nothing is listening on {address}: {expected}")
         }
-        _ => anyhow!(
-            "cannot connect to {address}: {}; {expected}",
-            error_chain(error)
-        ),
+        _ => {
+            let chain = error_chain(error);
+            let advice = super::tls::certificate_advice(&chain, &bind).unwrap_or(expected);
+            anyhow!("cannot connect to {address}: {chain}; {advice}")
+        }
     }
 }
 
