@@ -38,7 +38,13 @@ pub(crate) struct Cli {
     pub(crate) token: Option<String>,
     /// The certificate (PEM) of a probe served over TLS (the app's TASKSCOPE_TLS_CERT), or
     /// of the CA that signed it, to check an `https://` address against.
-    #[arg(long, global = true, value_name = "PEM", env = "TASKSCOPE_TLS_CA")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        env = "TASKSCOPE_TLS_CA",
+        hide_env_values = true
+    )]
     pub(crate) tls_ca: Option<std::path::PathBuf>,
 }
 
