@@ -2,7 +2,7 @@
 //! stops it whatever the test's outcome, a loopback port, and a gRPC client with the
 //! token.
 
-use std::process::{Child, Command, ExitStatus, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::build::example;
@@ -155,4 +155,23 @@ pub async fn connect(address: &str) -> Client {
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
+}
+
+/// Runs `command` (`taskscope events`, typically) until it prints its first line on
+/// stdout, then stops it: that line, and what it wrote on stderr.
+pub fn first_line_of(command: &mut Command) -> (String, Output) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first)
+        .expect("its stdout can be read");
+    let _ = child.kill();
+    (
+        first,
+        child.wait_with_output().expect("its output can be read"),
+    )
 }

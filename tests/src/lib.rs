@@ -17,7 +17,9 @@ pub mod recording;
 pub mod source;
 pub mod tmux;
 
-pub use app::{Client, Running, Served, TOKEN, command, connect, free_port, with_token};
+pub use app::{
+    Client, Running, Served, TOKEN, command, connect, first_line_of, free_port, with_token,
+};
 pub use build::{cargo, example, taskscope};
 pub use recording::{Folded, Task, run_recorded, single_recording};
 pub use source::{Location, fault_location, location_of_line, marked_line};

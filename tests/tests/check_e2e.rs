@@ -18,8 +18,8 @@ use taskscope_e2e::check::{
     assert_clean_pass, assert_single_error, check, check_example, findings,
 };
 use taskscope_e2e::{
-    Running, cargo, command, example, fault_location, free_port, location_of_line, marked_line,
-    taskscope, wait_until, workspace_root,
+    Running, cargo, command, example, fault_location, first_line_of, free_port, location_of_line,
+    marked_line, taskscope, wait_until, workspace_root,
 };
 
 /// A service written the usual way (its own logging, `Result` from `main`, `JoinSet`,
@@ -501,19 +501,7 @@ fn events_streams_a_live_probe_as_json_lines() {
     wait_until("the probe's port", || {
         std::net::TcpStream::connect(&address).is_ok()
     });
-    let mut events = Command::new(taskscope())
-        .args(["events", &address])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(events.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let _ = events.kill();
-    let _ = events.wait();
+    let (first, _) = first_line_of(Command::new(taskscope()).args(["events", &address]));
     let update: Value = serde_json::from_str(&first).unwrap();
     assert_eq!(update["process"]["program"], "forever", "{update:#}");
     assert!(

@@ -4,10 +4,10 @@
 //! with a message saying what to do; bad files are named.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use taskscope_e2e::{Running, free_port, wait_until};
+use taskscope_e2e::{Running, first_line_of, free_port, wait_until};
 
 /// A certificate for `localhost` and `127.0.0.1`, and its key, as PEM files in `dir`.
 fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
@@ -65,23 +65,6 @@ fn taskscope(args: &[&str]) -> Command {
     command
 }
 
-/// The first line `events` prints, then stops it.
-fn first_event(mut command: Command) -> (String, Output) {
-    let mut events = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(events.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let _ = events.kill();
-    (first, events.wait_with_output().unwrap())
-}
-
 #[test]
 fn events_and_check_attach_connect_over_tls_with_the_certificate_given() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,7 +73,7 @@ fn events_and_check_attach_connect_over_tls_with_the_certificate_given() {
     let address = format!("https://127.0.0.1:{}", service.port);
     let ca = cert.to_str().unwrap();
 
-    let (first, output) = first_event(taskscope(&["events", "--tls-ca", ca, &address]));
+    let (first, output) = first_line_of(&mut taskscope(&["events", "--tls-ca", ca, &address]));
     let update: Value = serde_json::from_str(&first).unwrap_or_else(|e| {
         panic!("{e}: {}", String::from_utf8_lossy(&output.stderr));
     });
