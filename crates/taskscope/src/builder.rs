@@ -319,7 +319,8 @@ impl Builder {
             static WARNED: AtomicBool = AtomicBool::new(false);
             diag::warn_once(
                 &WARNED,
-                "a probe already runs in this process: it is used, and the settings given                  for a second one are not (a process has one probe)",
+                "a probe already runs in this process: it is used, and the settings given for a \
+                 second one are not (a process has one probe)",
             );
             return Ok(running.clone());
         }

@@ -147,7 +147,7 @@ fn terminated(id: tokio::task::Id) {
     let Some(shared) = ROUTE.get() else { return };
     let id = task_id(id);
     let own_poll = threads::with_local(|l| l.with_polling_task(id, |_| ()).is_some());
-    if own_poll == Some(true) {
+    if own_poll.unwrap_or(false) {
         // Ended by its own poll: `end_poll` takes it from the table once that poll is over.
         let _ = ENDED_IN_POLL.try_with(|e| e.set(id));
         return;
@@ -175,7 +175,7 @@ fn begin_poll(shared: &Shared, cell: &TaskCell) {
 fn end_poll(shared: &Shared, id: u64) {
     threads::with_local(|local| {
         local.with_polling_task(id, |cell| {
-            let Some(poll) = lifecycle::poll_ended(shared, local, cell) else {
+            let Some(returned_ns) = lifecycle::poll_ended(shared, local, cell) else {
                 return;
             };
             let ended = ENDED_IN_POLL
@@ -185,7 +185,7 @@ fn end_poll(shared: &Shared, id: u64) {
                 lifecycle::announce_late(shared, cell, || task_table::get(id));
                 return;
             }
-            let mut end = outcome::ended_in_own_poll(cell, poll.at_ns, poll.thread);
+            let mut end = outcome::ended_in_own_poll(cell, returned_ns, local.thread_number());
             if end.outcome == taskscope_api::v1::Outcome::Completed
                 && crate::shutdown::current_runtime_is_closing()
             {

@@ -91,34 +91,25 @@ pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, cell: &TaskCel
     cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
 }
 
-/// How a poll that [`poll_ended`] closed came out.
-pub(crate) struct PollEnd {
-    /// When it returned.
-    pub(crate) at_ns: u64,
-    /// The thread that ran it.
-    pub(crate) thread: u32,
-}
-
 /// The poll of `cell` that [`poll_started`] began on `local`'s thread returns: its
 /// statistics, the panic it unwound with (if any), and the report of a stall when it held
-/// the thread past the threshold. `None` when this thread's poll stack does not match
-/// (spans exited out of order), and nothing was counted.
+/// the thread past the threshold. Returns when it returned; `None` when this thread's poll
+/// stack does not match (spans exited out of order), and nothing was counted.
 #[inline]
-pub(crate) fn poll_ended(shared: &Shared, local: &Local, cell: &TaskCell) -> Option<PollEnd> {
+pub(crate) fn poll_ended(shared: &Shared, local: &Local, cell: &TaskCell) -> Option<u64> {
     let now = clock::now_ns();
     let started = local.exit(cell, now)?;
-    let thread = local.thread_number();
     let duration = cell.poll_ended(started, now);
     if std::thread::panicking() {
         outcome::poll_unwound(cell);
     }
     if duration >= shared.threshold_ns && cell.can_stall() {
-        shared.report_stall_end(cell, thread, started, duration);
+        shared.report_stall_end(cell, local.thread_number(), started, duration);
         // Reporting took time of the probe's own, which must not look like time the
         // scheduler spent after this poll (`outcome.rs`).
         local.restamp_exit(cell.identity.id, clock::now_ns());
     }
-    Some(PollEnd { at_ns: now, thread })
+    Some(now)
 }
 
 /// Hands the aggregator a task whose spawn it could not take then. `owned` gives the
