@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use taskscope_api::histogram;
+
+use crate::change_flag::ChangeFlag;
 use taskscope_api::v1;
 
 /// What tokio says the task is.
@@ -122,8 +124,8 @@ pub(crate) struct TaskCell {
     reentry_gap_ns: AtomicU64,
     /// Thread number polling it now, 0 when not running.
     running_thread: AtomicU32,
-    /// Set on every change, cleared by the aggregator when it publishes.
-    dirty: AtomicBool,
+    /// Marked on every change, taken by the aggregator when it publishes.
+    dirty: ChangeFlag,
     /// The aggregator knows this task (its spawn event got through).
     announced: AtomicBool,
     /// `identity.kind.can_stall()`, kept in this cache line for the poll path.
@@ -179,7 +181,7 @@ impl TaskCell {
             scheduled_ns: AtomicU64::new(0),
             wakers_at_poll_start: AtomicI64::new(0),
             scheduled_at_poll_start: AtomicBool::new(false),
-            dirty: AtomicBool::new(true),
+            dirty: ChangeFlag::new_marked(),
             announced: AtomicBool::new(false),
             reentry_gap_ns: AtomicU64::new(u64::MAX),
             panic: OnceLock::new(),
@@ -237,7 +239,7 @@ impl TaskCell {
             self.wakers_at_poll_start
                 .store(self.wakers.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        self.dirty.store(true, Ordering::Relaxed);
+        self.dirty.mark();
     }
 
     /// The poll that started at `started_ns` returns.
@@ -256,7 +258,7 @@ impl TaskCell {
         );
         self.last_poll_end_ns.store(now_ns, Ordering::Relaxed);
         self.running_thread.store(0, Ordering::Relaxed);
-        self.dirty.store(true, Ordering::Relaxed);
+        self.dirty.mark();
         duration
     }
 
@@ -308,7 +310,7 @@ impl TaskCell {
                 }
             }
         }
-        self.dirty.store(true, Ordering::Relaxed);
+        self.dirty.mark();
     }
 
     /// See the field.
@@ -326,7 +328,7 @@ impl TaskCell {
 
     pub(crate) fn set_end(&self, end: End) {
         let _ = self.end.set(end);
-        self.dirty.store(true, Ordering::Relaxed);
+        self.dirty.mark();
     }
 
     pub(crate) fn end(&self) -> Option<&End> {
@@ -343,7 +345,7 @@ impl TaskCell {
     }
 
     pub(crate) fn take_dirty(&self) -> bool {
-        self.dirty.swap(false, Ordering::Relaxed)
+        self.dirty.take()
     }
 
     pub(crate) fn mark_announced(&self) {

@@ -3,27 +3,29 @@
 //! tokio's hooks hand over nothing but the task's id, so every poll has to find the task's
 //! cell from it. A sharded map holds the cells (spawns on different threads rarely meet
 //! on one lock); in front of it, a direct-mapped index of recent `(id, cell)` pairs, filled
-//! at spawn and on a miss, lets the common poll find its cell with three atomic loads and
-//! no lock, the very first poll included.
+//! at spawn and on a miss and cleared at the task's end, lets the common poll find its
+//! cell with three atomic loads and no lock, the very first poll included.
 //!
-//! Why the index may hold bare pointers: tokio task ids are never reused, and a task is
-//! only polled while it is alive, which is while this table holds its cell. A pointer
-//! read under a matching id is dereferenced only when a poll of that very id starts, so it
-//! is never dereferenced after its task ended, however long it stays in the index.
+//! Why the index may hold bare pointers: a slot hands a poll of task X only a cell stored
+//! for X by X's own spawn or polls (`task_index.rs` says why, for every writer and reader),
+//! and that cell is in this table, alive, from X's spawn until its end, which comes after
+//! its last poll. So a pointer read under a matching id is the polling task's own, live
+//! cell.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicPtr, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cell::TaskCell;
+use crate::task_index::{self, Slot};
 
 const SHARDS: usize = 64;
 /// Index slots (16 bytes each, 256 KiB in all, touched only as ids reach them). tokio
 /// hands out ids in spawn order, so the last 16k tasks spawned never collide.
 const INDEX_SLOTS: usize = 16 * 1024;
 
-/// tokio's ids are sequential: the id is its own hash.
+/// tokio's ids are sequential today (not promised): the id is its own hash.
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
 
@@ -51,42 +53,15 @@ type Shard = Mutex<HashMap<u64, Arc<TaskCell>, BuildHasherDefault<IdHasher>>>;
 static TABLE: [Shard; SHARDS] =
     [const { Mutex::new(HashMap::with_hasher(BuildHasherDefault::new())) }; SHARDS];
 
-/// One index entry: a seqlock whose sequence is the task id itself (0 while it changes).
-struct Slot {
-    id: AtomicU64,
-    cell: AtomicPtr<TaskCell>,
-}
-
-static INDEX: [Slot; INDEX_SLOTS] = [const {
+static INDEX: [Slot<TaskCell>; INDEX_SLOTS] = [const {
     Slot {
-        id: AtomicU64::new(0),
-        cell: AtomicPtr::new(std::ptr::null_mut()),
+        id: AtomicU64::new(task_index::EMPTY),
+        value: AtomicPtr::new(std::ptr::null_mut()),
     }
 }; INDEX_SLOTS];
 
-impl Slot {
-    fn of(id: u64) -> &'static Slot {
-        &INDEX[(id as usize) % INDEX_SLOTS]
-    }
-
-    fn set(&self, id: u64, cell: *const TaskCell) {
-        self.id.store(0, Ordering::Relaxed);
-        fence(Ordering::Release);
-        self.cell.store(cell.cast_mut(), Ordering::Relaxed);
-        self.id.store(id, Ordering::Release);
-    }
-
-    /// The cell stored for `id`, if the slot holds `id` and was not changed while read.
-    /// (No ABA: only the spawn of `id` and polls of `id` store `id`, and a poll of `id`
-    /// never runs alongside another, so while one reads, nobody else can store `id`.)
-    fn get(&self, id: u64) -> Option<*const TaskCell> {
-        if self.id.load(Ordering::Acquire) != id {
-            return None;
-        }
-        let cell = self.cell.load(Ordering::Relaxed);
-        fence(Ordering::Acquire);
-        (self.id.load(Ordering::Relaxed) == id).then_some(cell.cast_const())
-    }
+fn slot_of(id: u64) -> &'static Slot<TaskCell> {
+    &INDEX[(id as usize) % INDEX_SLOTS]
 }
 
 fn shard(
@@ -101,11 +76,12 @@ fn shard(
 pub(crate) fn insert(id: u64, cell: Arc<TaskCell>) {
     let pointer = Arc::as_ptr(&cell);
     shard(id).insert(id, cell);
-    Slot::of(id).set(id, pointer);
+    slot_of(id).fill(id, pointer);
 }
 
 /// A task ended: its cell leaves the table.
 pub(crate) fn remove(id: u64) -> Option<Arc<TaskCell>> {
+    slot_of(id).clear(id);
     shard(id).remove(&id)
 }
 
@@ -122,17 +98,17 @@ pub(crate) fn get(id: u64) -> Option<Arc<TaskCell>> {
 /// returned reference is used (true for a task between the start and the end of its poll
 /// when the end hook is what removes it).
 pub(crate) unsafe fn live<'a>(id: u64) -> Option<&'a TaskCell> {
-    let slot = Slot::of(id);
+    let slot = slot_of(id);
     let cell = match slot.get(id) {
         Some(cell) => cell,
         None => {
             let cell = Arc::as_ptr(shard(id).get(&id)?);
-            slot.set(id, cell);
+            slot.fill(id, cell);
             cell
         }
     };
-    // SAFETY: the pointer was stored for this id from the table's cell, ids are never
-    // reused, and the caller guarantees the task is still in the table (module doc).
+    // SAFETY: a slot holds for `id` only the cell of the live task `id` (`task_index.rs`),
+    // and the caller guarantees that task stays in the table while the reference is used.
     Some(unsafe { &*cell })
 }
 

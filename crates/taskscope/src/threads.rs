@@ -3,8 +3,9 @@
 //! Every thread that polls a task gets a [`ThreadSlot`] that it alone writes and that the
 //! watchdog reads from its own thread. This is what lets the watchdog see a poll that is
 //! *still running* past the stall threshold, which a histogram filled after the poll
-//! returns never can. The slot is a tiny seqlock (sequence, task, start) so that the
-//! watchdog never pairs one poll's task with another poll's start time.
+//! returns never can. The slot is a tiny seqlock (sequence, task, start: `poll_slot.rs`,
+//! model-checked) so that the watchdog never pairs one poll's task with another poll's
+//! start time.
 //!
 //! # The poll stack's pointers
 //!
@@ -23,10 +24,12 @@
 //!   ([`Local::with_polling_task`], [`Local::with_polling_span`]).
 
 use std::cell::{Cell, OnceCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::cell::TaskCell;
+use crate::poll_slot::PollSlot;
+pub(crate) use crate::poll_slot::Polling;
 
 /// Innermost polls tracked per thread (a `block_on` body polling a `LocalSet` task polling
 /// ... ). Deeper nesting is still counted, just not shown in the slot.
@@ -42,9 +45,8 @@ pub(crate) struct ThreadSlot {
     pub(crate) number: u32,
     pub(crate) name: Box<str>,
     pub(crate) os_tid: u64,
-    seq: AtomicU32,
-    task: AtomicU64,
-    started_ns: AtomicU64,
+    /// The poll in progress, for the watchdog.
+    poll: PollSlot,
     exited: AtomicBool,
     /// Tasks spawned on this thread, not yet taken by the aggregator. A per-thread list
     /// rather than one shared bounded queue: a burst of spawns never has to be dropped, and
@@ -54,47 +56,19 @@ pub(crate) struct ThreadSlot {
     pub(crate) target: Option<crate::stall_stack::Target>,
 }
 
-/// What a slot said at one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Polling {
-    pub(crate) task: u64,
-    pub(crate) started_ns: u64,
-}
-
 impl ThreadSlot {
     fn publish(&self, polling: Option<Polling>) {
-        let seq = self.seq.load(Ordering::Relaxed);
-        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        let Polling { task, started_ns } = polling.unwrap_or(Polling {
-            task: 0,
-            started_ns: 0,
-        });
-        self.task.store(task, Ordering::Relaxed);
-        self.started_ns.store(started_ns, Ordering::Relaxed);
-        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+        self.poll.publish(polling);
     }
 
-    /// A consistent reading, or `None` when the thread is between polls or was caught
-    /// mid-update (the watchdog simply looks again next round).
+    /// The poll in progress on this thread, if a consistent reading is had.
     pub(crate) fn read(&self) -> Option<Polling> {
-        let before = self.seq.load(Ordering::Acquire);
-        if before % 2 == 1 {
-            return None;
-        }
-        let task = self.task.load(Ordering::Relaxed);
-        let started_ns = self.started_ns.load(Ordering::Relaxed);
-        fence(Ordering::Acquire);
-        if self.seq.load(Ordering::Relaxed) != before || task == 0 {
-            return None;
-        }
-        Some(Polling { task, started_ns })
+        self.poll.read()
     }
 
-    /// Changes whenever a poll starts or returns on this thread: two equal readings mean
-    /// no poll the probe sees started or ended in between.
+    /// Changes whenever a poll starts or returns on this thread ([`PollSlot::generation`]).
     pub(crate) fn generation(&self) -> u32 {
-        self.seq.load(Ordering::Acquire)
+        self.poll.generation()
     }
 
     pub(crate) fn has_exited(&self) -> bool {
@@ -124,7 +98,7 @@ pub(crate) fn activity() -> u64 {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .map(|slot| u64::from(slot.seq.load(Ordering::Acquire)))
+        .map(|slot| u64::from(slot.generation()))
         .fold(0, u64::wrapping_add)
 }
 
@@ -389,9 +363,11 @@ fn register_current_thread() -> Arc<ThreadSlot> {
         number,
         name,
         os_tid: os_tid(),
-        seq: AtomicU32::new(0),
-        task: AtomicU64::new(0),
-        started_ns: AtomicU64::new(0),
+        poll: PollSlot {
+            seq: AtomicU32::new(0),
+            task: AtomicU64::new(0),
+            started_ns: AtomicU64::new(0),
+        },
         exited: AtomicBool::new(false),
         inbox: Mutex::new(Vec::new()),
         target: crate::stall_stack::current_target(),
