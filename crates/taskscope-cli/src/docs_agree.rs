@@ -75,10 +75,10 @@ fn variables_in(text: &str) -> BTreeSet<String> {
 /// The probe's variables: the constants of `config.rs`'s `env` module, through which the
 /// probe reads every one.
 fn probe_variables() -> BTreeSet<String> {
-    let config = read("crates/taskscope/src/config.rs");
+    let config = read("crates/taskscope/src/base/config.rs");
     let start = config
         .find("mod env {")
-        .expect("crates/taskscope/src/config.rs has a `mod env` of variable names");
+        .expect("crates/taskscope/src/base/config.rs has a `mod env` of variable names");
     let end = start + config[start..].find("\n}").expect("the env module ends");
     variables_in(&config[start..end])
 }
@@ -124,7 +124,7 @@ fn the_probe_reads_variables_only_through_its_env_module() {
     let listed = probe_variables();
     assert!(
         listed.len() >= 10,
-        "the env module of crates/taskscope/src/config.rs lists only {listed:?}"
+        "the env module of crates/taskscope/src/base/config.rs lists only {listed:?}"
     );
     for (path, text) in sources("crates/taskscope/src") {
         let unknown: Vec<_> = variables_in(&text).difference(&listed).cloned().collect();

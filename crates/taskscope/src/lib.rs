@@ -57,58 +57,34 @@
 //! threads. The probe never blocks an app thread, never makes the app wait for a client or
 //! a disk, and counts (and reports) whatever it had to drop.
 
-mod aggregator;
-mod auth;
-mod body_watch;
-mod builder;
-mod cell;
-mod change_flag;
-mod clock;
-mod config;
-mod connections;
-mod console;
-mod diag;
-mod dump;
-mod exit;
-mod gate;
-pub mod hooks;
-mod init_layer;
-mod intern;
-mod layer;
-mod lifecycle;
-mod metrics;
-mod otlp;
-mod outcome;
-mod poll_slot;
-mod quiet;
-mod recorder;
-mod recycle;
-mod runner;
-mod schedstat;
-mod server;
-mod shared;
-mod shutdown;
+// The probe's layers, bottom up: each imports only from the layers listed before it
+// (`docs/architecture.md` draws them).
+mod base;
 
-mod snapshots;
-mod stall_stack;
-mod sync;
-mod task_index;
-mod task_table;
-mod thread_state;
-mod threads;
-mod tls;
-mod watchdog;
-mod watchers;
+mod tasks;
 
-pub use builder::{Builder, InitError, Probe, init, layer};
+mod detect;
+
+mod observe;
+
+mod aggregate;
+
+mod export;
+
+mod serve;
+
+mod setup;
+
+pub use observe::hooks;
+pub use setup::builder::{Builder, InitError, Probe, init, layer};
 pub use taskscope_macros::{main, test};
 
 /// What the `#[taskscope::main]` and `#[taskscope::test]` expansions refer to.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::dump::runtimes::{Registration, register as register_runtime};
-    pub use crate::hooks::{Body, body};
-    pub use crate::shutdown::before_shutdown;
+    pub use crate::detect::dump::runtimes::{Registration, register as register_runtime};
+    pub use crate::observe::hooks::{Body, body};
+    pub use crate::setup::shutdown::before_shutdown;
     pub use tokio;
 
     /// Starts the probe for a runtime that taskscope builds (hooks route unless turned
@@ -117,15 +93,15 @@ pub mod __private {
     /// (and print about it) for a server nobody attaches to; `taskscope check` records.
     pub fn init_for_runtime(is_test: bool) {
         let mut builder = crate::Builder::from_env();
-        if is_test && std::env::var_os(crate::config::env::BIND).is_none() {
+        if is_test && std::env::var_os(crate::base::config::env::BIND).is_none() {
             builder = builder.bind("off");
         }
         if let Err(e) = builder.init_with_hooks() {
             static WARNED: std::sync::atomic::AtomicBool =
                 std::sync::atomic::AtomicBool::new(false);
-            crate::diag::warn_once(&WARNED, &e.to_string());
+            crate::base::diag::warn_once(&WARNED, &e.to_string());
         }
     }
 }
-pub use config::Bind;
-pub use layer::{ProbeFilter, ProbeLayer, TaskLayer};
+pub use base::config::Bind;
+pub use observe::layer::{ProbeFilter, ProbeLayer, TaskLayer};

@@ -1,7 +1,7 @@
 //! Model checks of the lock-free structures the probe's hot path relies on.
 //!
 //! Each model compiles the probe's own source file (`#[path]`) against loom's atomics
-//! (the `sync` module below stands in for the probe's `crate::sync`) and lets loom run
+//! (the `sync` module below stands in for the probe's `crate::base::sync`) and lets loom run
 //! every interleaving, and every value a weakly ordered load may return, of a few threads
 //! doing what app threads and the probe's thread do to it.
 //!
@@ -11,15 +11,17 @@
 //! swap-based flag fails where the C++ memory model says it cannot.
 #![allow(dead_code, unreachable_pub)]
 
-mod sync {
-    pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering, fence};
+mod base {
+    pub(crate) mod sync {
+        pub(crate) mod atomic {
+            pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering, fence};
+        }
     }
 }
 
-#[path = "../src/poll_slot.rs"]
+#[path = "../src/tasks/poll_slot.rs"]
 mod poll_slot;
-#[path = "../src/task_index.rs"]
+#[path = "../src/tasks/task_index.rs"]
 mod task_index;
 
 use loom::sync::Arc;

@@ -1,0 +1,737 @@
+//! The aggregator: folds what app threads and the watchdog report into the probe's state,
+//! and turns that state into `Update`s (a snapshot for a new watcher, deltas afterwards).
+//!
+//! It runs on the probe's own thread. Its costs scale with the number of live tasks per
+//! publish interval, never with the number of polls: per-poll numbers are read from the
+//! task cells, which already hold totals.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use prost::Message;
+use taskscope_api::v1;
+
+use crate::base::clock;
+use crate::tasks::cell::{Kind, TaskCell};
+use crate::tasks::shared::{EventReceivers, ProbeEvent, Shared};
+use crate::tasks::threads;
+
+/// No update is made larger than this (tonic refuses messages over 4 MiB by default).
+const MAX_UPDATE_BYTES: usize = 1024 * 1024;
+/// Ended stalls kept for new watchers.
+const RETAINED_STALLS: usize = 1_000;
+
+/// A stall whose poll is still running.
+struct ActiveStall {
+    stall: v1::Stall,
+    /// Already handed to clients once (as STARTED).
+    announced: bool,
+    /// When the stall was first seen, and the thread's scheduler totals then.
+    first_seen: Option<(u64, crate::base::schedstat::SchedStat)>,
+}
+
+/// Changes not yet published.
+#[derive(Default)]
+struct Pending {
+    /// Converted to `TaskSpawned` only when published.
+    spawned: Vec<Arc<TaskCell>>,
+    stats: Vec<v1::TaskStats>,
+    ended: Vec<v1::TaskEnded>,
+    stalls: BTreeMap<u64, v1::Stall>,
+    dumps: Vec<v1::Dump>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.spawned.is_empty()
+            && self.stats.is_empty()
+            && self.ended.is_empty()
+            && self.stalls.is_empty()
+            && self.dumps.is_empty()
+    }
+}
+
+pub(crate) struct Aggregator {
+    shared: Arc<Shared>,
+    events: EventReceivers,
+    process: v1::ProcessInfo,
+    live: HashMap<u64, Arc<TaskCell>>,
+    /// Ended tasks kept for a while so that new clients see their outcomes, oldest first.
+    /// Kept as cells and turned into messages only when a snapshot needs them: most are
+    /// never asked for.
+    ended: VecDeque<Arc<TaskCell>>,
+    /// Stalls still running, by (thread, poll start).
+    active_stalls: HashMap<(u32, u64), ActiveStall>,
+    recent_stalls: VecDeque<v1::Stall>,
+    next_stall_id: u64,
+    pending: Pending,
+    /// The latest await-chain dump, for new watchers' snapshots.
+    latest_dump: Option<v1::Dump>,
+    published_runtime: Option<v1::RuntimeState>,
+    published_drops: Option<v1::Drops>,
+    published_instrumentation: v1::Instrumentation,
+    last_publish_ns: u64,
+    /// Someone (a watcher, the recorder) takes deltas. Without, the aggregator only keeps
+    /// its state current (spawns, ends, stalls) and builds no messages: a new watcher
+    /// starts from a snapshot read straight from the task cells anyway.
+    has_consumers: bool,
+    /// The Prometheus endpoint's numbers, when it is on (`metrics/`).
+    metrics: Option<crate::export::metrics::Tally>,
+    /// The OTLP export of stalls, when it is on (`otlp.rs`).
+    otlp: Option<crate::export::otlp::Otlp>,
+}
+
+impl Aggregator {
+    pub(crate) fn new(shared: Arc<Shared>, events: EventReceivers) -> Self {
+        let process = process_info(&shared);
+        Self {
+            shared,
+            events,
+            published_instrumentation: v1::Instrumentation::try_from(process.instrumentation)
+                .unwrap_or_default(),
+            process,
+            live: HashMap::new(),
+            ended: VecDeque::new(),
+            active_stalls: HashMap::new(),
+            recent_stalls: VecDeque::new(),
+            next_stall_id: 1,
+            pending: Pending::default(),
+            latest_dump: None,
+            published_runtime: None,
+            published_drops: None,
+            last_publish_ns: 0,
+            has_consumers: false,
+            metrics: None,
+            otlp: None,
+        }
+    }
+
+    /// Keeps `tally` up to date from now on.
+    pub(crate) fn set_metrics(&mut self, tally: crate::export::metrics::Tally) {
+        self.metrics = Some(tally);
+    }
+
+    /// Hands every stall to `otlp` from now on.
+    pub(crate) fn set_otlp(&mut self, otlp: crate::export::otlp::Otlp) {
+        self.otlp = Some(otlp);
+    }
+
+    /// Takes in everything queued since the last call.
+    pub(crate) fn drain(&mut self) {
+        // Spawns first, so a stall's task is known before the stall.
+        let posted = threads::all()
+            .iter()
+            .flat_map(|slot| slot.take_spawned())
+            .map(ProbeEvent::Spawned)
+            .collect::<Vec<_>>();
+        let spawns = std::iter::from_fn(|| self.events.spawns.try_recv().ok());
+        let events: Vec<ProbeEvent> = posted.into_iter().chain(spawns).collect();
+        let stalls = std::iter::from_fn(|| self.events.stalls.try_recv().ok());
+        let events = events.into_iter().chain(stalls.collect::<Vec<_>>());
+        for event in events {
+            match event {
+                ProbeEvent::Spawned(cell) => self.task_spawned(cell),
+                ProbeEvent::StallRunning {
+                    thread,
+                    task,
+                    started_ns,
+                    now_ns,
+                    sched,
+                } => self.stall_running(thread, task, started_ns, now_ns, sched),
+                ProbeEvent::StallSamples {
+                    thread,
+                    started_ns,
+                    samples,
+                    activity,
+                } => self.stall_sampled(thread, started_ns, samples, activity),
+                ProbeEvent::StallEnded {
+                    thread,
+                    task,
+                    started_ns,
+                    duration_ns,
+                    sched,
+                } => self.stall_ended(thread, task, started_ns, duration_ns, sched),
+            }
+        }
+    }
+
+    /// A task was announced: live from now on, or straight to the ended ones when it is
+    /// over already.
+    fn task_spawned(&mut self, cell: Arc<TaskCell>) {
+        let id = cell.identity.id;
+        if self.has_consumers {
+            if self.live.contains_key(&id) {
+                return;
+            }
+            self.pending.spawned.push(cell.clone());
+        }
+        if let Some(metrics) = self.metrics.as_mut() {
+            metrics.spawned(&cell, clock::now_ns());
+            metrics.ended(&cell);
+        }
+        if cell.end().is_some() {
+            // Over before it was taken in (most short tasks): straight to the ended ones,
+            // as `scan` would move it.
+            if self.has_consumers {
+                self.pending.ended.extend(ended_message(&cell));
+            }
+            self.ended.push_back(cell);
+        } else {
+            self.live.insert(id, cell);
+        }
+    }
+
+    /// A new stall number, for a stall first heard of now.
+    fn new_stall(&mut self, task: u64, thread: u32, started_ns: u64) -> v1::Stall {
+        let stall_id = self.next_stall_id;
+        self.next_stall_id += 1;
+        v1::Stall {
+            stall_id,
+            task_id: task,
+            thread,
+            poll_started_ns: started_ns,
+            ..Default::default()
+        }
+    }
+
+    /// The watchdog sees a poll past the threshold still running: STARTED the first time
+    /// clients hear of it, ONGOING afterwards.
+    fn stall_running(
+        &mut self,
+        thread: u32,
+        task: u64,
+        started_ns: u64,
+        now_ns: u64,
+        sched: Option<crate::base::schedstat::SchedStat>,
+    ) {
+        if !self.active_stalls.contains_key(&(thread, started_ns)) {
+            if let Some(metrics) = self.metrics.as_mut() {
+                metrics.stall_started(task);
+            }
+            let stall = self.new_stall(task, thread, started_ns);
+            let active = ActiveStall {
+                announced: false,
+                first_seen: None,
+                stall,
+            };
+            self.active_stalls.insert((thread, started_ns), active);
+        }
+        let Some(active) = self.active_stalls.get_mut(&(thread, started_ns)) else {
+            return;
+        };
+        if active.first_seen.is_none() {
+            active.first_seen = sched.map(|sched| (now_ns, sched));
+        }
+        let stall = &mut active.stall;
+        // Clients must see STARTED once, even when the next refresh comes before this one
+        // is published.
+        let started_unpublished = self
+            .pending
+            .stalls
+            .get(&stall.stall_id)
+            .is_some_and(|p| p.phase == v1::StallPhase::Started as i32);
+        stall.phase = if active.announced && !started_unpublished {
+            v1::StallPhase::Ongoing
+        } else {
+            v1::StallPhase::Started
+        } as i32;
+        active.announced = true;
+        stall.duration_ns = now_ns.saturating_sub(started_ns);
+        self.pending.stalls.insert(stall.stall_id, stall.clone());
+    }
+
+    /// Stacks sampled during a stall, running or ended since.
+    fn stall_sampled(
+        &mut self,
+        thread: u32,
+        started_ns: u64,
+        samples: Vec<v1::StackSample>,
+        activity: v1::Activity,
+    ) {
+        let stall = match self.active_stalls.get_mut(&(thread, started_ns)) {
+            Some(active) => Some(&mut active.stall),
+            None => self
+                .recent_stalls
+                .iter_mut()
+                .rev()
+                .find(|s| s.thread == thread && s.poll_started_ns == started_ns),
+        };
+        let Some(stall) = stall else { return };
+        stall.samples.extend(samples);
+        if activity != v1::Activity::Unknown {
+            stall.activity = activity as i32;
+        }
+        // Republished in its current phase (ENDED stays ENDED); a STARTED not yet sent
+        // stays STARTED.
+        let mut update = stall.clone();
+        if let Some(pending) = self.pending.stalls.get(&stall.stall_id) {
+            update.phase = pending.phase;
+        }
+        self.pending.stalls.insert(update.stall_id, update);
+    }
+
+    /// A poll past the threshold returned, with its exact duration.
+    fn stall_ended(
+        &mut self,
+        thread: u32,
+        task: u64,
+        started_ns: u64,
+        duration_ns: u64,
+        sched: Option<crate::base::schedstat::SchedStat>,
+    ) {
+        let active = self.active_stalls.remove(&(thread, started_ns));
+        let first_seen = active.as_ref().and_then(|a| a.first_seen);
+        if let Some(metrics) = self.metrics.as_mut() {
+            if active.is_none() {
+                metrics.stall_started(task);
+            }
+            metrics.stall_ended(task, duration_ns);
+        }
+        let mut stall = match active {
+            Some(active) => active.stall,
+            None => self.new_stall(task, thread, started_ns),
+        };
+        stall.phase = v1::StallPhase::Ended as i32;
+        stall.duration_ns = duration_ns;
+        if let (Some((seen_ns, first)), Some(last)) = (first_seen, sched) {
+            stall.measured_ns = (started_ns + duration_ns).saturating_sub(seen_ns);
+            stall.waiting_for_cpu_ns = last.waiting_ns.saturating_sub(first.waiting_ns);
+        }
+        self.pending.stalls.insert(stall.stall_id, stall.clone());
+        if let Some(otlp) = self.otlp.as_mut() {
+            let site = self.live.get(&task).map_or_else(
+                || "unknown".to_owned(),
+                |cell| crate::export::metrics::site_label(&cell.identity),
+            );
+            otlp.stall_ended(stall.stall_id, clock::now_ns(), site);
+        }
+        self.recent_stalls.push_back(stall);
+        if self.recent_stalls.len() > RETAINED_STALLS {
+            self.recent_stalls.pop_front();
+        }
+    }
+
+    /// Reads every live task's cell: changed statistics and ended tasks become pending.
+    fn scan(&mut self, now_ns: u64) {
+        let mut finished = Vec::new();
+        for (id, cell) in &self.live {
+            if cell.end().is_some() {
+                finished.push(*id);
+                if let Some(metrics) = self.metrics.as_mut() {
+                    metrics.ended(cell);
+                }
+                if self.has_consumers {
+                    self.pending.ended.extend(ended_message(cell));
+                }
+                self.ended.push_back(cell.clone());
+            } else if self.has_consumers && cell.take_dirty() {
+                self.pending.stats.push(cell.stats(false));
+            }
+        }
+        for id in finished {
+            self.live.remove(&id);
+        }
+        self.expire(now_ns);
+    }
+
+    /// Forgets ended tasks past their retention, and the oldest beyond the size cap.
+    fn expire(&mut self, now_ns: u64) {
+        let retention_ns = self.shared.config.retention.as_nanos() as u64;
+        let max = self.shared.config.max_retained;
+        let mut expired_cells = Vec::new();
+        while let Some(oldest) = self.ended.front() {
+            let ended_ns = oldest.end().map_or(0, |end| end.at_ns);
+            let expired = ended_ns.saturating_add(retention_ns) < now_ns;
+            let over_cap = self.ended.len() > max;
+            if !expired && !over_cap {
+                break;
+            }
+            if over_cap && !expired {
+                self.shared
+                    .drops
+                    .ended_tasks_evicted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            expired_cells.extend(self.ended.pop_front());
+        }
+        if !expired_cells.is_empty() {
+            crate::tasks::recycle::give_back(expired_cells);
+        }
+    }
+
+    fn instrumentation(&self) -> v1::Instrumentation {
+        if !cfg!(tokio_unstable) {
+            v1::Instrumentation::Missing
+        } else if self
+            .shared
+            .instrumentation_seen
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            v1::Instrumentation::Seen
+        } else {
+            v1::Instrumentation::Waiting
+        }
+    }
+
+    fn runtime_state(&self) -> v1::RuntimeState {
+        let threads = threads::all()
+            .iter()
+            .map(|slot| {
+                let polling = slot.read();
+                v1::ThreadState {
+                    thread: slot.number,
+                    name: slot.name.to_string(),
+                    polling_task: polling.map_or(0, |p| p.task),
+                    poll_started_ns: polling.map_or(0, |p| p.started_ns),
+                    exited: slot.has_exited(),
+                    os_tid: slot.os_tid,
+                }
+            })
+            .collect();
+        let (mut blocking_alive, mut blocking_running) = (0, 0);
+        for cell in self.live.values() {
+            if cell.identity.kind == Kind::Blocking {
+                blocking_alive += 1;
+                blocking_running += u64::from(cell.is_running());
+            }
+        }
+        v1::RuntimeState {
+            threads,
+            blocking_alive,
+            blocking_running,
+        }
+    }
+
+    /// Everything that changed since the last call, as updates of bounded size; empty when
+    /// nothing changed (but for a heartbeat every second, so clients see the probe alive).
+    pub(crate) fn delta(&mut self) -> Vec<v1::Update> {
+        self.drain();
+        let now = clock::now_ns();
+        self.scan(now);
+        if let Some(metrics) = self.metrics.as_mut() {
+            let stalled = self.active_stalls.values().map(|a| a.stall.task_id);
+            metrics.tick(
+                now,
+                self.live.values(),
+                stalled,
+                self.shared.drops.to_proto(),
+            );
+        }
+        if let Some(otlp) = self.otlp.as_mut() {
+            otlp.tick(now, &self.recent_stalls);
+        }
+        if !self.has_consumers {
+            self.pending = Pending::default();
+            return Vec::new();
+        }
+        let head = self.changed_head(now);
+        let head_changed =
+            head.runtime.is_some() || head.drops.is_some() || head.instrumentation != 0;
+        let heartbeat_due = now.saturating_sub(self.last_publish_ns) >= 1_000_000_000;
+        if self.pending.is_empty() && !head_changed && !heartbeat_due {
+            return Vec::new();
+        }
+        self.last_publish_ns = now;
+        let pending = std::mem::take(&mut self.pending);
+        pack(head, pending)
+    }
+
+    /// An update's head: the process-wide facts that changed since they were last
+    /// published (each left empty when it did not).
+    fn changed_head(&mut self, now: u64) -> v1::Update {
+        let mut head = v1::Update {
+            now_ns: now,
+            ..Default::default()
+        };
+        let instrumentation = self.instrumentation();
+        if instrumentation != self.published_instrumentation {
+            self.published_instrumentation = instrumentation;
+            head.instrumentation = instrumentation as i32;
+        }
+        let runtime = self.runtime_state();
+        if self.published_runtime.as_ref() != Some(&runtime) {
+            self.published_runtime = Some(runtime.clone());
+            head.runtime = Some(runtime);
+        }
+        let drops = self.shared.drops.to_proto();
+        if self.published_drops.as_ref() != Some(&drops) {
+            self.published_drops = Some(drops);
+            head.drops = Some(drops);
+        }
+        head
+    }
+
+    /// The whole current state, as updates of bounded size marked as a snapshot.
+    pub(crate) fn snapshot(&mut self) -> Vec<v1::Update> {
+        let now = clock::now_ns();
+        let mut process = self.process.clone();
+        process.instrumentation = self.instrumentation() as i32;
+        process.stack_capture = Some(
+            self.shared
+                .stack_capture
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        );
+        let head = v1::Update {
+            now_ns: now,
+            process: Some(process),
+            instrumentation: self.instrumentation() as i32,
+            runtime: Some(self.runtime_state()),
+            drops: Some(self.shared.drops.to_proto()),
+            ..Default::default()
+        };
+        let mut packer = Packer::new(head);
+        for cell in self.live.values() {
+            packer.push(cell.spawned(), |u| &mut u.spawned);
+        }
+        for cell in &self.ended {
+            packer.push(cell.spawned(), |u| &mut u.spawned);
+        }
+        for cell in self.live.values() {
+            packer.push(cell.stats(false), |u| &mut u.stats);
+        }
+        for ended in self.ended.iter().filter_map(|cell| ended_message(cell)) {
+            packer.push(ended, |u| &mut u.ended);
+        }
+        let active = self.active_stalls.values().map(|a| &a.stall);
+        for stall in self.recent_stalls.iter().chain(active) {
+            packer.push(stall.clone(), |u| &mut u.stalls);
+        }
+        if let Some(dump) = &self.latest_dump {
+            packer.push(dump.clone(), |u| &mut u.dumps);
+        }
+        let mut updates = packer.finish();
+        mark_snapshot(&mut updates);
+        updates
+    }
+
+    /// Whether a live task has been idle for `idle_ns` after a poll that ended later than
+    /// `covered_after_ns` (the last dump, and the polls it caused, already cover earlier
+    /// ones).
+    pub(crate) fn went_idle(&self, covered_after_ns: u64, idle_ns: u64) -> bool {
+        let now_ns = clock::now_ns();
+        self.live.values().any(|cell| {
+            let ended_ns = cell.last_poll_end_ns();
+            cell.can_stall()
+                && cell.end().is_none()
+                && !cell.is_running()
+                && ended_ns > covered_after_ns
+                && now_ns.saturating_sub(ended_ns) >= idle_ns
+        })
+    }
+
+    /// A dump to publish (and to give new watchers until the next one).
+    pub(crate) fn add_dump(&mut self, dump: v1::Dump) {
+        self.latest_dump = Some(dump.clone());
+        self.pending.dumps.push(dump);
+    }
+
+    /// Whether deltas are wanted (see the field).
+    pub(crate) fn set_has_consumers(&mut self, has_consumers: bool) {
+        self.has_consumers = has_consumers;
+    }
+
+    /// The program's name, as clients are told.
+    pub(crate) fn program(&self) -> &str {
+        &self.process.program
+    }
+
+    /// Brings the state up to date without publishing (before a snapshot).
+    pub(crate) fn catch_up(&mut self) {
+        self.drain();
+        // Tasks that ended before they were taken in went straight to the ended ones:
+        // past the cap, their cells go back for reuse now rather than at the next publish
+        // (in a spawn storm, that is what keeps spawns from allocating).
+        self.expire(clock::now_ns());
+    }
+}
+
+/// How an ended task ended, as clients are told.
+fn ended_message(cell: &TaskCell) -> Option<v1::TaskEnded> {
+    let end = cell.end()?;
+    Some(v1::TaskEnded {
+        id: cell.identity.id,
+        ended_ns: end.at_ns,
+        outcome: end.outcome as i32,
+        panic_message: end
+            .panic
+            .as_ref()
+            .map(|p| p.message.clone())
+            .unwrap_or_default(),
+        panic_location: end
+            .panic
+            .as_ref()
+            .and_then(|p| p.location.clone())
+            .unwrap_or_default(),
+        panic_held_ns: end.panic.as_ref().map_or(0, |p| p.held_ns),
+        thread: end.thread,
+        stats: Some(cell.stats(true)),
+    })
+}
+
+fn mark_snapshot(updates: &mut [v1::Update]) {
+    let last = updates.len().saturating_sub(1);
+    for (index, update) in updates.iter_mut().enumerate() {
+        let mark = match (index == 0, index == last) {
+            (true, true) => v1::SnapshotMark::SnapshotOnly,
+            (true, false) => v1::SnapshotMark::SnapshotFirst,
+            (false, true) => v1::SnapshotMark::SnapshotLast,
+            (false, false) => v1::SnapshotMark::SnapshotMore,
+        };
+        update.snapshot = mark as i32;
+    }
+}
+
+/// `head` and everything pending, as updates of bounded size.
+fn pack(head: v1::Update, pending: Pending) -> Vec<v1::Update> {
+    let mut packer = Packer::new(head);
+    for cell in pending.spawned {
+        packer.push(cell.spawned(), |u| &mut u.spawned);
+    }
+    for stats in pending.stats {
+        packer.push(stats, |u| &mut u.stats);
+    }
+    for ended in pending.ended {
+        packer.push(ended, |u| &mut u.ended);
+    }
+    for stall in pending.stalls.into_values() {
+        packer.push(stall, |u| &mut u.stalls);
+    }
+    for dump in pending.dumps {
+        packer.push(dump, |u| &mut u.dumps);
+    }
+    packer.finish()
+}
+
+/// Fills updates item by item, starting a new one before any would pass
+/// [`MAX_UPDATE_BYTES`]. Items keep their order, so a task's spawn always precedes its
+/// statistics and its end.
+struct Packer {
+    updates: Vec<v1::Update>,
+    current: v1::Update,
+    current_len: usize,
+}
+
+impl Packer {
+    fn new(head: v1::Update) -> Self {
+        Self {
+            current_len: head.encoded_len(),
+            current: head,
+            updates: Vec::new(),
+        }
+    }
+
+    fn push<T: Message>(&mut self, item: T, field: impl Fn(&mut v1::Update) -> &mut Vec<T>) {
+        let len = item.encoded_len() + 8;
+        if self.current_len + len > MAX_UPDATE_BYTES && self.current_len > 16 {
+            let now_ns = self.current.now_ns;
+            let full = std::mem::replace(
+                &mut self.current,
+                v1::Update {
+                    now_ns,
+                    ..Default::default()
+                },
+            );
+            self.updates.push(full);
+            self.current_len = 16;
+        }
+        self.current_len += len;
+        field(&mut self.current).push(item);
+    }
+
+    fn finish(mut self) -> Vec<v1::Update> {
+        self.updates.push(self.current);
+        self.updates
+    }
+}
+
+fn process_info(shared: &Shared) -> v1::ProcessInfo {
+    let mut args = std::env::args();
+    let argv0 = args.next().unwrap_or_default();
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| {
+            std::path::Path::new(&argv0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or(argv0.clone())
+        });
+    let config = &shared.config;
+    v1::ProcessInfo {
+        pid: std::process::id(),
+        program,
+        args: args.collect(),
+        start_unix_ns: clock::start_unix_ns(),
+        probe_version: env!("CARGO_PKG_VERSION").to_owned(),
+        instrumentation: if cfg!(tokio_unstable) {
+            v1::Instrumentation::Waiting
+        } else {
+            v1::Instrumentation::Missing
+        } as i32,
+        stall_threshold_ns: config.stall_threshold.as_nanos() as u64,
+        publish_interval_ns: config.publish_interval.as_nanos() as u64,
+        waker_tracking: config.waker_tracking(),
+        retention_ns: config.retention.as_nanos() as u64,
+        stack_capture: None,
+        source: v1::SourceKind::Taskscope as i32,
+        route: match config.route {
+            crate::base::config::Route::Hooks => v1::Route::Hooks,
+            crate::base::config::Route::Tracing => v1::Route::Tracing,
+        } as i32,
+        unobserved_body: config.unobserved_body.clone().unwrap_or_default(),
+        dumps_unavailable: crate::detect::dump::unavailable_reason()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_batches_are_split_below_the_size_limit_in_order() {
+        let mut packer = Packer::new(v1::Update::default());
+        for id in 0..50_000u64 {
+            packer.push(
+                v1::TaskSpawned {
+                    id,
+                    name: "x".repeat(40),
+                    ..Default::default()
+                },
+                |u| &mut u.spawned,
+            );
+        }
+        let updates = packer.finish();
+        assert!(updates.len() > 1);
+        let mut next = 0;
+        for update in &updates {
+            assert!(update.encoded_len() <= MAX_UPDATE_BYTES);
+            for spawned in &update.spawned {
+                assert_eq!(spawned.id, next);
+                next += 1;
+            }
+        }
+        assert_eq!(next, 50_000);
+    }
+
+    #[test]
+    fn snapshot_marks_say_where_the_snapshot_starts_and_ends() {
+        let mut one = vec![v1::Update::default()];
+        mark_snapshot(&mut one);
+        assert_eq!(one[0].snapshot, v1::SnapshotMark::SnapshotOnly as i32);
+        let mut three = vec![v1::Update::default(); 3];
+        mark_snapshot(&mut three);
+        let marks: Vec<_> = three.iter().map(|u| u.snapshot).collect();
+        assert_eq!(
+            marks,
+            [
+                v1::SnapshotMark::SnapshotFirst as i32,
+                v1::SnapshotMark::SnapshotMore as i32,
+                v1::SnapshotMark::SnapshotLast as i32
+            ]
+        );
+    }
+}

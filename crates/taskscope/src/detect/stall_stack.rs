@@ -1,0 +1,402 @@
+//! Where a stalled thread is stuck: its stack, captured while it is stalled.
+//!
+//! The capture itself lives in the `taskscope-stack` crate (a signal to the stalled thread,
+//! whose handler only copies its registers and stack into a buffer prepared in advance;
+//! unwinding and symbolization happen here, on the watchdog's thread). This module decides
+//! *when* to sample — when the stall is first seen, then at 2x and 4x the threshold into
+//! the poll, so that the samples tell a blocked thread from a busy one — and turns samples
+//! into protocol frames. Nothing here runs unless a stall is happening.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use taskscope_api::v1;
+use taskscope_stack::{Activity, Frame, Sampler, Symbolizer, ThreadTarget};
+
+use crate::tasks::shared::{ProbeEvent, Shared};
+use crate::tasks::threads::Polling;
+
+/// How long the watchdog waits for a stalled thread to answer a sample request.
+const SAMPLE_TIMEOUT: Duration = Duration::from_millis(50);
+/// Samples taken per stall.
+const SAMPLES_PER_STALL: u32 = 3;
+
+/// Where a sampler can reach a thread.
+pub(crate) type Target = ThreadTarget;
+
+/// Records the calling thread for later sampling (once per thread, when it first polls).
+pub(crate) fn current_target() -> Option<Target> {
+    Some(Sampler::current_thread())
+}
+
+/// The stack sampler, when this platform and build can capture stacks safely.
+///
+/// Sampling (a signal and a copy of the stack) happens on the watchdog's thread, at the
+/// moment that matters; symbolizing (reading debug info, slow the first time) happens on a
+/// thread of its own, so that it delays neither stall reports nor the next samples.
+pub(crate) struct Capture {
+    sampler: Sampler,
+    symbolize: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+/// Work for the symbolizer thread.
+pub(crate) enum Job {
+    /// A stall's stack sample.
+    Sample(RawSample),
+    /// Stacks of code addresses (innermost first, return addresses already minus one)
+    /// to resolve for an await-chain dump.
+    #[cfg_attr(not(taskscope_dumps), allow(dead_code))]
+    Stacks {
+        stacks: Vec<Vec<usize>>,
+        reply: tokio::sync::oneshot::Sender<Vec<ResolvedStack>>,
+    },
+    /// The probe is stopped: the thread ends.
+    Stop,
+}
+
+/// One resolved stack.
+#[cfg_attr(not(taskscope_dumps), allow(dead_code))]
+pub(crate) struct ResolvedStack {
+    pub(crate) frames: Vec<v1::Frame>,
+    /// Position in `frames` of the innermost frame of the user's own code.
+    pub(crate) innermost_user: Option<usize>,
+}
+
+/// A sample not yet symbolized.
+pub(crate) struct RawSample {
+    thread: u32,
+    started_ns: u64,
+    at_ns: u64,
+    /// CPU time the thread had used when sampled, where the platform tells.
+    cpu_ns: Option<u64>,
+    addresses: Result<Vec<usize>, String>,
+}
+
+/// A stall: the thread and the start of its poll.
+type StallKey = (u32, u64);
+
+/// Stalls whose stacks the symbolizer remembers (for blocked/busy), oldest forgotten first.
+const REMEMBERED_STALLS: usize = 64;
+
+impl Capture {
+    /// Starts the symbolizer (await-chain dumps need it too) and sets sampling up, or
+    /// records (for clients to show) why stacks are unavailable.
+    pub(crate) fn new(shared: &Arc<Shared>) -> Option<Self> {
+        let symbolize = start_symbolizer(shared);
+        let result = if shared.config.capture_stacks {
+            Sampler::install().map_err(|e| e.to_string())
+        } else {
+            Err("stack capture is off (TASKSCOPE_STACKS=off)".to_owned())
+        };
+        let result = result.and_then(|sampler| {
+            Ok(Self {
+                sampler,
+                symbolize: symbolize.ok_or("cannot start the symbolizer thread")?,
+                shared: shared.clone(),
+            })
+        });
+        let mut state = shared
+            .stack_capture
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(capture) => {
+                state.enabled = true;
+                Some(capture)
+            }
+            Err(reason) => {
+                state.enabled = false;
+                state.unavailable_reason = reason;
+                None
+            }
+        }
+    }
+
+    /// Samples `target` now and hands the addresses to the symbolizer.
+    fn sample(&self, thread: u32, target: &Target, polling: Polling) {
+        let at_ns = crate::base::clock::now_ns().saturating_sub(polling.started_ns);
+        let cpu_ns = thread_cpu_ns(target.tid());
+        let addresses = self
+            .sampler
+            .sample(target, SAMPLE_TIMEOUT)
+            .map_err(|e| e.to_string());
+        self.shared.samples_in_flight.fetch_add(1, Ordering::AcqRel);
+        let sent = self.symbolize.send(Job::Sample(RawSample {
+            thread,
+            started_ns: polling.started_ns,
+            at_ns,
+            cpu_ns,
+            addresses,
+        }));
+        if sent.is_err() {
+            self.shared.samples_in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Starts the probe's one symbolizer thread, which stall stacks and await-chain dumps
+/// share (with its cache of debug info, loaded once). Its sender is also left in
+/// `shared` for the dumps.
+fn start_symbolizer(shared: &Arc<Shared>) -> Option<mpsc::Sender<Job>> {
+    let (symbolize, jobs) = mpsc::channel();
+    let thread_shared = shared.clone();
+    let started = std::thread::Builder::new()
+        .name("taskscope-symbolizer".into())
+        .spawn(move || {
+            crate::base::quiet::quiet_forever();
+            symbolize_loop(&thread_shared, jobs)
+        });
+    match started {
+        Ok(thread) => shared.own_thread(thread),
+        Err(e) => {
+            crate::base::diag::warn(&format!("cannot start the symbolizer thread: {e}"));
+            return None;
+        }
+    }
+    let _ = shared.symbolizer.set(symbolize.clone());
+    Some(symbolize)
+}
+
+fn symbolize_loop(shared: &Shared, jobs: mpsc::Receiver<Job>) {
+    let mut symbolizer = Symbolizer::new();
+    let mut stacks: VecDeque<(StallKey, Seen)> = VecDeque::new();
+    for job in jobs {
+        match job {
+            Job::Sample(sample) => symbolize_sample(shared, &mut symbolizer, &mut stacks, sample),
+            Job::Stacks { stacks, reply } => {
+                let resolved = stacks
+                    .iter()
+                    .map(|addresses| {
+                        let frames = symbolizer.symbolize(addresses);
+                        ResolvedStack {
+                            innermost_user: taskscope_stack::innermost_user_frame(&frames),
+                            frames: to_proto(&frames),
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(resolved);
+            }
+            Job::Stop => return,
+        }
+    }
+}
+
+fn symbolize_sample(
+    shared: &Shared,
+    symbolizer: &mut Symbolizer,
+    stacks: &mut VecDeque<(StallKey, Seen)>,
+    job: RawSample,
+) {
+    let key = (job.thread, job.started_ns);
+    let (sample, stack) = match job.addresses {
+        Ok(addresses) => {
+            let frames = symbolizer.symbolize(&addresses);
+            let sample = v1::StackSample {
+                at_ns: job.at_ns,
+                frames: to_proto(&frames),
+                error: String::new(),
+            };
+            (sample, frames)
+        }
+        Err(error) => {
+            let sample = v1::StackSample {
+                at_ns: job.at_ns,
+                frames: Vec::new(),
+                error,
+            };
+            (sample, Vec::new())
+        }
+    };
+    if !stacks.iter().any(|(k, _)| *k == key) {
+        if stacks.len() >= REMEMBERED_STALLS {
+            stacks.pop_front();
+        }
+        stacks.push_back((key, Seen::default()));
+    }
+    let seen = &mut stacks
+        .iter_mut()
+        .find(|(k, _)| *k == key)
+        .expect("inserted")
+        .1;
+    if !stack.is_empty() {
+        seen.stacks.push(stack);
+    }
+    if let Some(cpu_ns) = job.cpu_ns {
+        seen.cpu.push((job.at_ns, cpu_ns));
+    }
+    let sent = shared.send(ProbeEvent::StallSamples {
+        thread: job.thread,
+        started_ns: job.started_ns,
+        samples: vec![sample],
+        activity: activity(seen),
+    });
+    shared.samples_in_flight.fetch_sub(1, Ordering::AcqRel);
+    if sent {
+        shared.urgent.notify_one();
+    } else {
+        shared.drops.stall_events.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Converts frames, marking those a report shows by default.
+fn to_proto(frames: &[Frame]) -> Vec<v1::Frame> {
+    let shown: HashSet<Frame> = taskscope_stack::user_frames(frames).into_iter().collect();
+    frames
+        .iter()
+        .map(|frame| v1::Frame {
+            function: frame.function.clone(),
+            location: match (&frame.file, frame.line, frame.column) {
+                (Some(file), Some(line), Some(column)) => format!("{file}:{line}:{column}"),
+                (Some(file), Some(line), None) => format!("{file}:{line}"),
+                (Some(file), None, _) => file.clone(),
+                (None, ..) => String::new(),
+            },
+            address: frame.address as u64,
+            user: shown.contains(frame),
+        })
+        .collect()
+}
+
+/// What the samples of one stall have shown so far.
+#[derive(Default)]
+struct Seen {
+    stacks: Vec<Vec<Frame>>,
+    /// (time into the poll, the thread's CPU time), per sample.
+    cpu: Vec<(u64, u64)>,
+}
+
+/// Whether the thread was blocked or busy during one stall.
+///
+/// The thread's own CPU time says it best: a thread blocked in a sleep, a read or a lock
+/// uses none, a computing one uses all it gets. Only when that is unknown or in between
+/// (a busy thread starved by a loaded machine) do the stacks decide: the same place in
+/// every sample is a blocking call. Stacks alone can mistake a tight loop for a blocked
+/// thread when every sample lands on the loop's same slow instruction.
+fn activity(seen: &Seen) -> v1::Activity {
+    if let (Some(&(first_at, first_cpu)), Some(&(last_at, last_cpu))) =
+        (seen.cpu.first(), seen.cpu.last())
+    {
+        let wall = last_at.saturating_sub(first_at);
+        let cpu = last_cpu.saturating_sub(first_cpu);
+        if wall > 0 {
+            if cpu >= wall / 2 {
+                return v1::Activity::Busy;
+            }
+            if cpu <= wall / 10 {
+                return v1::Activity::Blocked;
+            }
+        }
+    }
+    match taskscope_stack::classify(&seen.stacks) {
+        Some(Activity::Blocked) => v1::Activity::Blocked,
+        Some(Activity::Busy) => v1::Activity::Busy,
+        None => v1::Activity::Unknown,
+    }
+}
+
+/// CPU time thread `tid` of this process has used, in ns.
+fn thread_cpu_ns(tid: i32) -> Option<u64> {
+    crate::base::schedstat::of_thread(tid as u64).map(|s| s.cpu_ns)
+}
+
+/// When to sample one stall.
+pub(crate) struct Schedule {
+    taken: u32,
+    threshold_ns: u64,
+}
+
+impl Schedule {
+    pub(crate) fn new(threshold_ns: u64) -> Self {
+        Self {
+            taken: 0,
+            threshold_ns,
+        }
+    }
+
+    /// Takes the sample due now, if any (at 1x, 2x and 4x the threshold into the poll).
+    pub(crate) fn sample_if_due(
+        &mut self,
+        capture: &Capture,
+        thread: u32,
+        target: &Target,
+        polling: Polling,
+        now_ns: u64,
+    ) {
+        if self.taken >= SAMPLES_PER_STALL {
+            return;
+        }
+        let elapsed = now_ns.saturating_sub(polling.started_ns);
+        if elapsed < self.threshold_ns << self.taken {
+            return;
+        }
+        self.taken += 1;
+        capture.sample(thread, target, polling);
+    }
+}
+
+#[cfg(test)]
+mod activity_tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn seen(cpu: &[(u64, u64)]) -> Seen {
+        Seen {
+            stacks: Vec::new(),
+            cpu: cpu.to_vec(),
+        }
+    }
+
+    #[test]
+    fn cpu_time_tells_busy_from_blocked() {
+        assert_eq!(
+            activity(&seen(&[
+                (100 * MS, 0),
+                (200 * MS, 95 * MS),
+                (400 * MS, 290 * MS)
+            ])),
+            v1::Activity::Busy
+        );
+        assert_eq!(
+            activity(&seen(&[(100 * MS, 5 * MS), (400 * MS, 6 * MS)])),
+            v1::Activity::Blocked
+        );
+    }
+
+    #[test]
+    fn in_between_or_unknown_cpu_time_leaves_it_to_the_stacks() {
+        // A starved busy thread: neither clearly; no stacks either, so unknown.
+        assert_eq!(
+            activity(&seen(&[(0, 0), (100 * MS, 30 * MS)])),
+            v1::Activity::Unknown
+        );
+        assert_eq!(activity(&seen(&[(100 * MS, 0)])), v1::Activity::Unknown);
+    }
+
+    #[test]
+    fn the_cpu_time_of_a_spinning_thread_grows() {
+        let (tid_sender, tid) = std::sync::mpsc::channel();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinning = stop.clone();
+        let spinner = std::thread::spawn(move || {
+            tid_sender.send(Sampler::current_thread().tid()).unwrap();
+            while !spinning.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let tid = tid.recv().unwrap();
+        let Some(before) = thread_cpu_ns(tid) else {
+            stop.store(true, Ordering::Relaxed);
+            spinner.join().unwrap();
+            return; // no schedstat on this platform
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let after = thread_cpu_ns(tid).unwrap();
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
+        assert!(after - before >= 10 * MS, "{before} -> {after}");
+    }
+}

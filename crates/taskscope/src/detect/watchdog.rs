@@ -1,0 +1,137 @@
+//! The watchdog: notices a poll that has held its thread past the stall threshold while
+//! that poll is still running.
+//!
+//! It is a plain OS thread, not a task, so that it keeps running when every runtime
+//! thread of the app is stuck, and it only reads the threads' slots: the app's threads
+//! never wait for it. It scans often enough to report a stall within a quarter of the
+//! threshold (at most 25 ms) after it crosses it, then refreshes it every publish interval
+//! until the poll returns (the polling thread itself reports the exact final duration).
+//! Each report goes out before that stall's stack is sampled, and symbolizing happens on
+//! another thread, so capturing stacks never delays the news that a stall started.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::base::{clock, quiet};
+use crate::detect::{body_watch, stall_stack};
+use crate::tasks::shared::{ProbeEvent, Shared};
+use crate::tasks::threads;
+use crate::tasks::threads::{Polling, ThreadSlot};
+
+/// A stall the watchdog is following.
+struct Followed {
+    polling: Polling,
+    last_report_ns: u64,
+    schedule: stall_stack::Schedule,
+}
+
+pub(crate) struct Watchdog {
+    shared: Arc<Shared>,
+    period: Duration,
+    followed: HashMap<u32, Followed>,
+    capture: Option<stall_stack::Capture>,
+    /// `block_on` bodies no poll marks, watched from outside (`body_watch.rs`).
+    bodies: body_watch::Bodies,
+}
+
+/// Starts the watchdog's thread, which runs until the probe is stopped.
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    capture: Option<stall_stack::Capture>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let threshold = shared.config.stall_threshold;
+    let period = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(25));
+    let mut watchdog = Watchdog {
+        shared,
+        period,
+        followed: HashMap::new(),
+        capture,
+        bodies: body_watch::Bodies::default(),
+    };
+    std::thread::Builder::new()
+        .name("taskscope-watchdog".into())
+        .spawn(move || {
+            quiet::quiet_forever();
+            while !watchdog.shared.is_stopped() {
+                std::thread::sleep(watchdog.period);
+                watchdog.scan();
+            }
+        })
+}
+
+impl Watchdog {
+    fn scan(&mut self) {
+        let threshold = self.shared.threshold_ns;
+        let publish_ns = self.shared.config.publish_interval.as_nanos() as u64;
+        let mut stalled_threads = Vec::new();
+        for slot in threads::all() {
+            if slot.has_exited() {
+                continue;
+            }
+            let Some(polling) = slot.read() else { continue };
+            let now = clock::now_ns();
+            if now.saturating_sub(polling.started_ns) < threshold {
+                continue;
+            }
+            stalled_threads.push(slot.number);
+            let is_new = self
+                .followed
+                .get(&slot.number)
+                .is_none_or(|f| f.polling != polling);
+            if is_new {
+                self.followed.insert(
+                    slot.number,
+                    Followed {
+                        polling,
+                        last_report_ns: 0,
+                        schedule: stall_stack::Schedule::new(threshold),
+                    },
+                );
+            }
+            let followed = self.followed.get_mut(&slot.number).expect("just inserted");
+            if is_new || now.saturating_sub(followed.last_report_ns) >= publish_ns {
+                followed.last_report_ns = now;
+                let sched = is_new
+                    .then(|| crate::base::schedstat::of_thread(slot.os_tid))
+                    .flatten();
+                report(&self.shared, &slot, polling, now, sched);
+            }
+            if let (Some(capture), Some(target)) = (self.capture.as_ref(), slot.target.as_ref()) {
+                followed.schedule.sample_if_due(
+                    capture,
+                    slot.number,
+                    target,
+                    polling,
+                    clock::now_ns(),
+                );
+            }
+        }
+        self.followed
+            .retain(|number, _| stalled_threads.contains(number));
+        self.bodies.scan(&self.shared, self.capture.as_ref());
+    }
+}
+
+/// Tells the aggregator (and, at once, watchers) that `polling` is still running.
+pub(crate) fn report(
+    shared: &Shared,
+    slot: &ThreadSlot,
+    polling: Polling,
+    now_ns: u64,
+    sched: Option<crate::base::schedstat::SchedStat>,
+) {
+    let sent = shared.send(ProbeEvent::StallRunning {
+        thread: slot.number,
+        task: polling.task,
+        started_ns: polling.started_ns,
+        now_ns,
+        sched,
+    });
+    if sent {
+        shared.urgent.notify_one();
+    } else {
+        shared.drops.stall_events.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,269 @@
+//! The gRPC server (`taskscope.v1.Probe`) on TCP or a Unix socket.
+//!
+//! The listener is bound on the thread that starts the probe, so that "address in use"
+//! is reported at once, where the person starting the app sees it; serving happens on the
+//! probe's own runtime.
+//!
+//! Every client is a possible adversary of the app (`docs/security.md`): the server
+//! bounds what one can make the app hold: connections (`connections.rs`), streams per
+//! connection, watchers (`runner.rs`), bytes per watcher (`watchers.rs`), and closes
+//! connections that go silent (HTTP/2 keepalive).
+
+use std::io;
+use std::time::Duration;
+
+use taskscope_api::v1;
+use taskscope_api::v1::probe_server::{Probe, ProbeServer};
+use tokio::sync::{mpsc, oneshot};
+use tonic::transport::Server;
+use tonic::transport::server::Router;
+use tonic::{Request, Response, Status};
+
+use crate::base::auth::Token;
+use crate::base::config::{Bind, Limits};
+use crate::serve::runner::Command;
+
+/// Concurrent streams (calls) per HTTP/2 connection: one dashboard needs one.
+pub(crate) const STREAMS_PER_CONNECTION: u32 = 8;
+/// A connection is pinged after this long without traffic...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// ...and closed when the ping is not answered within this (a peer gone silent, or a
+/// half-open connection whose other end vanished).
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Requests are empty or a page number: anything larger is not from a client of ours.
+const MAX_REQUEST: usize = 64 * 1024;
+/// Request headers per call: a token and a few standard ones.
+const MAX_HEADERS: u32 = 16 * 1024;
+
+/// A bound listener, not yet serving.
+pub(crate) enum Listener {
+    Tcp(std::net::TcpListener),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// Binds the probe's address; `Ok(None)` when serving is off. An address other than
+/// loopback is refused unless `allow_remote` (and then a warning says what it exposes).
+pub(crate) fn bind(bind: &Bind, allow_remote: bool) -> io::Result<Option<Listener>> {
+    if let Bind::Tcp(addr) = bind
+        && !addr.ip().is_loopback()
+    {
+        refuse_remote(addr, allow_remote)?;
+        crate::base::diag::warn(&format!(
+            "serving on {addr}, beyond this host (TASKSCOPE_ALLOW_REMOTE): clients need \
+             the token, and the traffic is encrypted only with TASKSCOPE_TLS_CERT and \
+             TASKSCOPE_TLS_KEY; prefer an SSH tunnel to a loopback address"
+        ));
+    }
+    bind_listener(bind)
+}
+
+/// Refuses an address beyond loopback unless `allow_remote` (TASKSCOPE_ALLOW_REMOTE).
+pub(crate) fn refuse_remote(addr: &std::net::SocketAddr, allow_remote: bool) -> io::Result<()> {
+    if addr.ip().is_loopback() || allow_remote {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "{} is not a loopback address, and serving the app's internals beyond this \
+             host needs TASKSCOPE_ALLOW_REMOTE=1",
+            addr.ip()
+        ),
+    ))
+}
+
+/// Binds `bind` as it is, non-blocking; `Ok(None)` for `off`.
+pub(crate) fn bind_listener(bind: &Bind) -> io::Result<Option<Listener>> {
+    match bind {
+        Bind::Off => Ok(None),
+        Bind::Tcp(addr) => {
+            let listener = std::net::TcpListener::bind(addr)?;
+            listener.set_nonblocking(true)?;
+            Ok(Some(Listener::Tcp(listener)))
+        }
+        #[cfg(unix)]
+        Bind::Unix(path) => {
+            remove_stale_socket(path);
+            let listener = bind_private_unix(path)?;
+            listener.set_nonblocking(true)?;
+            Ok(Some(Listener::Unix(listener)))
+        }
+        #[cfg(not(unix))]
+        Bind::Unix(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "Unix sockets are not supported on this platform",
+        )),
+    }
+}
+
+/// A socket file left behind by an earlier run would make `bind` fail; one that nobody
+/// answers on is safe to replace.
+#[cfg(unix)]
+fn remove_stale_socket(path: &std::path::Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if is_socket && std::os::unix::net::UnixStream::connect(path).is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Binds a Unix socket that only this user can connect to, whatever the umask: the file
+/// is made 0600 before the socket listens, so there is no moment when another user could
+/// connect.
+#[cfg(unix)]
+fn bind_private_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: plain syscalls on a descriptor we own; the address is a zeroed C struct
+    // filled within its bounds.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let socket = OwnedFd::from_raw_fd(fd);
+        let mut address: libc::sockaddr_un = std::mem::zeroed();
+        address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.len() >= address.sun_path.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the socket path is longer than {} bytes",
+                    address.sun_path.len() - 1
+                ),
+            ));
+        }
+        for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
+            *slot = *byte as libc::c_char;
+        }
+        let length = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+        let address_ptr = (&raw const address).cast::<libc::sockaddr>();
+        if libc::bind(socket.as_raw_fd(), address_ptr, length as libc::socklen_t) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        if libc::listen(socket.as_raw_fd(), 128) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(std::os::unix::net::UnixListener::from(socket))
+    }
+}
+
+/// Serves until the listener fails. Must run inside the probe's runtime.
+pub(crate) async fn serve(
+    listener: Listener,
+    commands: mpsc::UnboundedSender<Command>,
+    limits: Limits,
+    token: Token,
+    tls: Option<crate::base::tls::ServerTls>,
+) {
+    let probe = ProbeServer::new(ProbeService { commands }).max_decoding_message_size(MAX_REQUEST);
+    let mut server = match tls.map_or(Ok(server()), |tls| tls.apply(server())) {
+        Ok(server) => server,
+        Err(e) => {
+            crate::base::diag::warn(&format!(
+                "the gRPC server cannot use TLS ({e}); not serving"
+            ));
+            return;
+        }
+    };
+    let router = server.add_service(crate::serve::gate::Gate::new(probe, token));
+    serve_router(router, listener, limits.max_connections, "the gRPC server").await;
+}
+
+/// A gRPC server with the limits every client is held to.
+pub(crate) fn server() -> Server {
+    Server::builder()
+        .max_concurrent_streams(STREAMS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .http2_max_header_list_size(MAX_HEADERS)
+}
+
+/// Serves `router` on `listener` until it fails, saying on stderr why (`what` names the
+/// server), with at most `max_connections` connections at once. Must run inside a tokio
+/// runtime.
+pub(crate) async fn serve_router(
+    router: Router,
+    listener: Listener,
+    max_connections: usize,
+    what: &str,
+) {
+    use crate::serve::connections::incoming;
+    let result = match listener {
+        Listener::Tcp(listener) => match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => router
+                .serve_with_incoming(incoming(listener, max_connections))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        #[cfg(unix)]
+        Listener::Unix(listener) => match tokio::net::UnixListener::from_std(listener) {
+            Ok(listener) => router
+                .serve_with_incoming(incoming(listener, max_connections))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    if let Err(e) = result {
+        crate::base::diag::warn(&format!("{what} stopped: {e}"));
+    }
+}
+
+struct ProbeService {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+fn probe_gone() -> Status {
+    Status::unavailable("the taskscope probe is shutting down")
+}
+
+#[tonic::async_trait]
+impl Probe for ProbeService {
+    type WatchStream = crate::aggregate::watchers::Feed;
+
+    async fn watch(
+        &self,
+        _request: Request<v1::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let (reply, receiver) = oneshot::channel();
+        self.commands
+            .send(Command::Watch(reply))
+            .map_err(|_| probe_gone())?;
+        match receiver.await.map_err(|_| probe_gone())? {
+            Ok(feed) => Ok(Response::new(feed)),
+            Err(status) => crate::serve::gate::refuse(status).await,
+        }
+    }
+
+    async fn snapshot(
+        &self,
+        request: Request<v1::SnapshotRequest>,
+    ) -> Result<Response<v1::SnapshotPage>, Status> {
+        let (reply, receiver) = oneshot::channel();
+        let page = request.into_inner().page_token;
+        self.commands
+            .send(Command::Snapshot { page, reply })
+            .map_err(|_| probe_gone())?;
+        match receiver.await.map_err(|_| probe_gone())? {
+            Ok(page) => Ok(Response::new(page)),
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                crate::serve::gate::refuse(status).await
+            }
+            Err(status) => Err(status),
+        }
+    }
+
+    async fn dump(&self, _request: Request<v1::DumpRequest>) -> Result<Response<v1::Dump>, Status> {
+        let (reply, receiver) = oneshot::channel();
+        self.commands
+            .send(Command::Dump(reply))
+            .map_err(|_| probe_gone())?;
+        receiver.await.map_err(|_| probe_gone())?.map(Response::new)
+    }
+}

@@ -1,0 +1,149 @@
+//! One task's life as the probe records it, whichever route reports it.
+//!
+//! tokio tells the probe about a task in two ways: the tracing route hears its
+//! `runtime.spawn` span being created, entered, exited and closed (`layer.rs`, and
+//! `init_layer.rs`, which shares a subscriber with the app's logs); the hooks route hears
+//! tokio's runtime hooks, which carry only the task's id (`hooks.rs`). Those modules only
+//! translate their callbacks into the five moments below and keep the task's cell where
+//! their route can find it again (a span's extensions, the task table). What the probe does
+//! at each moment (the cell's statistics, the thread's poll stack the watchdog reads, a
+//! stall's report, the hand-over to the aggregator, the accounting of what had to be
+//! dropped) is written here once.
+//!
+//! The moments, in the order tokio produces them:
+//!
+//! 1. [`spawned`]: a cell for the task, announced to the aggregator;
+//! 2. [`poll_started`] and 3. [`poll_ended`], once per poll;
+//! 4. [`waker_op`], between and during polls (tracing route, waker tracking on);
+//! 5. [`ended`], once, with the outcome the route could tell.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::base::clock;
+use crate::tasks::cell::{End, Identity, Kind, TaskCell, WakerOp};
+use crate::tasks::shared::Shared;
+use crate::tasks::threads::Local;
+use crate::tasks::{outcome, threads};
+
+/// What a route knows of a task when it is spawned.
+pub(crate) struct Spawn {
+    pub(crate) id: u64,
+    pub(crate) kind: Kind,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+    pub(crate) column: u32,
+}
+
+/// A task was spawned: its cell (parented to the task polling on this thread, if any),
+/// given first to `keep` (where the route will find it at the task's polls), then to the
+/// aggregator. When this thread cannot take it right now, the task is announced at the end
+/// of its first poll instead, and the delay is counted. `None` once the probe is stopped:
+/// the task is not tracked.
+pub(crate) fn spawned(
+    shared: &Shared,
+    spawn: Spawn,
+    keep: impl FnOnce(&Arc<TaskCell>),
+) -> Option<Arc<TaskCell>> {
+    if shared.is_stopped() {
+        return None;
+    }
+    if !shared.instrumentation_seen.load(Ordering::Relaxed) {
+        shared.instrumentation_seen.store(true, Ordering::Relaxed);
+    }
+    let (parent, spawn_thread) =
+        threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
+    let cell = crate::tasks::recycle::cell(Identity {
+        id: spawn.id,
+        name: spawn.name,
+        kind: spawn.kind,
+        file: spawn.file,
+        line: spawn.line,
+        column: spawn.column,
+        parent,
+        spawned_ns: clock::now_ns(),
+        spawn_thread,
+    });
+    keep(&cell);
+    if !shared.announce(&cell) {
+        shared
+            .drops
+            .spawn_events_delayed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    Some(cell)
+}
+
+/// A poll of `cell` starts on `local`'s thread; `span` is the tracing route's span id for
+/// it (0 on the hooks route).
+///
+/// # Safety
+///
+/// `cell` must stay alive until the matching [`poll_ended`] on this thread returns: the
+/// thread's poll stack keeps a pointer to it (see `threads.rs` for the rules).
+#[inline]
+pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, cell: &TaskCell, span: u64) {
+    cell.prefetch_histogram();
+    let now = clock::now_ns();
+    // SAFETY: forwarded from this function's own contract.
+    let reentry_gap = unsafe { local.enter(cell, span, now) };
+    let tracking = shared.config.waker_tracking();
+    cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
+}
+
+/// The poll of `cell` that [`poll_started`] began on `local`'s thread returns: its
+/// statistics, the panic it unwound with (if any), and the report of a stall when it held
+/// the thread past the threshold. Returns when it returned; `None` when this thread's poll
+/// stack does not match (spans exited out of order), and nothing was counted.
+#[inline]
+pub(crate) fn poll_ended(shared: &Shared, local: &Local, cell: &TaskCell) -> Option<u64> {
+    let now = clock::now_ns();
+    let started = local.exit(cell, now)?;
+    let duration = cell.poll_ended(started, now);
+    if std::thread::panicking() {
+        outcome::poll_unwound(cell);
+    }
+    if duration >= shared.threshold_ns && cell.can_stall() {
+        shared.report_stall_end(cell, local.thread_number(), started, duration);
+        // Reporting took time of the probe's own, which must not look like time the
+        // scheduler spent after this poll (`outcome.rs`).
+        local.restamp_exit(cell.identity.id, clock::now_ns());
+    }
+    Some(now)
+}
+
+/// Hands the aggregator a task whose spawn it could not take then. `owned` gives the
+/// route's owning pointer to the cell, asked for only when it is needed.
+pub(crate) fn announce_late(
+    shared: &Shared,
+    cell: &TaskCell,
+    owned: impl FnOnce() -> Option<Arc<TaskCell>>,
+) {
+    if !cell.is_announced()
+        && let Some(cell) = owned()
+    {
+        shared.announce(&cell);
+    }
+}
+
+/// A waker of `cell`'s task was cloned, dropped or used (tracing route, waker tracking
+/// on). A dump's own re-polls and the wakes right after one are tokio's, not the app's.
+pub(crate) fn waker_op(cell: &TaskCell, op: WakerOp) {
+    if crate::detect::dump::is_tracing()
+        || (matches!(op, WakerOp::Wake | WakerOp::WakeByRef) && crate::detect::dump::in_aftermath())
+    {
+        return;
+    }
+    let own_poll = threads::with_local(|l| l.current_task()) == Some(cell.identity.id);
+    cell.waker_op(op, clock::now_ns(), own_poll);
+}
+
+/// The task ended as `end` says: the cell keeps the outcome for the aggregator, which
+/// still gets the task if it never got its spawn (or counts it as lost).
+pub(crate) fn ended(shared: &Shared, cell: &Arc<TaskCell>, end: End) {
+    cell.set_end(end);
+    if !cell.is_announced() && !shared.announce(cell) {
+        shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
+    }
+}

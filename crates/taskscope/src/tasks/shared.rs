@@ -1,0 +1,226 @@
+//! State shared by the layer (app threads), the watchdog and the aggregator.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use crate::base::config::Config;
+use crate::tasks::cell::TaskCell;
+
+/// Facts that app threads and the watchdog hand to the aggregator.
+///
+/// Only rare things travel here (a spawn, a poll that ran past the threshold); per-poll
+/// statistics stay in the task's [`TaskCell`].
+#[derive(Debug)]
+pub(crate) enum ProbeEvent {
+    Spawned(Arc<TaskCell>),
+    /// The watchdog sees a poll past the threshold that is still running.
+    StallRunning {
+        thread: u32,
+        task: u64,
+        started_ns: u64,
+        now_ns: u64,
+        /// The thread's scheduler totals at `now_ns`, on the first report of a stall.
+        sched: Option<crate::base::schedstat::SchedStat>,
+    },
+    /// Stacks sampled during a stall (which may have ended since).
+    StallSamples {
+        thread: u32,
+        started_ns: u64,
+        samples: Vec<taskscope_api::v1::StackSample>,
+        activity: taskscope_api::v1::Activity,
+    },
+    /// A poll past the threshold returned (sent by the polling thread, exact duration).
+    StallEnded {
+        thread: u32,
+        task: u64,
+        started_ns: u64,
+        duration_ns: u64,
+        /// The thread's scheduler totals as the poll returned.
+        sched: Option<crate::base::schedstat::SchedStat>,
+    },
+}
+
+/// Counts of what had to be dropped, reported to clients.
+#[derive(Debug, Default)]
+pub(crate) struct DropCounters {
+    pub(crate) spawn_events_delayed: AtomicU64,
+    pub(crate) tasks_lost: AtomicU64,
+    pub(crate) stall_events: AtomicU64,
+    pub(crate) recording_updates: AtomicU64,
+    pub(crate) ended_tasks_evicted: AtomicU64,
+}
+
+impl DropCounters {
+    pub(crate) fn to_proto(&self) -> taskscope_api::v1::Drops {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        taskscope_api::v1::Drops {
+            spawn_events_delayed: get(&self.spawn_events_delayed),
+            tasks_lost: get(&self.tasks_lost),
+            stall_events: get(&self.stall_events),
+            recording_updates: get(&self.recording_updates),
+            ended_tasks_evicted: get(&self.ended_tasks_evicted),
+        }
+    }
+}
+
+/// Capacity of the shared spawn queue. Spawns normally go through the spawning thread's
+/// own inbox (see `threads.rs`); this queue only serves threads whose thread-local state
+/// is already torn down. When it is full, a task is announced at its next poll instead.
+const SPAWN_QUEUE: usize = 32 * 1024;
+/// Capacity of the stall queue, separate so that a storm of spawns never crowds out the
+/// news of a stall.
+const STALL_QUEUE: usize = 4 * 1024;
+
+/// The aggregator's ends of the queues.
+pub(crate) struct EventReceivers {
+    pub(crate) spawns: Receiver<ProbeEvent>,
+    pub(crate) stalls: Receiver<ProbeEvent>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) threshold_ns: u64,
+    spawns: SyncSender<ProbeEvent>,
+    stalls: SyncSender<ProbeEvent>,
+    /// Taken once by the aggregator.
+    pub(crate) event_receiver: Mutex<Option<EventReceivers>>,
+    /// Wakes the aggregator to publish a stall at once.
+    pub(crate) urgent: tokio::sync::Notify,
+    pub(crate) drops: DropCounters,
+    pub(crate) instrumentation_seen: AtomicBool,
+    pub(crate) stack_capture: Mutex<taskscope_api::v1::StackCapture>,
+    /// Stack samples taken but not yet symbolized and handed over.
+    pub(crate) samples_in_flight: AtomicU64,
+    /// Await-chain dumps being taken or symbolized: the process's last update waits for
+    /// them (bounded), so that a recording holds the dump of tasks that went idle last.
+    pub(crate) dumps_in_flight: AtomicU64,
+    /// The symbolizer thread's queue, once started (see `stall_stack`).
+    pub(crate) symbolizer:
+        std::sync::OnceLock<std::sync::mpsc::Sender<crate::detect::stall_stack::Job>>,
+    /// Set by `Probe::shutdown`: the probe's threads end, and the routes take in no new
+    /// tasks (nothing would ever take them from the threads' inboxes).
+    stopped: AtomicBool,
+    /// The probe's own threads, joined when it is stopped.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Arc<Self> {
+        let (spawns, spawn_receiver) = sync_channel(SPAWN_QUEUE);
+        let (stalls, stall_receiver) = sync_channel(STALL_QUEUE);
+        Arc::new(Self {
+            threshold_ns: config.stall_threshold.as_nanos() as u64,
+            config,
+            spawns,
+            stalls,
+            event_receiver: Mutex::new(Some(EventReceivers {
+                spawns: spawn_receiver,
+                stalls: stall_receiver,
+            })),
+            urgent: tokio::sync::Notify::new(),
+            drops: DropCounters::default(),
+            instrumentation_seen: AtomicBool::new(false),
+            stack_capture: Mutex::new(Default::default()),
+            samples_in_flight: AtomicU64::new(0),
+            dumps_in_flight: AtomicU64::new(0),
+            symbolizer: std::sync::OnceLock::new(),
+            stopped: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether `Probe::shutdown` stopped the probe.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Keeps one of the probe's threads, for [`Shared::stop`] to join.
+    pub(crate) fn own_thread(&self, thread: std::thread::JoinHandle<()>) {
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(thread);
+    }
+
+    /// Stops the probe for good: flags it (each thread ends at its next turn; the
+    /// symbolizer is told to), then joins its threads. The probe thread must have been
+    /// told to end by then.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        if let Some(symbolizer) = self.symbolizer.get() {
+            let _ = symbolizer.send(crate::detect::stall_stack::Job::Stop);
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+
+    /// Queues an event without ever blocking; `false` when the queue is full.
+    pub(crate) fn send(&self, event: ProbeEvent) -> bool {
+        let queue = match event {
+            ProbeEvent::Spawned(_) => &self.spawns,
+            _ => &self.stalls,
+        };
+        match queue.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Hands a task to the aggregator (through this thread's inbox); `false` leaves it to be
+    /// announced later.
+    pub(crate) fn announce(&self, cell: &Arc<TaskCell>) -> bool {
+        if self.is_stopped() {
+            return false;
+        }
+        let sent = crate::tasks::threads::with_local(|local| local.post_spawned(cell))
+            .unwrap_or_else(|| self.send(ProbeEvent::Spawned(cell.clone())));
+        if sent {
+            cell.mark_announced();
+        }
+        sent
+    }
+
+    /// A poll past the threshold returned: tells the aggregator at once, with the exact
+    /// duration.
+    pub(crate) fn report_stall_end(
+        &self,
+        cell: &TaskCell,
+        thread: u32,
+        started_ns: u64,
+        duration_ns: u64,
+    ) {
+        self.send_stall_end(
+            cell.identity.id,
+            thread,
+            started_ns,
+            duration_ns,
+            crate::base::schedstat::of_this_thread(),
+        );
+    }
+
+    /// A stall of `task` on `thread` is over; `sched`: the thread's scheduler totals then.
+    pub(crate) fn send_stall_end(
+        &self,
+        task: u64,
+        thread: u32,
+        started_ns: u64,
+        duration_ns: u64,
+        sched: Option<crate::base::schedstat::SchedStat>,
+    ) {
+        let sent = self.send(ProbeEvent::StallEnded {
+            thread,
+            task,
+            started_ns,
+            duration_ns,
+            sched,
+        });
+        if sent {
+            self.urgent.notify_one();
+        } else {
+            self.drops.stall_events.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

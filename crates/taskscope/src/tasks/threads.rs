@@ -1,0 +1,496 @@
+//! Which task each thread is polling, and since when.
+//!
+//! Every thread that polls a task gets a [`ThreadSlot`] that it alone writes and that the
+//! watchdog reads from its own thread. This is what lets the watchdog see a poll that is
+//! *still running* past the stall threshold, which a histogram filled after the poll
+//! returns never can. The slot is a tiny seqlock (sequence, task, start: `poll_slot.rs`,
+//! model-checked) so that the watchdog never pairs one poll's task with another poll's
+//! start time.
+//!
+//! # The poll stack's pointers
+//!
+//! Each poll in progress is a frame on its thread's poll stack, holding a bare pointer to
+//! the task's cell: taking a counted reference would add two contended atomic operations to
+//! every poll. These are the rules that keep the pointers sound, all enforced here:
+//!
+//! * A frame is pushed only by [`Local::enter`], whose caller promises that the cell stays
+//!   alive until the matching [`Local::exit`]. Each route keeps that promise with the owner
+//!   it already has: the tracing route's span extensions hold the cell until the span
+//!   closes, which tokio does only after its last exit; the hooks route's task table holds
+//!   it until the task's termination, whose removal waits for the end of the poll it came
+//!   in (`hooks.rs`).
+//! * A frame's pointer is dereferenced only on its own thread, while the frame is on the
+//!   stack, and handed out only as a reference that cannot outlive the call it is lent to
+//!   ([`Local::with_polling_task`], [`Local::with_polling_span`]).
+
+use std::cell::{Cell, OnceCell};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::tasks::cell::TaskCell;
+use crate::tasks::poll_slot::PollSlot;
+pub(crate) use crate::tasks::poll_slot::Polling;
+
+/// Innermost polls tracked per thread (a `block_on` body polling a `LocalSet` task polling
+/// ... ). Deeper nesting is still counted, just not shown in the slot.
+const MAX_NESTING: usize = 8;
+
+/// Spawns a thread may have waiting for the aggregator (which takes them every 10 ms)
+/// before further ones are announced late instead.
+const MAX_INBOX: usize = 1 << 20;
+
+/// A thread's published "polling task T since t0".
+#[derive(Debug)]
+pub(crate) struct ThreadSlot {
+    pub(crate) number: u32,
+    pub(crate) name: Box<str>,
+    pub(crate) os_tid: u64,
+    /// The poll in progress, for the watchdog.
+    poll: PollSlot,
+    exited: AtomicBool,
+    /// Tasks spawned on this thread, not yet taken by the aggregator. A per-thread list
+    /// rather than one shared bounded queue: a burst of spawns never has to be dropped, and
+    /// the lock is only ever contended by the aggregator swapping the list out.
+    inbox: Mutex<Vec<Arc<TaskCell>>>,
+    /// Where a stack sampler can reach this thread.
+    pub(crate) target: Option<crate::detect::stall_stack::Target>,
+}
+
+impl ThreadSlot {
+    fn publish(&self, polling: Option<Polling>) {
+        self.poll.publish(polling);
+    }
+
+    /// The poll in progress on this thread, if a consistent reading is had.
+    pub(crate) fn read(&self) -> Option<Polling> {
+        self.poll.read()
+    }
+
+    /// Changes whenever a poll starts or returns on this thread ([`PollSlot::generation`]).
+    pub(crate) fn generation(&self) -> u32 {
+        self.poll.generation()
+    }
+
+    pub(crate) fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::Relaxed)
+    }
+
+    /// Takes the tasks spawned on this thread since the last call.
+    pub(crate) fn take_spawned(&self) -> Vec<Arc<TaskCell>> {
+        std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Every thread that has polled a task, for the watchdog and the aggregator: global
+/// because a thread registers itself from inside a poll hook, which carries no context.
+static REGISTRY: Mutex<Vec<Arc<ThreadSlot>>> = Mutex::new(Vec::new());
+static NEXT_NUMBER: AtomicU32 = AtomicU32::new(1);
+
+/// Every thread that has polled a task so far.
+pub(crate) fn all() -> Vec<Arc<ThreadSlot>> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// A number that changes whenever any thread starts or ends a poll: equal readings a
+/// moment apart mean no poll began or ended in between.
+pub(crate) fn activity() -> u64 {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|slot| u64::from(slot.generation()))
+        .fold(0, u64::wrapping_add)
+}
+
+/// A poll in progress on this thread.
+#[derive(Clone, Copy)]
+struct Frame {
+    cell: *const TaskCell,
+    task: u64,
+    /// The tracing route's span id for this poll (0 on the hooks route), so that the
+    /// span's exit finds the cell here instead of in the registry.
+    span: u64,
+    started_ns: u64,
+    can_stall: bool,
+}
+
+/// This thread's poll bookkeeping. Only its own thread touches it.
+pub(crate) struct Local {
+    slot: OnceCell<Arc<ThreadSlot>>,
+    stack: [Cell<Frame>; MAX_NESTING],
+    depth: Cell<usize>,
+    /// The last poll that returned on this thread: (task, end time).
+    last_exit: Cell<(u64, u64)>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.get() {
+            slot.publish(None);
+            slot.exited.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            slot: OnceCell::new(),
+            stack: [const {
+                Cell::new(Frame {
+                    cell: std::ptr::null(),
+                    task: 0,
+                    span: 0,
+                    started_ns: 0,
+                    can_stall: false,
+                })
+            }; MAX_NESTING],
+            depth: Cell::new(0),
+            last_exit: Cell::new((0, 0)),
+        }
+    };
+}
+
+/// Runs `f` with this thread's bookkeeping, unless the thread is being torn down.
+#[inline]
+pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
+    LOCAL.try_with(f).ok()
+}
+
+impl Local {
+    fn slot(&self) -> &Arc<ThreadSlot> {
+        self.slot.get_or_init(register_current_thread)
+    }
+
+    /// Hands a new task to the aggregator through this thread's inbox; `false` when the
+    /// inbox is implausibly full (the aggregator has stopped taking from it).
+    pub(crate) fn post_spawned(&self, cell: &Arc<TaskCell>) -> bool {
+        let mut inbox = self.slot().inbox.lock().unwrap_or_else(|e| e.into_inner());
+        if inbox.len() >= MAX_INBOX {
+            return false;
+        }
+        inbox.push(cell.clone());
+        true
+    }
+
+    /// This thread's slot (registering the thread if it has not polled yet).
+    pub(crate) fn thread_slot(&self) -> Arc<ThreadSlot> {
+        self.slot().clone()
+    }
+
+    /// This thread's number.
+    pub(crate) fn thread_number(&self) -> u32 {
+        self.slot().number
+    }
+
+    /// The innermost task being polled on this thread, 0 when none.
+    pub(crate) fn current_task(&self) -> u64 {
+        match self.depth.get() {
+            0 => 0,
+            depth => self.stack[depth.min(MAX_NESTING) - 1].get().task,
+        }
+    }
+
+    /// Runs `f` on the cell of the innermost poll on this thread when that poll is task
+    /// `id`'s (the hooks route, which knows only ids).
+    pub(crate) fn with_polling_task<R>(
+        &self,
+        id: u64,
+        f: impl FnOnce(&TaskCell) -> R,
+    ) -> Option<R> {
+        self.with_innermost(|frame| frame.task == id, f)
+    }
+
+    /// Runs `f` on the cell of the innermost poll on this thread when that poll is the
+    /// enter of tracing span `span` (the tracing route, which finds it here rather than in
+    /// the span registry).
+    pub(crate) fn with_polling_span<R>(
+        &self,
+        span: u64,
+        f: impl FnOnce(&TaskCell) -> R,
+    ) -> Option<R> {
+        if span == 0 {
+            return None;
+        }
+        self.with_innermost(|frame| frame.span == span, f)
+    }
+
+    fn with_innermost<R>(
+        &self,
+        matches: impl FnOnce(&Frame) -> bool,
+        f: impl FnOnce(&TaskCell) -> R,
+    ) -> Option<R> {
+        let depth = self.depth.get();
+        if depth == 0 || depth > MAX_NESTING {
+            return None;
+        }
+        let frame = self.stack[depth - 1].get();
+        if frame.cell.is_null() || !matches(&frame) {
+            return None;
+        }
+        // SAFETY: the frame is on this thread's stack, so its poll has not returned, and
+        // `enter`'s caller keeps the cell alive until then (module doc). The reference is
+        // lent to `f` only, which cannot keep it.
+        Some(f(unsafe { &*frame.cell }))
+    }
+
+    /// Moves the end of the poll that just returned to `now_ns`: the probe did slow work of
+    /// its own after it (reporting a stall), which must not look like time the scheduler
+    /// spent between the poll and what follows (see `outcome.rs`).
+    pub(crate) fn restamp_exit(&self, task: u64, now_ns: u64) {
+        if self.last_exit.get().0 == task {
+            self.last_exit.set((task, now_ns));
+        }
+    }
+
+    /// A poll of `cell` starts now; `span` is the tracing route's span id for it (0 on the
+    /// hooks route). Returns how long after the same task's previous poll returned on this
+    /// thread, with nothing else polled here in between (`u64::MAX` when that is not the
+    /// case): see `outcome.rs` for what this tells.
+    ///
+    /// # Safety
+    ///
+    /// `cell` must stay alive until the matching [`Local::exit`] on this thread (module
+    /// doc): the poll stack keeps a bare pointer to it until then.
+    #[inline]
+    pub(crate) unsafe fn enter(&self, cell: &TaskCell, span: u64, now_ns: u64) -> u64 {
+        let task = cell.identity.id;
+        let (last_task, last_end) = self.last_exit.get();
+        let reentry_gap = if last_task == task {
+            now_ns.saturating_sub(last_end)
+        } else {
+            u64::MAX
+        };
+        let depth = self.depth.get();
+        if depth < MAX_NESTING {
+            self.stack[depth].set(Frame {
+                cell,
+                task,
+                span,
+                started_ns: now_ns,
+                can_stall: cell.can_stall(),
+            });
+        }
+        self.depth.set(depth + 1);
+        if cell.can_stall() {
+            self.slot().publish(Some(Polling {
+                task,
+                started_ns: now_ns,
+            }));
+        }
+        reentry_gap
+    }
+
+    /// The thread leaves its polls for the panic hooks: the watchdog sees no poll until
+    /// [`Local::resume_polls`]. Returns `since` when a poll was in progress.
+    pub(crate) fn pause_polls(&self, since: u64) -> Option<u64> {
+        if self.depth.get() == 0 {
+            return None;
+        }
+        self.slot().publish(None);
+        Some(since)
+    }
+
+    /// Back from the panic hooks that [`Local::pause_polls`] paused for at `since`: every
+    /// poll in progress on this thread starts that much later, so that the time spent in
+    /// the hooks counts towards no poll's duration and no stall. Returns that time.
+    pub(crate) fn resume_polls(&self, since: u64, now_ns: u64) -> u64 {
+        let held = now_ns.saturating_sub(since);
+        let depth = self.depth.get().min(MAX_NESTING);
+        for frame in &self.stack[..depth] {
+            let mut shifted = frame.get();
+            shifted.started_ns += held;
+            frame.set(shifted);
+        }
+        let innermost = self.stack[..depth]
+            .iter()
+            .rev()
+            .map(Cell::get)
+            .find(|f| !f.cell.is_null() && f.can_stall);
+        self.slot().publish(innermost.map(|f| Polling {
+            task: f.task,
+            started_ns: f.started_ns,
+        }));
+        held
+    }
+
+    /// The innermost poll returns now: returns when it started.
+    #[inline]
+    pub(crate) fn exit(&self, cell: &TaskCell, now_ns: u64) -> Option<u64> {
+        let depth = self.depth.get();
+        if depth == 0 {
+            return None;
+        }
+        let depth = depth - 1;
+        self.depth.set(depth);
+        self.last_exit.set((cell.identity.id, now_ns));
+        if depth >= MAX_NESTING {
+            return None;
+        }
+        let frame = self.stack[depth].get();
+        if !std::ptr::eq(frame.cell, cell) {
+            // Spans exited out of order: forget this thread's nesting rather than guess.
+            self.depth.set(0);
+            self.slot().publish(None);
+            return None;
+        }
+        // The poll this one was nested in, if it can stall: tokio runs each worker thread's
+        // scheduler loop inside a blocking task, whose "poll" lasts as long as the thread
+        // and must never be taken for a stalled poll.
+        let outer = self.stack[..depth.min(MAX_NESTING)]
+            .iter()
+            .rev()
+            .map(Cell::get)
+            .find(|f| !f.cell.is_null() && f.can_stall);
+        if cell.can_stall() {
+            self.slot().publish(outer.map(|f| Polling {
+                task: f.task,
+                started_ns: f.started_ns,
+            }));
+        }
+        Some(frame.started_ns)
+    }
+}
+
+fn register_current_thread() -> Arc<ThreadSlot> {
+    let current = std::thread::current();
+    let number = NEXT_NUMBER.fetch_add(1, Ordering::Relaxed);
+    let name = current
+        .name()
+        .map(Box::from)
+        .unwrap_or_else(|| format!("thread-{number}").into_boxed_str());
+    let slot = Arc::new(ThreadSlot {
+        number,
+        name,
+        os_tid: os_tid(),
+        poll: PollSlot {
+            seq: AtomicU32::new(0),
+            task: AtomicU64::new(0),
+            started_ns: AtomicU64::new(0),
+        },
+        exited: AtomicBool::new(false),
+        inbox: Mutex::new(Vec::new()),
+        target: crate::detect::stall_stack::current_target(),
+    });
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(slot.clone());
+    slot
+}
+
+#[cfg(target_os = "linux")]
+fn os_tid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u64 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn os_tid() -> u64 {
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::cell::{Identity, Kind};
+
+    fn cell(id: u64) -> TaskCell {
+        TaskCell::new(Identity::for_test(id))
+    }
+
+    fn enter(local: &Local, cell: &TaskCell, now_ns: u64) -> u64 {
+        // SAFETY: every cell in these tests outlives the polls it enters.
+        unsafe { local.enter(cell, 0, now_ns) }
+    }
+
+    #[test]
+    fn the_slot_shows_the_innermost_poll_and_restores_the_outer_one() {
+        let (outer, inner) = (cell(1), cell(2));
+        with_local(|local| {
+            let slot = local.slot().clone();
+            enter(local, &outer, 10);
+            assert_eq!(
+                slot.read(),
+                Some(Polling {
+                    task: 1,
+                    started_ns: 10
+                })
+            );
+            enter(local, &inner, 20);
+            assert_eq!(
+                slot.read(),
+                Some(Polling {
+                    task: 2,
+                    started_ns: 20
+                })
+            );
+            assert_eq!(local.exit(&inner, 30), Some(20));
+            assert_eq!(
+                slot.read(),
+                Some(Polling {
+                    task: 1,
+                    started_ns: 10
+                })
+            );
+            assert_eq!(local.exit(&outer, 40), Some(10));
+            assert_eq!(slot.read(), None);
+        });
+    }
+
+    #[test]
+    fn a_poll_nested_in_a_blocking_task_does_not_leave_the_blocking_task_in_the_slot() {
+        let worker_loop = TaskCell::new(Identity {
+            id: 9,
+            name: None,
+            kind: Kind::Blocking,
+            file: "tokio/src/runtime/blocking/pool.rs",
+            line: 1,
+            column: 1,
+            parent: 0,
+            spawned_ns: 0,
+            spawn_thread: 0,
+        });
+        let task = cell(10);
+        with_local(|local| {
+            let slot = local.slot().clone();
+            enter(local, &worker_loop, 10);
+            assert_eq!(
+                slot.read(),
+                None,
+                "a blocking task is never polling in the slot"
+            );
+            enter(local, &task, 20);
+            assert_eq!(
+                slot.read(),
+                Some(Polling {
+                    task: 10,
+                    started_ns: 20
+                })
+            );
+            local.exit(&task, 30);
+            assert_eq!(
+                slot.read(),
+                None,
+                "back in the worker loop, nothing is polling"
+            );
+            local.exit(&worker_loop, 40);
+        });
+    }
+
+    #[test]
+    fn reentering_right_after_the_own_poll_is_told_apart_from_a_later_reentry() {
+        let task = cell(3);
+        with_local(|local| {
+            let other = cell(4);
+            enter(local, &task, 1_000);
+            local.exit(&task, 2_000);
+            assert_eq!(enter(local, &task, 2_500), 500);
+            local.exit(&task, 2_600);
+            enter(local, &other, 3_000);
+            local.exit(&other, 3_100);
+            assert_eq!(enter(local, &task, 10_000_000), u64::MAX);
+            local.exit(&task, 10_000_100);
+        });
+    }
+}
