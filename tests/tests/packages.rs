@@ -224,3 +224,51 @@ fn published_crates_name_each_other_by_the_workspace_version() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[test]
+fn ci_packages_exactly_the_published_crates() {
+    let ci = std::fs::read_to_string(workspace_root().join(".ci/run")).expect(".ci/run");
+    // The `cargo package` command, with the lines its backslashes continue.
+    let command: String = ci
+        .lines()
+        .skip_while(|line| !line.starts_with("cargo package"))
+        .scan(true, |continues, line| {
+            let this = continues.then_some(line);
+            *continues = line.ends_with('\\');
+            this
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let mut packaged: Vec<&str> = words
+        .windows(2)
+        .filter(|pair| pair[0] == "-p")
+        .map(|pair| pair[1])
+        .collect();
+    packaged.sort_unstable();
+    assert_eq!(
+        packaged, PUBLISHED,
+        ".ci/run's `cargo package` ({command:?}) should name every published crate"
+    );
+}
+
+#[test]
+fn installing_the_cli_gives_the_taskscope_command() {
+    let metadata = metadata();
+    let binaries: Vec<&str> = members(&metadata)["taskscope-cli"]["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .filter(|target| {
+            target["kind"]
+                .as_array()
+                .is_some_and(|k| k.contains(&"bin".into()))
+        })
+        .map(|target| text(target, "name"))
+        .collect();
+    assert_eq!(
+        binaries,
+        ["taskscope"],
+        "`cargo install taskscope-cli` installs these commands"
+    );
+}
