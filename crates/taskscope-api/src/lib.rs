@@ -1,8 +1,9 @@
 //! taskscope's contract between a probe and its clients.
 //!
 //! * [`v1`]: the `taskscope.v1` gRPC types and service stubs, generated from
-//!   `proto/taskscope/v1/probe.proto` (committed; `tests/generated_is_fresh.rs` fails when
-//!   the committed copy no longer matches the `.proto`).
+//!   `proto/taskscope/v1/probe.proto` in this package (committed;
+//!   `tests/generated_is_fresh.rs` fails when the committed copy no longer matches the
+//!   `.proto`).
 //! * [`recording`]: the recording file format (the same `Update` stream, on disk).
 //! * [`duration`]: durations as `100ms`, `2s`, shared by the probe's settings and the CLI.
 //! * [`histogram`]: the poll-duration buckets of `TaskStats.poll_histogram`.

@@ -29,7 +29,7 @@ fn crate_dir() -> PathBuf {
 }
 
 fn generate(out_dir: &Path) -> PathBuf {
-    let proto_root = crate_dir().join("../../proto");
+    let proto_root = crate_dir().join("proto");
     let fds =
         protox::compile(["taskscope/v1/probe.proto"], [&proto_root]).expect("the .proto compiles");
     let mut config = tonic_prost_build::configure()
