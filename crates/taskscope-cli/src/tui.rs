@@ -8,23 +8,15 @@
 
 pub(crate) mod app;
 mod dumps;
-pub(crate) mod findings;
 pub(crate) mod keys;
 pub(crate) mod live;
-pub(crate) mod metrics;
 pub(crate) mod replay;
-pub(crate) mod rows;
 mod run;
-pub(crate) mod selection;
 mod terminal;
 pub(crate) mod theme;
 pub(crate) mod view;
-pub(crate) mod waits;
+pub(crate) mod viewmodel;
 
-#[cfg(test)]
-mod bench;
-#[cfg(test)]
-mod fixture;
 #[cfg(test)]
 mod tests;
 

@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use ratatui::layout::Rect;
 
-use super::findings::Findings;
 use super::live::LinkEvent;
-use super::metrics::Counts;
 use super::replay::Player;
-use super::rows::{self, Query, Row};
-use super::selection::Selection;
 use super::theme::Theme;
-use super::waits::{self, Group};
+use super::viewmodel::findings::Findings;
+use super::viewmodel::metrics::Counts;
+use super::viewmodel::rows::{self, Query, Row};
+use super::viewmodel::selection::Selection;
+use super::viewmodel::waits::{self, Group};
 use crate::model::Model;
 use crate::model::judge::policy::Policy;
 use crate::model::stall::Phase;

@@ -6,8 +6,8 @@ use crossterm::event::{
 };
 
 use super::app::{App, Overlay, Screen, Source};
-use super::rows::Column;
 use super::view;
+use super::viewmodel::rows::Column;
 
 /// What the loop should do after an input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

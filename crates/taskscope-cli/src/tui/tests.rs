@@ -8,11 +8,13 @@ use insta::assert_snapshot;
 use taskscope_api::v1;
 
 use super::app::{App, Link, Overlay, Screen, Source};
-use super::fixture::{self, SECOND, app, draw, settle};
 use super::keys::Outcome;
 use super::live::LinkEvent;
 use super::replay::Player;
+use fixture::{SECOND, app, draw, settle};
 
+mod bench;
+pub(crate) mod fixture;
 mod hostile;
 mod key_help;
 mod keys;
@@ -224,7 +226,7 @@ fn docs_list_every_flag_of_the_help() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard.md");
     let docs = std::fs::read_to_string(path).unwrap_or_default();
     assert!(docs.contains("Mouse:"));
-    for (_, glyph, word, _) in super::findings::Flags::GLYPHS {
+    for (_, glyph, word, _) in super::viewmodel::findings::Flags::GLYPHS {
         assert!(
             docs.contains(&format!("`{glyph}`")) && docs.contains(&format!("`{word}")),
             "docs/dashboard.md lacks flag `{word}` (`{glyph}`)"

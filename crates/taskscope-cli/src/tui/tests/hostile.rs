@@ -8,9 +8,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use taskscope_api::v1;
 
 use crate::tui::app::{App, Overlay, Screen};
-use crate::tui::fixture::{draw, settle};
 use crate::tui::live::LinkEvent;
 use crate::tui::replay::Player;
+use crate::tui::tests::fixture::{draw, settle};
 
 fn hostile_updates() -> Vec<v1::Update> {
     let mut first = crate::model::fixture::start(u32::MAX, "");

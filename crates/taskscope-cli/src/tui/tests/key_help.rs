@@ -7,9 +7,9 @@ use std::time::Instant;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::tui::app::{App, Overlay, Screen};
-use crate::tui::fixture::{self, app, draw, settle};
 use crate::tui::keys::{KEY_HELP, KeyHelp, action};
 use crate::tui::replay::Player;
+use crate::tui::tests::fixture::{self, app, draw, settle};
 
 /// Each key named in a row: `"← →, h l"` names `←`, `→`, `h` and `l`.
 fn names(row: &KeyHelp) -> impl Iterator<Item = &'static str> {

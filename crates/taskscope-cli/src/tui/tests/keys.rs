@@ -6,11 +6,11 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 
 use super::{press, selected, type_text};
 use crate::tui::app::{App, Link, Screen, Source};
-use crate::tui::fixture::{self, SECOND, app, draw, settle};
 use crate::tui::keys::Outcome;
 use crate::tui::live::LinkEvent;
 use crate::tui::replay::Player;
-use crate::tui::rows::Column;
+use crate::tui::tests::fixture::{self, SECOND, app, draw, settle};
+use crate::tui::viewmodel::rows::Column;
 
 #[test]
 fn keys_switch_views_open_details_and_come_back() {

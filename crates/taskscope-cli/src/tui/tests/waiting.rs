@@ -11,11 +11,11 @@ use super::press;
 use crate::model::fixture::{MS, at, ended, spawned, start};
 use crate::source::grpc::DumpError;
 use crate::tui::app::{App, Screen};
-use crate::tui::fixture::{self, SECOND, app, app_with_dump, draw, settle, with_dump};
 use crate::tui::keys::Outcome;
 use crate::tui::live::LinkEvent;
 use crate::tui::replay::Player;
-use crate::tui::waits::WaitKey;
+use crate::tui::tests::fixture::{self, SECOND, app, app_with_dump, draw, settle, with_dump};
+use crate::tui::viewmodel::waits::WaitKey;
 
 fn details(app: &mut App, id: u64) -> String {
     app.screen = Screen::Task(id);

@@ -11,8 +11,8 @@ use crate::model::stall::shown_frames;
 use crate::model::task::{Kind, Task};
 use crate::model::waiting::{Chain, DumpFacts, Leaf, Trigger};
 use crate::tui::app::{App, Source};
-use crate::tui::metrics::clock;
 use crate::tui::theme::Theme;
+use crate::tui::viewmodel::metrics::clock;
 
 /// Leaves listed before "and N more" (a `select!` over many futures).
 const LEAVES_SHOWN: usize = 8;

@@ -14,9 +14,9 @@ use crate::model::stall::shown_frames;
 use crate::model::stall::{Phase, Stall};
 use crate::model::task::{Kind, Outcome, Task};
 use crate::tui::app::App;
-use crate::tui::findings::Flags;
-use crate::tui::metrics::{self, clock, short_ns};
 use crate::tui::theme::Theme;
+use crate::tui::viewmodel::findings::Flags;
+use crate::tui::viewmodel::metrics::{self, clock, short_ns};
 
 /// Widest histogram bar.
 const BAR: usize = 32;

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 
 use crate::model::Instrumentation;
 use crate::tui::app::{App, Link, Source};
-use crate::tui::metrics::clock;
+use crate::tui::viewmodel::metrics::clock;
 
 pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if area.height == 0 {

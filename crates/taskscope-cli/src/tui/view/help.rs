@@ -8,8 +8,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 use crate::duration::human_ns;
 use crate::model::stall::shown_frames;
 use crate::tui::app::App;
-use crate::tui::findings::Flags;
 use crate::tui::keys::KEY_HELP;
+use crate::tui::viewmodel::findings::Flags;
 
 /// What the mouse does, below the keys.
 const MOUSE: (&str, &str) = (

@@ -9,7 +9,7 @@ use super::table::{self, Cell, Col};
 use crate::duration::human_ns;
 use crate::model::stall::{Phase, Stall};
 use crate::tui::app::App;
-use crate::tui::metrics::clock;
+use crate::tui::viewmodel::metrics::clock;
 
 pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = app.theme;

@@ -7,8 +7,8 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use crate::tui::selection::Selection;
 use crate::tui::theme::Theme;
+use crate::tui::viewmodel::selection::Selection;
 
 /// How a column's text sits in its cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

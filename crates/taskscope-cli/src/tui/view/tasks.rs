@@ -11,9 +11,9 @@ use super::table::{self, Cell, Col};
 use crate::model::Instrumentation;
 use crate::model::task::{Kind, Task};
 use crate::tui::app::{App, Link, Source};
-use crate::tui::findings::Flags;
-use crate::tui::metrics::{self, short_ns};
-use crate::tui::rows::Column;
+use crate::tui::viewmodel::findings::Flags;
+use crate::tui::viewmodel::metrics::{self, short_ns};
+use crate::tui::viewmodel::rows::Column;
 
 /// The flag column in words (`STALL 612.4ms`, `LOST WAKER`), where the terminal has room.
 const FLAGS_IN_WORDS: u16 = 13;

@@ -11,9 +11,9 @@ use super::table::{self, Cell, Col};
 use crate::duration::human_ns;
 use crate::model::names::{short_call, short_function};
 use crate::tui::app::App;
-use crate::tui::metrics::grouped;
 use crate::tui::theme::Theme;
-use crate::tui::waits::{Group, WaitKey};
+use crate::tui::viewmodel::metrics::grouped;
+use crate::tui::viewmodel::waits::{Group, WaitKey};
 
 /// Lines above the table: the latest dump's facts, and a blank.
 const ABOVE: u16 = 2;

@@ -88,7 +88,7 @@ impl Flags {
         };
         match stall_ns {
             Some(ns) if flag == Self::STALL_NOW || flag == Self::STALLED => {
-                format!("{word} {}", crate::tui::metrics::short_ns(ns))
+                format!("{word} {}", crate::tui::viewmodel::metrics::short_ns(ns))
             }
             _ => word.to_owned(),
         }

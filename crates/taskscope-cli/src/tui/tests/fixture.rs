@@ -8,9 +8,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use taskscope_api::v1;
 
-use super::app::{App, Link, Source};
-use super::theme::Theme;
 use crate::model::fixture::{MS, at, ended, frame, spawned, stall, start, stats, threads};
+use crate::tui::app::{App, Link, Source};
+use crate::tui::theme::Theme;
 
 pub(crate) const SECOND: u64 = 1_000 * MS;
 
@@ -190,7 +190,7 @@ pub(crate) fn updates() -> Vec<v1::Update> {
 /// A live dashboard that has seen [`updates`], drawn without colour.
 pub(crate) fn app() -> App {
     let mut app = App::live("http://127.0.0.1:6670", Instant::now());
-    app.on_link(super::live::LinkEvent::Connected);
+    app.on_link(crate::tui::live::LinkEvent::Connected);
     for update in updates() {
         app.apply(&update);
     }

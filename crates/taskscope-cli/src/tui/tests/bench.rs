@@ -258,7 +258,7 @@ fn dashboard_bench() {
         };
         let fold = per_iteration(5, || app.model.apply(&update));
         let grouping = per_iteration(10, || {
-            black_box(crate::tui::waits::groups(&app.model));
+            black_box(crate::tui::viewmodel::waits::groups(&app.model));
         });
         // On the Waiting view, the only one that groups.
         app.screen = crate::tui::app::Screen::Waiting;
