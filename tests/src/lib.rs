@@ -2,7 +2,8 @@
 //! building the real binaries ([`build`]), places in the examples' sources ([`source`]),
 //! starting examples and talking to their probe ([`app`]), reading recordings
 //! ([`recording`]), running `taskscope check` ([`check`]), driving a real terminal
-//! ([`tmux`]) and misbehaving on purpose ([`hostile`]).
+//! ([`tmux`]), requiring the external programs some suites drive ([`tools`]) and
+//! misbehaving on purpose ([`hostile`]).
 //!
 //! Timing: nothing here asserts how fast anything happens; every wait has a wide margin.
 
@@ -16,6 +17,7 @@ pub mod hostile;
 pub mod recording;
 pub mod source;
 pub mod tmux;
+pub mod tools;
 
 pub use app::{
     Client, Running, Served, TOKEN, command, connect, first_line_of, free_port, with_token,

@@ -6,20 +6,6 @@ use std::time::{Duration, Instant};
 
 use crate::PATIENCE;
 
-/// Whether tmux is installed; says so on stderr when it is not (the caller then skips).
-pub fn have_tmux() -> bool {
-    let found = Command::new("tmux")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!("SKIPPED: tmux is not installed (`apt-get install tmux`); CI installs it");
-    }
-    found
-}
-
 /// A tmux server of our own with one window running a plain shell.
 pub struct Tmux {
     server: String,
@@ -30,8 +16,10 @@ pub struct Tmux {
 pub const PROMPT: &str = "READY$";
 
 impl Tmux {
-    /// Starts a server with one `width`×`height` window, and waits for the prompt.
+    /// Starts a server with one `width`×`height` window, and waits for the prompt; fails
+    /// the test when tmux is not installed ([`crate::tools`]).
     pub fn start(width: u16, height: u16) -> Self {
+        crate::tools::require("tmux", "-V", "tmux");
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let server = format!(
             "taskscope-e2e-{}-{}",

@@ -662,10 +662,8 @@ fn a_stall_stack_of_a_cpu_loop_says_busy_and_names_the_loop() {
 /// Ctrl-C typed at a real terminal: `check` (in the terminal's foreground) forwards it to
 /// the command's process group, and reports the run as interrupted.
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn ctrl_c_at_a_terminal_stops_the_command_and_reports_an_interrupted_run() {
-    if !taskscope_e2e::tmux::have_tmux() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("started");
     let tmux = taskscope_e2e::tmux::Tmux::start(120, 30);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use console_api::instrument::InstrumentRequest;
 use console_api::instrument::instrument_client::InstrumentClient;
 use taskscope_e2e::check::{Checked, check_args};
-use taskscope_e2e::tmux::{Tmux, have_tmux, tab_count};
+use taskscope_e2e::tmux::{Tmux, tab_count};
 use taskscope_e2e::{PATIENCE, Running, command, free_port, location_of_line, taskscope};
 
 /// `file:line:col` of the `tokio::spawn` on (or just above) the line marked `marker`.
@@ -265,10 +265,8 @@ fn tokio_console_reads_the_tasks_of_an_app_running_the_probe_with_the_console_op
 }
 
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn the_dashboard_shows_a_console_subscriber_apps_tasks_and_flags_its_stall_and_lost_waker() {
-    if !have_tmux() {
-        return;
-    }
     let tmux = Tmux::start(160, 40);
     let address = free_address();
     let mut app = App::start(

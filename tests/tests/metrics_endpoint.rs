@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use taskscope_e2e::{Location, Running, command, fault_location, free_port};
+use taskscope_e2e::{Location, Running, command, fault_location, free_port, tools};
 
 /// The `metrics_stall` example serving metrics on a loopback port; killed on drop.
 struct App {
@@ -265,25 +265,9 @@ struct Prometheus {
 }
 
 impl Prometheus {
-    /// `None` (after saying why) when the binary is missing outside CI; under CI (`CI`
-    /// set) a missing Prometheus fails the test: `.ci/run` installs it.
-    fn start(target: SocketAddr) -> Option<Self> {
-        if Command::new("prometheus")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "prometheus is not installed, and CI must run this test: `.ci/run` installs \
-                 the Debian package `prometheus`"
-            );
-            eprintln!(
-                "SKIPPED: prometheus is not installed (apt-get install prometheus); this test \
-                 runs under CI"
-            );
-            return None;
-        }
+    /// Starts Prometheus; fails the test when it is not installed ([`tools::require`]).
+    fn start(target: SocketAddr) -> Self {
+        tools::require("prometheus", "--version", "prometheus");
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
@@ -314,7 +298,7 @@ impl Prometheus {
             _dir: dir,
         };
         prometheus.wait_ready();
-        Some(prometheus)
+        prometheus
     }
 
     fn wait_ready(&self) {
@@ -352,11 +336,10 @@ fn percent_encode(text: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(missing_prometheus, ignore = "needs prometheus")]
 fn prometheus_scrapes_the_stalls_of_the_right_spawn_site_into_its_histogram() {
     let app = App::start(&[]);
-    let Some(prometheus) = Prometheus::start(app.address) else {
-        return;
-    };
+    let prometheus = Prometheus::start(app.address);
     let Location { file, line, column } = fault_location("src/bin/metrics_stall.rs", "stall");
     let selector = format!("{{job=\"app\",site=\"{file}:{line}:{column}\"}}");
     let stalls = format!("taskscope_stalls_total{selector}");

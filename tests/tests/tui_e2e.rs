@@ -3,8 +3,9 @@
 //! read back from the screen.
 //!
 //! Each test runs its own tmux server (`tmux -L <unique name>`), so tests run in parallel
-//! and never touch the user's sessions. Without tmux the tests say so and pass (CI
-//! installs it in `.ci/run`).
+//! and never touch the user's sessions. Without tmux they are skipped, counted as
+//! ignored (`needs tmux`), outside CI, and fail under CI (`.ci/run` installs it):
+//! `src/tools.rs`.
 //!
 //! Timing: the only timing assertion is that a stall shows up on screen within 2 s of it
 //! starting; every other wait has a wide margin.
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use taskscope_e2e::tmux::{PROMPT, Tmux, have_tmux, tab_count};
+use taskscope_e2e::tmux::{PROMPT, Tmux, tab_count};
 use taskscope_e2e::{PATIENCE, Running, command, example, taskscope};
 
 /// An example program serving its probe on a Unix socket; killed when dropped.
@@ -55,10 +56,8 @@ fn assert_terminal_restored(tmux: &Tmux) {
 }
 
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn a_stall_shows_up_within_two_seconds_of_starting() {
-    if !have_tmux() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
     let tmux = Tmux::start(100, 30);
@@ -97,10 +96,8 @@ fn a_stall_shows_up_within_two_seconds_of_starting() {
 }
 
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn attach_filter_sort_details_views_and_quit() {
-    if !have_tmux() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
     // `forever` stalls 150 ms every second until killed.
@@ -173,10 +170,8 @@ fn attach_filter_sort_details_views_and_quit() {
 }
 
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn a_restarted_target_gets_a_fresh_view_and_a_notice() {
-    if !have_tmux() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
     let first = App::start("forever", &socket);
@@ -206,10 +201,8 @@ fn a_restarted_target_gets_a_fresh_view_and_a_notice() {
 }
 
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn replay_jumps_to_the_stall_of_a_recording() {
-    if !have_tmux() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let recording = dir.path().join("blocking_sleep.tsrec");
     let status = Command::new(example("blocking_sleep"))
@@ -247,10 +240,8 @@ fn replay_jumps_to_the_stall_of_a_recording() {
 }
 
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn the_demo_shows_every_kind_of_problem_and_stops_its_workload() {
-    if !have_tmux() {
-        return;
-    }
     let tmux = Tmux::start(120, 36);
     tmux.run(&format!("{} demo", taskscope().display()));
     // The rows are drawn after the tabs' counts: the lost waker's row is waited for too,
@@ -283,10 +274,8 @@ fn the_demo_shows_every_kind_of_problem_and_stops_its_workload() {
 /// A peer that accepts the connection and never answers: the dashboard says so, names the
 /// address, keeps retrying, and quits on `q` as usual.
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn a_silent_peer_is_shown_as_not_answering_and_retried() {
-    if !have_tmux() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("silent.sock");
     let _silent = std::os::unix::net::UnixListener::bind(&socket).unwrap();
@@ -307,10 +296,8 @@ fn a_silent_peer_is_shown_as_not_answering_and_retried() {
 const FOREVER_SLEEP: &str = "forever.rs:12";
 
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn d_takes_a_dump_and_the_waiting_view_groups_the_tasks_by_their_await() {
-    if !have_tmux() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
     let _app = App::start("forever", &socket);
