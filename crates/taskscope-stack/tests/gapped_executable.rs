@@ -16,6 +16,9 @@ use std::time::Duration;
 
 use taskscope_stack::{Frame, Sampler, Symbolizer, ThreadTarget};
 
+mod support;
+use support::{FUTEX, wait_until_blocked};
+
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `[start, end)` of the main program's `PT_LOAD` segments at run time, with whether
@@ -80,7 +83,8 @@ fn this_executable_leaves_an_unmapped_page_between_its_unwind_tables_and_its_cod
 #[inline(never)]
 fn inner_waiter(report: &Sender<ThreadTarget>, release: &Receiver<()>) {
     report.send(Sampler::current_thread()).unwrap();
-    release.recv_timeout(TIMEOUT).ok();
+    // Until released, or until the test has failed (and dropped the sender).
+    release.recv().ok();
 }
 
 #[inline(never)]
@@ -100,7 +104,7 @@ fn a_stack_through_the_executables_own_code_keeps_every_caller() {
     let (release, released) = channel();
     let thread = std::thread::spawn(move || outer_caller(report, released));
     let target = target.recv().unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until_blocked(target.tid(), FUTEX);
     let addrs = sampler.sample(&target, TIMEOUT).expect("sample");
     release.send(()).unwrap();
     thread.join().unwrap();

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use taskscope_stack::{Activity, Frame, Sampler, Symbolizer, ThreadTarget, classify, user_frames};
 
+mod support;
+use support::{FUTEX, READ, SLEEP, wait_until_blocked};
+
 const TIMEOUT: Duration = Duration::from_secs(5);
 const THIS_FILE: &str = "tests/sampling.rs";
 
@@ -76,17 +79,21 @@ fn assert_blocked_in(frames: &[Frame], blocking: &[&str], helper: &str, line: u3
     assert_eq!(h.line, Some(line), "line of the blocking call\n{context}");
 }
 
+/// Far longer than the test: a sleep cannot be cut short, so the thread is left asleep
+/// (not joined) rather than trusted to still be asleep after a shorter nap.
+const NAP: Duration = Duration::from_secs(3600);
+
 #[inline(never)]
 fn nap(report: Sender<(ThreadTarget, u32)>) {
     let me = Sampler::current_thread();
     report.send((me, line!() + 1)).unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(NAP);
 }
 
 #[test]
 fn sleeping_thread_names_sleep_and_the_line() {
-    let (target, line, handle) = spawn_reporting(nap);
-    std::thread::sleep(Duration::from_millis(100));
+    let (target, line, _asleep) = spawn_reporting(nap);
+    wait_until_blocked(target.tid(), SLEEP);
     let mut sym = Symbolizer::new();
     let first = stack_of(&target, &mut sym);
     assert_blocked_in(&first, &["std::thread::", "sleep"], "nap", line);
@@ -99,7 +106,6 @@ fn sleeping_thread_names_sleep_and_the_line() {
         "{}",
         render(&second)
     );
-    handle.join().unwrap();
 }
 
 #[inline(never)]
@@ -127,7 +133,7 @@ fn fifo_reader_names_read_and_the_line() {
     let (target, line, handle) = spawn_reporting(move |tx| {
         read_fifo(fifo, tx);
     });
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until_blocked(target.tid(), READ);
     let mut sym = Symbolizer::new();
     let first = stack_of(&target, &mut sym);
     assert_blocked_in(&first, &["Read", "read"], "read_fifo", line);
@@ -161,7 +167,7 @@ fn contended_mutex_names_lock_and_the_line() {
     let (target, line, handle) = spawn_reporting(move |tx| {
         assert_eq!(take_lock(&lock2, tx), 7);
     });
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until_blocked(target.tid(), FUTEX);
     let mut sym = Symbolizer::new();
     let first = stack_of(&target, &mut sym);
     assert_blocked_in(&first, &["Mutex", "lock"], "take_lock", line);

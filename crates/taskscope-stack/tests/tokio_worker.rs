@@ -5,12 +5,19 @@ use std::time::Duration;
 
 use taskscope_stack::{Activity, Sampler, Symbolizer, ThreadTarget, classify, user_frames};
 
-async fn handle_request(report: Sender<(ThreadTarget, u32)>) -> u32 {
+mod support;
+use support::{SLEEP, wait_until_blocked};
+
+/// Far longer than the test: the worker is left blocked when the test ends (the runtime
+/// is shut down without waiting for it), rather than trusted to still be blocked after a
+/// shorter sleep.
+const BLOCKED_FOR: Duration = Duration::from_secs(3600);
+
+async fn handle_request(report: Sender<(ThreadTarget, u32)>) {
     let me = Sampler::current_thread();
     report.send((me, line!() + 1)).unwrap();
-    std::thread::sleep(Duration::from_millis(1500)); // blocking call in async code
+    std::thread::sleep(BLOCKED_FOR); // blocking call in async code
     tokio::task::yield_now().await;
-    7
 }
 
 #[test]
@@ -21,9 +28,9 @@ fn blocking_call_in_an_async_fn_on_a_tokio_worker() {
         .build()
         .unwrap();
     let (tx, rx) = channel();
-    let task = rt.spawn(handle_request(tx));
+    rt.spawn(handle_request(tx));
     let (worker, line) = rx.recv().unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until_blocked(worker.tid(), SLEEP);
 
     let mut sym = Symbolizer::new();
     let mut samples = Vec::new();
@@ -59,5 +66,5 @@ fn blocking_call_in_an_async_fn_on_a_tokio_worker() {
         "the full stack goes through the runtime\n{context}"
     );
     assert_eq!(classify(&samples), Some(Activity::Blocked), "{context}");
-    assert_eq!(rt.block_on(task).unwrap(), 7);
+    rt.shutdown_background();
 }
