@@ -2,9 +2,13 @@
 //! stops it whatever the test's outcome, a loopback port, and a gRPC client with the
 //! token.
 
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::collections::HashSet;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use taskscope_api::v1;
+
+use crate::Location;
 use crate::build::example;
 
 /// An example's command with the probe quiet on the network and nothing inherited from
@@ -44,6 +48,15 @@ impl Running {
             .as_ref()
             .expect("the child is only taken by `stop`")
             .id()
+    }
+
+    /// Its stdin, which the command was given as a pipe; the process reads end of file
+    /// once this is dropped.
+    pub fn stdin(&mut self) -> ChildStdin {
+        self.child()
+            .stdin
+            .take()
+            .expect("stdin is a pipe, taken once")
     }
 
     /// Its exit status, if it has exited.
@@ -102,6 +115,60 @@ impl Served {
     /// A client of its probe, once it serves ([`connect`]).
     pub async fn connect(&self) -> Client {
         connect(&self.url()).await
+    }
+
+    /// Waits (a minute at most) until the probe's snapshot holds at least `count` live
+    /// tasks spawned at `at`: every one of them spawned and taken in by the probe.
+    pub fn wait_for_live_tasks(&self, at: &Location, count: usize) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut client = self.connect().await;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut seen = None;
+            while Instant::now() < deadline {
+                // A refused or failed page (the snapshot's rate limits) is tried again.
+                if let Ok(live) = live_tasks_at(&mut client, at).await {
+                    if live >= count {
+                        return;
+                    }
+                    seen = Some(live);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            panic!("the probe saw {seen:?} live tasks spawned at {at} in 60 s, not {count}");
+        });
+    }
+}
+
+/// The live tasks spawned at `at` in one snapshot of the probe (every page of it).
+async fn live_tasks_at(client: &mut Client, at: &Location) -> Result<usize, tonic::Status> {
+    let (mut spawned, mut ended) = (HashSet::new(), HashSet::new());
+    let mut page_token = 0;
+    loop {
+        let page = client
+            .snapshot(v1::SnapshotRequest { page_token })
+            .await?
+            .into_inner();
+        let update = page.update.unwrap_or_default();
+        spawned.extend(
+            update
+                .spawned
+                .iter()
+                .filter(|task| {
+                    task.location
+                        .as_ref()
+                        .is_some_and(|l| l.file == at.file && l.line == at.line)
+                })
+                .map(|task| task.id),
+        );
+        ended.extend(update.ended.iter().map(|task| task.id));
+        if page.next_page_token == 0 {
+            return Ok(spawned.difference(&ended).count());
+        }
+        page_token = page.next_page_token;
     }
 }
 

@@ -131,6 +131,26 @@ pub fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
+/// The loopback TCP connections accepted on `port` that their server still holds open
+/// (`/proc/net/tcp`: established, or closed by the client and not yet by the server).
+pub fn open_connections(port: u16) -> usize {
+    const ESTABLISHED: &str = "01";
+    const CLOSE_WAIT: &str = "08";
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&local.as_str())
+                && fields
+                    .get(3)
+                    .is_some_and(|state| matches!(*state, ESTABLISHED | CLOSE_WAIT))
+        })
+        .count()
+}
+
 /// CPU time (user + system, in clock ticks) of `pid`'s threads named `name`.
 pub fn thread_cpu_ticks(pid: u32, name: &str) -> u64 {
     let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use taskscope_api::v1;
 use taskscope_api::v1::probe_client::ProbeClient;
 use taskscope_e2e::hostile::{self, MAX_WINDOW, RawH2};
-use taskscope_e2e::{Running, Served, TOKEN, command, with_token};
+use taskscope_e2e::{Running, Served, TOKEN, command, location_of_line, wait_until, with_token};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -44,8 +44,13 @@ impl App {
             app.serves(Duration::from_secs(30)),
             "the app never served a snapshot"
         );
-        // Every task spawned and seen, the first deltas published.
-        std::thread::sleep(Duration::from_secs(2));
+        // Every task spawned and seen by the probe, and the connections made to check
+        // closed by the app again: what the tests measure starts from the app alone.
+        let lives = location_of_line("src/bin/busy.rs", "tokio::spawn(async move", "spawn");
+        app.served.wait_for_live_tasks(&lives, tasks as usize);
+        wait_until("the app closing the connections of its checks", || {
+            hostile::open_connections(app.port) == 0
+        });
         app
     }
 

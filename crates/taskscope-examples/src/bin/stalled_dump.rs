@@ -1,6 +1,8 @@
 //! A service with one task parked on a `Notify` and, half a second in, one poll that
-//! blocks its worker for two seconds: a dump asked for during that stall cannot pause the
-//! runtime, and must say so at once instead of holding the other workers.
+//! blocks its worker until a line arrives on stdin (Enter, when run by hand; a test holds
+//! the pipe): a dump asked for during that stall cannot pause the runtime, and must say so
+//! at once instead of holding the other workers. Whoever started it ends the stall, so a
+//! test needs no clock to know the dump was answered while the stall lasted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,8 @@ async fn main() {
     tokio::spawn(wait_forever(go.clone()));
     tokio::spawn(async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        std::thread::sleep(Duration::from_secs(2)); // FAULT: stall
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line); // FAULT: stall
     });
     tokio::time::sleep(Duration::from_secs(60)).await;
 }
