@@ -1,9 +1,11 @@
-//! The docs held to the code: the environment tables list exactly the variables the probe
-//! and the CLI read, every flag of every command has an example, and the dashboard's key
-//! table is the key help the dashboard itself shows; every `taskscope` command the docs
-//! and `--help` show parses, every file of the repository they name exists, and CI runs
-//! the README's test command. A change to either side that the other does not follow
-//! fails here, naming what to add or remove.
+//! The docs held to the code: the environment tables (the README's, the guide's, the
+//! probe's API docs') list exactly the variables the probe and the CLI read, `docs/ci.md`
+//! lists what `check` sets with the values it sets, every flag of every command has an
+//! example, the dashboard's key table is the key help the dashboard itself shows, and the
+//! sizes `docs/architecture.md` quotes are the constants' values; every `taskscope`
+//! command the docs and `--help` show parses, every file of the repository they name
+//! exists, and CI runs the README's test command. A change to either side that the other
+//! does not follow fails here, naming what to add or remove.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -178,6 +180,82 @@ fn readme_and_guide_tables_list_exactly_the_variables_read() {
 /// contributing guide names: read by that test, not by the probe or the CLI.
 fn maintainer_variables() -> BTreeSet<String> {
     variables_in(&read("crates/taskscope-api/tests/generated_is_fresh.rs"))
+}
+
+/// The variables in the first column of the settings table of the probe's API docs
+/// (`crates/taskscope/src/lib.rs`, rows starting ``//! | `TASKSCOPE_``); a row may name
+/// two (`TASKSCOPE_TLS_CERT`, `TASKSCOPE_TLS_KEY`).
+fn api_docs_table_variables() -> BTreeSet<String> {
+    read("crates/taskscope/src/lib.rs")
+        .lines()
+        .filter_map(|line| line.strip_prefix("//! | `TASKSCOPE_"))
+        .filter_map(|rest| rest.split(" |").next())
+        .flat_map(|first| variables_in(&format!("`TASKSCOPE_{first}")))
+        .collect()
+}
+
+#[test]
+fn the_probes_api_docs_list_exactly_the_variables_it_reads() {
+    let expected = probe_variables();
+    let found = api_docs_table_variables();
+    assert_eq!(
+        found,
+        expected,
+        "the settings table of crates/taskscope/src/lib.rs: {}",
+        differences(&expected, &found)
+    );
+}
+
+/// The variables `check` gives the processes it starts (`check/child.rs`, each
+/// `.env("TASKSCOPE_…", value)`), with the value where it is a literal.
+fn check_sets() -> Vec<(String, Option<String>)> {
+    let code = read("crates/taskscope-cli/src/check/child.rs");
+    code.split(".env(")
+        .skip(1)
+        .filter_map(|call| {
+            let call = call.trim_start().strip_prefix('"')?;
+            let (name, rest) = call.split_once('"')?;
+            let value = rest
+                .trim_start()
+                .strip_prefix(',')?
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|literal| literal.split_once('"'))
+                .map(|(value, _)| value.to_owned());
+            name.starts_with("TASKSCOPE_")
+                .then(|| (name.to_owned(), value))
+        })
+        .collect()
+}
+
+#[test]
+fn the_ci_docs_list_exactly_what_check_sets() {
+    let sets = check_sets();
+    assert!(sets.len() >= 4, "only {sets:?} found in check/child.rs");
+    let docs = read("docs/ci.md");
+    let rows: Vec<&str> = docs
+        .lines()
+        .skip_while(|line| !line.starts_with("`check` gives the processes it starts"))
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .skip(2)
+        .collect();
+    let expected: BTreeSet<String> = sets.iter().map(|(name, _)| name.clone()).collect();
+    let found: BTreeSet<String> = rows.iter().flat_map(|row| variables_in(row)).collect();
+    assert_eq!(
+        found,
+        expected,
+        "docs/ci.md's table of what `check` sets: {}",
+        differences(&expected, &found)
+    );
+    for (name, value) in sets {
+        let Some(value) = value else { continue };
+        let row = format!("| `{name}` | `{value}` |");
+        assert!(
+            rows.iter().any(|line| line.starts_with(&row)),
+            "check/child.rs sets {name}={value}; docs/ci.md's table should say `{row}`"
+        );
+    }
 }
 
 #[test]
@@ -457,5 +535,97 @@ fn every_documented_command_parses() {
         refused.is_empty(),
         "the docs show commands taskscope refuses:\n{}",
         refused.join("\n")
+    );
+}
+
+/// The sizes `docs/architecture.md` quotes, each with the constant that sets it: the file
+/// (found by name anywhere under `crates/taskscope/src`, so that moving it between
+/// folders does not matter), the constant, and the phrase the docs quote it in, `{}`
+/// standing for its value (counts as `16,384`, byte sizes as `16 MiB`).
+const QUOTED_SIZES: [(&str, &str, &str); 8] = [
+    ("task_table.rs", "INDEX_SLOTS", "{}-slot index"),
+    ("task_table.rs", "SHARDS", "one of {} shard locks"),
+    ("watchers.rs", "BUDGET", "{} beyond the first snapshot"),
+    (
+        "server.rs",
+        "STREAMS_PER_CONNECTION",
+        "connections of {} streams",
+    ),
+    ("recycle.rs", "POOL", "a pool of at most {}"),
+    ("intern.rs", "MAX_NAMES", "at most {} names"),
+    ("aggregator.rs", "RETAINED_STALLS", "Ended stalls: {}"),
+    ("aggregator.rs", "MAX_UPDATE_BYTES", "No message over {}"),
+];
+
+/// The value of `const NAME: type = EXPR;` in the one file called `file` under the
+/// probe's sources, where EXPR is a product of integers and shifts (`16 * 1024`,
+/// `1_000`, `1 << 20`).
+fn constant(file: &str, name: &str) -> u64 {
+    let mut found: Vec<u64> = sources("crates/taskscope/src")
+        .into_iter()
+        .filter(|(path, _)| path.file_name().is_some_and(|f| f == file))
+        .filter_map(|(path, text)| {
+            let at = text.find(&format!("const {name}: "))?;
+            let (_, rest) = text[at..].split_once('=')?;
+            let expression = rest.split(';').next()?.replace('_', "");
+            let value = expression
+                .split('*')
+                .map(|term| match term.split_once("<<") {
+                    Some((base, shift)) => {
+                        Some(base.trim().parse::<u64>().ok()? << shift.trim().parse::<u32>().ok()?)
+                    }
+                    None => term.trim().parse::<u64>().ok(),
+                });
+            let product = value.product::<Option<u64>>();
+            Some(product.unwrap_or_else(|| {
+                panic!("{}: `{name}` is not a product of integers", path.display())
+            }))
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "`const {name}` in one file called {file}: {found:?}"
+    );
+    found.remove(0)
+}
+
+/// `value` as the docs write it: a byte size in whole MiB (`16 MiB`) when `MiB` is meant,
+/// otherwise with thousands separated (`16,384`).
+fn as_docs_write(value: u64, bytes: bool) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes && value % MIB == 0 {
+        return format!("{} MiB", value / MIB);
+    }
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[test]
+fn the_sizes_the_architecture_quotes_are_the_codes() {
+    // Line breaks and indentation are spaces to a reader.
+    let docs = read("docs/architecture.md")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut wrong = Vec::new();
+    for (file, name, phrase) in QUOTED_SIZES {
+        let bytes = name.ends_with("BYTES") || name == "BUDGET";
+        let quoted = phrase.replace("{}", &as_docs_write(constant(file, name), bytes));
+        if !docs.contains(&quoted) {
+            wrong.push(format!("{file} {name}: \"{quoted}\""));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "docs/architecture.md does not quote these sizes as the code sets them (say them \
+         so, or follow a change of wording in QUOTED_SIZES): {wrong:#?}"
     );
 }
