@@ -16,8 +16,8 @@ use crate::serve::runner::Command;
 /// The longest a process exit waits for the probe.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 
-/// The probes to flush at process exit: the exit handler (`atexit`) takes no arguments,
-/// so it finds them here. Registered once (`REGISTER`).
+/// The probes started in this process, to flush at process exit: the exit handler
+/// (`atexit`) takes no arguments, so it finds them here. Registered once (`REGISTER`).
 static PROBES: Mutex<Vec<mpsc::UnboundedSender<Command>>> = Mutex::new(Vec::new());
 static REGISTER: std::sync::Once = std::sync::Once::new();
 
@@ -45,7 +45,9 @@ pub(crate) fn first_probe() -> Option<mpsc::UnboundedSender<Command>> {
         .cloned()
 }
 
-/// Publishes everything pending on every probe and waits (bounded) for it to be written.
+/// Publishes everything pending on the probe still running and waits (bounded) for it to
+/// be written. One probe runs at a time (`builder.rs`, `RUNNING`); one shut down earlier
+/// has flushed already and no longer takes the command.
 pub(crate) fn flush_all() {
     let deadline = Instant::now() + EXIT_WAIT;
     let probes = PROBES.lock().map(|p| p.clone()).unwrap_or_default();

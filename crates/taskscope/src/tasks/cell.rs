@@ -84,7 +84,9 @@ impl Identity {
     }
 }
 
-/// How a task ended, decided when its span closed (see `outcome.rs`).
+/// How a task ended, decided at its end from the facts recorded on the task as they
+/// happened: on the tracing route when its span closes, on the hooks route where tokio
+/// runs the termination hook (see `outcome.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct End {
     pub(crate) at_ns: u64,
