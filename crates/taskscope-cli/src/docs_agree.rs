@@ -594,13 +594,13 @@ fn constant(file: &str, name: &str) -> u64 {
 /// otherwise with thousands separated (`16,384`).
 fn as_docs_write(value: u64, bytes: bool) -> String {
     const MIB: u64 = 1024 * 1024;
-    if bytes && value % MIB == 0 {
+    if bytes && value.is_multiple_of(MIB) {
         return format!("{} MiB", value / MIB);
     }
     let digits = value.to_string();
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

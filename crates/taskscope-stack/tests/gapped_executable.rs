@@ -17,7 +17,7 @@ use std::time::Duration;
 use taskscope_stack::{Frame, Sampler, Symbolizer, ThreadTarget};
 
 mod support;
-use support::{FUTEX, wait_until_blocked};
+use support::wait_until_blocked;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -104,7 +104,7 @@ fn a_stack_through_the_executables_own_code_keeps_every_caller() {
     let (release, released) = channel();
     let thread = std::thread::spawn(move || outer_caller(report, released));
     let target = target.recv().unwrap();
-    wait_until_blocked(target.tid(), FUTEX);
+    wait_until_blocked(target.tid(), "futex");
     let addrs = sampler.sample(&target, TIMEOUT).expect("sample");
     release.send(()).unwrap();
     thread.join().unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use taskscope_stack::{Activity, Frame, Sampler, Symbolizer, ThreadTarget, classify, user_frames};
 
 mod support;
-use support::{FUTEX, READ, SLEEP, wait_until_blocked};
+use support::wait_until_blocked;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const THIS_FILE: &str = "tests/sampling.rs";
@@ -93,7 +93,7 @@ fn nap(report: Sender<(ThreadTarget, u32)>) {
 #[test]
 fn sleeping_thread_names_sleep_and_the_line() {
     let (target, line, _asleep) = spawn_reporting(nap);
-    wait_until_blocked(target.tid(), SLEEP);
+    wait_until_blocked(target.tid(), "sleep");
     let mut sym = Symbolizer::new();
     let first = stack_of(&target, &mut sym);
     assert_blocked_in(&first, &["std::thread::", "sleep"], "nap", line);
@@ -133,7 +133,7 @@ fn fifo_reader_names_read_and_the_line() {
     let (target, line, handle) = spawn_reporting(move |tx| {
         read_fifo(fifo, tx);
     });
-    wait_until_blocked(target.tid(), READ);
+    wait_until_blocked(target.tid(), "read");
     let mut sym = Symbolizer::new();
     let first = stack_of(&target, &mut sym);
     assert_blocked_in(&first, &["Read", "read"], "read_fifo", line);
@@ -167,7 +167,7 @@ fn contended_mutex_names_lock_and_the_line() {
     let (target, line, handle) = spawn_reporting(move |tx| {
         assert_eq!(take_lock(&lock2, tx), 7);
     });
-    wait_until_blocked(target.tid(), FUTEX);
+    wait_until_blocked(target.tid(), "futex");
     let mut sym = Symbolizer::new();
     let first = stack_of(&target, &mut sym);
     assert_blocked_in(&first, &["Mutex", "lock"], "take_lock", line);

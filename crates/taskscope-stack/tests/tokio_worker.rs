@@ -6,7 +6,7 @@ use std::time::Duration;
 use taskscope_stack::{Activity, Sampler, Symbolizer, ThreadTarget, classify, user_frames};
 
 mod support;
-use support::{SLEEP, wait_until_blocked};
+use support::wait_until_blocked;
 
 /// Far longer than the test: the worker is left blocked when the test ends (the runtime
 /// is shut down without waiting for it), rather than trusted to still be blocked after a
@@ -30,7 +30,7 @@ fn blocking_call_in_an_async_fn_on_a_tokio_worker() {
     let (tx, rx) = channel();
     rt.spawn(handle_request(tx));
     let (worker, line) = rx.recv().unwrap();
-    wait_until_blocked(worker.tid(), SLEEP);
+    wait_until_blocked(worker.tid(), "sleep");
 
     let mut sym = Symbolizer::new();
     let mut samples = Vec::new();

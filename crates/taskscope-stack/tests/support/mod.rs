@@ -7,34 +7,47 @@ use std::time::{Duration, Instant};
 /// How long a thread gets to reach its blocking call: wide, for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The system calls `std::thread::sleep` blocks in (glibc makes `nanosleep` a
-/// `clock_nanosleep`).
-pub const SLEEP: &[libc::c_long] = &[libc::SYS_nanosleep, libc::SYS_clock_nanosleep];
-/// The system call a blocking `read` blocks in.
-pub const READ: &[libc::c_long] = &[libc::SYS_read];
-/// The system call std's locks and channels wait in.
-pub const FUTEX: &[libc::c_long] = &[libc::SYS_futex];
-
-/// The system call thread `tid` of this process is blocked in now, if it is blocked in
-/// one (`/proc/self/task/<tid>/syscall` reads `running` while it runs).
-fn blocked_in(tid: i32) -> Option<libc::c_long> {
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+/// The system calls a blocking call of this name waits in: `sleep` (`std::thread::sleep`;
+/// glibc makes `nanosleep` a `clock_nanosleep`), `read`, or `futex` (std's locks and
+/// channels).
+fn system_calls(call: &str) -> &'static [libc::c_long] {
+    match call {
+        "sleep" => &[libc::SYS_nanosleep, libc::SYS_clock_nanosleep],
+        "read" => &[libc::SYS_read],
+        "futex" => &[libc::SYS_futex],
+        other => panic!("no system calls known for `{other}`"),
+    }
 }
 
-/// Waits until thread `tid` of this process is blocked in one of `syscalls`; panics,
-/// saying where it was, after [`PATIENCE`].
-pub fn wait_until_blocked(tid: i32, syscalls: &[libc::c_long]) {
+/// The system call thread `tid` of this process is asleep in now, if it is: its state is
+/// `S` (a thread merely preempted inside a call, such as the futex wake of a channel
+/// send, is runnable, not asleep), and `/proc/self/task/<tid>/syscall` names the call.
+fn asleep_in(tid: i32) -> Option<libc::c_long> {
+    let task = format!("/proc/self/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{task}/stat")).ok()?;
+    // The state follows the command's closing parenthesis.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    if state != "S" {
+        return None;
+    }
+    let syscall = std::fs::read_to_string(format!("{task}/syscall")).ok()?;
+    syscall.split_whitespace().next()?.parse().ok()
+}
+
+/// Waits until thread `tid` of this process is asleep in the blocking call `call`
+/// ([`system_calls`]); panics, saying where it was, after [`PATIENCE`].
+pub(crate) fn wait_until_blocked(tid: i32, call: &str) {
+    let expected = system_calls(call);
     let start = Instant::now();
     loop {
-        let now = blocked_in(tid);
-        if now.is_some_and(|call| syscalls.contains(&call)) {
+        let now = asleep_in(tid);
+        if now.is_some_and(|number| expected.contains(&number)) {
             return;
         }
         assert!(
             start.elapsed() < PATIENCE,
-            "thread {tid} never blocked in one of the system calls {syscalls:?} within \
-             {PATIENCE:?}; last seen in {now:?}"
+            "thread {tid} was not asleep in `{call}` (system calls {expected:?}) within \
+             {PATIENCE:?}; last seen asleep in {now:?}"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
