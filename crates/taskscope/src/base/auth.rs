@@ -1,8 +1,9 @@
 //! Who may call the probe: on TCP, only clients presenting the token; on a Unix socket,
 //! only the app's user (the socket file is created 0600, see `server.rs`).
 //!
-//! Without `TASKSCOPE_TOKEN`, a random token is drawn at start and written, 0600, to the
-//! token file (`taskscope_api::token`), where the CLI of the same user finds it. Loopback
+//! Without `TASKSCOPE_TOKEN`, a random token is drawn at start from the operating system
+//! (`getrandom`) and written, 0600, to the token file (`taskscope_api::token`), where the
+//! CLI of the same user finds it; when the draw fails, TCP is not served at all. Loopback
 //! is no boundary between users of one host: every local user can connect to
 //! `127.0.0.1`, and the probe streams the app's arguments, spawn locations and stacks.
 
@@ -15,17 +16,38 @@ use tonic::Status;
 
 use crate::base::config::{Bind, Config, TokenSetting};
 
-/// The token every TCP request must carry, if any.
-#[derive(Clone)]
+/// The token every TCP request must carry, if any (the default: none, for a Unix socket,
+/// `TASKSCOPE_TOKEN=off` on loopback, or a server with no token of its own).
+#[derive(Clone, Default)]
 pub(crate) struct Token(Option<std::sync::Arc<str>>);
 
+/// Why the probe cannot serve on TCP.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TokenError {
+    /// Serving without a token, or with one that could be guessed, would hand the app's
+    /// internals to every local user.
+    #[error(
+        "cannot draw a random token from the operating system ({0}), so not serving on \
+         TCP; set TASKSCOPE_TOKEN, or serve on a Unix socket (TASKSCOPE_BIND=unix:PATH)"
+    )]
+    NoRandomness(getrandom::Error),
+}
+
 /// Decides the token for `config`'s bind; writes the token file when one is drawn.
-pub(crate) fn token_for(config: &Config) -> Token {
+pub(crate) fn token_for(config: &Config) -> Result<Token, TokenError> {
+    token_drawn_by(config, random_token)
+}
+
+/// [`token_for`], with `draw` making the random token.
+fn token_drawn_by(
+    config: &Config,
+    draw: impl FnOnce() -> Result<String, getrandom::Error>,
+) -> Result<Token, TokenError> {
     let Bind::Tcp(addr) = config.bind else {
-        return Token(None);
+        return Ok(Token(None));
     };
     let token = match &config.token {
-        TokenSetting::Off if addr.ip().is_loopback() => return Token(None),
+        TokenSetting::Off if addr.ip().is_loopback() => return Ok(Token(None)),
         TokenSetting::Fixed(token) => token.clone(),
         TokenSetting::Off | TokenSetting::Generate => {
             if config.token == TokenSetting::Off {
@@ -33,7 +55,7 @@ pub(crate) fn token_for(config: &Config) -> Token {
                     "TASKSCOPE_TOKEN=off is for loopback addresses only; a token is required",
                 );
             }
-            let token = random_token();
+            let token = draw().map_err(TokenError::NoRandomness)?;
             if let Err(e) = write_token_file(&token) {
                 crate::base::diag::warn(&format!(
                     "cannot write the probe's token file: {e}; clients must be given \
@@ -43,7 +65,7 @@ pub(crate) fn token_for(config: &Config) -> Token {
             token
         }
     };
-    Token(Some(token.into()))
+    Ok(Token(Some(token.into())))
 }
 
 impl Token {
@@ -77,20 +99,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// 256 random bits from the kernel, in hex; the clock and pid only if that fails.
-fn random_token() -> String {
+/// 256 random bits from the operating system (`getrandom`), in hex. There is no fallback:
+/// a token made from anything else (the clock, the pid) could be guessed.
+fn random_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
-    let read = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
-    if read.is_err() {
-        use std::hash::{BuildHasher, Hasher};
-        for chunk in bytes.chunks_mut(8) {
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u32(std::process::id());
-            chunk.copy_from_slice(&hasher.finish().to_le_bytes());
-        }
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn token_directory() -> PathBuf {
@@ -200,7 +214,7 @@ mod tests {
 
     #[test]
     fn drawn_tokens_are_long_and_differ() {
-        let (a, b) = (random_token(), random_token());
+        let (a, b) = (random_token().unwrap(), random_token().unwrap());
         assert_eq!(a.len(), 64);
         assert_ne!(a, b);
         assert!(token::problem(&a).is_none());
@@ -213,14 +227,33 @@ mod tests {
             token: TokenSetting::Fixed("0123456789abcdef".into()),
             ..Config::default()
         };
-        assert_eq!(token_for(&config).0.as_deref(), Some("0123456789abcdef"));
+        let token = |config: &Config| token_for(config).unwrap().0;
+        assert_eq!(token(&config).as_deref(), Some("0123456789abcdef"));
         config.token = TokenSetting::Off;
-        assert!(token_for(&config).0.is_none());
+        assert!(token(&config).is_none());
         config.bind = Bind::parse("unix:/tmp/x.sock").unwrap();
         config.token = TokenSetting::Fixed("0123456789abcdef".into());
         assert!(
-            token_for(&config).0.is_none(),
+            token(&config).is_none(),
             "a Unix socket is guarded by its mode"
         );
+    }
+
+    #[test]
+    fn without_randomness_tcp_is_not_served() {
+        let failing = || Err(getrandom::Error::UNSUPPORTED);
+        let config = Config {
+            bind: Bind::parse("127.0.0.1:1").unwrap(),
+            token: TokenSetting::Generate,
+            ..Config::default()
+        };
+        let refused = token_drawn_by(&config, failing).err().expect("refused");
+        assert!(refused.to_string().contains("TASKSCOPE_TOKEN"), "{refused}");
+        // Where no token is drawn, randomness is not needed.
+        let fixed = Config {
+            token: TokenSetting::Fixed("0123456789abcdef".into()),
+            ..config
+        };
+        assert!(token_drawn_by(&fixed, failing).is_ok());
     }
 }

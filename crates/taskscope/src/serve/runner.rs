@@ -70,9 +70,11 @@ pub(crate) fn start(
         .expect("a probe is started once");
     let thread_shared = shared.clone();
     // Before the app goes on: a client started right after must find the token file.
-    let token = listener
-        .as_ref()
-        .map(|_| crate::base::auth::token_for(&shared.config));
+    let token = listener.as_ref().and_then(|_| {
+        crate::base::auth::token_for(&shared.config)
+            .inspect_err(|e| crate::base::diag::warn(&e.to_string()))
+            .ok()
+    });
     let channels = Channels {
         events,
         commands: command_receiver,

@@ -12,6 +12,7 @@
 use std::io;
 use std::time::Duration;
 
+use socket2::{Domain, SockAddr, Socket, Type};
 use taskscope_api::v1;
 use taskscope_api::v1::probe_server::{Probe, ProbeServer};
 use tokio::sync::{mpsc, oneshot};
@@ -73,14 +74,25 @@ pub(crate) fn refuse_remote(addr: &std::net::SocketAddr, allow_remote: bool) -> 
     ))
 }
 
+/// Connections the kernel may hold, connected, until the probe accepts them (capped by
+/// `net.core.somaxconn`). std's 128 is too few: beyond it the kernel drops a client's
+/// connection request, and the client tries again only 1 s, then 3 s later, so a few
+/// hundred connections opened in a loop would keep a real client waiting past its connect
+/// timeout before the probe ever saw it.
+const BACKLOG: i32 = 1024;
+
 /// Binds `bind` as it is, non-blocking; `Ok(None)` for `off`.
 pub(crate) fn bind_listener(bind: &Bind) -> io::Result<Option<Listener>> {
     match bind {
         Bind::Off => Ok(None),
         Bind::Tcp(addr) => {
-            let listener = std::net::TcpListener::bind(addr)?;
-            listener.set_nonblocking(true)?;
-            Ok(Some(Listener::Tcp(listener)))
+            let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
+            // As std does: a restarted app may bind while its old connections linger.
+            socket.set_reuse_address(true)?;
+            socket.bind(&(*addr).into())?;
+            socket.listen(BACKLOG)?;
+            socket.set_nonblocking(true)?;
+            Ok(Some(Listener::Tcp(socket.into())))
         }
         #[cfg(unix)]
         Bind::Unix(path) => {
@@ -113,43 +125,18 @@ fn remove_stale_socket(path: &std::path::Path) {
 /// connect.
 #[cfg(unix)]
 fn bind_private_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixListener> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
-    // SAFETY: plain syscalls on a descriptor we own; the address is a zeroed C struct
-    // filled within its bounds.
-    unsafe {
-        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let socket = OwnedFd::from_raw_fd(fd);
-        let mut address: libc::sockaddr_un = std::mem::zeroed();
-        address.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        let bytes = path.as_os_str().as_bytes();
-        if bytes.len() >= address.sun_path.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "the socket path is longer than {} bytes",
-                    address.sun_path.len() - 1
-                ),
-            ));
-        }
-        for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
-            *slot = *byte as libc::c_char;
-        }
-        let length = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
-        let address_ptr = (&raw const address).cast::<libc::sockaddr>();
-        if libc::bind(socket.as_raw_fd(), address_ptr, length as libc::socklen_t) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        if libc::listen(socket.as_raw_fd(), 128) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(std::os::unix::net::UnixListener::from(socket))
-    }
+    let address = SockAddr::unix(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            "the socket path is too long (at most 107 bytes on Linux, 103 on macOS)",
+        )
+    })?;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.bind(&address)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// Serves until the listener fails. Must run inside the probe's runtime.
