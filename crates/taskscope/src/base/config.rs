@@ -133,7 +133,8 @@ pub(crate) enum Wakers {
 pub(crate) struct Limits {
     /// Concurrent `Watch` streams; one more is refused with `RESOURCE_EXHAUSTED`.
     pub(crate) max_watchers: usize,
-    /// Concurrent connections; one more is closed as soon as it is accepted.
+    /// Concurrent connections; one more takes the place of the oldest that has made no
+    /// call yet, or is closed as soon as it is accepted when every connection has.
     pub(crate) max_connections: usize,
 }
 

@@ -158,7 +158,13 @@ mod enabled {
         } = parts;
         runtime.block_on(async move {
             let aggregating = tokio::spawn(aggregator.run());
-            let router = crate::serve::server::server().add_service(instrument_server);
+            // No token here, but the gate proves a connection by its first call, which
+            // keeps a console client's place when silent connections crowd the limit.
+            let gate = crate::serve::gate::Gate::new(
+                instrument_server,
+                crate::base::auth::Token::default(),
+            );
+            let router = crate::serve::server::server().add_service(gate);
             let connections = crate::base::config::Limits::DEFAULT.max_connections;
             crate::serve::server::serve_router(
                 router,

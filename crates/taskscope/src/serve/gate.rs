@@ -1,4 +1,5 @@
-//! Every call to the probe passes the gate: the token is checked (`auth.rs`), `Snapshot`
+//! Every call to the probe passes the gate: the token is checked (`auth.rs`), a call that
+//! passes proves its connection (which then keeps its place, `connections.rs`), `Snapshot`
 //! answers in flight are held to a few, and every refusal is answered only after
 //! [`REFUSAL_DELAY`].
 //!
@@ -27,6 +28,7 @@ use tonic::codegen::{Future, Service};
 use tonic::server::NamedService;
 
 use crate::base::auth::Token;
+use crate::serve::connections::Admitted;
 
 /// Snapshot answers held at once, by all clients together.
 pub(crate) const MAX_SNAPSHOTS_IN_FLIGHT: usize = 4;
@@ -80,6 +82,10 @@ where
     fn call(&mut self, request: http::Request<Body>) -> Answer {
         if let Err(status) = self.token.check(request.headers()) {
             return refused(status);
+        }
+        // Past the token: the connection keeps its place (`connections.rs`).
+        if let Some(admitted) = request.extensions().get::<Admitted>() {
+            admitted.prove();
         }
         if request.uri().path() != SNAPSHOT_PATH {
             return Box::pin(self.inner.call(request));

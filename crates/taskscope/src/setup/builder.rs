@@ -217,8 +217,9 @@ impl Builder {
         self
     }
 
-    /// Most connections at once (`TASKSCOPE_MAX_CONNECTIONS`, default 32); one more is
-    /// closed as soon as it is accepted.
+    /// Most connections at once (`TASKSCOPE_MAX_CONNECTIONS`, default 32); one more takes
+    /// the place of the oldest that has made no call yet (a client with the token keeps
+    /// its place), or is closed as soon as it is accepted when every connection has.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.config.limits.max_connections = connections.max(1);
         self

@@ -2,8 +2,9 @@
 //!
 //! Anyone who reaches the port can scrape (`docs/security.md`), so a scraper is held to
 //! what the gRPC server holds its clients to (`connections.rs`): at most
-//! `TASKSCOPE_MAX_CONNECTIONS` connections at once, each closed unless its first bytes
-//! arrive within the handshake timeout; then the request's head must be complete within
+//! `TASKSCOPE_MAX_CONNECTIONS` connections at once (a newcomer taking the place of the
+//! oldest that has sent no request), each closed unless its first bytes arrive within the
+//! handshake timeout; then the request's head must be complete within
 //! [`HEAD_TIMEOUT`] and fit in [`MAX_HEAD`], one request is answered per connection, and
 //! no connection lives past [`CONNECTION_LIFETIME`] (a scraper that never reads the answer
 //! gives up its connection then). Answers are the text already written for the latest
@@ -64,8 +65,11 @@ async fn accept<L: Accept>(listener: L, board: Arc<Board>, max_connections: usiz
     while let Some(connection) = connections.next().await {
         let Ok(io) = connection else { continue };
         let board = board.clone();
+        let admitted = io.admitted();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
+                // A request keeps the connection's place until it is answered.
+                admitted.prove();
                 std::future::ready(answer(&board, &request))
             });
             let connection = http1::Builder::new()
