@@ -27,23 +27,6 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    /// Connects and starts watching.
-    pub(crate) async fn start(address: &Address) -> anyhow::Result<Self> {
-        let channel = connect(address).await?;
-        Self::on_channel(channel, address)
-            .await
-            .map_err(|status| {
-                anyhow!(
-                    "{address} refused to stream: {}{}",
-                    status.message(),
-                    super::tls::plain_text_hint(address, &status)
-                )
-            })
-            .with_context(|| {
-                format!("is {address} a taskscope probe (#[taskscope::main] or taskscope::init())?")
-            })
-    }
-
     /// Starts watching on a connected channel; the status is returned as is, so that
     /// protocol detection can tell "not a taskscope probe" (`UNIMPLEMENTED`) apart.
     pub(crate) async fn on_channel(
@@ -196,7 +179,10 @@ pub(crate) async fn connect_raw(
 }
 
 /// Turns a transport error into what to do about it.
-fn explain_connect_error(address: &Address, error: &tonic::transport::Error) -> anyhow::Error {
+pub(crate) fn explain_connect_error(
+    address: &Address,
+    error: &tonic::transport::Error,
+) -> anyhow::Error {
     let bind = match address {
         Address::Tcp(uri) => uri
             .trim_start_matches("http://")

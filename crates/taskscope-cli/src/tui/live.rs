@@ -70,7 +70,7 @@ pub(crate) fn spawn(address: Address, options: Options) -> Handle {
     tokio::spawn(async move {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            match LiveWatch::start(&address, options).await {
+            match LiveWatch::attempt(&address, options).await {
                 Ok(mut watch) => {
                     backoff = FIRST_BACKOFF;
                     if sender.send(LinkEvent::Connected).await.is_err() {
