@@ -185,3 +185,91 @@ pub fn alive(pid: u32) -> bool {
         .and_then(|s| Some(s.rsplit_once(')')?.1.split_whitespace().next()? != "Z"))
         .unwrap_or(false)
 }
+
+/// A local process's worth of silent connections to a port: each is opened, never sent a
+/// byte, and opened again as soon as the server closes it, the way a port scanner or a
+/// misconfigured health checker in a loop would. Runs on a thread of its own until
+/// stopped, and for [`Crowd::LONGEST`] at most.
+pub struct Crowd {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Crowd {
+    /// The longest a crowd keeps at it, stopped or not.
+    pub const LONGEST: Duration = Duration::from_secs(300);
+    /// The pause between two rounds over the connections.
+    const ROUND: Duration = Duration::from_millis(10);
+
+    /// Opens `size` silent connections to `port` on loopback and keeps them open.
+    pub fn start(port: u16, size: usize) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let mut connections: Vec<Option<TcpStream>> = (0..size).map(|_| None).collect();
+            let mut opened = 0;
+            let mut buffer = [0; 4096];
+            let start = std::time::Instant::now();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed)
+                && start.elapsed() < Self::LONGEST
+            {
+                for connection in &mut connections {
+                    let open = connection
+                        .as_mut()
+                        .is_some_and(|c| match c.read(&mut buffer) {
+                            // What the server sends (its HTTP/2 settings) is read and ignored.
+                            Ok(read) => read > 0,
+                            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                        });
+                    if !open {
+                        *connection =
+                            TcpStream::connect_timeout(&address, Duration::from_millis(100))
+                                .and_then(|c| c.set_nonblocking(true).map(|()| c))
+                                .ok();
+                        opened += u64::from(connection.is_some());
+                    }
+                }
+                std::thread::sleep(Self::ROUND);
+            }
+            opened
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the crowd and closes its connections; how many it opened in all.
+    pub fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().unwrap_or(0))
+    }
+}
+
+impl Drop for Crowd {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Raises this process's soft limit on open files to at least `wanted` where the hard
+/// limit allows; the soft limit now in force.
+pub fn raise_fd_limit(wanted: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given, which lives on this stack.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    if limit.rlim_cur < wanted {
+        limit.rlim_cur = wanted.min(limit.rlim_max);
+        // SAFETY: setrlimit reads the struct it is given; a refusal leaves the limit as it was.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+        // SAFETY: as above.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    }
+    limit.rlim_cur
+}

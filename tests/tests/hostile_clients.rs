@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use taskscope_api::v1;
 use taskscope_api::v1::probe_client::ProbeClient;
 use taskscope_e2e::hostile::{self, MAX_WINDOW, RawH2};
-use taskscope_e2e::{Running, Served, TOKEN, command, location_of_line, wait_until, with_token};
+use taskscope_e2e::{
+    Running, Served, TOKEN, command, first_line_of, location_of_line, taskscope, wait_until,
+    with_token,
+};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -505,4 +508,65 @@ fn connections_that_stop_answering_are_closed_by_keepalive() {
     );
     assert!(app.serves(Duration::from_secs(10)));
     drop(silent);
+}
+
+/// How long `taskscope events` may take to connect and print its first update.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `size` silent connections re-opened in a loop, more than `TASKSCOPE_MAX_CONNECTIONS`
+/// (32): a newcomer takes the place of the oldest connection that has made no call, so
+/// the operator's `taskscope events`, run 10 times in a row, gets its first update within
+/// its connect timeout every time.
+fn a_crowd_of_silent_connections_does_not_lock_the_operator_out(size: usize) {
+    let limit = hostile::raise_fd_limit(size as u64 + 256);
+    let size = size.min(
+        usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(256),
+    );
+    let app = App::start(200);
+    let baseline = hostile::fds(app.pid());
+    let crowd = hostile::Crowd::start(app.port, size);
+    // The crowd has (nearly) every place taken and is re-opening what the probe closes.
+    wait_until("the crowd holds the probe's connections", || {
+        hostile::fds(app.pid()) >= baseline + 30
+    });
+    let ticks_before = hostile::thread_cpu_ticks(app.pid(), "taskscope-probe");
+    let watching = Instant::now();
+    let address = app.served.url();
+    let timeout = format!("{}s", CONNECT_TIMEOUT.as_secs());
+    for run in 1..=10 {
+        let started = Instant::now();
+        let (first, output) = first_line_of(
+            std::process::Command::new(taskscope())
+                .args(["events", "--connect-timeout", &timeout, &address])
+                .env("TASKSCOPE_TOKEN", TOKEN),
+        );
+        let took = started.elapsed();
+        eprintln!("{size} silent connections, run {run}: first update after {took:.2?}");
+        assert!(
+            first.starts_with('{'),
+            "run {run}: no update from beside {size} silent connections within {timeout} \
+             ({took:.2?}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let ticks = hostile::thread_cpu_ticks(app.pid(), "taskscope-probe") - ticks_before;
+    let cpu = ticks as f64 / hostile::ticks_per_second() as f64 / watching.elapsed().as_secs_f64();
+    let opened = crowd.stop();
+    eprintln!(
+        "{size} silent connections: {opened} opened in all; probe thread {:.0}% of a core",
+        cpu * 100.0
+    );
+    assert!(hostile::alive(app.pid()), "the app died");
+}
+
+#[test]
+fn silent_connections_reopened_in_a_loop_do_not_lock_the_operator_out() {
+    a_crowd_of_silent_connections_does_not_lock_the_operator_out(120);
+}
+
+#[test]
+fn a_thousand_silent_connections_reopened_in_a_loop_do_not_lock_the_operator_out() {
+    a_crowd_of_silent_connections_does_not_lock_the_operator_out(1_000);
 }
