@@ -12,12 +12,12 @@
 //! At the limit, a new connection takes the place of the oldest one that has not yet
 //! proved itself, that is made a call that passed the gate (`gate.rs`: the token where
 //! one is needed), and is closed at once only when every place is held by a proven one.
-//! Closing the newcomer instead let anything that keeps [`Limits::max_connections`](crate::config::Limits::max_connections)
-//! silent connections open (a port scanner, a health checker, a local process re-opening
-//! them in a loop) lock the operator out for as long as it kept at it. A real client
-//! proves itself within milliseconds of connecting, long before the limit's worth of
-//! newcomers that would make it the oldest; a proven client is never closed for a
-//! newcomer.
+//! Closing the newcomer instead let anything that keeps the limit's worth of silent
+//! connections open (a port scanner, a health checker, a local process re-opening them in
+//! a loop) lock the operator out for as long as it kept at it. A real client proves
+//! itself within milliseconds of connecting, long before the limit's worth of newcomers
+//! that would make it the oldest; a proven client is never closed for a newcomer.
+
 use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;

@@ -75,10 +75,10 @@ pub(crate) fn refuse_remote(addr: &std::net::SocketAddr, allow_remote: bool) -> 
 }
 
 /// Connections the kernel may hold, connected, until the probe accepts them (capped by
-/// `net.core.somaxconn`). std's 128 is too few: beyond it the kernel drops a client's
-/// connection request, and the client tries again only 1 s, then 3 s later, so a few
-/// hundred connections opened in a loop would keep a real client waiting past its connect
-/// timeout before the probe ever saw it.
+/// `net.core.somaxconn`). Beyond a full queue the kernel drops a client's connection
+/// request, and the client tries again only 1 s, then 3 s later: with std's 128, a crowd
+/// of a few hundred connections opened in a loop could hold a real client that long
+/// before the probe ever saw it, while 1,024 take a moment to accept.
 const BACKLOG: i32 = 1024;
 
 /// Binds `bind` as it is, non-blocking; `Ok(None)` for `off`.
