@@ -302,14 +302,16 @@ fn refused(kind: std::io::ErrorKind) -> bool {
 /// A call that failed because the connection closed under it (`grpc::is_disconnect`: the
 /// codes tonic gives a transport failure), not with the target's answer. A probe shutting
 /// down answers `UNAVAILABLE` too, and another attempt within the connect timeout costs
-/// nothing.
+/// nothing. A TLS probe closes a plain-text client's connection the same way, hence the
+/// hint.
 fn closed_before_answer(address: &Address, status: &tonic::Status) -> Failure {
     let causes = std::iter::successors(std::error::Error::source(status), |e| e.source())
         .map(|e| format!(": {e}"))
         .collect::<String>();
     Failure::Refused(anyhow!(
-        "{address} closed the connection before answering: {}{causes}",
-        status.message()
+        "{address} closed the connection before answering: {}{causes}{}",
+        status.message(),
+        super::tls::plain_text_hint(address, status)
     ))
 }
 
