@@ -11,7 +11,6 @@ use taskscope_e2e::workspace_root;
 /// Imports that still point up, as `(file under src/, layer it reaches into)`. Each is a
 /// debt: when one is gone, its entry must go too (the test says so).
 const UPWARD: &[(&str, &str)] = &[
-    ("base/tls.rs", "serve"),
     ("tasks/threads.rs", "detect"),
     ("tasks/lifecycle.rs", "detect"),
     ("tasks/shared.rs", "detect"),

@@ -1,4 +1,5 @@
-//! Settings, the probe's clock, interned names, diagnostics and what the OS says about threads: used by every layer above, using none of them.
+//! Settings, the probe's clock, interned names, diagnostics and what the OS says about
+//! threads: used by every layer above, using none of them.
 
 pub(crate) mod auth;
 pub(crate) mod clock;
@@ -9,4 +10,3 @@ pub(crate) mod quiet;
 pub(crate) mod schedstat;
 pub(crate) mod sync;
 pub(crate) mod thread_state;
-pub(crate) mod tls;

@@ -1,4 +1,5 @@
-//! What the probe finds while the app runs: stalls seen by the watchdog, the stacks of stalled threads, bodies watched from outside, and task dumps.
+//! What the probe finds while the app runs: stalls seen by the watchdog, the stacks of
+//! stalled threads, bodies watched from outside, and task dumps.
 
 pub(crate) mod body_watch;
 pub(crate) mod dump;

@@ -1,4 +1,5 @@
-//! One task lifecycle for every route: each task's cell, each thread's poll stack, the hooks route's table of live tasks, and how tasks end.
+//! One task lifecycle for every route: each task's cell, each thread's poll stack, the
+//! hooks route's table of live tasks, and how tasks end.
 
 pub(crate) mod cell;
 pub(crate) mod change_flag;

@@ -88,7 +88,7 @@ pub(crate) struct Config {
     /// Where stalls are exported as OTLP log records (feature `otlp`); none by default.
     pub(crate) otlp_endpoint: Option<String>,
     /// The server's TLS certificate and key (`tls.rs`); none: plain text.
-    pub(crate) tls: crate::base::tls::TlsFiles,
+    pub(crate) tls: TlsFiles,
 }
 
 impl Config {
@@ -214,7 +214,7 @@ impl Default for Config {
             dump_when_idle: None,
             metrics: MetricsSetting::DEFAULT,
             otlp_endpoint: None,
-            tls: crate::base::tls::TlsFiles::default(),
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -438,6 +438,13 @@ fn parse_switch(text: &str) -> Result<bool, String> {
 }
 
 pub(crate) use taskscope_api::duration::parse as parse_duration;
+
+/// The TLS identity's two PEM files, as configured (`serve/tls.rs` loads and checks them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub(crate) cert: Option<std::path::PathBuf>,
+    pub(crate) key: Option<std::path::PathBuf>,
+}
 
 #[cfg(test)]
 mod tests {

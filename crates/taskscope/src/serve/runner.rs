@@ -57,7 +57,7 @@ pub(crate) fn start(
     shared: Arc<Shared>,
     listener: Option<Listener>,
     metrics: Option<Listener>,
-    tls: Option<crate::base::tls::ServerTls>,
+    tls: Option<crate::serve::tls::ServerTls>,
 ) -> std::io::Result<mpsc::UnboundedSender<Command>> {
     // Before anything publishes: the first update says whether stacks can be captured.
     let capture = crate::detect::stall_stack::Capture::new(&shared);
@@ -104,7 +104,7 @@ struct Channels {
 /// metrics endpoint.
 struct Endpoints {
     grpc: Option<(Listener, crate::base::auth::Token)>,
-    tls: Option<crate::base::tls::ServerTls>,
+    tls: Option<crate::serve::tls::ServerTls>,
     metrics: Option<Listener>,
 }
 

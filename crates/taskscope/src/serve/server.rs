@@ -145,7 +145,7 @@ pub(crate) async fn serve(
     commands: mpsc::UnboundedSender<Command>,
     limits: Limits,
     token: Token,
-    tls: Option<crate::base::tls::ServerTls>,
+    tls: Option<crate::serve::tls::ServerTls>,
 ) {
     let probe = ProbeServer::new(ProbeService { commands }).max_decoding_message_size(MAX_REQUEST);
     let mut server = match tls.map_or(Ok(server()), |tls| tls.apply(server())) {

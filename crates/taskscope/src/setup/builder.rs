@@ -270,7 +270,7 @@ impl Builder {
     /// The files are read when the probe starts: a missing or unusable one is reported on
     /// stderr, and the probe then serves nothing rather than serve in plain text.
     pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
-        self.config.tls = crate::base::tls::TlsFiles {
+        self.config.tls = crate::base::config::TlsFiles {
             cert: Some(cert.into()),
             key: Some(key.into()),
         };
@@ -585,17 +585,17 @@ fn with_tls(
     listener: crate::serve::server::Listener,
 ) -> (
     Option<crate::serve::server::Listener>,
-    Option<crate::base::tls::ServerTls>,
+    Option<crate::serve::tls::ServerTls>,
 ) {
-    let asked = config.tls != crate::base::tls::TlsFiles::default();
+    let asked = config.tls != crate::base::config::TlsFiles::default();
     if asked && matches!(config.bind, Bind::Unix(_)) {
         diag::warn(&format!(
             "TLS is for TCP: {} is private to this user (0600) and is served without it",
             config.bind
         ));
-        config.tls = crate::base::tls::TlsFiles::default();
+        config.tls = crate::base::config::TlsFiles::default();
     }
-    match crate::base::tls::load(&config.tls) {
+    match crate::serve::tls::load(&config.tls) {
         Ok(tls) => (Some(listener), tls),
         Err(problem) => {
             diag::warn(&format!(

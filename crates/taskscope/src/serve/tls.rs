@@ -7,14 +7,9 @@
 //! encrypted. TLS needs the crate's `tls` feature (rustls on ring): without it, asking
 //! for TLS is reported the same way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// The two PEM files, as configured.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct TlsFiles {
-    pub(crate) cert: Option<PathBuf>,
-    pub(crate) key: Option<PathBuf>,
-}
+use crate::base::config::TlsFiles;
 
 /// A checked server identity, ready for the gRPC server.
 #[cfg(feature = "tls")]
