@@ -3,7 +3,7 @@
 //! token.
 
 use std::collections::HashSet;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use taskscope_api::v1;
@@ -57,6 +57,14 @@ impl Running {
             .stdin
             .take()
             .expect("stdin is a pipe, taken once")
+    }
+
+    /// Its standard output, when it was started with it piped (once).
+    pub fn stdout(&mut self) -> ChildStdout {
+        self.child()
+            .stdout
+            .take()
+            .expect("stdout is piped, and taken once")
     }
 
     /// Its exit status, if it has exited.

@@ -2,8 +2,8 @@
 //! building the real binaries ([`build`]), places in the examples' sources ([`source`]),
 //! starting examples and talking to their probe ([`app`]), reading recordings
 //! ([`recording`]), running `taskscope check` ([`check`]), driving a real terminal
-//! ([`tmux`]), requiring the external programs some suites drive ([`tools`]) and
-//! misbehaving on purpose ([`hostile`]).
+//! ([`tmux`]), requiring the external programs some suites drive ([`tools`]),
+//! misbehaving on purpose ([`hostile`]) and loading the machine ([`load`]).
 //!
 //! Timing: nothing here asserts how fast anything happens; every wait has a wide margin.
 
@@ -14,6 +14,7 @@ pub mod app;
 pub mod build;
 pub mod check;
 pub mod hostile;
+pub mod load;
 pub mod recording;
 pub mod source;
 pub mod tmux;
