@@ -11,10 +11,13 @@
 //! taskscope drives shuts down with tasks still alive ([`crate::setup::shutdown`]), so that `check`
 //! can say where each leaked task was parked. A dump pauses the runtime's workers while it
 //! re-polls every task, so the probe never takes one while a worker is stalled, takes one at
-//! a time, and bounds how often.
+//! a time, bounds how often, and declines one that could hurt the app ([`safety`], and
+//! once per process [`canary`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(taskscope_dumps)]
+mod canary;
 #[cfg(taskscope_dumps)]
 pub(crate) mod capture;
 #[cfg(taskscope_dumps)]
@@ -22,6 +25,8 @@ mod chains;
 #[cfg(taskscope_dumps)]
 pub(crate) mod requests;
 pub(crate) mod runtimes;
+#[cfg(taskscope_dumps)]
+mod safety;
 
 #[cfg(taskscope_dumps)]
 pub(crate) use chains::build;

@@ -281,7 +281,8 @@ impl Local {
         reentry_gap
     }
 
-    /// The thread leaves its polls for the panic hooks: the watchdog sees no poll until
+    /// The thread leaves its polls for the panic hooks (or for a dump taken inside one of
+    /// them, `dump::capture`): the watchdog sees no poll until
     /// [`Local::resume_polls`]. Returns `since` when a poll was in progress.
     pub(crate) fn pause_polls(&self, since: u64) -> Option<u64> {
         if self.depth.get() == 0 {

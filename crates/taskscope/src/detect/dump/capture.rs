@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
+use super::safety;
 use crate::tasks::threads;
 
 /// A dump reduced to addresses, with identical backtraces stored once.
@@ -43,27 +44,63 @@ impl RawDump {
     }
 }
 
+/// How long past its deadline a current-thread runtime's dump task may take to answer.
+const ANSWER_MARGIN: Duration = Duration::from_secs(1);
+
 /// A worker whose poll has lasted this long is stalled: the workers could not all pause.
 const STALLED_AFTER: Duration = Duration::from_millis(100);
 
-/// Takes a dump of the runtime behind `handle`, or says why it could not.
+/// Takes a dump of the runtime behind `handle`, or says why it could not or must not
+/// ([`safety`], [`canary`](super::canary)).
 pub(crate) async fn take(handle: &Handle, timeout: Duration) -> Result<RawDump, String> {
+    super::canary::verdict()?;
     if let Some(stalled) = stalled_worker() {
         return Err(stalled);
     }
-    let started = Instant::now();
-    let _dumping = super::Dumping::start();
-    let dump = match handle.runtime_flavor() {
-        RuntimeFlavor::MultiThread => tokio::time::timeout(timeout, handle.dump())
-            .await
-            .map_err(|_| not_answered(timeout))?,
-        _ if is_current(handle) => handle.dump().await,
-        _ => from_inside(handle, timeout).await?,
+    if let Some(over) = safety::over_budget(handle) {
+        return Err(over);
+    }
+    let deadline = Instant::now() + timeout;
+    let (dump, pause) = match handle.runtime_flavor() {
+        RuntimeFlavor::MultiThread => {
+            if let Some(refusal) = safety::multi_thread_refusal(handle).await {
+                return Err(refusal);
+            }
+            let started = Instant::now();
+            let _dumping = super::Dumping::start();
+            let dump = tokio::time::timeout(timeout, handle.dump())
+                .await
+                .map_err(|_| not_answered(timeout))?;
+            (dump, started.elapsed())
+        }
+        _ if is_current(handle) => here(handle, deadline).await?,
+        _ => from_inside(handle, timeout, deadline).await?,
     };
-    let pause = started.elapsed();
     let mut raw = reduce(&dump);
     raw.pause = pause;
+    safety::record_pause(raw.chains.len(), pause);
     Ok(raw)
+}
+
+/// Dumps the current-thread runtime this poll runs on, at a moment its run queues are
+/// empty; returns the dump and how long it held the runtime.
+async fn here(
+    handle: &Handle,
+    deadline: Instant,
+) -> Result<(tokio::runtime::Dump, Duration), String> {
+    safety::until_queues_empty(handle, deadline).await?;
+    let started = Instant::now();
+    let _dumping = super::Dumping::start();
+    // The poll this runs in (the body of `main` at shutdown) is left for the dump: its
+    // time is the probe's, never the app's stall.
+    let paused = threads::with_local(|l| l.pause_polls(crate::base::clock::now_ns())).flatten();
+    // Synchronous on a current-thread runtime: no other poll comes between the check of
+    // the queues above and the dump.
+    let dump = handle.dump().await;
+    if let Some(since) = paused {
+        threads::with_local(|l| l.resume_polls(since, crate::base::clock::now_ns()));
+    }
+    Ok((dump, started.elapsed()))
 }
 
 fn not_answered(timeout: Duration) -> String {
@@ -79,15 +116,23 @@ fn is_current(handle: &Handle) -> bool {
 }
 
 /// A current-thread runtime can only be dumped from one of its own tasks: a throw-away
-/// task spawned from the probe's (quiet) thread, so not one of the app's.
-async fn from_inside(handle: &Handle, timeout: Duration) -> Result<tokio::runtime::Dump, String> {
+/// task spawned from the probe's (quiet) thread, so not one of the app's. It gives up by
+/// itself at `deadline`.
+async fn from_inside(
+    handle: &Handle,
+    timeout: Duration,
+    deadline: Instant,
+) -> Result<(tokio::runtime::Dump, Duration), String> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     // Detached: its answer comes through `reply`.
     drop(handle.spawn(async move {
-        let _ = reply.send(Handle::current().dump().await);
+        let handle = Handle::current();
+        let _ = reply.send(here(&handle, deadline).await);
     }));
-    match tokio::time::timeout(timeout, answer).await {
-        Ok(Ok(dump)) => Ok(dump),
+    // The task gives up by itself at `deadline` and says why; this only covers a thread
+    // that never runs it at all.
+    match tokio::time::timeout(timeout + ANSWER_MARGIN, answer).await {
+        Ok(Ok(dumped)) => dumped,
         Ok(Err(_)) => Err("the runtime has shut down".to_owned()),
         Err(_) => Err(format!(
             "the runtime's thread did not run the dump within {} ms: it is busy or blocked \
