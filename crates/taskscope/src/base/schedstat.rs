@@ -4,8 +4,23 @@
 //! A stall measures wall time. On an overloaded machine (a CI runner running tests side
 //! by side) a thread can wait for a CPU for longer than the stall threshold in the middle
 //! of a poll that would have been quick: that stall is the machine's, not the code's, and
-//! the time the thread spent waiting for a CPU tells the two apart. Read only on the
-//! stall paths: when a stall is first seen, and when a stalled poll returns.
+//! the time the thread spent waiting for a CPU tells the two apart.
+//!
+//! That wait must be measured over the whole poll, not over the part after the stall was
+//! seen: the share of waiting changes within a poll (busy neighbours come and go), and
+//! taking one part's share for the whole makes the same program's verdict flip from run
+//! to run. Reading the totals at every poll's start would cost every poll a system call;
+//! instead the watchdog reads every polling thread's totals at each of its scans
+//! ([`Sampler`], a `pread` of a file kept open) and estimates them at the start of each
+//! poll it sees from the readings just before and just after, within one scan period
+//! ([`PollStarts`]). The polling thread reads its own totals only when a poll past the
+//! threshold returns.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Mutex;
+
+use crate::tasks::threads::{Polling, ThreadSlot};
 
 /// A thread's scheduler totals at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +45,10 @@ fn read(path: &str) -> Option<SchedStat> {
     if !cfg!(target_os = "linux") {
         return None;
     }
-    let text = std::fs::read_to_string(path).ok()?;
+    parse(&std::fs::read_to_string(path).ok()?)
+}
+
+fn parse(text: &str) -> Option<SchedStat> {
     let mut fields = text.split_whitespace().map(str::parse::<u64>);
     Some(SchedStat {
         cpu_ns: fields.next()?.ok()?,
@@ -38,9 +56,229 @@ fn read(path: &str) -> Option<SchedStat> {
     })
 }
 
+/// A thread's scheduler totals over a stretch of a poll: at `from_ns`, and at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub(crate) from_ns: u64,
+    pub(crate) from: SchedStat,
+    pub(crate) to: SchedStat,
+}
+
+/// A thread's totals estimated at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reading {
+    pub(crate) at_ns: u64,
+    pub(crate) stat: SchedStat,
+}
+
+/// The totals at `at_ns`, between the readings `before` and `after`, assuming the thread's
+/// time went at an even pace between them (which errs by less than their distance); a
+/// reading itself when `at_ns` is not between them.
+fn between(before: Reading, after: Reading, at_ns: u64) -> Reading {
+    if at_ns <= before.at_ns || after.at_ns <= before.at_ns {
+        return before;
+    }
+    if at_ns >= after.at_ns {
+        return after;
+    }
+    let part = |from: u64, to: u64| {
+        let span = u128::from(after.at_ns - before.at_ns);
+        let gone = u128::from(at_ns - before.at_ns);
+        from + (u128::from(to.saturating_sub(from)) * gone / span) as u64
+    };
+    Reading {
+        at_ns,
+        stat: SchedStat {
+            cpu_ns: part(before.stat.cpu_ns, after.stat.cpu_ns),
+            waiting_ns: part(before.stat.waiting_ns, after.stat.waiting_ns),
+        },
+    }
+}
+
+/// Each polling thread's totals at the start of its current poll, as the watchdog
+/// estimated them: written by the watchdog, taken by the thread when that poll turns out
+/// to be a stall. One entry per thread; the lock is held for one map operation.
+#[derive(Debug, Default)]
+pub(crate) struct PollStarts(Mutex<HashMap<u32, (Polling, Reading)>>);
+
+impl PollStarts {
+    fn set(&self, thread: u32, polling: Polling, start: Reading) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(thread, (polling, start));
+    }
+
+    /// The totals at the start of `thread`'s poll that started at `started_ns`, if the
+    /// watchdog saw that poll.
+    pub(crate) fn take(&self, thread: u32, started_ns: u64) -> Option<Reading> {
+        let mut starts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match starts.get(&thread) {
+            Some((polling, _)) if polling.started_ns == started_ns => {
+                starts.remove(&thread).map(|(_, start)| start)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One thread as the watchdog last read it.
+struct Sampled {
+    file: std::fs::File,
+    last: Reading,
+    polling: Option<Polling>,
+}
+
+/// The watchdog's readings of the threads' totals, one per scan, from a thread's first
+/// poll seen on (threads that never poll a task that can stall, such as the blocking
+/// pool's, are never read).
+#[derive(Default)]
+pub(crate) struct Sampler {
+    threads: HashMap<u32, Sampled>,
+}
+
+impl Sampler {
+    /// Reads `slot`'s totals at `now_ns`, when the slot shows `polling`. A poll seen for the
+    /// first time gets the totals at its start estimated into `starts`.
+    pub(crate) fn sample(
+        &mut self,
+        slot: &ThreadSlot,
+        polling: Option<Polling>,
+        now_ns: u64,
+        starts: &PollStarts,
+    ) {
+        let sampled = match self.threads.entry(slot.number) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let Some(polling) = polling else { return };
+                let Some(file) = open(slot.os_tid) else {
+                    return;
+                };
+                let Some(stat) = pread(&file) else { return };
+                // No reading before this poll: its first part goes unmeasured.
+                let last = Reading {
+                    at_ns: now_ns,
+                    stat,
+                };
+                starts.set(slot.number, polling, last);
+                entry.insert(Sampled {
+                    file,
+                    last,
+                    polling: Some(polling),
+                });
+                return;
+            }
+        };
+        let Some(stat) = pread(&sampled.file) else {
+            return;
+        };
+        let now = Reading {
+            at_ns: now_ns,
+            stat,
+        };
+        if let Some(polling) = polling
+            && sampled.polling != Some(polling)
+        {
+            let start = between(sampled.last, now, polling.started_ns);
+            starts.set(slot.number, polling, start);
+        }
+        sampled.polling = polling;
+        sampled.last = now;
+    }
+
+    /// Forgets the threads that have exited (closing their files).
+    pub(crate) fn forget(&mut self, exited: impl Fn(u32) -> bool) {
+        self.threads.retain(|number, _| !exited(*number));
+    }
+}
+
+fn open(tid: u64) -> Option<std::fs::File> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    std::fs::File::open(format!("/proc/self/task/{tid}/schedstat")).ok()
+}
+
+/// The file's current contents: reading from offset 0 makes the kernel write them anew.
+#[cfg(unix)]
+fn pread(file: &std::fs::File) -> Option<SchedStat> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 96];
+    let len = file.read_at(&mut buf, 0).ok()?;
+    parse(std::str::from_utf8(&buf[..len]).ok()?)
+}
+
+#[cfg(not(unix))]
+fn pread(_: &std::fs::File) -> Option<SchedStat> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reading(at_ns: u64, cpu_ns: u64, waiting_ns: u64) -> Reading {
+        Reading {
+            at_ns,
+            stat: SchedStat { cpu_ns, waiting_ns },
+        }
+    }
+
+    #[test]
+    fn the_totals_at_a_polls_start_lie_between_the_readings_around_it() {
+        let (before, after) = (reading(100, 1_000, 0), reading(200, 1_060, 40));
+        assert_eq!(between(before, after, 150), reading(150, 1_030, 20));
+        assert_eq!(
+            between(before, after, 50),
+            before,
+            "never before the first reading"
+        );
+        assert_eq!(between(before, after, 250), after);
+    }
+
+    fn spin(for_ms: u64) {
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(for_ms) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    }
+
+    #[test]
+    fn the_sampler_estimates_the_start_of_each_new_poll_for_its_thread() {
+        if of_this_thread().is_none() {
+            return; // no schedstat on this platform
+        }
+        let slot = crate::tasks::threads::with_local(|l| l.thread_slot()).unwrap();
+        let (starts, mut sampler) = (PollStarts::default(), Sampler::default());
+        let first = Polling {
+            task: 1,
+            started_ns: crate::base::clock::now_ns(),
+        };
+        sampler.sample(&slot, Some(first), crate::base::clock::now_ns(), &starts);
+        let seen = starts.take(slot.number, first.started_ns).unwrap();
+        assert!(
+            seen.at_ns >= first.started_ns,
+            "the first poll seen: read when seen"
+        );
+        spin(20);
+        let second = Polling {
+            task: 2,
+            started_ns: crate::base::clock::now_ns(),
+        };
+        spin(20);
+        sampler.sample(&slot, Some(second), crate::base::clock::now_ns(), &starts);
+        assert_eq!(starts.take(slot.number, first.started_ns), None);
+        let start = starts.take(slot.number, second.started_ns).unwrap();
+        assert_eq!(start.at_ns, second.started_ns);
+        let now = of_this_thread().unwrap();
+        assert!(seen.stat.cpu_ns < start.stat.cpu_ns && start.stat.cpu_ns < now.cpu_ns);
+        assert_eq!(
+            starts.take(slot.number, second.started_ns),
+            None,
+            "taken once"
+        );
+    }
 
     #[test]
     fn a_thread_that_computes_gains_cpu_time() {
