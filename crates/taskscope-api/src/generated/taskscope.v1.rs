@@ -322,8 +322,8 @@ pub struct Stall {
     #[serde(serialize_with = "crate::serde_enum::activity")]
     pub activity: i32,
     /// Over the poll, from its start (as estimated from the scheduler totals the watchdog
-    /// reads every scan, within one scan period; later when the thread's first poll is this
-    /// one) to its return (ENDED only; 0 where the platform does not tell): `measured_ns` of
+    /// reads every scan, within one scan period, or read as the thread registered) to its
+    /// return (ENDED only; 0 where the platform does not tell): `measured_ns` of
     /// wall time, of which the thread spent `waiting_for_cpu_ns` runnable but not running.
     /// Mostly waiting means the machine was overloaded: the poll itself may have been quick.
     #[prost(uint64, tag = "9")]

@@ -233,7 +233,7 @@ fn measurement_notes(model: &Model, policy: &Policy, who: &str, notes: &mut Vec<
             "{who}: {} poll(s) passed the threshold (the longest {}) only with the probe's \
              own time in them (up to {}: its hooks, one per task a poll spawns), which is \
              not the app's; not judged as stalls. In a debug build, \
-             `[profile.dev.package.taskscope] opt-level = 3` makes that time about 3 times \
+             `[profile.dev.package.taskscope] opt-level = 3` makes that time about 5 times \
              smaller (docs/performance.md)",
             probe.len(),
             human_ns(longest),

@@ -13,8 +13,8 @@
 //! instead the watchdog reads every polling thread's totals at each of its scans
 //! ([`Sampler`], a `pread` of a file kept open) and estimates them at the start of each
 //! poll it sees from the readings just before and just after, within one scan period
-//! ([`PollStarts`]). The polling thread reads its own totals only when a poll past the
-//! threshold returns.
+//! ([`PollStarts`]). A thread reads its own totals once as it registers with the probe
+//! (the reading before its first poll) and when a poll past the threshold returns.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -95,31 +95,71 @@ fn between(before: Reading, after: Reading, at_ns: u64) -> Reading {
     }
 }
 
-/// Each polling thread's totals at the start of its current poll, as the watchdog
-/// estimated them: written by the watchdog, taken by the thread when that poll turns out
-/// to be a stall. One entry per thread; the lock is held for one map operation.
+/// What the watchdog knows of each polling thread's totals, for the thread to report when
+/// a poll turns out to be a stall: the totals estimated at the start of its current poll,
+/// and its latest reading. Written by the watchdog, read by the thread; the lock is held
+/// for one map operation.
 #[derive(Debug, Default)]
-pub(crate) struct PollStarts(Mutex<HashMap<u32, (Polling, Reading)>>);
+pub(crate) struct PollStarts(Mutex<HashMap<u32, Known>>);
+
+#[derive(Debug, Default)]
+struct Known {
+    start: Option<(Polling, Reading)>,
+    latest: Option<Reading>,
+}
 
 impl PollStarts {
     fn set(&self, thread: u32, polling: Polling, start: Reading) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(thread, (polling, start));
+        lock(&self.0).entry(thread).or_default().start = Some((polling, start));
     }
 
-    /// The totals at the start of `thread`'s poll that started at `started_ns`, if the
-    /// watchdog saw that poll.
-    pub(crate) fn take(&self, thread: u32, started_ns: u64) -> Option<Reading> {
-        let mut starts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match starts.get(&thread) {
-            Some((polling, _)) if polling.started_ns == started_ns => {
-                starts.remove(&thread).map(|(_, start)| start)
+    fn set_latest(&self, thread: u32, latest: Reading) {
+        lock(&self.0).entry(thread).or_default().latest = Some(latest);
+    }
+
+    /// The totals at the start of `thread`'s poll that started at `started_ns`, whose end
+    /// is `end`: as estimated when the watchdog saw the poll, or else (a watchdog held up
+    /// past the whole poll by a busy machine) from its last reading before the poll and
+    /// `end`. Taken once.
+    pub(crate) fn take(&self, thread: u32, started_ns: u64, end: Reading) -> Option<Reading> {
+        let mut known = lock(&self.0);
+        let known = known.get_mut(&thread)?;
+        match known.start {
+            Some((polling, start)) if polling.started_ns == started_ns => {
+                known.start = None;
+                Some(start)
             }
-            _ => None,
+            _ => known
+                .latest
+                .filter(|latest| latest.at_ns <= started_ns)
+                .map(|latest| between(latest, end, started_ns)),
         }
     }
+}
+
+/// Each thread's totals as it registered, until the watchdog first reads the thread
+/// itself: a thread's first poll often starts right after its registration, before any
+/// scan, and would otherwise have no reading before it. Global because a thread registers
+/// from inside a hook, which carries no context (`threads.rs`).
+static REGISTERED: Mutex<Vec<(u32, Reading)>> = Mutex::new(Vec::new());
+
+/// The calling thread, number `number`, has just registered (once in its life).
+pub(crate) fn thread_registered(number: u32) {
+    let at_ns = crate::base::clock::now_ns();
+    if let Some(stat) = of_this_thread() {
+        lock(&REGISTERED).push((number, Reading { at_ns, stat }));
+    }
+}
+
+/// Takes thread `number`'s reading at its registration, if still there.
+fn registration(number: u32) -> Option<Reading> {
+    let mut registered = lock(&REGISTERED);
+    let at = registered.iter().position(|(n, _)| *n == number)?;
+    Some(registered.swap_remove(at).1)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One thread as the watchdog last read it.
@@ -155,12 +195,18 @@ impl Sampler {
                     return;
                 };
                 let Some(stat) = pread(&file) else { return };
-                // No reading before this poll: its first part goes unmeasured.
                 let last = Reading {
                     at_ns: now_ns,
                     stat,
                 };
-                starts.set(slot.number, polling, last);
+                // The reading as the thread registered comes before this poll; without
+                // one, the poll's first part goes unmeasured.
+                let before = registration(slot.number).unwrap_or(last);
+                starts.set(
+                    slot.number,
+                    polling,
+                    between(before, last, polling.started_ns),
+                );
                 entry.insert(Sampled {
                     file,
                     last,
@@ -176,6 +222,7 @@ impl Sampler {
             at_ns: now_ns,
             stat,
         };
+        starts.set_latest(slot.number, now);
         if let Some(polling) = polling
             && sampled.polling != Some(polling)
         {
@@ -189,6 +236,7 @@ impl Sampler {
     /// Forgets the threads that have exited (closing their files).
     pub(crate) fn forget(&mut self, exited: impl Fn(u32) -> bool) {
         self.threads.retain(|number, _| !exited(*number));
+        lock(&REGISTERED).retain(|(number, _)| !exited(*number));
     }
 }
 
@@ -244,6 +292,14 @@ mod tests {
         }
     }
 
+    /// This thread's totals now.
+    fn end() -> Reading {
+        Reading {
+            at_ns: crate::base::clock::now_ns(),
+            stat: of_this_thread().unwrap(),
+        }
+    }
+
     #[test]
     fn the_sampler_estimates_the_start_of_each_new_poll_for_its_thread() {
         if of_this_thread().is_none() {
@@ -256,10 +312,10 @@ mod tests {
             started_ns: crate::base::clock::now_ns(),
         };
         sampler.sample(&slot, Some(first), crate::base::clock::now_ns(), &starts);
-        let seen = starts.take(slot.number, first.started_ns).unwrap();
-        assert!(
-            seen.at_ns >= first.started_ns,
-            "the first poll seen: read when seen"
+        let seen = starts.take(slot.number, first.started_ns, end()).unwrap();
+        assert_eq!(
+            seen.at_ns, first.started_ns,
+            "the first poll's start lies between the thread's registration and the scan"
         );
         spin(20);
         let second = Polling {
@@ -268,16 +324,30 @@ mod tests {
         };
         spin(20);
         sampler.sample(&slot, Some(second), crate::base::clock::now_ns(), &starts);
-        assert_eq!(starts.take(slot.number, first.started_ns), None);
-        let start = starts.take(slot.number, second.started_ns).unwrap();
+        assert_eq!(starts.take(slot.number, first.started_ns, end()), None);
+        let start = starts.take(slot.number, second.started_ns, end()).unwrap();
         assert_eq!(start.at_ns, second.started_ns);
         let now = of_this_thread().unwrap();
         assert!(seen.stat.cpu_ns < start.stat.cpu_ns && start.stat.cpu_ns < now.cpu_ns);
         assert_eq!(
-            starts.take(slot.number, second.started_ns),
+            starts.take(slot.number, second.started_ns, end()),
             None,
             "taken once"
         );
+    }
+
+    #[test]
+    fn a_poll_the_watchdog_never_saw_starts_between_its_last_reading_and_the_end() {
+        let starts = PollStarts::default();
+        starts.set_latest(3, reading(100, 1_000, 0));
+        let start = starts.take(3, 150, reading(200, 1_010, 90));
+        assert_eq!(start, Some(reading(150, 1_005, 45)));
+        assert_eq!(
+            starts.take(3, 50, reading(200, 1_010, 90)),
+            None,
+            "before it"
+        );
+        assert_eq!(starts.take(4, 150, reading(200, 1_010, 90)), None);
     }
 
     #[test]

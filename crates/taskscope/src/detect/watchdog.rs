@@ -71,12 +71,12 @@ impl Watchdog {
         let threshold = self.shared.threshold_ns;
         let publish_ns = self.shared.config.publish_interval.as_nanos() as u64;
         let mut stalled_threads = Vec::new();
-        let mut live_threads = Vec::new();
+        let mut exited_threads = Vec::new();
         for slot in threads::all() {
             if slot.has_exited() {
+                exited_threads.push(slot.number);
                 continue;
             }
-            live_threads.push(slot.number);
             let polling = slot.read();
             let now = clock::now_ns();
             self.sampler
@@ -118,7 +118,7 @@ impl Watchdog {
         self.followed
             .retain(|number, _| stalled_threads.contains(number));
         self.sampler
-            .forget(|number| !live_threads.contains(&number));
+            .forget(|number| exited_threads.contains(&number));
         self.bodies.scan(&self.shared, self.capture.as_ref());
     }
 }

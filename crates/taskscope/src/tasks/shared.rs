@@ -199,11 +199,16 @@ impl Shared {
         duration_ns: u64,
         own_ns: u64,
     ) {
-        let sched = self.poll_starts.take(thread, started_ns).and_then(|start| {
+        let sched = crate::base::schedstat::of_this_thread().and_then(|to| {
+            let end = crate::base::schedstat::Reading {
+                at_ns: started_ns + duration_ns,
+                stat: to,
+            };
+            let start = self.poll_starts.take(thread, started_ns, end)?;
             Some(crate::base::schedstat::Window {
                 from_ns: start.at_ns,
                 from: start.stat,
-                to: crate::base::schedstat::of_this_thread()?,
+                to,
             })
         });
         self.send_stall_end(
