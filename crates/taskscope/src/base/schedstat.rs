@@ -20,8 +20,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 
-use crate::tasks::threads::{Polling, ThreadSlot};
-
 /// A thread's scheduler totals at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SchedStat {
@@ -104,13 +102,14 @@ pub(crate) struct PollStarts(Mutex<HashMap<u32, Known>>);
 
 #[derive(Debug, Default)]
 struct Known {
-    start: Option<(Polling, Reading)>,
+    /// The start of the poll (as the probe's clock has it), and the totals then.
+    start: Option<(u64, Reading)>,
     latest: Option<Reading>,
 }
 
 impl PollStarts {
-    fn set(&self, thread: u32, polling: Polling, start: Reading) {
-        lock(&self.0).entry(thread).or_default().start = Some((polling, start));
+    fn set(&self, thread: u32, started_ns: u64, start: Reading) {
+        lock(&self.0).entry(thread).or_default().start = Some((started_ns, start));
     }
 
     fn set_latest(&self, thread: u32, latest: Reading) {
@@ -125,7 +124,7 @@ impl PollStarts {
         let mut known = lock(&self.0);
         let known = known.get_mut(&thread)?;
         match known.start {
-            Some((polling, start)) if polling.started_ns == started_ns => {
+            Some((started, start)) if started == started_ns => {
                 known.start = None;
                 Some(start)
             }
@@ -166,7 +165,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Sampled {
     file: std::fs::File,
     last: Reading,
-    polling: Option<Polling>,
+    /// When the poll the last reading saw started.
+    polling_since: Option<u64>,
 }
 
 /// The watchdog's readings of the threads' totals, one per scan, from a thread's first
@@ -178,22 +178,24 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    /// Reads `slot`'s totals at `now_ns`, when the slot shows `polling`. A poll seen for the
-    /// first time gets the totals at its start estimated into `starts`.
+    /// Reads thread `number`'s (OS thread `os_tid`) totals at `now_ns`, when it shows a
+    /// poll started at `polling_since` (none when idle). A poll seen for the first time
+    /// gets the totals at its start estimated into `starts`.
     pub(crate) fn sample(
         &mut self,
-        slot: &ThreadSlot,
-        polling: Option<Polling>,
+        number: u32,
+        os_tid: u64,
+        polling_since: Option<u64>,
         now_ns: u64,
         starts: &PollStarts,
     ) {
-        let sampled = match self.threads.entry(slot.number) {
+        let sampled = match self.threads.entry(number) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
-                let Some(polling) = polling else { return };
-                let Some(file) = open(slot.os_tid) else {
+                let Some(started_ns) = polling_since else {
                     return;
                 };
+                let Some(file) = open(os_tid) else { return };
                 let Some(stat) = pread(&file) else { return };
                 let last = Reading {
                     at_ns: now_ns,
@@ -201,16 +203,12 @@ impl Sampler {
                 };
                 // The reading as the thread registered comes before this poll; without
                 // one, the poll's first part goes unmeasured.
-                let before = registration(slot.number).unwrap_or(last);
-                starts.set(
-                    slot.number,
-                    polling,
-                    between(before, last, polling.started_ns),
-                );
+                let before = registration(number).unwrap_or(last);
+                starts.set(number, started_ns, between(before, last, started_ns));
                 entry.insert(Sampled {
                     file,
                     last,
-                    polling: Some(polling),
+                    polling_since,
                 });
                 return;
             }
@@ -222,14 +220,13 @@ impl Sampler {
             at_ns: now_ns,
             stat,
         };
-        starts.set_latest(slot.number, now);
-        if let Some(polling) = polling
-            && sampled.polling != Some(polling)
+        starts.set_latest(number, now);
+        if let Some(started_ns) = polling_since
+            && sampled.polling_since != polling_since
         {
-            let start = between(sampled.last, now, polling.started_ns);
-            starts.set(slot.number, polling, start);
+            starts.set(number, started_ns, between(sampled.last, now, started_ns));
         }
-        sampled.polling = polling;
+        sampled.polling_since = polling_since;
         sampled.last = now;
     }
 
@@ -305,35 +302,31 @@ mod tests {
         if of_this_thread().is_none() {
             return; // no schedstat on this platform
         }
-        let slot = crate::tasks::threads::with_local(|l| l.thread_slot()).unwrap();
+        // SAFETY: gettid has no preconditions.
+        let (number, os_tid) = (u32::MAX, unsafe { libc::gettid() } as u64);
+        thread_registered(number);
         let (starts, mut sampler) = (PollStarts::default(), Sampler::default());
-        let first = Polling {
-            task: 1,
-            started_ns: crate::base::clock::now_ns(),
+        let mut sample = |since: u64| {
+            let now = crate::base::clock::now_ns();
+            sampler.sample(number, os_tid, Some(since), now, &starts);
         };
-        sampler.sample(&slot, Some(first), crate::base::clock::now_ns(), &starts);
-        let seen = starts.take(slot.number, first.started_ns, end()).unwrap();
+        let first = crate::base::clock::now_ns();
+        sample(first);
+        let seen = starts.take(number, first, end()).unwrap();
         assert_eq!(
-            seen.at_ns, first.started_ns,
+            seen.at_ns, first,
             "the first poll's start lies between the thread's registration and the scan"
         );
         spin(20);
-        let second = Polling {
-            task: 2,
-            started_ns: crate::base::clock::now_ns(),
-        };
+        let second = crate::base::clock::now_ns();
         spin(20);
-        sampler.sample(&slot, Some(second), crate::base::clock::now_ns(), &starts);
-        assert_eq!(starts.take(slot.number, first.started_ns, end()), None);
-        let start = starts.take(slot.number, second.started_ns, end()).unwrap();
-        assert_eq!(start.at_ns, second.started_ns);
+        sample(second);
+        assert_eq!(starts.take(number, first, end()), None);
+        let start = starts.take(number, second, end()).unwrap();
+        assert_eq!(start.at_ns, second);
         let now = of_this_thread().unwrap();
         assert!(seen.stat.cpu_ns < start.stat.cpu_ns && start.stat.cpu_ns < now.cpu_ns);
-        assert_eq!(
-            starts.take(slot.number, second.started_ns, end()),
-            None,
-            "taken once"
-        );
+        assert_eq!(starts.take(number, second, end()), None, "taken once");
     }
 
     #[test]

@@ -269,7 +269,7 @@ impl Watched {
         });
         if is_new || now.saturating_sub(stall.last_report_ns) >= publish_ns {
             stall.last_report_ns = now;
-            crate::watchdog::report(shared, &self.slot, polling, now);
+            crate::detect::watchdog::report(shared, &self.slot, polling, now);
         }
         if let (Some(capture), Some(target)) = (capture, self.slot.target.as_ref()) {
             stall

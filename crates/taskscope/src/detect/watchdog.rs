@@ -79,8 +79,9 @@ impl Watchdog {
             }
             let polling = slot.read();
             let now = clock::now_ns();
-            self.sampler
-                .sample(&slot, polling, now, &self.shared.poll_starts);
+            let since = polling.map(|p| p.started_ns);
+            let starts = &self.shared.poll_starts;
+            (self.sampler).sample(slot.number, slot.os_tid, since, now, starts);
             let Some(polling) = polling else { continue };
             if now.saturating_sub(polling.started_ns) < threshold {
                 continue;

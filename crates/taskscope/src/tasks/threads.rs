@@ -409,7 +409,7 @@ fn register_current_thread() -> Arc<ThreadSlot> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(slot.clone());
-    crate::schedstat::thread_registered(number);
+    crate::base::schedstat::thread_registered(number);
     slot
 }
 
