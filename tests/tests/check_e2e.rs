@@ -819,10 +819,11 @@ fn check_starved_unevenly(poll_cpu_ms: u64, busy_cpu_ms: u64) -> (Option<i32>, S
     (output.status.code(), report)
 }
 
-/// Polls whose CPU time sits 20% either side of the 100 ms threshold, on a CPU shared with
-/// busy threads for the first part of the poll only: the wait is measured over the whole
-/// poll, so the verdict is the same every run, a note below the threshold and a stall
-/// above it.
+/// Polls whose CPU time sits 20% below and 50% above the 100 ms threshold, on a CPU shared
+/// with busy threads for the first part of the poll only: the wait is measured over the
+/// whole poll, so the verdict is the same every run, a note below the threshold and a
+/// stall above it. (Linux counts a wait only once it is over, so a reading taken during one
+/// is off by up to that wait: with seven threads on one CPU, tens of milliseconds.)
 #[test]
 fn a_poll_near_the_threshold_gets_the_same_verdict_every_run() {
     for run in 0..20 {
@@ -833,7 +834,7 @@ fn a_poll_near_the_threshold_gets_the_same_verdict_every_run() {
             below.contains("only because the thread was waiting for a CPU"),
             "run {run}: {below}"
         );
-        let (status, above) = check_starved_unevenly(120, 15);
+        let (status, above) = check_starved_unevenly(150, 15);
         assert_eq!(status, Some(1), "run {run}: {above}");
         assert_eq!(
             above.matches("error[stall]").count(),
