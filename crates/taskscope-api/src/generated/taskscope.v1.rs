@@ -321,14 +321,19 @@ pub struct Stall {
     #[prost(enumeration = "Activity", tag = "8")]
     #[serde(serialize_with = "crate::serde_enum::activity")]
     pub activity: i32,
-    /// From when the stall was first seen to when the poll returned (ENDED only; 0 where
-    /// the platform does not tell): `measured_ns` of wall time, of which the thread spent
-    /// `waiting_for_cpu_ns` runnable but not running. Mostly waiting means the machine was
-    /// overloaded: the poll itself may have been quick.
+    /// Over the poll, from its start (as estimated from the scheduler totals the watchdog
+    /// reads every scan, within one scan period, or read as the thread registered) to its
+    /// return (ENDED only; 0 where the platform does not tell): `measured_ns` of
+    /// wall time, of which the thread spent `waiting_for_cpu_ns` runnable but not running.
+    /// Mostly waiting means the machine was overloaded: the poll itself may have been quick.
     #[prost(uint64, tag = "9")]
     pub measured_ns: u64,
     #[prost(uint64, tag = "10")]
     pub waiting_for_cpu_ns: u64,
+    /// Of `duration_ns`, the probe's own time inside the poll (ENDED only): its hooks that ran
+    /// nested in the poll, above all one per task the poll spawned. Not the app's time.
+    #[prost(uint64, tag = "11")]
+    pub probe_ns: u64,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, ::prost::Message)]

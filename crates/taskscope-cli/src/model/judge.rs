@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use self::finding::{Descendant, Detail, Finding};
 use self::policy::{FindingKind, Policy, Severity};
 use self::rules::Occurrence;
+use super::stall::{HeldBy, Stall};
 use super::task::Outcome;
 use super::{Ending, Instrumentation, Model};
 use crate::duration::human_ns;
@@ -207,18 +208,36 @@ fn measurement_notes(model: &Model, policy: &Policy, who: &str, notes: &mut Vec<
             human_ns(probe_threshold)
         ));
     }
-    let machine_stalls: Vec<u64> = model
-        .stalls()
-        .filter(|s| s.held_by_the_machine(policy.stall_threshold_ns))
-        .map(|s| s.duration_ns)
-        .collect();
-    if let Some(longest) = machine_stalls.iter().max() {
+    let held = |by: HeldBy| -> Vec<&Stall> {
+        model
+            .stalls()
+            .filter(|s| s.duration_ns >= policy.stall_threshold_ns)
+            .filter(|s| s.held_by(policy.stall_threshold_ns) == by)
+            .collect()
+    };
+    let longest = |stalls: &[&Stall]| stalls.iter().map(|s| s.duration_ns).max();
+    let machine = held(HeldBy::Machine);
+    if let Some(longest) = longest(&machine) {
         notes.push(format!(
             "{who}: {} poll(s) held a thread past the threshold (the longest {}) only \
              because the thread was waiting for a CPU, not running: an overloaded machine's \
              doing, not the code's; not judged as stalls",
-            machine_stalls.len(),
-            human_ns(*longest)
+            machine.len(),
+            human_ns(longest)
+        ));
+    }
+    let probe = held(HeldBy::Probe);
+    if let Some(longest) = longest(&probe) {
+        let own = probe.iter().map(|s| s.probe_ns).max().unwrap_or(0);
+        notes.push(format!(
+            "{who}: {} poll(s) passed the threshold (the longest {}) only with the probe's \
+             own time in them (up to {}: its hooks, one per task a poll spawns), which is \
+             not the app's; not judged as stalls. In a debug build, \
+             `[profile.dev.package.taskscope] opt-level = 3` makes that time about 5 times \
+             smaller (docs/performance.md)",
+            probe.len(),
+            human_ns(longest),
+            human_ns(own)
         ));
     }
     let drops = model.drops();

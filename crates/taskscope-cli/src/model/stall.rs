@@ -67,28 +67,56 @@ pub(crate) struct Stall {
     pub(crate) activity: Activity,
     /// The latest captured stack, innermost frame first; empty when none was captured.
     pub(crate) stack: Vec<Frame>,
-    /// Of the wall time measured from when the stall was first seen to its end, how much
-    /// the thread spent waiting for a CPU: (measured, waiting), when the probe told.
+    /// Of the wall time measured over the poll (from its start, or a little later, to its
+    /// end), how much the thread spent waiting for a CPU: (measured, waiting), when the
+    /// probe told.
     pub(crate) cpu_wait: Option<(u64, u64)>,
+    /// Of the duration, the probe's own time inside the poll (its hooks nested in it).
+    pub(crate) probe_ns: u64,
 }
 
-/// Below this much measured time, the share spent waiting for a CPU says too little.
-const CPU_WAIT_MEASURED_AT_LEAST_NS: u64 = 20_000_000;
+/// Who held a thread through a poll that took longer than the threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HeldBy {
+    /// The app's own code: a stall.
+    App,
+    /// The machine: the thread waited for a CPU for long enough that the poll, quick on
+    /// its own, passed the threshold.
+    Machine,
+    /// The probe: its own hooks inside the poll (a debug build's spawn hooks, one per task
+    /// the poll spawned) are what took the poll past the threshold.
+    Probe,
+}
 
 impl Stall {
-    /// Whether the poll would have stayed under `threshold_ns` but for the time its thread
-    /// spent runnable yet waiting for a CPU: an overloaded machine held it, not the code.
-    /// The share of waiting measured (from when the stall was seen to its end) is taken
-    /// for the whole poll; a poll that would still be over the threshold without it (a
-    /// long computation on a busy machine) stays a stall.
-    pub(crate) fn held_by_the_machine(&self, threshold_ns: u64) -> bool {
-        self.cpu_wait.is_some_and(|(measured, waiting)| {
-            if measured < CPU_WAIT_MEASURED_AT_LEAST_NS {
-                return false;
-            }
-            let running_share = 1.0 - (waiting.min(measured) as f64 / measured as f64);
-            (self.duration_ns as f64 * running_share) < threshold_ns as f64
-        })
+    /// The poll's own time: its duration without the probe's time in it and without the
+    /// time its thread waited for a CPU. The wait is measured, not inferred, but not told
+    /// apart between the app's and the probe's stretches of the poll: it is shared between
+    /// them in proportion. A part of the poll left unmeasured counts as the app's.
+    pub(crate) fn app_ns(&self) -> u64 {
+        let duration = self.duration_ns;
+        if duration == 0 {
+            return 0;
+        }
+        let probe = self.probe_ns.min(duration);
+        let waiting = self
+            .cpu_wait
+            .map_or(0, |(measured, waiting)| waiting.min(measured).min(duration));
+        let app = u128::from(duration - probe) * u128::from(duration - waiting);
+        (app / u128::from(duration)) as u64
+    }
+
+    /// Who held the thread through this poll, for a threshold of `threshold_ns`: the app
+    /// unless the poll's own time stays under it. A long computation on a busy machine
+    /// stays a stall.
+    pub(crate) fn held_by(&self, threshold_ns: u64) -> HeldBy {
+        if self.app_ns() >= threshold_ns {
+            HeldBy::App
+        } else if self.duration_ns.saturating_sub(self.probe_ns) < threshold_ns {
+            HeldBy::Probe
+        } else {
+            HeldBy::Machine
+        }
     }
 
     pub(crate) fn from_wire(stall: &v1::Stall) -> Self {
@@ -102,6 +130,7 @@ impl Stall {
             activity: Activity::Unknown,
             stack: Vec::new(),
             cpu_wait: None,
+            probe_ns: 0,
         };
         this.update(stall);
         this
@@ -117,6 +146,7 @@ impl Stall {
             if stall.measured_ns > 0 {
                 self.cpu_wait = Some((stall.measured_ns, stall.waiting_for_cpu_ns));
             }
+            self.probe_ns = stall.probe_ns;
         } else if self.phase == Phase::Ongoing {
             self.duration_ns = self.duration_ns.max(stall.duration_ns);
         }

@@ -184,26 +184,45 @@ fn a_hundred_thousand_tasks_fit_in_a_compact_table() {
 }
 
 #[test]
-fn a_stall_is_the_machines_only_when_the_poll_would_have_been_short_without_waiting() {
-    let stall = |duration_ms: u64, measured_ms: u64, waiting_ms: u64| {
+fn a_stall_is_the_apps_only_when_its_own_time_without_waiting_or_the_probe_passes_the_threshold() {
+    use crate::model::stall::HeldBy;
+    let stall = |duration_ms: u64, measured_ms: u64, waiting_ms: u64, probe_ms: u64| {
         let mut wire = taskscope_api::v1::Stall {
             phase: taskscope_api::v1::StallPhase::Ended as i32,
             duration_ns: duration_ms * 1_000_000,
             measured_ns: measured_ms * 1_000_000,
             waiting_for_cpu_ns: waiting_ms * 1_000_000,
+            probe_ns: probe_ms * 1_000_000,
             ..Default::default()
         };
         wire.stall_id = 1;
         crate::model::stall::Stall::from_wire(&wire)
     };
     let threshold = 100_000_000;
-    // 180 ms, 85% of it waiting for a CPU: 27 ms of its own.
-    assert!(stall(180, 60, 51).held_by_the_machine(threshold));
+    // 180 ms, 150 of them waiting for a CPU: 30 ms of its own.
+    assert_eq!(stall(180, 178, 150, 0).held_by(threshold), HeldBy::Machine);
     // A 2 s CPU loop on a busy machine still ran 500 ms of its own.
-    assert!(!stall(2_000, 1_900, 1_425).held_by_the_machine(threshold));
+    assert_eq!(
+        stall(2_000, 1_990, 1_500, 0).held_by(threshold),
+        HeldBy::App
+    );
     // Blocked in a sleep: no waiting for a CPU.
-    assert!(!stall(600, 500, 0).held_by_the_machine(threshold));
-    // Too little measured to say; and nothing measured at all.
-    assert!(!stall(120, 10, 10).held_by_the_machine(threshold));
-    assert!(!stall(300, 0, 0).held_by_the_machine(threshold));
+    assert_eq!(stall(600, 590, 0, 0).held_by(threshold), HeldBy::App);
+    // Nothing measured: all of it the app's.
+    assert_eq!(stall(300, 0, 0, 0).held_by(threshold), HeldBy::App);
+    // The waiting measured is what the thread waited, never scaled up from a part of the
+    // poll to the whole: 38.6 ms waited in a 190.8 ms poll leaves 152.2 ms of its own.
+    let partly = stall(191, 79, 39, 0);
+    assert_eq!(partly.app_ns(), 152_000_000);
+    assert_eq!(partly.held_by(threshold), HeldBy::App);
+    // 25,000 spawns in a debug build: 160 ms, 120 of them in the probe's spawn hooks.
+    assert_eq!(stall(160, 150, 0, 120).held_by(threshold), HeldBy::Probe);
+    // The probe's time and the machine's together: 300 ms, half waiting, 60 the probe's,
+    // whose share of the wait is not counted twice: (300 - 60) * (300 - 150) / 300.
+    let both = stall(300, 300, 150, 60);
+    assert_eq!(both.app_ns(), 120_000_000);
+    assert_eq!(both.held_by(threshold), HeldBy::App);
+    assert_eq!(stall(300, 300, 200, 60).held_by(threshold), HeldBy::Machine);
+    // A poll of the app's own past the threshold, with some of the probe's time in it.
+    assert_eq!(stall(400, 390, 0, 100).held_by(threshold), HeldBy::App);
 }

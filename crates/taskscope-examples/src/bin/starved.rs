@@ -1,6 +1,10 @@
 //! A quick poll on an overloaded machine: the runtime's thread shares one CPU with six
 //! busy threads, so a poll that computes for 25 ms of CPU time takes about 200 ms of wall
 //! time. That is the machine's doing: the probe must not call it the code's stall.
+//!
+//! `starved POLL_CPU_MS BUSY_THREADS BUSY_CPU_MS` sets the poll's CPU time and the busy
+//! threads' (25, 6 and 150 without arguments). Busy threads that stop halfway through the
+//! poll make its share of waiting uneven: high at its start, none at its end.
 
 use std::time::Duration;
 
@@ -32,17 +36,27 @@ fn compute_for(cpu: Duration) {
     }
 }
 
+/// The `n`th argument as milliseconds or a count, `default` without one.
+fn argument(n: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(n)
+        .map_or(default, |a| a.parse().expect("a whole number"))
+}
+
 #[taskscope::main(flavor = "current_thread")]
 async fn main() {
+    let poll_cpu = Duration::from_millis(argument(1, 25));
+    let busy_threads = argument(2, 6);
+    let busy_cpu = Duration::from_millis(argument(3, 150));
     pin_to_first_cpu();
-    for _ in 0..6 {
+    for _ in 0..busy_threads {
         // Left to end with the process: joining them here would block the runtime.
-        std::thread::spawn(|| {
+        std::thread::spawn(move || {
             pin_to_first_cpu();
-            compute_for(Duration::from_millis(150));
+            compute_for(busy_cpu);
         });
     }
-    let quick = tokio::spawn(async { compute_for(Duration::from_millis(25)) }); // FAULT: starved
+    let quick = tokio::spawn(async move { compute_for(poll_cpu) }); // FAULT: starved
     quick.await.unwrap();
     println!("starved: done");
 }

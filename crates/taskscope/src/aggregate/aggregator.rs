@@ -26,8 +26,6 @@ struct ActiveStall {
     stall: v1::Stall,
     /// Already handed to clients once (as STARTED).
     announced: bool,
-    /// When the stall was first seen, and the thread's scheduler totals then.
-    first_seen: Option<(u64, crate::base::schedstat::SchedStat)>,
 }
 
 /// Changes not yet published.
@@ -136,8 +134,7 @@ impl Aggregator {
                     task,
                     started_ns,
                     now_ns,
-                    sched,
-                } => self.stall_running(thread, task, started_ns, now_ns, sched),
+                } => self.stall_running(thread, task, started_ns, now_ns),
                 ProbeEvent::StallSamples {
                     thread,
                     started_ns,
@@ -149,8 +146,9 @@ impl Aggregator {
                     task,
                     started_ns,
                     duration_ns,
+                    own_ns,
                     sched,
-                } => self.stall_ended(thread, task, started_ns, duration_ns, sched),
+                } => self.stall_ended(thread, task, started_ns, duration_ns, own_ns, sched),
             }
         }
     }
@@ -196,14 +194,7 @@ impl Aggregator {
 
     /// The watchdog sees a poll past the threshold still running: STARTED the first time
     /// clients hear of it, ONGOING afterwards.
-    fn stall_running(
-        &mut self,
-        thread: u32,
-        task: u64,
-        started_ns: u64,
-        now_ns: u64,
-        sched: Option<crate::base::schedstat::SchedStat>,
-    ) {
+    fn stall_running(&mut self, thread: u32, task: u64, started_ns: u64, now_ns: u64) {
         if !self.active_stalls.contains_key(&(thread, started_ns)) {
             if let Some(metrics) = self.metrics.as_mut() {
                 metrics.stall_started(task);
@@ -211,7 +202,6 @@ impl Aggregator {
             let stall = self.new_stall(task, thread, started_ns);
             let active = ActiveStall {
                 announced: false,
-                first_seen: None,
                 stall,
             };
             self.active_stalls.insert((thread, started_ns), active);
@@ -219,9 +209,6 @@ impl Aggregator {
         let Some(active) = self.active_stalls.get_mut(&(thread, started_ns)) else {
             return;
         };
-        if active.first_seen.is_none() {
-            active.first_seen = sched.map(|sched| (now_ns, sched));
-        }
         let stall = &mut active.stall;
         // Clients must see STARTED once, even when the next refresh comes before this one
         // is published.
@@ -270,17 +257,18 @@ impl Aggregator {
         self.pending.stalls.insert(update.stall_id, update);
     }
 
-    /// A poll past the threshold returned, with its exact duration.
+    /// A poll past the threshold returned, with its exact duration, `own_ns` of it the
+    /// probe's, and the thread's scheduler totals over it.
     fn stall_ended(
         &mut self,
         thread: u32,
         task: u64,
         started_ns: u64,
         duration_ns: u64,
-        sched: Option<crate::base::schedstat::SchedStat>,
+        own_ns: u64,
+        sched: Option<crate::base::schedstat::Window>,
     ) {
         let active = self.active_stalls.remove(&(thread, started_ns));
-        let first_seen = active.as_ref().and_then(|a| a.first_seen);
         if let Some(metrics) = self.metrics.as_mut() {
             if active.is_none() {
                 metrics.stall_started(task);
@@ -293,9 +281,15 @@ impl Aggregator {
         };
         stall.phase = v1::StallPhase::Ended as i32;
         stall.duration_ns = duration_ns;
-        if let (Some((seen_ns, first)), Some(last)) = (first_seen, sched) {
-            stall.measured_ns = (started_ns + duration_ns).saturating_sub(seen_ns);
-            stall.waiting_for_cpu_ns = last.waiting_ns.saturating_sub(first.waiting_ns);
+        stall.probe_ns = own_ns.min(duration_ns);
+        if let Some(window) = sched {
+            let measured_ns = (started_ns + duration_ns).saturating_sub(window.from_ns);
+            stall.measured_ns = measured_ns.min(duration_ns);
+            stall.waiting_for_cpu_ns = window
+                .to
+                .waiting_ns
+                .saturating_sub(window.from.waiting_ns)
+                .min(stall.measured_ns);
         }
         self.pending.stalls.insert(stall.stall_id, stall.clone());
         if let Some(otlp) = self.otlp.as_mut() {

@@ -119,7 +119,7 @@ impl Bodies {
             }
             let cell = announce(shared, &request);
             self.watched.push(Watched {
-                run: Some(Run::new(request.first.at_ns)),
+                run: Some(Run::new(request.first.at_ns, request.slot.os_tid)),
                 last: request.first,
                 slot: request.slot,
                 cell,
@@ -187,6 +187,8 @@ impl Look {
 struct Run {
     started_ns: u64,
     last_busy_ns: u64,
+    /// The thread's scheduler totals as the run was first seen.
+    sched_at_start: Option<crate::base::schedstat::SchedStat>,
     /// Set once the run passed the threshold and was reported as a stall.
     stall: Option<Reported>,
 }
@@ -197,10 +199,11 @@ struct Reported {
 }
 
 impl Run {
-    fn new(started_ns: u64) -> Self {
+    fn new(started_ns: u64, os_tid: u64) -> Self {
         Self {
             started_ns,
             last_busy_ns: started_ns,
+            sched_at_start: crate::base::schedstat::of_thread(os_tid),
             stall: None,
         }
     }
@@ -238,7 +241,8 @@ impl Watched {
             self.end_run(shared);
         }
         if busy {
-            let run = self.run.get_or_insert_with(|| Run::new(look.at_ns));
+            let tid = self.slot.os_tid;
+            let run = self.run.get_or_insert_with(|| Run::new(look.at_ns, tid));
             run.last_busy_ns = look.at_ns;
             self.follow(shared, capture);
         }
@@ -265,10 +269,7 @@ impl Watched {
         });
         if is_new || now.saturating_sub(stall.last_report_ns) >= publish_ns {
             stall.last_report_ns = now;
-            let sched = is_new
-                .then(|| crate::base::schedstat::of_thread(self.slot.os_tid))
-                .flatten();
-            crate::detect::watchdog::report(shared, &self.slot, polling, now, sched);
+            crate::detect::watchdog::report(shared, &self.slot, polling, now);
         }
         if let (Some(capture), Some(target)) = (capture, self.slot.target.as_ref()) {
             stall
@@ -281,12 +282,20 @@ impl Watched {
     fn end_run(&mut self, shared: &Shared) {
         let Some(run) = self.run.take() else { return };
         if run.stall.is_some() {
+            let sched = run.sched_at_start.and_then(|from| {
+                Some(crate::base::schedstat::Window {
+                    from_ns: run.started_ns,
+                    from,
+                    to: crate::base::schedstat::of_thread(self.slot.os_tid)?,
+                })
+            });
             shared.send_stall_end(
                 self.cell.identity.id,
                 self.slot.number,
                 run.started_ns,
                 run.last_busy_ns - run.started_ns,
-                crate::base::schedstat::of_thread(self.slot.os_tid),
+                0,
+                sched,
             );
         }
     }

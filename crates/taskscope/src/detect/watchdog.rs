@@ -8,12 +8,15 @@
 //! until the poll returns (the polling thread itself reports the exact final duration).
 //! Each report goes out before that stall's stack is sampled, and symbolizing happens on
 //! another thread, so capturing stacks never delays the news that a stall started.
+//! Each scan also reads the polling threads' scheduler totals (`schedstat.rs`), so that a
+//! stall's time spent waiting for a CPU is measured from its poll's start.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::base::schedstat;
 use crate::base::{clock, quiet};
 use crate::detect::{body_watch, stall_stack};
 use crate::tasks::shared::{ProbeEvent, Shared};
@@ -34,6 +37,7 @@ pub(crate) struct Watchdog {
     capture: Option<stall_stack::Capture>,
     /// `block_on` bodies no poll marks, watched from outside (`body_watch.rs`).
     bodies: body_watch::Bodies,
+    sampler: schedstat::Sampler,
 }
 
 /// Starts the watchdog's thread, which runs until the probe is stopped.
@@ -49,6 +53,7 @@ pub(crate) fn start(
         followed: HashMap::new(),
         capture,
         bodies: body_watch::Bodies::default(),
+        sampler: schedstat::Sampler::default(),
     };
     std::thread::Builder::new()
         .name("taskscope-watchdog".into())
@@ -66,12 +71,18 @@ impl Watchdog {
         let threshold = self.shared.threshold_ns;
         let publish_ns = self.shared.config.publish_interval.as_nanos() as u64;
         let mut stalled_threads = Vec::new();
+        let mut exited_threads = Vec::new();
         for slot in threads::all() {
             if slot.has_exited() {
+                exited_threads.push(slot.number);
                 continue;
             }
-            let Some(polling) = slot.read() else { continue };
+            let polling = slot.read();
             let now = clock::now_ns();
+            let since = polling.map(|p| p.started_ns);
+            let starts = &self.shared.poll_starts;
+            (self.sampler).sample(slot.number, slot.os_tid, since, now, starts);
+            let Some(polling) = polling else { continue };
             if now.saturating_sub(polling.started_ns) < threshold {
                 continue;
             }
@@ -93,10 +104,7 @@ impl Watchdog {
             let followed = self.followed.get_mut(&slot.number).expect("just inserted");
             if is_new || now.saturating_sub(followed.last_report_ns) >= publish_ns {
                 followed.last_report_ns = now;
-                let sched = is_new
-                    .then(|| crate::base::schedstat::of_thread(slot.os_tid))
-                    .flatten();
-                report(&self.shared, &slot, polling, now, sched);
+                report(&self.shared, &slot, polling, now);
             }
             if let (Some(capture), Some(target)) = (self.capture.as_ref(), slot.target.as_ref()) {
                 followed.schedule.sample_if_due(
@@ -110,24 +118,19 @@ impl Watchdog {
         }
         self.followed
             .retain(|number, _| stalled_threads.contains(number));
+        self.sampler
+            .forget(|number| exited_threads.contains(&number));
         self.bodies.scan(&self.shared, self.capture.as_ref());
     }
 }
 
 /// Tells the aggregator (and, at once, watchers) that `polling` is still running.
-pub(crate) fn report(
-    shared: &Shared,
-    slot: &ThreadSlot,
-    polling: Polling,
-    now_ns: u64,
-    sched: Option<crate::base::schedstat::SchedStat>,
-) {
+pub(crate) fn report(shared: &Shared, slot: &ThreadSlot, polling: Polling, now_ns: u64) {
     let sent = shared.send(ProbeEvent::StallRunning {
         thread: slot.number,
         task: polling.task,
         started_ns: polling.started_ns,
         now_ns,
-        sched,
     });
     if sent {
         shared.urgent.notify_one();

@@ -16,6 +16,13 @@
 //! 2. [`poll_started`] and 3. [`poll_ended`], once per poll;
 //! 4. [`waker_op`], between and during polls (tracing route, waker tracking on);
 //! 5. [`ended`], once, with the outcome the route could tell.
+//!
+//! The probe's own time inside an app's poll is timed here too, and kept apart from the
+//! app's (`Local::add_own_time`): [`spawned`] runs inside the poll that spawns (a debug
+//! build spends microseconds there per spawn), [`waker_op`] inside the poll that wakes,
+//! and a poll nested in another (a `block_in_place`, a `LocalSet`) runs its own hooks
+//! inside the outer one. A stall report carries that time, so that a poll the probe
+//! itself pushed past the threshold is not judged the app's stall.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -46,6 +53,7 @@ pub(crate) fn spawned(
     spawn: Spawn,
     keep: impl FnOnce(&Arc<TaskCell>),
 ) -> Option<Arc<TaskCell>> {
+    let now = clock::now_ns();
     if shared.is_stopped() {
         return None;
     }
@@ -62,7 +70,7 @@ pub(crate) fn spawned(
         line: spawn.line,
         column: spawn.column,
         parent,
-        spawned_ns: clock::now_ns(),
+        spawned_ns: now,
         spawn_thread,
     });
     keep(&cell);
@@ -72,7 +80,14 @@ pub(crate) fn spawned(
             .spawn_events_delayed
             .fetch_add(1, Ordering::Relaxed);
     }
+    own_time_since(now);
     Some(cell)
+}
+
+/// The probe's code running on this thread since `since_ns` was its own, not the app's.
+#[inline]
+fn own_time_since(since_ns: u64) {
+    threads::with_local(|l| l.add_own_time(clock::now_ns().saturating_sub(since_ns)));
 }
 
 /// A poll of `cell` starts on `local`'s thread; `span` is the tracing route's span id for
@@ -86,10 +101,15 @@ pub(crate) fn spawned(
 pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, cell: &TaskCell, span: u64) {
     cell.prefetch_histogram();
     let now = clock::now_ns();
+    let nested = local.is_polling();
     // SAFETY: forwarded from this function's own contract.
     let reentry_gap = unsafe { local.enter(cell, span, now) };
     let tracking = shared.config.waker_tracking();
     cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
+    if nested {
+        // Inside the outer poll: this hook's time is the probe's, not the outer task's.
+        local.add_own_time(clock::now_ns().saturating_sub(now));
+    }
 }
 
 /// The poll of `cell` that [`poll_started`] began on `local`'s thread returns: its
@@ -99,16 +119,23 @@ pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, cell: &TaskCel
 #[inline]
 pub(crate) fn poll_ended(shared: &Shared, local: &Local, cell: &TaskCell) -> Option<u64> {
     let now = clock::now_ns();
+    let own_ns = local.own_time_in_poll();
     let started = local.exit(cell, now)?;
     let duration = cell.poll_ended(started, now);
     if std::thread::panicking() {
         outcome::poll_unwound(cell);
     }
     if duration >= shared.threshold_ns && cell.can_stall() {
-        shared.report_stall_end(cell, local.thread_number(), started, duration);
+        // Reported whenever the watchdog may have seen it running, even when the probe's
+        // own time is what took it past the threshold: the stall's end says how much.
+        shared.report_stall_end(cell, local.thread_number(), started, duration, own_ns);
         // Reporting took time of the probe's own, which must not look like time the
         // scheduler spent after this poll (`outcome.rs`).
         local.restamp_exit(cell.identity.id, clock::now_ns());
+    }
+    if local.is_polling() {
+        // Inside the outer poll: this hook's time (with a stall's report) is the probe's.
+        local.add_own_time(clock::now_ns().saturating_sub(now));
     }
     Some(now)
 }
@@ -135,8 +162,10 @@ pub(crate) fn waker_op(cell: &TaskCell, op: WakerOp) {
     {
         return;
     }
+    let now = clock::now_ns();
     let own_poll = threads::with_local(|l| l.current_task()) == Some(cell.identity.id);
-    cell.waker_op(op, clock::now_ns(), own_poll);
+    cell.waker_op(op, now, own_poll);
+    own_time_since(now);
 }
 
 /// The task ended as `end` says: the cell keeps the outcome for the aggregator, which

@@ -20,8 +20,6 @@ pub(crate) enum ProbeEvent {
         task: u64,
         started_ns: u64,
         now_ns: u64,
-        /// The thread's scheduler totals at `now_ns`, on the first report of a stall.
-        sched: Option<crate::base::schedstat::SchedStat>,
     },
     /// Stacks sampled during a stall (which may have ended since).
     StallSamples {
@@ -36,8 +34,11 @@ pub(crate) enum ProbeEvent {
         task: u64,
         started_ns: u64,
         duration_ns: u64,
-        /// The thread's scheduler totals as the poll returned.
-        sched: Option<crate::base::schedstat::SchedStat>,
+        /// The probe's own time inside the poll (its hooks, nested in it).
+        own_ns: u64,
+        /// The thread's scheduler totals from the poll's start (or as near as known) to
+        /// its end.
+        sched: Option<crate::base::schedstat::Window>,
     },
 }
 
@@ -95,6 +96,9 @@ pub(crate) struct Shared {
     /// Await-chain dumps being taken or symbolized: the process's last update waits for
     /// them (bounded), so that a recording holds the dump of tasks that went idle last.
     pub(crate) dumps_in_flight: AtomicU64,
+    /// Each polling thread's scheduler totals at its poll's start, estimated by the
+    /// watchdog, for the thread to report if the poll is a stall.
+    pub(crate) poll_starts: crate::base::schedstat::PollStarts,
     /// The symbolizer thread's queue, once started (see `stall_stack`).
     pub(crate) symbolizer:
         std::sync::OnceLock<std::sync::mpsc::Sender<crate::detect::stall_stack::Job>>,
@@ -124,6 +128,7 @@ impl Shared {
             stack_capture: Mutex::new(Default::default()),
             samples_in_flight: AtomicU64::new(0),
             dumps_in_flight: AtomicU64::new(0),
+            poll_starts: Default::default(),
             symbolizer: std::sync::OnceLock::new(),
             stopped: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
@@ -183,38 +188,56 @@ impl Shared {
         sent
     }
 
-    /// A poll past the threshold returned: tells the aggregator at once, with the exact
-    /// duration.
+    /// A poll past the threshold returned, on this thread: tells the aggregator at once,
+    /// with the exact duration, `own_ns` of it the probe's, and the thread's scheduler
+    /// totals over it.
     pub(crate) fn report_stall_end(
         &self,
         cell: &TaskCell,
         thread: u32,
         started_ns: u64,
         duration_ns: u64,
+        own_ns: u64,
     ) {
+        let sched = crate::base::schedstat::of_this_thread().and_then(|to| {
+            let end = crate::base::schedstat::Reading {
+                at_ns: started_ns + duration_ns,
+                stat: to,
+            };
+            let start = self.poll_starts.take(thread, started_ns, end)?;
+            Some(crate::base::schedstat::Window {
+                from_ns: start.at_ns,
+                from: start.stat,
+                to,
+            })
+        });
         self.send_stall_end(
             cell.identity.id,
             thread,
             started_ns,
             duration_ns,
-            crate::base::schedstat::of_this_thread(),
+            own_ns,
+            sched,
         );
     }
 
-    /// A stall of `task` on `thread` is over; `sched`: the thread's scheduler totals then.
+    /// A stall of `task` on `thread` is over; `own_ns` of it was the probe's, `sched`: the
+    /// thread's scheduler totals over it.
     pub(crate) fn send_stall_end(
         &self,
         task: u64,
         thread: u32,
         started_ns: u64,
         duration_ns: u64,
-        sched: Option<crate::base::schedstat::SchedStat>,
+        own_ns: u64,
+        sched: Option<crate::base::schedstat::Window>,
     ) {
         let sent = self.send(ProbeEvent::StallEnded {
             thread,
             task,
             started_ns,
             duration_ns,
+            own_ns,
             sched,
         });
         if sent {

@@ -112,6 +112,8 @@ struct Frame {
     span: u64,
     started_ns: u64,
     can_stall: bool,
+    /// This thread's `Local::own_ns` when the poll started.
+    own_at_start: u64,
 }
 
 /// This thread's poll bookkeeping. Only its own thread touches it.
@@ -121,6 +123,10 @@ pub(crate) struct Local {
     depth: Cell<usize>,
     /// The last poll that returned on this thread: (task, end time).
     last_exit: Cell<(u64, u64)>,
+    /// The probe's own time on this thread so far, in ns, as timed by its hooks that run
+    /// inside the app's polls (a spawn hook runs inside the poll that spawns): a poll's
+    /// share is the difference between its end and its start, and is not the app's.
+    own_ns: Cell<u64>,
 }
 
 impl Drop for Local {
@@ -143,10 +149,12 @@ thread_local! {
                     span: 0,
                     started_ns: 0,
                     can_stall: false,
+                    own_at_start: 0,
                 })
             }; MAX_NESTING],
             depth: Cell::new(0),
             last_exit: Cell::new((0, 0)),
+            own_ns: Cell::new(0),
         }
     };
 }
@@ -234,6 +242,30 @@ impl Local {
         Some(f(unsafe { &*frame.cell }))
     }
 
+    /// The probe's hooks took `ns` of this thread's time (inside a poll or not: only the
+    /// difference over a poll is ever read).
+    #[inline]
+    pub(crate) fn add_own_time(&self, ns: u64) {
+        self.own_ns.set(self.own_ns.get().wrapping_add(ns));
+    }
+
+    /// The probe's own time inside the innermost poll on this thread so far (0 when the
+    /// nesting is too deep to tell): to be read before [`Local::exit`] ends that poll.
+    pub(crate) fn own_time_in_poll(&self) -> u64 {
+        match self.depth.get() {
+            depth @ 1..=MAX_NESTING => self
+                .own_ns
+                .get()
+                .wrapping_sub(self.stack[depth - 1].get().own_at_start),
+            _ => 0,
+        }
+    }
+
+    /// Whether a poll is in progress on this thread.
+    pub(crate) fn is_polling(&self) -> bool {
+        self.depth.get() > 0
+    }
+
     /// Moves the end of the poll that just returned to `now_ns`: the probe did slow work of
     /// its own after it (reporting a stall), which must not look like time the scheduler
     /// spent between the poll and what follows (see `outcome.rs`).
@@ -269,6 +301,7 @@ impl Local {
                 span,
                 started_ns: now_ns,
                 can_stall: cell.can_stall(),
+                own_at_start: self.own_ns.get(),
             });
         }
         self.depth.set(depth + 1);
@@ -377,6 +410,7 @@ fn register_current_thread() -> Arc<ThreadSlot> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(slot.clone());
+    crate::base::schedstat::thread_registered(number);
     slot
 }
 
@@ -476,6 +510,32 @@ mod tests {
                 "back in the worker loop, nothing is polling"
             );
             local.exit(&worker_loop, 40);
+        });
+    }
+
+    #[test]
+    fn the_probes_own_time_counts_in_every_poll_it_ran_inside_and_only_there() {
+        let (outer, inner) = (cell(5), cell(6));
+        with_local(|local| {
+            local.add_own_time(1_000);
+            enter(local, &outer, 10);
+            assert_eq!(
+                local.own_time_in_poll(),
+                0,
+                "time before the poll is not its own"
+            );
+            local.add_own_time(5);
+            enter(local, &inner, 20);
+            local.add_own_time(7);
+            assert_eq!(local.own_time_in_poll(), 7);
+            local.exit(&inner, 30);
+            assert_eq!(
+                local.own_time_in_poll(),
+                12,
+                "the inner poll's is the outer's too"
+            );
+            local.exit(&outer, 40);
+            assert!(!local.is_polling());
         });
     }
 

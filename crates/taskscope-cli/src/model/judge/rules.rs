@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::duration::human_ns;
 use crate::model::growth::kept_rising;
-use crate::model::stall::{Activity, Frame, shown_frames};
+use crate::model::stall::{Activity, Frame, HeldBy, shown_frames};
 use crate::model::task::{Kind, Outcome, State, Task};
 use crate::model::{Ending, LocationId, Model};
 
@@ -106,7 +106,7 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
         }
         let duration_ns = stall.duration_at(model.now_ns());
         if duration_ns < policy.stall_threshold_ns
-            || stall.held_by_the_machine(policy.stall_threshold_ns)
+            || stall.held_by(policy.stall_threshold_ns) != HeldBy::App
         {
             continue;
         }
