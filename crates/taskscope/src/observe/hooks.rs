@@ -180,7 +180,7 @@ fn end_poll(shared: &Shared, id: u64) {
             }
             let mut end = outcome::ended_in_own_poll(cell, returned_ns, local.thread_number());
             if end.outcome == taskscope_api::v1::Outcome::Completed
-                && crate::setup::shutdown::current_runtime_is_closing()
+                && crate::tasks::closing::current_runtime_is_closing()
             {
                 end.outcome = taskscope_api::v1::Outcome::CancelledAtShutdown;
             }
