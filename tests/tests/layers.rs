@@ -11,11 +11,7 @@ use taskscope_e2e::workspace_root;
 /// Imports that still point up, as `(file under src/, layer it reaches into)`. Each is a
 /// debt: when one is gone, its entry must go too (the test says so).
 const UPWARD: &[(&str, &str)] = &[
-    ("tasks/threads.rs", "detect"),
-    ("tasks/lifecycle.rs", "detect"),
     ("tasks/shared.rs", "detect"),
-    ("detect/body_watch.rs", "observe"),
-    ("detect/dump/capture.rs", "observe"),
     ("observe/hooks.rs", "setup"),
     ("aggregate/aggregator.rs", "export"),
     ("export/metrics.rs", "serve"),

@@ -3,6 +3,8 @@
 
 pub(crate) mod cell;
 pub(crate) mod change_flag;
+pub(crate) mod closing;
+pub(crate) mod dumping;
 pub(crate) mod lifecycle;
 pub(crate) mod outcome;
 pub(crate) mod poll_slot;

@@ -132,7 +132,7 @@ impl Bodies {
 /// the test's name under libtest), at the `init()` call.
 fn announce(shared: &Shared, request: &Request) -> Arc<TaskCell> {
     let cell = crate::tasks::recycle::cell(Identity {
-        id: crate::observe::hooks::next_body_id(),
+        id: crate::tasks::task_table::next_body_id(),
         kind: Kind::BlockOn,
         name: Some(request.slot.name.clone()),
         file: request.at.file(),

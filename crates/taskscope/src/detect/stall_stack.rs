@@ -26,11 +26,6 @@ const SAMPLES_PER_STALL: u32 = 3;
 /// Where a sampler can reach a thread.
 pub(crate) type Target = ThreadTarget;
 
-/// Records the calling thread for later sampling (once per thread, when it first polls).
-pub(crate) fn current_target() -> Option<Target> {
-    Some(Sampler::current_thread())
-}
-
 /// The stack sampler, when this platform and build can capture stacks safely.
 ///
 /// Sampling (a signal and a copy of the stack) happens on the watchdog's thread, at the

@@ -17,7 +17,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
@@ -75,14 +75,6 @@ pub fn install(builder: &mut tokio::runtime::Builder) -> &mut tokio::runtime::Bu
     builder
 }
 
-/// A tokio task id as a number. `Id` offers only `Hash` and `Display` publicly; it hashes
-/// as its one `u64`, which the task table's hasher passes through.
-#[cfg(tokio_unstable)]
-pub(crate) fn task_id(id: tokio::task::Id) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<task_table::IdHasher>::default().hash_one(id)
-}
-
 thread_local! {
     /// A task whose termination hook ran inside its own poll on this thread. Its end
     /// waits for that poll's end hook, so that it is published with the final poll
@@ -103,7 +95,7 @@ fn spawned(id: tokio::task::Id, at: &'static std::panic::Location<'static>) {
     register(
         shared,
         lifecycle::Spawn {
-            id: task_id(id),
+            id: task_table::task_id(id),
             kind: Kind::Task,
             name: None,
             file: at.file(),
@@ -131,7 +123,7 @@ fn poll_started(id: tokio::task::Id) {
     let Some(shared) = ROUTE.get() else { return };
     // SAFETY: tokio polls only live tasks, and a live task's cell leaves the table only
     // at its termination, after this poll's end (`terminated`, `end_poll`).
-    let Some(cell) = (unsafe { task_table::live(task_id(id)) }) else {
+    let Some(cell) = (unsafe { task_table::live(task_table::task_id(id)) }) else {
         return;
     };
     begin_poll(shared, cell);
@@ -140,13 +132,13 @@ fn poll_started(id: tokio::task::Id) {
 #[cfg(tokio_unstable)]
 fn poll_ended(id: tokio::task::Id) {
     let Some(shared) = ROUTE.get() else { return };
-    end_poll(shared, task_id(id));
+    end_poll(shared, task_table::task_id(id));
 }
 
 #[cfg(tokio_unstable)]
 fn terminated(id: tokio::task::Id) {
     let Some(shared) = ROUTE.get() else { return };
-    let id = task_id(id);
+    let id = task_table::task_id(id);
     let own_poll = threads::with_local(|l| l.with_polling_task(id, |_| ()).is_some());
     if own_poll.unwrap_or(false) {
         // Ended by its own poll: `end_poll` takes it from the table once that poll is over.
@@ -188,7 +180,7 @@ fn end_poll(shared: &Shared, id: u64) {
             }
             let mut end = outcome::ended_in_own_poll(cell, returned_ns, local.thread_number());
             if end.outcome == taskscope_api::v1::Outcome::Completed
-                && crate::setup::shutdown::current_runtime_is_closing()
+                && crate::tasks::closing::current_runtime_is_closing()
             {
                 end.outcome = taskscope_api::v1::Outcome::CancelledAtShutdown;
             }
@@ -198,16 +190,6 @@ fn end_poll(shared: &Shared, id: u64) {
             }
         })
     });
-}
-
-/// Ids for the bodies of `#[taskscope::main]`/`#[taskscope::test]`, which tokio runs with
-/// `block_on` and gives no task id: far above any id tokio hands out, and still exact as a
-/// JSON number.
-static NEXT_BODY_ID: AtomicU64 = AtomicU64::new(1 << 52);
-
-/// A fresh id for a `block_on` body (also the bodies `body_watch.rs` watches).
-pub(crate) fn next_body_id() -> u64 {
-    NEXT_BODY_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The body of `#[taskscope::main]` or `#[taskscope::test]`, tracked as a `block_on` task
@@ -229,7 +211,7 @@ pub fn body<F: Future>(
     column: u32,
 ) -> Body<F> {
     let cell = ROUTE.get().and_then(|shared| {
-        let id = next_body_id();
+        let id = task_table::next_body_id();
         let spawn = lifecycle::Spawn {
             id,
             kind: Kind::BlockOn,

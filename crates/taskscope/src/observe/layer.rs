@@ -182,7 +182,7 @@ impl TaskLayer {
         let Some(cell) = extensions.get::<Arc<TaskCell>>() else {
             return SpanOwner::of(span.metadata());
         };
-        if crate::detect::dump::is_tracing() {
+        if crate::tasks::dumping::is_tracing() {
             // A dump re-polling the task to see where it waits: not one of the app's polls.
             return SpanOwner::Probe;
         }
@@ -202,7 +202,7 @@ impl TaskLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let dump_repoll = crate::detect::dump::is_tracing();
+        let dump_repoll = crate::tasks::dumping::is_tracing();
         if !dump_repoll && self.exited_from_frame(id, ctx) {
             return SpanOwner::Probe;
         }

@@ -16,7 +16,6 @@
 //! 2. **Dump.** Where each remaining task waits (its await chain), so that `check`'s leak
 //!    findings name the `.await` it is parked on (see [`crate::detect::dump`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -43,7 +42,7 @@ pub async fn before_shutdown() {
     }
     #[cfg(taskscope_dumps)]
     dump(&handle).await;
-    mark_closing(&handle);
+    crate::tasks::closing::mark_closing(&handle);
 }
 
 async fn settle(handle: &Handle) {
@@ -95,49 +94,4 @@ async fn dump(handle: &Handle) {
         // Blocking: with `start_paused`, a tokio timer here would jump the app's clock.
         let _ = published.recv_timeout(DUMP_WAIT);
     }
-}
-
-/// Runtimes whose drop comes next (tokio's `Id`s), once [`before_shutdown`] is done.
-#[cfg(tokio_unstable)]
-static CLOSING: std::sync::Mutex<Vec<tokio::runtime::Id>> = std::sync::Mutex::new(Vec::new());
-static ANY_CLOSING: AtomicBool = AtomicBool::new(false);
-
-fn mark_closing(handle: &Handle) {
-    #[cfg(tokio_unstable)]
-    CLOSING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(handle.id());
-    #[cfg(not(tokio_unstable))]
-    let _ = handle;
-    ANY_CLOSING.store(true, Ordering::Release);
-}
-
-/// Whether the runtime of this thread is being dropped by `#[taskscope::main]` or
-/// `#[taskscope::test]`. A task still busy then (a ticker woken every millisecond) may be
-/// in a poll when tokio cancels it, and tokio then ends it right after that poll, where
-/// the hooks route would take its end for a completion: it was alive at shutdown.
-/// Costs one load until some runtime shuts down.
-pub(crate) fn current_runtime_is_closing() -> bool {
-    if !ANY_CLOSING.load(Ordering::Acquire) {
-        return false;
-    }
-    closing_here()
-}
-
-#[cfg(tokio_unstable)]
-fn closing_here() -> bool {
-    let Ok(handle) = Handle::try_current() else {
-        return false;
-    };
-    let id = handle.id();
-    CLOSING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&id)
-}
-
-#[cfg(not(tokio_unstable))]
-fn closing_here() -> bool {
-    false
 }

@@ -157,8 +157,9 @@ pub(crate) fn announce_late(
 /// A waker of `cell`'s task was cloned, dropped or used (tracing route, waker tracking
 /// on). A dump's own re-polls and the wakes right after one are tokio's, not the app's.
 pub(crate) fn waker_op(cell: &TaskCell, op: WakerOp) {
-    if crate::detect::dump::is_tracing()
-        || (matches!(op, WakerOp::Wake | WakerOp::WakeByRef) && crate::detect::dump::in_aftermath())
+    if crate::tasks::dumping::is_tracing()
+        || (matches!(op, WakerOp::Wake | WakerOp::WakeByRef)
+            && crate::tasks::dumping::in_aftermath())
     {
         return;
     }

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicPtr, AtomicU64};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::tasks::cell::TaskCell;
@@ -110,6 +110,24 @@ pub(crate) unsafe fn live<'a>(id: u64) -> Option<&'a TaskCell> {
     // SAFETY: a slot holds for `id` only the cell of the live task `id` (`task_index.rs`),
     // and the caller guarantees that task stays in the table while the reference is used.
     Some(unsafe { &*cell })
+}
+
+/// A tokio task id as a number. `Id` offers only `Hash` and `Display` publicly; it hashes
+/// as its one `u64`, which the task table's hasher passes through.
+#[cfg(tokio_unstable)]
+pub(crate) fn task_id(id: tokio::task::Id) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<IdHasher>::default().hash_one(id)
+}
+
+/// Ids for the bodies of `#[taskscope::main]`/`#[taskscope::test]`, which tokio runs with
+/// `block_on` and gives no task id: far above any id tokio hands out, and still exact as a
+/// JSON number.
+static NEXT_BODY_ID: AtomicU64 = AtomicU64::new(1 << 52);
+
+/// A fresh id for a `block_on` body (also the bodies `body_watch.rs` watches).
+pub(crate) fn next_body_id() -> u64 {
+    NEXT_BODY_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub(crate) struct ThreadSlot {
     /// the lock is only ever contended by the aggregator swapping the list out.
     inbox: Mutex<Vec<Arc<TaskCell>>>,
     /// Where a stack sampler can reach this thread.
-    pub(crate) target: Option<crate::detect::stall_stack::Target>,
+    pub(crate) target: Option<taskscope_stack::ThreadTarget>,
 }
 
 impl ThreadSlot {
@@ -404,7 +404,7 @@ fn register_current_thread() -> Arc<ThreadSlot> {
         },
         exited: AtomicBool::new(false),
         inbox: Mutex::new(Vec::new()),
-        target: crate::detect::stall_stack::current_target(),
+        target: Some(taskscope_stack::Sampler::current_thread()),
     });
     REGISTRY
         .lock()

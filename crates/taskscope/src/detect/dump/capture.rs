@@ -67,7 +67,7 @@ pub(crate) async fn take(handle: &Handle, timeout: Duration) -> Result<RawDump, 
                 return Err(refusal);
             }
             let started = Instant::now();
-            let _dumping = super::Dumping::start();
+            let _dumping = crate::tasks::dumping::Dumping::start();
             let dump = tokio::time::timeout(timeout, handle.dump())
                 .await
                 .map_err(|_| not_answered(timeout))?;
@@ -90,7 +90,7 @@ async fn here(
 ) -> Result<(tokio::runtime::Dump, Duration), String> {
     safety::until_queues_empty(handle, deadline).await?;
     let started = Instant::now();
-    let _dumping = super::Dumping::start();
+    let _dumping = crate::tasks::dumping::Dumping::start();
     // The poll this runs in (the body of `main` at shutdown) is left for the dump: its
     // time is the probe's, never the app's stall.
     let paused = threads::with_local(|l| l.pause_polls(crate::base::clock::now_ns())).flatten();
@@ -176,7 +176,7 @@ fn reduce(dump: &tokio::runtime::Dump) -> RawDump {
             })
             .collect();
         raw.chains
-            .push((crate::observe::hooks::task_id(task.id()), leaves));
+            .push((crate::tasks::task_table::task_id(task.id()), leaves));
     }
     raw
 }
