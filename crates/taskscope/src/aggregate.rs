@@ -1,6 +1,7 @@
 //! The probe's own thread's view: tasks, stalls and threads folded into updates, snapshots
-//! for new watchers, and the watchers' queues.
+//! for new watchers, the watchers' queues, and what the exporters are fed.
 
 pub(crate) mod aggregator;
+pub(crate) mod exporter;
 pub(crate) mod snapshots;
 pub(crate) mod watchers;

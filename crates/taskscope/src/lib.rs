@@ -76,15 +76,16 @@ mod serve;
 
 mod setup;
 
-pub use observe::hooks;
-pub use setup::builder::{Builder, InitError, Probe, init, layer};
+pub use setup::builder::{Builder, init, layer};
+pub use setup::hooks;
+pub use setup::probe::{InitError, Probe};
 pub use taskscope_macros::{main, test};
 
 /// What the `#[taskscope::main]` and `#[taskscope::test]` expansions refer to.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::detect::dump::runtimes::{Registration, register as register_runtime};
-    pub use crate::observe::hooks::{Body, body};
+    pub use crate::setup::hooks::{Body, body};
     pub use crate::setup::shutdown::before_shutdown;
     pub use tokio;
 

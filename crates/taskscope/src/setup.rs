@@ -3,4 +3,6 @@
 
 pub(crate) mod builder;
 pub(crate) mod exit;
+pub mod hooks;
+pub(crate) mod probe;
 pub(crate) mod shutdown;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use prost::Message;
 use taskscope_api::v1;
 
+use crate::aggregate::exporter::{Exporter, Published};
 use crate::base::clock;
 use crate::tasks::cell::{Kind, TaskCell};
 use crate::tasks::shared::{EventReceivers, ProbeEvent, Shared};
@@ -73,10 +74,8 @@ pub(crate) struct Aggregator {
     /// its state current (spawns, ends, stalls) and builds no messages: a new watcher
     /// starts from a snapshot read straight from the task cells anyway.
     has_consumers: bool,
-    /// The Prometheus endpoint's numbers, when it is on (`metrics/`).
-    metrics: Option<crate::export::metrics::Tally>,
-    /// The OTLP export of stalls, when it is on (`otlp.rs`).
-    otlp: Option<crate::export::otlp::Otlp>,
+    /// The exporters on (Prometheus metrics, OTLP records), fed as things come in.
+    exporters: Vec<Box<dyn Exporter>>,
 }
 
 impl Aggregator {
@@ -99,19 +98,13 @@ impl Aggregator {
             published_drops: None,
             last_publish_ns: 0,
             has_consumers: false,
-            metrics: None,
-            otlp: None,
+            exporters: Vec::new(),
         }
     }
 
-    /// Keeps `tally` up to date from now on.
-    pub(crate) fn set_metrics(&mut self, tally: crate::export::metrics::Tally) {
-        self.metrics = Some(tally);
-    }
-
-    /// Hands every stall to `otlp` from now on.
-    pub(crate) fn set_otlp(&mut self, otlp: crate::export::otlp::Otlp) {
-        self.otlp = Some(otlp);
+    /// Feeds `exporter` from now on.
+    pub(crate) fn add_exporter(&mut self, exporter: Box<dyn Exporter>) {
+        self.exporters.push(exporter);
     }
 
     /// Takes in everything queued since the last call.
@@ -163,9 +156,11 @@ impl Aggregator {
             }
             self.pending.spawned.push(cell.clone());
         }
-        if let Some(metrics) = self.metrics.as_mut() {
-            metrics.spawned(&cell, clock::now_ns());
-            metrics.ended(&cell);
+        if !self.exporters.is_empty() {
+            let now = clock::now_ns();
+            for exporter in &mut self.exporters {
+                exporter.on_spawn(&cell, now);
+            }
         }
         if cell.end().is_some() {
             // Over before it was taken in (most short tasks): straight to the ended ones,
@@ -196,8 +191,8 @@ impl Aggregator {
     /// clients hear of it, ONGOING afterwards.
     fn stall_running(&mut self, thread: u32, task: u64, started_ns: u64, now_ns: u64) {
         if !self.active_stalls.contains_key(&(thread, started_ns)) {
-            if let Some(metrics) = self.metrics.as_mut() {
-                metrics.stall_started(task);
+            for exporter in &mut self.exporters {
+                exporter.on_stall_start(task);
             }
             let stall = self.new_stall(task, thread, started_ns);
             let active = ActiveStall {
@@ -269,11 +264,10 @@ impl Aggregator {
         sched: Option<crate::base::schedstat::Window>,
     ) {
         let active = self.active_stalls.remove(&(thread, started_ns));
-        if let Some(metrics) = self.metrics.as_mut() {
-            if active.is_none() {
-                metrics.stall_started(task);
+        if active.is_none() {
+            for exporter in &mut self.exporters {
+                exporter.on_stall_start(task);
             }
-            metrics.stall_ended(task, duration_ns);
         }
         let mut stall = match active {
             Some(active) => active.stall,
@@ -292,12 +286,11 @@ impl Aggregator {
                 .min(stall.measured_ns);
         }
         self.pending.stalls.insert(stall.stall_id, stall.clone());
-        if let Some(otlp) = self.otlp.as_mut() {
-            let site = self.live.get(&task).map_or_else(
-                || "unknown".to_owned(),
-                |cell| crate::export::metrics::site_label(&cell.identity),
-            );
-            otlp.stall_ended(stall.stall_id, clock::now_ns(), site);
+        if !self.exporters.is_empty() {
+            let (cell, now) = (self.live.get(&task).map(|cell| &**cell), clock::now_ns());
+            for exporter in &mut self.exporters {
+                exporter.on_stall_end(&stall, cell, now);
+            }
         }
         self.recent_stalls.push_back(stall);
         if self.recent_stalls.len() > RETAINED_STALLS {
@@ -311,8 +304,8 @@ impl Aggregator {
         for (id, cell) in &self.live {
             if cell.end().is_some() {
                 finished.push(*id);
-                if let Some(metrics) = self.metrics.as_mut() {
-                    metrics.ended(cell);
+                for exporter in &mut self.exporters {
+                    exporter.on_end(cell);
                 }
                 if self.has_consumers {
                     self.pending.ended.extend(ended_message(cell));
@@ -402,17 +395,22 @@ impl Aggregator {
         self.drain();
         let now = clock::now_ns();
         self.scan(now);
-        if let Some(metrics) = self.metrics.as_mut() {
-            let stalled = self.active_stalls.values().map(|a| a.stall.task_id);
-            metrics.tick(
-                now,
-                self.live.values(),
-                stalled,
-                self.shared.drops.to_proto(),
-            );
-        }
-        if let Some(otlp) = self.otlp.as_mut() {
-            otlp.tick(now, &self.recent_stalls);
+        if !self.exporters.is_empty() {
+            let stalled: Vec<u64> = self
+                .active_stalls
+                .values()
+                .map(|a| a.stall.task_id)
+                .collect();
+            let published = Published {
+                now_ns: now,
+                live: &self.live,
+                stalled_tasks: &stalled,
+                recent_stalls: &self.recent_stalls,
+                drops: self.shared.drops.to_proto(),
+            };
+            for exporter in &mut self.exporters {
+                exporter.on_publish(&published);
+            }
         }
         if !self.has_consumers {
             self.pending = Pending::default();

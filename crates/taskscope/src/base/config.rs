@@ -182,7 +182,7 @@ impl TokenSetting {
 }
 
 /// The two ways into tokio. Only runtimes built through taskscope (`#[taskscope::main]`,
-/// `#[taskscope::test]`, [`crate::observe::hooks::install`]) can take the hooks; a runtime built
+/// `#[taskscope::test]`, [`crate::hooks::install`]) can take the hooks; a runtime built
 /// by `#[tokio::main]` is always seen through tracing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route {

@@ -269,7 +269,7 @@ impl Watched {
         });
         if is_new || now.saturating_sub(stall.last_report_ns) >= publish_ns {
             stall.last_report_ns = now;
-            crate::detect::watchdog::report(shared, &self.slot, polling, now);
+            shared.report_stall_running(self.slot.number, polling, now);
         }
         if let (Some(capture), Some(target)) = (capture, self.slot.target.as_ref()) {
             stall

@@ -26,9 +26,6 @@ pub(crate) mod runtimes;
 #[cfg(taskscope_dumps)]
 mod safety;
 
-#[cfg(taskscope_dumps)]
-pub(crate) use chains::build;
-
 /// Whether this build can take dumps, and if not, why (said once to clients).
 pub(crate) fn unavailable_reason() -> Option<&'static str> {
     if cfg!(taskscope_dumps) {

@@ -77,10 +77,9 @@ type StallKey = (u32, u64);
 const REMEMBERED_STALLS: usize = 64;
 
 impl Capture {
-    /// Starts the symbolizer (await-chain dumps need it too) and sets sampling up, or
-    /// records (for clients to show) why stacks are unavailable.
-    pub(crate) fn new(shared: &Arc<Shared>) -> Option<Self> {
-        let symbolize = start_symbolizer(shared);
+    /// Sets sampling up on `symbolize`'s thread, or records (for clients to show) why
+    /// stacks are unavailable.
+    fn new(shared: &Arc<Shared>, symbolize: Option<mpsc::Sender<Job>>) -> Option<Self> {
         let result = if shared.config.capture_stacks {
             Sampler::install().map_err(|e| e.to_string())
         } else {
@@ -132,9 +131,29 @@ impl Capture {
     }
 }
 
+/// The symbolizer thread's queue, for await-chain dumps to resolve their stacks on.
+#[derive(Clone)]
+pub(crate) struct Symbolize(mpsc::Sender<Job>);
+
+impl Symbolize {
+    /// Queues `job`; `false` when the thread is gone.
+    #[cfg_attr(not(taskscope_dumps), allow(dead_code))]
+    pub(crate) fn send(&self, job: Job) -> bool {
+        self.0.send(job).is_ok()
+    }
+}
+
+/// Starts the probe's one symbolizer thread and sets stack sampling up: the capture for
+/// the watchdog (or `None`, with the reason recorded for clients), and the symbolizer's
+/// queue for dumps (`None` when its thread cannot start).
+pub(crate) fn start(shared: &Arc<Shared>) -> (Option<Capture>, Option<Symbolize>) {
+    let symbolize = start_symbolizer(shared);
+    let capture = Capture::new(shared, symbolize.clone());
+    (capture, symbolize.map(Symbolize))
+}
+
 /// Starts the probe's one symbolizer thread, which stall stacks and await-chain dumps
-/// share (with its cache of debug info, loaded once). Its sender is also left in
-/// `shared` for the dumps.
+/// share (with its cache of debug info, loaded once); told to end when the probe stops.
 fn start_symbolizer(shared: &Arc<Shared>) -> Option<mpsc::Sender<Job>> {
     let (symbolize, jobs) = mpsc::channel();
     let thread_shared = shared.clone();
@@ -145,13 +164,20 @@ fn start_symbolizer(shared: &Arc<Shared>) -> Option<mpsc::Sender<Job>> {
             symbolize_loop(&thread_shared, jobs)
         });
     match started {
-        Ok(thread) => shared.own_thread(thread),
+        Ok(thread) => {
+            let stop = symbolize.clone();
+            shared.own_thread_stopped_by(
+                thread,
+                Box::new(move || {
+                    let _ = stop.send(Job::Stop);
+                }),
+            );
+        }
         Err(e) => {
             crate::base::diag::warn(&format!("cannot start the symbolizer thread: {e}"));
             return None;
         }
     }
-    let _ = shared.symbolizer.set(symbolize.clone());
     Some(symbolize)
 }
 

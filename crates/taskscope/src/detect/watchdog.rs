@@ -13,15 +13,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::base::schedstat;
 use crate::base::{clock, quiet};
 use crate::detect::{body_watch, stall_stack};
-use crate::tasks::shared::{ProbeEvent, Shared};
+use crate::tasks::shared::Shared;
 use crate::tasks::threads;
-use crate::tasks::threads::{Polling, ThreadSlot};
+use crate::tasks::threads::Polling;
 
 /// A stall the watchdog is following.
 struct Followed {
@@ -104,7 +103,7 @@ impl Watchdog {
             let followed = self.followed.get_mut(&slot.number).expect("just inserted");
             if is_new || now.saturating_sub(followed.last_report_ns) >= publish_ns {
                 followed.last_report_ns = now;
-                report(&self.shared, &slot, polling, now);
+                (self.shared).report_stall_running(slot.number, polling, now);
             }
             if let (Some(capture), Some(target)) = (self.capture.as_ref(), slot.target.as_ref()) {
                 followed.schedule.sample_if_due(
@@ -121,20 +120,5 @@ impl Watchdog {
         self.sampler
             .forget(|number| exited_threads.contains(&number));
         self.bodies.scan(&self.shared, self.capture.as_ref());
-    }
-}
-
-/// Tells the aggregator (and, at once, watchers) that `polling` is still running.
-pub(crate) fn report(shared: &Shared, slot: &ThreadSlot, polling: Polling, now_ns: u64) {
-    let sent = shared.send(ProbeEvent::StallRunning {
-        thread: slot.number,
-        task: polling.task,
-        started_ns: polling.started_ns,
-        now_ns,
-    });
-    if sent {
-        shared.urgent.notify_one();
-    } else {
-        shared.drops.stall_events.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -34,3 +34,23 @@ impl Otlp {
     ) {
     }
 }
+
+/// The aggregator hands every ended stall over, with its task's spawn site.
+impl crate::aggregate::exporter::Exporter for Otlp {
+    fn on_stall_end(
+        &mut self,
+        stall: &taskscope_api::v1::Stall,
+        task: Option<&crate::tasks::cell::TaskCell>,
+        now_ns: u64,
+    ) {
+        let site = task.map_or_else(
+            || "unknown".to_owned(),
+            |cell| crate::export::metrics::site_label(&cell.identity),
+        );
+        self.stall_ended(stall.stall_id, now_ns, site);
+    }
+
+    fn on_publish(&mut self, now: &crate::aggregate::exporter::Published<'_>) {
+        self.tick(now.now_ns, now.recent_stalls);
+    }
+}

@@ -17,62 +17,31 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use crate::base::{clock, diag};
+use crate::base::clock;
 use crate::tasks::cell::{Kind, TaskCell};
 use crate::tasks::shared::Shared;
 use crate::tasks::{lifecycle, outcome, task_table, threads};
 
-/// The probe, once it runs on the hooks route: global because the macros' generated code
-/// (`install`, `body`) reaches the probe through no handle of its own, and because
-/// `layer()` must know that the hooks already report the tasks.
-static ROUTE: OnceLock<Arc<Shared>> = OnceLock::new();
-
-/// Switches the hooks on: from now on, runtimes given them report to `shared`.
-pub(crate) fn activate(shared: Arc<Shared>) {
-    let _ = ROUTE.set(shared);
-}
-
-/// Whether the probe runs on the hooks route.
-pub(crate) fn is_active() -> bool {
-    ROUTE.get().is_some()
-}
-
-/// Adds the probe's hooks to a runtime being built, for apps that build their runtimes
-/// by hand rather than with `#[taskscope::main]`:
-///
-/// ```no_run
-/// taskscope::Builder::from_env().init_with_hooks().expect("the probe starts");
-/// let mut builder = tokio::runtime::Builder::new_multi_thread();
-/// taskscope::hooks::install(&mut builder);
-/// let runtime = builder.enable_all().build().unwrap();
-/// ```
-///
-/// On the tracing route (the probe started by [`crate::init`], or the hooks route turned
-/// down by waker tracking or `TASKSCOPE_ROUTE=tracing`) this does nothing: tokio's spans
-/// already report every runtime's tasks. Before any probe is started, it says so on stderr.
-pub fn install(builder: &mut tokio::runtime::Builder) -> &mut tokio::runtime::Builder {
+/// Adds the hooks to a runtime being built: from then on its tasks report to `shared`
+/// (`setup/hooks.rs` decides whether the probe takes the hooks at all).
+pub(crate) fn add_to(builder: &mut tokio::runtime::Builder, shared: &Arc<Shared>) {
     #[cfg(tokio_unstable)]
-    if let Some(shared) = ROUTE.get() {
+    {
         shared.instrumentation_seen.store(true, Ordering::Relaxed);
-        return builder
-            .on_task_spawn(|meta| spawned(meta.id(), meta.spawned_at()))
-            .on_before_task_poll(|meta| poll_started(meta.id()))
-            .on_after_task_poll(|meta| poll_ended(meta.id()))
-            .on_task_terminate(|meta| terminated(meta.id()));
+        let on = |shared: &Arc<Shared>| shared.clone();
+        let (spawn, before, after, end) = (on(shared), on(shared), on(shared), on(shared));
+        builder
+            .on_task_spawn(move |meta| spawned(&spawn, meta.id(), meta.spawned_at()))
+            .on_before_task_poll(move |meta| poll_started(&before, meta.id()))
+            .on_after_task_poll(move |meta| poll_ended(&after, meta.id()))
+            .on_task_terminate(move |meta| terminated(&end, meta.id()));
     }
-    if !crate::setup::builder::installed() {
-        static WARNED: AtomicBool = AtomicBool::new(false);
-        diag::warn_once(
-            &WARNED,
-            "taskscope::hooks::install was called before the probe started; start it first \
-             with taskscope::Builder::from_env().init_with_hooks()",
-        );
-    }
-    builder
+    #[cfg(not(tokio_unstable))]
+    let _ = (builder, shared);
 }
 
 thread_local! {
@@ -87,8 +56,7 @@ thread_local! {
 }
 
 #[cfg(tokio_unstable)]
-fn spawned(id: tokio::task::Id, at: &'static std::panic::Location<'static>) {
-    let Some(shared) = ROUTE.get() else { return };
+fn spawned(shared: &Shared, id: tokio::task::Id, at: &'static std::panic::Location<'static>) {
     if crate::base::quiet::is_quiet() {
         return;
     }
@@ -119,8 +87,7 @@ fn register(shared: &Shared, spawn: lifecycle::Spawn) -> Option<Arc<TaskCell>> {
 }
 
 #[cfg(tokio_unstable)]
-fn poll_started(id: tokio::task::Id) {
-    let Some(shared) = ROUTE.get() else { return };
+fn poll_started(shared: &Shared, id: tokio::task::Id) {
     // SAFETY: tokio polls only live tasks, and a live task's cell leaves the table only
     // at its termination, after this poll's end (`terminated`, `end_poll`).
     let Some(cell) = (unsafe { task_table::live(task_table::task_id(id)) }) else {
@@ -130,14 +97,12 @@ fn poll_started(id: tokio::task::Id) {
 }
 
 #[cfg(tokio_unstable)]
-fn poll_ended(id: tokio::task::Id) {
-    let Some(shared) = ROUTE.get() else { return };
+fn poll_ended(shared: &Shared, id: tokio::task::Id) {
     end_poll(shared, task_table::task_id(id));
 }
 
 #[cfg(tokio_unstable)]
-fn terminated(id: tokio::task::Id) {
-    let Some(shared) = ROUTE.get() else { return };
+fn terminated(shared: &Shared, id: tokio::task::Id) {
     let id = task_table::task_id(id);
     let own_poll = threads::with_local(|l| l.with_polling_task(id, |_| ()).is_some());
     if own_poll.unwrap_or(false) {
@@ -192,25 +157,27 @@ fn end_poll(shared: &Shared, id: u64) {
     });
 }
 
-/// The body of `#[taskscope::main]` or `#[taskscope::test]`, tracked as a `block_on` task
-/// so that a stall in the body itself is seen on the hooks route too.
+/// The body a runtime's `block_on` polls, tracked as a `block_on` task so that a stall in
+/// the body itself is seen on the hooks route too (no hook runs for a `block_on` body).
 #[doc(hidden)]
 pub struct Body<F> {
     future: Pin<Box<F>>,
-    cell: Option<Arc<TaskCell>>,
+    /// The probe and the body's cell, when the probe takes tasks from the hooks.
+    tracked: Option<(Arc<Shared>, Arc<TaskCell>)>,
     finished: bool,
 }
 
-/// Wraps the body of `name`, written at `file:line:column`.
-#[doc(hidden)]
-pub fn body<F: Future>(
+/// Wraps the body `name`, written at `file:line:column`, tracked by `shared` (when
+/// given, and running).
+pub(crate) fn body<F: Future>(
+    shared: Option<&Arc<Shared>>,
     future: F,
     name: &str,
     file: &'static str,
     line: u32,
     column: u32,
 ) -> Body<F> {
-    let cell = ROUTE.get().and_then(|shared| {
+    let tracked = shared.and_then(|shared| {
         let id = task_table::next_body_id();
         let spawn = lifecycle::Spawn {
             id,
@@ -223,11 +190,11 @@ pub fn body<F: Future>(
         let cell = register(shared, spawn)?;
         // Not through the table: the body's own polls below find it directly.
         task_table::remove(id);
-        Some(cell)
+        Some((shared.clone(), cell))
     });
     Body {
         future: Box::pin(future),
-        cell,
+        tracked,
         finished: false,
     }
 }
@@ -250,7 +217,7 @@ impl<F: Future> Future for Body<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        let (Some(shared), Some(cell)) = (ROUTE.get(), this.cell.as_ref()) else {
+        let Some((shared, cell)) = this.tracked.as_ref() else {
             return this.future.as_mut().poll(cx);
         };
         begin_poll(shared, cell);
@@ -269,7 +236,7 @@ impl<F: Future> Future for Body<F> {
 
 impl<F> Drop for Body<F> {
     fn drop(&mut self) {
-        let (Some(shared), Some(cell)) = (ROUTE.get(), &self.cell) else {
+        let Some((shared, cell)) = &self.tracked else {
             return;
         };
         if self.finished {

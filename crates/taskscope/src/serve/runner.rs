@@ -16,6 +16,7 @@ use crate::aggregate::aggregator::Aggregator;
 use crate::aggregate::snapshots::Snapshots;
 use crate::aggregate::watchers::{Encoded, Feed, Watcher};
 use crate::export::recorder::Recorder;
+use crate::serve::command::Command;
 use crate::serve::server::Listener;
 use crate::tasks::shared::Shared;
 
@@ -23,33 +24,6 @@ use crate::tasks::shared::Shared;
 const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 /// At exit, how long watchers' connections get to take what is queued for them.
 const EXIT_DRAIN: Duration = Duration::from_millis(500);
-
-/// Requests to the probe's thread.
-pub(crate) enum Command {
-    /// A feed, or why not (refused beyond the limit on watchers).
-    Watch(oneshot::Sender<Result<Feed, Status>>),
-    Snapshot {
-        page: u64,
-        reply: oneshot::Sender<Result<v1::SnapshotPage, Status>>,
-    },
-    /// Where every live task is waiting (`Dump`), or why not.
-    Dump(oneshot::Sender<Result<v1::Dump, Status>>),
-    /// A dump a runtime took as it shut down: symbolize it, publish it, then say `done`.
-    #[cfg(taskscope_dumps)]
-    ShutdownDump {
-        raw: Result<crate::detect::dump::capture::RawDump, String>,
-        taken_ns: u64,
-        done: std::sync::mpsc::Sender<()>,
-    },
-    /// A dump ready to publish; `done` hears when it was.
-    #[cfg_attr(not(taskscope_dumps), allow(dead_code))]
-    Dumped(v1::Dump, Option<std::sync::mpsc::Sender<()>>),
-    /// Publish everything now, as the last update (the process is exiting), and report
-    /// when the recording has it.
-    FinalFlush(std::sync::mpsc::Sender<()>),
-    /// End the probe thread's loop (`Probe::shutdown`, after a final flush).
-    Stop,
-}
 
 /// Starts the probe's thread and the watchdog's (kept in `shared`, to be joined once the
 /// probe is stopped). Returns the command channel.
@@ -60,7 +34,7 @@ pub(crate) fn start(
     tls: Option<crate::serve::tls::ServerTls>,
 ) -> std::io::Result<mpsc::UnboundedSender<Command>> {
     // Before anything publishes: the first update says whether stacks can be captured.
-    let capture = crate::detect::stall_stack::Capture::new(&shared);
+    let (capture, symbolize) = crate::detect::stall_stack::start(&shared);
     let (commands, command_receiver) = mpsc::unbounded_channel();
     let events = shared
         .event_receiver
@@ -79,6 +53,7 @@ pub(crate) fn start(
         events,
         commands: command_receiver,
         own: commands.clone(),
+        symbolize,
     };
     let endpoints = Endpoints {
         grpc: listener.zip(token),
@@ -98,6 +73,9 @@ struct Channels {
     events: crate::tasks::shared::EventReceivers,
     commands: mpsc::UnboundedReceiver<Command>,
     own: mpsc::UnboundedSender<Command>,
+    /// The symbolizer's queue, for dumps.
+    #[cfg_attr(not(taskscope_dumps), allow(dead_code))]
+    symbolize: Option<crate::detect::stall_stack::Symbolize>,
 }
 
 /// What the probe thread serves: gRPC (with its token, and TLS when set up) and the
@@ -126,12 +104,13 @@ fn probe_thread(shared: Arc<Shared>, channels: Channels, endpoints: Endpoints) {
     let mut aggregator = Aggregator::new(shared.clone(), channels.events);
     runtime.block_on(async move {
         if let Some(listener) = endpoints.metrics {
-            aggregator.set_metrics(crate::export::metrics::start(&shared.config, listener));
+            let tally = crate::serve::metrics::start(&shared.config, listener);
+            aggregator.add_exporter(Box::new(tally));
         }
         if let Some(endpoint) = &shared.config.otlp_endpoint
             && let Some(otlp) = crate::export::otlp::Otlp::start(endpoint, aggregator.program())
         {
-            aggregator.set_otlp(otlp);
+            aggregator.add_exporter(Box::new(otlp));
         }
         if let Some((listener, token)) = endpoints.grpc {
             let limits = shared.config.limits;
@@ -143,7 +122,8 @@ fn probe_thread(shared: Arc<Shared>, channels: Channels, endpoints: Endpoints) {
                 endpoints.tls,
             ));
         }
-        run(shared, aggregator, channels.own, channels.commands).await;
+        let runner = Runner::new(shared.clone(), aggregator, channels.own, channels.symbolize);
+        run(shared, runner, channels.commands).await;
     });
 }
 
@@ -254,11 +234,9 @@ struct Runner {
 
 async fn run(
     shared: Arc<Shared>,
-    aggregator: Aggregator,
-    own_commands: mpsc::UnboundedSender<Command>,
+    mut runner: Runner,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
-    let mut runner = Runner::new(shared.clone(), aggregator, own_commands);
     let mut idle_check = interval(IDLE_CHECK);
     let dump_when_idle = cfg!(taskscope_dumps) && shared.config.dumps_when_idle();
     let mut publish = interval(shared.config.publish_interval);
@@ -291,12 +269,15 @@ impl Runner {
         shared: Arc<Shared>,
         aggregator: Aggregator,
         own_commands: mpsc::UnboundedSender<Command>,
+        #[cfg_attr(not(taskscope_dumps), allow(unused_variables))] symbolize: Option<
+            crate::detect::stall_stack::Symbolize,
+        >,
     ) -> Self {
         let dumps = Dumps {
             shared: shared.clone(),
             commands: own_commands,
             #[cfg(taskscope_dumps)]
-            requests: Default::default(),
+            requests: Arc::new(crate::detect::dump::requests::Requests::new(symbolize)),
             idle: IdleDumps::default(),
         };
         let publisher = Publisher {
@@ -502,7 +483,7 @@ impl Dumps {
             let requests = self.requests.clone();
             tokio::spawn(async move {
                 let _counted = InFlight::count(&shared);
-                let dump = requests.when_idle(&shared).await;
+                let dump = requests.when_idle().await;
                 let _ = commands.send(Command::Dumped(dump, None));
             });
         }
@@ -528,7 +509,7 @@ impl Dumps {
             let requests = self.requests.clone();
             tokio::spawn(async move {
                 let _counted = InFlight::count(&shared);
-                let (dump, fresh) = requests.answer(&shared).await;
+                let (dump, fresh) = requests.answer().await;
                 if fresh {
                     let _ = commands.send(Command::Dumped(dump.clone(), None));
                 }
@@ -550,10 +531,11 @@ impl Dumps {
         done: std::sync::mpsc::Sender<()>,
     ) {
         let (shared, commands) = (self.shared.clone(), self.commands.clone());
+        let requests = self.requests.clone();
         tokio::spawn(async move {
             let _counted = InFlight::count(&shared);
             let trigger = v1::DumpTrigger::Shutdown;
-            let dump = crate::detect::dump::build(&shared, raw, trigger, taken_ns).await;
+            let dump = requests.build(raw, trigger, taken_ns).await;
             let _ = commands.send(Command::Dumped(dump, Some(done)));
         });
     }

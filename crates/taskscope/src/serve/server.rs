@@ -22,7 +22,7 @@ use tonic::{Request, Response, Status};
 
 use crate::base::auth::Token;
 use crate::base::config::{Bind, Limits};
-use crate::serve::runner::Command;
+use crate::serve::command::Command;
 
 /// Concurrent streams (calls) per HTTP/2 connection: one dashboard needs one.
 pub(crate) const STREAMS_PER_CONNECTION: u32 = 8;

@@ -2,11 +2,10 @@
 //! [`Builder::build`] for apps that compose their own tracing subscriber.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tracing_core::Subscriber;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
@@ -16,90 +15,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::base::config::{Bind, Config, Route, Wakers};
 use crate::base::diag;
 use crate::observe::layer::{ProbeFilter, ProbeLayer};
-use crate::serve::runner::Command;
 use crate::setup::exit;
+use crate::setup::probe::{self, InitError, Probe};
 use crate::tasks::outcome;
 use crate::tasks::shared::Shared;
-
-/// Why the probe could not be installed. The app keeps running either way.
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    /// Another global tracing subscriber is installed.
-    #[error(
-        "a global tracing subscriber is already installed, so taskscope::init() cannot \
-         install its own; add the probe's layer to yours instead: \
-         `.with(taskscope::layer())`, or use #[taskscope::main], which needs no subscriber"
-    )]
-    SubscriberAlreadySet,
-    /// The probe's threads could not be started.
-    #[error("cannot start the probe's threads: {0}")]
-    Threads(#[source] std::io::Error),
-}
-
-/// The process's probe. Dropping it does not stop the probe: it runs as long as the
-/// process, unless [`Probe::shutdown`] stops it.
-///
-/// A process has one probe. Every way of starting one ([`init`], [`Builder::init`],
-/// [`Builder::init_with_hooks`], [`Builder::build`], [`layer()`], the macros) returns the
-/// one already running, if any, and says once on stderr when its own settings were
-/// therefore not used: two probes would each take a share of the same threads' tasks.
-#[derive(Clone)]
-pub struct Probe {
-    shared: Arc<Shared>,
-    commands: mpsc::UnboundedSender<Command>,
-    bind: Option<String>,
-}
-
-impl std::fmt::Debug for Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Probe")
-            .field("address", &self.bind)
-            .field("stopped", &self.shared.is_stopped())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Probe {
-    /// Publishes everything pending now and waits (at most 2 s) until a recording has it.
-    /// Called automatically when the process exits.
-    pub fn flush(&self) {
-        let (done, receiver) = std::sync::mpsc::channel();
-        if self.commands.send(Command::FinalFlush(done)).is_ok() {
-            let _ = receiver.recv_timeout(Duration::from_secs(2));
-        }
-    }
-
-    /// The address the probe serves on (`host:port` or `unix:/path`), if any.
-    pub fn address(&self) -> Option<&str> {
-        self.bind.as_deref()
-    }
-
-    /// Stops the probe for good: publishes what is pending (a recording gets it, marked as
-    /// the last update), closes its server and its clients' streams, and joins its
-    /// threads (at most about 2 s, the flush's bound). Tasks spawned afterwards are not
-    /// tracked; tasks already tracked cost their polls a few atomic updates still, as
-    /// before. Calling it again does nothing.
-    ///
-    /// The process keeps its one probe: starting another afterwards returns this stopped
-    /// one. Meant for hosts that must release the probe's address or threads before the
-    /// process ends (a test harness, an embedding); an app never needs it.
-    pub fn shutdown(&self) {
-        if self.shared.is_stopped() {
-            return;
-        }
-        self.flush();
-        let _ = self.commands.send(Command::Stop);
-        self.shared.stop();
-    }
-}
-
-/// The process's one probe, once started (see [`Probe`]).
-static RUNNING: Mutex<Option<(Arc<Shared>, Probe)>> = Mutex::new(None);
-
-/// The probe already running in this process, if any.
-fn running() -> Option<(Arc<Shared>, Probe)> {
-    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
 
 /// Settings for the probe. Start from [`Builder::from_env`] (what [`init`] uses) or
 /// [`Builder::new`] (defaults only, no environment).
@@ -305,34 +224,34 @@ impl Builder {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let (shared, probe) = self.start_for_layer()?;
-        Ok((crate::observe::layer::new(shared, true), probe))
+        let probe = self.start_for_layer()?;
+        Ok((
+            crate::observe::layer::new(probe.shared.clone(), true),
+            probe.clone(),
+        ))
     }
 
     /// Starts a probe whose layer goes into the app's own subscriber: the tracing route.
-    fn start_for_layer(mut self) -> Result<(Arc<Shared>, Probe), InitError> {
+    fn start_for_layer(mut self) -> Result<&'static Probe, InitError> {
         self.config.route = Route::Tracing;
         self.start()
     }
 
     /// Starts the process's probe, or returns the one already running (see [`Probe`]).
-    fn start(self) -> Result<(Arc<Shared>, Probe), InitError> {
-        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(running) = running.as_ref() {
+    fn start(self) -> Result<&'static Probe, InitError> {
+        let (probe, already) = probe::get_or_start(|| self.start_new())?;
+        if already {
             static WARNED: AtomicBool = AtomicBool::new(false);
             diag::warn_once(
                 &WARNED,
                 "a probe already runs in this process: it is used, and the settings given for a \
                  second one are not (a process has one probe)",
             );
-            return Ok(running.clone());
         }
-        let started = self.start_new()?;
-        *running = Some(started.clone());
-        Ok(started)
+        Ok(probe)
     }
 
-    fn start_new(self) -> Result<(Arc<Shared>, Probe), InitError> {
+    fn start_new(self) -> Result<Probe, InitError> {
         crate::base::clock::start();
         outcome::install_panic_hook();
         warn_if_uninstrumented();
@@ -353,17 +272,16 @@ impl Builder {
             None => (None, None),
         };
         let bind = listener.as_ref().map(|_| config.bind.to_string());
-        let metrics = crate::export::metrics::bind(&config);
+        let metrics = crate::serve::metrics::bind(&config);
         let shared = Shared::new(config);
         let commands = crate::serve::runner::start(shared.clone(), listener, metrics, tls)
             .map_err(InitError::Threads)?;
-        exit::flush_at_exit(commands.clone());
-        let probe = Probe {
-            shared: shared.clone(),
+        exit::flush_at_exit();
+        Ok(Probe {
+            shared,
             commands,
             bind,
-        };
-        Ok((shared, probe))
+        })
     }
 
     /// Starts the probe and installs it as the global tracing subscriber, together with a
@@ -378,7 +296,7 @@ impl Builder {
     /// As [`Builder::init`], but on the hooks route: tasks are seen through tokio's
     /// runtime hooks, which costs a fraction of the tracing route per poll and per spawn
     /// (`docs/performance.md`), on the runtimes given the hooks with
-    /// [`crate::observe::hooks::install`]. `#[taskscope::main]` and `#[taskscope::test]` do both.
+    /// [`crate::hooks::install`]. `#[taskscope::main]` and `#[taskscope::test]` do both.
     ///
     /// Falls back to [`Builder::init`] (and says why in `docs/guide.md`, "Routes") when
     /// waker tracking is on or `TASKSCOPE_ROUTE=tracing`: only tokio's spans carry
@@ -397,8 +315,8 @@ impl Builder {
         // process's: no second route is installed next to it, which would count its tasks
         // twice.
         let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, probe)) = running() {
-            return Ok(probe);
+        if let Some(probe) = probe::running() {
+            return Ok(probe.clone());
         }
         if hooks {
             self.install_hooks()
@@ -427,9 +345,7 @@ impl Builder {
                 self.config.console_bind
             ));
         }
-        let (shared, probe) = self.start()?;
-        crate::observe::hooks::activate(shared);
-        Ok(probe)
+        Ok(self.start()?.clone())
     }
 
     /// The tracing route: the probe (and a `RUST_LOG`-filtered log output, and
@@ -445,7 +361,8 @@ impl Builder {
             self.config.retention,
             self.config.allow_remote,
         );
-        let (shared, probe) = self.start()?;
+        let probe = self.start()?;
+        let shared = probe.shared.clone();
         let installed = if console.is_some() {
             // console-subscriber needs callsites (resources, async ops) that neither part of
             // the combined layer wants, and would lose them to its `never`: compose the
@@ -470,13 +387,8 @@ impl Builder {
             tracing_subscriber::registry().with(layer).try_init()
         };
         installed.map_err(|_| InitError::SubscriberAlreadySet)?;
-        Ok(probe)
+        Ok(probe.clone())
     }
-}
-
-/// Whether the process's probe has been started (by any route).
-pub(crate) fn installed() -> bool {
-    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).is_some()
 }
 
 /// Installs the probe with settings from the environment, as the global tracing
@@ -561,20 +473,22 @@ pub fn layer<S>() -> Option<ProbeLayer<S>>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    if crate::observe::hooks::is_active() {
+    if probe::on_hooks().is_some() {
         return None;
     }
-    static LAYER_PROBE: OnceLock<Option<Arc<Shared>>> = OnceLock::new();
-    let shared = LAYER_PROBE.get_or_init(|| match Builder::from_env().start_for_layer() {
-        Ok((shared, _probe)) => Some(shared),
+    // Every call after the first finds the probe running: the same probe, said nothing.
+    let started = match probe::running() {
+        Some(probe) => Ok(probe),
+        None => Builder::from_env().start_for_layer(),
+    };
+    match started {
+        Ok(probe) => Some(crate::observe::layer::new(probe.shared.clone(), true)),
         Err(e) => {
-            diag::warn(&format!("{e}; the app runs on without the probe"));
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            diag::warn_once(&WARNED, &format!("{e}; the app runs on without the probe"));
             None
         }
-    });
-    shared
-        .as_ref()
-        .map(|shared| crate::observe::layer::new(shared.clone(), true))
+    }
 }
 
 /// The listener with the TLS identity the config asks for. TLS that cannot be had means

@@ -6,27 +6,18 @@
 //! write it out and mark the recording complete; a stuck disk delays exit by at most
 //! [`EXIT_WAIT`], never forever.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use crate::serve::runner::Command;
+use crate::serve::command::Command;
 
 /// The longest a process exit waits for the probe.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 
-/// The probes started in this process, to flush at process exit: the exit handler
-/// (`atexit`) takes no arguments, so it finds them here. Registered once (`REGISTER`).
-static PROBES: Mutex<Vec<mpsc::UnboundedSender<Command>>> = Mutex::new(Vec::new());
 static REGISTER: std::sync::Once = std::sync::Once::new();
 
-/// Flushes `commands`' probe when the process exits.
-pub(crate) fn flush_at_exit(commands: mpsc::UnboundedSender<Command>) {
-    PROBES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(commands);
+/// Flushes the process's probe (`probe.rs`) when the process exits: `atexit` takes no
+/// argument, so the handler finds the probe there.
+pub(crate) fn flush_at_exit() {
     REGISTER.call_once(|| {
         // SAFETY: `at_exit` is a plain `extern "C" fn()` that does not unwind.
         unsafe {
@@ -35,36 +26,18 @@ pub(crate) fn flush_at_exit(commands: mpsc::UnboundedSender<Command>) {
     });
 }
 
-/// The first probe started in this process (the one the macros' runtimes report to).
-#[cfg(taskscope_dumps)]
-pub(crate) fn first_probe() -> Option<mpsc::UnboundedSender<Command>> {
-    PROBES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .first()
-        .cloned()
-}
-
-/// Publishes everything pending on the probe still running and waits (bounded) for it to
-/// be written. One probe runs at a time (`builder.rs`, `RUNNING`); one shut down earlier
-/// has flushed already and no longer takes the command.
-pub(crate) fn flush_all() {
-    let deadline = Instant::now() + EXIT_WAIT;
-    let probes = PROBES.lock().map(|p| p.clone()).unwrap_or_default();
-    let waiting: Vec<_> = probes
-        .iter()
-        .filter_map(|commands| {
-            let (done, receiver) = std::sync::mpsc::channel();
-            commands.send(Command::FinalFlush(done)).ok()?;
-            Some(receiver)
-        })
-        .collect();
-    for receiver in waiting {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let _ = receiver.recv_timeout(left);
+/// Publishes everything pending on the running probe and waits (bounded) for it to be
+/// written. A probe shut down earlier has flushed already and no longer takes the command.
+fn flush() {
+    let Some(probe) = crate::setup::probe::running() else {
+        return;
+    };
+    let (done, receiver) = std::sync::mpsc::channel();
+    if probe.commands.send(Command::FinalFlush(done)).is_ok() {
+        let _ = receiver.recv_timeout(EXIT_WAIT);
     }
 }
 
 extern "C" fn at_exit() {
-    let _ = std::panic::catch_unwind(flush_all);
+    let _ = std::panic::catch_unwind(flush);
 }

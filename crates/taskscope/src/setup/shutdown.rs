@@ -29,7 +29,7 @@ const DUMP_WAIT: Duration = Duration::from_secs(5);
 /// Runs inside the runtime's `block_on`, after the body returned.
 #[doc(hidden)]
 pub async fn before_shutdown() {
-    if !crate::setup::builder::installed() {
+    if crate::setup::probe::running().is_none() {
         return;
     }
     let handle = Handle::current();
@@ -81,15 +81,17 @@ async fn dump(handle: &Handle) {
     let raw =
         crate::detect::dump::capture::take(handle, crate::detect::dump::requests::PAUSE_TIMEOUT)
             .await;
-    let Some(commands) = crate::setup::exit::first_probe() else {
+    let Some(probe) = crate::setup::probe::running() else {
         return;
     };
     let (done, published) = std::sync::mpsc::channel();
-    let sent = commands.send(crate::serve::runner::Command::ShutdownDump {
-        raw,
-        taken_ns,
-        done,
-    });
+    let sent = probe
+        .commands
+        .send(crate::serve::command::Command::ShutdownDump {
+            raw,
+            taken_ns,
+            done,
+        });
     if sent.is_ok() {
         // Blocking: with `start_paused`, a tokio timer here would jump the app's clock.
         let _ = published.recv_timeout(DUMP_WAIT);

@@ -99,15 +99,18 @@ pub(crate) struct Shared {
     /// Each polling thread's scheduler totals at its poll's start, estimated by the
     /// watchdog, for the thread to report if the poll is a stall.
     pub(crate) poll_starts: crate::base::schedstat::PollStarts,
-    /// The symbolizer thread's queue, once started (see `stall_stack`).
-    pub(crate) symbolizer:
-        std::sync::OnceLock<std::sync::mpsc::Sender<crate::detect::stall_stack::Job>>,
     /// Set by `Probe::shutdown`: the probe's threads end, and the routes take in no new
     /// tasks (nothing would ever take them from the threads' inboxes).
     stopped: AtomicBool,
     /// The probe's own threads, joined when it is stopped.
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// How to tell the threads that wait on a queue rather than check [`Shared::is_stopped`]
+    /// (the symbolizer) to end, given by whoever started them.
+    stoppers: Mutex<Vec<Stopper>>,
 }
+
+/// Tells one of the probe's threads to end.
+pub(crate) type Stopper = Box<dyn FnOnce() + Send>;
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Self> {
@@ -129,9 +132,9 @@ impl Shared {
             samples_in_flight: AtomicU64::new(0),
             dumps_in_flight: AtomicU64::new(0),
             poll_starts: Default::default(),
-            symbolizer: std::sync::OnceLock::new(),
             stopped: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
+            stoppers: Mutex::new(Vec::new()),
         })
     }
 
@@ -148,13 +151,24 @@ impl Shared {
             .push(thread);
     }
 
-    /// Stops the probe for good: flags it (each thread ends at its next turn; the
-    /// symbolizer is told to), then joins its threads. The probe thread must have been
-    /// told to end by then.
+    /// Keeps one of the probe's threads that only ends when told, and how to tell it.
+    pub(crate) fn own_thread_stopped_by(&self, thread: std::thread::JoinHandle<()>, stop: Stopper) {
+        self.stoppers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(stop);
+        self.own_thread(thread);
+    }
+
+    /// Stops the probe for good: flags it (each thread ends at its next turn; those that
+    /// wait on a queue are told to), then joins its threads. The probe thread must have
+    /// been told to end by then.
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
-        if let Some(symbolizer) = self.symbolizer.get() {
-            let _ = symbolizer.send(crate::detect::stall_stack::Job::Stop);
+        let stoppers =
+            std::mem::take(&mut *self.stoppers.lock().unwrap_or_else(|e| e.into_inner()));
+        for stop in stoppers {
+            stop();
         }
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for thread in threads {
@@ -186,6 +200,27 @@ impl Shared {
             cell.mark_announced();
         }
         sent
+    }
+
+    /// The watchdog sees `polling` still running on thread `thread` past the threshold:
+    /// tells the aggregator, and wakes it to tell watchers at once.
+    pub(crate) fn report_stall_running(
+        &self,
+        thread: u32,
+        polling: crate::tasks::threads::Polling,
+        now_ns: u64,
+    ) {
+        let sent = self.send(ProbeEvent::StallRunning {
+            thread,
+            task: polling.task,
+            started_ns: polling.started_ns,
+            now_ns,
+        });
+        if sent {
+            self.urgent.notify_one();
+        } else {
+            self.drops.stall_events.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A poll past the threshold returned, on this thread: tells the aggregator at once,

@@ -7,8 +7,7 @@ use std::time::Duration;
 use taskscope_api::v1;
 
 use super::capture::RawDump;
-use crate::detect::stall_stack::{Job, ResolvedStack};
-use crate::tasks::shared::Shared;
+use crate::detect::stall_stack::{Job, ResolvedStack, Symbolize};
 
 /// Chains one dump carries at most (about 1.5 MB on the wire); tasks beyond are counted
 /// in `chains_left_out`.
@@ -20,7 +19,7 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The wire form of `raw`, or of why there is none.
 pub(crate) async fn build(
-    shared: &Shared,
+    symbolize: Option<&Symbolize>,
     raw: Result<RawDump, String>,
     trigger: v1::DumpTrigger,
     taken_ns: u64,
@@ -42,7 +41,7 @@ pub(crate) async fn build(
         dump.chains_left_out = (raw.chains.len() - MAX_CHAINS) as u64;
         raw.chains.truncate(MAX_CHAINS);
     }
-    let resolved = resolve(shared, std::mem::take(&mut raw.leaves)).await;
+    let resolved = resolve(symbolize, std::mem::take(&mut raw.leaves)).await;
     let mut frames = FrameTable::default();
     dump.leaves = resolved
         .into_iter()
@@ -61,7 +60,7 @@ pub(crate) async fn build(
 }
 
 /// Resolves on the symbolizer thread; unresolved addresses where there is none.
-async fn resolve(shared: &Shared, stacks: Vec<Vec<usize>>) -> Vec<ResolvedStack> {
+async fn resolve(symbolize: Option<&Symbolize>, stacks: Vec<Vec<usize>>) -> Vec<ResolvedStack> {
     let unresolved = |stacks: &[Vec<usize>]| {
         stacks
             .iter()
@@ -78,7 +77,7 @@ async fn resolve(shared: &Shared, stacks: Vec<Vec<usize>>) -> Vec<ResolvedStack>
             })
             .collect()
     };
-    let Some(symbolizer) = shared.symbolizer.get() else {
+    let Some(symbolizer) = symbolize else {
         return unresolved(&stacks);
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
@@ -86,7 +85,7 @@ async fn resolve(shared: &Shared, stacks: Vec<Vec<usize>>) -> Vec<ResolvedStack>
         stacks: stacks.clone(),
         reply,
     };
-    if symbolizer.send(job).is_err() {
+    if !symbolizer.send(job) {
         return unresolved(&stacks);
     }
     match tokio::time::timeout(RESOLVE_TIMEOUT, answer).await {

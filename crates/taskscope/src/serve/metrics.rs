@@ -1,4 +1,5 @@
-//! `GET /metrics` over HTTP/1.1, on the probe's own runtime.
+//! The Prometheus endpoint: `GET /metrics` over HTTP/1.1, on the probe's own runtime,
+//! answered from the text `export/metrics/` keeps written.
 //!
 //! Anyone who reaches the port can scrape (`docs/security.md`), so a scraper is held to
 //! what the gRPC server holds its clients to (`connections.rs`): at most
@@ -23,7 +24,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use prost::bytes::Bytes;
 use tokio_stream::StreamExt;
 
-use super::exposition::{Board, Format};
+use crate::base::config::{Bind, Config};
+use crate::export::metrics::{Board, Format, Tally};
 use crate::serve::connections::{Accept, incoming};
 use crate::serve::server::Listener;
 
@@ -36,8 +38,44 @@ const MAX_HEAD: usize = 8 * 1024;
 /// The longest any connection is kept, answer included.
 pub(crate) const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
 
+/// Binds the metrics address on the thread that starts the probe, so that a busy port is
+/// reported at once; `None` when the endpoint is off or cannot listen (the app runs on).
+pub(crate) fn bind(config: &Config) -> Option<Listener> {
+    let bind = &config.metrics.bind;
+    let bound = match bind {
+        Bind::Tcp(addr) if !addr.ip().is_loopback() => {
+            crate::serve::server::refuse_remote(addr, config.allow_remote).inspect(|()| {
+                crate::base::diag::warn(&format!(
+                    "serving metrics on {addr}, beyond this host (TASKSCOPE_ALLOW_REMOTE): \
+                     anyone who reaches it can read them, without a token"
+                ));
+            })
+        }
+        _ => Ok(()),
+    }
+    .and_then(|()| crate::serve::server::bind_listener(bind));
+    bound.unwrap_or_else(|e| {
+        crate::base::diag::warn(&format!(
+            "cannot serve metrics on {bind}: {e}; the probe runs without its metrics \
+             endpoint (set TASKSCOPE_METRICS_BIND to a free address, or off)"
+        ));
+        None
+    })
+}
+
+/// Starts serving on the probe's runtime; returns the tally the aggregator keeps.
+pub(crate) fn start(config: &Config, listener: Listener) -> Tally {
+    let board = Arc::new(Board::default());
+    tokio::spawn(serve(
+        listener,
+        board.clone(),
+        config.limits.max_connections,
+    ));
+    Tally::new(config, board)
+}
+
 /// Serves `board` on `listener` until it fails. Must run inside the probe's runtime.
-pub(crate) async fn serve(listener: Listener, board: Arc<Board>, max_connections: usize) {
+async fn serve(listener: Listener, board: Arc<Board>, max_connections: usize) {
     let result = match listener {
         Listener::Tcp(listener) => match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {
