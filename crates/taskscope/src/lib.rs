@@ -84,9 +84,9 @@ pub use taskscope_macros::{main, test};
 /// What the `#[taskscope::main]` and `#[taskscope::test]` expansions refer to.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::detect::dump::runtimes::{Registration, register as register_runtime};
     pub use crate::setup::hooks::{Body, body};
     pub use crate::setup::shutdown::before_shutdown;
+    pub use crate::tasks::runtimes::{Registration, register as register_runtime};
     pub use tokio;
 
     /// Starts the probe for a runtime that taskscope builds (hooks route unless turned

@@ -1,14 +1,14 @@
 //! One task lifecycle for every route: each task's cell, each thread's poll stack, the
-//! hooks route's table of live tasks, and how tasks end.
+//! hooks route's table of live tasks, how tasks end, and the runtimes the probe knows.
 
 pub(crate) mod cell;
 pub(crate) mod change_flag;
-pub(crate) mod closing;
 pub(crate) mod dumping;
 pub(crate) mod lifecycle;
 pub(crate) mod outcome;
 pub(crate) mod poll_slot;
 pub(crate) mod recycle;
+pub(crate) mod runtimes;
 pub(crate) mod shared;
 pub(crate) mod task_index;
 pub(crate) mod task_table;

@@ -22,7 +22,6 @@ pub(crate) mod capture;
 mod chains;
 #[cfg(taskscope_dumps)]
 pub(crate) mod requests;
-pub(crate) mod runtimes;
 #[cfg(taskscope_dumps)]
 mod safety;
 

@@ -143,12 +143,7 @@ fn end_poll(shared: &Shared, id: u64) {
                 lifecycle::announce_late(shared, cell, || task_table::get(id));
                 return;
             }
-            let mut end = outcome::ended_in_own_poll(cell, returned_ns, local.thread_number());
-            if end.outcome == taskscope_api::v1::Outcome::Completed
-                && crate::tasks::closing::current_runtime_is_closing()
-            {
-                end.outcome = taskscope_api::v1::Outcome::CancelledAtShutdown;
-            }
+            let end = outcome::ended_in_own_poll(cell, returned_ns, local.thread_number());
             match task_table::remove(id) {
                 Some(owned) => lifecycle::ended(shared, &owned, end),
                 None => cell.set_end(end),
@@ -242,13 +237,6 @@ impl<F> Drop for Body<F> {
         if self.finished {
             return;
         }
-        let mut end = outcome::ended_at_shutdown();
-        end.panic = cell.panic().cloned();
-        end.outcome = if end.panic.is_some() {
-            taskscope_api::v1::Outcome::Panicked
-        } else {
-            taskscope_api::v1::Outcome::Cancelled
-        };
-        lifecycle::ended(shared, cell, end);
+        lifecycle::ended(shared, cell, outcome::dropped_unfinished(cell));
     }
 }

@@ -474,8 +474,8 @@ impl Dumps {
         }
         #[cfg(taskscope_dumps)]
         {
-            let unseen = Some(crate::detect::dump::runtimes::Ending::Unseen);
-            if crate::detect::dump::runtimes::all(unseen).is_empty() {
+            let unseen = Some(crate::tasks::runtimes::Ending::Unseen);
+            if crate::tasks::runtimes::all(unseen).is_empty() {
                 return;
             }
             self.idle.in_flight = true;

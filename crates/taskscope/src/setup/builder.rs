@@ -434,8 +434,8 @@ pub fn init() {
             }
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 // The runtime lives until `main` returns: reachable for dumps till then.
-                let ending = crate::detect::dump::runtimes::Ending::Unseen;
-                std::mem::forget(crate::detect::dump::runtimes::register_as(&runtime, ending));
+                let ending = crate::tasks::runtimes::Ending::Unseen;
+                std::mem::forget(crate::tasks::runtimes::register_as(&runtime, ending));
             }
         }
         Err(e) => {

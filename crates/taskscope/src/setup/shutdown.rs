@@ -42,7 +42,7 @@ pub async fn before_shutdown() {
     }
     #[cfg(taskscope_dumps)]
     dump(&handle).await;
-    crate::tasks::closing::mark_closing(&handle);
+    crate::tasks::runtimes::mark_closing(&handle);
 }
 
 async fn settle(handle: &Handle) {

@@ -18,10 +18,7 @@
 //!   else (abort, `JoinSet` drop) is a cancellation.
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Once;
-use std::task::{Context, Poll, Waker};
 
 use taskscope_api::v1::Outcome;
 
@@ -164,9 +161,13 @@ pub(crate) fn decide(cell: &TaskCell) -> End {
     end
 }
 
-/// The hooks route: tokio ran the task's termination hook inside the task's own poll, so
-/// the future returned `Ready`, panicked (the panic hook saw it start in this poll), or was
-/// aborted (which tokio's hooks cannot tell from completing: `docs/guide.md`, "Routes").
+/// The hooks route (and a `block_on` body the probe wraps): the task ended inside its own
+/// poll, so the future returned `Ready`, panicked (the panic hook saw it start in this
+/// poll), or was aborted (which tokio's hooks cannot tell from completing:
+/// `docs/guide.md`, "Routes"). A task that ends so while `#[taskscope::main]` or
+/// `#[taskscope::test]` drop its runtime was alive at shutdown: tokio cancelled it right
+/// after a poll it was in (a ticker woken every millisecond), see
+/// [`crate::tasks::runtimes::current_runtime_is_closing`].
 pub(crate) fn ended_in_own_poll(cell: &TaskCell, at_ns: u64, thread: u32) -> End {
     let mut end = End {
         at_ns,
@@ -177,8 +178,26 @@ pub(crate) fn ended_in_own_poll(cell: &TaskCell, at_ns: u64, thread: u32) -> End
     };
     if end.panic.is_some() {
         end.outcome = Outcome::Panicked;
+    } else if crate::tasks::runtimes::current_runtime_is_closing() {
+        end.outcome = Outcome::CancelledAtShutdown;
     }
     end
+}
+
+/// A `block_on` body the probe wraps was dropped before it returned `Ready`: it panicked
+/// out of a poll (the panic is on its cell), or its caller gave up on it.
+pub(crate) fn dropped_unfinished(cell: &TaskCell) -> End {
+    let panic = cell.panic().cloned();
+    End {
+        at_ns: clock::now_ns(),
+        outcome: if panic.is_some() {
+            Outcome::Panicked
+        } else {
+            Outcome::Cancelled
+        },
+        thread: threads::with_local(|l| l.thread_number()).unwrap_or(0),
+        panic,
+    }
 }
 
 /// The hooks route: tokio ran the task's termination hook outside any poll of it, which
@@ -215,19 +234,5 @@ fn take_panic_of(task: u64) -> Option<Panic> {
 /// proves it is not (then the spawned no-op simply runs and completes).
 fn runtime_is_closing() -> Option<bool> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
-    Some(is_closed(&handle))
-}
-
-/// Whether `handle`'s runtime is shutting down or gone (see [`runtime_is_closing`]).
-pub(crate) fn is_closed(handle: &tokio::runtime::Handle) -> bool {
-    let join = crate::base::quiet::while_quiet(|| handle.spawn(std::future::ready(())));
-    if !join.is_finished() {
-        return false;
-    }
-    let mut join = pin!(join);
-    let mut cx = Context::from_waker(Waker::noop());
-    match join.as_mut().poll(&mut cx) {
-        Poll::Ready(Err(error)) => error.is_cancelled(),
-        _ => false,
-    }
+    Some(crate::tasks::runtimes::is_closed(&handle))
 }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use taskscope_api::v1;
 
 use super::capture::{self, RawDump};
-use super::{chains, runtimes};
+use super::chains;
 use crate::detect::stall_stack::Symbolize;
+use crate::tasks::runtimes;
 
 /// The shortest time between two dumps taken for clients.
 pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(1);
