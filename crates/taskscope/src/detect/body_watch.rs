@@ -24,14 +24,14 @@
 //!   thread busy (never more than the stall lasted).
 
 use std::panic::Location;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use crate::base::clock;
 use crate::base::thread_state::{self, Syscall, ThreadState};
 use crate::detect::stall_stack;
-use crate::tasks::cell::{Identity, Kind, TaskCell};
-use crate::tasks::shared::{ProbeEvent, Shared};
+use crate::tasks::cell::{Kind, TaskCell};
+use crate::tasks::lifecycle;
+use crate::tasks::shared::Shared;
 use crate::tasks::threads;
 use crate::tasks::threads::{Polling, ThreadSlot};
 
@@ -117,7 +117,9 @@ impl Bodies {
             {
                 continue; // init() called twice in one body
             }
-            let cell = announce(shared, &request);
+            let Some(cell) = announce(shared, &request) else {
+                continue; // the probe is stopped
+            };
             self.watched.push(Watched {
                 run: Some(Run::new(request.first.at_ns, request.slot.os_tid)),
                 last: request.first,
@@ -130,24 +132,16 @@ impl Bodies {
 
 /// The body as a task of its own: a `block_on` task named after its thread (`main`, or
 /// the test's name under libtest), at the `init()` call.
-fn announce(shared: &Shared, request: &Request) -> Arc<TaskCell> {
-    let cell = crate::tasks::recycle::cell(Identity {
+fn announce(shared: &Shared, request: &Request) -> Option<Arc<TaskCell>> {
+    let spawn = lifecycle::Spawn {
         id: crate::tasks::task_table::next_body_id(),
         kind: Kind::BlockOn,
         name: Some(request.slot.name.clone()),
         file: request.at.file(),
         line: request.at.line(),
         column: request.at.column(),
-        parent: 0,
-        spawned_ns: request.first.at_ns,
-        spawn_thread: request.slot.number,
-    });
-    if shared.send(ProbeEvent::Spawned(cell.clone())) {
-        cell.mark_announced();
-    } else {
-        shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
-    }
-    cell
+    };
+    lifecycle::found_running(shared, spawn, request.slot.number, request.first.at_ns)
 }
 
 /// One look at the body's thread.
@@ -220,6 +214,9 @@ struct Watched {
 impl Watched {
     /// Looks at the thread once; `false` once it is gone for good.
     fn look(&mut self, shared: &Shared, capture: Option<&stall_stack::Capture>) -> bool {
+        // Known to the aggregator before any stall of it, when its spawn had to wait.
+        let via = lifecycle::Via::Queue;
+        lifecycle::announce_late(shared, &self.cell, via, || Some(self.cell.clone()));
         let state = if self.slot.has_exited() {
             None
         } else {

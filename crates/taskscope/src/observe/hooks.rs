@@ -140,7 +140,9 @@ fn end_poll(shared: &Shared, id: u64) {
                 .try_with(|e| e.get() == id && e.replace(0) == id)
                 .unwrap_or(false);
             if !ended {
-                lifecycle::announce_late(shared, cell, || task_table::get(id));
+                lifecycle::announce_late(shared, cell, lifecycle::Via::ThisThread, || {
+                    task_table::get(id)
+                });
                 return;
             }
             let end = outcome::ended_in_own_poll(cell, returned_ns, local.thread_number());

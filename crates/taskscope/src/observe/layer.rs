@@ -243,7 +243,7 @@ impl TaskLayer {
         owned: impl FnOnce() -> Option<Arc<TaskCell>>,
     ) {
         if lifecycle::poll_ended(&self.shared, local, cell).is_some() {
-            lifecycle::announce_late(&self.shared, cell, owned);
+            lifecycle::announce_late(&self.shared, cell, lifecycle::Via::ThisThread, owned);
         }
     }
 

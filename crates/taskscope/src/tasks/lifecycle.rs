@@ -57,12 +57,55 @@ pub(crate) fn spawned(
     if shared.is_stopped() {
         return None;
     }
+    let (parent, spawn_thread) =
+        threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
+    let cell = new_cell(shared, spawn, parent, now, spawn_thread);
+    keep(&cell);
+    hand_over(shared, &cell, Via::ThisThread);
+    own_time_since(now);
+    Some(cell)
+}
+
+/// A task found already running on thread `thread` since `since_ns`, seen from one of the
+/// probe's own threads: the `block_on` body `init()` was called in, which the watchdog
+/// watches from outside (`detect/body_watch.rs`). Announced the way any spawn is, and
+/// counted the same way when it cannot be taken now ([`announce_late`] takes it later);
+/// `None` once the probe is stopped.
+pub(crate) fn found_running(
+    shared: &Shared,
+    spawn: Spawn,
+    thread: u32,
+    since_ns: u64,
+) -> Option<Arc<TaskCell>> {
+    if shared.is_stopped() {
+        return None;
+    }
+    let cell = new_cell(shared, spawn, 0, since_ns, thread);
+    hand_over(shared, &cell, Via::Queue);
+    Some(cell)
+}
+
+/// How a new task reaches the aggregator.
+#[derive(Clone, Copy)]
+pub(crate) enum Via {
+    /// The inbox of the thread the task is seen on (an app thread).
+    ThisThread,
+    /// The shared queue: the task is seen from a probe thread, which has no inbox (and
+    /// must not get a thread slot of its own, where clients would see it).
+    Queue,
+}
+
+fn new_cell(
+    shared: &Shared,
+    spawn: Spawn,
+    parent: u64,
+    spawned_ns: u64,
+    spawn_thread: u32,
+) -> Arc<TaskCell> {
     if !shared.instrumentation_seen.load(Ordering::Relaxed) {
         shared.instrumentation_seen.store(true, Ordering::Relaxed);
     }
-    let (parent, spawn_thread) =
-        threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
-    let cell = crate::tasks::recycle::cell(Identity {
+    crate::tasks::recycle::cell(Identity {
         id: spawn.id,
         name: spawn.name,
         kind: spawn.kind,
@@ -70,18 +113,26 @@ pub(crate) fn spawned(
         line: spawn.line,
         column: spawn.column,
         parent,
-        spawned_ns: now,
+        spawned_ns,
         spawn_thread,
-    });
-    keep(&cell);
-    if !shared.announce(&cell) {
+    })
+}
+
+/// Hands a new task to the aggregator, or counts that it has to wait for a later turn.
+fn hand_over(shared: &Shared, cell: &Arc<TaskCell>, via: Via) {
+    if !announce(shared, cell, via) {
         shared
             .drops
             .spawn_events_delayed
             .fetch_add(1, Ordering::Relaxed);
     }
-    own_time_since(now);
-    Some(cell)
+}
+
+fn announce(shared: &Shared, cell: &Arc<TaskCell>, via: Via) -> bool {
+    match via {
+        Via::ThisThread => shared.announce(cell),
+        Via::Queue => shared.announce_queued(cell),
+    }
 }
 
 /// The probe's code running on this thread since `since_ns` was its own, not the app's.
@@ -140,17 +191,19 @@ pub(crate) fn poll_ended(shared: &Shared, local: &Local, cell: &TaskCell) -> Opt
     Some(now)
 }
 
-/// Hands the aggregator a task whose spawn it could not take then. `owned` gives the
-/// route's owning pointer to the cell, asked for only when it is needed.
+/// Hands the aggregator a task whose spawn it could not take then, `via` the way it was
+/// seen. `owned` gives the route's owning pointer to the cell, asked for only when it is
+/// needed.
 pub(crate) fn announce_late(
     shared: &Shared,
     cell: &TaskCell,
+    via: Via,
     owned: impl FnOnce() -> Option<Arc<TaskCell>>,
 ) {
     if !cell.is_announced()
         && let Some(cell) = owned()
     {
-        shared.announce(&cell);
+        announce(shared, &cell, via);
     }
 }
 

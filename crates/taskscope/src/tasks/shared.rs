@@ -202,6 +202,16 @@ impl Shared {
         sent
     }
 
+    /// Hands a task to the aggregator through the shared queue, for a task seen from a
+    /// thread with no inbox; `false` leaves it to be announced later.
+    pub(crate) fn announce_queued(&self, cell: &Arc<TaskCell>) -> bool {
+        let sent = !self.is_stopped() && self.send(ProbeEvent::Spawned(cell.clone()));
+        if sent {
+            cell.mark_announced();
+        }
+        sent
+    }
+
     /// The watchdog sees `polling` still running on thread `thread` past the threshold:
     /// tells the aggregator, and wakes it to tell watchers at once.
     pub(crate) fn report_stall_running(
