@@ -11,7 +11,9 @@
 //! ```
 //!
 //! installs the probe before the runtime starts and observes tasks through tokio's runtime
-//! hooks (the cheap route; [`hooks`] explains what it cannot see). Alternatively, keep
+//! hooks (the cheap route; [`hooks`] explains what it cannot see). A runtime built by hand
+//! takes the same hooks with [`hooks::install`], and runs its body watched with
+//! [`block_on`]. Alternatively, keep
 //! `#[tokio::main]` and call [`init()`] first thing in `main`: tokio's tracing spans, every
 //! runtime of the process, task names and aborts, at two to three times the cost per poll. Either
 //! way, build with tokio's instrumentation on (`.cargo/config.toml`):
@@ -78,6 +80,7 @@ mod setup;
 
 pub use setup::builder::{Builder, init, layer};
 pub use setup::hooks;
+pub use setup::hooks::block_on;
 pub use setup::probe::{InitError, Probe};
 pub use taskscope_macros::{main, test};
 

@@ -2,9 +2,9 @@
 //! the probe meets.
 //!
 //! tokio hands the probe no runtime handle through its hooks or spans, so runtimes are
-//! registered where the probe meets them: `#[taskscope::main]`/`#[taskscope::test]`
-//! register the runtime they run for as long as they run it, and `taskscope::init()`
-//! called inside a runtime registers that one. Two things are asked of
+//! registered where the probe meets them: `#[taskscope::main]`/`#[taskscope::test]` and
+//! `taskscope::block_on` register the runtime they run for as long as they run it, and
+//! `taskscope::init()` called inside a runtime registers that one. Two things are asked of
 //! it:
 //!
 //! * which runtimes a task dump can reach (`detect/dump/`), and how each one ends;
@@ -25,7 +25,7 @@ use tokio::runtime::Handle;
 pub(crate) enum Ending {
     /// taskscope drives it and dumps it just before it shuts down.
     DumpedAtShutdown,
-    /// Its end is out of the probe's reach (`init()`):
+    /// Its end is out of the probe's reach (`init()`, `taskscope::block_on`):
     /// dumped when tasks go idle, under `TASKSCOPE_DUMP_WHEN_IDLE`.
     Unseen,
 }

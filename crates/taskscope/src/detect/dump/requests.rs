@@ -17,8 +17,9 @@ pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) const PAUSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 const NO_RUNTIME: &str = "no runtime to dump: await chains cover the runtimes of \
-                          #[taskscope::main] and #[taskscope::test], and the runtime \
-                          taskscope::init() was called in";
+                          #[taskscope::main] and #[taskscope::test], those whose body runs \
+                          through taskscope::block_on, and the runtime taskscope::init() was \
+                          called in";
 
 /// The last dump given to a client; its lock is what makes dumps one at a time.
 pub(crate) struct Requests {
