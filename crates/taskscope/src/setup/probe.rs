@@ -34,10 +34,11 @@ pub enum InitError {
 /// The process's probe. Dropping it does not stop the probe: it runs as long as the
 /// process, unless [`Probe::shutdown`] stops it.
 ///
-/// A process has one probe. Every way of starting one ([`crate::init`], [`crate::Builder::init`],
-/// [`crate::Builder::init_with_hooks`], [`crate::Builder::build`], [`crate::layer()`], the macros) returns the
-/// one already running, if any, and says once on stderr when its own settings were
-/// therefore not used: two probes would each take a share of the same threads' tasks.
+/// A process has one probe. Every way of starting one ([`crate::init`],
+/// [`crate::Builder::init`], [`crate::Builder::init_with_hooks`], [`crate::Builder::build`],
+/// [`crate::layer()`], the macros) returns the one already running, if any, and the
+/// builder's ways say once on stderr when their own settings were therefore not used:
+/// two probes would each take a share of the same threads' tasks.
 #[derive(Clone)]
 pub struct Probe {
     pub(crate) shared: Arc<Shared>,
