@@ -1,0 +1,118 @@
+//! End-to-end: the flight recorder's window around a stall, as a recording keeps it, holds
+//! what every worker did before and during the stall, and the wake that led to it.
+
+use taskscope_api::flight::{FlightEvent, events};
+use taskscope_api::v1::{self, FlightEventKind as Kind};
+use taskscope_e2e::{Folded, fault_location, location_of_line, run_recorded};
+
+const SOURCE: &str = "src/bin/flight_stall.rs";
+
+/// The example run once, recorded with wakes on; its stall; the stalled, ticking and waking
+/// tasks' ids.
+fn recorded_stall(envs: &[(&str, &str)]) -> (Folded, v1::Stall, [u64; 3]) {
+    let (output, folded) = run_recorded("flight_stall", envs);
+    assert!(output.status.success(), "{output:?}");
+    let stalled = folded.task_at(&fault_location(SOURCE, "stall")).spawned.id;
+    let ticker = (folded
+        .task_at(&location_of_line(SOURCE, "// TICKS", "spawn"))
+        .spawned)
+        .id;
+    let waker = (folded
+        .task_at(&location_of_line(SOURCE, "// WAKES", "spawn"))
+        .spawned)
+        .id;
+    let stall = folded
+        .stalls
+        .values()
+        .find(|s| s.task_id == stalled)
+        .unwrap_or_else(|| panic!("no stall of the task: {:#?}", folded.stalls))
+        .clone();
+    (folded, stall, [stalled, ticker, waker])
+}
+
+/// Every thread's events in the stall's window, by thread number.
+fn window_events(stall: &v1::Stall) -> Vec<(u32, Vec<FlightEvent>)> {
+    let window = stall
+        .flight
+        .as_ref()
+        .expect("the ended stall carries a window");
+    window
+        .threads
+        .iter()
+        .map(|t| (t.thread, events(window, t).collect()))
+        .collect()
+}
+
+#[test]
+fn a_stalls_window_shows_the_stalled_poll_its_neighbours_and_the_wake_before_it() {
+    let (_, stall, [stalled, ticker, waker]) = recorded_stall(&[("TASKSCOPE_WAKERS", "on")]);
+    let window = stall
+        .flight
+        .as_ref()
+        .expect("the ended stall carries a window");
+    assert_eq!(window.to_ns, stall.poll_started_ns + stall.duration_ns);
+    assert!(window.from_ns < stall.poll_started_ns);
+    let threads = window_events(&stall);
+
+    // The stalled poll, on the stall's thread, from its start to its end.
+    let (_, on_stalled_thread) = threads
+        .iter()
+        .find(|(number, _)| *number == stall.thread)
+        .expect("the stalled thread is in the window");
+    let start = on_stalled_thread
+        .iter()
+        .find(|e| e.kind == Kind::FlightEventPollStart && e.at_ns == stall.poll_started_ns)
+        .expect("the stalled poll's start");
+    assert_eq!(start.task_id, stalled);
+    assert!(
+        on_stalled_thread
+            .iter()
+            .any(|e| e.kind == Kind::FlightEventPollEnd
+                && e.task_id == stalled
+                && e.at_ns == window.to_ns),
+        "the stalled poll's end"
+    );
+
+    // The neighbour kept polling meanwhile, on another thread.
+    let ticks_during_stall = threads
+        .iter()
+        .filter(|(number, _)| *number != stall.thread)
+        .flat_map(|(_, events)| events)
+        .filter(|e| {
+            e.kind == Kind::FlightEventPollStart
+                && e.task_id == ticker
+                && (stall.poll_started_ns..window.to_ns).contains(&e.at_ns)
+        })
+        .count();
+    assert!(
+        ticks_during_stall >= 5,
+        "{ticks_during_stall} ticks beside the stall"
+    );
+
+    // The waking task woke the stalled one, before its stalled poll.
+    let wake = threads
+        .iter()
+        .flat_map(|(_, events)| events)
+        .find(|e| e.kind == Kind::FlightEventWake && e.task_id == stalled)
+        .expect("the wake of the stalled task");
+    assert_eq!(
+        wake.other_task_id, waker,
+        "woken from the waking task's poll"
+    );
+    assert!(wake.at_ns <= stall.poll_started_ns);
+
+    // Its spawn is there, and nothing was lost.
+    assert!(
+        threads
+            .iter()
+            .flat_map(|(_, events)| events)
+            .any(|e| e.kind == Kind::FlightEventSpawn && e.task_id == stalled)
+    );
+    assert!(window.threads.iter().all(|t| t.overflowed == 0));
+}
+
+#[test]
+fn with_the_recorder_off_no_window_is_kept() {
+    let (_, stall, _) = recorded_stall(&[("TASKSCOPE_FLIGHT", "off")]);
+    assert!(stall.flight.is_none());
+}
