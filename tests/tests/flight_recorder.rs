@@ -116,3 +116,117 @@ fn with_the_recorder_off_no_window_is_kept() {
     let (_, stall, _) = recorded_stall(&[("TASKSCOPE_FLIGHT", "off")]);
     assert!(stall.flight.is_none());
 }
+
+/// The task id in a decoded slice or flow end.
+fn task_of(value: &serde_json::Value) -> Option<u64> {
+    value.as_u64()
+}
+
+#[test]
+#[cfg_attr(missing_python3, ignore = "needs python3")]
+fn the_perfetto_export_reads_back_with_a_track_per_thread_the_stall_and_the_wake_arrow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = taskscope_e2e::command("flight_stall");
+    command
+        .env("TASKSCOPE_RECORD", dir.path())
+        .env("TASKSCOPE_WAKERS", "on");
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let recording = taskscope_e2e::single_recording(dir.path());
+    let folded = Folded::read(&recording);
+    let stalled = folded.task_at(&fault_location(SOURCE, "stall")).spawned.id;
+    let ticker = (folded
+        .task_at(&location_of_line(SOURCE, "// TICKS", "spawn"))
+        .spawned)
+        .id;
+    let waker = (folded
+        .task_at(&location_of_line(SOURCE, "// WAKES", "spawn"))
+        .spawned)
+        .id;
+    let stall = folded
+        .stalls
+        .values()
+        .find(|s| s.task_id == stalled)
+        .unwrap();
+
+    let trace = dir.path().join("app.trace.json");
+    let export = std::process::Command::new(taskscope_e2e::taskscope())
+        .args(["export", "--perfetto"])
+        .arg(&recording)
+        .arg("-o")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{export:?}");
+    let read = taskscope_e2e::read_trace(&trace);
+
+    // A track per recorded thread, named after it.
+    let threads = read["threads"].as_object().unwrap();
+    let window = stall.flight.as_ref().unwrap();
+    for thread in &window.threads {
+        let name = threads[&thread.thread.to_string()].as_str().unwrap();
+        assert!(name.starts_with(&thread.name), "{name}");
+    }
+
+    // The stall: a slice on its thread as long as the stall, with its stack.
+    let slices = read["slices"].as_array().unwrap();
+    let stall_slice = slices
+        .iter()
+        .find(|s| s["cat"] == "stall")
+        .expect("a stall slice");
+    assert_eq!(stall_slice["tid"].as_u64(), Some(u64::from(stall.thread)));
+    let dur_us = stall_slice["dur"].as_f64().unwrap();
+    assert!(
+        (dur_us - stall.duration_ns as f64 / 1_000.0).abs() < 1.0,
+        "{dur_us}"
+    );
+    let stack = stall_slice["args"]["stack"].as_str().unwrap();
+    assert!(stack.contains("render_report"), "{stack}");
+    let site = format!("flight_stall.rs:{}", fault_location(SOURCE, "stall").line);
+    assert!(stall_slice["name"].as_str().unwrap().contains(&site));
+
+    // Polls named by spawn site, the neighbour's on another track during the stall.
+    let stalled_polls = slices
+        .iter()
+        .filter(|s| s["cat"] == "poll" && task_of(&s["args"]["task_id"]) == Some(stalled));
+    assert!(
+        stalled_polls.clone().count() >= 2,
+        "its wait, then the stall"
+    );
+    assert!(
+        stalled_polls
+            .clone()
+            .all(|s| s["name"].as_str().unwrap().contains(&site))
+    );
+    let start_us = stall.poll_started_ns as f64 / 1_000.0;
+    let beside = slices
+        .iter()
+        .filter(|s| s["cat"] == "poll" && task_of(&s["args"]["task_id"]) == Some(ticker))
+        .filter(|s| s["tid"].as_u64() != Some(u64::from(stall.thread)))
+        .filter(|s| s["ts"].as_f64().unwrap() >= start_us)
+        .count();
+    assert!(beside >= 5, "{beside} ticks beside the stall");
+
+    // The wake arrow leads from the waking task's poll to the stalled poll, and a spawn
+    // arrow to the stalled task's first poll.
+    let flows = read["flows"].as_array().unwrap();
+    let wake = flows
+        .iter()
+        .find(|f| f["name"] == "wake" && task_of(&f["to_task"]) == Some(stalled))
+        .expect("a wake arrow to the stalled task");
+    assert_eq!(task_of(&wake["from_task"]), Some(waker));
+    assert!((wake["to_ts"].as_f64().unwrap() - start_us).abs() < 0.01);
+    assert!(
+        flows
+            .iter()
+            .any(|f| f["name"] == "spawn" && task_of(&f["to_task"]) == Some(stalled))
+    );
+
+    // The stalled task's life, as an async slice.
+    let lives = read["lives"].as_array().unwrap();
+    assert!(
+        lives
+            .iter()
+            .any(|l| task_of(&l["task_id"]) == Some(stalled))
+    );
+}
