@@ -230,3 +230,35 @@ fn the_perfetto_export_reads_back_with_a_track_per_thread_the_stall_and_the_wake
             .any(|l| task_of(&l["task_id"]) == Some(stalled))
     );
 }
+
+#[test]
+#[cfg_attr(missing_python3, ignore = "needs python3")]
+fn check_with_a_trace_dir_writes_the_stalls_timeline_and_names_it_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("traces");
+    let checked = taskscope_e2e::check::check_example(
+        "flight_stall",
+        &["--trace-dir", traces.to_str().unwrap()],
+    );
+    assert_eq!(checked.status, 1, "the stall fails the check");
+    let findings = taskscope_e2e::check::findings(&checked);
+    let stall = findings
+        .iter()
+        .find(|f| f["kind"] == "stall")
+        .expect("a stall finding");
+    let trace = std::path::PathBuf::from(stall["trace"].as_str().expect("the trace is named"));
+    assert!(trace.starts_with(&traces), "{}", trace.display());
+    let read = taskscope_e2e::read_trace(&trace);
+    let stall_slices: Vec<_> = read["slices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["cat"] == "stall")
+        .collect();
+    assert_eq!(stall_slices.len(), 1, "one stall per file");
+    assert_eq!(
+        stall_slices[0]["args"]["task_id"], stall["task"]["id"],
+        "the finding's own stall"
+    );
+    assert!(read["threads"].as_object().unwrap().len() >= 2);
+}

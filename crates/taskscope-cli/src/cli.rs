@@ -257,6 +257,12 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
 
+    /// Write a timeline (Perfetto's JSON trace) of each stall finding's flight-recorder
+    /// window into this directory, named in the report (`trace` in json, `timeline:` in
+    /// text). Needs recordings: with `-- CMD` or `--recording`, not `--attach`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) trace_dir: Option<PathBuf>,
+
     /// After a terminating signal is forwarded to CMD's process group, how long CMD may
     /// take to stop before the group is killed (SIGKILL), e.g. `10s`, `500ms`.
     #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "10s", env = "TASKSCOPE_KILL_AFTER")]

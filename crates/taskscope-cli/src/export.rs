@@ -1,8 +1,9 @@
-//! `taskscope export`: a recording's flight-recorder windows as a timeline file.
+//! `taskscope export`: a recording's flight-recorder windows as a timeline file, and the
+//! streaming read of those windows that `check --trace-dir` shares.
 //!
-//! The recording is read one update at a time and each stall's window written soon after
-//! it is met, so that memory holds the windows of the last moments and the tasks' names,
-//! whatever the recording's size.
+//! The recording is read one update at a time and each stall's window handed on soon
+//! after it is met, so that memory holds the windows of the last moments and the tasks'
+//! names, whatever the recording's size.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -25,17 +26,19 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         anyhow::bail!("{} holds no .tsrec recordings", args.recording.display());
     }
+    let cannot_write = || format!("cannot write {}", args.output.display());
     let out = File::create(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let mut writer = TraceWriter::new(BufWriter::new(out))
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let mut writer = TraceWriter::new(BufWriter::new(out)).with_context(cannot_write)?;
     let mut windows = 0;
     for file in &files {
-        windows += export_recording(file, &mut writer)?;
+        windows += each_window(file, |process, timeline| {
+            writer.process(timeline.pid, &process.program)?;
+            writer.timeline(timeline)?;
+            Ok(())
+        })?;
     }
-    writer
-        .finish()
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    writer.finish().with_context(cannot_write)?;
     if windows == 0 {
         eprintln!(
             "taskscope: warning: {} holds no flight-recorder window (no stall ended, or the \
@@ -54,26 +57,34 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 /// Probe time a window waits, after its stall's end, for stacks symbolized late.
 const STACKS_GRACE_NS: u64 = 2_000_000_000;
 
-/// Writes one recording's windows; returns how many. A cut recording gives what it holds.
-/// A stall's window is written once the recording has moved on past its end (stacks
-/// sampled during a stall can come in an update after the one that ended it).
-fn export_recording(
+/// Hands every stall window of the recording `file` to `visit` as a timeline, with the
+/// process it is of; returns how many. A cut recording gives what it holds. A window is
+/// handed on once the recording has moved past its stall's end (stacks sampled during a
+/// stall can come in an update after the one that ended it).
+pub(crate) fn each_window(
     file: &Path,
-    writer: &mut TraceWriter<BufWriter<File>>,
+    mut visit: impl FnMut(&v1::ProcessInfo, &Timeline) -> std::io::Result<()>,
 ) -> anyhow::Result<usize> {
     let mut names = TaskNames::default();
     let mut seen = HashSet::new();
     let mut waiting: Vec<v1::Stall> = Vec::new();
-    let mut pid = 0;
+    let mut process = v1::ProcessInfo::default();
+    let mut hand_on = |stalls: Vec<v1::Stall>, process: &v1::ProcessInfo, names: &TaskNames| {
+        for stall in stalls {
+            if let Some(timeline) = Timeline::of_stall(process.pid, &stall, names) {
+                visit(process, &timeline)?;
+            }
+        }
+        std::io::Result::Ok(())
+    };
     for item in Reader::open(file)? {
         let update = match item {
             Ok(update) => update,
             Err(ReadError::Truncated { .. }) => break,
             Err(error) => return Err(error).with_context(|| format!("{}", file.display())),
         };
-        if let Some(process) = &update.process {
-            pid = process.pid;
-            writer.process(pid, &process.program)?;
+        if let Some(info) = &update.process {
+            process.clone_from(info);
         }
         names.learn(&update);
         for stall in &update.stalls {
@@ -88,22 +99,8 @@ fn export_recording(
             update.now_ns >= end.saturating_add(STACKS_GRACE_NS)
         });
         waiting = later;
-        write_all(writer, pid, due, &names)?;
+        hand_on(due, &process, &names)?;
     }
-    write_all(writer, pid, waiting, &names)?;
+    hand_on(waiting, &process, &names)?;
     Ok(seen.len())
-}
-
-fn write_all(
-    writer: &mut TraceWriter<BufWriter<File>>,
-    pid: u32,
-    stalls: Vec<v1::Stall>,
-    names: &TaskNames,
-) -> anyhow::Result<()> {
-    for stall in stalls {
-        if let Some(timeline) = Timeline::of_stall(pid, &stall, names) {
-            writer.timeline(&timeline)?;
-        }
-    }
-    Ok(())
 }

@@ -126,6 +126,14 @@ pub(crate) struct Timeline {
 }
 
 impl Timeline {
+    /// The stall the timeline is the window of.
+    pub(crate) fn stall_id(&self) -> Option<u64> {
+        self.slices.iter().find_map(|s| match s.what {
+            SliceKind::Stall { stall_id, .. } => Some(stall_id),
+            SliceKind::Poll => None,
+        })
+    }
+
     /// The timeline of `stall`'s window (`None` when it has none).
     pub(crate) fn of_stall(pid: u32, stall: &v1::Stall, names: &TaskNames) -> Option<Self> {
         let window = stall.flight.as_ref()?;
