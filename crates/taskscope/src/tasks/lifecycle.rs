@@ -62,12 +62,12 @@ pub(crate) fn spawned(
         shared.instrumentation_seen.store(true, Ordering::Relaxed);
     }
     let (parent, spawn_thread) = threads::with_local(|l| {
-        let parent = l.current_task();
+        let (parent, number) = (l.current_task(), l.thread_number());
         l.record(
             &shared.flight,
             event(EventKind::Spawn, spawn.id, now, parent),
         );
-        (parent, l.thread_number())
+        (parent, number)
     })
     .unwrap_or((0, 0));
     let cell = crate::tasks::recycle::cell(Identity {
@@ -123,10 +123,10 @@ pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, cell: &TaskCel
     let nested = local.is_polling();
     // SAFETY: forwarded from this function's own contract.
     let reentry_gap = unsafe { local.enter(cell, span, now) };
-    let task = cell.identity.id;
-    local.record(&shared.flight, event(EventKind::PollStart, task, now, 0));
     let tracking = shared.config.waker_tracking();
     cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
+    let task = cell.identity.id;
+    local.record(&shared.flight, event(EventKind::PollStart, task, now, 0));
     if nested {
         // Inside the outer poll: this hook's time is the probe's, not the outer task's.
         local.add_own_time(clock::now_ns().saturating_sub(now));

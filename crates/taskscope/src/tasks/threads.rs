@@ -199,9 +199,14 @@ impl Local {
 
     /// Appends `event` to this thread's flight-recorder ring (taking one from `flight` at
     /// the thread's first event). No lock, no allocation after the first: a full ring
-    /// counts the event instead (`ring.rs`).
+    /// counts the event instead (`ring.rs`). Only threads that have polled or spawned a
+    /// task record: a thread that merely wakes or drops one (a plain `std` thread sending
+    /// on a channel) is not made one of the probe's threads for it.
     #[inline]
     pub(crate) fn record(&self, flight: &Flight, event: Event) {
+        if self.slot.get().is_none() {
+            return;
+        }
         let ring = self.ring.get_or_init(|| {
             let ring = flight.take_ring()?;
             let _ = self.slot().ring.set(ring.clone());
