@@ -1,4 +1,4 @@
-//! Marks the tests that drive an external program (tmux, Prometheus) as ignored when that
+//! Marks the tests that drive an external program (tmux, Prometheus, Python) as ignored when that
 //! program is not installed, outside CI: test runners then count them as skipped, with
 //! the reason (nextest's summary says `N skipped`, `cargo test` prints
 //! `ignored, needs tmux`), instead of the tests returning early and counting as passed.
@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The programs some suites drive, as found on `PATH`.
-const PROGRAMS: [&str; 2] = ["tmux", "prometheus"];
+const PROGRAMS: [&str; 3] = ["tmux", "prometheus", "python3"];
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");

@@ -19,6 +19,7 @@ pub mod recording;
 pub mod source;
 pub mod tmux;
 pub mod tools;
+pub mod trace;
 
 pub use app::{
     Client, Running, Served, TOKEN, command, connect, first_line_of, free_port, with_token,
@@ -26,6 +27,7 @@ pub use app::{
 pub use build::{cargo, example, taskscope};
 pub use recording::{Folded, Task, run_recorded, single_recording};
 pub use source::{Location, fault_location, location_of_line, marked_line};
+pub use trace::read_trace;
 
 /// How long to wait for something that should happen at once (a prompt, a socket, a
 /// screen): wide, for a loaded 2-core machine.

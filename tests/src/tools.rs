@@ -1,4 +1,4 @@
-//! The external programs some suites drive (tmux, Prometheus).
+//! The external programs some suites drive (tmux, Prometheus, Python to read traces back).
 //!
 //! Whether one is installed is decided when the suites are built (`build.rs`): outside
 //! CI, a missing program marks the tests that need it as ignored, so runners count them

@@ -5,11 +5,13 @@
 //!   `tests/generated_is_fresh.rs` fails when the committed copy no longer matches the
 //!   `.proto`).
 //! * [`recording`]: the recording file format (the same `Update` stream, on disk).
+//! * [`flight`]: the flight recorder's windows read back as events.
 //! * [`duration`]: durations as `100ms`, `2s`, shared by the probe's settings and the CLI.
 //! * [`histogram`]: the poll-duration buckets of `TaskStats.poll_histogram`.
 //! * [`token`]: where a probe leaves its access token and how clients present it.
 
 pub mod duration;
+pub mod flight;
 pub mod histogram;
 pub mod recording;
 mod serde_enum;

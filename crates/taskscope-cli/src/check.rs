@@ -6,6 +6,7 @@ mod attach;
 mod child;
 pub(crate) mod config;
 mod signals;
+mod traces;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,10 @@ use crate::source::recording;
 /// What was observed.
 struct Observed {
     models: Vec<Model>,
+    /// The recordings the models were read from (none with --attach), and the temporary
+    /// directory holding them with `-- CMD`, kept until the stall timelines are written.
+    recordings: Vec<PathBuf>,
+    _recording_dir: Option<tempfile::TempDir>,
     exit: Option<ChildExit>,
     /// The signal that stopped `check` while CMD ran or the --attach window was open.
     interrupted: Option<i32>,
@@ -43,7 +48,23 @@ pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Some(_) => observed.models,
         None => usable(&config, observed.models, observed.exit)?,
     };
-    let judgement = judge(&models, &config.policy);
+    let mut judgement = judge(&models, &config.policy);
+    if let Some(dir) = &config.trace_dir {
+        if observed.recordings.is_empty() {
+            eprintln!(
+                "taskscope: warning: --trace-dir writes timelines from recordings; with \
+                 --attach there are none"
+            );
+        } else {
+            let written = traces::write(dir, &observed.recordings, &mut judgement.findings)?;
+            if written > 0 {
+                eprintln!(
+                    "taskscope: {written} stall timeline(s) written to {}",
+                    dir.display()
+                );
+            }
+        }
+    }
     let command = match &config.mode {
         Mode::Run(command) => Some(command.as_slice()),
         Mode::Attach { .. } | Mode::Recording(_) => None,
@@ -81,6 +102,8 @@ async fn observe(config: &Config) -> anyhow::Result<Observed> {
             let models = load_dir(dir.path())?;
             Ok(Observed {
                 models,
+                recordings: recording::files(dir.path())?,
+                _recording_dir: Some(dir),
                 exit: Some(ended.exit),
                 interrupted: ended.interrupted,
             })
@@ -90,6 +113,8 @@ async fn observe(config: &Config) -> anyhow::Result<Observed> {
                 attach::watch(address, *duration, config.live_options()).await?;
             Ok(Observed {
                 models: vec![model],
+                recordings: Vec::new(),
+                _recording_dir: None,
                 exit: None,
                 interrupted,
             })
@@ -105,6 +130,8 @@ async fn observe(config: &Config) -> anyhow::Result<Observed> {
             }
             Ok(Observed {
                 models,
+                recordings: recording::files(path)?,
+                _recording_dir: None,
                 exit: None,
                 interrupted: None,
             })

@@ -115,6 +115,15 @@ pub(crate) enum Command {
     ///   taskscope events --protocol console 127.0.0.1:6669
     #[command(verbatim_doc_comment)]
     Events(EventsArgs),
+    /// Writes the flight recorder's windows around the stalls of a recording as a
+    /// timeline that Perfetto (ui.perfetto.dev) opens: a track per thread with its polls,
+    /// each stall with its stack, task lives, spawn and wake arrows. Streams the recording.
+    ///
+    /// Examples:
+    ///
+    ///   taskscope export --perfetto app-4242.tsrec -o app.trace.json
+    #[command(verbatim_doc_comment)]
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +150,22 @@ pub(crate) struct ReplayArgs {
     /// A recording file (`.tsrec`), or a directory holding one.
     #[arg(value_name = "PATH")]
     pub(crate) path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Write Chrome's JSON trace-event format, which Perfetto and chrome://tracing open
+    /// (the one format so far; required so that a later one can be asked for by name).
+    #[arg(long, required = true)]
+    pub(crate) perfetto: bool,
+
+    /// A recording file (`.tsrec`), or a directory of them (one process each).
+    #[arg(value_name = "RECORDING")]
+    pub(crate) recording: PathBuf,
+
+    /// The trace file to write.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +256,12 @@ pub(crate) struct CheckArgs {
     /// stderr). Use it with machine formats when CMD prints to stdout.
     #[arg(long, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
+
+    /// Write a timeline (Perfetto's JSON trace) of each stall finding's flight-recorder
+    /// window into this directory, named in the report (`trace` in json, `timeline:` in
+    /// text). Needs recordings: with `-- CMD` or `--recording`, not `--attach`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) trace_dir: Option<PathBuf>,
 
     /// After a terminating signal is forwarded to CMD's process group, how long CMD may
     /// take to stop before the group is killed (SIGKILL), e.g. `10s`, `500ms`.

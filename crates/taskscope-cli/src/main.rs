@@ -9,9 +9,11 @@ mod cli;
 mod demo;
 mod duration;
 mod events;
+mod export;
 mod model;
 mod report;
 mod source;
+mod timeline;
 mod tui;
 
 #[cfg(test)]
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Check(args)) => check::run(*args).await,
             Some(Command::Events(args)) => events::run(args).await,
+            Some(Command::Export(args)) => export::run(&args),
             Some(Command::Attach(args)) => {
                 let options = Options {
                     protocol: args.protocol,

@@ -9,6 +9,7 @@
 pub(crate) mod fixture;
 pub(crate) mod growth;
 pub(crate) mod judge;
+pub(crate) mod lanes;
 pub(crate) mod names;
 pub(crate) mod runtime;
 pub(crate) mod stall;

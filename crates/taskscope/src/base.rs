@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod clock;
 pub(crate) mod config;
 pub(crate) mod diag;
+pub(crate) mod flight_budget;
 pub(crate) mod intern;
 pub(crate) mod quiet;
 pub(crate) mod schedstat;

@@ -37,6 +37,8 @@
 //! | `TASKSCOPE_WAKERS` | `off` | track wakers (needed for lost-waker detection; costly; tracing route only), `auto` where the route allows |
 //! | `TASKSCOPE_RETENTION` | `60s` | how long ended tasks stay visible |
 //! | `TASKSCOPE_STACKS` | `on` | capture the stack of a stalled thread |
+//! | `TASKSCOPE_FLIGHT` | `8MiB` | the flight recorder's memory (each thread's ring of polls, spawns, ends and wakes; a window around every stall), or `off` |
+//! | `TASKSCOPE_FLIGHT_SPAN` | `2s` | how far before a stall its flight-recorder window starts |
 //! | `TASKSCOPE_CONSOLE_BIND` | `off` | also serve tokio-console's protocol here (feature `console`; costly, see `docs/interop.md`) |
 //! | `TASKSCOPE_ROUTE` | `hooks` | `tracing` keeps a `#[taskscope::main]` program on tokio's tracing spans |
 //! | `TASKSCOPE_TOKEN` | random, in a 0600 file | the token TCP clients must present; `off` for none on loopback (`docs/security.md`) |

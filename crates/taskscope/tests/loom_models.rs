@@ -21,6 +21,8 @@ mod base {
 
 #[path = "../src/tasks/poll_slot.rs"]
 mod poll_slot;
+#[path = "../src/tasks/ring.rs"]
+mod ring;
 #[path = "../src/tasks/task_index.rs"]
 mod task_index;
 
@@ -29,6 +31,7 @@ use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64};
 use loom::thread;
 
 use poll_slot::{PollSlot, Polling};
+use ring::{Event, EventKind, EventRing};
 use task_index::{EMPTY, Slot};
 
 fn empty_slot() -> Slot<u8> {
@@ -163,5 +166,57 @@ fn the_watchdog_never_pairs_a_task_with_another_polls_start() {
         }
         app.join().unwrap();
         assert_eq!(slot.read(), Some(polls[1]));
+    });
+}
+
+/// Event `n` of a thread's ring: every word derived from `n`, so a torn copy shows.
+fn ring_event(n: u64) -> Event {
+    Event {
+        kind: if n % 2 == 1 {
+            EventKind::PollStart
+        } else {
+            EventKind::PollEnd
+        },
+        task: n,
+        at_ns: n * 10,
+        other: n + 100,
+    }
+}
+
+/// An app thread appends three events to a ring of two while the probe's reader drains it
+/// twice: each event is copied whole, once, in order, or counted as overflowed, and a slot
+/// is never rewritten under a copy of it.
+#[test]
+fn a_threads_ring_hands_each_event_to_the_reader_once_whole_or_counts_it() {
+    loom::model(|| {
+        let ring = Arc::new(EventRing::new(2));
+        let app = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                let mut accepted = 0;
+                for n in 1..=3 {
+                    accepted += u64::from(ring.push(ring_event(n)));
+                }
+                accepted
+            })
+        };
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            ring.drain(|e| seen.push(e));
+        }
+        let accepted = app.join().unwrap();
+        ring.drain(|e| seen.push(e));
+        for pair in seen.windows(2) {
+            assert!(pair[0].task < pair[1].task, "out of order: {seen:?}");
+        }
+        for e in &seen {
+            assert_eq!(*e, ring_event(e.task), "a torn event");
+        }
+        assert_eq!(seen.len() as u64, accepted);
+        assert_eq!(
+            accepted + ring.overflowed(),
+            3,
+            "an event neither copied nor counted"
+        );
     });
 }

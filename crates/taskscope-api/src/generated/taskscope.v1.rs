@@ -334,6 +334,51 @@ pub struct Stall {
     /// nested in the poll, above all one per task the poll spawned. Not the app's time.
     #[prost(uint64, tag = "11")]
     pub probe_ns: u64,
+    /// What every recorded thread did from a span before the stall (TASKSCOPE_FLIGHT_SPAN)
+    /// to its end: the flight recorder's window, set on an ENDED stall when the threads'
+    /// rings held it (TASKSCOPE_FLIGHT). Absent elsewhere, and off the latest few stalls'.
+    #[prost(message, optional, tag = "40")]
+    pub flight: ::core::option::Option<FlightWindow>,
+}
+/// The flight recorder's events of every recorded thread over one span of probe time.
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct FlightWindow {
+    #[prost(uint64, tag = "1")]
+    pub from_ns: u64,
+    #[prost(uint64, tag = "2")]
+    pub to_ns: u64,
+    #[prost(message, repeated, tag = "3")]
+    pub threads: ::prost::alloc::vec::Vec<FlightThread>,
+    /// The oldest events left out to keep the window within its share of TASKSCOPE_FLIGHT:
+    /// the window then starts later than asked.
+    #[prost(uint64, tag = "4")]
+    pub events_left_out: u64,
+}
+/// One thread's events in a window, oldest first, as columns of one length (compact on the
+/// wire: a window may hold tens of thousands).
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FlightThread {
+    /// The thread's number, as in ThreadState.
+    #[prost(uint32, tag = "1")]
+    pub thread: u32,
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(enumeration = "FlightEventKind", repeated, tag = "3")]
+    pub kinds: ::prost::alloc::vec::Vec<i32>,
+    #[prost(uint64, repeated, tag = "4")]
+    pub task_ids: ::prost::alloc::vec::Vec<u64>,
+    /// Each event's time after the one before it (the first: after `from_ns`).
+    #[prost(uint64, repeated, tag = "5")]
+    pub at_deltas_ns: ::prost::alloc::vec::Vec<u64>,
+    /// The related task (FLIGHT_EVENT_SPAWN, FLIGHT_EVENT_WAKE: the task polling on the
+    /// thread then; 0: none).
+    #[prost(uint64, repeated, tag = "6")]
+    pub other_task_ids: ::prost::alloc::vec::Vec<u64>,
+    /// This thread's events refused so far because its ring was full (not in the columns).
+    #[prost(uint64, tag = "7")]
+    pub overflowed: u64,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -415,6 +460,12 @@ pub struct Drops {
     /// Ended tasks evicted from retention before their time because of the size cap.
     #[prost(uint64, tag = "5")]
     pub ended_tasks_evicted: u64,
+    /// Flight-recorder events refused because their thread's ring was full.
+    #[prost(uint64, tag = "40")]
+    pub flight_events_overflowed: u64,
+    /// Threads that recorded no events: every ring TASKSCOPE_FLIGHT pays for was taken.
+    #[prost(uint64, tag = "41")]
+    pub flight_threads_unrecorded: u64,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -731,6 +782,50 @@ impl StallPhase {
             "STALL_PHASE_STARTED" => Some(Self::Started),
             "STALL_PHASE_ONGOING" => Some(Self::Ongoing),
             "STALL_PHASE_ENDED" => Some(Self::Ended),
+            _ => None,
+        }
+    }
+}
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum FlightEventKind {
+    FlightEventUnspecified = 0,
+    /// A poll of the task started on this thread.
+    FlightEventPollStart = 1,
+    /// That poll returned.
+    FlightEventPollEnd = 2,
+    /// The task was spawned from this thread.
+    FlightEventSpawn = 3,
+    /// The task ended.
+    FlightEventEnd = 4,
+    /// The task was woken from this thread (tracing route with waker tracking only).
+    FlightEventWake = 5,
+}
+impl FlightEventKind {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::FlightEventUnspecified => "FLIGHT_EVENT_UNSPECIFIED",
+            Self::FlightEventPollStart => "FLIGHT_EVENT_POLL_START",
+            Self::FlightEventPollEnd => "FLIGHT_EVENT_POLL_END",
+            Self::FlightEventSpawn => "FLIGHT_EVENT_SPAWN",
+            Self::FlightEventEnd => "FLIGHT_EVENT_END",
+            Self::FlightEventWake => "FLIGHT_EVENT_WAKE",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "FLIGHT_EVENT_UNSPECIFIED" => Some(Self::FlightEventUnspecified),
+            "FLIGHT_EVENT_POLL_START" => Some(Self::FlightEventPollStart),
+            "FLIGHT_EVENT_POLL_END" => Some(Self::FlightEventPollEnd),
+            "FLIGHT_EVENT_SPAWN" => Some(Self::FlightEventSpawn),
+            "FLIGHT_EVENT_END" => Some(Self::FlightEventEnd),
+            "FLIGHT_EVENT_WAKE" => Some(Self::FlightEventWake),
             _ => None,
         }
     }

@@ -41,6 +41,8 @@ pub(crate) struct Config {
     pub(crate) kill_after: Duration,
     pub(crate) format: Format,
     pub(crate) output: Option<PathBuf>,
+    /// Where to write a timeline of each stall finding's flight-recorder window.
+    pub(crate) trace_dir: Option<PathBuf>,
     /// The allow-list file read, if any.
     pub(crate) allow_file: Option<PathBuf>,
     /// What to tell the user before checking (e.g. an allowance broader than it looks).
@@ -86,6 +88,7 @@ impl Config {
             kill_after: args.kill_after,
             format: args.format,
             output: args.output,
+            trace_dir: args.trace_dir,
             allow_file,
             warnings,
         })

@@ -73,6 +73,8 @@ pub(crate) struct Stall {
     pub(crate) cpu_wait: Option<(u64, u64)>,
     /// Of the duration, the probe's own time inside the poll (its hooks nested in it).
     pub(crate) probe_ns: u64,
+    /// What every thread did around it, from its flight-recorder window, once it ended.
+    pub(crate) lanes: Option<std::sync::Arc<crate::model::lanes::Lanes>>,
 }
 
 /// Who held a thread through a poll that took longer than the threshold.
@@ -131,6 +133,7 @@ impl Stall {
             stack: Vec::new(),
             cpu_wait: None,
             probe_ns: 0,
+            lanes: None,
         };
         this.update(stall);
         this
@@ -153,6 +156,9 @@ impl Stall {
         let activity = Activity::from_wire(stall.activity);
         if activity != Activity::Unknown {
             self.activity = activity;
+        }
+        if self.lanes.is_none() && stall.flight.is_some() {
+            self.lanes = crate::model::lanes::Lanes::of(stall).map(std::sync::Arc::new);
         }
         if let Some(sample) = stall.samples.iter().rev().find(|s| !s.frames.is_empty()) {
             self.stack = sample.frames.iter().map(Frame::from_wire).collect();

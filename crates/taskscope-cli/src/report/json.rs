@@ -63,6 +63,9 @@ struct JsonFinding<'a> {
     thread: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     backtrace: Option<Vec<Frame<'a>>>,
+    /// The stall's timeline file (`check --trace-dir`), when one was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     test: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,6 +173,7 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
         duration_ms: None,
         thread: None,
         backtrace: None,
+        trace: None,
         test: finding.test.as_deref(),
         panic_message: None,
         panic_held_ms: None,
@@ -181,10 +185,13 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
             duration_ns,
             thread,
             backtrace,
+            trace,
+            ..
         } => {
             json.duration_ms = Some(*duration_ns as f64 / 1e6);
             json.thread = Some(thread);
             json.backtrace = Some(frames(backtrace));
+            json.trace = trace.as_ref().map(|p| p.display().to_string());
         }
         Detail::AliveAtShutdown { descendants } => {
             json.descendants = Some(

@@ -34,6 +34,7 @@ fn fixture() -> Judgement {
         "3 times from this spawn site; worst: a poll of task 12 \"fetch\" blocked thread \
          `tokio-runtime-worker` for 612.4ms (threshold 100.0ms)",
         Detail::Stall {
+            stall_id: 1,
             duration_ns: 612_400_000,
             thread: "tokio-runtime-worker".into(),
             backtrace: vec![
@@ -48,6 +49,7 @@ fn fixture() -> Judgement {
                     user: false,
                 },
             ],
+            trace: Some("traces/app-4242-stall-1.trace.json".into()),
         },
     );
     stall.task_name = Some("fetch".into());

@@ -140,8 +140,14 @@ fn finding_block(out: &mut String, finding: &Finding, style: Style) {
         style.paint("1", &finding.spawn_location)
     );
     let _ = writeln!(out, "  {}", finding.message.replace('\n', "\n  "));
-    if let Detail::Stall { backtrace, .. } = &finding.detail {
+    if let Detail::Stall {
+        backtrace, trace, ..
+    } = &finding.detail
+    {
         frames(out, backtrace, style);
+        if let Some(trace) = trace {
+            let _ = writeln!(out, "  timeline: {}", trace.display());
+        }
     }
     if !finding.waiting_at.is_empty() {
         if let Some(point) = finding.waiting_point() {

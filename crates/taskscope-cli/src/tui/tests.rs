@@ -18,6 +18,7 @@ pub(crate) mod fixture;
 mod hostile;
 mod key_help;
 mod keys;
+mod lanes;
 mod waiting;
 
 pub(super) fn press(app: &mut App, code: KeyCode) -> Outcome {

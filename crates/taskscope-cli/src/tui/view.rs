@@ -6,6 +6,7 @@ mod awaits;
 mod details;
 mod header;
 pub(crate) mod help;
+mod lanes;
 mod leaks;
 mod runtime;
 mod stalls;

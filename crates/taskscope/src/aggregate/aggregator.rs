@@ -13,6 +13,7 @@ use taskscope_api::v1;
 
 use crate::aggregate::exporter::{Exporter, Published};
 use crate::base::clock;
+use crate::base::flight_budget::RETAINED_WINDOWS;
 use crate::tasks::cell::{Kind, TaskCell};
 use crate::tasks::shared::{EventReceivers, ProbeEvent, Shared};
 use crate::tasks::threads;
@@ -63,6 +64,9 @@ pub(crate) struct Aggregator {
     active_stalls: HashMap<(u32, u64), ActiveStall>,
     recent_stalls: VecDeque<v1::Stall>,
     next_stall_id: u64,
+    /// Where the last stall's flight-recorder window ended: the next one starts no
+    /// earlier, so that windows never repeat an event.
+    flight_until_ns: u64,
     pending: Pending,
     /// The latest await-chain dump, for new watchers' snapshots.
     latest_dump: Option<v1::Dump>,
@@ -92,6 +96,7 @@ impl Aggregator {
             active_stalls: HashMap::new(),
             recent_stalls: VecDeque::new(),
             next_stall_id: 1,
+            flight_until_ns: 0,
             pending: Pending::default(),
             latest_dump: None,
             published_runtime: None,
@@ -285,6 +290,7 @@ impl Aggregator {
                 .saturating_sub(window.from.waiting_ns)
                 .min(stall.measured_ns);
         }
+        stall.flight = self.flight_window(started_ns, duration_ns);
         self.pending.stalls.insert(stall.stall_id, stall.clone());
         if !self.exporters.is_empty() {
             let (cell, now) = (self.live.get(&task).map(|cell| &**cell), clock::now_ns());
@@ -296,6 +302,26 @@ impl Aggregator {
         if self.recent_stalls.len() > RETAINED_STALLS {
             self.recent_stalls.pop_front();
         }
+        // Watchers that connect later get the latest few windows; the rest were published.
+        (self.recent_stalls.iter_mut().rev())
+            .filter(|s| s.flight.is_some())
+            .skip(RETAINED_WINDOWS)
+            .for_each(|s| s.flight = None);
+    }
+
+    /// The flight recorder's window for a stall that started at `started_ns` and lasted
+    /// `duration_ns`: from the configured span before it (or the previous window's end,
+    /// when later) to its end.
+    fn flight_window(&mut self, started_ns: u64, duration_ns: u64) -> Option<v1::FlightWindow> {
+        let span_ns = self.shared.config.flight_span.as_nanos() as u64;
+        let from_ns = started_ns.saturating_sub(span_ns).max(self.flight_until_ns);
+        let to_ns = started_ns + duration_ns;
+        if from_ns >= to_ns {
+            return None;
+        }
+        let window = self.shared.flight.window(&threads::all(), from_ns, to_ns)?;
+        self.flight_until_ns = to_ns;
+        Some(window)
     }
 
     /// Reads every live task's cell: changed statistics and ended tasks become pending.
@@ -406,7 +432,7 @@ impl Aggregator {
                 live: &self.live,
                 stalled_tasks: &stalled,
                 recent_stalls: &self.recent_stalls,
-                drops: self.shared.drops.to_proto(),
+                drops: self.shared.drops(),
             };
             for exporter in &mut self.exporters {
                 exporter.on_publish(&published);
@@ -445,7 +471,7 @@ impl Aggregator {
             self.published_runtime = Some(runtime.clone());
             head.runtime = Some(runtime);
         }
-        let drops = self.shared.drops.to_proto();
+        let drops = self.shared.drops();
         if self.published_drops.as_ref() != Some(&drops) {
             self.published_drops = Some(drops);
             head.drops = Some(drops);
@@ -470,7 +496,7 @@ impl Aggregator {
             process: Some(process),
             instrumentation: self.instrumentation() as i32,
             runtime: Some(self.runtime_state()),
-            drops: Some(self.shared.drops.to_proto()),
+            drops: Some(self.shared.drops()),
             ..Default::default()
         };
         let mut packer = Packer::new(head);

@@ -89,6 +89,10 @@ pub(crate) struct Config {
     pub(crate) otlp_endpoint: Option<String>,
     /// The server's TLS certificate and key (`tls.rs`); none: plain text.
     pub(crate) tls: TlsFiles,
+    /// The flight recorder's memory; `None`: off, and no thread records events.
+    pub(crate) flight: Option<crate::base::flight_budget::FlightBudget>,
+    /// How far before a stall its flight-recorder window starts.
+    pub(crate) flight_span: Duration,
 }
 
 impl Config {
@@ -215,6 +219,8 @@ impl Default for Config {
             metrics: MetricsSetting::DEFAULT,
             otlp_endpoint: None,
             tls: TlsFiles::default(),
+            flight: Some(crate::base::flight_budget::FlightBudget::DEFAULT),
+            flight_span: Duration::from_secs(2),
         }
     }
 }
@@ -247,6 +253,8 @@ fn parse_path(value: &str) -> Result<PathBuf, String> {
 pub(crate) mod env {
     pub(crate) const BIND: &str = "TASKSCOPE_BIND";
     pub(crate) const RECORD: &str = "TASKSCOPE_RECORD";
+    pub(crate) const FLIGHT: &str = "TASKSCOPE_FLIGHT";
+    pub(crate) const FLIGHT_SPAN: &str = "TASKSCOPE_FLIGHT_SPAN";
     pub(crate) const STALL_THRESHOLD: &str = "TASKSCOPE_STALL_THRESHOLD";
     pub(crate) const PUBLISH_INTERVAL: &str = "TASKSCOPE_PUBLISH_INTERVAL";
     pub(crate) const WAKERS: &str = "TASKSCOPE_WAKERS";
@@ -309,6 +317,12 @@ impl Config {
             parse_switch(v).map(|on| self.capture_stacks = on)
         });
         apply(env::ROUTE, &mut |v| Route::parse(v).map(|r| self.route = r));
+        apply(env::FLIGHT, &mut |v| {
+            crate::base::flight_budget::FlightBudget::parse(v).map(|f| self.flight = f)
+        });
+        apply(env::FLIGHT_SPAN, &mut |v| {
+            parse_duration(v).map(|d| self.flight_span = d)
+        });
         apply(env::DUMP_WHEN_IDLE, &mut |v| {
             parse_idle_dump(v).map(|d| self.dump_when_idle = d)
         });

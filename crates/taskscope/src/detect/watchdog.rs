@@ -120,5 +120,7 @@ impl Watchdog {
         self.sampler
             .forget(|number| exited_threads.contains(&number));
         self.bodies.scan(&self.shared, self.capture.as_ref());
+        // Often enough that a busy thread's ring rarely fills (`tasks/flight.rs`).
+        self.shared.flight.drain(&threads::all());
     }
 }

@@ -279,7 +279,7 @@ impl TaskLayer {
             return;
         };
         if let Some(cell) = Self::cell(&Id::from_non_zero_u64(span_id), ctx) {
-            lifecycle::waker_op(&cell, op);
+            lifecycle::waker_op(&self.shared, &cell, op);
         }
     }
 }

@@ -82,6 +82,21 @@ impl Builder {
         self
     }
 
+    /// The flight recorder's memory in bytes (default 8 MiB; from 256 KiB to 1 GiB), or
+    /// `None` to turn it off: each thread records its polls, spawns, ends and wakes in a
+    /// ring of its own, and every stall's report carries what all threads did around it
+    /// (`docs/guide.md`, "Flight recorder"). An out-of-range size is clamped.
+    pub fn flight_recorder(mut self, bytes: Option<usize>) -> Self {
+        self.config.flight = bytes.map(crate::base::flight_budget::FlightBudget::clamped);
+        self
+    }
+
+    /// How far before a stall its flight-recorder window starts (default 2 s).
+    pub fn flight_span(mut self, span: Duration) -> Self {
+        self.config.flight_span = span;
+        self
+    }
+
     /// How long ended tasks stay visible to clients (default 60 s, at most 10,000 tasks).
     pub fn retention(mut self, retention: Duration) -> Self {
         self.config.retention = retention;

@@ -29,6 +29,7 @@ use std::sync::atomic::Ordering;
 
 use crate::base::clock;
 use crate::tasks::cell::{End, Identity, Kind, TaskCell, WakerOp};
+use crate::tasks::ring::{Event, EventKind};
 use crate::tasks::shared::Shared;
 use crate::tasks::threads::Local;
 use crate::tasks::{outcome, threads};
@@ -57,8 +58,15 @@ pub(crate) fn spawned(
     if shared.is_stopped() {
         return None;
     }
-    let (parent, spawn_thread) =
-        threads::with_local(|l| (l.current_task(), l.thread_number())).unwrap_or((0, 0));
+    let (parent, spawn_thread) = threads::with_local(|l| {
+        let (parent, number) = (l.current_task(), l.thread_number());
+        l.record(
+            &shared.flight,
+            event(EventKind::Spawn, spawn.id, now, parent),
+        );
+        (parent, number)
+    })
+    .unwrap_or((0, 0));
     let cell = new_cell(shared, spawn, parent, now, spawn_thread);
     keep(&cell);
     hand_over(shared, &cell, Via::ThisThread);
@@ -135,6 +143,17 @@ fn announce(shared: &Shared, cell: &Arc<TaskCell>, via: Via) -> bool {
     }
 }
 
+/// A flight-recorder event.
+#[inline]
+fn event(kind: EventKind, task: u64, at_ns: u64, other: u64) -> Event {
+    Event {
+        kind,
+        task,
+        at_ns,
+        other,
+    }
+}
+
 /// The probe's code running on this thread since `since_ns` was its own, not the app's.
 #[inline]
 fn own_time_since(since_ns: u64) {
@@ -157,6 +176,8 @@ pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, cell: &TaskCel
     let reentry_gap = unsafe { local.enter(cell, span, now) };
     let tracking = shared.config.waker_tracking();
     cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
+    let task = cell.identity.id;
+    local.record(&shared.flight, event(EventKind::PollStart, task, now, 0));
     if nested {
         // Inside the outer poll: this hook's time is the probe's, not the outer task's.
         local.add_own_time(clock::now_ns().saturating_sub(now));
@@ -171,6 +192,10 @@ pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, cell: &TaskCel
 pub(crate) fn poll_ended(shared: &Shared, local: &Local, cell: &TaskCell) -> Option<u64> {
     let now = clock::now_ns();
     let own_ns = local.own_time_in_poll();
+    // Before the poll leaves the slot: a reader that sees the slot change finds the end in
+    // the ring.
+    let task = cell.identity.id;
+    local.record(&shared.flight, event(EventKind::PollEnd, task, now, 0));
     let started = local.exit(cell, now)?;
     let duration = cell.poll_ended(started, now);
     if std::thread::panicking() {
@@ -209,7 +234,8 @@ pub(crate) fn announce_late(
 
 /// A waker of `cell`'s task was cloned, dropped or used (tracing route, waker tracking
 /// on). A dump's own re-polls and the wakes right after one are tokio's, not the app's.
-pub(crate) fn waker_op(cell: &TaskCell, op: WakerOp) {
+/// A wake is also a flight-recorder event of the waking thread.
+pub(crate) fn waker_op(shared: &Shared, cell: &TaskCell, op: WakerOp) {
     if crate::tasks::dumping::is_tracing()
         || (matches!(op, WakerOp::Wake | WakerOp::WakeByRef)
             && crate::tasks::dumping::in_aftermath())
@@ -217,7 +243,14 @@ pub(crate) fn waker_op(cell: &TaskCell, op: WakerOp) {
         return;
     }
     let now = clock::now_ns();
-    let own_poll = threads::with_local(|l| l.current_task()) == Some(cell.identity.id);
+    let id = cell.identity.id;
+    let own_poll = threads::with_local(|l| {
+        let waker = l.current_task();
+        if matches!(op, WakerOp::Wake | WakerOp::WakeByRef) {
+            l.record(&shared.flight, event(EventKind::Wake, id, now, waker));
+        }
+        waker
+    }) == Some(id);
     cell.waker_op(op, now, own_poll);
     own_time_since(now);
 }
@@ -226,6 +259,13 @@ pub(crate) fn waker_op(cell: &TaskCell, op: WakerOp) {
 /// still gets the task if it never got its spawn (or counts it as lost).
 pub(crate) fn ended(shared: &Shared, cell: &Arc<TaskCell>, end: End) {
     cell.set_end(end);
+    let now = clock::now_ns();
+    threads::with_local(|l| {
+        l.record(
+            &shared.flight,
+            event(EventKind::End, cell.identity.id, now, 0),
+        )
+    });
     if !cell.is_announced() && !shared.announce(cell) {
         shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
     }

@@ -61,6 +61,7 @@ impl DropCounters {
             stall_events: get(&self.stall_events),
             recording_updates: get(&self.recording_updates),
             ended_tasks_evicted: get(&self.ended_tasks_evicted),
+            ..Default::default()
         }
     }
 }
@@ -107,6 +108,9 @@ pub(crate) struct Shared {
     /// How to tell the threads that wait on a queue rather than check [`Shared::is_stopped`]
     /// (the symbolizer) to end, given by whoever started them.
     stoppers: Mutex<Vec<Stopper>>,
+    /// The flight recorder: the threads' event rings and the recent history drained from
+    /// them (`flight.rs`).
+    pub(crate) flight: crate::tasks::flight::Flight,
 }
 
 /// Tells one of the probe's threads to end.
@@ -118,6 +122,7 @@ impl Shared {
         let (stalls, stall_receiver) = sync_channel(STALL_QUEUE);
         Arc::new(Self {
             threshold_ns: config.stall_threshold.as_nanos() as u64,
+            flight: crate::tasks::flight::Flight::new(config.flight),
             config,
             spawns,
             stalls,
@@ -136,6 +141,16 @@ impl Shared {
             threads: Mutex::new(Vec::new()),
             stoppers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// What had to be dropped so far, the flight recorder's losses included.
+    pub(crate) fn drops(&self) -> taskscope_api::v1::Drops {
+        let threads = crate::tasks::threads::all();
+        taskscope_api::v1::Drops {
+            flight_events_overflowed: self.flight.overflowed(&threads),
+            flight_threads_unrecorded: (self.flight.unrecorded_threads).load(Ordering::Relaxed),
+            ..self.drops.to_proto()
+        }
     }
 
     /// Whether `Probe::shutdown` stopped the probe.

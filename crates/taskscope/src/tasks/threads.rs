@@ -25,11 +25,13 @@
 
 use std::cell::{Cell, OnceCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::tasks::cell::TaskCell;
+use crate::tasks::flight::Flight;
 use crate::tasks::poll_slot::PollSlot;
 pub(crate) use crate::tasks::poll_slot::Polling;
+use crate::tasks::ring::{Event, EventRing};
 
 /// Innermost polls tracked per thread (a `block_on` body polling a `LocalSet` task polling
 /// ... ). Deeper nesting is still counted, just not shown in the slot.
@@ -54,6 +56,8 @@ pub(crate) struct ThreadSlot {
     inbox: Mutex<Vec<Arc<TaskCell>>>,
     /// Where a stack sampler can reach this thread.
     pub(crate) target: Option<taskscope_stack::ThreadTarget>,
+    /// The thread's flight-recorder ring, from its first event on (`flight.rs`).
+    ring: OnceLock<Arc<EventRing>>,
 }
 
 impl ThreadSlot {
@@ -71,8 +75,15 @@ impl ThreadSlot {
         self.poll.generation()
     }
 
+    /// Whether the thread has exited: once this says so, the thread writes nothing more
+    /// (its ring included).
     pub(crate) fn has_exited(&self) -> bool {
-        self.exited.load(Ordering::Relaxed)
+        self.exited.load(Ordering::Acquire)
+    }
+
+    /// The thread's flight-recorder ring, once it has one.
+    pub(crate) fn ring(&self) -> Option<&Arc<EventRing>> {
+        self.ring.get()
     }
 
     /// Takes the tasks spawned on this thread since the last call.
@@ -127,13 +138,17 @@ pub(crate) struct Local {
     /// inside the app's polls (a spawn hook runs inside the poll that spawns): a poll's
     /// share is the difference between its end and its start, and is not the app's.
     own_ns: Cell<u64>,
+    /// This thread's flight-recorder ring: taken at its first event, `None` when the
+    /// recorder is off or has no ring left for it.
+    ring: OnceCell<Option<Arc<EventRing>>>,
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.get() {
             slot.publish(None);
-            slot.exited.store(true, Ordering::Relaxed);
+            // Release: the reader that sees it sees every event this thread recorded.
+            slot.exited.store(true, Ordering::Release);
         }
     }
 }
@@ -155,6 +170,7 @@ thread_local! {
             depth: Cell::new(0),
             last_exit: Cell::new((0, 0)),
             own_ns: Cell::new(0),
+            ring: OnceCell::new(),
         }
     };
 }
@@ -179,6 +195,26 @@ impl Local {
         }
         inbox.push(cell.clone());
         true
+    }
+
+    /// Appends `event` to this thread's flight-recorder ring (taking one from `flight` at
+    /// the thread's first event). No lock, no allocation after the first: a full ring
+    /// counts the event instead (`ring.rs`). Only threads that have polled or spawned a
+    /// task record: a thread that merely wakes or drops one (a plain `std` thread sending
+    /// on a channel) is not made one of the probe's threads for it.
+    #[inline]
+    pub(crate) fn record(&self, flight: &Flight, event: Event) {
+        if self.slot.get().is_none() {
+            return;
+        }
+        let ring = self.ring.get_or_init(|| {
+            let ring = flight.take_ring()?;
+            let _ = self.slot().ring.set(ring.clone());
+            Some(ring)
+        });
+        if let Some(ring) = ring {
+            ring.push(event);
+        }
     }
 
     /// This thread's slot (registering the thread if it has not polled yet).
@@ -405,6 +441,7 @@ fn register_current_thread() -> Arc<ThreadSlot> {
         exited: AtomicBool::new(false),
         inbox: Mutex::new(Vec::new()),
         target: Some(taskscope_stack::Sampler::current_thread()),
+        ring: OnceLock::new(),
     });
     REGISTRY
         .lock()

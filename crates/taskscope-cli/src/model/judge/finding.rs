@@ -32,11 +32,14 @@ pub(crate) struct Finding {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Detail {
     Stall {
-        /// The worst stall of the group.
+        /// The worst stall of the group: its number in its process, and duration.
+        stall_id: u64,
         duration_ns: u64,
         thread: String,
         /// Innermost user frame first; empty when no stack was captured.
         backtrace: Vec<Frame>,
+        /// The timeline of its flight-recorder window, once `check --trace-dir` wrote it.
+        trace: Option<std::path::PathBuf>,
     },
     LostWaker,
     AliveAtShutdown {

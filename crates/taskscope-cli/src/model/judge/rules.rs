@@ -147,9 +147,11 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
             task,
             message,
             Detail::Stall {
+                stall_id: stall.stall_id,
                 duration_ns,
                 thread,
                 backtrace,
+                trace: None,
             },
         );
         occurrence.task_id = stall.task_id;

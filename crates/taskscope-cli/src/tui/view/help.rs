@@ -129,6 +129,10 @@ pub(super) fn render_stack(app: &App, stall_id: u64, area: Rect, buf: &mut Buffe
         area.width.saturating_sub(4),
         area.height.saturating_sub(2),
     );
+    if let Some(lanes) = &stall.lanes {
+        let width = usize::from(rect.width.saturating_sub(2));
+        lines.extend(super::lanes::lines(lanes, stall.thread, width, theme));
+    }
     Clear.render(rect, buf);
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })

@@ -1,0 +1,265 @@
+//! The flight recorder: what every thread did in the seconds before a stall, kept from the
+//! threads' event rings (`ring.rs`) and cut into a window when the stall ends.
+//!
+//! Two sides, one owner each:
+//! * App threads only ever push to their own ring. A thread takes a ring from the
+//!   [`Flight`] at its first event (a fixed number of them, sized by `TASKSCOPE_FLIGHT`:
+//!   a thread that comes when all are taken records nothing, and is counted), and gives it
+//!   back, through the reader, when it exits.
+//! * The probe's side drains the rings into a bounded recent history: the watchdog at each
+//!   scan, so that a busy ring rarely fills, and the aggregator right before it cuts a
+//!   stall's window, so that the window holds every event up to the stall's end. Both go
+//!   through one lock held only by them: the rings keep their one reader, and no app
+//!   thread ever waits for it.
+//!
+//! The history is bounded in events across all threads: past it, the oldest event of any
+//! thread goes first. A window keeps at most its share of the budget, its oldest events
+//! left out first, and says how many.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use taskscope_api::v1;
+
+use crate::base::flight_budget::FlightBudget;
+use crate::tasks::ring::{Event, EventKind, EventRing};
+use crate::tasks::threads::ThreadSlot;
+
+/// The flight recorder's state on the probe's side, and the rings it hands out.
+pub(crate) struct Flight {
+    budget: Option<FlightBudget>,
+    /// Rings made so far (never more than the budget pays for).
+    made: AtomicUsize,
+    /// Rings given back by threads that exited, drained, for the next thread.
+    free: Mutex<Vec<Arc<EventRing>>>,
+    /// Threads that came when every ring was taken.
+    pub(crate) unrecorded_threads: AtomicU64,
+    history: Mutex<History>,
+}
+
+/// The reader's side: the recent events of every thread it has drained.
+#[derive(Default)]
+struct History {
+    threads: HashMap<u32, ThreadHistory>,
+    /// Events held, across threads.
+    held: usize,
+    /// Events refused by rings of threads that have exited.
+    overflowed_before: u64,
+    /// Threads that exited and whose rings were given back: their slots still name the
+    /// ring, which another thread now writes.
+    retired: std::collections::HashSet<u32>,
+}
+
+struct ThreadHistory {
+    name: Box<str>,
+    events: VecDeque<Event>,
+    /// Events the thread's ring refused, counted when it exited (until then the ring
+    /// counts them).
+    overflowed_at_exit: u64,
+}
+
+impl Flight {
+    /// The recorder for `budget`; `None`: off, and no thread gets a ring.
+    pub(crate) fn new(budget: Option<FlightBudget>) -> Self {
+        Self {
+            budget,
+            made: AtomicUsize::new(0),
+            free: Mutex::new(Vec::new()),
+            unrecorded_threads: AtomicU64::new(0),
+            history: Mutex::new(History::default()),
+        }
+    }
+
+    /// A ring for a thread's events, at its first one: a given-back ring, or a new one
+    /// while the budget allows. Runs once per thread, on that thread.
+    pub(crate) fn take_ring(&self) -> Option<Arc<EventRing>> {
+        let budget = self.budget?;
+        if let Some(ring) = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Some(ring);
+        }
+        let made = self.made.fetch_add(1, Ordering::Relaxed);
+        if made >= budget.max_rings() {
+            self.made.fetch_sub(1, Ordering::Relaxed);
+            self.unrecorded_threads.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Arc::new(EventRing::new(budget.ring_events())))
+    }
+
+    /// Copies every thread's new events into the history (and gives back the rings of
+    /// threads that exited). The probe's threads only; never an app thread.
+    pub(crate) fn drain(&self, threads: &[Arc<ThreadSlot>]) {
+        let Some(budget) = self.budget else { return };
+        let mut guard = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let history = &mut *guard;
+        for slot in threads {
+            let Some(ring) = slot.ring() else { continue };
+            if history.retired.contains(&slot.number) {
+                continue;
+            }
+            // Read before the drain: once it says so, every event of the thread is in
+            // the ring (the thread's last store, with release ordering).
+            let exited = slot.has_exited();
+            let entry = (history.threads)
+                .entry(slot.number)
+                .or_insert_with(|| ThreadHistory {
+                    name: slot.name.clone(),
+                    events: VecDeque::new(),
+                    overflowed_at_exit: 0,
+                });
+            let before = entry.events.len();
+            ring.drain(|event| entry.events.push_back(event));
+            history.held += entry.events.len() - before;
+            if exited {
+                let lost = ring.overflowed();
+                entry.overflowed_at_exit = lost;
+                history.retired.insert(slot.number);
+                history.overflowed_before += lost;
+                ring.reset_overflowed();
+                self.free
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(ring.clone());
+            }
+        }
+        history.evict_to(budget.history_events());
+    }
+
+    /// The window around a stall on `thread` from `from_ns` to `to_ns`: every thread's
+    /// events in that span, drained up to now first. `None` when the recorder is off or
+    /// has nothing from that span.
+    pub(crate) fn window(
+        &self,
+        threads: &[Arc<ThreadSlot>],
+        from_ns: u64,
+        to_ns: u64,
+    ) -> Option<v1::FlightWindow> {
+        let budget = self.budget?;
+        self.drain(threads);
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let overflowed_now: HashMap<u32, u64> = threads
+            .iter()
+            .filter(|slot| !history.retired.contains(&slot.number))
+            .filter_map(|slot| Some((slot.number, slot.ring()?.overflowed())))
+            .collect();
+        let mut in_span: Vec<(u32, &ThreadHistory, Vec<Event>)> = history
+            .threads
+            .iter()
+            .map(|(&number, thread)| {
+                let events = thread
+                    .events
+                    .iter()
+                    .filter(|e| (from_ns..=to_ns).contains(&e.at_ns))
+                    .copied()
+                    .collect::<Vec<_>>();
+                (number, thread, events)
+            })
+            .filter(|(_, _, events)| !events.is_empty())
+            .collect();
+        if in_span.is_empty() {
+            return None;
+        }
+        // Over the window's share: start later, for every thread alike.
+        let total: usize = in_span.iter().map(|(_, _, e)| e.len()).sum();
+        let mut from_ns = from_ns;
+        let mut left_out = 0;
+        if total > budget.window_events() {
+            let mut times: Vec<u64> = in_span
+                .iter()
+                .flat_map(|(_, _, e)| e.iter().map(|e| e.at_ns))
+                .collect();
+            times.sort_unstable();
+            from_ns = times[total - budget.window_events()];
+            for (_, _, events) in &mut in_span {
+                let before = events.len();
+                events.retain(|e| e.at_ns >= from_ns);
+                left_out += (before - events.len()) as u64;
+            }
+        }
+        in_span.sort_by_key(|(number, _, _)| *number);
+        let threads = in_span
+            .into_iter()
+            .filter(|(_, _, events)| !events.is_empty())
+            .map(|(number, thread, events)| {
+                let overflowed = overflowed_now
+                    .get(&number)
+                    .map_or(thread.overflowed_at_exit, |&now| now);
+                columns(number, &thread.name, &events, from_ns, overflowed)
+            })
+            .collect();
+        Some(v1::FlightWindow {
+            from_ns,
+            to_ns,
+            threads,
+            events_left_out: left_out,
+        })
+    }
+
+    /// Events refused by full rings so far, across all threads.
+    pub(crate) fn overflowed(&self, threads: &[Arc<ThreadSlot>]) -> u64 {
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let live: u64 = threads
+            .iter()
+            .filter(|slot| !history.retired.contains(&slot.number))
+            .filter_map(|slot| Some(slot.ring()?.overflowed()))
+            .sum();
+        history.overflowed_before + live
+    }
+}
+
+impl History {
+    /// Drops the oldest events, whichever thread holds them, until at most `limit` are held.
+    fn evict_to(&mut self, limit: usize) {
+        while self.held > limit {
+            let oldest = self
+                .threads
+                .values_mut()
+                .filter(|t| !t.events.is_empty())
+                .min_by_key(|t| t.events.front().map(|e| e.at_ns));
+            let Some(thread) = oldest else { break };
+            // In batches, so that eviction costs little per event.
+            let excess = self.held - limit;
+            let dropped = excess.min(thread.events.len()).min(1024);
+            thread.events.drain(..dropped);
+            self.held -= dropped;
+        }
+        let retired = &self.retired;
+        (self.threads).retain(|number, t| !(retired.contains(number) && t.events.is_empty()));
+    }
+}
+
+/// One thread's events as the protocol's columns.
+fn columns(
+    number: u32,
+    name: &str,
+    events: &[Event],
+    from_ns: u64,
+    overflowed: u64,
+) -> v1::FlightThread {
+    let mut thread = v1::FlightThread {
+        thread: number,
+        name: name.to_owned(),
+        overflowed,
+        ..Default::default()
+    };
+    let mut last = from_ns;
+    for event in events {
+        thread.kinds.push(kind_to_proto(event.kind) as i32);
+        thread.task_ids.push(event.task);
+        thread.at_deltas_ns.push(event.at_ns.saturating_sub(last));
+        thread.other_task_ids.push(event.other);
+        last = last.max(event.at_ns);
+    }
+    thread
+}
+
+fn kind_to_proto(kind: EventKind) -> v1::FlightEventKind {
+    match kind {
+        EventKind::PollStart => v1::FlightEventKind::FlightEventPollStart,
+        EventKind::PollEnd => v1::FlightEventKind::FlightEventPollEnd,
+        EventKind::Spawn => v1::FlightEventKind::FlightEventSpawn,
+        EventKind::End => v1::FlightEventKind::FlightEventEnd,
+        EventKind::Wake => v1::FlightEventKind::FlightEventWake,
+    }
+}

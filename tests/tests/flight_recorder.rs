@@ -1,0 +1,264 @@
+//! End-to-end: the flight recorder's window around a stall, as a recording keeps it, holds
+//! what every worker did before and during the stall, and the wake that led to it.
+
+use taskscope_api::flight::{FlightEvent, events};
+use taskscope_api::v1::{self, FlightEventKind as Kind};
+use taskscope_e2e::{Folded, fault_location, location_of_line, run_recorded};
+
+const SOURCE: &str = "src/bin/flight_stall.rs";
+
+/// The example run once, recorded with wakes on; its stall; the stalled, ticking and waking
+/// tasks' ids.
+fn recorded_stall(envs: &[(&str, &str)]) -> (Folded, v1::Stall, [u64; 3]) {
+    let (output, folded) = run_recorded("flight_stall", envs);
+    assert!(output.status.success(), "{output:?}");
+    let stalled = folded.task_at(&fault_location(SOURCE, "stall")).spawned.id;
+    let ticker = (folded
+        .task_at(&location_of_line(SOURCE, "// TICKS", "spawn"))
+        .spawned)
+        .id;
+    let waker = (folded
+        .task_at(&location_of_line(SOURCE, "// WAKES", "spawn"))
+        .spawned)
+        .id;
+    let stall = folded
+        .stalls
+        .values()
+        .find(|s| s.task_id == stalled)
+        .unwrap_or_else(|| panic!("no stall of the task: {:#?}", folded.stalls))
+        .clone();
+    (folded, stall, [stalled, ticker, waker])
+}
+
+/// Every thread's events in the stall's window, by thread number.
+fn window_events(stall: &v1::Stall) -> Vec<(u32, Vec<FlightEvent>)> {
+    let window = stall
+        .flight
+        .as_ref()
+        .expect("the ended stall carries a window");
+    window
+        .threads
+        .iter()
+        .map(|t| (t.thread, events(window, t).collect()))
+        .collect()
+}
+
+#[test]
+fn a_stalls_window_shows_the_stalled_poll_its_neighbours_and_the_wake_before_it() {
+    let (_, stall, [stalled, ticker, waker]) = recorded_stall(&[("TASKSCOPE_WAKERS", "on")]);
+    let window = stall
+        .flight
+        .as_ref()
+        .expect("the ended stall carries a window");
+    assert_eq!(window.to_ns, stall.poll_started_ns + stall.duration_ns);
+    assert!(window.from_ns < stall.poll_started_ns);
+    let threads = window_events(&stall);
+
+    // The stalled poll, on the stall's thread, from its start to its end.
+    let (_, on_stalled_thread) = threads
+        .iter()
+        .find(|(number, _)| *number == stall.thread)
+        .expect("the stalled thread is in the window");
+    let start = on_stalled_thread
+        .iter()
+        .find(|e| e.kind == Kind::FlightEventPollStart && e.at_ns == stall.poll_started_ns)
+        .expect("the stalled poll's start");
+    assert_eq!(start.task_id, stalled);
+    assert!(
+        on_stalled_thread
+            .iter()
+            .any(|e| e.kind == Kind::FlightEventPollEnd
+                && e.task_id == stalled
+                && e.at_ns == window.to_ns),
+        "the stalled poll's end"
+    );
+
+    // The neighbour kept polling meanwhile, on another thread.
+    let ticks_during_stall = threads
+        .iter()
+        .filter(|(number, _)| *number != stall.thread)
+        .flat_map(|(_, events)| events)
+        .filter(|e| {
+            e.kind == Kind::FlightEventPollStart
+                && e.task_id == ticker
+                && (stall.poll_started_ns..window.to_ns).contains(&e.at_ns)
+        })
+        .count();
+    assert!(
+        ticks_during_stall >= 5,
+        "{ticks_during_stall} ticks beside the stall"
+    );
+
+    // The waking task woke the stalled one, before its stalled poll.
+    let wake = threads
+        .iter()
+        .flat_map(|(_, events)| events)
+        .find(|e| e.kind == Kind::FlightEventWake && e.task_id == stalled)
+        .expect("the wake of the stalled task");
+    assert_eq!(
+        wake.other_task_id, waker,
+        "woken from the waking task's poll"
+    );
+    assert!(wake.at_ns <= stall.poll_started_ns);
+
+    // Its spawn is there, and nothing was lost.
+    assert!(
+        threads
+            .iter()
+            .flat_map(|(_, events)| events)
+            .any(|e| e.kind == Kind::FlightEventSpawn && e.task_id == stalled)
+    );
+    assert!(window.threads.iter().all(|t| t.overflowed == 0));
+}
+
+#[test]
+fn with_the_recorder_off_no_window_is_kept() {
+    let (_, stall, _) = recorded_stall(&[("TASKSCOPE_FLIGHT", "off")]);
+    assert!(stall.flight.is_none());
+}
+
+/// The task id in a decoded slice or flow end.
+fn task_of(value: &serde_json::Value) -> Option<u64> {
+    value.as_u64()
+}
+
+#[test]
+#[cfg_attr(missing_python3, ignore = "needs python3")]
+fn the_perfetto_export_reads_back_with_a_track_per_thread_the_stall_and_the_wake_arrow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = taskscope_e2e::command("flight_stall");
+    command
+        .env("TASKSCOPE_RECORD", dir.path())
+        .env("TASKSCOPE_WAKERS", "on");
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let recording = taskscope_e2e::single_recording(dir.path());
+    let folded = Folded::read(&recording);
+    let stalled = folded.task_at(&fault_location(SOURCE, "stall")).spawned.id;
+    let ticker = (folded
+        .task_at(&location_of_line(SOURCE, "// TICKS", "spawn"))
+        .spawned)
+        .id;
+    let waker = (folded
+        .task_at(&location_of_line(SOURCE, "// WAKES", "spawn"))
+        .spawned)
+        .id;
+    let stall = folded
+        .stalls
+        .values()
+        .find(|s| s.task_id == stalled)
+        .unwrap();
+
+    let trace = dir.path().join("app.trace.json");
+    let export = std::process::Command::new(taskscope_e2e::taskscope())
+        .args(["export", "--perfetto"])
+        .arg(&recording)
+        .arg("-o")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{export:?}");
+    let read = taskscope_e2e::read_trace(&trace);
+
+    // A track per recorded thread, named after it.
+    let threads = read["threads"].as_object().unwrap();
+    let window = stall.flight.as_ref().unwrap();
+    for thread in &window.threads {
+        let name = threads[&thread.thread.to_string()].as_str().unwrap();
+        assert!(name.starts_with(&thread.name), "{name}");
+    }
+
+    // The stall: a slice on its thread as long as the stall, with its stack.
+    let slices = read["slices"].as_array().unwrap();
+    let stall_slice = slices
+        .iter()
+        .find(|s| s["cat"] == "stall")
+        .expect("a stall slice");
+    assert_eq!(stall_slice["tid"].as_u64(), Some(u64::from(stall.thread)));
+    let dur_us = stall_slice["dur"].as_f64().unwrap();
+    assert!(
+        (dur_us - stall.duration_ns as f64 / 1_000.0).abs() < 1.0,
+        "{dur_us}"
+    );
+    let stack = stall_slice["args"]["stack"].as_str().unwrap();
+    assert!(stack.contains("render_report"), "{stack}");
+    let site = format!("flight_stall.rs:{}", fault_location(SOURCE, "stall").line);
+    assert!(stall_slice["name"].as_str().unwrap().contains(&site));
+
+    // Polls named by spawn site, the neighbour's on another track during the stall.
+    let stalled_polls = slices
+        .iter()
+        .filter(|s| s["cat"] == "poll" && task_of(&s["args"]["task_id"]) == Some(stalled));
+    assert!(
+        stalled_polls.clone().count() >= 2,
+        "its wait, then the stall"
+    );
+    assert!(
+        stalled_polls
+            .clone()
+            .all(|s| s["name"].as_str().unwrap().contains(&site))
+    );
+    let start_us = stall.poll_started_ns as f64 / 1_000.0;
+    let beside = slices
+        .iter()
+        .filter(|s| s["cat"] == "poll" && task_of(&s["args"]["task_id"]) == Some(ticker))
+        .filter(|s| s["tid"].as_u64() != Some(u64::from(stall.thread)))
+        .filter(|s| s["ts"].as_f64().unwrap() >= start_us)
+        .count();
+    assert!(beside >= 5, "{beside} ticks beside the stall");
+
+    // The wake arrow leads from the waking task's poll to the stalled poll, and a spawn
+    // arrow to the stalled task's first poll.
+    let flows = read["flows"].as_array().unwrap();
+    let wake = flows
+        .iter()
+        .find(|f| f["name"] == "wake" && task_of(&f["to_task"]) == Some(stalled))
+        .expect("a wake arrow to the stalled task");
+    assert_eq!(task_of(&wake["from_task"]), Some(waker));
+    assert!((wake["to_ts"].as_f64().unwrap() - start_us).abs() < 0.01);
+    assert!(
+        flows
+            .iter()
+            .any(|f| f["name"] == "spawn" && task_of(&f["to_task"]) == Some(stalled))
+    );
+
+    // The stalled task's life, as an async slice.
+    let lives = read["lives"].as_array().unwrap();
+    assert!(
+        lives
+            .iter()
+            .any(|l| task_of(&l["task_id"]) == Some(stalled))
+    );
+}
+
+#[test]
+#[cfg_attr(missing_python3, ignore = "needs python3")]
+fn check_with_a_trace_dir_writes_the_stalls_timeline_and_names_it_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("traces");
+    let checked = taskscope_e2e::check::check_example(
+        "flight_stall",
+        &["--trace-dir", traces.to_str().unwrap()],
+    );
+    assert_eq!(checked.status, 1, "the stall fails the check");
+    let findings = taskscope_e2e::check::findings(&checked);
+    let stall = findings
+        .iter()
+        .find(|f| f["kind"] == "stall")
+        .expect("a stall finding");
+    let trace = std::path::PathBuf::from(stall["trace"].as_str().expect("the trace is named"));
+    assert!(trace.starts_with(&traces), "{}", trace.display());
+    let read = taskscope_e2e::read_trace(&trace);
+    let stall_slices: Vec<_> = read["slices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["cat"] == "stall")
+        .collect();
+    assert_eq!(stall_slices.len(), 1, "one stall per file");
+    assert_eq!(
+        stall_slices[0]["args"]["task_id"], stall["task"]["id"],
+        "the finding's own stall"
+    );
+    assert!(read["threads"].as_object().unwrap().len() >= 2);
+}
