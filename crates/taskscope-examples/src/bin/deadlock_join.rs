@@ -10,12 +10,14 @@ async fn main() {
     let _probe = taskscope::Builder::from_env().waker_tracking(false).init();
     let (give_peer, peer) = oneshot::channel::<tokio::task::JoinHandle<()>>();
     let first = tokio::spawn(async move {
+        // FAULT: deadlock
         let second = peer.await.unwrap();
-        taskscope::join(second).await.unwrap(); // WAITS
-    }); // FAULT: deadlock
+        taskscope::join(second).await.unwrap(); // WAITS: first
+    });
     let second = tokio::spawn(async move {
-        taskscope::join(first).await.unwrap(); // WAITS
-    }); // FAULT: deadlock
+        // CYCLE: second
+        taskscope::join(first).await.unwrap(); // WAITS: second
+    });
     give_peer.send(second).unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     println!("deadlock_join: main returns; the two tasks still wait for each other");

@@ -10,7 +10,7 @@ use tokio::sync::{Barrier, Mutex};
 async fn transfer(first: Arc<Mutex<u64>>, second: Arc<Mutex<u64>>, both_hold: Arc<Barrier>) {
     let mut from = first.lock().await;
     both_hold.wait().await;
-    let mut to = second.lock().await; // WAITS
+    let mut to = second.lock().await; // WAITS: both
     *from -= 1;
     *to += 1;
 }
@@ -23,7 +23,7 @@ async fn main() {
     let audit = Arc::new(Mutex::new(0u64));
     let both_hold = Arc::new(Barrier::new(2));
     tokio::spawn(transfer(accounts.clone(), audit.clone(), both_hold.clone())); // FAULT: deadlock
-    tokio::spawn(transfer(audit, accounts, both_hold)); // FAULT: deadlock
+    tokio::spawn(transfer(audit, accounts, both_hold)); // CYCLE: second
     tokio::time::sleep(Duration::from_millis(2500)).await;
     println!("deadlock_lock_order: main returns; the two transfers never will");
 }

@@ -14,15 +14,17 @@ async fn main() {
     let (give_waiter, waiter) = oneshot::channel::<tokio::task::JoinHandle<()>>();
     let pool = connections.clone();
     tokio::spawn(async move {
+        // FAULT: deadlock
         let _permit = pool.acquire().await.unwrap();
         holding.send(()).unwrap();
         let waiter = waiter.await.unwrap();
-        taskscope::join(waiter).await.unwrap(); // WAITS
-    }); // FAULT: deadlock
+        taskscope::join(waiter).await.unwrap(); // WAITS: first
+    });
     held.await.unwrap();
     let waiter = tokio::spawn(async move {
-        let _permit = connections.acquire().await.unwrap(); // WAITS
-    }); // FAULT: deadlock
+        // CYCLE: second
+        let _permit = connections.acquire().await.unwrap(); // WAITS: second
+    });
     give_waiter.send(waiter).unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     println!("deadlock_semaphore: main returns; the permit is never given back");

@@ -35,11 +35,14 @@ async fn main() {
 
     // A long critical section: held across 1.5 s of sleep while another task waits.
     let config = Arc::new(Mutex::new(()));
-    let held = config.clone().lock_owned().await;
+    let (holding, held) = tokio::sync::oneshot::channel();
+    let reloading = config.clone();
     tasks.spawn(async move {
-        let _reload = held;
+        let _reload = reloading.lock().await;
+        holding.send(()).unwrap();
         sleep(Duration::from_millis(1500)).await;
     });
+    held.await.unwrap();
     tasks.spawn(async move {
         let _read = config.lock().await;
     });

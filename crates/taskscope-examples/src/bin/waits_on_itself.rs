@@ -11,10 +11,11 @@ use tokio::sync::mpsc;
 async fn main() {
     let _probe = taskscope::Builder::from_env().waker_tracking(false).init();
     tokio::spawn(async {
+        // FAULT: alive_at_shutdown
         let (replies, mut inbox) = mpsc::channel::<u64>(8);
         let _keep_for_later = replies;
-        inbox.recv().await // WAITS
-    }); // FAULT: alive_at_shutdown
+        inbox.recv().await // WAITS: itself
+    });
     tokio::time::sleep(Duration::from_millis(2500)).await;
     println!("waits_on_itself: main returns; the task still waits on its own channel");
 }
