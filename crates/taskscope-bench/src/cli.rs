@@ -35,6 +35,8 @@ WORKLOADS (full size; --quick uses about 1/100)
   live           100k idle tasks                                 -> resident memory per task
   stall-latency  100 polls blocking 300 ms; a client measures when each stall's first
                  event arrives                                   -> p50/p99 (taskscope modes only)
+  locks          64 tasks, 1M tokio Mutex acquires over 8 locks, a new lock every 16
+                 acquires                                        -> cost per resource operation
 
 HOW IT MEASURES
   Each run is a fresh child process (this binary, re-executed). After one warm-up run per

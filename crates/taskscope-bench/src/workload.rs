@@ -18,10 +18,11 @@ pub(crate) enum Workload {
     Churn,
     Live,
     StallLatency,
+    Locks,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 8] = [
+    pub(crate) const ALL: [Workload; 9] = [
         Workload::Spawn,
         Workload::Pingpong,
         Workload::Timers,
@@ -30,6 +31,7 @@ impl Workload {
         Workload::Churn,
         Workload::Live,
         Workload::StallLatency,
+        Workload::Locks,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -42,6 +44,7 @@ impl Workload {
             Workload::Churn => "churn",
             Workload::Live => "live",
             Workload::StallLatency => "stall-latency",
+            Workload::Locks => "locks",
         }
     }
 
@@ -56,6 +59,7 @@ impl Workload {
             Workload::Churn => "tasks",
             Workload::Live => "idle tasks",
             Workload::StallLatency => "stalls",
+            Workload::Locks => "lock acquires",
         }
     }
 
@@ -70,6 +74,7 @@ impl Workload {
             Workload::Churn => 2_000_000,
             Workload::Live => 100_000,
             Workload::StallLatency => 100,
+            Workload::Locks => 1_000_000,
         }
     }
 
@@ -84,6 +89,7 @@ impl Workload {
             Workload::Churn => 20_000,
             Workload::Live => 2_000,
             Workload::StallLatency => 3,
+            Workload::Locks => 10_000,
         }
     }
 

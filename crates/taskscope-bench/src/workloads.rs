@@ -5,6 +5,7 @@ mod churn;
 mod counted;
 mod echo;
 mod live;
+mod locks;
 mod pingpong;
 mod serve;
 mod spawn;
@@ -34,6 +35,7 @@ pub(crate) async fn run(
         Workload::Churn => churn::run(size).await?,
         Workload::Live => extra.live = Some(live::run(size).await?),
         Workload::StallLatency => extra.stall_starts_unix_ns = stall::run(size).await?,
+        Workload::Locks => locks::run(size).await?,
     }
     Ok(extra)
 }

@@ -218,6 +218,12 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "100ms", env = "TASKSCOPE_STALL_THRESHOLD")]
     pub(crate) stall_threshold: Duration,
 
+    /// Tasks waiting on each other in a cycle (locks, permits, joins) for this long are a
+    /// deadlock, e.g. `1s`, `500ms`. A cycle that resolves (a timeout, an abort) is none,
+    /// however long it stood.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "1s", env = "TASKSCOPE_DEADLOCK_AFTER")]
+    pub(crate) deadlock_after: Duration,
+
     /// Make these kinds errors (fail the check), e.g. `--fail-on panic,growth`.
     #[arg(long, value_name = "KIND,...", value_delimiter = ',', value_enum)]
     pub(crate) fail_on: Vec<FindingKind>,

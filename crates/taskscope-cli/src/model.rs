@@ -14,6 +14,7 @@ pub(crate) mod names;
 pub(crate) mod runtime;
 pub(crate) mod stall;
 pub(crate) mod task;
+pub(crate) mod wait_graph;
 pub(crate) mod waiting;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use self::growth::Growth;
 use self::runtime::Runtime;
 use self::stall::Stall;
 use self::task::{End, Kind, Stats, Task};
+use self::wait_graph::WaitGraph;
 use self::waiting::Waiting;
 
 /// An interned spawn location (`file:line:col`); see [`Model::location`].
@@ -86,6 +88,7 @@ pub(crate) struct Model {
     location_ids: HashMap<Box<str>, LocationId>,
     growth: Growth,
     waiting: Waiting,
+    wait_graph: WaitGraph,
     ending: Ending,
 }
 
@@ -110,6 +113,7 @@ impl Model {
             location_ids: HashMap::new(),
             growth: Growth::default(),
             waiting: Waiting::default(),
+            wait_graph: WaitGraph::default(),
             ending: Ending::Open,
         }
     }
@@ -166,6 +170,10 @@ impl Model {
         for dump in &update.dumps {
             self.waiting.apply(dump);
         }
+        if let Some(graph) = &update.wait_graph {
+            self.wait_graph.replace(graph);
+        }
+        self.wait_graph.settle(self.now_ns, &self.tasks);
         if update.process_exited {
             self.ending = Ending::Exited;
         }
@@ -313,6 +321,19 @@ impl Model {
     /// Where tasks were waiting, as far as the dumps said.
     pub(crate) fn waiting(&self) -> &Waiting {
         &self.waiting
+    }
+
+    /// Who waits on whom, and the cycles seen in it.
+    pub(crate) fn wait_graph(&self) -> &WaitGraph {
+        &self.wait_graph
+    }
+
+    /// Why holders of locks and permits are not seen in this process, when they are not.
+    pub(crate) fn holders_unavailable(&self) -> Option<&str> {
+        self.process
+            .as_ref()
+            .map(|p| p.holders_unavailable.as_str())
+            .filter(|why| !why.is_empty())
     }
 
     pub(crate) fn growth(&self) -> &Growth {

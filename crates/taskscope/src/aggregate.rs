@@ -4,4 +4,5 @@
 pub(crate) mod aggregator;
 pub(crate) mod exporter;
 pub(crate) mod snapshots;
+pub(crate) mod wait_graph;
 pub(crate) mod watchers;

@@ -80,6 +80,7 @@ mod serve;
 
 mod setup;
 
+pub use observe::join::{Joined, join};
 pub use setup::builder::{Builder, init, layer};
 pub use setup::hooks;
 pub use setup::hooks::block_on;

@@ -2,4 +2,6 @@
 
 pub(crate) mod hooks;
 pub(crate) mod init_layer;
+pub(crate) mod join;
 pub(crate) mod layer;
+pub(crate) mod resources;

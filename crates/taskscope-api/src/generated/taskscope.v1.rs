@@ -66,6 +66,10 @@ pub struct Update {
     /// Await-chain dumps taken since the previous update (a snapshot carries the latest).
     #[prost(message, repeated, tag = "12")]
     pub dumps: ::prost::alloc::vec::Vec<Dump>,
+    /// Who waits on whom (tracing route): the whole graph, sent whenever it changed and in
+    /// every snapshot; absent when unchanged. Replaces the previous one.
+    #[prost(message, optional, tag = "30")]
+    pub wait_graph: ::core::option::Option<WaitGraph>,
 }
 /// Where the live tasks of one runtime were waiting at one instant: tokio's task dump
 /// (`Handle::dump`), symbolized by the probe. Frames and backtraces are stored once and
@@ -178,6 +182,10 @@ pub struct ProcessInfo {
     /// task dumps, which exist on Linux x86_64 and aarch64 with `--cfg tokio_unstable`.
     #[prost(string, tag = "15")]
     pub dumps_unavailable: ::prost::alloc::string::String,
+    /// Why holders of locks and permits cannot be seen in this process, and how to see them
+    /// (the hooks route has no resource spans); empty when they are tracked.
+    #[prost(string, tag = "30")]
+    pub holders_unavailable: ::prost::alloc::string::String,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -460,12 +468,81 @@ pub struct Drops {
     /// Ended tasks evicted from retention before their time because of the size cap.
     #[prost(uint64, tag = "5")]
     pub ended_tasks_evicted: u64,
+    /// Facts about locks, permits and joins dropped (their queue was full, or more resources
+    /// were alive than the probe tracks); the wait graph may then miss an edge.
+    #[prost(uint64, tag = "30")]
+    pub wait_events: u64,
     /// Flight-recorder events refused because their thread's ring was full.
     #[prost(uint64, tag = "40")]
     pub flight_events_overflowed: u64,
     /// Threads that recorded no events: every ring TASKSCOPE_FLIGHT pays for was taken.
     #[prost(uint64, tag = "41")]
     pub flight_threads_unrecorded: u64,
+}
+/// The wait-for graph: tasks parked on a resource or on another task's `JoinHandle`, and
+/// who holds each resource they wait on.
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct WaitGraph {
+    /// Resources that have a holder or a waiter (others are left out).
+    #[prost(message, repeated, tag = "1")]
+    pub resources: ::prost::alloc::vec::Vec<Resource>,
+    /// Each task parked on a resource or a join, as of its last poll.
+    #[prost(message, repeated, tag = "2")]
+    pub waits: ::prost::alloc::vec::Vec<TaskWait>,
+    /// Resources or waits left out to keep the message bounded.
+    #[prost(uint64, tag = "3")]
+    pub left_out: u64,
+}
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Resource {
+    /// Probe-assigned, unique for the process's lifetime.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// tokio's type: `Mutex`, `RwLock`, `Semaphore`.
+    #[prost(string, tag = "2")]
+    pub kind: ::prost::alloc::string::String,
+    /// Where it was created (`Mutex::new`).
+    #[prost(message, optional, tag = "3")]
+    pub location: ::core::option::Option<Location>,
+    #[prost(message, repeated, tag = "4")]
+    pub holders: ::prost::alloc::vec::Vec<Holder>,
+    /// Permits the semaphore was created with (1 for a `Mutex`); 0 when unknown.
+    #[prost(uint64, tag = "5")]
+    pub capacity: u64,
+    /// false when a holder had to be guessed: a semaphore of several permits handed one
+    /// straight to a waiter, and tokio does not say whose it was. A guessed holder never
+    /// makes a deadlock.
+    #[prost(bool, tag = "6")]
+    pub exact: bool,
+}
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Holder {
+    #[prost(uint64, tag = "1")]
+    pub task_id: u64,
+    /// Probe time since which it holds the resource.
+    #[prost(uint64, tag = "2")]
+    pub since_ns: u64,
+    /// Guards or permits it holds (a task may read-lock twice).
+    #[prost(uint32, tag = "3")]
+    pub count: u32,
+}
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TaskWait {
+    #[prost(uint64, tag = "1")]
+    pub task_id: u64,
+    /// The resource its last poll was left waiting on, 0 when it joins a task instead.
+    #[prost(uint64, tag = "2")]
+    pub resource_id: u64,
+    /// The task whose `JoinHandle` it awaits (through `taskscope::join`), 0 when none.
+    #[prost(uint64, tag = "3")]
+    pub joins_task: u64,
+    /// Probe time since which it waits there (its first poll that left it waiting).
+    #[prost(uint64, tag = "4")]
+    pub since_ns: u64,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]

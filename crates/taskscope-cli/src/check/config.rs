@@ -135,6 +135,7 @@ fn policy(args: &CheckArgs, mode: &Mode) -> anyhow::Result<(Policy, Vec<String>)
     }
     let mut policy = Policy::default();
     policy.stall_threshold_ns = u64::try_from(args.stall_threshold.as_nanos()).unwrap_or(u64::MAX);
+    policy.deadlock_after_ns = u64::try_from(args.deadlock_after.as_nanos()).unwrap_or(u64::MAX);
     policy.growth = matches!(mode, Mode::Attach { .. });
     policy.fail_on(&args.fail_on);
     policy.warn_on(&args.warn_on);

@@ -4,6 +4,9 @@
 //! like the model; the reports that print a [`Judgement`] live in `crate::report`.
 
 pub(crate) mod allowance;
+#[cfg(test)]
+mod deadlock_tests;
+pub(crate) mod deadlocks;
 pub(crate) mod finding;
 pub(crate) mod glob;
 pub(crate) mod policy;
@@ -149,7 +152,8 @@ fn notes(model: &Model, policy: &Policy) -> Vec<String> {
 }
 
 /// What this process's recording could not see: a cut recording, no instrumentation, a
-/// console-subscriber target, a body started before the probe, no waker tracking.
+/// console-subscriber target, a body started before the probe, no waker tracking, no
+/// holders of locks.
 fn visibility_notes(model: &Model, who: &str, notes: &mut Vec<String>) {
     if model.ending() == Ending::Cut {
         notes.push(format!(
@@ -194,6 +198,12 @@ fn visibility_notes(model: &Model, who: &str, notes: &mut Vec<String>) {
         };
         notes.push(format!(
             "{who}: {how}, so lost wakers could not be told apart from tasks alive at shutdown"
+        ));
+    }
+    if let Some(why) = model.holders_unavailable() {
+        notes.push(format!(
+            "{who}: {why}; without holders, only deadlocks of tasks joined through \
+             taskscope::join are found"
         ));
     }
 }

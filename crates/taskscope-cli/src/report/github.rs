@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::{Report, split_location};
-use crate::model::judge::finding::Finding;
+use crate::model::judge::finding::{Detail, Finding};
 use crate::model::judge::policy::Severity;
 
 /// The annotations. `root` is the repository checkout (GitHub resolves `file=` against
@@ -53,12 +53,39 @@ pub(crate) fn render(report: &Report<'_>, root: Option<&Path>) -> String {
 }
 
 fn annotation(out: &mut String, finding: &Finding, root: Option<&Path>) {
+    if let Detail::Deadlock { tasks } = &finding.detail {
+        // One annotation on each task's `.await`: every line of the cycle is in the diff
+        // someone may be reviewing.
+        for task in tasks {
+            let at = task.await_location().unwrap_or(&task.spawn_location);
+            write_annotation(out, finding, at, &finding.message, root);
+        }
+        return;
+    }
+    let waiting = finding
+        .waiting_point()
+        .map(|point| format!("; {point}"))
+        .unwrap_or_default();
+    let message = format!(
+        "{}{waiting} [spawned at {}]",
+        finding.message, finding.spawn_location
+    );
+    write_annotation(out, finding, finding.source_location(), &message, root);
+}
+
+fn write_annotation(
+    out: &mut String,
+    finding: &Finding,
+    location: &str,
+    message: &str,
+    root: Option<&Path>,
+) {
     let command = match finding.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
     let mut properties = Vec::new();
-    if let Some((file, line, col)) = split_location(finding.source_location()) {
+    if let Some((file, line, col)) = split_location(location) {
         properties.push(format!("file={}", property(&relative(file, root))));
         properties.push(format!("line={line}"));
         if let Some(col) = col {
@@ -74,19 +101,11 @@ fn annotation(out: &mut String, finding: &Finding, root: Option<&Path>) {
         "title={}",
         property(&format!("taskscope {}{count}", finding.kind))
     ));
-    let waiting = finding
-        .waiting_point()
-        .map(|point| format!("; {point}"))
-        .unwrap_or_default();
-    let message = format!(
-        "{}{waiting} [spawned at {}]",
-        finding.message, finding.spawn_location
-    );
     let _ = writeln!(
         out,
         "::{command} {}::{}",
         properties.join(","),
-        data(&message)
+        data(message)
     );
 }
 

@@ -79,6 +79,23 @@ struct JsonFinding<'a> {
     /// Where a leaked or lost task was parked, innermost frame first.
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_at: Option<Vec<Frame<'a>>>,
+    /// Every task of a deadlock's cycle, each waiting for the next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cycle: Option<Vec<CycleTask<'a>>>,
+}
+
+#[derive(Serialize)]
+struct CycleTask<'a> {
+    task: Task<'a>,
+    spawn_location: &'a str,
+    /// The `.await` in the user's code it waits at; null when no dump reached it.
+    await_location: Option<&'a str>,
+    /// What it waits on, for people.
+    waits_on: &'a str,
+    /// The next task of the cycle, which holds what it waits on or is the task it joins.
+    waits_for: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    waiting_at: Vec<Frame<'a>>,
 }
 
 #[derive(Serialize)]
@@ -179,6 +196,7 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
         panic_held_ms: None,
         descendants: None,
         waiting_at: (!finding.waiting_at.is_empty()).then(|| frames(&finding.waiting_at)),
+        cycle: None,
     };
     match &finding.detail {
         Detail::Stall {
@@ -209,6 +227,24 @@ fn finding(finding: &Finding) -> JsonFinding<'_> {
         } => {
             json.panic_message = Some(message);
             json.panic_held_ms = (*held_ns > 0).then(|| *held_ns as f64 / 1e6);
+        }
+        Detail::Deadlock { tasks } => {
+            json.cycle = Some(
+                tasks
+                    .iter()
+                    .map(|t| CycleTask {
+                        task: Task {
+                            id: t.task_id,
+                            name: t.task_name.as_deref(),
+                        },
+                        spawn_location: &t.spawn_location,
+                        await_location: t.await_location(),
+                        waits_on: &t.waits_on,
+                        waits_for: t.waits_for,
+                        waiting_at: frames(&t.waiting_at),
+                    })
+                    .collect(),
+            );
         }
         Detail::LostWaker | Detail::Growth { .. } => {}
     }

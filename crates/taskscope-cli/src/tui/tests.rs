@@ -15,6 +15,7 @@ use fixture::{SECOND, app, draw, settle};
 
 mod bench;
 pub(crate) mod fixture;
+mod holders;
 mod hostile;
 mod key_help;
 mod keys;

@@ -4,6 +4,7 @@
 //! these, and the event loop (`app.rs`, `run.rs`) only feeds them.
 
 pub(crate) mod findings;
+pub(crate) mod holders;
 pub(crate) mod metrics;
 pub(crate) mod rows;
 pub(crate) mod selection;

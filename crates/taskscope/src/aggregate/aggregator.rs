@@ -80,12 +80,16 @@ pub(crate) struct Aggregator {
     has_consumers: bool,
     /// The exporters on (Prometheus metrics, OTLP records), fed as things come in.
     exporters: Vec<Box<dyn Exporter>>,
+    /// Locks and semaphores with their holders, and the graph last published.
+    wait_graph: crate::aggregate::wait_graph::WaitGraph,
 }
 
 impl Aggregator {
     pub(crate) fn new(shared: Arc<Shared>, events: EventReceivers) -> Self {
         let process = process_info(&shared);
+        let wait_graph = crate::aggregate::wait_graph::WaitGraph::new(&shared);
         Self {
+            wait_graph,
             shared,
             events,
             published_instrumentation: v1::Instrumentation::try_from(process.instrumentation)
@@ -149,6 +153,7 @@ impl Aggregator {
                 } => self.stall_ended(thread, task, started_ns, duration_ns, own_ns, sched),
             }
         }
+        self.wait_graph.drain(&self.shared);
     }
 
     /// A task was announced: live from now on, or straight to the ended ones when it is
@@ -442,9 +447,12 @@ impl Aggregator {
             self.pending = Pending::default();
             return Vec::new();
         }
-        let head = self.changed_head(now);
-        let head_changed =
-            head.runtime.is_some() || head.drops.is_some() || head.instrumentation != 0;
+        let mut head = self.changed_head(now);
+        head.wait_graph = self.wait_graph.changed(self.live.values());
+        let head_changed = head.runtime.is_some()
+            || head.drops.is_some()
+            || head.instrumentation != 0
+            || head.wait_graph.is_some();
         let heartbeat_due = now.saturating_sub(self.last_publish_ns) >= 1_000_000_000;
         if self.pending.is_empty() && !head_changed && !heartbeat_due {
             return Vec::new();
@@ -497,6 +505,7 @@ impl Aggregator {
             instrumentation: self.instrumentation() as i32,
             runtime: Some(self.runtime_state()),
             drops: Some(self.shared.drops()),
+            wait_graph: Some(self.wait_graph.current(self.live.values())),
             ..Default::default()
         };
         let mut packer = Packer::new(head);
@@ -702,6 +711,22 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
         dumps_unavailable: crate::detect::dump::unavailable_reason()
             .unwrap_or_default()
             .to_owned(),
+        holders_unavailable: holders_unavailable(config).to_owned(),
+    }
+}
+
+/// Why holders of locks and permits cannot be seen here, and what shows them; empty when
+/// they can.
+fn holders_unavailable(config: &crate::base::config::Config) -> &'static str {
+    if !cfg!(tokio_unstable) {
+        "holders of locks and permits need tokio's instrumentation: build with \
+         RUSTFLAGS=\"--cfg tokio_unstable\" and tokio's `tracing` feature"
+    } else if config.uses_hooks() {
+        "holders of locks and permits are seen on the tracing route only (tokio's \
+         resource spans): start the probe with `taskscope::init()` or `taskscope::layer()` \
+         instead of `#[taskscope::main]`; `taskscope::join` edges are seen on both routes"
+    } else {
+        ""
     }
 }
 

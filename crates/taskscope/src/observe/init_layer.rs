@@ -17,6 +17,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::observe::layer::{ProbeFilter, SpanOwner, TaskLayer, is_task_span, is_waker_event};
+use crate::observe::resources;
 
 type LogOutput<S> = tracing_subscriber::fmt::Layer<
     S,
@@ -58,7 +59,7 @@ where
 {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         if self.wants.wants(meta) {
-            return Interest::always();
+            return self.wants.interest(meta);
         }
         match &self.log {
             Some((output, filter)) => {
@@ -76,7 +77,7 @@ where
 
     fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
         if self.wants.wants(meta) {
-            return true;
+            return self.wants.wants_here(meta, &ctx);
         }
         self.log
             .as_ref()
@@ -89,7 +90,7 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if is_task_span(attrs.metadata()) {
+        if is_task_span(attrs.metadata()) || resources::is_resource_span(attrs.metadata()) {
             self.probe.new_span(attrs, id, &ctx);
         } else if let Some((output, filter)) = &self.log {
             <EnvFilter as Layer<S>>::on_new_span(filter, attrs, id, ctx.clone());
@@ -99,7 +100,9 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some((output, filter)) = &self.log
-            && ctx.metadata(id).is_some_and(|m| !is_task_span(m))
+            && ctx
+                .metadata(id)
+                .is_some_and(|m| !is_task_span(m) && !resources::is_resource_span(m))
         {
             <EnvFilter as Layer<S>>::on_record(filter, id, values, ctx.clone());
             output.on_record(id, values, ctx);
@@ -136,6 +139,8 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if is_waker_event(event.metadata()) {
             self.probe.waker_event(event, &ctx);
+        } else if resources::is_resource_event(event.metadata()) {
+            self.probe.resource_event(event, &ctx);
         } else if let Some((output, _)) = &self.log {
             output.on_event(event, ctx);
         }

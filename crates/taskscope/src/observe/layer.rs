@@ -3,8 +3,9 @@
 //! tokio (built with `--cfg tokio_unstable` and its `tracing` feature) wraps every task in
 //! a `runtime.spawn` span that is entered for each poll, and, when asked, emits a
 //! `tokio::task::waker` event for every waker clone, drop and wake. This layer listens to
-//! exactly those callsites and nothing else: its [`ProbeFilter`] tells tracing once per
-//! callsite, so every other callsite of the app (and tokio's costly resource spans) stays
+//! exactly those callsites, plus the spans and events of tokio's locks and semaphores
+//! (`resources.rs`), and nothing else: its [`ProbeFilter`] tells tracing once per
+//! callsite, so every other callsite of the app (and tokio's other resource spans) stays
 //! as cheap as if the probe were absent, and the app's own log filtering is untouched.
 
 use std::fmt::{self, Write as _};
@@ -17,6 +18,7 @@ use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::base::{intern, quiet};
+use crate::observe::resources;
 use crate::tasks::cell::{Kind, TaskCell, WakerOp};
 use crate::tasks::shared::Shared;
 use crate::tasks::{lifecycle, outcome, threads};
@@ -30,12 +32,15 @@ pub struct TaskLayer {
     shared: Arc<Shared>,
 }
 
-/// Selects tokio's task spans (and waker events when waker tracking is on).
+/// Selects tokio's task spans (and waker events when waker tracking is on, and the spans
+/// and events of locks and semaphores on the tracing route).
 pub struct ProbeFilter {
     wakers: bool,
     /// Off on the hooks route: tokio then creates no task spans at all, which is most of
     /// the saving.
     task_spans: bool,
+    /// Holders of locks and permits (`resources.rs`): on with the task spans.
+    resources: bool,
 }
 
 /// The probe's layer; `task_spans` is off on the hooks route, where tokio's hooks report
@@ -60,25 +65,52 @@ pub(crate) fn is_waker_event(meta: &Metadata<'_>) -> bool {
 
 impl ProbeFilter {
     pub(crate) fn new(wakers: bool, task_spans: bool) -> Self {
-        Self { wakers, task_spans }
+        Self {
+            wakers,
+            task_spans,
+            resources: task_spans,
+        }
     }
 
     pub(crate) fn wants(&self, meta: &Metadata<'_>) -> bool {
-        (self.task_spans && is_task_span(meta)) || (self.wakers && is_waker_event(meta))
+        (self.task_spans && is_task_span(meta))
+            || (self.wakers && is_waker_event(meta))
+            || (self.resources
+                && (resources::is_resource_span(meta) || resources::is_resource_event(meta)))
+    }
+
+    /// What tracing is told once per callsite: `sometimes` only for the one span kept
+    /// depending on where it is created ([`ProbeFilter::wants_here`]).
+    pub(crate) fn interest(&self, meta: &Metadata<'_>) -> Interest {
+        if !self.wants(meta) {
+            Interest::never()
+        } else if resources::is_inner_semaphore(meta) {
+            Interest::sometimes()
+        } else {
+            Interest::always()
+        }
+    }
+
+    /// [`ProbeFilter::wants`], with the context of this very span or event.
+    pub(crate) fn wants_here<S>(&self, meta: &Metadata<'_>, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.wants(meta)
+            && (!resources::is_inner_semaphore(meta) || resources::wants_inner_semaphore(ctx))
     }
 }
 
-impl<S> Filter<S> for ProbeFilter {
-    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        self.wants(meta)
+impl<S> Filter<S> for ProbeFilter
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(&self, meta: &Metadata<'_>, ctx: &Context<'_, S>) -> bool {
+        self.wants_here(meta, ctx)
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.wants(meta) {
-            Interest::always()
-        } else {
-            Interest::never()
-        }
+        self.interest(meta)
     }
 }
 
@@ -112,7 +144,11 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        self.waker_event(event, &ctx);
+        if is_waker_event(event.metadata()) {
+            self.waker_event(event, &ctx);
+        } else {
+            self.resource_event(event, &ctx);
+        }
     }
 }
 
@@ -126,7 +162,7 @@ pub(crate) enum SpanOwner {
 
 impl SpanOwner {
     fn of(meta: &Metadata<'_>) -> Self {
-        if is_task_span(meta) {
+        if is_task_span(meta) || resources::is_resource_span(meta) {
             SpanOwner::Probe
         } else {
             SpanOwner::App
@@ -146,7 +182,14 @@ impl TaskLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        if quiet::is_quiet() || !is_task_span(attrs.metadata()) {
+        if quiet::is_quiet() {
+            return;
+        }
+        if resources::is_resource_span(attrs.metadata()) {
+            resources::new_span(&self.shared, attrs, id, ctx);
+            return;
+        }
+        if !is_task_span(attrs.metadata()) {
             return;
         }
         let mut fields = SpawnFields::default();
@@ -256,13 +299,28 @@ impl TaskLayer {
             return SpanOwner::Probe;
         };
         let Some(cell) = span.extensions().get::<Arc<TaskCell>>().cloned() else {
-            return SpanOwner::of(span.metadata());
+            let owner = SpanOwner::of(span.metadata());
+            drop(span);
+            if owner == SpanOwner::Probe {
+                resources::closed(&self.shared, id, ctx);
+            }
+            return owner;
         };
         drop(span);
         cell.uncount_drop();
         let end = outcome::decide(&cell);
         lifecycle::ended(&self.shared, &cell, end);
         SpanOwner::Probe
+    }
+
+    /// A state update or poll result of a lock or semaphore (`resources.rs`).
+    pub(crate) fn resource_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if !quiet::is_quiet() && resources::is_resource_event(event.metadata()) {
+            resources::event(&self.shared, event, ctx);
+        }
     }
 
     /// A `tokio::task::waker` event (other events are ignored).

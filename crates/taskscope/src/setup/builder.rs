@@ -303,9 +303,18 @@ impl Builder {
     /// `fmt` layer for the app's own logs that honours `RUST_LOG` (default `info`). Tasks
     /// are seen through tokio's tracing spans, on every runtime of the process.
     ///
+    /// Called inside a runtime, that runtime is reachable for await-chain dumps until the
+    /// process exits, as with [`init`].
+    ///
     /// Calling it again (or after [`init`]) does nothing and returns the running probe.
     pub fn init(self) -> Result<Probe, InitError> {
-        self.install(false)
+        let probe = self.install(false)?;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            // The runtime lives until `main` returns: reachable for dumps till then.
+            let ending = crate::tasks::runtimes::Ending::Unseen;
+            std::mem::forget(crate::tasks::runtimes::register_as(&runtime, ending));
+        }
+        Ok(probe)
     }
 
     /// As [`Builder::init`], but on the hooks route: tasks are seen through tokio's
@@ -446,11 +455,6 @@ pub fn init() {
         Ok(_) => {
             if body && unwatchable.is_none() {
                 crate::detect::body_watch::watch_this_thread(caller);
-            }
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                // The runtime lives until `main` returns: reachable for dumps till then.
-                let ending = crate::tasks::runtimes::Ending::Unseen;
-                std::mem::forget(crate::tasks::runtimes::register_as(&runtime, ending));
             }
         }
         Err(e) => {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, O
 use taskscope_api::histogram;
 
 use crate::tasks::change_flag::ChangeFlag;
+use crate::tasks::waits::{TaskWait, WaitTarget};
 use taskscope_api::v1;
 
 /// What tokio says the task is.
@@ -153,6 +154,8 @@ pub(crate) struct TaskCell {
     /// like one more poll; the close corrects for it once.
     corrected: AtomicU8,
     end: OnceLock<End>,
+    /// What its latest poll was left waiting on (`waits.rs`), written by that poll.
+    wait: TaskWait,
 }
 
 /// Adds to a field that only the polling thread writes.
@@ -189,6 +192,7 @@ impl TaskCell {
             panic: OnceLock::new(),
             corrected: AtomicU8::new(0),
             end: OnceLock::new(),
+            wait: TaskWait::default(),
         }
     }
 
@@ -331,6 +335,22 @@ impl TaskCell {
     pub(crate) fn set_end(&self, end: End) {
         let _ = self.end.set(end);
         self.dirty.mark();
+    }
+
+    /// This task's poll, running now, is being left waiting on `target`.
+    pub(crate) fn record_wait(&self, target: WaitTarget, now_ns: u64) {
+        self.wait
+            .set(target, now_ns, self.polls.load(Ordering::Relaxed));
+    }
+
+    /// What the task waits on and since when: recorded by its latest poll, which has
+    /// returned (a running task waits on nothing).
+    pub(crate) fn current_wait(&self) -> Option<(WaitTarget, u64)> {
+        if self.is_running() || self.end.get().is_some() {
+            return None;
+        }
+        self.wait
+            .read(self.last_poll_start_ns.load(Ordering::Relaxed))
     }
 
     pub(crate) fn end(&self) -> Option<&End> {

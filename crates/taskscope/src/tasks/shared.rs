@@ -50,6 +50,8 @@ pub(crate) struct DropCounters {
     pub(crate) stall_events: AtomicU64,
     pub(crate) recording_updates: AtomicU64,
     pub(crate) ended_tasks_evicted: AtomicU64,
+    /// Facts about resources and waits not kept (`waits.rs`).
+    pub(crate) wait_events: AtomicU64,
 }
 
 impl DropCounters {
@@ -61,6 +63,7 @@ impl DropCounters {
             stall_events: get(&self.stall_events),
             recording_updates: get(&self.recording_updates),
             ended_tasks_evicted: get(&self.ended_tasks_evicted),
+            wait_events: get(&self.wait_events),
             ..Default::default()
         }
     }
@@ -90,6 +93,8 @@ pub(crate) struct Shared {
     /// Wakes the aggregator to publish a stall at once.
     pub(crate) urgent: tokio::sync::Notify,
     pub(crate) drops: DropCounters,
+    /// Changes to locks and permits, for the wait-for graph (`waits.rs`).
+    pub(crate) resources: crate::tasks::waits::ResourceEvents,
     pub(crate) instrumentation_seen: AtomicBool,
     pub(crate) stack_capture: Mutex<taskscope_api::v1::StackCapture>,
     /// Stack samples taken but not yet symbolized and handed over.
@@ -132,6 +137,7 @@ impl Shared {
             })),
             urgent: tokio::sync::Notify::new(),
             drops: DropCounters::default(),
+            resources: Default::default(),
             instrumentation_seen: AtomicBool::new(false),
             stack_capture: Mutex::new(Default::default()),
             samples_in_flight: AtomicU64::new(0),
@@ -200,6 +206,13 @@ impl Shared {
         match queue.try_send(event) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Hands a change of a resource to the aggregator, or counts it dropped.
+    pub(crate) fn resource_event(&self, event: crate::tasks::waits::ResourceEvent) {
+        if !self.resources.send(event) {
+            self.drops.wait_events.fetch_add(1, Ordering::Relaxed);
         }
     }
 

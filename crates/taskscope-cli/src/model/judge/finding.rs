@@ -58,6 +58,24 @@ pub(crate) enum Detail {
         from: u32,
         to: u32,
     },
+    Deadlock {
+        /// Every task of the cycle, in cycle order: each waits for the next.
+        tasks: Vec<CycleTask>,
+    },
+}
+
+/// One task of a deadlock.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct CycleTask {
+    pub(crate) task_id: u64,
+    pub(crate) task_name: Option<String>,
+    pub(crate) spawn_location: String,
+    /// Its await chain, innermost first, when a dump reached it.
+    pub(crate) waiting_at: Vec<Frame>,
+    /// What it waits on, for people: "`Mutex` created at src/db.rs:12:5, held by task 7".
+    pub(crate) waits_on: String,
+    /// The next task of the cycle.
+    pub(crate) waits_for: u64,
 }
 
 /// Leaked tasks from one spawn site, folded into the leak they descend from.

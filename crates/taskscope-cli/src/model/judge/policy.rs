@@ -19,15 +19,19 @@ pub(crate) enum FindingKind {
     Panic,
     /// Live tasks from one spawn site kept rising through the watch window.
     Growth,
+    /// Tasks waiting on each other in a cycle (locks, permits, joins) past
+    /// `--deadlock-after`.
+    Deadlock,
 }
 
 impl FindingKind {
-    pub(crate) const ALL: [Self; 5] = [
+    pub(crate) const ALL: [Self; 6] = [
         Self::Stall,
         Self::LostWaker,
         Self::AliveAtShutdown,
         Self::Panic,
         Self::Growth,
+        Self::Deadlock,
     ];
 
     /// The name used on the command line and in every report.
@@ -38,6 +42,7 @@ impl FindingKind {
             Self::AliveAtShutdown => "alive_at_shutdown",
             Self::Panic => "panic",
             Self::Growth => "growth",
+            Self::Deadlock => "deadlock",
         }
     }
 
@@ -45,7 +50,9 @@ impl FindingKind {
     /// it, and growth may be load, so those two only warn unless asked otherwise.
     pub(crate) fn default_severity(self) -> Severity {
         match self {
-            Self::Stall | Self::LostWaker | Self::AliveAtShutdown => Severity::Error,
+            Self::Stall | Self::LostWaker | Self::AliveAtShutdown | Self::Deadlock => {
+                Severity::Error
+            }
             Self::Panic | Self::Growth => Severity::Warning,
         }
     }
@@ -76,7 +83,7 @@ impl Severity {
 /// Everything the judge needs besides the model.
 #[derive(Clone, Debug)]
 pub(crate) struct Policy {
-    severities: [Severity; 5],
+    severities: [Severity; 6],
     allowances: Vec<Allowance>,
     /// Whether an allowance that accepted nothing fails the check (otherwise a note).
     pub(crate) fail_on_unused_allowance: bool,
@@ -85,6 +92,8 @@ pub(crate) struct Policy {
     /// Whether to look for growth: only meaningful over a watch window of a running
     /// service, not over a program that ran to its end.
     pub(crate) growth: bool,
+    /// A cycle of waits standing at least this long is a deadlock.
+    pub(crate) deadlock_after_ns: u64,
 }
 
 impl Default for Policy {
@@ -95,6 +104,7 @@ impl Default for Policy {
             fail_on_unused_allowance: false,
             stall_threshold_ns: 100_000_000,
             growth: false,
+            deadlock_after_ns: 1_000_000_000,
         }
     }
 }

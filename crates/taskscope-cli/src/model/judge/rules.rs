@@ -51,6 +51,7 @@ pub(crate) fn occurrences(model: &Model, policy: &Policy) -> Vec<Occurrence> {
     if policy.growth {
         growth(model, &mut found);
     }
+    super::deadlocks::find(model, policy, &mut found);
     // Leaks were given their test (or found to have none) on the way.
     for occurrence in found
         .iter_mut()
@@ -329,7 +330,7 @@ fn growth(model: &Model, found: &mut Vec<Occurrence>) {
 }
 
 /// `task 12 "name"` or `task 12`.
-fn describe(id: u64, task: Option<&Task>) -> String {
+pub(crate) fn describe(id: u64, task: Option<&Task>) -> String {
     match task.and_then(|t| t.name.as_deref()) {
         Some(name) => format!("task {id} \"{name}\""),
         None => format!("task {id}"),

@@ -55,6 +55,7 @@ fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
     out.push(state_line(app, task, app.now_ns()));
     activity_lines(app, task, &mut out);
     out.push(Line::raw(""));
+    holder_lines(app, task, &mut out);
     super::awaits::lines(app, task, &mut out);
     histogram_lines(task.stats.poll_histogram.as_deref(), app.theme, &mut out);
     out.push(Line::raw(""));
@@ -109,6 +110,32 @@ fn identity_lines(app: &App, task: &Task, out: &mut Vec<Line<'static>>) {
                 ),
                 theme.bad(),
             ),
+        ]));
+    }
+}
+
+/// What it waits on and who holds that, and what it holds (the wait-for graph); on a
+/// route that cannot see holders, why and what would.
+fn holder_lines(app: &App, task: &Task, out: &mut Vec<Line<'static>>) {
+    use crate::tui::viewmodel::holders;
+    let theme = app.theme;
+    let model = app.shown();
+    if !task.is_live() {
+        return;
+    }
+    if let Some(waits) = holders::waits_on(model, task.id) {
+        out.push(Line::from(vec![
+            label("Waits on", theme),
+            Span::styled(waits, theme.title()),
+        ]));
+    }
+    for held in holders::holds(model, task.id) {
+        out.push(Line::from(vec![label("Holds", theme), Span::raw(held)]));
+    }
+    if let Some(why) = model.holders_unavailable() {
+        out.push(Line::from(vec![
+            label("Holders", theme),
+            Span::styled(why.to_owned(), theme.dim()),
         ]));
     }
 }

@@ -18,7 +18,7 @@ const MOUSE: (&str, &str) = (
 );
 
 /// The flags of the task table, in words and in the letters of a narrow terminal.
-const FLAG_LEGEND: [(&str, &str); 6] = [
+const FLAG_LEGEND: [(&str, &str); 7] = [
     (
         "Flags (letter):",
         "in one letter where the terminal is narrow",
@@ -27,6 +27,7 @@ const FLAG_LEGEND: [(&str, &str); 6] = [
         "STALL 1.0s (S s)",
         "stalled its thread this long, now (S) or before (s)",
     ),
+    ("DEADLOCK (D)", "waits in a cycle of waits"),
     ("LOST WAKER (W)", "nothing can ever wake it"),
     ("LEAKED (A)", "alive when its runtime shut down"),
     ("PANIC (P)", "panicked"),

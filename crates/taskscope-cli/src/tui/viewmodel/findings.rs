@@ -30,11 +30,19 @@ impl Flags {
     pub(crate) const PANICKED: Self = Self(1 << 4);
     /// It was cancelled (aborted, dropped by a `JoinSet`): not a finding, worth seeing.
     pub(crate) const CANCELLED: Self = Self(1 << 5);
+    /// It waits in a cycle of waits: a deadlock.
+    pub(crate) const DEADLOCKED: Self = Self(1 << 6);
 
     /// Every flag with its glyph (for narrow terminals), its word and what it means,
     /// worst first: the order the flag column shows them in.
-    pub(crate) const GLYPHS: [(Self, char, &'static str, &'static str); 6] = [
+    pub(crate) const GLYPHS: [(Self, char, &'static str, &'static str); 7] = [
         (Self::STALL_NOW, 'S', "STALL", "stalling its thread now"),
+        (
+            Self::DEADLOCKED,
+            'D',
+            "DEADLOCK",
+            "deadlock: waits in a cycle of waits",
+        ),
         (
             Self::LOST_WAKER,
             'W',
@@ -154,6 +162,13 @@ impl Findings {
                     this.flag(id, Flags::ALIVE_AT_SHUTDOWN);
                 }
                 FindingKind::Panic => this.flag(id, Flags::PANICKED),
+                FindingKind::Deadlock => {
+                    if let Detail::Deadlock { tasks } = &occurrence.detail {
+                        for task in tasks {
+                            this.flag(task.task_id, Flags::DEADLOCKED);
+                        }
+                    }
+                }
                 FindingKind::Growth => {
                     if let Detail::Growth { from, to } = occurrence.detail
                         && let Some(site) = site_id(model, &occurrence.spawn_location)
