@@ -3,3 +3,4 @@
 pub mod hooks;
 pub(crate) mod init_layer;
 pub(crate) mod layer;
+pub(crate) mod reach;

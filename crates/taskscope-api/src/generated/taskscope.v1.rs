@@ -563,6 +563,10 @@ pub enum Instrumentation {
     /// Built without `--cfg tokio_unstable` (or without tokio's `tracing` feature): tokio
     /// emits nothing the probe can see.
     Missing = 3,
+    /// Built with tokio_unstable, but tokio's task spans are filtered away before they reach
+    /// the probe's layer: a filter in the app's subscriber that decides for every layer (an
+    /// `EnvFilter` added with `.with(…)`, not on the log layer with `.with_filter(…)`).
+    Filtered = 4,
 }
 impl Instrumentation {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -575,6 +579,7 @@ impl Instrumentation {
             Self::Seen => "INSTRUMENTATION_SEEN",
             Self::Waiting => "INSTRUMENTATION_WAITING",
             Self::Missing => "INSTRUMENTATION_MISSING",
+            Self::Filtered => "INSTRUMENTATION_FILTERED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -584,6 +589,7 @@ impl Instrumentation {
             "INSTRUMENTATION_SEEN" => Some(Self::Seen),
             "INSTRUMENTATION_WAITING" => Some(Self::Waiting),
             "INSTRUMENTATION_MISSING" => Some(Self::Missing),
+            "INSTRUMENTATION_FILTERED" => Some(Self::Filtered),
             _ => None,
         }
     }

@@ -68,6 +68,8 @@ pub(crate) struct Aggregator {
     published_runtime: Option<v1::RuntimeState>,
     published_drops: Option<v1::Drops>,
     published_instrumentation: v1::Instrumentation,
+    /// Whether tokio's task spans reach the layer at all (`observe/reach.rs`).
+    reach: crate::observe::reach::Reach,
     last_publish_ns: u64,
     /// Someone (a watcher, the recorder) takes deltas. Without, the aggregator only keeps
     /// its state current (spawns, ends, stalls) and builds no messages: a new watcher
@@ -97,6 +99,7 @@ impl Aggregator {
             latest_dump: None,
             published_runtime: None,
             published_drops: None,
+            reach: Default::default(),
             last_publish_ns: 0,
             has_consumers: false,
             metrics: None,
@@ -353,9 +356,20 @@ impl Aggregator {
         }
     }
 
+    /// Checks whether tokio's task spans are filtered away before they reach the layer.
+    fn look_for_spans(&mut self) {
+        let seen = self
+            .shared
+            .instrumentation_seen
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.reach.update(seen);
+    }
+
     fn instrumentation(&self) -> v1::Instrumentation {
         if !cfg!(tokio_unstable) {
             v1::Instrumentation::Missing
+        } else if self.reach.filtered() {
+            v1::Instrumentation::Filtered
         } else if self
             .shared
             .instrumentation_seen
@@ -400,6 +414,7 @@ impl Aggregator {
     /// nothing changed (but for a heartbeat every second, so clients see the probe alive).
     pub(crate) fn delta(&mut self) -> Vec<v1::Update> {
         self.drain();
+        self.look_for_spans();
         let now = clock::now_ns();
         self.scan(now);
         if let Some(metrics) = self.metrics.as_mut() {
@@ -458,6 +473,7 @@ impl Aggregator {
     /// The whole current state, as updates of bounded size marked as a snapshot.
     pub(crate) fn snapshot(&mut self) -> Vec<v1::Update> {
         let now = clock::now_ns();
+        self.look_for_spans();
         let mut process = self.process.clone();
         process.instrumentation = self.instrumentation() as i32;
         process.stack_capture = Some(

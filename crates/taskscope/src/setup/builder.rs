@@ -306,6 +306,7 @@ impl Builder {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let (shared, probe) = self.start_for_layer()?;
+        crate::observe::reach::composed();
         Ok((crate::observe::layer::new(shared, true), probe))
     }
 
@@ -572,6 +573,7 @@ where
             None
         }
     });
+    crate::observe::reach::composed();
     shared
         .as_ref()
         .map(|shared| crate::observe::layer::new(shared.clone(), true))
