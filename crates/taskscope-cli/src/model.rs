@@ -43,7 +43,18 @@ pub(crate) enum Instrumentation {
     Waiting,
     /// Built without `--cfg tokio_unstable`: tokio emits nothing to see.
     Missing,
+    /// Built for it, but the app's subscriber filters tokio's task spans away before they
+    /// reach the probe's layer.
+    Filtered,
 }
+
+/// Why a process whose subscriber filters tokio's task spans away shows no task, and how
+/// to compose the subscriber instead: one text for `check`, its notes and the dashboard.
+pub(crate) const FILTERED_FIX: &str = "the app's tracing subscriber filters tokio's task \
+     spans away before they reach the probe's layer (a filter added with \
+     `.with(EnvFilter::...)` decides for every layer, the probe's too), so no task was seen. \
+     Put the filter on the log layer instead: \
+     `.with(fmt::layer().with_filter(EnvFilter::from_default_env())).with(taskscope::layer())`";
 
 impl Instrumentation {
     fn from_wire(value: i32) -> Option<Self> {
@@ -51,6 +62,7 @@ impl Instrumentation {
             Ok(v1::Instrumentation::Seen) => Some(Self::Seen),
             Ok(v1::Instrumentation::Waiting) => Some(Self::Waiting),
             Ok(v1::Instrumentation::Missing) => Some(Self::Missing),
+            Ok(v1::Instrumentation::Filtered) => Some(Self::Filtered),
             Ok(v1::Instrumentation::Unknown) | Err(_) => None,
         }
     }

@@ -163,6 +163,9 @@ fn visibility_notes(model: &Model, who: &str, notes: &mut Vec<String>) {
              build with RUSTFLAGS=\"--cfg tokio_unstable\""
         ));
     }
+    if model.instrumentation() == Instrumentation::Filtered {
+        notes.push(format!("{who}: {}", super::FILTERED_FIX));
+    }
     if model.is_console_target() {
         notes.push(format!(
             "{who}: read through tokio-console's protocol (console-subscriber): stalls are \
@@ -190,7 +193,7 @@ fn visibility_notes(model: &Model, who: &str, notes: &mut Vec<String>) {
             "the hooks route (#[taskscope::main], #[taskscope::test]) does not see wakers; \
              TASKSCOPE_ROUTE=tracing does, with the probe as the global tracing subscriber"
         } else {
-            "waker tracking was off (TASKSCOPE_WAKERS=on)"
+            "waker tracking was off (TASKSCOPE_WAKERS=on turns it on)"
         };
         notes.push(format!(
             "{who}: {how}, so lost wakers could not be told apart from tasks alive at shutdown"

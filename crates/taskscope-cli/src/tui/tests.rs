@@ -184,6 +184,19 @@ fn uninstrumented_target_shows_the_banner_not_an_empty_table() {
 }
 
 #[test]
+fn a_target_whose_subscriber_hides_tokio_spans_says_so_and_how_to_fix_it() {
+    let mut app = App::live("http://127.0.0.1:6670", Instant::now());
+    app.on_link(LinkEvent::Connected);
+    let mut first = crate::model::fixture::start(78, "/srv/bin/service");
+    if let Some(process) = &mut first.process {
+        process.instrumentation = v1::Instrumentation::Filtered as i32;
+    }
+    app.apply(&first);
+    let mut app = settle(app);
+    assert_snapshot!(draw(&mut app, 100, 24));
+}
+
+#[test]
 fn replay_shows_its_position_and_jumps_to_the_stall() {
     let mut app = settle(App::replay(
         Player::new(fixture::updates()),

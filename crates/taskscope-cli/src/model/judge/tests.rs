@@ -701,6 +701,21 @@ fn an_uninstrumented_process_is_noted() {
 }
 
 #[test]
+fn a_process_whose_subscriber_hides_tokio_spans_is_noted_with_the_fix() {
+    let mut update = start(7, "app");
+    update.process.as_mut().unwrap().instrumentation = v1::Instrumentation::Filtered as i32;
+    let judgement = judge([&one(update)], &Policy::default());
+    assert!(
+        judgement
+            .notes
+            .iter()
+            .any(|n| n.contains(".with_filter(EnvFilter::from_default_env())")),
+        "{:?}",
+        judgement.notes
+    );
+}
+
+#[test]
 fn a_hundred_thousand_leaked_tasks_make_one_finding() {
     // Not a timing test, but one that would not finish if judging were quadratic.
     let mut update = start(7, "server");

@@ -126,6 +126,12 @@ fn second_line(app: &App) -> Line<'static> {
             theme.alarm(),
         ));
     }
+    if model.instrumentation() == Instrumentation::Filtered {
+        return Line::from(Span::styled(
+            " NO TASKS SEEN: a filter hides tokio's task spans; filter the log layer alone ",
+            theme.alarm(),
+        ));
+    }
     let counts = app.derived.counts;
     let findings = &app.derived.findings;
     let mut spans = vec![Span::raw(format!(

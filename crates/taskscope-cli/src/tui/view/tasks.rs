@@ -132,6 +132,11 @@ fn banner(app: &App) -> Option<[&'static str; 3]> {
             "Rebuild it with RUSTFLAGS=\"--cfg tokio_unstable\" (or add `rustflags = [\"--cfg\",",
             "\"tokio_unstable\"]` under [build] in .cargo/config.toml), then restart it.",
         ]),
+        Instrumentation::Filtered => Some([
+            "The app's tracing subscriber filters tokio's task spans away before the probe sees",
+            "them: a filter added with `.with(EnvFilter::…)` decides for every layer. Put it on",
+            "the log layer: `.with(fmt::layer().with_filter(EnvFilter::from_default_env()))`.",
+        ]),
         _ if model.process().is_some() && !model.waker_tracking() => Some([
             "Waker tracking is off, so lost wakers cannot be seen and scheduled time is 0.",
             "Restart the process with TASKSCOPE_WAKERS=on to see them.",
@@ -186,12 +191,16 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
     }
 }
 
-/// The banner above the table: the process is not instrumented, or wakers are not tracked.
+/// The banner above the table: the process is not instrumented, its subscriber hides tokio's
+/// task spans, or wakers are not tracked.
 fn render_banner(app: &App, body: Rect, buf: &mut Buffer) {
     let Some(lines) = banner(app) else {
         return;
     };
-    let style = if app.shown().instrumentation() == Instrumentation::Missing {
+    let style = if matches!(
+        app.shown().instrumentation(),
+        Instrumentation::Missing | Instrumentation::Filtered
+    ) {
         app.theme.alarm()
     } else {
         app.theme.warn()
@@ -271,6 +280,9 @@ fn empty_text(app: &App) -> String {
         }
         _ if app.shown().instrumentation() == Instrumentation::Missing => {
             "no tasks: tokio instrumentation is missing".to_owned()
+        }
+        _ if app.shown().instrumentation() == Instrumentation::Filtered => {
+            "no tasks: tokio's task spans are filtered away".to_owned()
         }
         _ => "no tasks yet".to_owned(),
     }
