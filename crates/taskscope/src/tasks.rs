@@ -13,3 +13,4 @@ pub(crate) mod shared;
 pub(crate) mod task_index;
 pub(crate) mod task_table;
 pub(crate) mod threads;
+pub(crate) mod worker_park;

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::base::schedstat;
 use crate::base::{clock, quiet};
-use crate::detect::{body_watch, stall_stack};
+use crate::detect::{body_watch, stall_stack, worker_watch};
 use crate::tasks::shared::{ProbeEvent, Shared};
 use crate::tasks::threads;
 use crate::tasks::threads::{Polling, ThreadSlot};
@@ -37,6 +37,8 @@ pub(crate) struct Watchdog {
     capture: Option<stall_stack::Capture>,
     /// `block_on` bodies no poll marks, watched from outside (`body_watch.rs`).
     bodies: body_watch::Bodies,
+    /// Runtime workers on stable tokio, where no poll is marked (`worker_watch.rs`).
+    workers: worker_watch::Workers,
     sampler: schedstat::Sampler,
 }
 
@@ -53,6 +55,7 @@ pub(crate) fn start(
         followed: HashMap::new(),
         capture,
         bodies: body_watch::Bodies::default(),
+        workers: worker_watch::Workers::default(),
         sampler: schedstat::Sampler::default(),
     };
     std::thread::Builder::new()
@@ -121,6 +124,7 @@ impl Watchdog {
         self.sampler
             .forget(|number| exited_threads.contains(&number));
         self.bodies.scan(&self.shared, self.capture.as_ref());
+        self.workers.scan(&self.shared, self.capture.as_ref());
     }
 }
 

@@ -64,6 +64,14 @@ pub fn install(builder: &mut tokio::runtime::Builder) -> &mut tokio::runtime::Bu
             .on_after_task_poll(|meta| poll_ended(meta.id()))
             .on_task_terminate(|meta| terminated(meta.id()));
     }
+    // Without the cfg, tokio has no task hooks: the thread hooks say when each worker
+    // parks, and the watchdog watches the unparked ones from outside (`worker_watch.rs`).
+    #[cfg(not(tokio_unstable))]
+    if ROUTE.get().is_some() {
+        return builder
+            .on_thread_park(crate::tasks::worker_park::parking)
+            .on_thread_unpark(crate::tasks::worker_park::unparked);
+    }
     if !crate::setup::builder::installed() {
         static WARNED: AtomicBool = AtomicBool::new(false);
         diag::warn_once(
