@@ -20,6 +20,8 @@ use crate::tasks::threads;
 const MAX_UPDATE_BYTES: usize = 1024 * 1024;
 /// Ended stalls kept for new watchers.
 const RETAINED_STALLS: usize = 1_000;
+/// Counts of tasks alive at a runtime's shutdown kept for new watchers.
+const RETAINED_ALIVE_COUNTS: usize = 1_000;
 
 /// A stall whose poll is still running.
 struct ActiveStall {
@@ -37,6 +39,7 @@ struct Pending {
     ended: Vec<v1::TaskEnded>,
     stalls: BTreeMap<u64, v1::Stall>,
     dumps: Vec<v1::Dump>,
+    alive_at_shutdown: Vec<v1::AliveAtShutdown>,
 }
 
 impl Pending {
@@ -46,6 +49,7 @@ impl Pending {
             && self.ended.is_empty()
             && self.stalls.is_empty()
             && self.dumps.is_empty()
+            && self.alive_at_shutdown.is_empty()
     }
 }
 
@@ -61,6 +65,8 @@ pub(crate) struct Aggregator {
     /// Stalls still running, by (thread, poll start).
     active_stalls: HashMap<(u32, u64), ActiveStall>,
     recent_stalls: VecDeque<v1::Stall>,
+    /// Runtimes that shut down with tasks alive, where tasks are not seen one by one.
+    recent_alive_at_shutdown: VecDeque<v1::AliveAtShutdown>,
     next_stall_id: u64,
     pending: Pending,
     /// The latest await-chain dump, for new watchers' snapshots.
@@ -94,6 +100,7 @@ impl Aggregator {
             ended: VecDeque::new(),
             active_stalls: HashMap::new(),
             recent_stalls: VecDeque::new(),
+            recent_alive_at_shutdown: VecDeque::new(),
             next_stall_id: 1,
             pending: Pending::default(),
             latest_dump: None,
@@ -152,6 +159,7 @@ impl Aggregator {
                     own_ns,
                     sched,
                 } => self.stall_ended(thread, task, started_ns, duration_ns, own_ns, sched),
+                ProbeEvent::AliveAtShutdown(alive) => self.alive_at_shutdown(alive),
             }
         }
     }
@@ -511,6 +519,9 @@ impl Aggregator {
         if let Some(dump) = &self.latest_dump {
             packer.push(dump.clone(), |u| &mut u.dumps);
         }
+        for alive in &self.recent_alive_at_shutdown {
+            packer.push(alive.clone(), |u| &mut u.alive_at_shutdown);
+        }
         let mut updates = packer.finish();
         mark_snapshot(&mut updates);
         updates
@@ -529,6 +540,14 @@ impl Aggregator {
                 && ended_ns > covered_after_ns
                 && now_ns.saturating_sub(ended_ns) >= idle_ns
         })
+    }
+
+    fn alive_at_shutdown(&mut self, alive: v1::AliveAtShutdown) {
+        if self.recent_alive_at_shutdown.len() >= RETAINED_ALIVE_COUNTS {
+            self.recent_alive_at_shutdown.pop_front();
+        }
+        self.recent_alive_at_shutdown.push_back(alive.clone());
+        self.pending.alive_at_shutdown.push(alive);
     }
 
     /// A dump to publish (and to give new watchers until the next one).
@@ -611,6 +630,9 @@ fn pack(head: v1::Update, pending: Pending) -> Vec<v1::Update> {
     for dump in pending.dumps {
         packer.push(dump, |u| &mut u.dumps);
     }
+    for alive in pending.alive_at_shutdown {
+        packer.push(alive, |u| &mut u.alive_at_shutdown);
+    }
     packer.finish()
 }
 
@@ -656,6 +678,17 @@ impl Packer {
     }
 }
 
+/// What this build, on this route, lets the probe see.
+fn capability(route: crate::base::config::Route) -> v1::Capability {
+    use crate::base::config::Route;
+    match (cfg!(tokio_unstable), route) {
+        (false, Route::Hooks) => v1::Capability::Workers,
+        (false, Route::Tracing) => v1::Capability::None,
+        (true, Route::Hooks) => v1::Capability::Tasks,
+        (true, Route::Tracing) => v1::Capability::TasksAndWakers,
+    }
+}
+
 fn process_info(shared: &Shared) -> v1::ProcessInfo {
     let mut args = std::env::args();
     let argv0 = args.next().unwrap_or_default();
@@ -691,6 +724,7 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
             crate::base::config::Route::Tracing => v1::Route::Tracing,
         } as i32,
         unobserved_body: config.unobserved_body.clone().unwrap_or_default(),
+        capability: capability(config.route) as i32,
         dumps_unavailable: crate::detect::dump::unavailable_reason()
             .unwrap_or_default()
             .to_owned(),

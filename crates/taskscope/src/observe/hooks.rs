@@ -36,6 +36,11 @@ pub(crate) fn activate(shared: Arc<Shared>) {
     let _ = ROUTE.set(shared);
 }
 
+/// The probe on the hooks route, for what the macros' generated code reports.
+pub(crate) fn probe() -> Option<&'static Arc<Shared>> {
+    ROUTE.get()
+}
+
 /// Whether the probe runs on the hooks route.
 pub(crate) fn is_active() -> bool {
     ROUTE.get().is_some()
