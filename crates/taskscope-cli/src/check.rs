@@ -176,9 +176,10 @@ fn usable(
             blind.pid()
         );
     }
+    // A process built without the cfg under the macros is judged on its workers.
     if seen
         .iter()
-        .all(|m| m.instrumentation() == Instrumentation::Missing)
+        .all(|m| m.instrumentation() == Instrumentation::Missing && !m.sees_workers_only())
     {
         bail!(
             "{before}no tokio instrumentation was seen: the program was built without \

@@ -98,6 +98,9 @@ pub(crate) struct Model {
     growth: Growth,
     waiting: Waiting,
     ending: Ending,
+    /// Runtimes that shut down with tasks alive, counted where tasks are not seen one by
+    /// one (built without `--cfg tokio_unstable`).
+    alive_at_shutdown: Vec<v1::AliveAtShutdown>,
 }
 
 impl Default for Model {
@@ -122,6 +125,7 @@ impl Model {
             growth: Growth::default(),
             waiting: Waiting::default(),
             ending: Ending::Open,
+            alive_at_shutdown: Vec::new(),
         }
     }
 
@@ -176,6 +180,12 @@ impl Model {
         }
         for dump in &update.dumps {
             self.waiting.apply(dump);
+        }
+        for alive in &update.alive_at_shutdown {
+            // A snapshot repeats the counts a stream already had.
+            if !self.alive_at_shutdown.contains(alive) {
+                self.alive_at_shutdown.push(alive.clone());
+            }
         }
         if update.process_exited {
             self.ending = Ending::Exited;
@@ -259,6 +269,25 @@ impl Model {
 
     pub(crate) fn program(&self) -> &str {
         self.process.as_ref().map_or("", |p| p.program.as_str())
+    }
+
+    /// What the probe could see in this process (its build and route).
+    pub(crate) fn capability(&self) -> v1::Capability {
+        self.process
+            .as_ref()
+            .and_then(|p| v1::Capability::try_from(p.capability).ok())
+            .unwrap_or(v1::Capability::Unknown)
+    }
+
+    /// Whether the probe saw runtime workers but not tasks: built without
+    /// `--cfg tokio_unstable`, under the macros.
+    pub(crate) fn sees_workers_only(&self) -> bool {
+        self.capability() == v1::Capability::Workers
+    }
+
+    /// Runtimes that shut down with tasks alive, as counted where tasks are not seen.
+    pub(crate) fn alive_at_shutdown(&self) -> &[v1::AliveAtShutdown] {
+        &self.alive_at_shutdown
     }
 
     pub(crate) fn instrumentation(&self) -> Instrumentation {
