@@ -135,10 +135,7 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
             message.push_str(", and was still running when observation stopped");
         }
         if model.sees_workers_only()
-            // Innermost first: past the blocking library call, the app's line that made it.
-            && let Some(at) = (backtrace.iter())
-                .skip(usize::from(backtrace.len() > 1))
-                .find_map(|f| f.location.as_deref())
+            && let Some(at) = crate::model::stall::blocking_line(&backtrace)
         {
             message.push_str(&format!(" at {at}"));
         }

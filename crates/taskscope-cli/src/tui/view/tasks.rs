@@ -127,6 +127,11 @@ pub(super) fn table_area(app: &App, body: Rect) -> Rect {
 fn banner(app: &App) -> Option<[&'static str; 3]> {
     let model = app.shown();
     match model.instrumentation() {
+        _ if model.sees_workers_only() => Some([
+            "Built without `--cfg tokio_unstable`: the probe sees the runtime's workers, not",
+            "tasks. 2 Stalls shows each blocked worker with its stack, 4 Runtime each worker.",
+            "Build with RUSTFLAGS=\"--cfg tokio_unstable\" to see every task in this table.",
+        ]),
         Instrumentation::Missing => Some([
             "This process was built without `--cfg tokio_unstable`: tokio reports no tasks.",
             "Rebuild it with RUSTFLAGS=\"--cfg tokio_unstable\" (or add `rustflags = [\"--cfg\",",
@@ -277,6 +282,9 @@ fn empty_text(app: &App) -> String {
     match &app.source {
         Source::Live(Link::Waiting { .. }) if app.shown().pid() == 0 => {
             format!("waiting for {} …", app.target)
+        }
+        _ if app.shown().sees_workers_only() => {
+            "no tasks without --cfg tokio_unstable: see 2 Stalls and 4 Runtime".to_owned()
         }
         _ if app.shown().instrumentation() == Instrumentation::Missing => {
             "no tasks: tokio instrumentation is missing".to_owned()
