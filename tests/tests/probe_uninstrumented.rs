@@ -25,7 +25,8 @@ fn uninstrumented_package() -> PathBuf {
         "[package]\nname = \"taskscope-uninstrumented-example\"\nversion = \"0.0.0\"\n\
          edition = \"2024\"\npublish = false\n\n[workspace]\n\n[dependencies]\n\
          taskscope = {{ path = {probe:?} }}\n\
-         tokio = {{ version = \"1\", features = [\"rt-multi-thread\", \"macros\", \"time\"] }}\n"
+         tokio = {{ version = \"1\", features = [\"rt-multi-thread\", \"macros\", \"time\", \
+         \"net\", \"io-util\"] }}\n"
     );
     std::fs::write(package.join("Cargo.toml"), manifest).unwrap();
     package
@@ -34,7 +35,12 @@ fn uninstrumented_package() -> PathBuf {
 #[test]
 fn an_app_built_without_tokio_unstable_is_told_so_not_shown_an_empty_screen() {
     let package = uninstrumented_package();
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uninstrumented-target");
+    // Shared with the `stable_tokio` suite (same dependencies, same features, same
+    // `RUSTFLAGS`): one build of the probe without the cfg for both.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is target/tmp")
+        .join("stable-tokio");
     let build = Command::new(env!("CARGO"))
         .args(["build", "--quiet", "--manifest-path"])
         .arg(package.join("Cargo.toml"))

@@ -30,4 +30,5 @@ enum_names! {
     activity => Activity,
     source_kind => SourceKind,
     route => Route,
+    capability => Capability,
 }

@@ -22,6 +22,7 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     ("taskscope.v1.Stall.activity", "activity"),
     ("taskscope.v1.ProcessInfo.source", "source_kind"),
     ("taskscope.v1.ProcessInfo.route", "route"),
+    ("taskscope.v1.ProcessInfo.capability", "capability"),
 ];
 
 fn crate_dir() -> PathBuf {

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use self::config::{Config, Mode};
 use crate::cli::CheckArgs;
 use crate::model::judge::judge;
-use crate::model::{Instrumentation, Model};
+use crate::model::{FILTERED_FIX, Instrumentation, Model};
 use crate::report::text::Style;
 use crate::report::{ChildExit, Format, Report, Verdict, github, json, junit, text};
 use crate::source::recording;
@@ -187,15 +187,27 @@ fn usable(
             Mode::Recording(path) => bail!("the recordings in {} hold no updates", path.display()),
         }
     }
+    let before = if ran.is_empty() {
+        String::new()
+    } else {
+        format!("{ran}, but ")
+    };
+    // One blind process is enough to withhold a verdict: its tasks were there, unseen.
+    if let Some(blind) = seen
+        .iter()
+        .find(|m| m.instrumentation() == Instrumentation::Filtered)
+    {
+        bail!(
+            "{before}nothing can be judged in {} (pid {}): {FILTERED_FIX}",
+            blind.program(),
+            blind.pid()
+        );
+    }
+    // A process built without the cfg under the macros is judged on its workers.
     if seen
         .iter()
-        .all(|m| m.instrumentation() == Instrumentation::Missing)
+        .all(|m| m.instrumentation() == Instrumentation::Missing && !m.sees_workers_only())
     {
-        let before = if ran.is_empty() {
-            String::new()
-        } else {
-            format!("{ran}, but ")
-        };
         bail!(
             "{before}no tokio instrumentation was seen: the program was built without \
              `--cfg tokio_unstable`, so tokio reports no tasks. Build it with \

@@ -46,7 +46,18 @@ pub(crate) enum Instrumentation {
     Waiting,
     /// Built without `--cfg tokio_unstable`: tokio emits nothing to see.
     Missing,
+    /// Built for it, but the app's subscriber filters tokio's task spans away before they
+    /// reach the probe's layer.
+    Filtered,
 }
+
+/// Why a process whose subscriber filters tokio's task spans away shows no task, and how
+/// to compose the subscriber instead: one text for `check`, its notes and the dashboard.
+pub(crate) const FILTERED_FIX: &str = "the app's tracing subscriber filters tokio's task \
+     spans away before they reach the probe's layer (a filter added with \
+     `.with(EnvFilter::...)` decides for every layer, the probe's too), so no task was seen. \
+     Put the filter on the log layer instead: \
+     `.with(fmt::layer().with_filter(EnvFilter::from_default_env())).with(taskscope::layer())`";
 
 impl Instrumentation {
     fn from_wire(value: i32) -> Option<Self> {
@@ -54,6 +65,7 @@ impl Instrumentation {
             Ok(v1::Instrumentation::Seen) => Some(Self::Seen),
             Ok(v1::Instrumentation::Waiting) => Some(Self::Waiting),
             Ok(v1::Instrumentation::Missing) => Some(Self::Missing),
+            Ok(v1::Instrumentation::Filtered) => Some(Self::Filtered),
             Ok(v1::Instrumentation::Unknown) | Err(_) => None,
         }
     }
@@ -90,6 +102,9 @@ pub(crate) struct Model {
     waiting: Waiting,
     wait_graph: WaitGraph,
     ending: Ending,
+    /// Runtimes that shut down with tasks alive, counted where tasks are not seen one by
+    /// one (built without `--cfg tokio_unstable`).
+    alive_at_shutdown: Vec<v1::AliveAtShutdown>,
 }
 
 impl Default for Model {
@@ -115,6 +130,7 @@ impl Model {
             waiting: Waiting::default(),
             wait_graph: WaitGraph::default(),
             ending: Ending::Open,
+            alive_at_shutdown: Vec::new(),
         }
     }
 
@@ -174,6 +190,12 @@ impl Model {
             self.wait_graph.replace(graph);
         }
         self.wait_graph.settle(self.now_ns, &self.tasks);
+        for alive in &update.alive_at_shutdown {
+            // A snapshot repeats the counts a stream already had.
+            if !self.alive_at_shutdown.contains(alive) {
+                self.alive_at_shutdown.push(alive.clone());
+            }
+        }
         if update.process_exited {
             self.ending = Ending::Exited;
         }
@@ -256,6 +278,25 @@ impl Model {
 
     pub(crate) fn program(&self) -> &str {
         self.process.as_ref().map_or("", |p| p.program.as_str())
+    }
+
+    /// What the probe could see in this process (its build and route).
+    pub(crate) fn capability(&self) -> v1::Capability {
+        self.process
+            .as_ref()
+            .and_then(|p| v1::Capability::try_from(p.capability).ok())
+            .unwrap_or(v1::Capability::Unknown)
+    }
+
+    /// Whether the probe saw runtime workers but not tasks: built without
+    /// `--cfg tokio_unstable`, under the macros.
+    pub(crate) fn sees_workers_only(&self) -> bool {
+        self.capability() == v1::Capability::Workers
+    }
+
+    /// Runtimes that shut down with tasks alive, as counted where tasks are not seen.
+    pub(crate) fn alive_at_shutdown(&self) -> &[v1::AliveAtShutdown] {
+        &self.alive_at_shutdown
     }
 
     pub(crate) fn instrumentation(&self) -> Instrumentation {

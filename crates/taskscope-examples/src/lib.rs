@@ -31,6 +31,7 @@
 //! | `custom_panic_hook` | replaces the process's panic hook with a slow one of its own, then a task panics (a panic, not a stall) |
 //! | `fan_out`, `fan_out_current_thread` | none: parents driving children through `FuturesUnordered` and `join_all` on 1–2 ms sleeps, with a channel hand-off ([`fan_out`]); dumps must leave every child running |
 //! | `churn_at_exit` | 200 ticking tasks and a storm of short ones still alive when `main` returns (a leak, dumped at shutdown on deep run queues) |
+//! | `service_global_filter` | the `service` with its `EnvFilter` in front of every layer, the probe's included (tokio's task spans filtered away: `check` cannot judge); `SERVICE_FILTER=per-layer` puts it on the log layer instead |
 //! | `service`, `service_layer`, `service_plain` | none: a key-value service with its own logging, `Result` from `main` and a graceful shutdown ([`service`]), under `#[taskscope::main]`, the probe's layer, and no probe |
 
 pub mod fan_out;

@@ -100,6 +100,7 @@ pub mod __private {
     /// where: a suite's tests run side by side, and each would fight for the same port
     /// (and print about it) for a server nobody attaches to; `taskscope check` records.
     pub fn init_for_runtime(is_test: bool) {
+        crate::setup::shutdown::IS_TEST.with(|t| t.set(is_test));
         let mut builder = crate::Builder::from_env();
         if is_test && std::env::var_os(crate::base::config::env::BIND).is_none() {
             builder = builder.bind("off");

@@ -4,4 +4,5 @@ pub(crate) mod hooks;
 pub(crate) mod init_layer;
 pub(crate) mod join;
 pub(crate) mod layer;
+pub(crate) mod reach;
 pub(crate) mod resources;

@@ -19,3 +19,4 @@ pub(crate) mod task_index;
 pub(crate) mod task_table;
 pub(crate) mod threads;
 pub(crate) mod waits;
+pub(crate) mod worker_park;

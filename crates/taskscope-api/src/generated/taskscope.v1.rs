@@ -70,6 +70,31 @@ pub struct Update {
     /// every snapshot; absent when unchanged. Replaces the previous one.
     #[prost(message, optional, tag = "30")]
     pub wait_graph: ::core::option::Option<WaitGraph>,
+    /// Runtimes that shut down with tasks alive, counted where the probe sees no task
+    /// (built without `--cfg tokio_unstable`); a snapshot carries the last 1,000.
+    #[prost(message, repeated, tag = "20")]
+    pub alive_at_shutdown: ::prost::alloc::vec::Vec<AliveAtShutdown>,
+}
+/// A runtime of `#\[taskscope::main\]`/`#\[taskscope::test\]` that still had tasks alive
+/// when it shut down (after the tasks already woken were let run), in a build where the
+/// probe sees workers, not tasks (`CAPABILITY_WORKERS`): the count, with no task's spawn
+/// location.
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AliveAtShutdown {
+    /// Probe time of the count.
+    #[prost(uint64, tag = "1")]
+    pub at_ns: u64,
+    /// `Handle::metrics().num_alive_tasks()` just before the runtime was dropped.
+    #[prost(uint64, tag = "2")]
+    pub alive_tasks: u64,
+    /// The thread that ran the runtime's body: the test's name under libtest, `main` for a
+    /// program.
+    #[prost(string, tag = "3")]
+    pub thread_name: ::prost::alloc::string::String,
+    /// Whether the runtime was a `#\[taskscope::test\]`'s.
+    #[prost(bool, tag = "4")]
+    pub is_test: bool,
 }
 /// Where the live tasks of one runtime were waiting at one instant: tokio's task dump
 /// (`Handle::dump`), symbolized by the probe. Frames and backtraces are stored once and
@@ -186,6 +211,10 @@ pub struct ProcessInfo {
     /// (the hooks route has no resource spans); empty when they are tracked.
     #[prost(string, tag = "30")]
     pub holders_unavailable: ::prost::alloc::string::String,
+    /// What this build of the app lets the probe see (docs/guide.md, "What each build sees").
+    #[prost(enumeration = "Capability", tag = "20")]
+    #[serde(serialize_with = "crate::serde_enum::capability")]
+    pub capability: i32,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -617,6 +646,54 @@ impl SnapshotMark {
         }
     }
 }
+/// What the probe can see, from the build and the route: each level sees what the ones
+/// before it see.
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum Capability {
+    Unknown = 0,
+    /// Nothing: built without `--cfg tokio_unstable` and on the tracing route, where tokio
+    /// emits nothing.
+    None = 1,
+    /// Built without `--cfg tokio_unstable`, on the hooks route (`#\[taskscope::main\]`,
+    /// `#\[taskscope::test\]`): runtime workers (parked or busy), a worker blocked past the
+    /// threshold (a stall with its stack, no task or spawn location), tasks alive when a
+    /// runtime shuts down (a count), and the body of the macro as a task.
+    Workers = 2,
+    /// With `--cfg tokio_unstable`, the hooks route: every task, its spawn location, polls,
+    /// stalls by task, outcomes, leaks by spawn location.
+    Tasks = 3,
+    /// With `--cfg tokio_unstable`, the tracing route: also task names, blocking-pool and
+    /// `LocalSet` tasks, aborts, and wakers when tracked.
+    TasksAndWakers = 4,
+}
+impl Capability {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unknown => "CAPABILITY_UNKNOWN",
+            Self::None => "CAPABILITY_NONE",
+            Self::Workers => "CAPABILITY_WORKERS",
+            Self::Tasks => "CAPABILITY_TASKS",
+            Self::TasksAndWakers => "CAPABILITY_TASKS_AND_WAKERS",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "CAPABILITY_UNKNOWN" => Some(Self::Unknown),
+            "CAPABILITY_NONE" => Some(Self::None),
+            "CAPABILITY_WORKERS" => Some(Self::Workers),
+            "CAPABILITY_TASKS" => Some(Self::Tasks),
+            "CAPABILITY_TASKS_AND_WAKERS" => Some(Self::TasksAndWakers),
+            _ => None,
+        }
+    }
+}
 #[derive(serde::Serialize)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -691,6 +768,10 @@ pub enum Instrumentation {
     /// Built without `--cfg tokio_unstable` (or without tokio's `tracing` feature): tokio
     /// emits nothing the probe can see.
     Missing = 3,
+    /// Built with tokio_unstable, but tokio's task spans are filtered away before they reach
+    /// the probe's layer: a filter in the app's subscriber that decides for every layer (an
+    /// `EnvFilter` added with `.with(…)`, not on the log layer with `.with_filter(…)`).
+    Filtered = 4,
 }
 impl Instrumentation {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -703,6 +784,7 @@ impl Instrumentation {
             Self::Seen => "INSTRUMENTATION_SEEN",
             Self::Waiting => "INSTRUMENTATION_WAITING",
             Self::Missing => "INSTRUMENTATION_MISSING",
+            Self::Filtered => "INSTRUMENTATION_FILTERED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -712,6 +794,7 @@ impl Instrumentation {
             "INSTRUMENTATION_SEEN" => Some(Self::Seen),
             "INSTRUMENTATION_WAITING" => Some(Self::Waiting),
             "INSTRUMENTATION_MISSING" => Some(Self::Missing),
+            "INSTRUMENTATION_FILTERED" => Some(Self::Filtered),
             _ => None,
         }
     }

@@ -35,10 +35,18 @@ pub(super) async fn run(tasks: u64, window: Duration) -> anyhow::Result<CpuWindo
     // Let the spawn burst settle so that only the steady state is measured.
     tokio::time::sleep(window.min(Duration::from_secs(1))).await;
     let metrics = tokio::runtime::Handle::current().metrics();
+    // tokio counts polls with `--cfg tokio_unstable` only; 0 in a build without it.
     let polls = || {
-        (0..metrics.num_workers())
+        #[cfg(tokio_unstable)]
+        let polls = (0..metrics.num_workers())
             .map(|w| metrics.worker_poll_count(w))
-            .sum::<u64>()
+            .sum::<u64>();
+        #[cfg(not(tokio_unstable))]
+        let polls = {
+            let _ = &metrics;
+            0u64
+        };
+        polls
     };
     let (cpu0, instrument0, polls0, start) = (
         measure::process_cpu(),

@@ -39,6 +39,8 @@ pub(crate) struct Summary {
 pub(crate) struct ProcessRef {
     pub(crate) pid: u32,
     pub(crate) program: String,
+    /// What the probe could see there.
+    pub(crate) capability: taskscope_api::v1::Capability,
 }
 
 /// What the judge concluded.
@@ -100,6 +102,7 @@ pub(crate) fn judge<'a>(models: impl IntoIterator<Item = &'a Model>, policy: &Po
         judgement.processes.push(ProcessRef {
             pid: model.pid(),
             program: model.program().to_owned(),
+            capability: model.capability(),
         });
         add_summary(&mut judgement.summary, model);
         judgement.notes.extend(notes(model, policy));
@@ -142,6 +145,14 @@ fn add_summary(summary: &mut Summary, model: &Model) {
     }
 }
 
+/// What a process built without `--cfg tokio_unstable` was judged on, and what the cfg
+/// adds (docs/guide.md, "What each build sees").
+pub(crate) const WORKERS_ONLY: &str = "built without `--cfg tokio_unstable`: judged on its \
+     runtime workers (a worker blocked past the threshold is a stall, with its stack) and on \
+     tokio's count of the tasks alive at shutdown; no task is seen, so no spawn location, \
+     no poll computing past the threshold on a CPU, no panic or lost waker by task. Build \
+     with RUSTFLAGS=\"--cfg tokio_unstable\" to see every task";
+
 /// What the reader of the findings must know about how far they go, in the order printed.
 fn notes(model: &Model, policy: &Policy) -> Vec<String> {
     let who = format!("{} (pid {})", display_program(model.program()), model.pid());
@@ -161,11 +172,16 @@ fn visibility_notes(model: &Model, who: &str, notes: &mut Vec<String>) {
              judged on what it holds"
         ));
     }
-    if model.instrumentation() == Instrumentation::Missing {
+    if model.sees_workers_only() {
+        notes.push(format!("{who}: {WORKERS_ONLY}"));
+    } else if model.instrumentation() == Instrumentation::Missing {
         notes.push(format!(
             "{who}: built without `--cfg tokio_unstable`, so tokio reported no tasks; \
              build with RUSTFLAGS=\"--cfg tokio_unstable\""
         ));
+    }
+    if model.instrumentation() == Instrumentation::Filtered {
+        notes.push(format!("{who}: {}", super::FILTERED_FIX));
     }
     if model.is_console_target() {
         notes.push(format!(
@@ -189,12 +205,13 @@ fn visibility_notes(model: &Model, who: &str, notes: &mut Vec<String>) {
     }
     if let Some(process) = model.process()
         && !model.waker_tracking()
+        && !model.sees_workers_only()
     {
         let how = if process.route == taskscope_api::v1::Route::Hooks as i32 {
             "the hooks route (#[taskscope::main], #[taskscope::test]) does not see wakers; \
              TASKSCOPE_ROUTE=tracing does, with the probe as the global tracing subscriber"
         } else {
-            "waker tracking was off (TASKSCOPE_WAKERS=on)"
+            "waker tracking was off (TASKSCOPE_WAKERS=on turns it on)"
         };
         notes.push(format!(
             "{who}: {how}, so lost wakers could not be told apart from tasks alive at shutdown"
@@ -394,6 +411,9 @@ impl Group {
 /// future it waits on, a spawned `sleep`, has a chain with nothing of the user's in it:
 /// its spawn line is where it waits).
 fn without_await_chains(model: &Model, found: &[rules::Occurrence]) -> Option<String> {
+    if model.sees_workers_only() {
+        return None; // no task, no chain: said once by the capability's note
+    }
     let unreached = found
         .iter()
         .filter(|o| {

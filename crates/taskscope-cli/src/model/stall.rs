@@ -182,6 +182,15 @@ impl Stall {
 /// stack without marks (an older probe) is shown from its innermost frame in the user's
 /// code. The frames left out are the runtime's machinery and the standard library's
 /// insides: `check`'s reports and the dashboard fold them the same way.
+/// Where the app made the call a stalled thread is blocked in: past the innermost shown
+/// frame (the blocking library call itself), the first one with a location.
+pub(crate) fn blocking_line(shown: &[Frame]) -> Option<&str> {
+    shown
+        .iter()
+        .skip(usize::from(shown.len() > 1))
+        .find_map(|f| f.location.as_deref())
+}
+
 pub(crate) fn shown_frames(stack: &[Frame]) -> Vec<Frame> {
     if stack.iter().any(|frame| frame.user) {
         stack

@@ -35,6 +35,9 @@ struct UnusedAllowance<'a> {
 struct Process<'a> {
     pid: u32,
     program: &'a str,
+    /// What the probe could see: `workers` (built without `--cfg tokio_unstable`),
+    /// `tasks`, `tasks_and_wakers`, `none`, or `unknown` (docs/ci.md).
+    capability: &'static str,
 }
 
 #[derive(Serialize)]
@@ -116,6 +119,18 @@ struct Frame<'a> {
     location: Option<&'a str>,
 }
 
+/// The JSON word for what a probe could see.
+fn capability_name(capability: taskscope_api::v1::Capability) -> &'static str {
+    use taskscope_api::v1::Capability;
+    match capability {
+        Capability::Unknown => "unknown",
+        Capability::None => "none",
+        Capability::Workers => "workers",
+        Capability::Tasks => "tasks",
+        Capability::TasksAndWakers => "tasks_and_wakers",
+    }
+}
+
 /// The document, pretty-printed, with a final newline.
 pub(crate) fn render(report: &Report<'_>) -> String {
     let judgement = report.judgement;
@@ -134,6 +149,7 @@ pub(crate) fn render(report: &Report<'_>) -> String {
             .map(|p| Process {
                 pid: p.pid,
                 program: &p.program,
+                capability: capability_name(p.capability),
             })
             .collect(),
         summary: Summary {

@@ -107,6 +107,7 @@ fn fixture() -> Judgement {
         processes: vec![ProcessRef {
             pid: 4242,
             program: "/target/debug/app".into(),
+            capability: taskscope_api::v1::Capability::Tasks,
         }],
         summary: Summary {
             tasks: 40,
@@ -185,6 +186,7 @@ fn text_summary_of_a_clean_run() {
         processes: vec![ProcessRef {
             pid: 1,
             program: "healthy".into(),
+            capability: taskscope_api::v1::Capability::Tasks,
         }],
         ..Judgement::default()
     };

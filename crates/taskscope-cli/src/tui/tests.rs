@@ -186,6 +186,78 @@ fn uninstrumented_target_shows_the_banner_not_an_empty_table() {
 }
 
 #[test]
+fn a_target_whose_subscriber_hides_tokio_spans_says_so_and_how_to_fix_it() {
+    let mut app = App::live("http://127.0.0.1:6670", Instant::now());
+    app.on_link(LinkEvent::Connected);
+    let mut first = crate::model::fixture::start(78, "/srv/bin/service");
+    if let Some(process) = &mut first.process {
+        process.instrumentation = v1::Instrumentation::Filtered as i32;
+    }
+    app.apply(&first);
+    let mut app = settle(app);
+    assert_snapshot!(draw(&mut app, 100, 24));
+}
+
+/// A process built without `--cfg tokio_unstable`, under the macros: two workers, one
+/// blocked in `std::thread::sleep` for 300 ms so far.
+fn workers_only_app() -> App {
+    let mut app = App::live("http://127.0.0.1:6670", Instant::now());
+    app.on_link(LinkEvent::Connected);
+    let mut first = crate::model::fixture::start(79, "/srv/bin/plain");
+    if let Some(process) = &mut first.process {
+        process.instrumentation = v1::Instrumentation::Missing as i32;
+        process.capability = v1::Capability::Workers as i32;
+        process.route = v1::Route::Hooks as i32;
+    }
+    first.runtime = Some(crate::model::fixture::threads(&[
+        (1, "main"),
+        (2, "tokio-runtime-worker"),
+        (3, "tokio-runtime-worker"),
+    ]));
+    first.now_ns = 400_000_000;
+    let mut stall = crate::model::fixture::stall(1, 99, v1::StallPhase::Ongoing, 300_000_000);
+    stall.poll_started_ns = 100_000_000;
+    stall.samples.push(v1::StackSample {
+        at_ns: 100_000_000,
+        frames: vec![
+            v1::Frame {
+                user: true,
+                ..crate::model::fixture::frame(
+                    "std::thread::sleep",
+                    "/rustc/library/std/src/thread/functions.rs:289:5",
+                )
+            },
+            v1::Frame {
+                user: true,
+                ..crate::model::fixture::frame("app::main::{{closure}}", "src/main.rs:16:9")
+            },
+        ],
+        ..Default::default()
+    });
+    first.stalls.push(stall);
+    app.apply(&first);
+    settle(app)
+}
+
+#[test]
+fn built_without_tokio_unstable_the_tasks_view_says_what_is_seen_and_what_the_cfg_adds() {
+    let mut app = workers_only_app();
+    assert_snapshot!(draw(&mut app, 90, 16));
+}
+
+#[test]
+fn built_without_tokio_unstable_the_runtime_view_shows_the_blocked_worker_and_its_line() {
+    let mut app = workers_only_app();
+    press(&mut app, KeyCode::Char('4'));
+    let screen = draw(&mut app, 90, 12);
+    assert!(
+        screen.contains("blocked") && screen.contains("src/main.rs:16:9"),
+        "{screen}"
+    );
+    assert_snapshot!(screen);
+}
+
+#[test]
 fn replay_shows_its_position_and_jumps_to_the_stall() {
     let mut app = settle(App::replay(
         Player::new(fixture::updates()),

@@ -22,6 +22,8 @@ use crate::tasks::threads;
 const MAX_UPDATE_BYTES: usize = 1024 * 1024;
 /// Ended stalls kept for new watchers.
 const RETAINED_STALLS: usize = 1_000;
+/// Counts of tasks alive at a runtime's shutdown kept for new watchers.
+const RETAINED_ALIVE_COUNTS: usize = 1_000;
 
 /// A stall whose poll is still running.
 struct ActiveStall {
@@ -39,6 +41,7 @@ struct Pending {
     ended: Vec<v1::TaskEnded>,
     stalls: BTreeMap<u64, v1::Stall>,
     dumps: Vec<v1::Dump>,
+    alive_at_shutdown: Vec<v1::AliveAtShutdown>,
 }
 
 impl Pending {
@@ -48,6 +51,7 @@ impl Pending {
             && self.ended.is_empty()
             && self.stalls.is_empty()
             && self.dumps.is_empty()
+            && self.alive_at_shutdown.is_empty()
     }
 }
 
@@ -63,6 +67,8 @@ pub(crate) struct Aggregator {
     /// Stalls still running, by (thread, poll start).
     active_stalls: HashMap<(u32, u64), ActiveStall>,
     recent_stalls: VecDeque<v1::Stall>,
+    /// Runtimes that shut down with tasks alive, where tasks are not seen one by one.
+    recent_alive_at_shutdown: VecDeque<v1::AliveAtShutdown>,
     next_stall_id: u64,
     /// Where the last stall's flight-recorder window ended: the next one starts no
     /// earlier, so that windows never repeat an event.
@@ -73,6 +79,8 @@ pub(crate) struct Aggregator {
     published_runtime: Option<v1::RuntimeState>,
     published_drops: Option<v1::Drops>,
     published_instrumentation: v1::Instrumentation,
+    /// Whether tokio's task spans reach the layer at all (`observe/reach.rs`).
+    reach: crate::observe::reach::Reach,
     last_publish_ns: u64,
     /// Someone (a watcher, the recorder) takes deltas. Without, the aggregator only keeps
     /// its state current (spawns, ends, stalls) and builds no messages: a new watcher
@@ -99,12 +107,14 @@ impl Aggregator {
             ended: VecDeque::new(),
             active_stalls: HashMap::new(),
             recent_stalls: VecDeque::new(),
+            recent_alive_at_shutdown: VecDeque::new(),
             next_stall_id: 1,
             flight_until_ns: 0,
             pending: Pending::default(),
             latest_dump: None,
             published_runtime: None,
             published_drops: None,
+            reach: Default::default(),
             last_publish_ns: 0,
             has_consumers: false,
             exporters: Vec::new(),
@@ -151,6 +161,7 @@ impl Aggregator {
                     own_ns,
                     sched,
                 } => self.stall_ended(thread, task, started_ns, duration_ns, own_ns, sched),
+                ProbeEvent::AliveAtShutdown(alive) => self.alive_at_shutdown(alive),
             }
         }
         self.wait_graph.drain(&self.shared);
@@ -377,9 +388,20 @@ impl Aggregator {
         }
     }
 
+    /// Checks whether tokio's task spans are filtered away before they reach the layer.
+    fn look_for_spans(&mut self) {
+        let seen = self
+            .shared
+            .instrumentation_seen
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.reach.update(seen);
+    }
+
     fn instrumentation(&self) -> v1::Instrumentation {
         if !cfg!(tokio_unstable) {
             v1::Instrumentation::Missing
+        } else if self.reach.filtered() {
+            v1::Instrumentation::Filtered
         } else if self
             .shared
             .instrumentation_seen
@@ -424,6 +446,7 @@ impl Aggregator {
     /// nothing changed (but for a heartbeat every second, so clients see the probe alive).
     pub(crate) fn delta(&mut self) -> Vec<v1::Update> {
         self.drain();
+        self.look_for_spans();
         let now = clock::now_ns();
         self.scan(now);
         if !self.exporters.is_empty() {
@@ -490,6 +513,7 @@ impl Aggregator {
     /// The whole current state, as updates of bounded size marked as a snapshot.
     pub(crate) fn snapshot(&mut self) -> Vec<v1::Update> {
         let now = clock::now_ns();
+        self.look_for_spans();
         let mut process = self.process.clone();
         process.instrumentation = self.instrumentation() as i32;
         process.stack_capture = Some(
@@ -528,6 +552,9 @@ impl Aggregator {
         if let Some(dump) = &self.latest_dump {
             packer.push(dump.clone(), |u| &mut u.dumps);
         }
+        for alive in &self.recent_alive_at_shutdown {
+            packer.push(alive.clone(), |u| &mut u.alive_at_shutdown);
+        }
         let mut updates = packer.finish();
         mark_snapshot(&mut updates);
         updates
@@ -546,6 +573,14 @@ impl Aggregator {
                 && ended_ns > covered_after_ns
                 && now_ns.saturating_sub(ended_ns) >= idle_ns
         })
+    }
+
+    fn alive_at_shutdown(&mut self, alive: v1::AliveAtShutdown) {
+        if self.recent_alive_at_shutdown.len() >= RETAINED_ALIVE_COUNTS {
+            self.recent_alive_at_shutdown.pop_front();
+        }
+        self.recent_alive_at_shutdown.push_back(alive.clone());
+        self.pending.alive_at_shutdown.push(alive);
     }
 
     /// A dump to publish (and to give new watchers until the next one).
@@ -628,6 +663,9 @@ fn pack(head: v1::Update, pending: Pending) -> Vec<v1::Update> {
     for dump in pending.dumps {
         packer.push(dump, |u| &mut u.dumps);
     }
+    for alive in pending.alive_at_shutdown {
+        packer.push(alive, |u| &mut u.alive_at_shutdown);
+    }
     packer.finish()
 }
 
@@ -673,6 +711,17 @@ impl Packer {
     }
 }
 
+/// What this build, on this route, lets the probe see.
+fn capability(route: crate::base::config::Route) -> v1::Capability {
+    use crate::base::config::Route;
+    match (cfg!(tokio_unstable), route) {
+        (false, Route::Hooks) => v1::Capability::Workers,
+        (false, Route::Tracing) => v1::Capability::None,
+        (true, Route::Hooks) => v1::Capability::Tasks,
+        (true, Route::Tracing) => v1::Capability::TasksAndWakers,
+    }
+}
+
 fn process_info(shared: &Shared) -> v1::ProcessInfo {
     let mut args = std::env::args();
     let argv0 = args.next().unwrap_or_default();
@@ -708,6 +757,7 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
             crate::base::config::Route::Tracing => v1::Route::Tracing,
         } as i32,
         unobserved_body: config.unobserved_body.clone().unwrap_or_default(),
+        capability: capability(config.route) as i32,
         dumps_unavailable: crate::detect::dump::unavailable_reason()
             .unwrap_or_default()
             .to_owned(),

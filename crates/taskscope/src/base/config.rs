@@ -226,12 +226,14 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Whether a runtime built through taskscope takes the hooks route: asked for, and
-    /// possible in this build (tokio's hooks need `--cfg tokio_unstable`). Waker tracking
-    /// does not switch routes: the tracing route installs a global tracing subscriber,
-    /// which would break every app that installs its own.
+    /// Whether a runtime built through taskscope takes the hooks route: asked for. Without
+    /// `--cfg tokio_unstable` tokio has no task hooks, but its thread hooks still tell
+    /// when each worker parks, which is how the probe sees stalls there; the tracing route
+    /// would see nothing at all in such a build. Waker tracking does not switch routes:
+    /// the tracing route installs a global tracing subscriber, which would break every
+    /// app that installs its own.
     pub(crate) fn uses_hooks(&self) -> bool {
-        self.route == Route::Hooks && cfg!(tokio_unstable)
+        self.route == Route::Hooks
     }
 
     /// Whether wakers are tracked (the hooks route turns the setting off when it starts).

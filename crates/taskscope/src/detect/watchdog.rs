@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::base::schedstat;
 use crate::base::{clock, quiet};
-use crate::detect::{body_watch, stall_stack};
+use crate::detect::{body_watch, stall_stack, worker_watch};
 use crate::tasks::shared::Shared;
 use crate::tasks::threads;
 use crate::tasks::threads::Polling;
@@ -36,6 +36,8 @@ pub(crate) struct Watchdog {
     capture: Option<stall_stack::Capture>,
     /// `block_on` bodies no poll marks, watched from outside (`body_watch.rs`).
     bodies: body_watch::Bodies,
+    /// Runtime workers on stable tokio, where no poll is marked (`worker_watch.rs`).
+    workers: worker_watch::Workers,
     sampler: schedstat::Sampler,
 }
 
@@ -52,6 +54,7 @@ pub(crate) fn start(
         followed: HashMap::new(),
         capture,
         bodies: body_watch::Bodies::default(),
+        workers: worker_watch::Workers::default(),
         sampler: schedstat::Sampler::default(),
     };
     std::thread::Builder::new()
@@ -122,5 +125,6 @@ impl Watchdog {
         self.bodies.scan(&self.shared, self.capture.as_ref());
         // Often enough that a busy thread's ring rarely fills (`tasks/flight.rs`).
         self.shared.flight.drain(&threads::all());
+        self.workers.scan(&self.shared, self.capture.as_ref());
     }
 }

@@ -40,8 +40,15 @@ pub(crate) fn add_to(builder: &mut tokio::runtime::Builder, shared: &Arc<Shared>
             .on_after_task_poll(move |meta| poll_ended(&after, meta.id()))
             .on_task_terminate(move |meta| terminated(&end, meta.id()));
     }
+    // Without the cfg, tokio has no task hooks: the thread hooks say when each worker
+    // parks, and the watchdog watches the unparked ones from outside (`worker_watch.rs`).
     #[cfg(not(tokio_unstable))]
-    let _ = (builder, shared);
+    {
+        let _ = shared;
+        builder
+            .on_thread_park(crate::tasks::worker_park::parking)
+            .on_thread_unpark(crate::tasks::worker_park::unparked);
+    }
 }
 
 thread_local! {

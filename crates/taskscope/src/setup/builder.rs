@@ -240,6 +240,7 @@ impl Builder {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let probe = self.start_for_layer()?;
+        crate::observe::reach::composed();
         Ok((
             crate::observe::layer::new(probe.shared.clone(), true),
             probe.clone(),
@@ -269,7 +270,7 @@ impl Builder {
     fn start_new(self) -> Result<Probe, InitError> {
         crate::base::clock::start();
         outcome::install_panic_hook();
-        warn_if_uninstrumented();
+        warn_if_uninstrumented(self.config.uses_hooks());
         let mut config = self.config;
         let listener = match crate::serve::server::bind(&config.bind, config.allow_remote) {
             Ok(listener) => listener,
@@ -500,6 +501,7 @@ where
         Some(probe) => Ok(probe),
         None => Builder::from_env().start_for_layer(),
     };
+    crate::observe::reach::composed();
     match started {
         Ok(probe) => Some(crate::observe::layer::new(probe.shared.clone(), true)),
         Err(e) => {
@@ -540,10 +542,19 @@ fn with_tls(
     }
 }
 
-/// Says once, loudly, when tokio cannot be observed at all.
-fn warn_if_uninstrumented() {
+/// Says once, loudly, when tokio cannot be observed at all, and what the probe sees
+/// instead under the macros (the hooks route), where tokio's thread hooks show the workers.
+fn warn_if_uninstrumented(hooks: bool) {
     static WARNED: AtomicBool = AtomicBool::new(false);
-    if !cfg!(tokio_unstable) {
+    if !cfg!(tokio_unstable) && hooks {
+        diag::warn_once(
+            &WARNED,
+            "this program was built without `--cfg tokio_unstable`: taskscope sees its \
+             runtime workers (a worker blocked past the stall threshold, with its stack; the \
+             tasks still alive at shutdown, as a count), not its tasks. Build with \
+             RUSTFLAGS=\"--cfg tokio_unstable\" to see every task with its spawn location",
+        );
+    } else if !cfg!(tokio_unstable) {
         diag::warn_once(
             &WARNED,
             "this program was built without `--cfg tokio_unstable`, so tokio emits no task \

@@ -37,8 +37,12 @@ pub async fn before_shutdown() {
         return;
     }
     settle(&handle).await;
-    if handle.metrics().num_alive_tasks() == 0 {
+    let alive = handle.metrics().num_alive_tasks();
+    if alive == 0 {
         return;
+    }
+    if !cfg!(tokio_unstable) {
+        count_alive(alive);
     }
     #[cfg(taskscope_dumps)]
     dump(&handle).await;
@@ -61,6 +65,36 @@ async fn settle(handle: &Handle) {
         quiet_rounds = if idle { quiet_rounds + 1 } else { 0 };
         last = now;
     }
+}
+
+/// Where tasks are not seen one by one (no `--cfg tokio_unstable`), tokio's count of the
+/// tasks still alive is what the probe can tell: said to clients with the thread that ran
+/// the body, which libtest names after the test.
+fn count_alive(alive: usize) {
+    let Some(shared) = crate::setup::probe::on_hooks() else {
+        return;
+    };
+    let alive = taskscope_api::v1::AliveAtShutdown {
+        at_ns: crate::base::clock::now_ns(),
+        alive_tasks: alive as u64,
+        thread_name: std::thread::current().name().unwrap_or_default().to_owned(),
+        is_test: IS_TEST.with(std::cell::Cell::get),
+    };
+    let sent = shared.send(crate::tasks::shared::ProbeEvent::AliveAtShutdown(alive));
+    if sent {
+        shared.urgent.notify_one();
+    } else {
+        shared
+            .drops
+            .stall_events
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// Whether the runtime this thread drives is a `#[taskscope::test]`'s (set by
+    /// `init_for_runtime`, on the thread that then runs the body and this shutdown).
+    pub(crate) static IS_TEST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn queues_empty(handle: &Handle) -> bool {

@@ -40,6 +40,9 @@ pub(crate) enum ProbeEvent {
         /// its end.
         sched: Option<crate::base::schedstat::Window>,
     },
+    /// A runtime of the macros shut down with tasks alive, in a build whose probe sees
+    /// workers, not tasks (counted by tokio, `setup/shutdown.rs`).
+    AliveAtShutdown(taskscope_api::v1::AliveAtShutdown),
 }
 
 /// Counts of what had to be dropped, reported to clients.

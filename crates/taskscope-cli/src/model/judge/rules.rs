@@ -48,6 +48,7 @@ pub(crate) fn occurrences(model: &Model, policy: &Policy) -> Vec<Occurrence> {
     stalls(model, policy, &mut found);
     ended_tasks(model, &mut tests, &mut found);
     live_tasks(model, &mut tests, &mut found);
+    counted_at_shutdown(model, &mut found);
     if policy.growth {
         growth(model, &mut found);
     }
@@ -120,14 +121,24 @@ fn stalls(model: &Model, policy: &Policy, found: &mut Vec<Occurrence>) {
             (thread, blocked)
         };
         let backtrace = shown_frames(&stall.stack);
+        let whose = if model.sees_workers_only() {
+            // The stall stands in for a task the probe cannot name.
+            "a task".to_owned()
+        } else {
+            format!("a poll of {}", describe(stall.task_id, task))
+        };
         let mut message = format!(
-            "a poll of {} blocked {blocked} for {} (threshold {})",
-            describe(stall.task_id, task),
+            "{whose} blocked {blocked} for {} (threshold {})",
             human_ns(duration_ns),
             human_ns(policy.stall_threshold_ns),
         );
         if stall.phase == crate::model::stall::Phase::Ongoing {
             message.push_str(", and was still running when observation stopped");
+        }
+        if model.sees_workers_only()
+            && let Some(at) = crate::model::stall::blocking_line(&backtrace)
+        {
+            message.push_str(&format!(" at {at}"));
         }
         match (stall.activity, backtrace.first()) {
             (Activity::Busy, _) => message.push_str("; busy computing, never reaching an `.await`"),
@@ -268,6 +279,44 @@ fn pending_at_end(model: &Model, tests: &mut TestNames<'_>, task: &Task, end: &s
     );
     occurrence.test = test;
     occurrence
+}
+
+/// Tasks a runtime still had when it shut down, where the probe counts them but sees no
+/// task (built without `--cfg tokio_unstable`): one occurrence per task, so that the
+/// finding's count is the tasks', with the test's name when the runtime was a test's.
+fn counted_at_shutdown(model: &Model, found: &mut Vec<Occurrence>) {
+    for alive in model.alive_at_shutdown() {
+        let test =
+            (alive.is_test && !alive.thread_name.is_empty()).then(|| alive.thread_name.clone());
+        let whose = match &test {
+            Some(test) => format!("the runtime of test `{test}`"),
+            None => "the runtime of `main`".to_owned(),
+        };
+        let (tasks, them) = if alive.alive_tasks == 1 {
+            ("1 task was".to_owned(), "it")
+        } else {
+            (format!("{} tasks were", alive.alive_tasks), "them")
+        };
+        let text = format!(
+            "{tasks} still alive when {whose} shut down; join {them}, abort {them}, or give \
+             {them} a way to stop. No spawn location: built without `--cfg tokio_unstable`, \
+             tokio counts the tasks but names none"
+        );
+        let mut occurrence = occurrence(
+            model,
+            FindingKind::AliveAtShutdown,
+            None,
+            text,
+            Detail::AliveAtShutdown {
+                descendants: Vec::new(),
+            },
+        );
+        occurrence.test = test;
+        occurrence.weight = alive.alive_tasks;
+        for _ in 0..alive.alive_tasks {
+            found.push(occurrence.clone());
+        }
+    }
 }
 
 /// Whether a task is the kind that can leak: tokio never cancels `spawn_blocking` tasks and

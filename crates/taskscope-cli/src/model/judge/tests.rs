@@ -701,6 +701,62 @@ fn an_uninstrumented_process_is_noted() {
 }
 
 #[test]
+fn a_process_whose_subscriber_hides_tokio_spans_is_noted_with_the_fix() {
+    let mut update = start(7, "app");
+    update.process.as_mut().unwrap().instrumentation = v1::Instrumentation::Filtered as i32;
+    let judgement = judge([&one(update)], &Policy::default());
+    assert!(
+        judgement
+            .notes
+            .iter()
+            .any(|n| n.contains(".with_filter(EnvFilter::from_default_env())")),
+        "{:?}",
+        judgement.notes
+    );
+}
+
+/// A process built without `--cfg tokio_unstable`, under the macros.
+fn workers_only(pid: u32, program: &str) -> v1::Update {
+    let mut update = start(pid, program);
+    let process = update.process.as_mut().unwrap();
+    process.instrumentation = v1::Instrumentation::Missing as i32;
+    process.capability = v1::Capability::Workers as i32;
+    update
+}
+
+#[test]
+fn tasks_counted_alive_at_a_tests_shutdown_are_a_leak_of_that_many_in_that_test() {
+    let mut update = workers_only(7, "suite");
+    update.alive_at_shutdown.push(v1::AliveAtShutdown {
+        at_ns: 5 * MS,
+        alive_tasks: 2,
+        thread_name: "leaves_two_tickers_running".into(),
+        is_test: true,
+    });
+    let judgement = judge([&one(update)], &Policy::default());
+    let [finding] = judgement.findings.as_slice() else {
+        panic!("{judgement:?}")
+    };
+    assert_eq!(finding.kind, FindingKind::AliveAtShutdown);
+    assert_eq!(finding.severity, Severity::Error);
+    assert_eq!(finding.count, 2);
+    assert_eq!(finding.spawn_location, crate::model::UNKNOWN_LOCATION);
+    assert!(
+        finding
+            .message
+            .contains("test `leaves_two_tickers_running`")
+            && finding.message.contains("--cfg tokio_unstable"),
+        "{}",
+        finding.message
+    );
+    assert!(
+        judgement.notes.iter().any(|n| n.contains(WORKERS_ONLY)),
+        "{:?}",
+        judgement.notes
+    );
+}
+
+#[test]
 fn a_hundred_thousand_leaked_tasks_make_one_finding() {
     // Not a timing test, but one that would not finish if judging were quadratic.
     let mut update = start(7, "server");

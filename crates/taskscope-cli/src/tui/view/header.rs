@@ -117,12 +117,44 @@ fn speed(speed: f64) -> String {
     }
 }
 
+/// A process built without `--cfg tokio_unstable`: its workers, their stalls, and what
+/// the cfg would add.
+fn workers_line(app: &App) -> Line<'static> {
+    let theme = app.theme;
+    let model = app.shown();
+    let threads = model.runtime().threads().filter(|(_, t)| !t.exited).count();
+    let findings = &app.derived.findings;
+    let now_style = if findings.stalls_now > 0 {
+        theme.bad()
+    } else {
+        ratatui::style::Style::new()
+    };
+    Line::from(vec![
+        Span::raw(format!("threads {threads} │ stalls now ")),
+        Span::styled(findings.stalls_now.to_string(), now_style),
+        Span::raw(format!(" total {} │ ", findings.stalls_total)),
+        Span::styled(
+            "no tasks without --cfg tokio_unstable, which adds them",
+            theme.dim(),
+        ),
+    ])
+}
+
 fn second_line(app: &App) -> Line<'static> {
     let theme = app.theme;
     let model = app.shown();
+    if model.sees_workers_only() {
+        return workers_line(app);
+    }
     if model.instrumentation() == Instrumentation::Missing {
         return Line::from(Span::styled(
             " NOT INSTRUMENTED: built without --cfg tokio_unstable, tokio reports no tasks ",
+            theme.alarm(),
+        ));
+    }
+    if model.instrumentation() == Instrumentation::Filtered {
+        return Line::from(Span::styled(
+            " NO TASKS SEEN: a filter hides tokio's task spans; filter the log layer alone ",
             theme.alarm(),
         ));
     }

@@ -8,6 +8,7 @@ use ratatui::text::Line;
 use super::table::{self, Cell, Col};
 use crate::duration::human_ns;
 use crate::model::runtime::{Runtime, Thread};
+use crate::model::stall::{Phase, blocking_line, shown_frames};
 use crate::model::task::Kind;
 use crate::tui::app::App;
 
@@ -90,7 +91,23 @@ fn thread_row(app: &App, number: u32, thread: &Thread, location_width: u16) -> V
     } else {
         thread.name.to_string()
     };
-    let (task, since, location) = if thread.polling_task == 0 {
+    let blocked = (thread.polling_task == 0 && model.sees_workers_only())
+        .then(|| {
+            model
+                .stalls()
+                .find(|s| s.thread == number && s.phase == Phase::Ongoing)
+        })
+        .flatten();
+    let (task, since, location) = if let Some(stall) = blocked {
+        // Built without the cfg: a worker blocked in a call, named by the line that made it.
+        let shown = shown_frames(&stall.stack);
+        let at = blocking_line(&shown).unwrap_or_default();
+        (
+            "blocked".to_owned(),
+            (human_ns(stall.duration_at(app.now_ns())), theme.bad()),
+            table::fit_end(at, usize::from(location_width)),
+        )
+    } else if thread.polling_task == 0 {
         ("idle".to_owned(), (String::new(), dim), String::new())
     } else {
         let ns = app.now_ns().saturating_sub(thread.poll_started_ns);

@@ -127,10 +127,20 @@ pub(super) fn table_area(app: &App, body: Rect) -> Rect {
 fn banner(app: &App) -> Option<[&'static str; 3]> {
     let model = app.shown();
     match model.instrumentation() {
+        _ if model.sees_workers_only() => Some([
+            "Built without `--cfg tokio_unstable`: the probe sees the runtime's workers, not",
+            "tasks. 2 Stalls shows each blocked worker with its stack, 4 Runtime each worker.",
+            "Build with RUSTFLAGS=\"--cfg tokio_unstable\" to see every task in this table.",
+        ]),
         Instrumentation::Missing => Some([
             "This process was built without `--cfg tokio_unstable`: tokio reports no tasks.",
             "Rebuild it with RUSTFLAGS=\"--cfg tokio_unstable\" (or add `rustflags = [\"--cfg\",",
             "\"tokio_unstable\"]` under [build] in .cargo/config.toml), then restart it.",
+        ]),
+        Instrumentation::Filtered => Some([
+            "The app's tracing subscriber filters tokio's task spans away before the probe sees",
+            "them: a filter added with `.with(EnvFilter::…)` decides for every layer. Put it on",
+            "the log layer: `.with(fmt::layer().with_filter(EnvFilter::from_default_env()))`.",
         ]),
         _ if model.process().is_some() && !model.waker_tracking() => Some([
             "Waker tracking is off, so lost wakers cannot be seen and scheduled time is 0.",
@@ -186,12 +196,16 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
     }
 }
 
-/// The banner above the table: the process is not instrumented, or wakers are not tracked.
+/// The banner above the table: the process is not instrumented, its subscriber hides tokio's
+/// task spans, or wakers are not tracked.
 fn render_banner(app: &App, body: Rect, buf: &mut Buffer) {
     let Some(lines) = banner(app) else {
         return;
     };
-    let style = if app.shown().instrumentation() == Instrumentation::Missing {
+    let style = if matches!(
+        app.shown().instrumentation(),
+        Instrumentation::Missing | Instrumentation::Filtered
+    ) {
         app.theme.alarm()
     } else {
         app.theme.warn()
@@ -269,8 +283,14 @@ fn empty_text(app: &App) -> String {
         Source::Live(Link::Waiting { .. }) if app.shown().pid() == 0 => {
             format!("waiting for {} …", app.target)
         }
+        _ if app.shown().sees_workers_only() => {
+            "no tasks without --cfg tokio_unstable: see 2 Stalls and 4 Runtime".to_owned()
+        }
         _ if app.shown().instrumentation() == Instrumentation::Missing => {
             "no tasks: tokio instrumentation is missing".to_owned()
+        }
+        _ if app.shown().instrumentation() == Instrumentation::Filtered => {
+            "no tasks: tokio's task spans are filtered away".to_owned()
         }
         _ => "no tasks yet".to_owned(),
     }

@@ -1,0 +1,263 @@
+//! Stalls on plain stable tokio, where no hook and no span marks a poll: a runtime worker
+//! that tokio's thread hooks say is not parked (`tasks/worker_park.rs`) and that Linux
+//! says has stayed blocked in one system call past the stall threshold is running a task
+//! that blocks it (a `std::thread::sleep`, a blocking read, a `std` mutex).
+//!
+//! Every watchdog tick looks at each unparked worker from outside (`thread_state.rs`: the
+//! system call it is blocked in, and how often it has blocked), never at a parked one. A
+//! run starts at the first look that finds the worker blocked, and continues while every
+//! look finds it unparked since (its park count unchanged), still blocked, and blocked at
+//! most once more between two looks. Past the threshold it is reported as a stall while it
+//! happens, through the same events and the same stack samples as any stall, so that the
+//! stack names the blocking line; its duration runs from the first to the last look that
+//! found it blocked (never more than it lasted).
+//!
+//! Busy but healthy workers are never reported: many short polls without a park keep the
+//! worker on a CPU (`running`) or block it for moments, in calls that return before the
+//! next look or with a block between looks. What this leaves unseen, and
+//! `--cfg tokio_unstable` sees (`docs/guide.md`, "What each build sees"): a poll that
+//! computes on a CPU past the threshold, which from outside looks like a hot loop of short
+//! polls; which task stalled (the stall belongs to the worker, its spawn location unknown).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::base::clock;
+use crate::base::thread_state::{self, Syscall, ThreadState};
+use crate::detect::stall_stack;
+use crate::tasks::cell::{End, Identity, Kind, TaskCell};
+use crate::tasks::shared::{ProbeEvent, Shared};
+use crate::tasks::threads::{Polling, ThreadSlot};
+use crate::tasks::worker_park::{self, WorkerPark};
+
+/// The workers the watchdog watches.
+#[derive(Default)]
+pub(crate) struct Workers {
+    watched: Vec<Watched>,
+}
+
+impl Workers {
+    /// One look at every worker (called every watchdog tick).
+    pub(crate) fn scan(&mut self, shared: &Shared, capture: Option<&stall_stack::Capture>) {
+        for worker in worker_park::take_new() {
+            self.watched.push(Watched {
+                slot: worker.slot,
+                park: worker.park,
+                last: None,
+                run: None,
+            });
+        }
+        self.watched
+            .retain_mut(|worker| worker.look(shared, capture));
+    }
+}
+
+/// One look at a worker found blocked.
+#[derive(Debug, Clone, Copy)]
+struct Look {
+    state: ThreadState,
+    parks: u64,
+    at_ns: u64,
+}
+
+impl Look {
+    /// Whether the worker can have stayed in one blocking call from `earlier` to now: no
+    /// park in between, and at most one block more (into the call it is in now).
+    fn continues(&self, earlier: &Look) -> bool {
+        if self.parks != earlier.parks {
+            return false;
+        }
+        match (
+            self.state.voluntary_switches,
+            earlier.state.voluntary_switches,
+        ) {
+            (Some(now), Some(then)) => now.saturating_sub(then) <= 1,
+            // A futex or epoll wait (a `std` mutex, say): Linux is not asked how often it
+            // blocked, so the same call must be seen both times.
+            _ => self.state.syscall == earlier.state.syscall,
+        }
+    }
+}
+
+/// A stretch of time a worker has spent blocked without parking.
+struct Run {
+    started_ns: u64,
+    last_blocked_ns: u64,
+    sched_at_start: Option<crate::base::schedstat::SchedStat>,
+    /// Set once the run passed the threshold: the stall, reported as a task of its own.
+    stall: Option<Reported>,
+}
+
+struct Reported {
+    cell: Arc<TaskCell>,
+    last_report_ns: u64,
+    schedule: stall_stack::Schedule,
+}
+
+/// A worker being watched.
+struct Watched {
+    slot: Arc<ThreadSlot>,
+    park: Arc<WorkerPark>,
+    last: Option<Look>,
+    run: Option<Run>,
+}
+
+impl Watched {
+    /// Looks at the worker once; `false` once it is gone for good.
+    fn look(&mut self, shared: &Shared, capture: Option<&stall_stack::Capture>) -> bool {
+        if self.slot.has_exited() {
+            self.end_run(shared);
+            return false;
+        }
+        // Parked, or polling a task the thread slots already watch (a `block_on` body):
+        // nothing to read from Linux.
+        if self.park.is_parked() || self.slot.read().is_some() {
+            self.end_run(shared);
+            self.last = None;
+            return true;
+        }
+        let Some(state) = thread_state::of_thread(self.slot.os_tid) else {
+            self.end_run(shared);
+            return false;
+        };
+        let look = Look {
+            state,
+            parks: self.park.parks(),
+            at_ns: clock::now_ns(),
+        };
+        let blocked = matches!(state.syscall, Syscall::Blocked(_));
+        let continued =
+            blocked && self.run.is_some() && self.last.is_some_and(|l| look.continues(&l));
+        if !continued {
+            self.end_run(shared);
+        }
+        self.last = blocked.then_some(look);
+        if blocked {
+            let tid = self.slot.os_tid;
+            let run = self.run.get_or_insert_with(|| Run {
+                started_ns: look.at_ns,
+                last_blocked_ns: look.at_ns,
+                sched_at_start: crate::base::schedstat::of_thread(tid),
+                stall: None,
+            });
+            run.last_blocked_ns = look.at_ns;
+            self.follow(shared, capture);
+        }
+        true
+    }
+
+    /// Reports the run as a stall once it is past the threshold, refreshes it every
+    /// publish interval, and samples its stack when due.
+    fn follow(&mut self, shared: &Shared, capture: Option<&stall_stack::Capture>) {
+        let Some(run) = self.run.as_mut() else { return };
+        let now = run.last_blocked_ns;
+        if now.saturating_sub(run.started_ns) < shared.threshold_ns {
+            return;
+        }
+        let is_new = run.stall.is_none();
+        if is_new {
+            let cell = announce(shared, &self.slot, run.started_ns);
+            run.stall = Some(Reported {
+                cell,
+                last_report_ns: 0,
+                schedule: stall_stack::Schedule::new(shared.threshold_ns),
+            });
+        }
+        let stall = run.stall.as_mut().expect("set above");
+        let polling = Polling {
+            task: stall.cell.identity.id,
+            started_ns: run.started_ns,
+        };
+        let publish_ns = shared.config.publish_interval.as_nanos() as u64;
+        if is_new || now.saturating_sub(stall.last_report_ns) >= publish_ns {
+            stall.last_report_ns = now;
+            shared.report_stall_running(self.slot.number, polling, now);
+        }
+        if let (Some(capture), Some(target)) = (capture, self.slot.target.as_ref()) {
+            stall
+                .schedule
+                .sample_if_due(capture, self.slot.number, target, polling, now);
+        }
+    }
+
+    /// The run is over: a stall, if it was one, ended at the last look that found the
+    /// worker blocked, and so did the task that stands for it.
+    fn end_run(&mut self, shared: &Shared) {
+        let Some(run) = self.run.take() else { return };
+        let Some(stall) = run.stall else { return };
+        let sched = run.sched_at_start.and_then(|from| {
+            Some(crate::base::schedstat::Window {
+                from_ns: run.started_ns,
+                from,
+                to: crate::base::schedstat::of_thread(self.slot.os_tid)?,
+            })
+        });
+        let id = stall.cell.identity.id;
+        let duration = run.last_blocked_ns - run.started_ns;
+        stall.cell.poll_ended(run.started_ns, run.last_blocked_ns);
+        shared.send_stall_end(id, self.slot.number, run.started_ns, duration, 0, sched);
+        let end = End {
+            at_ns: run.last_blocked_ns,
+            outcome: taskscope_api::v1::Outcome::Completed,
+            thread: self.slot.number,
+            panic: None,
+        };
+        crate::tasks::lifecycle::ended(shared, &stall.cell, end);
+    }
+}
+
+/// The stall as a task of its own, for views and reports that show stalls by task: named
+/// after the worker's thread, with no spawn location (stable tokio tells none), from the
+/// start of the stall to its end.
+fn announce(shared: &Shared, slot: &ThreadSlot, started_ns: u64) -> Arc<TaskCell> {
+    let cell = crate::tasks::recycle::cell(Identity {
+        id: crate::tasks::task_table::next_body_id(),
+        kind: Kind::Task,
+        name: Some(format!("blocked {}", slot.name).into()),
+        file: "",
+        line: 0,
+        column: 0,
+        parent: 0,
+        spawned_ns: started_ns,
+        spawn_thread: slot.number,
+    });
+    if shared.send(ProbeEvent::Spawned(cell.clone())) {
+        cell.mark_announced();
+    } else {
+        shared.drops.tasks_lost.fetch_add(1, Ordering::Relaxed);
+    }
+    cell
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn look(syscall: Syscall, voluntary_switches: Option<u64>, parks: u64) -> Look {
+        Look {
+            state: ThreadState {
+                syscall,
+                voluntary_switches,
+            },
+            parks,
+            at_ns: 0,
+        }
+    }
+
+    const SLEEP: Syscall = Syscall::Blocked(230);
+    const FUTEX: Syscall = Syscall::Blocked(202);
+
+    #[test]
+    fn a_worker_still_in_one_blocking_call_continues_its_run() {
+        assert!(look(SLEEP, Some(6), 3).continues(&look(SLEEP, Some(6), 3)));
+        assert!(look(SLEEP, Some(7), 3).continues(&look(SLEEP, Some(6), 3)));
+        assert!(look(FUTEX, None, 3).continues(&look(FUTEX, None, 3)));
+    }
+
+    #[test]
+    fn a_park_or_blocks_in_between_end_the_run() {
+        assert!(!look(SLEEP, Some(6), 4).continues(&look(SLEEP, Some(6), 3)));
+        assert!(!look(SLEEP, Some(8), 3).continues(&look(SLEEP, Some(6), 3)));
+        assert!(!look(FUTEX, None, 3).continues(&look(SLEEP, Some(6), 3)));
+    }
+}
