@@ -24,7 +24,7 @@ use taskscope_api::v1;
 
 use crate::base::flight_budget::FlightBudget;
 use crate::tasks::ring::{Event, EventKind, EventRing};
-use crate::tasks::threads::ThreadSlot;
+use crate::tasks::threads::{RingSource, ThreadSlot};
 
 /// The flight recorder's state on the probe's side, and the rings it hands out.
 pub(crate) struct Flight {
@@ -69,22 +69,6 @@ impl Flight {
             unrecorded_threads: AtomicU64::new(0),
             history: Mutex::new(History::default()),
         }
-    }
-
-    /// A ring for a thread's events, at its first one: a given-back ring, or a new one
-    /// while the budget allows. Runs once per thread, on that thread.
-    pub(crate) fn take_ring(&self) -> Option<Arc<EventRing>> {
-        let budget = self.budget?;
-        if let Some(ring) = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            return Some(ring);
-        }
-        let made = self.made.fetch_add(1, Ordering::Relaxed);
-        if made >= budget.max_rings() {
-            self.made.fetch_sub(1, Ordering::Relaxed);
-            self.unrecorded_threads.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(Arc::new(EventRing::new(budget.ring_events())))
     }
 
     /// Copies every thread's new events into the history (and gives back the rings of
@@ -205,6 +189,24 @@ impl Flight {
             .filter_map(|slot| Some(slot.ring()?.overflowed()))
             .sum();
         history.overflowed_before + live
+    }
+}
+
+impl RingSource for Flight {
+    /// A ring for a thread's events, at its first one: a given-back ring, or a new one
+    /// while the budget allows. Runs once per thread, on that thread.
+    fn take_ring(&self) -> Option<Arc<EventRing>> {
+        let budget = self.budget?;
+        if let Some(ring) = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Some(ring);
+        }
+        let made = self.made.fetch_add(1, Ordering::Relaxed);
+        if made >= budget.max_rings() {
+            self.made.fetch_sub(1, Ordering::Relaxed);
+            self.unrecorded_threads.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Arc::new(EventRing::new(budget.ring_events())))
     }
 }
 

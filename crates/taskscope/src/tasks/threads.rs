@@ -28,10 +28,16 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::tasks::cell::TaskCell;
-use crate::tasks::flight::Flight;
 use crate::tasks::poll_slot::PollSlot;
 pub(crate) use crate::tasks::poll_slot::Polling;
 use crate::tasks::ring::{Event, EventRing};
+
+/// Where a thread's flight-recorder ring comes from at its first event: the recorder
+/// (`flight.rs`), which reads the rings of every thread and so sits above this module.
+pub(crate) trait RingSource {
+    /// A ring for this thread, `None` when the recorder is off or its budget is spent.
+    fn take_ring(&self) -> Option<Arc<EventRing>>;
+}
 
 /// Innermost polls tracked per thread (a `block_on` body polling a `LocalSet` task polling
 /// ... ). Deeper nesting is still counted, just not shown in the slot.
@@ -203,7 +209,7 @@ impl Local {
     /// task record: a thread that merely wakes or drops one (a plain `std` thread sending
     /// on a channel) is not made one of the probe's threads for it.
     #[inline]
-    pub(crate) fn record(&self, flight: &Flight, event: Event) {
+    pub(crate) fn record(&self, flight: &impl RingSource, event: Event) {
         if self.slot.get().is_none() {
             return;
         }
