@@ -111,6 +111,9 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
     if job.mode == Mode::TaskscopeRecord {
         command.env("TASKSCOPE_RECORD", scratch.path().join("bench.tsrec"));
     }
+    if job.mode == Mode::TaskscopeNoFlight {
+        command.env("TASKSCOPE_FLIGHT", "off");
+    }
     if job.mode == Mode::TaskscopeWakers {
         command.env("TASKSCOPE_WAKERS", "on");
     }

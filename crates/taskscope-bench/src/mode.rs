@@ -24,6 +24,9 @@ pub(crate) enum Mode {
     TaskscopeWatch,
     /// As `Taskscope`, recording to a temporary file.
     TaskscopeRecord,
+    /// As `Taskscope`, with the flight recorder off (`TASKSCOPE_FLIGHT=off`): against
+    /// `Taskscope`, what the recorder costs end to end.
+    TaskscopeNoFlight,
     /// As `Taskscope`, with waker tracking on (what `taskscope check` pays for lost wakers;
     /// waker tracking takes the tracing route).
     TaskscopeWakers,
@@ -39,12 +42,13 @@ pub(crate) enum Mode {
 
 impl Mode {
     /// Every mode.
-    pub(crate) const ALL: [Mode; 9] = [
+    pub(crate) const ALL: [Mode; 10] = [
         Mode::None,
         Mode::Taskscope,
         Mode::TaskscopeInit,
         Mode::TaskscopeWatch,
         Mode::TaskscopeRecord,
+        Mode::TaskscopeNoFlight,
         Mode::TaskscopeWakers,
         Mode::Console,
         Mode::TaskscopeLayer,
@@ -69,6 +73,7 @@ impl Mode {
             Mode::TaskscopeInit => "taskscope-init",
             Mode::TaskscopeWatch => "taskscope+watch",
             Mode::TaskscopeRecord => "taskscope+record",
+            Mode::TaskscopeNoFlight => "taskscope-noflight",
             Mode::TaskscopeWakers => "taskscope+wakers",
             Mode::Console => "console",
             Mode::TaskscopeLayer => "taskscope-layer",
@@ -84,6 +89,7 @@ impl Mode {
                 | Mode::TaskscopeInit
                 | Mode::TaskscopeWatch
                 | Mode::TaskscopeRecord
+                | Mode::TaskscopeNoFlight
                 | Mode::TaskscopeWakers
                 | Mode::TaskscopeLayer
                 | Mode::TaskscopeMetrics
@@ -97,6 +103,7 @@ impl Mode {
             Mode::Taskscope
                 | Mode::TaskscopeWatch
                 | Mode::TaskscopeRecord
+                | Mode::TaskscopeNoFlight
                 | Mode::TaskscopeWakers
                 | Mode::TaskscopeMetrics
         )
@@ -164,5 +171,12 @@ impl FromStr for Mode {
 impl serde::Serialize for Mode {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
