@@ -1,11 +1,15 @@
 //! Command-line flags, and the validated plan they turn into.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
+use crate::guard::checks::CHECKS;
+use crate::guard::docs::{self, DocsPlan};
+use crate::guard::{GuardPlan, ratios_file};
 use crate::mode::Mode;
 use crate::workload::{Timing, Workload};
 
@@ -17,6 +21,8 @@ MODES
   taskscope-init    taskscope::init() in a #[tokio::main] app (the tracing route)
   taskscope+watch   as taskscope, with a client consuming the Watch stream for the whole run
   taskscope+record  as taskscope, recording to a temporary file (TASKSCOPE_RECORD)
+  taskscope-noflight (not run by default) as taskscope, with the flight recorder off
+                    (TASKSCOPE_FLIGHT=off): against taskscope, what the recorder costs
   taskscope+wakers  as taskscope, with waker tracking on (TASKSCOPE_WAKERS=on, which takes
                     the tracing route; what `taskscope check` pays to find lost wakers)
   console           console-subscriber 0.5 as console_subscriber::init() sets it up
@@ -46,18 +52,68 @@ HOW IT MEASURES
   repetition, then the median and min-max of those ratios are shown. A run that exceeds
   --timeout or --rss-cap is killed and shown as such, never waited for.
 
+EXIT STATUS
+  0 done (guard: nothing guarded got worse; docs --check: the docs are up to date)
+  1 guard: a guarded ratio got worse beyond the noise; docs --check: the docs are stale
+  2 an error: bad flags, a missing or malformed ratios file, a run that did not finish
+
 EXAMPLES
   cargo run --release -p taskscope-bench -- --quick
   cargo run --release -p taskscope-bench -- --reps 5 --modes none,taskscope
+  cargo run --release -p taskscope-bench -- --reps 5 --modes none,taskscope,taskscope-noflight
   cargo run --release -p taskscope-bench -- --workloads pingpong,spawn --modes none,console --scale 0.1
-  cargo run --release -p taskscope-bench -- --json > bench.json";
+  cargo run --release -p taskscope-bench -- --json > bench.json
+  cargo run --release -p taskscope-bench -- guard          (before a release; see guard --help)";
+
+const GUARD_HELP: &str = "\
+WHAT IT MEASURES
+  Wall time (and CPU time) of one mode over another, each repetition running every mode
+  of a workload in turn: the hooks route (taskscope) and the tracing route
+  (taskscope-init) over plain tokio on pingpong, spawn, timers and echo; the hooks route
+  with the flight recorder off (taskscope-noflight) over plain tokio, and taskscope over
+  taskscope-noflight (the recorder's own cost) on pingpong, spawn and timers;
+  console-subscriber over plain tokio at a tenth of the size, for reference (never fails).
+
+THE RULE
+  Each ratio is judged by its median over the repetitions. The noise is half the
+  interquartile range (p75 - p25) of the committed repetitions plus half that of this
+  run's, and at least 5% of the committed median. A median above the committed one by
+  more than the noise is WORSE and fails the guard (exit 1); below it by more, better
+  (reported; record it with --bless); otherwise within the noise. A guarded ratio that the
+  ratios file does not have fails too: there is nothing to vouch for it with.
+
+EXAMPLES
+  cargo run --release -p taskscope-bench -- guard
+  cargo run --release -p taskscope-bench -- guard --reps 11
+  cargo run --release -p taskscope-bench -- guard --workloads pingpong,spawn
+  cargo run --release -p taskscope-bench -- guard --save /tmp/ratios-now.json
+  cargo run --release -p taskscope-bench -- guard --ratios /tmp/ratios-before.json
+  cargo run --release -p taskscope-bench -- guard --timeout 300
+  cargo run --release -p taskscope-bench -- guard --bless --reps 15   (then: docs)";
+
+const DOCS_HELP: &str = "\
+The table sits between the lines <!-- ratios:begin --> and <!-- ratios:end --> of the
+page; nothing else is touched. The workspace's tests run `docs --check`.
+
+EXAMPLES
+  cargo run -p taskscope-bench -- docs
+  cargo run -p taskscope-bench -- docs --check
+  cargo run -p taskscope-bench -- docs --ratios /tmp/ratios-now.json --doc /tmp/performance.md";
 
 /// Measures what the taskscope probe costs a tokio app, against plain tokio and
 /// console-subscriber: each workload in separate processes, modes interleaved over
 /// repetitions, medians and ratios to `none`.
 #[derive(Debug, Parser)]
-#[command(name = "taskscope-bench", version, after_help = AFTER_HELP)]
+#[command(
+    name = "taskscope-bench",
+    version,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Tiny sizes, one repetition, no warm-up: proves the harness works in seconds (for CI);
     /// its timings mean nothing.
     #[arg(long)]
@@ -101,6 +157,76 @@ pub(crate) struct Args {
     save: Option<std::path::PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Before a release: measures a fixed set of ratios over many repetitions and fails
+    /// (exit 1) when a median got worse than the committed one (`ratios.json`) beyond
+    /// the measured noise; `--bless` records them instead.
+    #[command(after_help = GUARD_HELP)]
+    Guard(GuardArgs),
+    /// Regenerates the ratios table of docs/performance.md from the committed ratios
+    /// file; `--check` only says whether it is up to date (exit 1 when not).
+    #[command(after_help = DOCS_HELP)]
+    Docs(DocsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GuardArgs {
+    /// Repetitions of every ratio (at least 3: the noise is measured from their spread).
+    #[arg(long, default_value_t = 7)]
+    reps: u32,
+
+    /// Writes this run to the ratios file instead of comparing with it (every workload:
+    /// not with --workloads).
+    #[arg(long, conflicts_with = "workloads")]
+    bless: bool,
+
+    /// The ratios file to compare with or write (default: the committed
+    /// crates/taskscope-bench/ratios.json).
+    #[arg(long, value_name = "FILE")]
+    ratios: Option<PathBuf>,
+
+    /// Only the ratios of these workloads, comma-separated (pingpong, spawn, timers,
+    /// echo).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<Workload>,
+
+    /// Also writes this run's ratios to FILE (the ratios file's format), whatever the
+    /// verdict.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+
+    /// Kills a run that takes longer than this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct DocsArgs {
+    /// Only checks that the table is what the ratios file gives; writes nothing.
+    #[arg(long)]
+    check: bool,
+
+    /// The ratios file (default: the committed crates/taskscope-bench/ratios.json).
+    #[arg(long, value_name = "FILE")]
+    ratios: Option<PathBuf>,
+
+    /// The page holding the table (default: this workspace's docs/performance.md).
+    #[arg(long, value_name = "FILE")]
+    doc: Option<PathBuf>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Measure and print a report.
+    Bench(Plan),
+    /// Guard against regressions, or record the baseline.
+    Guard(GuardPlan),
+    /// Regenerate or check the docs' ratios table.
+    Docs(DocsPlan),
+}
+
 /// What to run, validated.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
@@ -119,9 +245,43 @@ pub(crate) struct Plan {
     pub(crate) command: String,
 }
 
-/// Parses the command line into a plan.
-pub(crate) fn parse() -> anyhow::Result<Plan> {
-    plan(Args::parse())
+/// Parses the command line into what to do.
+pub(crate) fn parse() -> anyhow::Result<Action> {
+    action(Args::parse())
+}
+
+fn action(mut args: Args) -> anyhow::Result<Action> {
+    let command = || std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    match args.command.take() {
+        None => plan(args).map(Action::Bench),
+        Some(Command::Guard(guard)) => {
+            if guard.reps < 3 {
+                bail!("--reps must be at least 3: the noise is measured from their spread");
+            }
+            let measured: Vec<Workload> = CHECKS.iter().map(|c| c.workload).collect();
+            if let Some(other) = guard.workloads.iter().find(|w| !measured.contains(w)) {
+                bail!(
+                    "the guard does not measure `{other}`; choose from pingpong, spawn, \
+                     timers, echo"
+                );
+            }
+            Ok(Action::Guard(GuardPlan {
+                reps: guard.reps,
+                bless: guard.bless,
+                ratios: guard.ratios.unwrap_or_else(ratios_file::default_path),
+                workloads: dedup(guard.workloads),
+                save: guard.save,
+                timeout: Duration::from_secs(guard.timeout),
+                rss_cap_bytes: 4096 * 1024 * 1024,
+                command: command(),
+            }))
+        }
+        Some(Command::Docs(docs)) => Ok(Action::Docs(DocsPlan {
+            ratios: docs.ratios.unwrap_or_else(ratios_file::default_path),
+            doc: docs.doc.unwrap_or_else(docs::default_doc),
+            check: docs.check,
+        })),
+    }
 }
 
 fn plan(args: Args) -> anyhow::Result<Plan> {
@@ -205,10 +365,17 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
-    fn plan_of(args: &[&str]) -> anyhow::Result<Plan> {
+    fn action_of(args: &[&str]) -> anyhow::Result<Action> {
         let mut argv = vec!["taskscope-bench"];
         argv.extend_from_slice(args);
-        plan(Args::try_parse_from(argv)?)
+        action(Args::try_parse_from(argv)?)
+    }
+
+    fn plan_of(args: &[&str]) -> anyhow::Result<Plan> {
+        match action_of(args)? {
+            Action::Bench(plan) => Ok(plan),
+            other => panic!("not a bench plan: {other:?}"),
+        }
     }
 
     #[test]
@@ -230,5 +397,25 @@ mod tests {
         assert!(plan_of(&["--size", "churn"]).is_err());
         assert!(plan_of(&["--size", "nothing=3"]).is_err());
         assert!(plan_of(&["--modes", "fast"]).is_err());
+    }
+
+    #[test]
+    fn the_guard_takes_seven_repetitions_and_the_committed_file_by_default() {
+        let Action::Guard(plan) = action_of(&["guard"]).unwrap() else {
+            panic!("not a guard plan");
+        };
+        assert_eq!(plan.reps, 7);
+        assert!(!plan.bless);
+        assert!(plan.ratios.ends_with("taskscope-bench/ratios.json"));
+        assert!(plan.workloads.is_empty());
+    }
+
+    #[test]
+    fn the_guard_refuses_what_it_cannot_judge() {
+        assert!(action_of(&["guard", "--reps", "2"]).is_err());
+        assert!(action_of(&["guard", "--workloads", "serve"]).is_err());
+        assert!(action_of(&["guard", "--workloads", "nothing"]).is_err());
+        assert!(action_of(&["guard", "--bless", "--workloads", "spawn"]).is_err());
+        assert!(action_of(&["guard", "--reps", "3"]).is_ok());
     }
 }

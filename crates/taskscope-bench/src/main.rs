@@ -9,6 +9,7 @@
 
 mod child;
 mod cli;
+mod guard;
 mod launch;
 mod measure;
 mod mode;
@@ -32,11 +33,37 @@ fn main() -> ExitCode {
             }
         };
     }
-    match cli::parse().and_then(parent::main) {
-        Ok(()) => ExitCode::SUCCESS,
+    match cli::parse().and_then(run) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("taskscope-bench: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
+}
+
+/// Does what the command line asks; the exit code says how it went (`--help`'s EXIT
+/// STATUS).
+fn run(action: cli::Action) -> anyhow::Result<ExitCode> {
+    Ok(match action {
+        cli::Action::Bench(plan) => {
+            parent::main(plan)?;
+            ExitCode::SUCCESS
+        }
+        cli::Action::Guard(plan) => match guard::main(plan)? {
+            guard::GuardOutcome::Passed => ExitCode::SUCCESS,
+            guard::GuardOutcome::Worse => ExitCode::from(1),
+        },
+        cli::Action::Docs(plan) => match guard::docs::main(&plan)? {
+            guard::docs::DocsOutcome::Fresh => {
+                eprintln!("{} is up to date", plan.doc.display());
+                ExitCode::SUCCESS
+            }
+            guard::docs::DocsOutcome::Written => {
+                eprintln!("rewrote the ratios table of {}", plan.doc.display());
+                ExitCode::SUCCESS
+            }
+            guard::docs::DocsOutcome::Stale => ExitCode::from(1),
+        },
+    })
 }

@@ -5,9 +5,9 @@ mod machine;
 mod render;
 
 pub(crate) use machine::{load_average, machine};
-pub(crate) use render::render;
+pub(crate) use render::{render, table};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::Plan;
 use crate::launch::{Run, Status};
@@ -27,7 +27,7 @@ pub(crate) struct Report {
 }
 
 /// Where the figures were taken.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Machine {
     pub(crate) cpu: String,
     pub(crate) cores: usize,

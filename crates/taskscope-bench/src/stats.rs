@@ -38,6 +38,39 @@ impl Spread {
     }
 }
 
+/// The five figures a ratio's repetitions are judged by: median, quartiles and extremes.
+/// The quartiles leave out the one-off outliers a shared machine produces, which the
+/// extremes keep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub(crate) struct Quartiles {
+    pub(crate) median: f64,
+    pub(crate) p25: f64,
+    pub(crate) p75: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+}
+
+impl Quartiles {
+    /// `None` for no (finite) values. Quartiles by the nearest rank: with 3 values they are
+    /// the extremes, with 7 the 2nd and 6th.
+    pub(crate) fn of(values: &[f64]) -> Option<Self> {
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let spread = Spread::of(finite.iter().copied())?;
+        Some(Self {
+            median: spread.median,
+            p25: percentile(&finite, 25.0)?,
+            p75: percentile(&finite, 75.0)?,
+            min: spread.min,
+            max: spread.max,
+        })
+    }
+
+    /// Half the interquartile range: how far a typical repetition lies from the median.
+    pub(crate) fn half_iqr(&self) -> f64 {
+        (self.p75 - self.p25) / 2.0
+    }
+}
+
 /// The `p`-th percentile (0–100) by the nearest-rank method; `None` for no values.
 pub(crate) fn percentile(values: &[f64], p: f64) -> Option<f64> {
     if values.is_empty() {
@@ -60,6 +93,17 @@ mod tests {
         assert!(s.varies());
         assert!(Spread::of([]).is_none());
         assert!(!Spread::of([7.0]).unwrap().varies());
+    }
+
+    #[test]
+    fn quartiles_of_seven_leave_the_extremes_out() {
+        let q = Quartiles::of(&[1.0, 9.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        assert_eq!(
+            (q.min, q.p25, q.median, q.p75, q.max),
+            (1.0, 2.0, 4.0, 6.0, 9.0)
+        );
+        assert_eq!(q.half_iqr(), 2.0);
+        assert!(Quartiles::of(&[f64::NAN]).is_none());
     }
 
     #[test]

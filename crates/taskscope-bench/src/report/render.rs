@@ -146,7 +146,7 @@ fn ratio_text(spread: Option<Spread>) -> String {
 }
 
 /// Left-aligned columns; the last column is not padded.
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
