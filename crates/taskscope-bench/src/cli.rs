@@ -75,12 +75,14 @@ WHAT IT MEASURES
   console-subscriber over plain tokio at a tenth of the size, for reference (never fails).
 
 THE RULE
-  Each ratio is judged by its median over the repetitions. The noise is half the
-  interquartile range (p75 - p25) of the committed repetitions plus half that of this
-  run's, and at least 5% of the committed median. A median above the committed one by
-  more than the noise is WORSE and fails the guard (exit 1); below it by more, better
-  (reported; record it with --bless); otherwise within the noise. A guarded ratio that the
-  ratios file does not have fails too: there is nothing to vouch for it with.
+  Each ratio is judged by its wall-time median and by its CPU-time median over the
+  repetitions (CPU time moves least when other processes share the machine). The noise
+  of a median is half the interquartile range (p75 - p25) of the committed repetitions
+  plus half that of this run's, and at least 5% of the committed median. A median above
+  the committed one by more than its noise is WORSE, and a ratio with either median
+  worse fails the guard (exit 1); a median below by more is better (reported; record it
+  with --bless); otherwise within the noise. A guarded ratio that the ratios file does
+  not have fails too: there is nothing to vouch for it with.
 
 EXAMPLES
   cargo run --release -p taskscope-bench -- guard

@@ -1,31 +1,72 @@
 //! The rule that says whether a ratio got worse, better, or stayed within the noise.
 //!
-//! A ratio is judged by its median over the repetitions. How far a median may move
-//! before it means something is measured, not assumed: half the interquartile range of
-//! the committed repetitions plus half that of the new ones (the quartiles leave out the
-//! one-off outliers of a shared machine, which the extremes keep), and never less than
-//! [`MIN_TOLERANCE`] of the committed median (two runs an hour apart differ by more than
-//! either run's own spread shows). A median above the committed one by more than that is
-//! worse, below it by more than that better, and anything else within the noise.
+//! A ratio is judged twice, by its wall-time and by its CPU-time median over the
+//! repetitions: wall time is what the targets are stated in, CPU time is what moves least
+//! when other processes share the machine (a busy neighbour delays a run more than it
+//! makes it work more), so it catches a regression that wall time's spread would hide.
+//! How far a median may move before it means something is measured, not assumed: half
+//! the interquartile range of the committed repetitions plus half that of the new ones
+//! (the quartiles leave out the one-off outliers of a shared machine, which the extremes
+//! keep), and never less than [`MIN_TOLERANCE`] of the committed median (two runs an hour
+//! apart differ by more than either run's own spread shows). A median above the committed
+//! one by more than that is worse, below it by more than that better, and anything else
+//! within the noise. A ratio is worse when either of its medians is.
 
-use super::ratios_file::RatiosFile;
+use super::ratios_file::{CheckRecord, RatiosFile};
 use crate::stats::Quartiles;
 
 /// The smallest tolerance, as a fraction of the committed median: 5%, the run-to-run
 /// difference `docs/performance.md` found meaningless on this kind of machine.
 pub(crate) const MIN_TOLERANCE: f64 = 0.05;
 
-/// What became of one ratio.
+/// What became of one ratio, or of one of its medians.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Verdict {
-    /// The median rose by more than the tolerance.
+    /// A median rose by more than the tolerance.
     Worse,
-    /// The median moved by no more than the tolerance.
+    /// The medians moved by no more than the tolerance.
     Within,
-    /// The median fell by more than the tolerance.
+    /// A median fell by more than the tolerance, and none rose by more.
     Better,
     /// Nothing to compare with, and why.
     NoBaseline(String),
+}
+
+/// One median of a ratio, against the committed one.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Measure {
+    /// `wall` or `CPU`.
+    pub(crate) what: &'static str,
+    pub(crate) new: Quartiles,
+    pub(crate) baseline: Quartiles,
+    pub(crate) tolerance: f64,
+    pub(crate) verdict: Verdict,
+}
+
+impl Measure {
+    fn new(what: &'static str, baseline: Quartiles, new: Quartiles) -> Self {
+        let tolerance = tolerance(&baseline, &new);
+        let change = new.median - baseline.median;
+        let verdict = if change > tolerance {
+            Verdict::Worse
+        } else if change < -tolerance {
+            Verdict::Better
+        } else {
+            Verdict::Within
+        };
+        Self {
+            what,
+            new,
+            baseline,
+            tolerance,
+            verdict,
+        }
+    }
+
+    /// New median minus the committed one.
+    pub(crate) fn change(&self) -> f64 {
+        self.new.median - self.baseline.median
+    }
 }
 
 /// One ratio judged.
@@ -34,9 +75,10 @@ pub(crate) struct Judgement {
     pub(crate) id: String,
     /// Whether a worse figure fails the guard (console-subscriber's do not).
     pub(crate) guarded: bool,
-    pub(crate) new: Quartiles,
-    pub(crate) baseline: Option<Quartiles>,
-    pub(crate) tolerance: Option<f64>,
+    /// The new wall-time figures, shown when there is nothing to compare them with.
+    pub(crate) new_wall: Quartiles,
+    /// Wall time, then CPU time; empty without a baseline.
+    pub(crate) measures: Vec<Measure>,
     pub(crate) verdict: Verdict,
 }
 
@@ -45,11 +87,6 @@ impl Judgement {
     /// baseline does not have (the guard cannot vouch for it).
     pub(crate) fn fails(&self) -> bool {
         self.guarded && matches!(self.verdict, Verdict::Worse | Verdict::NoBaseline(_))
-    }
-
-    /// New median minus the committed one.
-    pub(crate) fn change(&self) -> Option<f64> {
-        Some(self.new.median - self.baseline?.median)
     }
 }
 
@@ -65,17 +102,17 @@ pub(crate) fn judge(baseline: &RatiosFile, run: &RatiosFile) -> Vec<Judgement> {
     run.checks
         .iter()
         .filter_map(|check| {
-            let new = check.wall()?;
-            let (committed, verdict) = match baseline.check(&check.id) {
+            let new_wall = check.wall()?;
+            let (measures, verdict) = match baseline.check(&check.id) {
                 None => (
-                    None,
+                    Vec::new(),
                     Verdict::NoBaseline(format!(
                         "not in the baseline (recorded {} at {}): record it with `guard --bless`",
                         baseline.date, baseline.commit
                     )),
                 ),
                 Some(committed) if committed.size != check.size => (
-                    None,
+                    Vec::new(),
                     Verdict::NoBaseline(format!(
                         "the baseline ran it at size {}, this run at {}: record it again \
                          with `guard --bless`",
@@ -83,32 +120,39 @@ pub(crate) fn judge(baseline: &RatiosFile, run: &RatiosFile) -> Vec<Judgement> {
                     )),
                 ),
                 Some(committed) => {
-                    let committed = committed.wall();
-                    let verdict = committed.map_or(
-                        Verdict::NoBaseline("the baseline has no ratios for it".to_owned()),
-                        |committed| verdict(&committed, &new),
-                    );
-                    (committed, verdict)
+                    let measures = measures(committed, check);
+                    let verdict = combined(&measures);
+                    (measures, verdict)
                 }
             };
             Some(Judgement {
                 id: check.id.clone(),
                 guarded: check.guarded,
-                new,
-                baseline: committed,
-                tolerance: committed.map(|c| tolerance(&c, &new)),
+                new_wall,
+                measures,
                 verdict,
             })
         })
         .collect()
 }
 
-fn verdict(baseline: &Quartiles, new: &Quartiles) -> Verdict {
-    let change = new.median - baseline.median;
-    let tolerance = tolerance(baseline, new);
-    if change > tolerance {
+fn measures(committed: &CheckRecord, new: &CheckRecord) -> Vec<Measure> {
+    [
+        ("wall", committed.wall(), new.wall()),
+        ("CPU", committed.cpu(), new.cpu()),
+    ]
+    .into_iter()
+    .filter_map(|(what, committed, new)| Some(Measure::new(what, committed?, new?)))
+    .collect()
+}
+
+/// Worse if any median is worse, better if any is better and none worse.
+fn combined(measures: &[Measure]) -> Verdict {
+    if measures.is_empty() {
+        Verdict::NoBaseline("the baseline has no ratios for it".to_owned())
+    } else if measures.iter().any(|m| m.verdict == Verdict::Worse) {
         Verdict::Worse
-    } else if change < -tolerance {
+    } else if measures.iter().any(|m| m.verdict == Verdict::Better) {
         Verdict::Better
     } else {
         Verdict::Within
@@ -140,8 +184,27 @@ mod tests {
         assert!(pingpong.fails());
         // 1.32 -> 1.56: the half interquartile ranges are 0.025 and 0.04, so the 5% floor
         // (0.066) is the tolerance.
-        assert!((pingpong.change().unwrap() - 0.24).abs() < 1e-9);
-        assert!((pingpong.tolerance.unwrap() - 0.066).abs() < 1e-9);
+        let wall = &pingpong.measures[0];
+        assert_eq!(wall.what, "wall");
+        assert!((wall.change() - 0.24).abs() < 1e-9);
+        assert!((wall.tolerance - 0.066).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_cpu_median_worse_beyond_the_noise_fails_even_when_wall_time_is_within_it() {
+        let judgements = judged("run-cpu-worse.json");
+        let pingpong = one(&judgements, "pingpong:taskscope/none");
+        let verdicts: Vec<(&str, &Verdict)> = pingpong
+            .measures
+            .iter()
+            .map(|m| (m.what, &m.verdict))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [("wall", &Verdict::Within), ("CPU", &Verdict::Worse)]
+        );
+        assert_eq!(pingpong.verdict, Verdict::Worse);
+        assert!(pingpong.fails());
     }
 
     #[test]
@@ -158,7 +221,7 @@ mod tests {
         let pingpong = one(&judgements, "pingpong:taskscope/none");
         // 1.32 -> 1.35, tolerance 0.025 + 0.05.
         assert_eq!(pingpong.verdict, Verdict::Within);
-        assert!((pingpong.tolerance.unwrap() - 0.075).abs() < 1e-9);
+        assert!((pingpong.measures[0].tolerance - 0.075).abs() < 1e-9);
         assert!(!judgements.iter().any(Judgement::fails));
     }
 
@@ -180,7 +243,7 @@ mod tests {
         assert!(why.contains("not in the baseline"), "{why}");
         assert!(why.contains("guard --bless"), "{why}");
         assert!(spawn.fails());
-        assert_eq!(spawn.change(), None);
+        assert!(spawn.measures.is_empty());
     }
 
     #[test]

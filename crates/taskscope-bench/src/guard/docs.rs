@@ -119,8 +119,9 @@ pub(crate) fn render(file: &RatiosFile) -> String {
          Recorded {} by `taskscope-bench {}` (taskscope {}, commit `{}`) on {}, {} cores, \
          {:.1} GiB, Linux {}; load average {:.2} at the start and {:.2} at the end{per_rep}. \
          Each ratio is a mode's time over the other mode's, both run in the same \
-         repetition; the median of {} repetitions, their interquartile range (p25–p75) and \
-         extremes (min–max). A target is met when the median is at or under it.\n\n",
+         repetition: the median of {} repetitions, their interquartile range (p25–p75) and, \
+         for wall time, their extremes (min–max). A target is met when the wall-time median \
+         is at or under it.\n\n",
         file.date,
         file.command,
         file.version,
@@ -134,8 +135,8 @@ pub(crate) fn render(file: &RatiosFile) -> String {
         file.reps,
     );
     out.push_str(
-        "| mode | over | workload | wall × | p25–p75 | min–max | CPU × | target |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| mode | over | workload | wall × | p25–p75 | min–max | CPU × | p25–p75 | target |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for check in &file.checks {
         out.push_str(&row(check));
@@ -156,9 +157,12 @@ fn row(check: &CheckRecord) -> String {
             )
         },
     );
-    let cpu = check
-        .cpu()
-        .map_or("–".to_owned(), |q| format!("{}×", two(q.median)));
+    let (cpu, cpu_iqr) = check.cpu().map_or(("–".to_owned(), "–".to_owned()), |q| {
+        (
+            format!("{}×", two(q.median)),
+            format!("{}–{}", two(q.p25), two(q.p75)),
+        )
+    });
     let target = match (check.guarded, check.target, check.wall()) {
         (false, _, _) => "reference, not guarded".to_owned(),
         (true, None, _) => "guarded".to_owned(),
@@ -166,7 +170,7 @@ fn row(check: &CheckRecord) -> String {
         (true, Some(target), _) => format!("≤ {}×: **missed**", two(target)),
     };
     format!(
-        "| {} | {} | {} {} | {median} | {iqr} | {range} | {cpu} | {target} |\n",
+        "| {} | {} | {} {} | {median} | {iqr} | {range} | {cpu} | {cpu_iqr} | {target} |\n",
         label(check.mode),
         label(check.against),
         check.workload,
@@ -180,9 +184,7 @@ fn label(mode: Mode) -> String {
         Mode::None => "plain tokio".to_owned(),
         Mode::Taskscope => "`taskscope` (hooks route)".to_owned(),
         Mode::TaskscopeInit => "`taskscope-init` (tracing route)".to_owned(),
-        Mode::TaskscopeNoFlight => {
-            "`taskscope-noflight` (hooks route, `TASKSCOPE_FLIGHT=off`)".to_owned()
-        }
+        Mode::TaskscopeNoFlight => "`taskscope-noflight` (`TASKSCOPE_FLIGHT=off`)".to_owned(),
         Mode::Console => "console-subscriber".to_owned(),
         other => format!("`{other}`"),
     }
@@ -240,7 +242,7 @@ mod tests {
         assert_eq!(
             rows[0],
             "| `taskscope` (hooks route) | plain tokio | pingpong 2,000,000 | 1.32× | 1.30–1.35 \
-             | 1.28–1.50 | 1.32× | ≤ 1.50×: met |"
+             | 1.28–1.50 | 1.32× | 1.30–1.35 | ≤ 1.50×: met |"
         );
         assert!(region.contains("| console-subscriber | plain tokio | pingpong 200,000 | 44.00×"));
         assert!(region.contains("reference, not guarded"));

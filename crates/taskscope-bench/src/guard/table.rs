@@ -73,6 +73,7 @@ pub(crate) fn judged(baseline: &RatiosFile, run: &RatiosFile, judgements: &[Judg
     let mut rows = vec![
         [
             "ratio",
+            "median of",
             "baseline x (p25-p75)",
             "now x (p25-p75)",
             "change",
@@ -83,42 +84,52 @@ pub(crate) fn judged(baseline: &RatiosFile, run: &RatiosFile, judgements: &[Judg
         .to_vec(),
     ];
     for j in judgements {
-        rows.push(vec![
-            j.id.clone(),
-            quartiles_text(j.baseline),
-            quartiles_text(Some(j.new)),
-            change_text(j),
-            j.tolerance.map_or("-".to_owned(), |t| format!("±{t:.3}")),
-            verdict_text(j),
-        ]);
+        if j.measures.is_empty() {
+            rows.push(vec![
+                j.id.clone(),
+                "wall".to_owned(),
+                "-".to_owned(),
+                quartiles_text(Some(j.new_wall)),
+                "-".to_owned(),
+                "-".to_owned(),
+                verdict_text(&j.verdict, j.guarded),
+            ]);
+        }
+        for m in &j.measures {
+            rows.push(vec![
+                j.id.clone(),
+                m.what.to_owned(),
+                quartiles_text(Some(m.baseline)),
+                quartiles_text(Some(m.new)),
+                format!(
+                    "{:+.3} ({:+.1}%)",
+                    m.change(),
+                    100.0 * m.change() / m.baseline.median
+                ),
+                format!("±{:.3}", m.tolerance),
+                verdict_text(&m.verdict, j.guarded),
+            ]);
+        }
     }
     out.push_str(&table(&rows));
     out.push_str(&format!(
         "\nnoise: half the interquartile range of the baseline's repetitions plus half that of \
-         this run's, at least {:.0}% of the baseline's median.\n",
+         this run's, at least {:.0}% of the baseline's median; a ratio is worse when its wall \
+         or its CPU median is.\n",
         MIN_TOLERANCE * 100.0
     ));
     out.push_str(&summary(judgements));
     out
 }
 
-fn change_text(j: &Judgement) -> String {
-    match (j.change(), j.baseline) {
-        (Some(change), Some(base)) => {
-            format!("{change:+.3} ({:+.1}%)", 100.0 * change / base.median)
-        }
-        _ => "-".to_owned(),
-    }
-}
-
-fn verdict_text(j: &Judgement) -> String {
-    let reference = if j.guarded {
+fn verdict_text(verdict: &Verdict, guarded: bool) -> String {
+    let reference = if guarded {
         ""
     } else {
         " (reference, not guarded)"
     };
-    match &j.verdict {
-        Verdict::Worse if j.guarded => "WORSE beyond the noise".to_owned(),
+    match verdict {
+        Verdict::Worse if guarded => "WORSE beyond the noise".to_owned(),
         Verdict::Worse => format!("worse{reference}"),
         Verdict::Within => format!("within the noise{reference}"),
         Verdict::Better => format!("better{reference}"),
@@ -132,11 +143,18 @@ fn summary(judgements: &[Judgement]) -> String {
         judgements
             .iter()
             .filter(|j| keep(j))
-            .map(|j| match (j.change(), j.tolerance) {
-                (Some(change), Some(noise)) => {
-                    format!("{} ({change:+.3}, noise ±{noise:.3})", j.id)
+            .map(|j| {
+                let moved: Vec<String> = j
+                    .measures
+                    .iter()
+                    .filter(|m| m.verdict == j.verdict)
+                    .map(|m| format!("{} {:+.3}, noise ±{:.3}", m.what, m.change(), m.tolerance))
+                    .collect();
+                if moved.is_empty() {
+                    j.id.clone()
+                } else {
+                    format!("{} ({})", j.id, moved.join("; "))
                 }
-                _ => j.id.clone(),
             })
             .collect()
     };
