@@ -5,11 +5,11 @@
 //! The table sits between two marker lines ([`BEGIN`], [`END`]); everything outside them
 //! is prose and is left alone.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use super::ratios_file::{CheckRecord, RatiosFile};
+use super::ratios_file::{CheckRecord, RatiosFile, workspace_root};
 use crate::mode::Mode;
 
 /// The line before the generated region.
@@ -39,7 +39,7 @@ pub(crate) enum DocsOutcome {
 
 /// The default page: `docs/performance.md` of this workspace.
 pub(crate) fn default_doc() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/performance.md")
+    workspace_root().join("docs/performance.md")
 }
 
 /// Regenerates (or, with `check`, compares) the page's region.
@@ -212,7 +212,7 @@ mod tests {
             "{}/tests/fixtures/baseline.json",
             env!("CARGO_MANIFEST_DIR")
         );
-        RatiosFile::load(Path::new(&path)).unwrap()
+        RatiosFile::load(std::path::Path::new(&path)).unwrap()
     }
 
     #[test]

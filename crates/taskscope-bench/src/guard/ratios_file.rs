@@ -19,6 +19,16 @@ use crate::workload::Workload;
 /// The format's version; a file of another version is refused, not guessed at.
 pub(crate) const SCHEMA: u32 = 1;
 
+/// The workspace this harness was built from (its crate is two levels down).
+pub(crate) fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(manifest)
+        .to_path_buf()
+}
+
 /// Where the baseline lives in the repository.
 pub(crate) fn default_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("ratios.json")
@@ -150,7 +160,7 @@ impl RatiosFile {
 /// workspace's code differs from it (the ratios file itself, rewritten by `--bless`, and
 /// the docs do not count).
 pub(crate) fn commit() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = workspace_root();
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
