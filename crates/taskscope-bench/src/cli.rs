@@ -1,15 +1,17 @@
 //! Command-line flags, and the validated plan they turn into.
 
+mod commands;
+
+use commands::Command;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-use crate::guard::checks::CHECKS;
-use crate::guard::docs::{self, DocsPlan};
-use crate::guard::{GuardPlan, ratios_file};
+use crate::guard::GuardPlan;
+use crate::guard::docs::DocsPlan;
 use crate::mode::Mode;
 use crate::workload::{Timing, Workload};
 
@@ -64,43 +66,6 @@ EXAMPLES
   cargo run --release -p taskscope-bench -- --workloads pingpong,spawn --modes none,console --scale 0.1
   cargo run --release -p taskscope-bench -- --json > bench.json
   cargo run --release -p taskscope-bench -- guard          (before a release; see guard --help)";
-
-const GUARD_HELP: &str = "\
-WHAT IT MEASURES
-  Wall time (and CPU time) of one mode over another, each repetition running every mode
-  of a workload in turn: the hooks route (taskscope) and the tracing route
-  (taskscope-init) over plain tokio on pingpong, spawn, timers and echo; the hooks route
-  with the flight recorder off (taskscope-noflight) over plain tokio, and taskscope over
-  taskscope-noflight (the recorder's own cost) on pingpong, spawn and timers;
-  console-subscriber over plain tokio at a tenth of the size, for reference (never fails).
-
-THE RULE
-  Each ratio is judged by its wall-time median and by its CPU-time median over the
-  repetitions (CPU time moves least when other processes share the machine). The noise
-  of a median is half the interquartile range (p75 - p25) of the committed repetitions
-  plus half that of this run's, and at least 5% of the committed median. A median above
-  the committed one by more than its noise is WORSE, and a ratio with either median
-  worse fails the guard (exit 1); a median below by more is better (reported; record it
-  with --bless); otherwise within the noise. A guarded ratio that the ratios file does
-  not have fails too: there is nothing to vouch for it with.
-
-EXAMPLES
-  cargo run --release -p taskscope-bench -- guard
-  cargo run --release -p taskscope-bench -- guard --reps 11
-  cargo run --release -p taskscope-bench -- guard --workloads pingpong,spawn
-  cargo run --release -p taskscope-bench -- guard --save /tmp/ratios-now.json
-  cargo run --release -p taskscope-bench -- guard --ratios /tmp/ratios-before.json
-  cargo run --release -p taskscope-bench -- guard --timeout 300
-  cargo run --release -p taskscope-bench -- guard --bless --reps 15   (then: docs)";
-
-const DOCS_HELP: &str = "\
-The table sits between the lines <!-- ratios:begin --> and <!-- ratios:end --> of the
-page; nothing else is touched. The workspace's tests run `docs --check`.
-
-EXAMPLES
-  cargo run -p taskscope-bench -- docs
-  cargo run -p taskscope-bench -- docs --check
-  cargo run -p taskscope-bench -- docs --ratios /tmp/ratios-now.json --doc /tmp/performance.md";
 
 /// Measures what the taskscope probe costs a tokio app, against plain tokio and
 /// console-subscriber: each workload in separate processes, modes interleaved over
@@ -159,65 +124,6 @@ pub(crate) struct Args {
     save: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Before a release: measures a fixed set of ratios over many repetitions and fails
-    /// (exit 1) when a median got worse than the committed one (`ratios.json`) beyond
-    /// the measured noise; `--bless` records them instead.
-    #[command(after_help = GUARD_HELP)]
-    Guard(GuardArgs),
-    /// Regenerates the ratios table of docs/performance.md from the committed ratios
-    /// file; `--check` only says whether it is up to date (exit 1 when not).
-    #[command(after_help = DOCS_HELP)]
-    Docs(DocsArgs),
-}
-
-#[derive(Debug, clap::Args)]
-struct GuardArgs {
-    /// Repetitions of every ratio (at least 3: the noise is measured from their spread).
-    #[arg(long, default_value_t = 7)]
-    reps: u32,
-
-    /// Writes this run to the ratios file instead of comparing with it (every workload:
-    /// not with --workloads).
-    #[arg(long, conflicts_with = "workloads")]
-    bless: bool,
-
-    /// The ratios file to compare with or write (default: the committed
-    /// crates/taskscope-bench/ratios.json).
-    #[arg(long, value_name = "FILE")]
-    ratios: Option<PathBuf>,
-
-    /// Only the ratios of these workloads, comma-separated (pingpong, spawn, timers,
-    /// echo).
-    #[arg(long, value_delimiter = ',')]
-    workloads: Vec<Workload>,
-
-    /// Also writes this run's ratios to FILE (the ratios file's format), whatever the
-    /// verdict.
-    #[arg(long, value_name = "FILE")]
-    save: Option<PathBuf>,
-
-    /// Kills a run that takes longer than this many seconds.
-    #[arg(long, default_value_t = 120)]
-    timeout: u64,
-}
-
-#[derive(Debug, clap::Args)]
-struct DocsArgs {
-    /// Only checks that the table is what the ratios file gives; writes nothing.
-    #[arg(long)]
-    check: bool,
-
-    /// The ratios file (default: the committed crates/taskscope-bench/ratios.json).
-    #[arg(long, value_name = "FILE")]
-    ratios: Option<PathBuf>,
-
-    /// The page holding the table (default: this workspace's docs/performance.md).
-    #[arg(long, value_name = "FILE")]
-    doc: Option<PathBuf>,
-}
-
 /// What the command line asks for.
 #[derive(Debug)]
 pub(crate) enum Action {
@@ -256,33 +162,8 @@ fn action(mut args: Args) -> anyhow::Result<Action> {
     let command = || std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     match args.command.take() {
         None => plan(args).map(Action::Bench),
-        Some(Command::Guard(guard)) => {
-            if guard.reps < 3 {
-                bail!("--reps must be at least 3: the noise is measured from their spread");
-            }
-            let measured: Vec<Workload> = CHECKS.iter().map(|c| c.workload).collect();
-            if let Some(other) = guard.workloads.iter().find(|w| !measured.contains(w)) {
-                bail!(
-                    "the guard does not measure `{other}`; choose from pingpong, spawn, \
-                     timers, echo"
-                );
-            }
-            Ok(Action::Guard(GuardPlan {
-                reps: guard.reps,
-                bless: guard.bless,
-                ratios: guard.ratios.unwrap_or_else(ratios_file::default_path),
-                workloads: dedup(guard.workloads),
-                save: guard.save,
-                timeout: Duration::from_secs(guard.timeout),
-                rss_cap_bytes: 4096 * 1024 * 1024,
-                command: command(),
-            }))
-        }
-        Some(Command::Docs(docs)) => Ok(Action::Docs(DocsPlan {
-            ratios: docs.ratios.unwrap_or_else(ratios_file::default_path),
-            doc: docs.doc.unwrap_or_else(docs::default_doc),
-            check: docs.check,
-        })),
+        Some(Command::Guard(guard)) => guard.plan(command()).map(Action::Guard),
+        Some(Command::Docs(docs)) => Ok(Action::Docs(docs.plan())),
     }
 }
 
