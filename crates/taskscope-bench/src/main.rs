@@ -6,6 +6,10 @@
 //! would have, nothing leaks from one run to the next, and peak memory is the child's own.
 //! The parent interleaves the modes run by run, collects wall time, CPU time and peak RSS,
 //! and prints medians and ratios to the `none` run of the same repetition.
+//!
+//! `guard` runs a fixed set of those ratios before a release and compares them with the
+//! ones committed in `ratios.json`; `docs` writes that file's table into
+//! `docs/performance.md` (see `guard.rs`).
 
 mod child;
 mod cli;

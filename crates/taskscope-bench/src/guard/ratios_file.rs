@@ -40,8 +40,8 @@ pub(crate) struct RatiosFile {
     pub(crate) schema: u32,
     /// The taskscope version measured.
     pub(crate) version: String,
-    /// `git describe`-like commit of the code measured (`-dirty` when `crates/` had
-    /// uncommitted changes), or `unknown` outside a checkout.
+    /// The commit of the code measured, abbreviated (`-dirty` when the workspace's code
+    /// had uncommitted changes), or `unknown` outside a checkout.
     pub(crate) commit: String,
     /// When the run ended, UTC, ISO 8601.
     pub(crate) date: String,
