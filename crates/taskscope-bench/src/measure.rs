@@ -102,11 +102,21 @@ mod tests {
         let thread = std::thread::Builder::new()
             .name("taskscope-probe".into())
             .spawn(|| {
+                // Spins until its CPU time is counted, however long a busy machine takes
+                // to give it 10 ms of CPU: a fixed wall-clock spin is not enough under load.
                 let start = std::time::Instant::now();
-                while start.elapsed() < Duration::from_millis(30) {
-                    std::hint::black_box(0);
+                loop {
+                    let counted = instrument_cpu();
+                    if counted >= Duration::from_millis(10)
+                        || start.elapsed() > Duration::from_secs(60)
+                    {
+                        return counted;
+                    }
+                    let spin = std::time::Instant::now();
+                    while spin.elapsed() < Duration::from_millis(5) {
+                        std::hint::black_box(0);
+                    }
                 }
-                instrument_cpu()
             })
             .unwrap();
         assert!(thread.join().unwrap() >= Duration::from_millis(10));
