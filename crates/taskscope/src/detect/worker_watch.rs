@@ -24,6 +24,7 @@ use std::sync::atomic::Ordering;
 
 use crate::base::clock;
 use crate::base::thread_state::{self, Syscall, ThreadState};
+use crate::detect::running_stall::RunningStall;
 use crate::detect::stall_stack;
 use crate::tasks::cell::{End, Identity, Kind, TaskCell};
 use crate::tasks::shared::{ProbeEvent, Shared};
@@ -88,10 +89,11 @@ struct Run {
     stall: Option<Reported>,
 }
 
+/// A run reported as a stall.
 struct Reported {
+    /// The task that stands for the stall.
     cell: Arc<TaskCell>,
-    last_report_ns: u64,
-    schedule: stall_stack::Schedule,
+    running: RunningStall,
 }
 
 /// A worker being watched.
@@ -159,8 +161,7 @@ impl Watched {
             let cell = announce(shared, &self.slot, run.started_ns);
             run.stall = Some(Reported {
                 cell,
-                last_report_ns: 0,
-                schedule: stall_stack::Schedule::new(shared.threshold_ns),
+                running: RunningStall::new(shared.threshold_ns),
             });
         }
         let stall = run.stall.as_mut().expect("set above");
@@ -168,16 +169,7 @@ impl Watched {
             task: stall.cell.identity.id,
             started_ns: run.started_ns,
         };
-        let publish_ns = shared.config.publish_interval.as_nanos() as u64;
-        if is_new || now.saturating_sub(stall.last_report_ns) >= publish_ns {
-            stall.last_report_ns = now;
-            shared.report_stall_running(self.slot.number, polling, now);
-        }
-        if let (Some(capture), Some(target)) = (capture, self.slot.target.as_ref()) {
-            stall
-                .schedule
-                .sample_if_due(capture, self.slot.number, target, polling, now);
-        }
+        (stall.running).follow(shared, &self.slot, polling, now, capture);
     }
 
     /// The run is over: a stall, if it was one, ended at the last look that found the
