@@ -43,16 +43,23 @@ pub(crate) struct WorkerPark {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Submitted {
     pub(crate) busy_ns: u64,
+    pub(crate) parks: u64,
     pub(crate) parks_and_wakes: u64,
 }
 
 impl WorkerPark {
+    /// Probe time of its last park (when parked) or wake (when not).
+    pub(crate) fn since_ns(&self) -> u64 {
+        self.since_ns.load(Ordering::Acquire)
+    }
+
     /// The worker's submitted metrics; `None` while its index is not known.
     pub(crate) fn submitted(&self) -> Option<Submitted> {
         let index = self.index.load(Ordering::Acquire);
         let metrics = self.metrics.get()?;
         (index < metrics.num_workers()).then(|| Submitted {
             busy_ns: metrics.worker_total_busy_duration(index).as_nanos() as u64,
+            parks: metrics.worker_park_count(index),
             parks_and_wakes: metrics.worker_park_unpark_count(index),
         })
     }
@@ -67,6 +74,7 @@ impl WorkerPark {
 }
 
 /// A worker as the watchdog takes it in.
+#[derive(Clone)]
 pub(crate) struct Worker {
     pub(crate) slot: Arc<ThreadSlot>,
     pub(crate) park: Arc<WorkerPark>,
@@ -75,6 +83,8 @@ pub(crate) struct Worker {
 /// Workers seen parking for the first time, not yet taken up by the watchdog. Global
 /// because tokio's thread hooks carry no context to reach the probe through.
 static NEW_WORKERS: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
+/// Every worker alive, for the state published each interval (`aggregate/`).
+static WORKERS: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
 
 thread_local! {
     static PARK: OnceCell<Arc<WorkerPark>> = const { OnceCell::new() };
@@ -133,13 +143,14 @@ fn register() -> Arc<WorkerPark> {
     }
     // Register the thread's slot (its name, OS id and sampling target) now, off any poll.
     if let Some(slot) = threads::with_local(|local| local.thread_slot()) {
-        NEW_WORKERS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Worker {
-                slot,
-                park: park.clone(),
-            });
+        let worker = Worker {
+            slot,
+            park: park.clone(),
+        };
+        let lock =
+            |list: &'static Mutex<Vec<Worker>>| list.lock().unwrap_or_else(|e| e.into_inner());
+        lock(&WORKERS).push(worker.clone());
+        lock(&NEW_WORKERS).push(worker);
     }
     park
 }
@@ -147,4 +158,11 @@ fn register() -> Arc<WorkerPark> {
 /// The workers that parked for the first time since the last call.
 pub(crate) fn take_new() -> Vec<Worker> {
     std::mem::take(&mut *NEW_WORKERS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The workers alive now (those whose thread exited are forgotten).
+pub(crate) fn all() -> Vec<Worker> {
+    let mut workers = WORKERS.lock().unwrap_or_else(|e| e.into_inner());
+    workers.retain(|worker| !worker.slot.has_exited());
+    workers.clone()
 }
