@@ -2,7 +2,7 @@
 //! (`crates/taskscope-examples/stable/`, laid out here as a standalone package with its
 //! own target directory under the workspace's `target/` and its own `RUSTFLAGS`, so the
 //! workspace's build stays one build). `taskscope check` must find the blocked worker at
-//! the exact line that blocks it, count the tasks a test leaves behind under the test's
+//! the exact line that blocks it (in a system call or computing on a CPU), count the tasks a test leaves behind under the test's
 //! name, and find nothing in a busy, healthy program.
 
 use std::path::{Path, PathBuf};
@@ -173,4 +173,22 @@ fn a_busy_healthy_program_has_no_findings() {
     let checked = check(&[], &mut busy);
     assert_eq!(checked.status, 0, "{:#}", checked.report);
     assert_eq!(findings(&checked).len(), 0, "{:#}", checked.report);
+}
+
+#[test]
+fn a_task_computing_on_its_worker_is_a_stall_at_the_computing_line() {
+    let checked = check(&[], &mut program("stable_cpu_stall"));
+    assert_eq!(checked.status, 1, "{:#}", checked.report);
+    let [stall] = of_kind(&checked, "stall")[..] else {
+        panic!("one stall: {:#}", checked.report)
+    };
+    assert_eq!(stall["severity"], "error");
+    // The example computes for 700 ms; only a lower bound is certain.
+    assert!(stall["duration_ms"].as_f64().unwrap() >= 500.0, "{stall:#}");
+    let file = "src/bin/stable_cpu_stall.rs";
+    let line = format!("{file}:{}:", blocking_line(file));
+    assert!(
+        stall["message"].as_str().unwrap().contains(&line),
+        "{stall:#}"
+    );
 }

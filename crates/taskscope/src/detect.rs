@@ -4,6 +4,7 @@
 
 pub(crate) mod body_watch;
 pub(crate) mod dump;
+pub(crate) mod running_stall;
 pub(crate) mod stall_stack;
 pub(crate) mod watchdog;
 pub(crate) mod worker_watch;

@@ -19,4 +19,5 @@ pub(crate) mod task_index;
 pub(crate) mod task_table;
 pub(crate) mod threads;
 pub(crate) mod waits;
+pub(crate) mod worker_index;
 pub(crate) mod worker_park;

@@ -459,6 +459,17 @@ pub struct RuntimeState {
     /// spawn_blocking tasks running now.
     #[prost(uint64, tag = "3")]
     pub blocking_running: u64,
+    /// Set when the runtimes below were reachable (registered by the macros, `init()` or
+    /// `taskscope::block_on`): then `alive_tasks` and `workers` are theirs, summed.
+    #[prost(bool, tag = "20")]
+    pub runtimes_known: bool,
+    /// Tasks alive in those runtimes now (tokio's `num_alive_tasks`, stable): the one count
+    /// of tasks a build without `--cfg tokio_unstable` has.
+    #[prost(uint64, tag = "21")]
+    pub alive_tasks: u64,
+    /// Worker threads of those runtimes (tokio's `num_workers`).
+    #[prost(uint32, tag = "22")]
+    pub workers: u32,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -478,6 +489,27 @@ pub struct ThreadState {
     pub exited: bool,
     #[prost(uint64, tag = "6")]
     pub os_tid: u64,
+    /// The thread is a runtime worker whose parks the probe sees through tokio's thread hooks
+    /// (`on_thread_park`/`on_thread_unpark`: builds without `--cfg tokio_unstable`). The
+    /// fields 21 to 24 are set only then.
+    #[prost(bool, tag = "20")]
+    pub worker: bool,
+    /// Parked now (idle, waiting for work), else running tasks.
+    #[prost(bool, tag = "21")]
+    pub parked: bool,
+    /// Probe time of its last park (when `parked`) or wake (when not): how long it has been
+    /// idle or busy.
+    #[prost(uint64, tag = "22")]
+    pub since_ns: u64,
+    /// tokio's stable metrics of this worker, as tokio last submitted them (every 61
+    /// scheduler ticks and at each park), once the probe knows which worker the thread is
+    /// (`metrics_known`): total busy time, and times parked.
+    #[prost(bool, tag = "23")]
+    pub metrics_known: bool,
+    #[prost(uint64, tag = "24")]
+    pub busy_ns: u64,
+    #[prost(uint64, tag = "25")]
+    pub parks: u64,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

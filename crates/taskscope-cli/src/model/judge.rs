@@ -148,9 +148,9 @@ fn add_summary(summary: &mut Summary, model: &Model) {
 /// What a process built without `--cfg tokio_unstable` was judged on, and what the cfg
 /// adds (docs/guide.md, "What each build sees").
 pub(crate) const WORKERS_ONLY: &str = "built without `--cfg tokio_unstable`: judged on its \
-     runtime workers (a worker blocked past the threshold is a stall, with its stack) and on \
-     tokio's count of the tasks alive at shutdown; no task is seen, so no spawn location, \
-     no poll computing past the threshold on a CPU, no panic or lost waker by task. Build \
+     runtime workers (a worker blocked in a call or computing in one poll past the \
+     threshold is a stall, with its stack) and on tokio's count of the tasks alive at \
+     shutdown; no task is seen, so no spawn location, no panic or lost waker by task. Build \
      with RUSTFLAGS=\"--cfg tokio_unstable\" to see every task";
 
 /// What the reader of the findings must know about how far they go, in the order printed.

@@ -11,6 +11,32 @@ pub(crate) struct Thread {
     pub(crate) poll_started_ns: u64,
     pub(crate) exited: bool,
     pub(crate) os_tid: u64,
+    /// A runtime worker seen through tokio's thread hooks (builds without
+    /// `--cfg tokio_unstable`); `None` for any other thread.
+    pub(crate) worker: Option<Worker>,
+}
+
+/// What a build without `--cfg tokio_unstable` tells of a runtime worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Worker {
+    pub(crate) parked: bool,
+    /// Probe time of its last park (when parked) or wake.
+    pub(crate) since_ns: u64,
+    /// tokio's busy time and park count of it, once the probe knows which worker it is.
+    pub(crate) metrics: Option<WorkerMetrics>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WorkerMetrics {
+    pub(crate) busy_ns: u64,
+    pub(crate) parks: u64,
+}
+
+/// tokio's own counts of the runtimes the probe could reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) alive_tasks: u64,
+    pub(crate) workers: u32,
 }
 
 /// Threads by their probe-assigned number, and the blocking pool.
@@ -24,6 +50,8 @@ pub(crate) struct Runtime {
     pub(crate) threads_unavailable: bool,
     /// The probe is on the hooks route, which does not see the blocking pool.
     pub(crate) blocking_unobserved: bool,
+    /// tokio's counts, when the probe reached its runtimes.
+    pub(crate) counts: Option<Counts>,
 }
 
 /// Thread numbers beyond this are not stored densely: a corrupt or hostile stream must not
@@ -46,10 +74,22 @@ impl Runtime {
                 poll_started_ns: thread.poll_started_ns,
                 exited: thread.exited,
                 os_tid: thread.os_tid,
+                worker: thread.worker.then_some(Worker {
+                    parked: thread.parked,
+                    since_ns: thread.since_ns,
+                    metrics: thread.metrics_known.then_some(WorkerMetrics {
+                        busy_ns: thread.busy_ns,
+                        parks: thread.parks,
+                    }),
+                }),
             });
         }
         self.blocking_alive = state.blocking_alive;
         self.blocking_running = state.blocking_running;
+        self.counts = state.runtimes_known.then_some(Counts {
+            alive_tasks: state.alive_tasks,
+            workers: state.workers,
+        });
     }
 
     pub(crate) fn thread(&self, number: u32) -> Option<&Thread> {

@@ -199,7 +199,8 @@ fn a_target_whose_subscriber_hides_tokio_spans_says_so_and_how_to_fix_it() {
 }
 
 /// A process built without `--cfg tokio_unstable`, under the macros: two workers, one
-/// blocked in `std::thread::sleep` for 300 ms so far.
+/// blocked in `std::thread::sleep` for 300 ms so far, the other parked for 250 ms; 7
+/// tasks alive.
 fn workers_only_app() -> App {
     let mut app = App::live("http://127.0.0.1:6670", Instant::now());
     app.on_link(LinkEvent::Connected);
@@ -209,11 +210,24 @@ fn workers_only_app() -> App {
         process.capability = v1::Capability::Workers as i32;
         process.route = v1::Route::Hooks as i32;
     }
-    first.runtime = Some(crate::model::fixture::threads(&[
+    let mut runtime = crate::model::fixture::threads(&[
         (1, "main"),
         (2, "tokio-runtime-worker"),
         (3, "tokio-runtime-worker"),
-    ]));
+    ]);
+    for (thread, parked, since_ns) in [(1, false, 100_000_000), (2, true, 150_000_000)] {
+        let state = &mut runtime.threads[thread];
+        state.worker = true;
+        state.parked = parked;
+        state.since_ns = since_ns;
+        state.metrics_known = true;
+        state.busy_ns = 42_000_000;
+        state.parks = 17;
+    }
+    runtime.runtimes_known = true;
+    runtime.alive_tasks = 7;
+    runtime.workers = 2;
+    first.runtime = Some(runtime);
     first.now_ns = 400_000_000;
     let mut stall = crate::model::fixture::stall(1, 99, v1::StallPhase::Ongoing, 300_000_000);
     stall.poll_started_ns = 100_000_000;
@@ -251,7 +265,11 @@ fn built_without_tokio_unstable_the_runtime_view_shows_the_blocked_worker_and_it
     press(&mut app, KeyCode::Char('4'));
     let screen = draw(&mut app, 90, 12);
     assert!(
-        screen.contains("blocked") && screen.contains("src/main.rs:16:9"),
+        screen.contains("stalled") && screen.contains("src/main.rs:16:9"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("parked") && screen.contains("7 tasks alive"),
         "{screen}"
     );
     assert_snapshot!(screen);

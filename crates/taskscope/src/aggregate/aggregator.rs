@@ -414,18 +414,24 @@ impl Aggregator {
     }
 
     fn runtime_state(&self) -> v1::RuntimeState {
+        let workers = crate::tasks::worker_park::all();
         let threads = threads::all()
             .iter()
             .map(|slot| {
                 let polling = slot.read();
-                v1::ThreadState {
+                let mut state = v1::ThreadState {
                     thread: slot.number,
                     name: slot.name.to_string(),
                     polling_task: polling.map_or(0, |p| p.task),
                     poll_started_ns: polling.map_or(0, |p| p.started_ns),
                     exited: slot.has_exited(),
                     os_tid: slot.os_tid,
+                    ..Default::default()
+                };
+                if let Some(worker) = workers.iter().find(|w| w.slot.number == slot.number) {
+                    worker_state(&worker.park, &mut state);
                 }
+                state
             })
             .collect();
         let (mut blocking_alive, mut blocking_running) = (0, 0);
@@ -435,10 +441,18 @@ impl Aggregator {
                 blocking_running += u64::from(cell.is_running());
             }
         }
+        let runtimes = crate::tasks::runtimes::all(None);
         v1::RuntimeState {
             threads,
             blocking_alive,
             blocking_running,
+            runtimes_known: !runtimes.is_empty(),
+            alive_tasks: (runtimes.iter())
+                .map(|r| r.metrics().num_alive_tasks() as u64)
+                .sum(),
+            workers: (runtimes.iter())
+                .map(|r| r.metrics().num_workers() as u32)
+                .sum(),
         }
     }
 
@@ -777,6 +791,19 @@ fn holders_unavailable(config: &crate::base::config::Config) -> &'static str {
          instead of `#[taskscope::main]`; `taskscope::join` edges are seen on both routes"
     } else {
         ""
+    }
+}
+
+/// What tokio's thread hooks and stable metrics tell of a runtime worker
+/// (`tasks/worker_park.rs`), on builds without `--cfg tokio_unstable`.
+fn worker_state(park: &crate::tasks::worker_park::WorkerPark, state: &mut v1::ThreadState) {
+    state.worker = true;
+    state.parked = park.is_parked();
+    state.since_ns = park.since_ns();
+    if let Some(submitted) = park.submitted() {
+        state.metrics_known = true;
+        state.busy_ns = submitted.busy_ns;
+        state.parks = submitted.parks;
     }
 }
 

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::base::clock;
 use crate::base::thread_state::{self, Syscall, ThreadState};
+use crate::detect::running_stall::RunningStall;
 use crate::detect::stall_stack;
 use crate::tasks::cell::{Kind, TaskCell};
 use crate::tasks::lifecycle;
@@ -184,12 +185,7 @@ struct Run {
     /// The thread's scheduler totals as the run was first seen.
     sched_at_start: Option<crate::base::schedstat::SchedStat>,
     /// Set once the run passed the threshold and was reported as a stall.
-    stall: Option<Reported>,
-}
-
-struct Reported {
-    last_report_ns: u64,
-    schedule: stall_stack::Schedule,
+    stall: Option<RunningStall>,
 }
 
 impl Run {
@@ -258,21 +254,9 @@ impl Watched {
             task: self.cell.identity.id,
             started_ns: run.started_ns,
         };
-        let publish_ns = shared.config.publish_interval.as_nanos() as u64;
-        let is_new = run.stall.is_none();
-        let stall = run.stall.get_or_insert_with(|| Reported {
-            last_report_ns: 0,
-            schedule: stall_stack::Schedule::new(shared.threshold_ns),
-        });
-        if is_new || now.saturating_sub(stall.last_report_ns) >= publish_ns {
-            stall.last_report_ns = now;
-            shared.report_stall_running(self.slot.number, polling, now);
-        }
-        if let (Some(capture), Some(target)) = (capture, self.slot.target.as_ref()) {
-            stall
-                .schedule
-                .sample_if_due(capture, self.slot.number, target, polling, now);
-        }
+        (run.stall
+            .get_or_insert_with(|| RunningStall::new(shared.threshold_ns)))
+        .follow(shared, &self.slot, polling, now, capture);
     }
 
     /// The run is over: a stall, if it was one, ended at the last busy look.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::base::schedstat;
 use crate::base::{clock, quiet};
+use crate::detect::running_stall::RunningStall;
 use crate::detect::{body_watch, stall_stack, worker_watch};
 use crate::tasks::shared::Shared;
 use crate::tasks::threads;
@@ -25,8 +26,7 @@ use crate::tasks::threads::Polling;
 /// A stall the watchdog is following.
 struct Followed {
     polling: Polling,
-    last_report_ns: u64,
-    schedule: stall_stack::Schedule,
+    running: RunningStall,
 }
 
 pub(crate) struct Watchdog {
@@ -71,7 +71,6 @@ pub(crate) fn start(
 impl Watchdog {
     fn scan(&mut self) {
         let threshold = self.shared.threshold_ns;
-        let publish_ns = self.shared.config.publish_interval.as_nanos() as u64;
         let mut stalled_threads = Vec::new();
         let mut exited_threads = Vec::new();
         for slot in threads::all() {
@@ -98,25 +97,13 @@ impl Watchdog {
                     slot.number,
                     Followed {
                         polling,
-                        last_report_ns: 0,
-                        schedule: stall_stack::Schedule::new(threshold),
+                        running: RunningStall::new(threshold),
                     },
                 );
             }
             let followed = self.followed.get_mut(&slot.number).expect("just inserted");
-            if is_new || now.saturating_sub(followed.last_report_ns) >= publish_ns {
-                followed.last_report_ns = now;
-                (self.shared).report_stall_running(slot.number, polling, now);
-            }
-            if let (Some(capture), Some(target)) = (self.capture.as_ref(), slot.target.as_ref()) {
-                followed.schedule.sample_if_due(
-                    capture,
-                    slot.number,
-                    target,
-                    polling,
-                    clock::now_ns(),
-                );
-            }
+            let capture = self.capture.as_ref();
+            (followed.running).follow(&self.shared, &slot, polling, now, capture);
         }
         self.followed
             .retain(|number, _| stalled_threads.contains(number));

@@ -12,23 +12,34 @@
 //! stack names the blocking line; its duration runs from the first to the last look that
 //! found it blocked (never more than it lasted).
 //!
+//! A worker that computes in one long poll makes no system call to see from outside; what
+//! tells it apart from a hot loop of short polls is tokio's own stable metrics of the
+//! worker (`tasks/worker_park.rs` finds which worker a thread is): tokio submits them
+//! every `event_interval` scheduler ticks (61 by default) and whenever the worker parks,
+//! never inside a poll. An unparked worker whose submitted busy time and park count have
+//! not moved past the threshold is inside one poll (or a run of fewer than 61 polls, each
+//! then long on average), and is reported as a stall just the same.
+//!
 //! Busy but healthy workers are never reported: many short polls without a park keep the
 //! worker on a CPU (`running`) or block it for moments, in calls that return before the
-//! next look or with a block between looks. What this leaves unseen, and
-//! `--cfg tokio_unstable` sees (`docs/guide.md`, "What each build sees"): a poll that
-//! computes on a CPU past the threshold, which from outside looks like a hot loop of short
-//! polls; which task stalled (the stall belongs to the worker, its spawn location unknown).
+//! next look or with a block between looks, and move its metrics at every maintenance.
+//! What this leaves unseen, and `--cfg tokio_unstable` sees (`docs/guide.md`, "What each
+//! build sees"): a long poll on a worker whose index is not known yet (found from its
+//! first few parks) or on a runtime built with a larger `event_interval` than its polls
+//! can fill within the threshold; which task stalled (the stall belongs to the worker,
+//! its spawn location unknown).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::base::clock;
 use crate::base::thread_state::{self, Syscall, ThreadState};
+use crate::detect::running_stall::RunningStall;
 use crate::detect::stall_stack;
 use crate::tasks::cell::{End, Identity, Kind, TaskCell};
 use crate::tasks::shared::{ProbeEvent, Shared};
 use crate::tasks::threads::{Polling, ThreadSlot};
-use crate::tasks::worker_park::{self, WorkerPark};
+use crate::tasks::worker_park::{self, Submitted, WorkerPark};
 
 /// The workers the watchdog watches.
 #[derive(Default)]
@@ -44,6 +55,7 @@ impl Workers {
                 slot: worker.slot,
                 park: worker.park,
                 last: None,
+                frozen: None,
                 run: None,
             });
         }
@@ -79,19 +91,31 @@ impl Look {
     }
 }
 
-/// A stretch of time a worker has spent blocked without parking.
+/// The worker's submitted metrics, unchanged since the first look that found them with the
+/// worker unparked and its park count as now.
+#[derive(Debug, Clone, Copy)]
+struct Frozen {
+    since_ns: u64,
+    submitted: Submitted,
+    parks: u64,
+}
+
+/// A stretch of time a worker has spent in one poll: blocked without parking, or with
+/// its metrics frozen.
 struct Run {
     started_ns: u64,
-    last_blocked_ns: u64,
+    /// The last look that found the run going on.
+    last_ns: u64,
     sched_at_start: Option<crate::base::schedstat::SchedStat>,
     /// Set once the run passed the threshold: the stall, reported as a task of its own.
     stall: Option<Reported>,
 }
 
+/// A run reported as a stall.
 struct Reported {
+    /// The task that stands for the stall.
     cell: Arc<TaskCell>,
-    last_report_ns: u64,
-    schedule: stall_stack::Schedule,
+    running: RunningStall,
 }
 
 /// A worker being watched.
@@ -99,6 +123,7 @@ struct Watched {
     slot: Arc<ThreadSlot>,
     park: Arc<WorkerPark>,
     last: Option<Look>,
+    frozen: Option<Frozen>,
     run: Option<Run>,
 }
 
@@ -114,6 +139,7 @@ impl Watched {
         if self.park.is_parked() || self.slot.read().is_some() {
             self.end_run(shared);
             self.last = None;
+            self.frozen = None;
             return true;
         }
         let Some(state) = thread_state::of_thread(self.slot.os_tid) else {
@@ -125,42 +151,69 @@ impl Watched {
             parks: self.park.parks(),
             at_ns: clock::now_ns(),
         };
+        let frozen_since = self.follow_metrics(&look);
+        let frozen_since_run = |run: &Run| frozen_since.is_some_and(|at| at <= run.started_ns);
         let blocked = matches!(state.syscall, Syscall::Blocked(_));
-        let continued =
-            blocked && self.run.is_some() && self.last.is_some_and(|l| look.continues(&l));
+        let still_blocked = blocked && self.last.is_some_and(|l| look.continues(&l));
+        let continued = self
+            .run
+            .as_ref()
+            .is_some_and(|run| still_blocked || frozen_since_run(run));
         if !continued {
             self.end_run(shared);
         }
         self.last = blocked.then_some(look);
-        if blocked {
+        let long_frozen =
+            frozen_since.filter(|since| look.at_ns.saturating_sub(*since) >= shared.threshold_ns);
+        if blocked || long_frozen.is_some() || self.run.is_some() {
             let tid = self.slot.os_tid;
-            let run = self.run.get_or_insert_with(|| Run {
-                started_ns: look.at_ns,
-                last_blocked_ns: look.at_ns,
-                sched_at_start: crate::base::schedstat::of_thread(tid),
-                stall: None,
+            let run = self.run.get_or_insert_with(|| {
+                let started_ns = long_frozen.unwrap_or(look.at_ns);
+                Run {
+                    started_ns,
+                    last_ns: look.at_ns,
+                    sched_at_start: crate::base::schedstat::of_thread(tid),
+                    stall: None,
+                }
             });
-            run.last_blocked_ns = look.at_ns;
-            self.follow(shared, capture);
+            run.last_ns = look.at_ns;
+            self.follow(shared, capture, blocked);
         }
         true
     }
 
+    /// Since when the worker's submitted metrics have not moved, with the worker unparked
+    /// all along; `None` where its metrics cannot be read.
+    fn follow_metrics(&mut self, look: &Look) -> Option<u64> {
+        let Some(submitted) = self.park.submitted() else {
+            self.frozen = None;
+            return None;
+        };
+        let unchanged = |f: &Frozen| f.submitted == submitted && f.parks == look.parks;
+        if !self.frozen.as_ref().is_some_and(unchanged) {
+            self.frozen = Some(Frozen {
+                since_ns: look.at_ns,
+                submitted,
+                parks: look.parks,
+            });
+        }
+        self.frozen.map(|f| f.since_ns)
+    }
+
     /// Reports the run as a stall once it is past the threshold, refreshes it every
     /// publish interval, and samples its stack when due.
-    fn follow(&mut self, shared: &Shared, capture: Option<&stall_stack::Capture>) {
+    fn follow(&mut self, shared: &Shared, capture: Option<&stall_stack::Capture>, blocked: bool) {
         let Some(run) = self.run.as_mut() else { return };
-        let now = run.last_blocked_ns;
+        let now = run.last_ns;
         if now.saturating_sub(run.started_ns) < shared.threshold_ns {
             return;
         }
         let is_new = run.stall.is_none();
         if is_new {
-            let cell = announce(shared, &self.slot, run.started_ns);
+            let cell = announce(shared, &self.slot, run.started_ns, blocked);
             run.stall = Some(Reported {
                 cell,
-                last_report_ns: 0,
-                schedule: stall_stack::Schedule::new(shared.threshold_ns),
+                running: RunningStall::new(shared.threshold_ns),
             });
         }
         let stall = run.stall.as_mut().expect("set above");
@@ -168,16 +221,7 @@ impl Watched {
             task: stall.cell.identity.id,
             started_ns: run.started_ns,
         };
-        let publish_ns = shared.config.publish_interval.as_nanos() as u64;
-        if is_new || now.saturating_sub(stall.last_report_ns) >= publish_ns {
-            stall.last_report_ns = now;
-            shared.report_stall_running(self.slot.number, polling, now);
-        }
-        if let (Some(capture), Some(target)) = (capture, self.slot.target.as_ref()) {
-            stall
-                .schedule
-                .sample_if_due(capture, self.slot.number, target, polling, now);
-        }
+        (stall.running).follow(shared, &self.slot, polling, now, capture);
     }
 
     /// The run is over: a stall, if it was one, ended at the last look that found the
@@ -193,11 +237,11 @@ impl Watched {
             })
         });
         let id = stall.cell.identity.id;
-        let duration = run.last_blocked_ns - run.started_ns;
-        stall.cell.poll_ended(run.started_ns, run.last_blocked_ns);
+        let duration = run.last_ns - run.started_ns;
+        stall.cell.poll_ended(run.started_ns, run.last_ns);
         shared.send_stall_end(id, self.slot.number, run.started_ns, duration, 0, sched);
         let end = End {
-            at_ns: run.last_blocked_ns,
+            at_ns: run.last_ns,
             outcome: taskscope_api::v1::Outcome::Completed,
             thread: self.slot.number,
             panic: None,
@@ -207,13 +251,15 @@ impl Watched {
 }
 
 /// The stall as a task of its own, for views and reports that show stalls by task: named
-/// after the worker's thread, with no spawn location (stable tokio tells none), from the
-/// start of the stall to its end.
-fn announce(shared: &Shared, slot: &ThreadSlot, started_ns: u64) -> Arc<TaskCell> {
+/// after the worker's thread and what it was found doing (blocked in a system call, or
+/// busy on a CPU), with no spawn location (stable tokio tells none), from the start of the
+/// stall to its end.
+fn announce(shared: &Shared, slot: &ThreadSlot, started_ns: u64, blocked: bool) -> Arc<TaskCell> {
+    let doing = if blocked { "blocked" } else { "busy" };
     let cell = crate::tasks::recycle::cell(Identity {
         id: crate::tasks::task_table::next_body_id(),
         kind: Kind::Task,
-        name: Some(format!("blocked {}", slot.name).into()),
+        name: Some(format!("{doing} {}", slot.name).into()),
         file: "",
         line: 0,
         column: 0,

@@ -550,8 +550,8 @@ fn warn_if_uninstrumented(hooks: bool) {
         diag::warn_once(
             &WARNED,
             "this program was built without `--cfg tokio_unstable`: taskscope sees its \
-             runtime workers (a worker blocked past the stall threshold, with its stack; the \
-             tasks still alive at shutdown, as a count), not its tasks. Build with \
+             runtime workers (a worker blocked or computing in one poll past the stall \
+             threshold, with its stack; the tasks still alive at shutdown, as a count), not its tasks. Build with \
              RUSTFLAGS=\"--cfg tokio_unstable\" to see every task with its spawn location",
         );
     } else if !cfg!(tokio_unstable) {

@@ -182,6 +182,7 @@ pub(crate) fn updates() -> Vec<v1::Update> {
         ],
         blocking_alive: 3,
         blocking_running: 2,
+        ..Default::default()
     });
     out.push(last);
     out

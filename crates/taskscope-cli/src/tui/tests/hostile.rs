@@ -67,10 +67,18 @@ fn hostile_updates() -> Vec<v1::Update> {
             thread: u32::MAX,
             polling_task: u64::MAX,
             poll_started_ns: u64::MAX,
+            worker: true,
+            since_ns: u64::MAX,
+            metrics_known: true,
+            busy_ns: u64::MAX,
+            parks: u64::MAX,
             ..Default::default()
         }],
         blocking_alive: 0,
         blocking_running: u64::MAX,
+        alive_tasks: u64::MAX,
+        workers: u32::MAX,
+        runtimes_known: true,
     });
     update.drops = Some(v1::Drops {
         tasks_lost: u64::MAX,
