@@ -18,7 +18,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use crate::base::clock;
@@ -31,7 +30,9 @@ use crate::tasks::{lifecycle, outcome, task_table, threads};
 pub(crate) fn add_to(builder: &mut tokio::runtime::Builder, shared: &Arc<Shared>) {
     #[cfg(tokio_unstable)]
     {
-        shared.instrumentation_seen.store(true, Ordering::Relaxed);
+        shared
+            .instrumentation_seen
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let on = |shared: &Arc<Shared>| shared.clone();
         let (spawn, before, after, end) = (on(shared), on(shared), on(shared), on(shared));
         builder
