@@ -150,10 +150,10 @@ fn named<'a>(findings: &'a [Value], name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no finding of task `{name}`: {findings:#?}"))
 }
 
-/// `file:line:` of the line marked `// AWAIT: <function>`, for chains whose user frame is a
-/// call on that line rather than its `.await`.
-fn await_line(source: &str, function: &str) -> String {
-    let at = await_location(source, function);
+/// `file:line:` of the line marked `// AWAIT: <function>`, for chains whose user frame is
+/// `call` on that line rather than its `.await`.
+fn await_line(source: &str, function: &str, call: &str) -> String {
+    let at = location_of_line(source, &format!("// AWAIT: {function}"), call).to_string();
     let (file_line, _column) = at.rsplit_once(':').unwrap();
     format!("{file_line}:")
 }
@@ -177,7 +177,7 @@ fn on_the_init_route_leaks_and_lost_wakers_say_where_they_wait() {
     // Polled with a waker of its own, the timer holds nothing that wakes the task.
     let lost = named(findings, "peek_timer");
     assert_eq!(lost["kind"], "lost_waker", "{lost:#}");
-    let line = await_line(source, "peek_timer");
+    let line = await_line(source, "peek_timer", "poll");
     assert!(
         lost["waiting_at"]
             .as_array()
@@ -190,7 +190,7 @@ fn on_the_init_route_leaks_and_lost_wakers_say_where_they_wait() {
     // `poll_accept` is marked by tokio's trace, at the listener's readiness.
     let polled = named(findings, "poll_accept_loop");
     assert_eq!(polled["kind"], "alive_at_shutdown", "{polled:#}");
-    let line = await_line(source, "poll_accept_loop");
+    let line = await_line(source, "poll_accept_loop", "poll_fn");
     let frames = polled["waiting_at"].as_array().unwrap();
     assert!(
         frames
