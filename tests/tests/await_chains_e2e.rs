@@ -141,3 +141,89 @@ fn a_graceful_shutdown_always_passes_and_a_forgotten_ticker_always_fails() {
         assert_eq!(finding["spawn_location"], ticker.as_str(), "run {run}");
     }
 }
+
+/// The leak finding of the task named `name`.
+fn named<'a>(findings: &'a [Value], name: &str) -> &'a Value {
+    findings
+        .iter()
+        .find(|f| f["task"]["name"] == name)
+        .unwrap_or_else(|| panic!("no finding of task `{name}`: {findings:#?}"))
+}
+
+/// `file:line:` of the line marked `// AWAIT: <function>`, for chains whose user frame is
+/// `call` on that line rather than its `.await`.
+fn await_line(source: &str, function: &str, call: &str) -> String {
+    let at = location_of_line(source, &format!("// AWAIT: {function}"), call).to_string();
+    let (file_line, _column) = at.rsplit_once(':').unwrap();
+    format!("{file_line}:")
+}
+
+/// On the `init()` route under `#[tokio::main]`, where `check` also tracks wakers, a
+/// debug build's leaks say where they wait (from the dumps taken as tasks go idle), a lost
+/// waker carries its chain too, and the tasks a dump reached but found parked on nothing
+/// tokio marks (`TcpListener::accept`, a `JoinSet`) are told apart in the notes.
+#[test]
+fn on_the_init_route_leaks_and_lost_wakers_say_where_they_wait() {
+    let checked = check_example("parked_init", &[]);
+    assert_eq!(checked.status, 1, "{:#}", checked.report);
+    let findings = findings(&checked);
+    let source = "src/bin/parked_init.rs";
+
+    let heartbeat = named(findings, "heartbeat");
+    assert_eq!(heartbeat["kind"], "alive_at_shutdown", "{heartbeat:#}");
+    let (_, frames) = waiting_at(std::slice::from_ref(heartbeat), "heartbeat");
+    assert_waits_at(&frames, "heartbeat", &await_location(source, "heartbeat"));
+
+    // Polled with a waker of its own, the timer holds nothing that wakes the task.
+    let lost = named(findings, "peek_timer");
+    assert_eq!(lost["kind"], "lost_waker", "{lost:#}");
+    let line = await_line(source, "peek_timer", "poll");
+    assert!(
+        lost["waiting_at"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["location"].as_str().unwrap_or_default().contains(&line)),
+        "the lost waker's chain should reach {line}: {lost:#}"
+    );
+
+    // `poll_accept` is marked by tokio's trace, at the listener's readiness.
+    let polled = named(findings, "poll_accept_loop");
+    assert_eq!(polled["kind"], "alive_at_shutdown", "{polled:#}");
+    let line = await_line(source, "poll_accept_loop", "poll_fn");
+    let frames = polled["waiting_at"].as_array().unwrap();
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["location"].as_str().unwrap_or_default().contains(&line)),
+        "`poll_accept_loop` should wait at {line}: {polled:#}"
+    );
+
+    // `accept` is not: the dump reaches the task and finds no leaf, and the note says so.
+    for name in ["accept_loop", "join_set"] {
+        let finding = named(findings, name);
+        assert_eq!(finding["kind"], "alive_at_shutdown", "{finding:#}");
+        assert!(
+            finding["waiting_at"]
+                .as_array()
+                .is_none_or(|frames| frames.is_empty()),
+            "{finding:#}"
+        );
+    }
+    // The notes are in the text report.
+    let output = Command::new(taskscope())
+        .args(["check", "--"])
+        .arg(example("parked_init"))
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).replace('\n', " ");
+    assert!(
+        text.contains(
+            "2 leaked task(s) have no await chain (where they waited): the dump \
+                       reached them but found them parked on no future tokio's trace marks"
+        ) && text.contains("TcpListener::accept"),
+        "{text}"
+    );
+    assert!(!text.contains("no dump reached them"), "{text}");
+}

@@ -45,7 +45,7 @@
 //! | `TASKSCOPE_ALLOW_REMOTE` | `off` | allow an address beyond loopback |
 //! | `TASKSCOPE_MAX_WATCHERS` | `16` | clients streaming at once |
 //! | `TASKSCOPE_MAX_CONNECTIONS` | `32` | connections at once |
-//! | `TASKSCOPE_DUMP_WHEN_IDLE` | `off` | on the `init()` route, an await-chain dump whenever tasks have been idle this long (`taskscope check` sets `200ms`; `docs/guide.md`) |
+//! | `TASKSCOPE_DUMP_WHEN_IDLE` | `off` | on the `init()` route, an await-chain dump whenever tasks have been idle this long, waker tracking or not (`taskscope check` sets `200ms`; `docs/guide.md`) |
 //! | `TASKSCOPE_METRICS_BIND` | `off` | serve Prometheus metrics at `GET /metrics` here (`docs/monitoring.md`) |
 //! | `TASKSCOPE_METRICS_MAX_SITES` | `50` | spawn sites with metric series of their own |
 //! | `TASKSCOPE_OTLP_ENDPOINT` | `off` | send stalls as OTLP log records here (feature `otlp`; `docs/monitoring.md`) |

@@ -300,6 +300,17 @@ pub struct TaskStats {
     pub poll_histogram: ::prost::alloc::vec::Vec<u32>,
     #[prost(uint64, tag = "13")]
     pub max_poll_ns: u64,
+    /// `wakers` may be off by one: a waker of this task was cloned, dropped or used while a
+    /// task dump was being taken or just after, when tokio handles wakers of the tasks it
+    /// traces through references it does not always report. Such a count never proves a
+    /// lost waker. A task whose waker really is lost holds none for a dump to handle.
+    #[prost(bool, tag = "60")]
+    pub wakers_unsure: bool,
+    /// When a task dump first touched this task's wakers, the task had been polled, was
+    /// idle and held no waker: nothing could wake it before the dump, which may wake it
+    /// once. A lost waker, whatever `wakers` and `state` say after.
+    #[prost(bool, tag = "61")]
+    pub lost_before_dump: bool,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -407,62 +407,67 @@ impl Group {
     }
 }
 
-/// Why leaked tasks have no `waiting_at`, when some have none (a task that is itself the
-/// future it waits on, a spawned `sleep`, has a chain with nothing of the user's in it:
-/// its spawn line is where it waits).
-fn without_await_chains(model: &Model, found: &[rules::Occurrence]) -> Option<String> {
+/// Why leaked tasks have no `waiting_at`, when some have none: one note for the tasks the
+/// latest dump reached and found parked on nothing tokio's trace marks, one for the tasks
+/// no dump reached at all. (A task that is itself the future it waits on, a spawned
+/// `sleep`, has a chain with nothing of the user's in it: its spawn line is where it
+/// waits, and no note is needed.)
+fn without_await_chains(model: &Model, found: &[rules::Occurrence]) -> Vec<String> {
     if model.sees_workers_only() {
-        return None; // no task, no chain: said once by the capability's note
+        return Vec::new(); // no task, no chain: said once by the capability's note
     }
-    let unreached = found
-        .iter()
-        .filter(|o| {
-            matches!(
-                o.kind,
-                FindingKind::AliveAtShutdown | FindingKind::LostWaker
-            )
-        })
-        .filter(|o| {
-            model
-                .waiting()
-                .of(o.task_id)
-                .is_none_or(|c| c.leaves.is_empty())
-        })
-        .count();
-    if unreached == 0 {
-        return None;
-    }
-    let who = format!("{} (pid {})", display_program(model.program()), model.pid());
-    let process = model.process()?;
-    let why = if !process.dumps_unavailable.is_empty() {
-        process.dumps_unavailable.clone()
-    } else if let Some(latest) = model.waiting().latest() {
-        match &latest.skipped {
-            Some(skipped) => format!(
-                "the dump {} was skipped: {skipped}",
-                latest.trigger.as_str()
-            ),
-            None => "the last dump did not reach them (tasks of a LocalSet, or spawned after \
-                     it), or they wait on futures outside tokio, which a dump cannot trace"
-                .to_owned(),
+    let (mut without_leaf, mut unreached) = (0, 0);
+    for occurrence in found.iter().filter(|o| {
+        matches!(
+            o.kind,
+            FindingKind::AliveAtShutdown | FindingKind::LostWaker
+        )
+    }) {
+        match model.waiting().of(occurrence.task_id) {
+            Some(chain) if chain.leaves.is_empty() => without_leaf += 1,
+            Some(_) => {}
+            None => unreached += 1,
         }
-    } else if process.route == taskscope_api::v1::Route::Hooks as i32 {
-        "no dump was taken: only runtimes started by #[taskscope::main] or \
-         #[taskscope::test] are dumped before they shut down"
-            .to_owned()
-    } else if process.waker_tracking {
-        "no dump was taken: with taskscope::init(), dumps are taken when tasks go idle, but \
-         never while wakers are tracked (as `check` does there, for exact lost-waker \
-         verdicts); #[taskscope::main] dumps its runtime before it shuts down"
-            .to_owned()
-    } else {
-        "no dump was taken: with taskscope::init(), dumps are taken when tasks go idle, \
-         and these never did long enough"
-            .to_owned()
+    }
+    let Some(process) = model.process() else {
+        return Vec::new();
     };
-    Some(format!(
-        "{who}: {unreached} leaked task(s) have no await chain (where they waited): {why}"
-    ))
+    let who = format!("{} (pid {})", display_program(model.program()), model.pid());
+    let mut notes = Vec::new();
+    if without_leaf > 0 {
+        notes.push(format!(
+            "{who}: {without_leaf} leaked task(s) have no await chain (where they waited): \
+             the dump reached them but found them {}",
+            crate::model::waiting::NO_TOKIO_LEAF
+        ));
+    }
+    if unreached > 0 {
+        let why = if !process.dumps_unavailable.is_empty() {
+            process.dumps_unavailable.clone()
+        } else if let Some(latest) = model.waiting().latest() {
+            match &latest.skipped {
+                Some(skipped) => format!(
+                    "the dump {} was skipped: {skipped}",
+                    latest.trigger.as_str()
+                ),
+                None => "no dump reached them: tasks of a LocalSet, and tasks spawned after \
+                         the last dump, are in none"
+                    .to_owned(),
+            }
+        } else if process.route == taskscope_api::v1::Route::Hooks as i32 {
+            "no dump was taken: only runtimes started by #[taskscope::main] or \
+             #[taskscope::test] are dumped before they shut down"
+                .to_owned()
+        } else {
+            "no dump was taken: with taskscope::init(), dumps are taken when tasks go idle, \
+             and these never did long enough"
+                .to_owned()
+        };
+        notes.push(format!(
+            "{who}: {unreached} leaked task(s) have no await chain (where they waited): {why}"
+        ));
+    }
+    notes
 }
 
 /// How many tests a grouped finding names.

@@ -109,6 +109,10 @@ pub(crate) struct Stats {
     pub(crate) self_wakes: u64,
     /// Live wakers; negative means the probe's count went wrong, so it proves nothing.
     pub(crate) wakers: i64,
+    /// A task dump may have moved `wakers` by one, so it proves nothing either.
+    pub(crate) wakers_unsure: bool,
+    /// Nothing held a waker when a dump first touched them: lost, whatever came after.
+    pub(crate) lost_before_dump: bool,
     /// Thread number polling it, when running.
     pub(crate) running_thread: u32,
     pub(crate) last_poll_start_ns: u64,
@@ -127,6 +131,8 @@ impl Default for Stats {
             wakes: 0,
             self_wakes: 0,
             wakers: 0,
+            wakers_unsure: false,
+            lost_before_dump: false,
             running_thread: 0,
             last_poll_start_ns: 0,
             last_poll_end_ns: 0,
@@ -146,6 +152,8 @@ impl Stats {
             wakes: stats.wakes,
             self_wakes: stats.self_wakes,
             wakers: stats.wakers,
+            wakers_unsure: stats.wakers_unsure,
+            lost_before_dump: stats.lost_before_dump,
             running_thread: stats.running_thread,
             last_poll_start_ns: stats.last_poll_start_ns,
             last_poll_end_ns: stats.last_poll_end_ns,

@@ -12,6 +12,15 @@ use taskscope_api::v1;
 
 use super::stall::Frame;
 
+/// Where a task a dump reached waits when its chain has no leaf: tokio's trace records a
+/// backtrace only at the leaf futures it marks, and the task's poll reached none. Said by
+/// `check`'s note and the dashboard's task details.
+pub(crate) const NO_TOKIO_LEAF: &str = "parked on no future tokio's trace marks: a future \
+     outside tokio, children of a FuturesUnordered or JoinSet that have not woken (only \
+     woken children are polled), or an I/O wait tokio leaves unmarked (TcpListener::accept, \
+     a socket's readable() and the other waits built on its async_io; the poll_* methods, \
+     such as poll_accept, are marked, at Registration::poll_ready)";
+
 /// Why a dump was taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Trigger {

@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 
 #[tokio::main]
 async fn main() {
-    let _probe = taskscope::Builder::from_env().waker_tracking(false).init();
+    taskscope::init();
     let (give_peer, peer) = oneshot::channel::<tokio::task::JoinHandle<()>>();
     let first = tokio::spawn(async move {
         // FAULT: deadlock

@@ -17,8 +17,7 @@ async fn transfer(first: Arc<Mutex<u64>>, second: Arc<Mutex<u64>>, both_hold: Ar
 
 #[tokio::main]
 async fn main() {
-    // Idle dumps (where each task waits) are taken only with waker tracking off.
-    let _probe = taskscope::Builder::from_env().waker_tracking(false).init();
+    taskscope::init();
     let accounts = Arc::new(Mutex::new(100u64));
     let audit = Arc::new(Mutex::new(0u64));
     let both_hold = Arc::new(Barrier::new(2));

@@ -8,7 +8,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 #[tokio::main]
 async fn main() {
-    let _probe = taskscope::Builder::from_env().waker_tracking(false).init();
+    taskscope::init();
     let connections = Arc::new(Semaphore::new(1));
     let (holding, held) = oneshot::channel::<()>();
     let (give_waiter, waiter) = oneshot::channel::<tokio::task::JoinHandle<()>>();

@@ -17,7 +17,7 @@ async fn give_up_after(first: Arc<Mutex<()>>, second: Arc<Mutex<()>>, both_hold:
 
 #[tokio::main]
 async fn main() {
-    let _probe = taskscope::Builder::from_env().waker_tracking(false).init();
+    taskscope::init();
     let mut tasks = tokio::task::JoinSet::new();
 
     // Contended: forty tasks, each holding the lock a moment, many waiting at once.

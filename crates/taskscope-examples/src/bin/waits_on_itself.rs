@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 #[tokio::main]
 async fn main() {
-    let _probe = taskscope::Builder::from_env().waker_tracking(false).init();
+    taskscope::init();
     tokio::spawn(async {
         // FAULT: alive_at_shutdown
         let (replies, mut inbox) = mpsc::channel::<u64>(8);

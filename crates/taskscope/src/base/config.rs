@@ -96,12 +96,12 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    /// Whether idle dumps are taken: asked for, and waker tracking off. A dump re-polls
-    /// every task and wakes it through references tokio never reports as wakers, so waker
-    /// counts would drift and a lost waker could pass for a task alive at shutdown (or the
-    /// other way round) one run in several: the lost-waker verdict wins over the chains.
+    /// Whether idle dumps are taken: when asked for, waker tracking or not. The wakers a
+    /// dump clones count like the app's until the wakes that consume them
+    /// (`tasks/lifecycle.rs`, `waker_op`), so a dump leaves waker counts, and lost-waker
+    /// verdicts, as they were.
     pub(crate) fn dumps_when_idle(&self) -> bool {
-        self.dump_when_idle.is_some() && !self.waker_tracking()
+        self.dump_when_idle.is_some()
     }
 }
 

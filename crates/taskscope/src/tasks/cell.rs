@@ -139,6 +139,12 @@ pub(crate) struct TaskCell {
     wakes: AtomicU64,
     self_wakes: AtomicU64,
     wakers: AtomicI64,
+    /// A waker operation came during a dump or its aftermath: `wakers` may be off by one
+    /// (`TaskStats.wakers_unsure`, `tasks/lifecycle.rs`).
+    wakers_unsure: AtomicBool,
+    /// When a dump first touched its wakers, nothing held one and it was idle: lost before
+    /// the dump, which cannot change that (`TaskStats.lost_before_dump`).
+    lost_before_dump: AtomicBool,
     /// Probe time of the first wake since the last poll started, 0 when not scheduled.
     scheduled_since_ns: AtomicU64,
     scheduled_ns: AtomicU64,
@@ -182,6 +188,8 @@ impl TaskCell {
             wakes: AtomicU64::new(0),
             self_wakes: AtomicU64::new(0),
             wakers: AtomicI64::new(0),
+            wakers_unsure: AtomicBool::new(false),
+            lost_before_dump: AtomicBool::new(false),
             scheduled_since_ns: AtomicU64::new(0),
             scheduled_ns: AtomicU64::new(0),
             wakers_at_poll_start: AtomicI64::new(0),
@@ -290,7 +298,14 @@ impl TaskCell {
     }
 
     /// A waker event (waker tracking only).
-    pub(crate) fn waker_op(&self, op: WakerOp, now_ns: u64, from_own_poll: bool) {
+    pub(crate) fn waker_op(&self, op: WakerOp, now_ns: u64, from: WakeFrom) {
+        if from == WakeFrom::Dump && !self.wakers_unsure.load(Ordering::Relaxed) {
+            // The verdict as it stood before the dump's first touch, kept.
+            if self.is_lost_now() {
+                self.lost_before_dump.store(true, Ordering::Relaxed);
+            }
+            self.wakers_unsure.store(true, Ordering::Relaxed);
+        }
         match op {
             WakerOp::Clone => {
                 self.wakers.fetch_add(1, Ordering::Relaxed);
@@ -310,13 +325,28 @@ impl TaskCell {
                 if op == WakerOp::Wake {
                     self.wakers.fetch_sub(1, Ordering::Release);
                 }
-                self.wakes.fetch_add(1, Ordering::Relaxed);
-                if from_own_poll {
+                if from != WakeFrom::Dump {
+                    self.wakes.fetch_add(1, Ordering::Relaxed);
+                }
+                if from == WakeFrom::OwnPoll {
                     self.self_wakes.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
         self.dirty.mark();
+    }
+
+    /// Polled, not polled now, not woken since, and not one waker: nothing can wake it.
+    fn is_lost_now(&self) -> bool {
+        self.polls.load(Ordering::Relaxed) > 0
+            && self.running_thread.load(Ordering::Relaxed) == 0
+            && self.wakers.load(Ordering::Acquire) == 0
+            && self.scheduled_since_ns.load(Ordering::Relaxed) == 0
+    }
+
+    /// See the field.
+    pub(crate) fn wakers_unsure(&self) -> bool {
+        self.wakers_unsure.load(Ordering::Relaxed)
     }
 
     /// See the field.
@@ -410,6 +440,8 @@ impl TaskCell {
             wakes: self.wakes.load(Ordering::Relaxed),
             self_wakes: self.self_wakes.load(Ordering::Relaxed),
             wakers,
+            wakers_unsure: self.wakers_unsure(),
+            lost_before_dump: self.lost_before_dump.load(Ordering::Relaxed),
             running_thread,
             last_poll_start_ns: self.last_poll_start_ns.load(Ordering::Relaxed),
             last_poll_end_ns: self.last_poll_end_ns.load(Ordering::Relaxed),
@@ -448,6 +480,19 @@ impl TaskCell {
             runtime_id: 0,
         }
     }
+}
+
+/// Who a waker operation came from, for the wake statistics (the waker count and the
+/// task's state take every operation alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WakeFrom {
+    /// The task's own poll (a self-wake, e.g. `yield_now`).
+    OwnPoll,
+    /// Another task or thread.
+    Elsewhere,
+    /// A task dump: its re-poll of the task, or the wake tokio owes the task after one.
+    /// Not the app's wake, so not counted as one.
+    Dump,
 }
 
 /// What tokio's `tokio::task::waker` events say happened to a waker.
@@ -520,12 +565,41 @@ mod tests {
         assert_eq!(stats.poll_histogram.iter().sum::<u32>(), 1);
     }
 
+    /// A dump's waker operations count, mark the count unsure, and its wakes are not the
+    /// app's.
+    #[test]
+    fn a_dumps_waker_operations_make_the_count_unsure() {
+        let cell = cell();
+        cell.waker_op(WakerOp::Clone, 10, WakeFrom::Elsewhere);
+        assert!(!cell.stats(false).wakers_unsure);
+        cell.waker_op(WakerOp::Clone, 20, WakeFrom::Dump);
+        cell.waker_op(WakerOp::Wake, 30, WakeFrom::Dump);
+        let stats = cell.stats(false);
+        assert_eq!((stats.wakers, stats.wakes), (1, 0));
+        assert!(stats.wakers_unsure);
+        assert!(!stats.lost_before_dump, "it held a waker");
+    }
+
+    /// A task that held no waker when a dump first woke it was lost before the dump, and
+    /// stays so whatever the dump's wake does to its count and state.
+    #[test]
+    fn a_task_lost_before_a_dump_stays_lost() {
+        let cell = cell();
+        cell.poll_started(100, 1, u64::MAX, true);
+        cell.poll_ended(100, 200);
+        cell.waker_op(WakerOp::WakeByRef, 300, WakeFrom::Dump);
+        cell.waker_op(WakerOp::Drop, 310, WakeFrom::Dump);
+        let stats = cell.stats(false);
+        assert!(stats.lost_before_dump && stats.wakers_unsure, "{stats:?}");
+        assert_eq!(stats.wakers, -1);
+    }
+
     #[test]
     fn wakes_schedule_the_task_until_its_next_poll() {
         let cell = cell();
-        cell.waker_op(WakerOp::Clone, 10, false);
+        cell.waker_op(WakerOp::Clone, 10, WakeFrom::Elsewhere);
         assert_eq!(cell.stats(false).wakers, 1);
-        cell.waker_op(WakerOp::Wake, 20, false);
+        cell.waker_op(WakerOp::Wake, 20, WakeFrom::Elsewhere);
         let stats = cell.stats(false);
         assert_eq!((stats.wakers, stats.wakes), (0, 1));
         assert_eq!(stats.state, v1::TaskState::Scheduled as i32);

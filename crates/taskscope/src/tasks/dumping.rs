@@ -25,11 +25,10 @@ static AFTERMATH_UNTIL_NS: AtomicU64 = AtomicU64::new(0);
 const AFTERMATH_NS: u64 = 50_000_000;
 
 /// Whether a dump is being taken or has just been: the wakes seen now are mostly the
-/// dump's own (waking every task it re-polled), which would make a task that nothing can
-/// ever wake look woken. Only wakes are discounted, never a waker's clone or drop. This
-/// is best effort: tokio also consumes references it never reported as waker clones, so
-/// waker counts can still drift after a dump, which is why idle dumps are never taken
-/// while wakers are tracked (`Config::dumps_when_idle`).
+/// dump's own (waking every task it re-polled), which are not counted as the app's wakes.
+/// Best effort, and only for the statistics: a waker's count takes every clone, drop and
+/// wake alike, the dump's too (`tasks/lifecycle.rs`, `waker_op`), so it never depends on
+/// when this window closes.
 ///
 /// On the tracing route's wake path: two loads while no dump is near, the clock only
 /// within an aftermath (which then ends itself).

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::base::clock;
-use crate::tasks::cell::{End, Identity, Kind, TaskCell, WakerOp};
+use crate::tasks::cell::{End, Identity, Kind, TaskCell, WakeFrom, WakerOp};
 use crate::tasks::ring::{Event, EventKind};
 use crate::tasks::shared::Shared;
 use crate::tasks::threads::Local;
@@ -233,16 +233,23 @@ pub(crate) fn announce_late(
 }
 
 /// A waker of `cell`'s task was cloned, dropped or used (tracing route, waker tracking
-/// on). A dump's own re-polls and the wakes right after one are tokio's, not the app's.
-/// A wake is also a flight-recorder event of the waking thread.
+/// on). A wake is also a flight-recorder event of the waking thread.
+///
+/// While a dump is being taken and just after, tokio juggles the wakers of the tasks it
+/// traces (a wake by reference in the trace, a waker kept to wake the task once the
+/// scheduler regains control) through references it does not always report as clones, so
+/// a count can drift down by one. Every operation still counts, but a task that saw one
+/// then has a count marked unsure (`TaskStats.wakers_unsure`), which never proves a lost
+/// waker (`docs/architecture.md`, *Lost wakers*); a task whose waker really is lost holds
+/// none for tokio to juggle, so a dump leaves it unmarked and its verdict as it was. The
+/// dump's wakes are not counted as the app's.
 pub(crate) fn waker_op(shared: &Shared, cell: &TaskCell, op: WakerOp) {
-    if crate::tasks::dumping::is_tracing()
-        || (matches!(op, WakerOp::Wake | WakerOp::WakeByRef)
-            && crate::tasks::dumping::in_aftermath())
-    {
+    let now = clock::now_ns();
+    if crate::tasks::dumping::is_tracing() || crate::tasks::dumping::in_aftermath() {
+        cell.waker_op(op, now, WakeFrom::Dump);
+        own_time_since(now);
         return;
     }
-    let now = clock::now_ns();
     let id = cell.identity.id;
     let own_poll = threads::with_local(|l| {
         let waker = l.current_task();
@@ -251,7 +258,12 @@ pub(crate) fn waker_op(shared: &Shared, cell: &TaskCell, op: WakerOp) {
         }
         waker
     }) == Some(id);
-    cell.waker_op(op, now, own_poll);
+    let from = if own_poll {
+        WakeFrom::OwnPoll
+    } else {
+        WakeFrom::Elsewhere
+    };
+    cell.waker_op(op, now, from);
     own_time_since(now);
 }
 

@@ -327,14 +327,17 @@ pub(crate) fn can_leak(task: &Task) -> bool {
 
 /// Idle, polled at least once, and not one waker left: nothing holds a way to wake it.
 ///
-/// Only trusted with waker tracking on, and never from a negative count (a miscount proves
+/// Only trusted with waker tracking on, never from a count a task dump may have moved
+/// (`wakers_unsure`), and never from a negative count (a miscount proves
 /// nothing; tokio-console's lost-waker lint misfired on such states). A task woken through
 /// `wake()` gives its waker up but is then scheduled, not idle, so it does not match.
 fn has_lost_its_waker(model: &Model, task: &Task) -> bool {
     model.waker_tracking()
         && task.stats.polls > 0
-        && task.stats.wakers == 0
-        && matches!(task.stats.state, State::Idle | State::Unknown)
+        && (task.stats.lost_before_dump
+            || (task.stats.wakers == 0
+                && !task.stats.wakers_unsure
+                && matches!(task.stats.state, State::Idle | State::Unknown)))
 }
 
 fn growth(model: &Model, found: &mut Vec<Occurrence>) {

@@ -915,8 +915,62 @@ fn a_leak_no_dump_reached_keeps_its_spawn_line_and_a_note_says_why() {
         judgement
             .notes
             .iter()
-            .any(|n| n.contains("no await chain") && n.contains("never while wakers are tracked")),
+            .any(|n| n.contains("no await chain") && n.contains("these never did long enough")),
         "{:?}",
         judgement.notes
+    );
+}
+
+/// A dump that reached task 1 and found it parked on no leaf future (`accept`, a future
+/// outside tokio): its chain is empty.
+fn with_empty_chain(update: &mut v1::Update, task: u64) {
+    update.dumps.push(v1::Dump {
+        trigger: v1::DumpTrigger::Idle as i32,
+        chains: vec![v1::AwaitChain {
+            task_id: task,
+            leaves: vec![],
+        }],
+        ..Default::default()
+    });
+}
+
+#[test]
+fn a_leak_the_dump_reached_without_a_leaf_is_told_from_one_it_did_not_reach() {
+    let mut reached = cancelled_at_shutdown(1, TaskState::Idle, 1, 1);
+    reached.process.as_mut().unwrap().route = v1::Route::Tracing as i32;
+    with_empty_chain(&mut reached, 1);
+    let judgement = judge([&one(reached)], &Policy::default());
+    assert!(judgement.findings[0].waiting_at.is_empty());
+    let [note] = judgement
+        .notes
+        .iter()
+        .filter(|n| n.contains("no await chain"))
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("one note on chains: {:?}", judgement.notes)
+    };
+    assert!(
+        note.contains("1 leaked task(s)")
+            && note.contains("the dump reached them")
+            && note.contains("TcpListener::accept")
+            && !note.contains("no dump reached"),
+        "{note}"
+    );
+
+    let mut unreached = cancelled_at_shutdown(1, TaskState::Idle, 1, 1);
+    unreached.process.as_mut().unwrap().route = v1::Route::Tracing as i32;
+    with_empty_chain(&mut unreached, 99);
+    let judgement = judge([&one(unreached)], &Policy::default());
+    let [note] = judgement
+        .notes
+        .iter()
+        .filter(|n| n.contains("no await chain"))
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("one note on chains: {:?}", judgement.notes)
+    };
+    assert!(
+        note.contains("no dump reached them") && !note.contains("the dump reached them"),
+        "{note}"
     );
 }

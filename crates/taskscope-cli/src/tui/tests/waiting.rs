@@ -151,6 +151,24 @@ fn details_say_why_a_task_has_no_chain() {
         text.contains("not in the latest dump, which left 40 tasks out at its size limit"),
         "{text}"
     );
+    // Reached by the dump, parked on nothing tokio's trace marks (an empty chain), told
+    // apart from a task the dump did not reach.
+    let mut no_leaf = app();
+    let mut dump = fixture::dump(9 * SECOND, &[2], &[]);
+    dump.chains.push(v1::AwaitChain {
+        task_id: 3,
+        leaves: vec![],
+    });
+    no_leaf.apply(&with_dump(dump));
+    let no_leaf = &mut settle(no_leaf);
+    let text = details(no_leaf, 3);
+    assert!(
+        text.contains("Waiting   the dump reached it, parked on no future tokio's trace"),
+        "{text}"
+    );
+    assert!(!text.contains("not in the latest dump"), "{text}");
+    let text = details(no_leaf, 100);
+    assert!(text.contains("not in the latest dump"), "{text}");
     // A skipped dump.
     let mut skipped = app();
     skipped.apply(&with_dump(v1::Dump {

@@ -32,6 +32,24 @@ pub(super) fn lines(app: &App, task: &Task, out: &mut Vec<Line<'static>>) {
         }
         return;
     };
+    if chain.leaves.is_empty() {
+        out.push(Line::from(vec![
+            super::details::label(title, theme),
+            Span::styled(
+                format!(
+                    "the dump reached it, {}",
+                    crate::model::waiting::NO_TOKIO_LEAF
+                ),
+                theme.dim(),
+            ),
+        ]));
+        out.push(Line::styled(
+            format!("          {}", age(app, chain.taken_ns, chain.trigger)),
+            theme.dim(),
+        ));
+        out.push(Line::raw(""));
+        return;
+    }
     let at = match chain.await_point() {
         Some((leaf, frame)) => {
             let on = leaf

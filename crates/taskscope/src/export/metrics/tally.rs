@@ -334,10 +334,9 @@ fn is_lost_waker(cell: &TaskCell, now_ns: u64) -> bool {
         return false;
     }
     let stats = cell.stats(false);
-    stats.polls > 0
-        && stats.wakers == 0
-        && stats.state == v1::TaskState::Idle as i32
-        && now_ns.saturating_sub(stats.last_poll_end_ns) >= LOST_WAKER_GRACE_NS
+    let lost = stats.lost_before_dump
+        || (stats.wakers == 0 && !stats.wakers_unsure && stats.state == v1::TaskState::Idle as i32);
+    stats.polls > 0 && lost && now_ns.saturating_sub(stats.last_poll_end_ns) >= LOST_WAKER_GRACE_NS
 }
 
 #[cfg(test)]
@@ -361,7 +360,7 @@ mod tests {
         }
     }
 
-    use crate::tasks::cell::{End, Identity, WakerOp};
+    use crate::tasks::cell::{End, Identity, WakeFrom, WakerOp};
 
     fn cell_at(id: u64, line: u32) -> Arc<TaskCell> {
         let mut identity = Identity::for_test(id);
@@ -381,14 +380,14 @@ mod tests {
     #[test]
     fn a_task_polled_then_left_without_a_waker_is_a_lost_waker_after_the_grace() {
         let cell = cell_at(1, 1);
-        cell.waker_op(WakerOp::Clone, 10, false);
+        cell.waker_op(WakerOp::Clone, 10, WakeFrom::Elsewhere);
         cell.poll_started(100, 1, u64::MAX, true);
         cell.poll_ended(100, 200);
         assert!(
             !is_lost_waker(&cell, 200 + 2 * LOST_WAKER_GRACE_NS),
             "a waker is held"
         );
-        cell.waker_op(WakerOp::Drop, 300, false);
+        cell.waker_op(WakerOp::Drop, 300, WakeFrom::Elsewhere);
         assert!(!is_lost_waker(&cell, 300), "within the grace");
         assert!(is_lost_waker(&cell, 200 + LOST_WAKER_GRACE_NS));
     }
