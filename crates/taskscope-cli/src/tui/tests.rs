@@ -345,6 +345,24 @@ fn dropped_events_are_loud_in_the_header() {
 }
 
 #[test]
+fn dropped_wait_facts_are_counted_and_named_in_the_header() {
+    let mut app = app();
+    let mut update = crate::model::fixture::at(10 * SECOND);
+    update.drops = Some(v1::Drops {
+        tasks_lost: 1,
+        wait_events: 7,
+        ..Default::default()
+    });
+    app.apply(&update);
+    app.refresh();
+    let screen = draw(&mut app, 140, 24);
+    assert!(
+        screen.contains("PROBE DROPPED 8: 1 tasks, 7 wait facts"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn without_colour_every_style_keeps_only_its_modifiers() {
     let theme = super::theme::Theme::plain();
     for style in [
