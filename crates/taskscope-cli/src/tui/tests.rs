@@ -20,6 +20,7 @@ mod hostile;
 mod key_help;
 mod keys;
 mod lanes;
+mod resources;
 mod waiting;
 
 pub(super) fn press(app: &mut App, code: KeyCode) -> Outcome {
@@ -276,14 +277,7 @@ fn replay_shows_its_position_and_jumps_to_the_stall() {
 #[test]
 fn tiny_terminals_degrade_without_panicking() {
     for (w, h) in [(0, 0), (1, 1), (20, 3), (40, 6), (60, 12)] {
-        for screen in [
-            Screen::Tasks,
-            Screen::Task(4),
-            Screen::Stalls,
-            Screen::Leaks,
-            Screen::Runtime,
-            Screen::Waiting,
-        ] {
+        for screen in Screen::TABS.into_iter().chain([Screen::Task(4)]) {
             let mut app = app();
             app.screen = screen;
             draw(&mut app, w, h);
