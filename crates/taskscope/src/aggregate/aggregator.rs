@@ -793,6 +793,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn holders_turned_off_are_said_to_be_so_and_by_what() {
+        use crate::base::config::{Config, Holders, Route};
+        let mut config = Config {
+            route: Route::Tracing,
+            ..Config::default()
+        };
+        let tracked = holders_unavailable(&config);
+        config.holders = Holders::Off(Holders::OFF_BY_BUILDER);
+        let off = holders_unavailable(&config);
+        if cfg!(tokio_unstable) {
+            assert_eq!(tracked, "");
+            assert!(
+                off.starts_with(
+                    "holder tracking was turned off by Builder::holder_tracking(false)"
+                ),
+                "{off}"
+            );
+        } else {
+            assert!(off.contains("--cfg tokio_unstable"), "{off}");
+        }
+    }
+
+    #[test]
     fn large_batches_are_split_below_the_size_limit_in_order() {
         let mut packer = Packer::new(v1::Update::default());
         for id in 0..50_000u64 {

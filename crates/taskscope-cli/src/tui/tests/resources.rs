@@ -216,3 +216,31 @@ fn resources_view_with_nothing_held_says_so() {
         "{screen}"
     );
 }
+
+#[test]
+fn in_a_replay_the_resources_view_follows_the_position() {
+    let mut updates = crate::tui::tests::fixture::updates();
+    let mut update = at(10 * SECOND);
+    update.wait_graph = Some(graph());
+    updates.push(update);
+    let mut app = settle(App::replay(
+        crate::tui::replay::Player::new(updates),
+        "orders-4242.tsrec",
+        std::time::Instant::now(),
+    ));
+    let start = resources(&mut app, 120, 16);
+    assert!(app.derived.resources.is_empty(), "{start}");
+    app.perform(crate::tui::keys::Action::Seek(20));
+    app.refresh();
+    let end = draw(&mut app, 120, 16);
+    assert_eq!(
+        end.lines()
+            .filter(|l| l.starts_with("\"DEADLOCK Mutex"))
+            .count(),
+        2,
+        "{end}"
+    );
+    app.perform(crate::tui::keys::Action::Seek(-5));
+    app.refresh();
+    assert!(app.derived.resources.is_empty());
+}
