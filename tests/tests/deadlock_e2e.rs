@@ -147,6 +147,32 @@ fn contention_a_long_critical_section_and_a_cycle_that_resolves_are_never_a_dead
     }
 }
 
+/// `TASKSCOPE_HOLDERS=off` stops the probe tracking holders: the same inversion is then no
+/// deadlock (its two tasks are leaks), and the report says why deadlocks of locks could
+/// not be judged.
+#[test]
+fn with_holder_tracking_off_a_lock_order_inversion_is_no_deadlock_and_a_note_says_why() {
+    let output = Command::new(taskscope())
+        .args(["check", "--"])
+        .arg(example("deadlock_lock_order"))
+        .env("TASKSCOPE_HOLDERS", "off")
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(!text.contains("[deadlock]"), "{text}");
+    assert!(text.contains("[alive_at_shutdown]"), "{text}");
+    assert!(
+        text.contains("holder tracking was turned off by TASKSCOPE_HOLDERS=off"),
+        "{text}"
+    );
+    assert!(
+        text.contains("only deadlocks of tasks joined through taskscope::join are found"),
+        "{text}"
+    );
+}
+
 #[test]
 fn github_annotations_land_on_the_await_of_every_task_in_the_cycle() {
     let source = "src/bin/deadlock_join.rs";

@@ -369,3 +369,63 @@ fn d_takes_a_dump_and_the_waiting_view_groups_the_tasks_by_their_await() {
     tmux.keys(&["q"]);
     assert_terminal_restored(&tmux);
 }
+
+/// The holder (after `task `) and the waiter (after `1: `) of a `Mutex` row of the
+/// Resources view marked `DEADLOCK`.
+fn deadlocked_mutex(line: &str) -> Option<(u64, u64)> {
+    if !(line.starts_with("DEADLOCK") && line.contains(" Mutex ")) {
+        return None;
+    }
+    let number = |after: &str| -> Option<u64> {
+        let at = line.find(after)? + after.len();
+        line[at..].split_whitespace().next()?.parse().ok()
+    };
+    Some((number(" task ")?, number(" 1: ")?))
+}
+
+#[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
+fn the_resources_view_shows_a_lock_order_inversion_as_two_deadlocked_mutexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("app.sock");
+    let tmux = Tmux::start(120, 30);
+    tmux.run(&format!(
+        "{} attach unix:{}",
+        taskscope().display(),
+        socket.display()
+    ));
+    tmux.wait_for("the dashboard waiting for the app", |s| {
+        s.contains("waiting for")
+    });
+    tmux.keys(&["6"]);
+    // Two transfers take two mutexes in opposite orders and wait for each other for good;
+    // the program returns after 2.5 s, and the deadlock stays on screen as it stood.
+    let _app = App::start("deadlock_lock_order", &socket);
+    let screen = tmux.wait_for("both mutexes marked as a deadlock", |s| {
+        s.lines().filter_map(deadlocked_mutex).count() == 2
+    });
+    let rows: Vec<(u64, u64)> = screen.lines().filter_map(deadlocked_mutex).collect();
+    let [(first_holder, first_waiter), (second_holder, second_waiter)] = rows[..] else {
+        panic!("{screen}")
+    };
+    // Each holds one lock and waits on the other's.
+    assert_ne!(first_holder, second_holder, "{screen}");
+    assert_eq!(
+        (first_waiter, second_waiter),
+        (second_holder, first_holder),
+        "{screen}"
+    );
+    for line in screen.lines().filter(|l| deadlocked_mutex(l).is_some()) {
+        assert!(line.contains("lock_order.rs:"), "created where? {line}");
+    }
+    assert!(screen.contains("in a deadlock"), "{screen}");
+    // Enter opens the holder of the first row, flagged as in a deadlock (while the program
+    // lives, its details also say what it waits on; the program may have ended by now).
+    tmux.keys(&["Enter"]);
+    let details = tmux.wait_for("the holder's details", |s| {
+        s.contains(&format!("Task {first_holder} ")) && s.contains("DEADLOCK")
+    });
+    assert!(details.contains("deadlock_lock_order.rs:"), "{details}");
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}

@@ -275,6 +275,14 @@ fn measurement_notes(model: &Model, policy: &Policy, who: &str, notes: &mut Vec<
             drops.tasks_lost, drops.stall_events, drops.recording_updates
         ));
     }
+    if drops.wait_events > 0 {
+        notes.push(format!(
+            "{who}: the probe dropped {} facts about locks, permits and joins (a full queue, \
+             or more resources alive than it tracks); the wait-for graph may miss an edge, so \
+             a deadlock may be missed",
+            drops.wait_events
+        ));
+    }
 }
 
 fn display_program(program: &str) -> &str {

@@ -216,6 +216,11 @@ impl WaitGraph {
         self.resources.values()
     }
 
+    /// Every task that waits now, with its wait, by task id.
+    pub(crate) fn waits(&self) -> impl Iterator<Item = (u64, &Wait)> {
+        self.waits.iter().map(|(task, wait)| (*task, wait))
+    }
+
     /// The tasks waiting on resource `id` now, with since when.
     pub(crate) fn waiters_of(&self, id: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.waits

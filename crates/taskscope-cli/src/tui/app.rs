@@ -11,6 +11,7 @@ use super::replay::Player;
 use super::theme::Theme;
 use super::viewmodel::findings::Findings;
 use super::viewmodel::metrics::Counts;
+use super::viewmodel::resources;
 use super::viewmodel::rows::{self, Query, Row};
 use super::viewmodel::selection::Selection;
 use super::viewmodel::waits::{self, Group};
@@ -33,16 +34,19 @@ pub(crate) enum Screen {
     Runtime,
     /// Live tasks grouped by the `.await` they are parked on.
     Waiting,
+    /// Locks, semaphores and joined tasks: who holds them, who waits on them.
+    Resources,
 }
 
 impl Screen {
     /// The tabs, in tab-bar order.
-    pub(crate) const TABS: [Self; 5] = [
+    pub(crate) const TABS: [Self; 6] = [
         Self::Tasks,
         Self::Stalls,
         Self::Leaks,
         Self::Runtime,
         Self::Waiting,
+        Self::Resources,
     ];
 
     /// The tab this screen belongs to (task details belong to Tasks).
@@ -53,6 +57,7 @@ impl Screen {
             Self::Leaks => 2,
             Self::Runtime => 3,
             Self::Waiting => 4,
+            Self::Resources => 5,
         }
     }
 }
@@ -99,6 +104,8 @@ pub(crate) struct Derived {
     /// Live tasks by where they wait, most crowded first; only while the Waiting view is
     /// shown.
     pub(crate) waits: Vec<Group>,
+    /// The Resources view's rows, trouble first.
+    pub(crate) resources: Vec<resources::Row>,
 }
 
 /// The whole dashboard.
@@ -130,6 +137,7 @@ pub(crate) struct App {
     pub(crate) leaks: Selection,
     pub(crate) runtime: Selection,
     pub(crate) waits: Selection,
+    pub(crate) resources: Selection,
     pub(crate) detail_scroll: u16,
     /// A one-line message for the user (a restart seen, no stall to jump to).
     pub(crate) notice: Option<String>,
@@ -169,6 +177,7 @@ impl App {
             leaks: Selection::default(),
             runtime: Selection::default(),
             waits: Selection::default(),
+            resources: Selection::default(),
             detail_scroll: 0,
             notice: None,
             theme: Theme::from_env(),
@@ -289,6 +298,8 @@ impl App {
         self.refresh_rows();
         self.stalls.clamp(self.derived.stalls.len());
         self.leaks.clamp(self.leak_rows());
+        self.derived.resources = resources::rows(self.shown(), &self.policy, now_ns);
+        self.resources.clamp(self.derived.resources.len());
         self.refresh_waits();
     }
 
@@ -384,6 +395,7 @@ impl App {
                 self.stalls = Selection::default();
                 self.leaks = Selection::default();
                 self.waits = Selection::default();
+                self.resources = Selection::default();
                 self.query.awaiting = None;
                 self.rows_changed();
                 if let Screen::Task(_) = self.screen {

@@ -68,8 +68,12 @@ pub(crate) struct KeyHelp {
 /// Rows fit an 80-column help overlay.
 pub(crate) const KEY_HELP: &[KeyHelp] = &[
     KeyHelp {
-        keys: "1 2 3 4 5, Tab, Shift-Tab",
-        does: "Tasks, Stalls, Leaks, Runtime, Waiting; cycle",
+        keys: "1 2 3 4 5 6",
+        does: "Tasks, Stalls, Leaks, Runtime, Waiting, Resources",
+    },
+    KeyHelp {
+        keys: "Tab, Shift-Tab",
+        does: "the next/previous view",
     },
     KeyHelp {
         keys: "↑ ↓, j k",
@@ -151,6 +155,7 @@ pub(crate) fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('3') => Action::Show(Screen::Leaks),
         KeyCode::Char('4') => Action::Show(Screen::Runtime),
         KeyCode::Char('5') => Action::Show(Screen::Waiting),
+        KeyCode::Char('6') => Action::Show(Screen::Resources),
         KeyCode::Tab => Action::NextTab,
         KeyCode::BackTab => Action::PrevTab,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
@@ -387,6 +392,7 @@ impl App {
                 self.runtime.step(delta, threads);
             }
             Screen::Waiting => self.waits.step(delta, self.derived.waits.len()),
+            Screen::Resources => self.resources.step(delta, self.derived.resources.len()),
         }
     }
 
@@ -441,6 +447,12 @@ impl App {
                     self.show(Screen::Tasks);
                 }
             }
+            Screen::Resources => {
+                let holder = self.derived.resources.get(self.resources.index);
+                if let Some(id) = holder.and_then(|row| row.holder_task()) {
+                    self.show(Screen::Task(id));
+                }
+            }
             Screen::Task(_) => {}
         }
     }
@@ -482,6 +494,7 @@ impl App {
             Screen::Leaks => &mut self.leaks,
             Screen::Runtime => &mut self.runtime,
             Screen::Waiting => &mut self.waits,
+            Screen::Resources => &mut self.resources,
             Screen::Task(_) => return,
         };
         if selection.index == index {

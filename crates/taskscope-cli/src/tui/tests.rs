@@ -20,6 +20,7 @@ mod hostile;
 mod key_help;
 mod keys;
 mod lanes;
+mod resources;
 mod waiting;
 
 pub(super) fn press(app: &mut App, code: KeyCode) -> Outcome {
@@ -294,14 +295,7 @@ fn replay_shows_its_position_and_jumps_to_the_stall() {
 #[test]
 fn tiny_terminals_degrade_without_panicking() {
     for (w, h) in [(0, 0), (1, 1), (20, 3), (40, 6), (60, 12)] {
-        for screen in [
-            Screen::Tasks,
-            Screen::Task(4),
-            Screen::Stalls,
-            Screen::Leaks,
-            Screen::Runtime,
-            Screen::Waiting,
-        ] {
+        for screen in Screen::TABS.into_iter().chain([Screen::Task(4)]) {
             let mut app = app();
             app.screen = screen;
             draw(&mut app, w, h);
@@ -358,6 +352,24 @@ fn dropped_events_are_loud_in_the_header() {
     let screen = draw(&mut app, 120, 24);
     assert!(
         screen.contains("PROBE DROPPED 4: 3 tasks, 1 stall facts"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn dropped_wait_facts_are_counted_and_named_in_the_header() {
+    let mut app = app();
+    let mut update = crate::model::fixture::at(10 * SECOND);
+    update.drops = Some(v1::Drops {
+        tasks_lost: 1,
+        wait_events: 7,
+        ..Default::default()
+    });
+    app.apply(&update);
+    app.refresh();
+    let screen = draw(&mut app, 140, 24);
+    assert!(
+        screen.contains("PROBE DROPPED 8: 1 tasks, 7 wait facts"),
         "{screen}"
     );
 }

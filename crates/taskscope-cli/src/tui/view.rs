@@ -8,6 +8,7 @@ mod header;
 pub(crate) mod help;
 mod lanes;
 mod leaks;
+mod resources;
 mod runtime;
 mod stalls;
 pub(crate) mod table;
@@ -67,6 +68,7 @@ impl Widget for &App {
             Screen::Leaks => leaks::render(self, areas.body, buf),
             Screen::Runtime => runtime::render(self, areas.body, buf),
             Screen::Waiting => waiting::render(self, areas.body, buf),
+            Screen::Resources => resources::render(self, areas.body, buf),
         }
         render_footer(self, areas.footer, buf);
         match self.overlay {
@@ -89,6 +91,7 @@ fn tabs(app: &App) -> Vec<(Screen, String)> {
                 Screen::Stalls => format!("Stalls ({})", findings.stalls_total),
                 Screen::Leaks => format!("Leaks ({})", findings.leaks()),
                 Screen::Waiting => "Waiting".to_owned(),
+                Screen::Resources => "Resources".to_owned(),
                 _ => "Runtime".to_owned(),
             };
             (screen, format!(" {} {label} ", index + 1))
@@ -109,6 +112,7 @@ fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
             match screen {
                 Screen::Stalls if app.derived.findings.stalls_now > 0 => theme.bad(),
                 Screen::Leaks if app.derived.findings.leaks() > 0 => theme.warn(),
+                Screen::Resources => resources::tab_style(app),
                 _ => ratatui::style::Style::new(),
             }
         };
@@ -181,6 +185,7 @@ fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
             }
             (_, Screen::Task(_)) => "Esc back · ↑↓ scroll · d dump · f frames · ? help · q quit",
             (_, Screen::Waiting) => "↑↓ select · Enter its tasks · d dump · ? help · q quit",
+            (_, Screen::Resources) => "↑↓ select · Enter holder's details · ? help · q quit",
             (_, Screen::Stalls) => "↑↓ select · Enter stack · Tab next view · ? help · q quit",
             _ => "↑↓ select · Enter details · Tab next view · ? help · q quit",
         };
@@ -218,6 +223,11 @@ pub(crate) fn body_row_at(app: &App, body: Rect, x: u16, y: u16) -> Option<Hit> 
             waiting::table_area(body),
             &app.waits,
             app.derived.waits.len(),
+        ),
+        Screen::Resources => (
+            resources::table_area(app, body),
+            &app.resources,
+            app.derived.resources.len(),
         ),
         Screen::Task(_) => return None,
     };

@@ -775,22 +775,30 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
         dumps_unavailable: crate::detect::dump::unavailable_reason()
             .unwrap_or_default()
             .to_owned(),
-        holders_unavailable: holders_unavailable(config).to_owned(),
+        holders_unavailable: holders_unavailable(config),
     }
 }
 
 /// Why holders of locks and permits cannot be seen here, and what shows them; empty when
 /// they can.
-fn holders_unavailable(config: &crate::base::config::Config) -> &'static str {
+fn holders_unavailable(config: &crate::base::config::Config) -> String {
+    use crate::base::config::Holders;
     if !cfg!(tokio_unstable) {
         "holders of locks and permits need tokio's instrumentation: build with \
          RUSTFLAGS=\"--cfg tokio_unstable\" and tokio's `tracing` feature"
+            .to_owned()
+    } else if let Holders::Off(by) = config.holders {
+        format!(
+            "holder tracking was turned off by {by} (without it the probe tracks who holds \
+             each lock and permit, at about 2 µs per acquire)"
+        )
     } else if config.uses_hooks() {
         "holders of locks and permits are seen on the tracing route only (tokio's \
          resource spans): start the probe with `taskscope::init()` or `taskscope::layer()` \
          instead of `#[taskscope::main]`; `taskscope::join` edges are seen on both routes"
+            .to_owned()
     } else {
-        ""
+        String::new()
     }
 }
 
@@ -810,6 +818,29 @@ fn worker_state(park: &crate::tasks::worker_park::WorkerPark, state: &mut v1::Th
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holders_turned_off_are_said_to_be_so_and_by_what() {
+        use crate::base::config::{Config, Holders, Route};
+        let mut config = Config {
+            route: Route::Tracing,
+            ..Config::default()
+        };
+        let tracked = holders_unavailable(&config);
+        config.holders = Holders::Off(Holders::OFF_BY_BUILDER);
+        let off = holders_unavailable(&config);
+        if cfg!(tokio_unstable) {
+            assert_eq!(tracked, "");
+            assert!(
+                off.starts_with(
+                    "holder tracking was turned off by Builder::holder_tracking(false)"
+                ),
+                "{off}"
+            );
+        } else {
+            assert!(off.contains("--cfg tokio_unstable"), "{off}");
+        }
+    }
 
     #[test]
     fn large_batches_are_split_below_the_size_limit_in_order() {

@@ -60,6 +60,8 @@ pub(crate) struct Config {
     pub(crate) publish_interval: Duration,
     /// Whether to track wakers; see [`Wakers`].
     pub(crate) wakers: Wakers,
+    /// Whether to track who holds tokio's locks and permits; see [`Holders`].
+    pub(crate) holders: Holders,
     /// How long ended tasks stay in the probe's state for clients to see.
     pub(crate) retention: Duration,
     /// At most this many ended tasks are retained, whatever `retention` says.
@@ -130,6 +132,34 @@ pub(crate) enum Wakers {
     /// Wherever the route allows, silently off elsewhere: what `taskscope check` asks for,
     /// so that judging a program never adds a line to its output.
     Auto,
+}
+
+/// `TASKSCOPE_HOLDERS`: who holds each tokio `Mutex`, `RwLock` and `Semaphore` and who
+/// waits on it (the tracing route's wait-for graph). It costs about 2 µs per acquire, so
+/// an app that takes locks in a hot loop may turn it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holders {
+    On,
+    /// Turned off, by what (shown to the user: what to undo to see holders again).
+    Off(&'static str),
+}
+
+impl Holders {
+    /// What turned tracking off through the environment.
+    pub(crate) const OFF_BY_ENV: &'static str = "TASKSCOPE_HOLDERS=off";
+    /// What turned tracking off through the builder.
+    pub(crate) const OFF_BY_BUILDER: &'static str = "Builder::holder_tracking(false)";
+
+    /// `on` or `off` (or any other switch spelling).
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_switch(text).map(|on| {
+            if on {
+                Holders::On
+            } else {
+                Holders::Off(Self::OFF_BY_ENV)
+            }
+        })
+    }
 }
 
 /// What clients may make the probe hold at once.
@@ -205,6 +235,7 @@ impl Default for Config {
             stall_threshold: Duration::from_millis(100),
             publish_interval: Duration::from_millis(100),
             wakers: Wakers::Off,
+            holders: Holders::On,
             retention: Duration::from_secs(60),
             max_retained: 10_000,
             capture_stacks: true,
@@ -240,6 +271,11 @@ impl Config {
     pub(crate) fn waker_tracking(&self) -> bool {
         self.wakers != Wakers::Off
     }
+
+    /// Whether holders of locks and permits are tracked (on the tracing route only).
+    pub(crate) fn holder_tracking(&self) -> bool {
+        self.holders == Holders::On
+    }
 }
 
 /// A file's path; not empty.
@@ -260,6 +296,7 @@ pub(crate) mod env {
     pub(crate) const STALL_THRESHOLD: &str = "TASKSCOPE_STALL_THRESHOLD";
     pub(crate) const PUBLISH_INTERVAL: &str = "TASKSCOPE_PUBLISH_INTERVAL";
     pub(crate) const WAKERS: &str = "TASKSCOPE_WAKERS";
+    pub(crate) const HOLDERS: &str = "TASKSCOPE_HOLDERS";
     pub(crate) const RETENTION: &str = "TASKSCOPE_RETENTION";
     pub(crate) const STACKS: &str = "TASKSCOPE_STACKS";
     pub(crate) const CONSOLE_BIND: &str = "TASKSCOPE_CONSOLE_BIND";
@@ -311,6 +348,9 @@ impl Config {
         });
         apply(env::WAKERS, &mut |v| {
             Wakers::parse(v).map(|w| self.wakers = w)
+        });
+        apply(env::HOLDERS, &mut |v| {
+            Holders::parse(v).map(|h| self.holders = h)
         });
         apply(env::RETENTION, &mut |v| {
             parse_duration(v).map(|d| self.retention = d)
@@ -553,6 +593,16 @@ mod tests {
         assert_eq!(config.publish_interval, default.publish_interval);
         assert_eq!(config.wakers, default.wakers);
         assert_eq!(config.console_bind, Bind::Off);
+    }
+
+    #[test]
+    fn holders_are_tracked_unless_the_environment_turns_them_off_and_says_so() {
+        assert!(Config::default().holder_tracking());
+        let off = config_from(&[(env::HOLDERS, "off")]);
+        assert!(!off.holder_tracking());
+        assert_eq!(off.holders, Holders::Off("TASKSCOPE_HOLDERS=off"));
+        assert!(config_from(&[(env::HOLDERS, "on")]).holder_tracking());
+        assert!(config_from(&[(env::HOLDERS, "sometimes")]).holder_tracking());
     }
 }
 

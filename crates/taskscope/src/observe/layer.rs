@@ -39,7 +39,8 @@ pub struct ProbeFilter {
     /// Off on the hooks route: tokio then creates no task spans at all, which is most of
     /// the saving.
     task_spans: bool,
-    /// Holders of locks and permits (`resources.rs`): on with the task spans.
+    /// Holders of locks and permits (`resources.rs`): with the task spans, unless turned
+    /// off (`TASKSCOPE_HOLDERS`); off, tokio creates no resource span for the probe.
     resources: bool,
 }
 
@@ -50,7 +51,8 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let wakers = shared.config.waker_tracking();
-    TaskLayer::new(shared).with_filter(ProbeFilter::new(wakers, task_spans))
+    let holders = shared.config.holder_tracking();
+    TaskLayer::new(shared).with_filter(ProbeFilter::new(wakers, task_spans, holders))
 }
 
 pub(crate) fn is_task_span(meta: &Metadata<'_>) -> bool {
@@ -64,11 +66,11 @@ pub(crate) fn is_waker_event(meta: &Metadata<'_>) -> bool {
 }
 
 impl ProbeFilter {
-    pub(crate) fn new(wakers: bool, task_spans: bool) -> Self {
+    pub(crate) fn new(wakers: bool, task_spans: bool, holders: bool) -> Self {
         Self {
             wakers,
             task_spans,
-            resources: task_spans,
+            resources: task_spans && holders,
         }
     }
 
@@ -186,7 +188,10 @@ impl TaskLayer {
             return;
         }
         if resources::is_resource_span(attrs.metadata()) {
-            resources::new_span(&self.shared, attrs, id, ctx);
+            // Turned off, a resource span reaches here only for the app's own log output.
+            if self.shared.config.holder_tracking() {
+                resources::new_span(&self.shared, attrs, id, ctx);
+            }
             return;
         }
         if !is_task_span(attrs.metadata()) {
@@ -318,7 +323,10 @@ impl TaskLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        if !quiet::is_quiet() && resources::is_resource_event(event.metadata()) {
+        if !quiet::is_quiet()
+            && self.shared.config.holder_tracking()
+            && resources::is_resource_event(event.metadata())
+        {
             resources::event(&self.shared, event, ctx);
         }
     }

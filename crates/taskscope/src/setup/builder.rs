@@ -12,7 +12,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::base::config::{Bind, Config, Route, Wakers};
+use crate::base::config::{Bind, Config, Holders, Route, Wakers};
 use crate::base::diag;
 use crate::observe::layer::{ProbeFilter, ProbeLayer};
 use crate::setup::exit;
@@ -79,6 +79,21 @@ impl Builder {
     /// route sees wakers: on the hooks route this is ignored, with a warning.
     pub fn waker_tracking(mut self, on: bool) -> Self {
         self.config.wakers = if on { Wakers::On } else { Wakers::Off };
+        self
+    }
+
+    /// Tracks who holds each tokio `Mutex`, `RwLock` and `Semaphore` and who waits on it
+    /// (`TASKSCOPE_HOLDERS`), which finds deadlocks of locks and permits. On by default;
+    /// it costs about 2 µs per acquire (`docs/performance.md`), so an app that takes locks
+    /// in a hot loop may turn it off: tokio then creates no resource spans for the probe,
+    /// clients are told holders were turned off here, and `check` finds only deadlocks of
+    /// tasks joined through `taskscope::join`. Only the tracing route sees holders.
+    pub fn holder_tracking(mut self, on: bool) -> Self {
+        self.config.holders = if on {
+            Holders::On
+        } else {
+            Holders::Off(Holders::OFF_BY_BUILDER)
+        };
         self
     }
 
@@ -380,7 +395,11 @@ impl Builder {
             return Err(InitError::SubscriberAlreadySet);
         }
         let log_to_stderr = self.config.log_to_stderr;
-        let wants = ProbeFilter::new(self.config.waker_tracking(), true);
+        let wants = ProbeFilter::new(
+            self.config.waker_tracking(),
+            true,
+            self.config.holder_tracking(),
+        );
         let console = crate::serve::console::layer(
             &self.config.console_bind,
             self.config.retention,

@@ -228,3 +228,24 @@ fn a_cycle_cut_short_by_the_runtimes_shutdown_stood_until_then() {
         "its tasks are not leaks too"
     );
 }
+
+#[test]
+fn wait_facts_the_probe_dropped_are_a_note_that_a_deadlock_may_be_missed() {
+    let mut model = two_tasks(v1::WaitGraph::default());
+    let quiet = judge([&model], &Policy::default());
+    assert!(!quiet.notes.iter().any(|n| n.contains("locks, permits")));
+    let mut update = at(200 * MS);
+    update.drops = Some(v1::Drops {
+        wait_events: 12,
+        ..Default::default()
+    });
+    model.apply(&update);
+    let judgement = judge([&model], &Policy::default());
+    assert!(
+        judgement.notes.iter().any(|n| n
+            .contains("dropped 12 facts about locks, permits and joins")
+            && n.contains("a deadlock may be missed")),
+        "{:?}",
+        judgement.notes
+    );
+}

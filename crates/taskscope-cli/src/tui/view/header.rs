@@ -187,25 +187,36 @@ fn second_line(app: &App) -> Line<'static> {
         },
     ));
     let drops = model.drops();
-    let dropped = [
-        drops.tasks_lost,
-        drops.stall_events,
-        drops.recording_updates,
-        drops.ended_tasks_evicted,
-    ]
-    .into_iter()
-    .fold(0u64, u64::saturating_add);
+    let parts = dropped_parts(drops);
+    let dropped = parts
+        .iter()
+        .map(|(n, _)| *n)
+        .fold(0u64, u64::saturating_add);
     spans.push(Span::raw(" │ "));
     if dropped > 0 {
+        let what: Vec<String> = parts
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
         spans.push(Span::styled(
-            format!(
-                " PROBE DROPPED {dropped}: {} tasks, {} stall facts, {} evicted ",
-                drops.tasks_lost, drops.stall_events, drops.ended_tasks_evicted
-            ),
+            format!(" PROBE DROPPED {dropped}: {} ", what.join(", ")),
             theme.alarm(),
         ));
     } else {
         spans.push(Span::styled("drops 0", theme.dim()));
     }
     Line::from(spans)
+}
+
+/// What the probe lost, each count with its name: the header names the non-zero ones.
+/// Spawns announced late are not lost, so not counted.
+fn dropped_parts(drops: &taskscope_api::v1::Drops) -> [(u64, &'static str); 5] {
+    [
+        (drops.tasks_lost, "tasks"),
+        (drops.stall_events, "stall facts"),
+        (drops.recording_updates, "recording updates"),
+        (drops.ended_tasks_evicted, "evicted"),
+        (drops.wait_events, "wait facts"),
+    ]
 }

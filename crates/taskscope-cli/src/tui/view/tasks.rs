@@ -247,7 +247,7 @@ fn render_waiting_reason(app: &App, area: Rect, buf: &mut Buffer) {
 
 /// Splits `text` at spaces into lines of at most `width` characters (longer words are
 /// cut by the buffer).
-fn textwrap(text: &str, width: usize) -> Vec<&str> {
+pub(super) fn textwrap(text: &str, width: usize) -> Vec<&str> {
     let mut lines = Vec::new();
     let mut rest = text.trim();
     while !rest.is_empty() {

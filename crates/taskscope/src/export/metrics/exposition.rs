@@ -209,6 +209,7 @@ impl View {
             ("stall_events", drops.stall_events),
             ("recording_updates", drops.recording_updates),
             ("ended_tasks_evicted", drops.ended_tasks_evicted),
+            ("wait_events", drops.wait_events),
         ] {
             counter(&mut metric.encode_family(&[("what", what)])?, count)?;
         }
