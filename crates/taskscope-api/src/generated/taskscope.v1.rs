@@ -208,7 +208,8 @@ pub struct ProcessInfo {
     #[prost(string, tag = "15")]
     pub dumps_unavailable: ::prost::alloc::string::String,
     /// Why holders of locks and permits cannot be seen in this process, and how to see them
-    /// (the hooks route has no resource spans); empty when they are tracked.
+    /// (the hooks route has no resource spans, or holder tracking was turned off by
+    /// `TASKSCOPE_HOLDERS=off` or the builder); empty when they are tracked.
     #[prost(string, tag = "30")]
     pub holders_unavailable: ::prost::alloc::string::String,
     /// What this build of the app lets the probe see (docs/guide.md, "What each build sees").
