@@ -21,6 +21,17 @@ pub(crate) const NO_TOKIO_LEAF: &str = "parked on no future tokio's trace marks:
      a socket's readable() and the other waits built on its async_io; the poll_* methods, \
      such as poll_accept, are marked, at Registration::poll_ready)";
 
+/// Why a chain with frames has none of the user's: tokio's trace of a task stops at the
+/// physical frame of its `Root::poll` and drops that frame, and in a release build the
+/// task's own future (every `async fn` down to the `.await`) is inlined into it, so only
+/// the leaf's frames inside tokio are left. No debug-info setting brings them back. Said
+/// by `check`'s text report and the dashboard's task details.
+pub(crate) const NO_USER_AWAIT: &str = "no `.await` of yours is in the chain: a release \
+     build inlines the task's own future into tokio's task harness (`Root::poll`), the frame \
+     tokio's trace stops at and leaves out; a debug build names the `.await` (e.g. \
+     `taskscope check -- cargo test`). A task spawned as a tokio future itself \
+     (`spawn(sleep(..))`) waits at its spawn line";
+
 /// Why a dump was taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Trigger {

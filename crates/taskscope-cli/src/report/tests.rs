@@ -180,6 +180,29 @@ fn text_report_in_colour_marks_the_verdict_and_severities() {
     assert!(coloured.contains("\x1b[1;33mwarning\x1b[0m"));
 }
 
+/// A release build's chain holds only tokio's leaf frames: the report says why the
+/// `.await` is missing and how to get it, in the line above the frames.
+#[test]
+fn a_chain_without_a_user_frame_says_why() {
+    let mut judgement = fixture();
+    let leak = &mut judgement.findings[1];
+    leak.waiting_at = vec![Frame {
+        function: "tokio::sync::notify::NotifiedProject::poll_notified".into(),
+        location: Some("/home/ci/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/sync/notify.rs:1228:43".into()),
+        user: false,
+    }];
+    let command = command();
+    let text = text::render(
+        &report(&judgement, &command, ChildExit::Code(1)),
+        Style::Plain,
+    );
+    let expected = format!(
+        "  waiting in tokio's code only; {}:\n    at tokio::sync::notify::NotifiedProject::poll_notified",
+        crate::model::waiting::NO_USER_AWAIT
+    );
+    assert!(text.contains(&expected), "{text}");
+}
+
 #[test]
 fn text_summary_of_a_clean_run() {
     let judgement = Judgement {

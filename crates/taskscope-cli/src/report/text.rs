@@ -153,7 +153,11 @@ fn finding_block(out: &mut String, finding: &Finding, style: Style) {
         if let Some(point) = finding.waiting_point() {
             let _ = writeln!(out, "  {point}");
         } else {
-            let _ = writeln!(out, "  waiting in:");
+            let _ = writeln!(
+                out,
+                "  waiting in tokio's code only; {}:",
+                crate::model::waiting::NO_USER_AWAIT
+            );
         }
         frames(out, &finding.waiting_at, style);
     }

@@ -169,6 +169,19 @@ fn details_say_why_a_task_has_no_chain() {
     assert!(!text.contains("not in the latest dump"), "{text}");
     let text = details(no_leaf, 100);
     assert!(text.contains("not in the latest dump"), "{text}");
+    // A chain of tokio's frames only (a release build's): why the `.await` is missing.
+    let mut no_user = app();
+    let mut dump = fixture::dump(9 * SECOND, &[2], &[]);
+    dump.leaves[0].await_frame = 0;
+    for frame in &mut dump.frames {
+        frame.user = false;
+    }
+    no_user.apply(&with_dump(dump));
+    let text = details(&mut settle(no_user), 2);
+    assert!(
+        text.contains("Waiting   in tokio's code only; no `.await` of yours is in the chain"),
+        "{text}"
+    );
     // A skipped dump.
     let mut skipped = app();
     skipped.apply(&with_dump(v1::Dump {

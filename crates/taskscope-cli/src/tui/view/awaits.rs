@@ -62,7 +62,10 @@ pub(super) fn lines(app: &App, task: &Task, out: &mut Vec<Line<'static>>) {
                 short_function(&frame.function)
             )
         }
-        None => "outside your code (no frame of the chain is yours)".to_owned(),
+        None => format!(
+            "in tokio's code only; {}",
+            crate::model::waiting::NO_USER_AWAIT
+        ),
     };
     out.push(Line::from(vec![
         super::details::label(title, theme),
