@@ -29,7 +29,7 @@ pub(crate) const NO_TOKIO_LEAF: &str = "parked on no future tokio's trace marks:
 pub(crate) const NO_USER_AWAIT: &str = "no `.await` of yours is in the chain: a release \
      build inlines the task's own future into tokio's task harness (`Root::poll`), the frame \
      tokio's trace stops at and leaves out; a debug build names the `.await` (e.g. \
-     `taskscope check -- cargo test`). A task spawned as a tokio future itself \
+     `taskscope check -- cargo test`); a task spawned as a tokio future itself \
      (`spawn(sleep(..))`) waits at its spawn line";
 
 /// Why a dump was taken.
