@@ -21,6 +21,8 @@ MODES
   taskscope         #[taskscope::main] defaults (the hooks route): gRPC server on a free
                     port, nobody watching
   taskscope-init    taskscope::init() in a #[tokio::main] app (the tracing route)
+  taskscope-noholders (not run by default) as taskscope-init, with holder tracking off
+                    (TASKSCOPE_HOLDERS=off): against taskscope-init, what holders cost
   taskscope+watch   as taskscope, with a client consuming the Watch stream for the whole run
   taskscope+record  as taskscope, recording to a temporary file (TASKSCOPE_RECORD)
   taskscope-noflight (not run by default) as taskscope, with the flight recorder off
@@ -90,7 +92,7 @@ pub(crate) struct Args {
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<Workload>,
 
-    /// Modes to compare, comma-separated (default: all but taskscope-layer). `none` is
+    /// Modes to compare, comma-separated (default: all but those marked "not run by default"). `none` is
     /// always added: ratios need it.
     #[arg(long, value_delimiter = ',')]
     modes: Vec<Mode>,

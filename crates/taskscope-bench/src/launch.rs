@@ -114,6 +114,9 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
     if job.mode == Mode::TaskscopeNoFlight {
         command.env("TASKSCOPE_FLIGHT", "off");
     }
+    if job.mode == Mode::TaskscopeNoHolders {
+        command.env("TASKSCOPE_HOLDERS", "off");
+    }
     if job.mode == Mode::TaskscopeWakers {
         command.env("TASKSCOPE_WAKERS", "on");
     }

@@ -20,6 +20,9 @@ pub(crate) enum Mode {
     /// The probe as `taskscope::init()` sets it up in a `#[tokio::main]` app: the tracing
     /// route.
     TaskscopeInit,
+    /// As `TaskscopeInit`, with holder tracking off (`TASKSCOPE_HOLDERS=off`): against
+    /// `TaskscopeInit`, what tracking who holds each lock and permit costs.
+    TaskscopeNoHolders,
     /// As `Taskscope`, with a client consuming the `Watch` stream for the whole run.
     TaskscopeWatch,
     /// As `Taskscope`, recording to a temporary file.
@@ -42,10 +45,11 @@ pub(crate) enum Mode {
 
 impl Mode {
     /// Every mode.
-    pub(crate) const ALL: [Mode; 10] = [
+    pub(crate) const ALL: [Mode; 11] = [
         Mode::None,
         Mode::Taskscope,
         Mode::TaskscopeInit,
+        Mode::TaskscopeNoHolders,
         Mode::TaskscopeWatch,
         Mode::TaskscopeRecord,
         Mode::TaskscopeNoFlight,
@@ -71,6 +75,7 @@ impl Mode {
             Mode::None => "none",
             Mode::Taskscope => "taskscope",
             Mode::TaskscopeInit => "taskscope-init",
+            Mode::TaskscopeNoHolders => "taskscope-noholders",
             Mode::TaskscopeWatch => "taskscope+watch",
             Mode::TaskscopeRecord => "taskscope+record",
             Mode::TaskscopeNoFlight => "taskscope-noflight",
@@ -87,6 +92,7 @@ impl Mode {
             self,
             Mode::Taskscope
                 | Mode::TaskscopeInit
+                | Mode::TaskscopeNoHolders
                 | Mode::TaskscopeWatch
                 | Mode::TaskscopeRecord
                 | Mode::TaskscopeNoFlight
