@@ -370,19 +370,6 @@ fn d_takes_a_dump_and_the_waiting_view_groups_the_tasks_by_their_await() {
     assert_terminal_restored(&tmux);
 }
 
-/// The holder (after `task `) and the waiter (after `1: `) of a `Mutex` row of the
-/// Resources view marked `DEADLOCK`.
-fn deadlocked_mutex(line: &str) -> Option<(u64, u64)> {
-    if !(line.starts_with("DEADLOCK") && line.contains(" Mutex ")) {
-        return None;
-    }
-    let number = |after: &str| -> Option<u64> {
-        let at = line.find(after)? + after.len();
-        line[at..].split_whitespace().next()?.parse().ok()
-    };
-    Some((number(" task ")?, number(" 1: ")?))
-}
-
 #[test]
 #[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn the_resources_view_shows_a_lock_order_inversion_as_two_deadlocked_mutexes() {
@@ -401,10 +388,16 @@ fn the_resources_view_shows_a_lock_order_inversion_as_two_deadlocked_mutexes() {
     // Two transfers take two mutexes in opposite orders and wait for each other for good;
     // the program returns after 2.5 s, and the deadlock stays on screen as it stood.
     let _app = App::start("deadlock_lock_order", &socket);
+    let mutexes = |s: &str| -> Vec<(u64, u64)> {
+        (deadlocked_rows(s).into_iter())
+            .filter(|row| row.0 == "Mutex")
+            .map(|row| (row.1, row.2))
+            .collect()
+    };
     let screen = tmux.wait_for("both mutexes marked as a deadlock", |s| {
-        s.lines().filter_map(deadlocked_mutex).count() == 2
+        mutexes(s).len() == 2
     });
-    let rows: Vec<(u64, u64)> = screen.lines().filter_map(deadlocked_mutex).collect();
+    let rows = mutexes(&screen);
     let [(first_holder, first_waiter), (second_holder, second_waiter)] = rows[..] else {
         panic!("{screen}")
     };
@@ -415,7 +408,7 @@ fn the_resources_view_shows_a_lock_order_inversion_as_two_deadlocked_mutexes() {
         (second_holder, first_holder),
         "{screen}"
     );
-    for line in screen.lines().filter(|l| deadlocked_mutex(l).is_some()) {
+    for line in (screen.lines()).filter(|l| l.starts_with("DEADLOCK") && l.contains(" Mutex ")) {
         assert!(line.contains("lock_order.rs:"), "created where? {line}");
     }
     assert!(screen.contains("in a deadlock"), "{screen}");
@@ -426,6 +419,124 @@ fn the_resources_view_shows_a_lock_order_inversion_as_two_deadlocked_mutexes() {
         s.contains(&format!("Task {first_holder} ")) && s.contains("DEADLOCK")
     });
     assert!(details.contains("deadlock_lock_order.rs:"), "{details}");
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}
+
+/// The kind, holder (after `task `) and first waiter (after `1: `) of each row of the
+/// Resources view marked `DEADLOCK`.
+fn deadlocked_rows(screen: &str) -> Vec<(String, u64, u64)> {
+    screen
+        .lines()
+        .filter(|line| line.starts_with("DEADLOCK"))
+        .filter_map(|line| {
+            let kind = line.split_whitespace().nth(1)?.to_owned();
+            let number = |after: &str| -> Option<u64> {
+                let at = line.find(after)? + after.len();
+                line[at..].split_whitespace().next()?.parse().ok()
+            };
+            Some((kind, number(" task ")?, number(" 1: ")?))
+        })
+        .collect()
+}
+
+/// Starts the dashboard on the Resources view, then `example`, and returns the screen once
+/// `done` holds.
+fn resources_of(example: &str, what: &str, done: impl Fn(&str) -> bool) -> (Tmux, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("app.sock");
+    let tmux = Tmux::start(120, 30);
+    tmux.run(&format!(
+        "{} attach unix:{}",
+        taskscope().display(),
+        socket.display()
+    ));
+    tmux.wait_for("the dashboard waiting for the app", |s| {
+        s.contains("waiting for")
+    });
+    tmux.keys(&["6"]);
+    let _app = App::start(example, &socket);
+    let screen = tmux.wait_for(what, done);
+    (tmux, screen)
+}
+
+#[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
+fn the_resources_view_shows_two_tasks_joined_on_each_other_as_a_deadlock() {
+    let (tmux, screen) = resources_of("deadlock_join", "both joins marked as a deadlock", |s| {
+        deadlocked_rows(s)
+            .iter()
+            .filter(|row| row.0 == "join")
+            .count()
+            == 2
+    });
+    let rows = deadlocked_rows(&screen);
+    let [
+        (_, first_joined, first_waiter),
+        (_, second_joined, second_waiter),
+    ] = rows[..]
+    else {
+        panic!("{screen}")
+    };
+    // Each waits for the other's end: the joined task of one row is the waiter of the other.
+    assert_ne!(first_joined, second_joined, "{screen}");
+    assert_eq!(
+        (first_waiter, second_waiter),
+        (second_joined, first_joined),
+        "{screen}"
+    );
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}
+
+#[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
+fn the_resources_view_shows_a_semaphores_last_permit_held_by_the_task_that_joins_its_waiter() {
+    let (tmux, screen) = resources_of(
+        "deadlock_semaphore",
+        "the semaphore and the join marked as a deadlock",
+        |s| {
+            let rows = deadlocked_rows(s);
+            rows.iter().any(|row| row.0 == "Semaphore") && rows.iter().any(|row| row.0 == "join")
+        },
+    );
+    let rows = deadlocked_rows(&screen);
+    let semaphore = rows.iter().find(|row| row.0 == "Semaphore").unwrap();
+    let join = rows.iter().find(|row| row.0 == "join").unwrap();
+    // The permit's holder joins the task that waits for the permit.
+    assert_eq!((semaphore.1, semaphore.2), (join.2, join.1), "{screen}");
+    let line = screen.lines().find(|l| l.contains(" Semaphore ")).unwrap();
+    assert!(
+        line.contains("deadlock_semaphore.rs:"),
+        "created where? {line}"
+    );
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}
+
+#[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
+fn a_task_waiting_on_its_own_channel_is_a_leak_not_a_deadlock() {
+    // tokio's `mpsc` has no holder to name, so no cycle can be drawn: the task is listed as
+    // left alive when the program ends, at its spawn site, and the Resources view shows no
+    // deadlock.
+    let (tmux, _) = resources_of("waits_on_itself", "the program connected", |s| {
+        s.contains("waits_on_itself")
+    });
+    tmux.keys(&["3"]);
+    let leaks = tmux.wait_for("the task left alive at its spawn site", |s| {
+        s.lines()
+            .any(|l| l.contains("live tasks from this site") && l.contains("waits_on_itself.rs:"))
+    });
+    tmux.keys(&["6"]);
+    let resources = tmux.wait_for("the Resources view again", |s| {
+        s.contains("Kind") || s.contains("no task holds or waits")
+    });
+    assert!(
+        deadlocked_rows(&resources).is_empty(),
+        "{resources}\n{leaks}"
+    );
+    assert!(!resources.contains("in a deadlock"), "{resources}");
     tmux.keys(&["q"]);
     assert_terminal_restored(&tmux);
 }
