@@ -373,30 +373,19 @@ fn d_takes_a_dump_and_the_waiting_view_groups_the_tasks_by_their_await() {
 #[test]
 #[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn the_resources_view_shows_a_lock_order_inversion_as_two_deadlocked_mutexes() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("app.sock");
-    let tmux = Tmux::start(120, 30);
-    tmux.run(&format!(
-        "{} attach unix:{}",
-        taskscope().display(),
-        socket.display()
-    ));
-    tmux.wait_for("the dashboard waiting for the app", |s| {
-        s.contains("waiting for")
-    });
-    tmux.keys(&["6"]);
-    // Two transfers take two mutexes in opposite orders and wait for each other for good;
-    // the program returns after 2.5 s, and the deadlock stays on screen as it stood.
-    let _app = App::start("deadlock_lock_order", &socket);
     let mutexes = |s: &str| -> Vec<(u64, u64)> {
         (deadlocked_rows(s).into_iter())
             .filter(|row| row.0 == "Mutex")
             .map(|row| (row.1, row.2))
             .collect()
     };
-    let screen = tmux.wait_for("both mutexes marked as a deadlock", |s| {
-        mutexes(s).len() == 2
-    });
+    // Two transfers take two mutexes in opposite orders and wait for each other for good;
+    // the program returns after 2.5 s, and the deadlock stays on screen as it stood.
+    let (tmux, screen, _app) = resources_of(
+        "deadlock_lock_order",
+        "both mutexes marked as a deadlock",
+        |s| mutexes(s).len() == 2,
+    );
     let rows = mutexes(&screen);
     let [(first_holder, first_waiter), (second_holder, second_waiter)] = rows[..] else {
         panic!("{screen}")
@@ -441,8 +430,13 @@ fn deadlocked_rows(screen: &str) -> Vec<(String, u64, u64)> {
 }
 
 /// Starts the dashboard on the Resources view, then `example`, and returns the screen once
-/// `done` holds.
-fn resources_of(example: &str, what: &str, done: impl Fn(&str) -> bool) -> (Tmux, String) {
+/// `done` holds, with the app (and its socket's directory), which live as long as the caller
+/// keeps them.
+fn resources_of(
+    example: &str,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> (Tmux, String, (App, tempfile::TempDir)) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
     let tmux = Tmux::start(120, 30);
@@ -455,21 +449,22 @@ fn resources_of(example: &str, what: &str, done: impl Fn(&str) -> bool) -> (Tmux
         s.contains("waiting for")
     });
     tmux.keys(&["6"]);
-    let _app = App::start(example, &socket);
+    let app = App::start(example, &socket);
     let screen = tmux.wait_for(what, done);
-    (tmux, screen)
+    (tmux, screen, (app, dir))
 }
 
 #[test]
 #[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn the_resources_view_shows_two_tasks_joined_on_each_other_as_a_deadlock() {
-    let (tmux, screen) = resources_of("deadlock_join", "both joins marked as a deadlock", |s| {
-        deadlocked_rows(s)
-            .iter()
-            .filter(|row| row.0 == "join")
-            .count()
-            == 2
-    });
+    let (tmux, screen, _app) =
+        resources_of("deadlock_join", "both joins marked as a deadlock", |s| {
+            deadlocked_rows(s)
+                .iter()
+                .filter(|row| row.0 == "join")
+                .count()
+                == 2
+        });
     let rows = deadlocked_rows(&screen);
     let [
         (_, first_joined, first_waiter),
@@ -492,7 +487,7 @@ fn the_resources_view_shows_two_tasks_joined_on_each_other_as_a_deadlock() {
 #[test]
 #[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn the_resources_view_shows_a_semaphores_last_permit_held_by_the_task_that_joins_its_waiter() {
-    let (tmux, screen) = resources_of(
+    let (tmux, screen, _app) = resources_of(
         "deadlock_semaphore",
         "the semaphore and the join marked as a deadlock",
         |s| {
@@ -520,7 +515,7 @@ fn a_task_waiting_on_its_own_channel_is_a_leak_not_a_deadlock() {
     // tokio's `mpsc` has no holder to name, so no cycle can be drawn: the task is listed as
     // left alive when the program ends, at its spawn site, and the Resources view shows no
     // deadlock.
-    let (tmux, _) = resources_of("waits_on_itself", "the program connected", |s| {
+    let (tmux, _, _app) = resources_of("waits_on_itself", "the program connected", |s| {
         s.contains("waits_on_itself")
     });
     tmux.keys(&["3"]);
