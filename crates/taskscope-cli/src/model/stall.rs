@@ -182,13 +182,22 @@ impl Stall {
 /// stack without marks (an older probe) is shown from its innermost frame in the user's
 /// code. The frames left out are the runtime's machinery and the standard library's
 /// insides: `check`'s reports and the dashboard fold them the same way.
-/// Where the app made the call a stalled thread is blocked in: past the innermost shown
-/// frame (the blocking library call itself), the first one with a location.
+/// The line in the app's own code where a stalled thread was: the innermost shown frame
+/// in the user's code. That is the caller of the blocking library call when the thread
+/// was inside one (`std::thread::sleep`), and the innermost frame itself when the app's
+/// code was computing. Without a frame in the user's code, the first located frame past
+/// the innermost one (the blocking call itself).
 pub(crate) fn blocking_line(shown: &[Frame]) -> Option<&str> {
-    shown
-        .iter()
-        .skip(usize::from(shown.len() > 1))
-        .find_map(|f| f.location.as_deref())
+    let located = shown.iter().filter_map(|f| f.location.as_deref());
+    located
+        .clone()
+        .find(|location| is_user_location(location))
+        .or_else(|| {
+            shown
+                .iter()
+                .skip(usize::from(shown.len() > 1))
+                .find_map(|f| f.location.as_deref())
+        })
 }
 
 pub(crate) fn shown_frames(stack: &[Frame]) -> Vec<Frame> {

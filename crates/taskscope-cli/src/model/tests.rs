@@ -226,3 +226,39 @@ fn a_stall_is_the_apps_only_when_its_own_time_without_waiting_or_the_probe_passe
     // A poll of the app's own past the threshold, with some of the probe's time in it.
     assert_eq!(stall(400, 390, 0, 100).held_by(threshold), HeldBy::App);
 }
+
+fn shown_frame(function: &str, location: &str) -> super::stall::Frame {
+    super::stall::Frame {
+        function: function.into(),
+        location: Some(location.into()),
+        user: true,
+    }
+}
+
+#[test]
+fn a_thread_blocked_in_a_library_call_is_at_the_app_line_that_made_it() {
+    let shown = [
+        shown_frame(
+            "std::thread::sleep",
+            "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/thread/mod.rs:1:1",
+        ),
+        shown_frame("app::load", "/src/app/src/main.rs:11:9"),
+        shown_frame("app::main::{{closure}}", "/src/app/src/main.rs:26:9"),
+    ];
+    assert_eq!(
+        super::stall::blocking_line(&shown),
+        Some("/src/app/src/main.rs:11:9")
+    );
+}
+
+#[test]
+fn a_thread_computing_in_the_app_s_own_code_is_at_that_line_not_its_caller() {
+    let shown = [
+        shown_frame("app::spin", "/src/app/src/main.rs:11:36"),
+        shown_frame("app::main::{{closure}}", "/src/app/src/main.rs:26:9"),
+    ];
+    assert_eq!(
+        super::stall::blocking_line(&shown),
+        Some("/src/app/src/main.rs:11:36")
+    );
+}
