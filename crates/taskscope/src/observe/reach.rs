@@ -10,8 +10,8 @@
 //! on its own thread at each publish (never on an app thread), for either sign:
 //!
 //! * a global subscriber is set and the process's maximum level (`LevelFilter::current()`,
-//!   the most verbose any registered subscriber asks for) is below TRACE: no TRACE span can
-//!   be created anywhere, tokio's included;
+//!   the most verbose any registered subscriber asks for) is below TRACE at two publishes
+//!   in a row: no TRACE span can be created anywhere, tokio's included;
 //! * the runtime the layer was made in has spawned tasks since the subscriber was set, and
 //!   the span of none of them reached the layer (a filter that lets TRACE through for other
 //!   targets but not tokio's), seen at two publishes in a row, so that a span still on its
@@ -48,7 +48,12 @@ pub(crate) struct Reach {
     /// The layer's runtime's spawn count when a global subscriber was first seen set.
     baseline: Option<u64>,
     /// Spawns without spans were seen at the previous publish.
-    suspect: bool,
+    spawns_suspect: bool,
+    /// The maximum level was below TRACE at the previous publish. A single reading is not
+    /// trusted: tracing recomputes the level each time a dispatcher is registered (the
+    /// probe's own threads register one), and a reading taken while the app's subscriber
+    /// is being installed was once seen to say `off` for a subscriber at TRACE.
+    level_suspect: bool,
     filtered: bool,
 }
 
@@ -64,8 +69,10 @@ impl Reach {
         }
         let spawns_unseen = self.spawns_unseen();
         let level_too_low = LevelFilter::current() < LevelFilter::TRACE;
-        self.filtered = level_too_low || (spawns_unseen && self.suspect);
-        self.suspect = spawns_unseen;
+        self.filtered =
+            (level_too_low && self.level_suspect) || (spawns_unseen && self.spawns_suspect);
+        self.level_suspect = level_too_low;
+        self.spawns_suspect = spawns_unseen;
         if self.filtered {
             static WARNED: AtomicBool = AtomicBool::new(false);
             diag::warn_once(&WARNED, &warning(level_too_low));

@@ -55,6 +55,7 @@ impl<T> Slot<T> {
     }
 
     /// The value stored for `id`, if the slot names `id` and did not change while read.
+    #[cfg_attr(not(tokio_unstable), allow(dead_code))]
     pub(crate) fn get(&self, id: u64) -> Option<*const T> {
         if self.id.load(Ordering::Acquire) != id {
             return None;

@@ -97,6 +97,8 @@ pub(crate) fn get(id: u64) -> Option<Arc<TaskCell>> {
 /// `id` must be a task that is in the table now and stays there for as long as the
 /// returned reference is used (true for a task between the start and the end of its poll
 /// when the end hook is what removes it).
+// Only the hooks route reads a cell by its task's id, and it needs tokio's cfg.
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
 pub(crate) unsafe fn live<'a>(id: u64) -> Option<&'a TaskCell> {
     let slot = slot_of(id);
     let cell = match slot.get(id) {
