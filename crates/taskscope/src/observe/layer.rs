@@ -228,6 +228,7 @@ impl TaskLayer {
         };
         let extensions = span.extensions();
         let Some(cell) = extensions.get::<Arc<TaskCell>>() else {
+            resources::entered(&extensions);
             return SpanOwner::of(span.metadata());
         };
         if crate::tasks::dumping::is_tracing() {
@@ -258,6 +259,7 @@ impl TaskLayer {
             return SpanOwner::Probe;
         };
         let Some(cell) = span.extensions().get::<Arc<TaskCell>>().cloned() else {
+            resources::exited(&span.extensions());
             return SpanOwner::of(span.metadata());
         };
         drop(span);

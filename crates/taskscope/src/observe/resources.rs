@@ -20,13 +20,14 @@
 //! owned, not held, so none of them can be a wait-for edge). A `Semaphore`'s inner
 //! semaphore is kept, for its capacity and for permits given back to the pool.
 
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id};
 use tracing_core::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{Extensions, LookupSpan};
 
 use crate::base::{clock, intern};
 use crate::tasks::shared::Shared;
@@ -35,6 +36,34 @@ use crate::tasks::waits::{ResourceEvent, ResourceKind, WaitTarget};
 
 /// The module tokio's semaphore lives in: its span is kept only under a `Semaphore`'s.
 const INNER_SEMAPHORE: &str = "tokio::sync::batch_semaphore";
+
+thread_local! {
+    /// Kept resource spans this thread is inside now. tokio reports every change of a
+    /// resource from inside its span, so an event seen outside all of them is not one the
+    /// probe keeps, and is let go without looking its span up. The same callsites report
+    /// for a bounded channel's semaphore, whose span the probe declines: that is a send
+    /// and a receive of every message, which must not pay a registry lookup each.
+    static INSIDE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// A span was entered on this thread; `extensions` are its own.
+pub(crate) fn entered(extensions: &Extensions<'_>) {
+    if extensions.get::<Tracked>().is_some() {
+        let _ = INSIDE.try_with(|inside| inside.set(inside.get() + 1));
+    }
+}
+
+/// A span was exited on this thread; `extensions` are its own.
+pub(crate) fn exited(extensions: &Extensions<'_>) {
+    if extensions.get::<Tracked>().is_some() {
+        let _ = INSIDE.try_with(|inside| inside.set(inside.get().saturating_sub(1)));
+    }
+}
+
+/// Whether this thread is inside a kept resource's span now.
+fn inside_kept_resource() -> bool {
+    INSIDE.try_with(|inside| inside.get() > 0).unwrap_or(false)
+}
 
 /// A resource span the probe keeps: tokio's `Mutex`, `RwLock`, `Semaphore`, and the
 /// semaphore inside a `Semaphore` (decided per span by [`wants_inner_semaphore`]).
@@ -149,8 +178,8 @@ pub(crate) fn event<S>(shared: &Shared, event: &Event<'_>, ctx: &Context<'_, S>)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    if crate::tasks::dumping::is_tracing() {
-        // A dump re-polling a waiter: tokio's, not the app's.
+    if !inside_kept_resource() || crate::tasks::dumping::is_tracing() {
+        // Not a kept resource's; or a dump re-polling a waiter: tokio's, not the app's.
         return;
     }
     let Some(tracked) = ctx
