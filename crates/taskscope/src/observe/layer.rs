@@ -81,12 +81,15 @@ impl ProbeFilter {
                 && (resources::is_resource_span(meta) || resources::is_resource_event(meta)))
     }
 
-    /// What tracing is told once per callsite: `sometimes` only for the one span kept
-    /// depending on where it is created ([`ProbeFilter::wants_here`]).
+    /// What tracing is told once per callsite: `sometimes` for what is kept depending on
+    /// where it happens ([`ProbeFilter::wants_here`]): tokio's semaphore span, and the
+    /// resource events, whose callsites a bounded channel's semaphore shares with a
+    /// `Semaphore`'s. Asked per event, the probe declines a channel's before tracing
+    /// builds the event at all.
     pub(crate) fn interest(&self, meta: &Metadata<'_>) -> Interest {
         if !self.wants(meta) {
             Interest::never()
-        } else if resources::is_inner_semaphore(meta) {
+        } else if resources::is_inner_semaphore(meta) || resources::is_resource_event(meta) {
             Interest::sometimes()
         } else {
             Interest::always()
@@ -98,6 +101,12 @@ impl ProbeFilter {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        // The events asked about here are resource events (waker events are `always`):
+        // one outside every kept resource's span is not one the probe keeps. Checked
+        // first, being one thread-local read.
+        if meta.is_event() && !is_waker_event(meta) && !resources::inside_kept_resource() {
+            return false;
+        }
         self.wants(meta)
             && (!resources::is_inner_semaphore(meta) || resources::wants_inner_semaphore(ctx))
     }

@@ -61,7 +61,7 @@ pub(crate) fn exited(extensions: &Extensions<'_>) {
 }
 
 /// Whether this thread is inside a kept resource's span now.
-fn inside_kept_resource() -> bool {
+pub(crate) fn inside_kept_resource() -> bool {
     INSIDE.try_with(|inside| inside.get() > 0).unwrap_or(false)
 }
 
