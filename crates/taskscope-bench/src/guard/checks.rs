@@ -58,10 +58,15 @@ impl Check {
     }
 }
 
-const PINGPONG_TARGET: Option<f64> = Some(1.5);
+/// The hooks route's targets (`#[taskscope::main]`, what most apps pay), wall time over
+/// plain tokio's.
+const PINGPONG_TARGET: Option<f64> = Some(1.10);
 const SPAWN_TARGET: Option<f64> = Some(1.15);
-const TIMERS_TARGET: Option<f64> = Some(1.10);
+const TIMERS_TARGET: Option<f64> = Some(1.05);
 const ECHO_TARGET: Option<f64> = Some(1.05);
+/// The tracing route's one target: it pays tracing's span machinery on every poll, so
+/// its other ratios are guarded against getting worse, not held to a target.
+const TRACING_PINGPONG_TARGET: Option<f64> = Some(1.5);
 
 /// Every ratio the guard measures, in the order the tables show them.
 pub(crate) const CHECKS: [Check; 18] = {
@@ -74,10 +79,10 @@ pub(crate) const CHECKS: [Check; 18] = {
         Check::guarded(Timers, Taskscope, None, TIMERS_TARGET),
         Check::guarded(Echo, Taskscope, None, ECHO_TARGET),
         // The tracing route, `taskscope::init()`.
-        Check::guarded(Pingpong, TaskscopeInit, None, PINGPONG_TARGET),
-        Check::guarded(Spawn, TaskscopeInit, None, SPAWN_TARGET),
-        Check::guarded(Timers, TaskscopeInit, None, TIMERS_TARGET),
-        Check::guarded(Echo, TaskscopeInit, None, ECHO_TARGET),
+        Check::guarded(Pingpong, TaskscopeInit, None, TRACING_PINGPONG_TARGET),
+        Check::guarded(Spawn, TaskscopeInit, None, Option::None),
+        Check::guarded(Timers, TaskscopeInit, None, Option::None),
+        Check::guarded(Echo, TaskscopeInit, None, Option::None),
         // The flight recorder: the hooks route without it, and with it over without it.
         Check::guarded(Pingpong, TaskscopeNoFlight, None, PINGPONG_TARGET),
         Check::guarded(Spawn, TaskscopeNoFlight, None, SPAWN_TARGET),

@@ -65,6 +65,7 @@ pub(crate) struct CheckRecord {
     pub(crate) against: Mode,
     pub(crate) size: u64,
     pub(crate) guarded: bool,
+    /// The target when the ratios were recorded (the docs show today's, from `checks.rs`).
     pub(crate) target: Option<f64>,
     /// The figures of `wall_ratios`, written for people reading the file; the guard and
     /// the docs recompute them from the ratios.
