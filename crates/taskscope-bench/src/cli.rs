@@ -18,6 +18,12 @@ use crate::workload::{Timing, Workload};
 const AFTER_HELP: &str = "\
 MODES
   none              plain tokio (built with the same --cfg tokio_unstable), no subscriber
+  plain             (not run by default) plain tokio as an app without the probe builds it:
+                    no `tracing`/`taskdump` feature, no --cfg tokio_unstable. Runs a second
+                    build of this harness, which must exist first:
+                      RUSTFLAGS= cargo build --release -p taskscope-bench \
+                        --no-default-features --target-dir target/plain
+                    Against none: what the probe's tokio features cost before it does a thing
   taskscope         #[taskscope::main] defaults (the hooks route): gRPC server on a free
                     port, nobody watching
   taskscope-init    taskscope::init() in a #[tokio::main] app (the tracing route)
@@ -187,6 +193,10 @@ fn plan(args: Args) -> anyhow::Result<Plan> {
         modes.insert(0, Mode::None);
     }
     modes.sort();
+    if modes.contains(&Mode::Plain) {
+        // Found missing now, not after the other modes' runs.
+        crate::mode::binary_for(Mode::Plain)?;
+    }
     let mut sizes: BTreeMap<Workload, u64> = workloads
         .iter()
         .map(|&w| {

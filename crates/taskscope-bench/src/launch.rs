@@ -77,7 +77,7 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
     let watched = job.mode == Mode::TaskscopeWatch
         || (job.workload == Workload::StallLatency && job.mode.is_taskscope());
     let linger = if watched { LINGER } else { Duration::ZERO };
-    let mut command = Command::new(std::env::current_exe().context("cannot find own binary")?);
+    let mut command = Command::new(crate::mode::binary_for(job.mode)?);
     command
         .args([
             SUBCOMMAND,
@@ -99,7 +99,7 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
     }
     command.env_remove("RUST_LOG");
     match job.mode {
-        Mode::None => {}
+        Mode::None | Mode::Plain => {}
         Mode::Console => {
             command.env("TOKIO_CONSOLE_BIND", address.to_string());
         }

@@ -14,6 +14,11 @@ use std::str::FromStr;
 pub(crate) enum Mode {
     /// Plain tokio (same `--cfg tokio_unstable` build), no subscriber at all.
     None,
+    /// Plain tokio as an app without the probe builds it: no `tracing` or `taskdump`
+    /// feature and no `--cfg tokio_unstable`. Run from a separate build of this harness
+    /// ([`PLAIN_BUILD`]); against `none`, what the probe's tokio features and cfg cost an
+    /// app before the probe does anything.
+    Plain,
     /// The probe as `#[taskscope::main]` sets it up (the hooks route), default settings,
     /// its gRPC server up, nobody watching.
     Taskscope,
@@ -45,8 +50,9 @@ pub(crate) enum Mode {
 
 impl Mode {
     /// Every mode.
-    pub(crate) const ALL: [Mode; 11] = [
+    pub(crate) const ALL: [Mode; 12] = [
         Mode::None,
+        Mode::Plain,
         Mode::Taskscope,
         Mode::TaskscopeInit,
         Mode::TaskscopeNoHolders,
@@ -73,6 +79,7 @@ impl Mode {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::None => "none",
+            Mode::Plain => "plain",
             Mode::Taskscope => "taskscope",
             Mode::TaskscopeInit => "taskscope-init",
             Mode::TaskscopeNoHolders => "taskscope-noholders",
@@ -103,6 +110,7 @@ impl Mode {
     }
 
     /// Whether this mode sets the probe up as `#[taskscope::main]` does.
+    #[cfg(feature = "probe")]
     fn like_taskscope_main(self) -> bool {
         matches!(
             self,
@@ -117,16 +125,33 @@ impl Mode {
 
     /// Adds what this mode needs to the runtime being built.
     pub(crate) fn configure_runtime(self, builder: &mut tokio::runtime::Builder) {
+        #[cfg(feature = "probe")]
         if self.like_taskscope_main() {
             taskscope::hooks::install(builder);
+        }
+        #[cfg(not(feature = "probe"))]
+        let _ = builder;
+    }
+
+    /// Installs this mode's tracing set-up in the current (child) process. Must run before
+    /// the runtime is built, so that the runtime's own tasks are seen too.
+    #[cfg(not(feature = "probe"))]
+    pub(crate) fn install(self) -> anyhow::Result<()> {
+        match self {
+            Mode::None | Mode::Plain => Ok(()),
+            other => anyhow::bail!(
+                "this build of the harness has no probe (built with --no-default-features, \
+                 for the `plain` mode); it cannot run mode `{other}`"
+            ),
         }
     }
 
     /// Installs this mode's tracing set-up in the current (child) process. Must run before
     /// the runtime is built, so that the runtime's own tasks are seen too.
+    #[cfg(feature = "probe")]
     pub(crate) fn install(self) -> anyhow::Result<()> {
         match self {
-            Mode::None => Ok(()),
+            Mode::None | Mode::Plain => Ok(()),
             Mode::Console => {
                 console_subscriber::init();
                 Ok(())
@@ -152,6 +177,38 @@ impl Mode {
                 .map_err(|e| anyhow::anyhow!("cannot start the probe: {e}")),
         }
     }
+}
+
+/// How the `plain` mode's binary is built, and where the harness looks for it: next to
+/// this binary's own target directory, under `plain/`.
+pub(crate) const PLAIN_BUILD: &str = "RUSTFLAGS= cargo build --release -p taskscope-bench \
+                                      --no-default-features --target-dir target/plain";
+
+/// The binary a mode's children run: this one, or for `plain` the build without the probe
+/// (`target/plain/release/taskscope-bench` beside this binary's `target/release/`).
+pub(crate) fn binary_for(mode: Mode) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context;
+    let own = std::env::current_exe().context("cannot find own binary")?;
+    if mode != Mode::Plain {
+        return Ok(own);
+    }
+    let plain = own
+        .parent()
+        .and_then(|profile| profile.parent())
+        .map(|target| {
+            target
+                .join("plain/release")
+                .join(own.file_name().unwrap_or_default())
+        })
+        .context("cannot find the target directory of this binary")?;
+    anyhow::ensure!(
+        plain.is_file(),
+        "mode `plain` runs a build of this harness without the probe, and there is none at \
+         {}; build it first, from the workspace root: {}",
+        plain.display(),
+        PLAIN_BUILD.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    Ok(plain)
 }
 
 impl fmt::Display for Mode {

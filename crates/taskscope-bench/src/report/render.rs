@@ -67,11 +67,11 @@ fn notes(s: &Summary) -> String {
         let added = s
             .added_cpu_ns_per_poll
             .filter(|_| s.mode != Mode::None)
-            .map_or(String::new(), |a| format!(" (+{:.0})", a.median));
+            .map_or(String::new(), |a| format!(" ({:+.0})", a.median));
         notes.push(format!("{:.0}{added} ns CPU/poll", per_poll.median));
     }
     if let Some(spawn) = s.added_cpu_ns_per_spawn.filter(|_| s.mode != Mode::None) {
-        notes.push(format!("+{:.0} ns CPU/spawn", spawn.median));
+        notes.push(format!("{:+.0} ns CPU/spawn", spawn.median));
     }
     if let Some(per_task) = s.instrument_cpu_ns_per_task {
         notes.push(format!("instrument threads {:.0} ns/task", per_task.median));
@@ -80,7 +80,7 @@ fn notes(s: &Summary) -> String {
         let added = s
             .added_kib_per_task
             .filter(|_| s.mode != Mode::None)
-            .map_or(String::new(), |a| format!(" (+{:.2})", a.median));
+            .map_or(String::new(), |a| format!(" ({:+.2})", a.median));
         notes.push(format!("{:.2}{added} KiB/task", kib.median));
     }
     if let (Some(app), Some(instrument)) = (s.app_cpu_pct, s.instrument_cpu_pct) {
