@@ -24,6 +24,9 @@ MODES
                       RUSTFLAGS= cargo build --release -p taskscope-bench \
                         --no-default-features --target-dir target/plain
                     Against none: what the probe's tokio features cost before it does a thing
+                    (A harness built with --no-default-features --features probe-hooks runs
+                    the hooks route's modes on tokio without its `tracing` feature, as a
+                    #[taskscope::main] app with default-features = false builds it.)
   taskscope         #[taskscope::main] defaults (the hooks route): gRPC server on a free
                     port, nobody watching
   taskscope-init    taskscope::init() in a #[tokio::main] app (the tracing route)

@@ -110,7 +110,7 @@ impl Mode {
     }
 
     /// Whether this mode sets the probe up as `#[taskscope::main]` does.
-    #[cfg(feature = "probe")]
+    #[cfg(feature = "probe-hooks")]
     fn like_taskscope_main(self) -> bool {
         matches!(
             self,
@@ -125,11 +125,11 @@ impl Mode {
 
     /// Adds what this mode needs to the runtime being built.
     pub(crate) fn configure_runtime(self, builder: &mut tokio::runtime::Builder) {
-        #[cfg(feature = "probe")]
+        #[cfg(feature = "probe-hooks")]
         if self.like_taskscope_main() {
             taskscope::hooks::install(builder);
         }
-        #[cfg(not(feature = "probe"))]
+        #[cfg(not(feature = "probe-hooks"))]
         let _ = builder;
     }
 
@@ -139,9 +139,21 @@ impl Mode {
     pub(crate) fn install(self) -> anyhow::Result<()> {
         match self {
             Mode::None | Mode::Plain => Ok(()),
+            #[cfg(feature = "probe-hooks")]
+            _ if self.like_taskscope_main() && self != Mode::TaskscopeWakers => {
+                taskscope::Builder::from_env()
+                    .init_with_hooks()
+                    .map(drop)
+                    .map_err(|e| anyhow::anyhow!("cannot start the probe: {e}"))
+            }
             other => anyhow::bail!(
-                "this build of the harness has no probe (built with --no-default-features, \
-                 for the `plain` mode); it cannot run mode `{other}`"
+                "this build of the harness has {} (built with --no-default-features); it \
+                 cannot run mode `{other}`",
+                if cfg!(feature = "probe-hooks") {
+                    "the probe's hooks route only, tokio without its `tracing` feature"
+                } else {
+                    "no probe, for the `plain` mode"
+                }
             ),
         }
     }

@@ -57,7 +57,10 @@ pub(crate) const FILTERED_FIX: &str = "the app's tracing subscriber filters toki
      spans away before they reach the probe's layer (a filter added with \
      `.with(EnvFilter::...)` decides for every layer, the probe's too), so no task was seen. \
      Put the filter on the log layer instead: \
-     `.with(fmt::layer().with_filter(EnvFilter::from_default_env())).with(taskscope::layer())`";
+     `.with(fmt::layer().with_filter(EnvFilter::from_default_env())).with(taskscope::layer())`. \
+     (With no such filter, tokio itself made no span: the probe was built without its \
+     default feature `tracing-route` and no other crate turned on tokio's `tracing` \
+     feature; the app's stderr says which.)";
 
 impl Instrumentation {
     fn from_wire(value: i32) -> Option<Self> {

@@ -19,6 +19,11 @@
 //!
 //! Either is reported as `Instrumentation::Filtered` (a warning on stderr, once; a line in
 //! every view; `check` cannot judge). The first span seen ends it for good.
+//!
+//! A probe built without its `tracing-route` feature has a third way to see nothing, on
+//! `init()`'s route too: tokio makes no span at all unless another crate turned its
+//! `tracing` feature on. The second sign finds it the same way, and the warning then names
+//! that cause.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +45,39 @@ static COMPOSED: AtomicBool = AtomicBool::new(false);
 pub(crate) fn composed() {
     COMPOSED.store(true, Ordering::Relaxed);
     LAYER_RUNTIME.get_or_init(|| Handle::try_current().ok());
+    warn_without_tracing_route();
 }
+
+/// Notes that the probe installed its own subscriber (`init()`), and the runtime it was
+/// called in. Its filtering is the probe's, so only a tokio without its `tracing` feature
+/// can keep the spans from it: looked for only when the probe was built without the
+/// `tracing-route` feature, which is what turns tokio's on.
+pub(crate) fn installed() {
+    if !SPANS_NEED_ANOTHER_CRATE {
+        return;
+    }
+    LAYER_RUNTIME.get_or_init(|| Handle::try_current().ok());
+    warn_without_tracing_route();
+}
+
+/// Says once, when the tracing route starts, that this build may give it no span.
+fn warn_without_tracing_route() {
+    if !SPANS_NEED_ANOTHER_CRATE {
+        return;
+    }
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    diag::warn_once(
+        &WARNED,
+        "taskscope was built without its `tracing-route` feature (`default-features = \
+         false`): tokio makes the task spans this route reads only with its own `tracing` \
+         feature, which another crate must then turn on. If the probe sees no task, turn the \
+         feature back on, or use #[taskscope::main], which reads no span",
+    );
+}
+
+/// The probe was built without the `tracing-route` feature: tokio has its `tracing`
+/// feature only if another crate of the app turned it on.
+const SPANS_NEED_ANOTHER_CRATE: bool = !cfg!(feature = "tracing-route");
 
 /// What the probe's thread remembers between publishes.
 #[derive(Debug, Default)]
@@ -60,7 +97,8 @@ pub(crate) struct Reach {
 impl Reach {
     /// Looks again; `seen` is whether any task span has reached the layer.
     pub(crate) fn update(&mut self, seen: bool) {
-        if seen || !cfg!(tokio_unstable) || !COMPOSED.load(Ordering::Relaxed) {
+        let composed = COMPOSED.load(Ordering::Relaxed);
+        if seen || !cfg!(tokio_unstable) || !(composed || SPANS_NEED_ANOTHER_CRATE) {
             self.filtered = false;
             return;
         }
@@ -68,7 +106,7 @@ impl Reach {
             return;
         }
         let spawns_unseen = self.spawns_unseen();
-        let level_too_low = LevelFilter::current() < LevelFilter::TRACE;
+        let level_too_low = composed && LevelFilter::current() < LevelFilter::TRACE;
         self.filtered =
             (level_too_low && self.level_suspect) || (spawns_unseen && self.spawns_suspect);
         self.level_suspect = level_too_low;
@@ -108,6 +146,13 @@ fn spawned_on_layer_runtime() -> Option<u64> {
 
 /// What the person running the app reads: the cause, and the composition that works.
 pub(crate) fn warning(level_too_low: bool) -> String {
+    if SPANS_NEED_ANOTHER_CRATE && !level_too_low {
+        return "taskscope sees no tasks: the app spawns tasks but tokio makes no task span. \
+                taskscope was built without its `tracing-route` feature, and no other crate \
+                turned on tokio's `tracing` feature: turn the feature back on (it is a \
+                default feature), or use #[taskscope::main], which reads no span"
+            .to_owned();
+    }
     let cause = if level_too_low {
         format!(
             "the subscriber's most verbose level is {}, so tokio's task spans (TRACE) are \

@@ -431,6 +431,7 @@ impl Builder {
             tracing_subscriber::registry().with(layer).try_init()
         };
         installed.map_err(|_| InitError::SubscriberAlreadySet)?;
+        crate::observe::reach::installed();
         Ok(probe.clone())
     }
 }

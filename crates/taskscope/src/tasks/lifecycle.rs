@@ -67,7 +67,12 @@ pub(crate) fn spawned(
         (parent, number)
     })
     .unwrap_or((0, 0));
-    let cell = new_cell(shared, spawn, parent, now, spawn_thread);
+    // tokio's instrumentation reached the probe. A body found running (`found_running`)
+    // is not that: it is seen from outside, with or without tokio's spans.
+    if !shared.instrumentation_seen.load(Ordering::Relaxed) {
+        shared.instrumentation_seen.store(true, Ordering::Relaxed);
+    }
+    let cell = new_cell(spawn, parent, now, spawn_thread);
     keep(&cell);
     hand_over(shared, &cell, Via::ThisThread);
     own_time_since(now);
@@ -88,7 +93,7 @@ pub(crate) fn found_running(
     if shared.is_stopped() {
         return None;
     }
-    let cell = new_cell(shared, spawn, 0, since_ns, thread);
+    let cell = new_cell(spawn, 0, since_ns, thread);
     hand_over(shared, &cell, Via::Queue);
     Some(cell)
 }
@@ -103,16 +108,7 @@ pub(crate) enum Via {
     Queue,
 }
 
-fn new_cell(
-    shared: &Shared,
-    spawn: Spawn,
-    parent: u64,
-    spawned_ns: u64,
-    spawn_thread: u32,
-) -> Arc<TaskCell> {
-    if !shared.instrumentation_seen.load(Ordering::Relaxed) {
-        shared.instrumentation_seen.store(true, Ordering::Relaxed);
-    }
+fn new_cell(spawn: Spawn, parent: u64, spawned_ns: u64, spawn_thread: u32) -> Arc<TaskCell> {
     crate::tasks::recycle::cell(Identity {
         id: spawn.id,
         name: spawn.name,
