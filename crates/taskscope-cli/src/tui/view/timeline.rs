@@ -93,15 +93,15 @@ fn axis(timeline: &Timeline, theme: Theme) -> Line<'static> {
     let mut text: Vec<char> = vec![' '; timeline.columns];
     // Whole seconds back from the right edge, as many as fit without touching.
     let end_ns = timeline.now_ns;
-    let span_s = end_ns.saturating_sub(timeline.from_ns) / 1_000_000_000;
+    let span_s = (end_ns as i64 - timeline.from_ns).max(0) as u64 / 1_000_000_000;
     let step_s = [1, 2, 5, 10]
         .into_iter()
         .find(|step| (span_s / step) as usize * 7 <= timeline.columns)
         .unwrap_or(10);
     let mut free_from = 0;
     for ago_s in (1..=span_s / step_s).rev().map(|k| k * step_s) {
-        let at_ns = end_ns.saturating_sub(ago_s * 1_000_000_000);
-        let column = (at_ns.saturating_sub(timeline.from_ns) / timeline.column_ns) as usize;
+        let at_ns = end_ns as i64 - (ago_s * 1_000_000_000) as i64;
+        let column = ((at_ns - timeline.from_ns).max(0) as u64 / timeline.column_ns) as usize;
         let label = format!("|-{ago_s}s");
         if column < free_from || column + label.len() > timeline.columns {
             continue;
@@ -122,7 +122,7 @@ fn axis(timeline: &Timeline, theme: Theme) -> Line<'static> {
 
 /// The cursor's column spelled out: per thread, the task that took most of it.
 fn details(timeline: &Timeline, theme: Theme) -> Vec<Line<'static>> {
-    let ago = timeline.now_ns.saturating_sub(timeline.cursor_ns());
+    let ago = (timeline.now_ns as i64 - timeline.cursor_ns()).max(0) as u64;
     let mut lines = vec![Line::styled(
         format!(
             "at the cursor, {} s before now ({} wide):",

@@ -77,7 +77,9 @@ pub(crate) struct Row {
 pub(crate) struct Timeline {
     /// The probe time of the model's latest update: what "before now" counts from.
     pub(crate) now_ns: u64,
-    pub(crate) from_ns: u64,
+    /// Probe time the first column starts at: before 0 when the process is younger than
+    /// the span (the picture keeps its scale, with now at the right).
+    pub(crate) from_ns: i64,
     pub(crate) column_ns: u64,
     pub(crate) columns: usize,
     /// The cursor's column.
@@ -107,7 +109,7 @@ impl Timeline {
         let to_ns = (model.now_ns() / column_ns + 1) * column_ns;
         let mut timeline = Self {
             now_ns: model.now_ns(),
-            from_ns: to_ns.saturating_sub(columns as u64 * column_ns),
+            from_ns: to_ns as i64 - (columns as u64 * column_ns) as i64,
             column_ns,
             columns,
             cursor: columns - 1 - back.min(columns - 1),
@@ -132,13 +134,14 @@ impl Timeline {
 
     /// One thread's row.
     fn row(&self, model: &Model, thread: u32, bucket_ns: u64, stalls: &[&Stall]) -> Row {
-        let to_ns = self.from_ns + self.columns as u64 * self.column_ns;
+        let to_ns = (self.from_ns + (self.columns as u64 * self.column_ns) as i64) as u64;
+        let from_ns = self.from_ns.max(0) as u64;
         let mut busy = vec![0u64; self.columns];
         let mut blocking = false;
         // The cursor column's time per busiest task of a bucket.
         let mut by_task: Vec<(u64, u64)> = Vec::new();
-        for bucket in model.activity().buckets(thread, self.from_ns, to_ns) {
-            let column = ((bucket.start_ns - self.from_ns) / self.column_ns) as usize;
+        for bucket in model.activity().buckets(thread, from_ns, to_ns) {
+            let column = ((bucket.start_ns as i64 - self.from_ns) as u64 / self.column_ns) as usize;
             busy[column] += bucket.busy_ns;
             let task = model.task(bucket.top_task);
             blocking |= task.is_some_and(|t| t.kind == Kind::Blocking);
@@ -158,7 +161,7 @@ impl Timeline {
             at_cursor: None,
         };
         for (column, &busy_ns) in busy.iter().enumerate() {
-            let start = self.from_ns + column as u64 * self.column_ns;
+            let start = (self.from_ns + (column as u64 * self.column_ns) as i64).max(0) as u64;
             let end = start + self.column_ns;
             let stalled = stalls.iter().find(|s| {
                 s.thread == thread
@@ -187,8 +190,8 @@ impl Timeline {
     }
 
     /// The probe time the cursor's column starts at.
-    pub(crate) fn cursor_ns(&self) -> u64 {
-        self.from_ns + self.cursor as u64 * self.column_ns
+    pub(crate) fn cursor_ns(&self) -> i64 {
+        self.from_ns + (self.cursor as u64 * self.column_ns) as i64
     }
 }
 
