@@ -140,6 +140,8 @@ fn details(timeline: &Timeline, theme: Theme) -> Vec<Line<'static>> {
         any = true;
         let label = fit(&format!("#{} {}", row.thread, row.name), LABEL);
         lines.push(match percent {
+            // A thread with a poll in the column was never idle all of it.
+            Some(0) => Line::raw(format!("{label}  <1%  {task}")),
             Some(percent) => Line::raw(format!("{label} {percent:>3}%  {task}")),
             None => Line::styled(format!("{label} stall  {task}"), theme.bad()),
         });
