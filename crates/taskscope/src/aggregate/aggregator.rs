@@ -95,6 +95,8 @@ pub(crate) struct Aggregator {
     wait_graph: crate::aggregate::wait_graph::WaitGraph,
     /// Where the threads' activity summaries stopped (`tasks/activity.rs`).
     activity: crate::tasks::activity::Cursor,
+    /// The summaries of the last seconds, for new watchers' snapshots.
+    recent_activity: crate::aggregate::recent_activity::RecentActivity,
 }
 
 impl Aggregator {
@@ -124,6 +126,7 @@ impl Aggregator {
             has_consumers: false,
             exporters: Vec::new(),
             activity: Default::default(),
+            recent_activity: Default::default(),
         }
     }
 
@@ -492,6 +495,7 @@ impl Aggregator {
         }
         self.pending.activity =
             (self.shared.flight).activity(&threads::all(), &mut self.activity, now);
+        self.recent_activity.keep(&self.pending.activity, now);
         let mut head = self.changed_head(now);
         head.wait_graph = self.wait_graph.changed(self.live.values());
         let head_changed = head.runtime.is_some()
@@ -576,6 +580,10 @@ impl Aggregator {
         }
         for alive in &self.recent_alive_at_shutdown {
             packer.push(alive.clone(), |u| &mut u.alive_at_shutdown);
+        }
+        self.recent_activity.keep(&[], now);
+        for activity in self.recent_activity.iter() {
+            packer.push(activity.clone(), |u| &mut u.activity);
         }
         let mut updates = packer.finish();
         mark_snapshot(&mut updates);
