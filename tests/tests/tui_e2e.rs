@@ -535,3 +535,97 @@ fn a_task_waiting_on_its_own_channel_is_a_leak_not_a_deadlock() {
     tmux.keys(&["q"]);
     assert_terminal_restored(&tmux);
 }
+
+/// The Timeline view's thread rows: (label, cells), read from the screen.
+fn timeline_rows(screen: &str) -> Vec<(String, String)> {
+    const LABEL: usize = 25;
+    screen
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| {
+            let label: String = l.chars().take(LABEL).collect();
+            let cells: String = l.chars().skip(LABEL).collect();
+            (label.trim_end().to_owned(), cells.trim_end().to_owned())
+        })
+        .filter(|(_, cells)| {
+            !cells.is_empty()
+                && cells
+                    .chars()
+                    .all(|c| matches!(c, ' ' | '░' | '▒' | '▓' | '█' | '!'))
+        })
+        .collect()
+}
+
+/// A worker's row with the stall glyph, and another worker's row with polls and no stall:
+/// what the Timeline shows of a stall beside a worker that kept polling.
+fn stalled_and_busy_workers(screen: &str) -> bool {
+    let rows = timeline_rows(screen);
+    let workers = || rows.iter().filter(|(label, _)| label.contains("worker"));
+    let Some((stalled, _)) = workers().find(|(_, cells)| cells.contains('!')) else {
+        return false;
+    };
+    workers().any(|(label, cells)| label != stalled && cells.contains(['░', '▒', '▓', '█']))
+}
+
+#[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
+fn the_timeline_shows_the_stalled_worker_beside_one_that_kept_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("app.sock");
+    // `forever` stalls a worker 150 ms every second while four tasks tick.
+    let _app = App::start("forever", &socket);
+    let tmux = Tmux::start(120, 36);
+    tmux.run(&format!(
+        "{} attach unix:{}",
+        taskscope().display(),
+        socket.display()
+    ));
+    tmux.wait_for("the live view", |s| s.contains("● live"));
+    tmux.keys(&["7"]);
+    let screen = tmux.wait_for(
+        "a stalled worker beside a polling one",
+        stalled_and_busy_workers,
+    );
+    assert!(
+        screen.contains("every thread over the last 10 s"),
+        "{screen}"
+    );
+    assert!(!screen.contains("cannot see"), "{screen}");
+    // The cursor, moved back, names what each thread ran in its column.
+    tmux.keys(&["-"]);
+    tmux.wait_for("the wider span", |s| s.contains("over the last 20 s"));
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}
+
+#[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
+fn the_timeline_of_a_recording_shows_its_stall_in_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("flight_stall.tsrec");
+    // One worker blocked 400 ms while a ticker keeps polling on the other.
+    let status = Command::new(example("flight_stall"))
+        .env("TASKSCOPE_BIND", "off")
+        .env("TASKSCOPE_RECORD", &recording)
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .stdout(Stdio::null())
+        .status()
+        .expect("the example runs");
+    assert!(status.success());
+
+    let tmux = Tmux::start(120, 36);
+    tmux.run(&format!(
+        "{} replay {}",
+        taskscope().display(),
+        recording.display()
+    ));
+    tmux.wait_for("the replay", |s| s.contains("replay 00:"));
+    tmux.keys(&["7"]);
+    // Played to its end, the recording's activity shows what each worker did.
+    tmux.wait_for(
+        "the stalled worker beside the ticking one",
+        stalled_and_busy_workers,
+    );
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}

@@ -5,6 +5,7 @@
 //! model testable with synthetic updates. The dashboard renders from this model and
 //! [`judge`] decides from it what is wrong, so both always agree.
 
+pub(crate) mod activity;
 #[cfg(test)]
 pub(crate) mod fixture;
 pub(crate) mod growth;
@@ -21,6 +22,7 @@ use std::collections::HashMap;
 
 use taskscope_api::v1;
 
+use self::activity::Activity;
 use self::growth::Growth;
 use self::runtime::Runtime;
 use self::stall::Stall;
@@ -108,6 +110,8 @@ pub(crate) struct Model {
     /// Runtimes that shut down with tasks alive, counted where tasks are not seen one by
     /// one (built without `--cfg tokio_unstable`).
     alive_at_shutdown: Vec<v1::AliveAtShutdown>,
+    /// Every recorded thread's last seconds, in the probe's buckets.
+    activity: Activity,
 }
 
 impl Default for Model {
@@ -134,6 +138,7 @@ impl Model {
             wait_graph: WaitGraph::default(),
             ending: Ending::Open,
             alive_at_shutdown: Vec::new(),
+            activity: Activity::default(),
         }
     }
 
@@ -156,6 +161,7 @@ impl Model {
             self.process = Some(process.clone());
             self.runtime.threads_unavailable = process.source == v1::SourceKind::Console as i32;
             self.runtime.blocking_unobserved = process.route == v1::Route::Hooks as i32;
+            self.activity.set_bucket_ns(process.activity_bucket_ns);
         }
         if let Some(seen) = Instrumentation::from_wire(update.instrumentation) {
             self.instrumentation = seen;
@@ -199,6 +205,7 @@ impl Model {
                 self.alive_at_shutdown.push(alive.clone());
             }
         }
+        self.activity.apply(&update.activity, self.now_ns);
         if update.process_exited {
             self.ending = Ending::Exited;
         }
@@ -378,6 +385,11 @@ impl Model {
             .as_ref()
             .map(|p| p.holders_unavailable.as_str())
             .filter(|why| !why.is_empty())
+    }
+
+    /// Every recorded thread's last seconds.
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     pub(crate) fn growth(&self) -> &Growth {

@@ -2,6 +2,7 @@
 //! flight-recorder ring, the hooks route's table of live tasks, how tasks end, and the
 //! runtimes the probe knows.
 
+pub(crate) mod activity;
 pub(crate) mod cell;
 pub(crate) mod change_flag;
 pub(crate) mod dumping;

@@ -74,6 +74,39 @@ pub struct Update {
     /// (built without `--cfg tokio_unstable`); a snapshot carries the last 1,000.
     #[prost(message, repeated, tag = "20")]
     pub alive_at_shutdown: ::prost::alloc::vec::Vec<AliveAtShutdown>,
+    /// What each recorded thread did since the previous update that carried activity, summed
+    /// into fixed buckets of probe time (`ProcessInfo.activity_bucket_ns`): only threads
+    /// that polled in the span, only with the flight recorder on (TASKSCOPE_FLIGHT). The
+    /// buckets of successive updates follow each other without overlap; a bucket no update
+    /// names was idle.
+    #[prost(message, repeated, tag = "70")]
+    pub activity: ::prost::alloc::vec::Vec<ThreadActivity>,
+}
+/// One thread's polls over consecutive buckets, as columns of one length (compact on the
+/// wire: a busy thread sends 5 buckets per 100 ms publish).
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ThreadActivity {
+    /// The thread's number, as in ThreadState.
+    #[prost(uint32, tag = "70")]
+    pub thread: u32,
+    /// Probe time the first bucket starts (a multiple of `bucket_ns`).
+    #[prost(uint64, tag = "71")]
+    pub from_ns: u64,
+    #[prost(uint64, tag = "72")]
+    pub bucket_ns: u64,
+    /// Per bucket: the time spent inside polls on the thread, ns (a poll running across a
+    /// bucket's edge counts in each bucket for the part inside it).
+    #[prost(uint64, repeated, tag = "73")]
+    pub busy_ns: ::prost::alloc::vec::Vec<u64>,
+    /// Per bucket: the polls that ran in it, wholly or in part (a poll across an edge counts
+    /// in both buckets).
+    #[prost(uint32, repeated, tag = "74")]
+    pub polls: ::prost::alloc::vec::Vec<u32>,
+    /// Per bucket: the task that took the most of its poll time (nested polls count for the
+    /// innermost task); 0 for an idle bucket.
+    #[prost(uint64, repeated, tag = "75")]
+    pub top_task: ::prost::alloc::vec::Vec<u64>,
 }
 /// A runtime of `#\[taskscope::main\]`/`#\[taskscope::test\]` that still had tasks alive
 /// when it shut down (after the tasks already woken were let run), in a build where the
@@ -216,6 +249,10 @@ pub struct ProcessInfo {
     #[prost(enumeration = "Capability", tag = "20")]
     #[serde(serialize_with = "crate::serde_enum::capability")]
     pub capability: i32,
+    /// The width of the buckets `Update.activity` sums polls into, ns; 0 when the probe
+    /// sends no activity (the flight recorder is off: TASKSCOPE_FLIGHT=0).
+    #[prost(uint64, tag = "70")]
+    pub activity_bucket_ns: u64,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -36,17 +36,20 @@ pub(crate) enum Screen {
     Waiting,
     /// Locks, semaphores and joined tasks: who holds them, who waits on them.
     Resources,
+    /// What every thread did over the last seconds.
+    Timeline,
 }
 
 impl Screen {
     /// The tabs, in tab-bar order.
-    pub(crate) const TABS: [Self; 6] = [
+    pub(crate) const TABS: [Self; 7] = [
         Self::Tasks,
         Self::Stalls,
         Self::Leaks,
         Self::Runtime,
         Self::Waiting,
         Self::Resources,
+        Self::Timeline,
     ];
 
     /// The tab this screen belongs to (task details belong to Tasks).
@@ -58,6 +61,7 @@ impl Screen {
             Self::Runtime => 3,
             Self::Waiting => 4,
             Self::Resources => 5,
+            Self::Timeline => 6,
         }
     }
 }
@@ -139,6 +143,8 @@ pub(crate) struct App {
     pub(crate) waits: Selection,
     pub(crate) resources: Selection,
     pub(crate) detail_scroll: u16,
+    /// The Timeline view's zoom and cursor.
+    pub(crate) timeline: super::viewmodel::timeline::Position,
     /// A one-line message for the user (a restart seen, no stall to jump to).
     pub(crate) notice: Option<String>,
     pub(crate) theme: Theme,
@@ -179,6 +185,7 @@ impl App {
             waits: Selection::default(),
             resources: Selection::default(),
             detail_scroll: 0,
+            timeline: Default::default(),
             notice: None,
             theme: Theme::from_env(),
             size: Rect::new(0, 0, 80, 24),

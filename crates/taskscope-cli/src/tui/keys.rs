@@ -68,8 +68,12 @@ pub(crate) struct KeyHelp {
 /// Rows fit an 80-column help overlay.
 pub(crate) const KEY_HELP: &[KeyHelp] = &[
     KeyHelp {
-        keys: "1 2 3 4 5 6",
-        does: "Tasks, Stalls, Leaks, Runtime, Waiting, Resources",
+        keys: "1 2 3 4",
+        does: "Tasks, Stalls, Leaks, Runtime",
+    },
+    KeyHelp {
+        keys: "5 6 7",
+        does: "Waiting, Resources, Timeline",
     },
     KeyHelp {
         keys: "Tab, Shift-Tab",
@@ -113,11 +117,11 @@ pub(crate) const KEY_HELP: &[KeyHelp] = &[
     },
     KeyHelp {
         keys: "+ =, -",
-        does: "replay: faster, slower (⅛× to 32×)",
+        does: "replay: speed (⅛× to 32×); Timeline: zoom",
     },
     KeyHelp {
         keys: "← →, h l, Shift-← Shift-→",
-        does: "replay: seek one second; with Shift, ten",
+        does: "replay: seek 1 s (Shift: 10); Timeline: cursor",
     },
     KeyHelp {
         keys: "[ ]",
@@ -156,6 +160,7 @@ pub(crate) fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('4') => Action::Show(Screen::Runtime),
         KeyCode::Char('5') => Action::Show(Screen::Waiting),
         KeyCode::Char('6') => Action::Show(Screen::Resources),
+        KeyCode::Char('7') => Action::Show(Screen::Timeline),
         KeyCode::Tab => Action::NextTab,
         KeyCode::BackTab => Action::PrevTab,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
@@ -287,6 +292,11 @@ impl App {
                 self.rows_changed();
             }
             Action::Pause => self.toggle_pause(),
+            Action::Faster if self.screen == Screen::Timeline => self.timeline.zoom(true),
+            Action::Slower if self.screen == Screen::Timeline => self.timeline.zoom(false),
+            Action::Seek(secs) if self.screen == Screen::Timeline => {
+                self.timeline.move_cursor(-secs)
+            }
             Action::Faster | Action::Slower | Action::Seek(_) => self.move_replay(action),
             Action::PrevStall => self.jump(false),
             Action::NextStall => self.jump(true),
@@ -393,6 +403,7 @@ impl App {
             }
             Screen::Waiting => self.waits.step(delta, self.derived.waits.len()),
             Screen::Resources => self.resources.step(delta, self.derived.resources.len()),
+            Screen::Timeline => {}
         }
     }
 
@@ -453,7 +464,7 @@ impl App {
                     self.show(Screen::Task(id));
                 }
             }
-            Screen::Task(_) => {}
+            Screen::Task(_) | Screen::Timeline => {}
         }
     }
 
@@ -495,7 +506,7 @@ impl App {
             Screen::Runtime => &mut self.runtime,
             Screen::Waiting => &mut self.waits,
             Screen::Resources => &mut self.resources,
-            Screen::Task(_) => return,
+            Screen::Task(_) | Screen::Timeline => return,
         };
         if selection.index == index {
             self.open();

@@ -21,6 +21,7 @@ mod key_help;
 mod keys;
 mod lanes;
 mod resources;
+mod timeline;
 mod waiting;
 
 pub(super) fn press(app: &mut App, code: KeyCode) -> Outcome {

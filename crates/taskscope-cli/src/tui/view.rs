@@ -13,6 +13,7 @@ mod runtime;
 mod stalls;
 pub(crate) mod table;
 mod tasks;
+mod timeline;
 mod waiting;
 
 use ratatui::buffer::Buffer;
@@ -69,6 +70,7 @@ impl Widget for &App {
             Screen::Runtime => runtime::render(self, areas.body, buf),
             Screen::Waiting => waiting::render(self, areas.body, buf),
             Screen::Resources => resources::render(self, areas.body, buf),
+            Screen::Timeline => timeline::render(self, areas.body, buf),
         }
         render_footer(self, areas.footer, buf);
         match self.overlay {
@@ -92,6 +94,7 @@ fn tabs(app: &App) -> Vec<(Screen, String)> {
                 Screen::Leaks => format!("Leaks ({})", findings.leaks()),
                 Screen::Waiting => "Waiting".to_owned(),
                 Screen::Resources => "Resources".to_owned(),
+                Screen::Timeline => "Timeline".to_owned(),
                 _ => "Runtime".to_owned(),
             };
             (screen, format!(" {} {label} ", index + 1))
@@ -177,6 +180,7 @@ fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
             ));
         }
         let hints = match (&app.source, app.screen) {
+            (_, Screen::Timeline) => "+- zoom · ←→ cursor · space pause · ? help · q quit",
             (Source::Replay(_), _) => {
                 "space play/pause · ←→ seek · [ ] stalls · +- speed · ? help · q quit"
             }
@@ -229,7 +233,7 @@ pub(crate) fn body_row_at(app: &App, body: Rect, x: u16, y: u16) -> Option<Hit> 
             &app.resources,
             app.derived.resources.len(),
         ),
-        Screen::Task(_) => return None,
+        Screen::Task(_) | Screen::Timeline => return None,
     };
     if !table.contains(ratatui::layout::Position::new(x, y)) {
         return None;

@@ -9,4 +9,5 @@ pub(crate) mod metrics;
 pub(crate) mod resources;
 pub(crate) mod rows;
 pub(crate) mod selection;
+pub(crate) mod timeline;
 pub(crate) mod waits;

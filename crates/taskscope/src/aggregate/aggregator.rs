@@ -42,6 +42,8 @@ struct Pending {
     stalls: BTreeMap<u64, v1::Stall>,
     dumps: Vec<v1::Dump>,
     alive_at_shutdown: Vec<v1::AliveAtShutdown>,
+    /// Each recorded thread's polls since the last publish, in buckets.
+    activity: Vec<v1::ThreadActivity>,
 }
 
 impl Pending {
@@ -52,6 +54,7 @@ impl Pending {
             && self.stalls.is_empty()
             && self.dumps.is_empty()
             && self.alive_at_shutdown.is_empty()
+            && self.activity.is_empty()
     }
 }
 
@@ -90,6 +93,10 @@ pub(crate) struct Aggregator {
     exporters: Vec<Box<dyn Exporter>>,
     /// Locks and semaphores with their holders, and the graph last published.
     wait_graph: crate::aggregate::wait_graph::WaitGraph,
+    /// Where the threads' activity summaries stopped (`tasks/activity.rs`).
+    activity: crate::tasks::activity::Cursor,
+    /// The summaries of the last seconds, for new watchers' snapshots.
+    recent_activity: crate::aggregate::recent_activity::RecentActivity,
 }
 
 impl Aggregator {
@@ -118,6 +125,8 @@ impl Aggregator {
             last_publish_ns: 0,
             has_consumers: false,
             exporters: Vec::new(),
+            activity: Default::default(),
+            recent_activity: Default::default(),
         }
     }
 
@@ -484,6 +493,9 @@ impl Aggregator {
             self.pending = Pending::default();
             return Vec::new();
         }
+        self.pending.activity =
+            (self.shared.flight).activity(&threads::all(), &mut self.activity, now);
+        self.recent_activity.keep(&self.pending.activity, now);
         let mut head = self.changed_head(now);
         head.wait_graph = self.wait_graph.changed(self.live.values());
         let head_changed = head.runtime.is_some()
@@ -568,6 +580,10 @@ impl Aggregator {
         }
         for alive in &self.recent_alive_at_shutdown {
             packer.push(alive.clone(), |u| &mut u.alive_at_shutdown);
+        }
+        self.recent_activity.keep(&[], now);
+        for activity in self.recent_activity.iter() {
+            packer.push(activity.clone(), |u| &mut u.activity);
         }
         let mut updates = packer.finish();
         mark_snapshot(&mut updates);
@@ -680,6 +696,9 @@ fn pack(head: v1::Update, pending: Pending) -> Vec<v1::Update> {
     for alive in pending.alive_at_shutdown {
         packer.push(alive, |u| &mut u.alive_at_shutdown);
     }
+    for activity in pending.activity {
+        packer.push(activity, |u| &mut u.activity);
+    }
     packer.finish()
 }
 
@@ -776,6 +795,11 @@ fn process_info(shared: &Shared) -> v1::ProcessInfo {
             .unwrap_or_default()
             .to_owned(),
         holders_unavailable: holders_unavailable(config),
+        activity_bucket_ns: if config.flight.is_some() {
+            crate::tasks::activity::BUCKET_NS
+        } else {
+            0
+        },
     }
 }
 

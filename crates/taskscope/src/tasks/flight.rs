@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use taskscope_api::v1;
 
 use crate::base::flight_budget::FlightBudget;
+use crate::tasks::activity;
 use crate::tasks::ring::{Event, EventKind, EventRing};
 use crate::tasks::threads::{RingSource, ThreadSlot};
 
@@ -57,6 +58,9 @@ struct ThreadHistory {
     /// Events the thread's ring refused, counted when it exited (until then the ring
     /// counts them).
     overflowed_at_exit: u64,
+    /// Events evicted from the front so far: the number of the first one held, which
+    /// the activity summaries count from (`activity.rs`).
+    evicted: u64,
 }
 
 impl Flight {
@@ -91,6 +95,7 @@ impl Flight {
                     name: slot.name.clone(),
                     events: VecDeque::new(),
                     overflowed_at_exit: 0,
+                    evicted: 0,
                 });
             let before = entry.events.len();
             ring.drain(|event| entry.events.push_back(event));
@@ -180,6 +185,58 @@ impl Flight {
         })
     }
 
+    /// Every recorded thread's polls from where the last call stopped (`cursor`) to the
+    /// last bucket edge before now, summed into buckets (`activity.rs`). Reads the
+    /// history, drained up to now first, and takes nothing from it: stall windows cut
+    /// later still find every event. Empty when the recorder is off.
+    pub(crate) fn activity(
+        &self,
+        threads: &[Arc<ThreadSlot>],
+        cursor: &mut activity::Cursor,
+        now_ns: u64,
+    ) -> Vec<v1::ThreadActivity> {
+        if self.budget.is_none() {
+            return Vec::new();
+        }
+        let Some(span) = cursor.span(now_ns) else {
+            return Vec::new();
+        };
+        self.drain(threads);
+        // The events not yet summed, copied out so that the watchdog's drains do not wait
+        // for the sums.
+        let pending: Vec<(u32, u64, Vec<Event>, u64)> = {
+            let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+            let overflowed_now: HashMap<u32, u64> = threads
+                .iter()
+                .filter(|slot| !history.retired.contains(&slot.number))
+                .filter_map(|slot| Some((slot.number, slot.ring()?.overflowed())))
+                .collect();
+            let pending = (history.threads.iter())
+                .map(|(&number, thread)| {
+                    let next = cursor.thread(number).next;
+                    let first = next.max(thread.evicted);
+                    let skip = ((first - thread.evicted) as usize).min(thread.events.len());
+                    let overflowed = overflowed_now
+                        .get(&number)
+                        .map_or(thread.overflowed_at_exit, |&now| now);
+                    let events = thread.events.range(skip..).copied().collect();
+                    (number, first, events, overflowed)
+                })
+                .collect();
+            cursor.done(span.1, |number| history.threads.contains_key(&number));
+            pending
+        };
+        let mut summaries: Vec<v1::ThreadActivity> = pending
+            .into_iter()
+            .filter_map(|(number, first, events, overflowed)| {
+                let thread = cursor.thread(number);
+                activity::summarise(number, thread, first, &events, overflowed, span)
+            })
+            .collect();
+        summaries.sort_by_key(|a| a.thread);
+        summaries
+    }
+
     /// Events refused by full rings so far, across all threads.
     pub(crate) fn overflowed(&self, threads: &[Arc<ThreadSlot>]) -> u64 {
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
@@ -224,6 +281,7 @@ impl History {
             let excess = self.held - limit;
             let dropped = excess.min(thread.events.len()).min(1024);
             thread.events.drain(..dropped);
+            thread.evicted += dropped as u64;
             self.held -= dropped;
         }
         let retired = &self.retired;

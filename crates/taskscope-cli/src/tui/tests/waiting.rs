@@ -333,11 +333,15 @@ fn replay_shows_a_recorded_dump_from_its_time_on() {
 fn the_waiting_tab_is_the_fifth_and_tab_cycles_through_it() {
     let mut app = thousand_parked();
     press(&mut app, KeyCode::BackTab);
+    assert_eq!(app.screen, Screen::Timeline);
+    press(&mut app, KeyCode::BackTab);
     assert_eq!(app.screen, Screen::Resources);
     press(&mut app, KeyCode::BackTab);
     assert_eq!(app.screen, Screen::Waiting);
     press(&mut app, KeyCode::Tab);
     assert_eq!(app.screen, Screen::Resources);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.screen, Screen::Timeline);
     press(&mut app, KeyCode::Tab);
     assert_eq!(app.screen, Screen::Tasks);
     press(&mut app, KeyCode::Char('5'));
