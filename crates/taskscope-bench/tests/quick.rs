@@ -93,5 +93,8 @@ fn bad_flags_say_what_is_accepted() {
     let output = bench(&["--modes", "fastest"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("choose from none, plain, taskscope"), "{stderr}");
+    assert!(
+        stderr.contains("choose from none, plain, taskscope"),
+        "{stderr}"
+    );
 }
