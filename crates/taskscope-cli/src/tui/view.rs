@@ -81,25 +81,58 @@ impl Widget for &App {
     }
 }
 
-/// Tab labels with their counts, and where each one starts.
-fn tabs(app: &App) -> Vec<(Screen, String)> {
+/// Tab labels with their counts, in the widest form whose bar (labels and `│`
+/// separators) fits `width` columns, so that every view's key and name stay in sight on an
+/// 80-column terminal: padded with counts in parentheses, then unpadded, then with the
+/// longer names cut short.
+fn tabs(app: &App, width: u16) -> Vec<(Screen, String)> {
     let findings = &app.derived.findings;
-    Screen::TABS
-        .iter()
-        .enumerate()
-        .map(|(index, &screen)| {
-            let label = match screen {
-                Screen::Tasks => format!("Tasks ({})", app.derived.counts.total()),
-                Screen::Stalls => format!("Stalls ({})", findings.stalls_total),
-                Screen::Leaks => format!("Leaks ({})", findings.leaks()),
-                Screen::Waiting => "Waiting".to_owned(),
-                Screen::Resources => "Resources".to_owned(),
-                Screen::Timeline => "Timeline".to_owned(),
-                _ => "Runtime".to_owned(),
-            };
-            (screen, format!(" {} {label} ", index + 1))
-        })
-        .collect()
+    let label = |screen: Screen, form: usize| {
+        let short = form == 2;
+        let (name, count) = match screen {
+            Screen::Tasks => ("Tasks", Some(app.derived.counts.total())),
+            Screen::Stalls => ("Stalls", Some(findings.stalls_total)),
+            Screen::Leaks => ("Leaks", Some(findings.leaks())),
+            Screen::Waiting => (if short { "Wait" } else { "Waiting" }, None),
+            Screen::Resources => (if short { "Res" } else { "Resources" }, None),
+            Screen::Timeline => (if short { "Time" } else { "Timeline" }, None),
+            _ => (if short { "Run" } else { "Runtime" }, None),
+        };
+        match (form, count) {
+            (0, Some(count)) => format!("{name} ({count})"),
+            (_, Some(count)) => format!("{name} {count}"),
+            (_, None) => name.to_owned(),
+        }
+    };
+    let bar = |form: usize| -> Vec<(Screen, String)> {
+        Screen::TABS
+            .iter()
+            .enumerate()
+            .map(|(index, &screen)| {
+                let label = label(screen, form);
+                let text = if form == 0 {
+                    format!(" {} {label} ", index + 1)
+                } else {
+                    format!("{} {label}", index + 1)
+                };
+                (screen, text)
+            })
+            .collect()
+    };
+    let fits = |tabs: &[(Screen, String)]| {
+        tabs.iter()
+            .map(|(_, l)| l.chars().count() + 1)
+            .sum::<usize>()
+            <= usize::from(width)
+    };
+    let mut tabs = bar(0);
+    for form in 1..=2 {
+        if fits(&tabs) {
+            break;
+        }
+        tabs = bar(form);
+    }
+    tabs
 }
 
 fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
@@ -108,7 +141,7 @@ fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let theme = app.theme;
     let mut spans = Vec::new();
-    for (screen, label) in tabs(app) {
+    for (screen, label) in tabs(app, area.width) {
         let style = if screen.tab() == app.screen.tab() {
             theme.active_tab()
         } else {
@@ -131,7 +164,7 @@ fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
 /// The screen a click at column `x` of the tab bar selects.
 pub(crate) fn tab_at(app: &App, area: Rect, x: u16) -> Option<Screen> {
     let mut start = area.x;
-    for (screen, label) in tabs(app) {
+    for (screen, label) in tabs(app, area.width) {
         // The label and its `│` separator.
         let width = label.chars().count() as u16 + 1;
         if x >= start && x < start.saturating_add(width) {
