@@ -380,7 +380,7 @@ fn the_resources_view_shows_a_lock_order_inversion_as_two_deadlocked_mutexes() {
             .collect()
     };
     // Two transfers take two mutexes in opposite orders and wait for each other for good;
-    // the program returns after 2.5 s, and the deadlock stays on screen as it stood.
+    // the program returns after 4 s, and the deadlock stays on screen as it stood.
     let (tmux, screen, _app) = resources_of(
         "deadlock_lock_order",
         "both mutexes marked as a deadlock",

@@ -19,6 +19,6 @@ async fn main() {
         taskscope::join(first).await.unwrap(); // WAITS: second
     });
     give_peer.send(second).unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     println!("deadlock_join: main returns; the two tasks still wait for each other");
 }

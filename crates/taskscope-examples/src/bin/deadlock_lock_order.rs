@@ -23,6 +23,6 @@ async fn main() {
     let both_hold = Arc::new(Barrier::new(2));
     tokio::spawn(transfer(accounts.clone(), audit.clone(), both_hold.clone())); // FAULT: deadlock
     tokio::spawn(transfer(audit, accounts, both_hold)); // CYCLE: second
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     println!("deadlock_lock_order: main returns; the two transfers never will");
 }

@@ -26,6 +26,6 @@ async fn main() {
         let _permit = connections.acquire().await.unwrap(); // WAITS: second
     });
     give_waiter.send(waiter).unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     println!("deadlock_semaphore: main returns; the permit is never given back");
 }
