@@ -52,6 +52,18 @@ struct History {
     retired: std::collections::HashSet<u32>,
 }
 
+impl History {
+    /// Events refused so far by the ring of each live thread (a retired thread's ring is
+    /// another thread's now, and its refusals were counted when it exited).
+    fn overflowed_now(&self, threads: &[Arc<ThreadSlot>]) -> HashMap<u32, u64> {
+        threads
+            .iter()
+            .filter(|slot| !self.retired.contains(&slot.number))
+            .filter_map(|slot| Some((slot.number, slot.ring()?.overflowed())))
+            .collect()
+    }
+}
+
 struct ThreadHistory {
     name: Box<str>,
     events: VecDeque<Event>,
@@ -127,11 +139,7 @@ impl Flight {
         let budget = self.budget?;
         self.drain(threads);
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        let overflowed_now: HashMap<u32, u64> = threads
-            .iter()
-            .filter(|slot| !history.retired.contains(&slot.number))
-            .filter_map(|slot| Some((slot.number, slot.ring()?.overflowed())))
-            .collect();
+        let overflowed_now = history.overflowed_now(threads);
         let mut in_span: Vec<(u32, &ThreadHistory, Vec<Event>)> = history
             .threads
             .iter()
@@ -206,11 +214,7 @@ impl Flight {
         // for the sums.
         let pending: Vec<(u32, u64, Vec<Event>, u64)> = {
             let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-            let overflowed_now: HashMap<u32, u64> = threads
-                .iter()
-                .filter(|slot| !history.retired.contains(&slot.number))
-                .filter_map(|slot| Some((slot.number, slot.ring()?.overflowed())))
-                .collect();
+            let overflowed_now = history.overflowed_now(threads);
             let pending = (history.threads.iter())
                 .map(|(&number, thread)| {
                     let next = cursor.thread(number).next;
