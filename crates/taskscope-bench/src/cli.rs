@@ -17,18 +17,23 @@ use crate::workload::{Timing, Workload};
 
 const AFTER_HELP: &str = "\
 MODES
-  none              plain tokio (built with the same --cfg tokio_unstable), no subscriber
+  none              tokio as this harness builds it for the probe (the same
+                    --cfg tokio_unstable, tokio's `tracing` and `taskdump` features), no
+                    subscriber: what every ratio of a normal run is taken against
   plain             (not run by default) plain tokio as an app without the probe builds it:
-                    no `tracing`/`taskdump` feature, no --cfg tokio_unstable. Runs a second
-                    build of this harness, which must exist first:
+                    no `tracing`/`taskdump` feature, no --cfg tokio_unstable. The baseline
+                    the guard's ratios and the cost targets are taken against. Runs a
+                    second build of this harness, which must exist first:
                       RUSTFLAGS= cargo build --release -p taskscope-bench \
                         --no-default-features --target-dir target/plain
                     Against none: what the probe's tokio features cost before it does a thing
-                    (A harness built with --no-default-features --features probe-hooks runs
-                    the hooks route's modes on tokio without its `tracing` feature, as a
-                    #[taskscope::main] app with default-features = false builds it.)
   taskscope         #[taskscope::main] defaults (the hooks route): gRPC server on a free
                     port, nobody watching
+  taskscope-lean    (not run by default) as taskscope, in an app that builds the probe with
+                    default-features = false: the hooks route on tokio without its
+                    `tracing` feature. Runs a third build of this harness:
+                      cargo build --release -p taskscope-bench --no-default-features \
+                        --features probe-hooks --target-dir target/lean
   taskscope-init    taskscope::init() in a #[tokio::main] app (the tracing route)
   taskscope-noholders (not run by default) as taskscope-init, with holder tracking off
                     (TASKSCOPE_HOLDERS=off): against taskscope-init, what holders cost
@@ -196,9 +201,9 @@ fn plan(args: Args) -> anyhow::Result<Plan> {
         modes.insert(0, Mode::None);
     }
     modes.sort();
-    if modes.contains(&Mode::Plain) {
-        // Found missing now, not after the other modes' runs.
-        crate::mode::binary_for(Mode::Plain)?;
+    for &mode in &modes {
+        // A missing build is found now, not after the other modes' runs.
+        crate::builds::binary_for(mode)?;
     }
     let mut sizes: BTreeMap<Workload, u64> = workloads
         .iter()

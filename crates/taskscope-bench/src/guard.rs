@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
+use crate::builds::Build;
 use crate::launch::{self, Job, Run, Status};
 use crate::mode::Mode;
 use crate::report;
@@ -61,6 +62,7 @@ pub(crate) fn main(plan: GuardPlan) -> anyhow::Result<GuardOutcome> {
         .into_iter()
         .filter(|c| plan.workloads.is_empty() || plan.workloads.contains(&c.workload))
         .collect();
+    make_builds(&checks)?;
     let run = measure(&plan, &checks)?;
     if let Some(path) = &plan.save {
         run.save(path)?;
@@ -82,6 +84,25 @@ pub(crate) fn main(plan: GuardPlan) -> anyhow::Result<GuardOutcome> {
     } else {
         GuardOutcome::Passed
     })
+}
+
+/// Brings the other builds of the harness that `checks` run up to date, so that the
+/// release check stays one command and never measures a stale build.
+fn make_builds(checks: &[Check]) -> anyhow::Result<()> {
+    let mut builds: Vec<Build> = Vec::new();
+    for check in checks {
+        for mode in [check.mode, check.against] {
+            if let Some(build) = Build::of(mode)
+                && !builds.contains(&build)
+            {
+                builds.push(build);
+            }
+        }
+    }
+    for build in builds {
+        build.make()?;
+    }
+    Ok(())
 }
 
 /// Runs every group's warm-up, then every repetition of every group (each mode in turn),

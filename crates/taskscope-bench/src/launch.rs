@@ -77,7 +77,7 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
     let watched = job.mode == Mode::TaskscopeWatch
         || (job.workload == Workload::StallLatency && job.mode.is_taskscope());
     let linger = if watched { LINGER } else { Duration::ZERO };
-    let mut command = Command::new(crate::mode::binary_for(job.mode)?);
+    let mut command = Command::new(crate::builds::binary_for(job.mode)?);
     command
         .args([
             SUBCOMMAND,

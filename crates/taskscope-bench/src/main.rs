@@ -11,6 +11,7 @@
 //! ones committed in `ratios.json`; `docs` writes that file's table into
 //! `docs/performance.md` (see `guard.rs`).
 
+mod builds;
 mod child;
 mod cli;
 mod guard;

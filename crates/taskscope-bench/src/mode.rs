@@ -16,12 +16,17 @@ pub(crate) enum Mode {
     None,
     /// Plain tokio as an app without the probe builds it: no `tracing` or `taskdump`
     /// feature and no `--cfg tokio_unstable`. Run from a separate build of this harness
-    /// ([`PLAIN_BUILD`]); against `none`, what the probe's tokio features and cfg cost an
-    /// app before the probe does anything.
+    /// ([`crate::builds::PLAIN`]): the baseline every cost target is measured against;
+    /// against `none`, what the probe's tokio features and cfg cost an app before the
+    /// probe does anything.
     Plain,
     /// The probe as `#[taskscope::main]` sets it up (the hooks route), default settings,
     /// its gRPC server up, nobody watching.
     Taskscope,
+    /// As `Taskscope`, in a `#[taskscope::main]` app that builds the probe with
+    /// `default-features = false`: the hooks route on tokio without its `tracing` feature.
+    /// Run from a separate build of this harness ([`crate::builds::LEAN`]).
+    TaskscopeLean,
     /// The probe as `taskscope::init()` sets it up in a `#[tokio::main]` app: the tracing
     /// route.
     TaskscopeInit,
@@ -50,10 +55,11 @@ pub(crate) enum Mode {
 
 impl Mode {
     /// Every mode.
-    pub(crate) const ALL: [Mode; 12] = [
+    pub(crate) const ALL: [Mode; 13] = [
         Mode::None,
         Mode::Plain,
         Mode::Taskscope,
+        Mode::TaskscopeLean,
         Mode::TaskscopeInit,
         Mode::TaskscopeNoHolders,
         Mode::TaskscopeWatch,
@@ -81,6 +87,7 @@ impl Mode {
             Mode::None => "none",
             Mode::Plain => "plain",
             Mode::Taskscope => "taskscope",
+            Mode::TaskscopeLean => "taskscope-lean",
             Mode::TaskscopeInit => "taskscope-init",
             Mode::TaskscopeNoHolders => "taskscope-noholders",
             Mode::TaskscopeWatch => "taskscope+watch",
@@ -98,6 +105,7 @@ impl Mode {
         matches!(
             self,
             Mode::Taskscope
+                | Mode::TaskscopeLean
                 | Mode::TaskscopeInit
                 | Mode::TaskscopeNoHolders
                 | Mode::TaskscopeWatch
@@ -115,6 +123,7 @@ impl Mode {
         matches!(
             self,
             Mode::Taskscope
+                | Mode::TaskscopeLean
                 | Mode::TaskscopeWatch
                 | Mode::TaskscopeRecord
                 | Mode::TaskscopeNoFlight
@@ -164,6 +173,10 @@ impl Mode {
     pub(crate) fn install(self) -> anyhow::Result<()> {
         match self {
             Mode::None | Mode::Plain => Ok(()),
+            Mode::TaskscopeLean => anyhow::bail!(
+                "mode `{self}` runs from a build of its own ({}), not from this one",
+                crate::builds::LEAN.command_text()
+            ),
             Mode::Console => {
                 console_subscriber::init();
                 Ok(())
@@ -189,38 +202,6 @@ impl Mode {
                 .map_err(|e| anyhow::anyhow!("cannot start the probe: {e}")),
         }
     }
-}
-
-/// How the `plain` mode's binary is built, and where the harness looks for it: next to
-/// this binary's own target directory, under `plain/`.
-pub(crate) const PLAIN_BUILD: &str = "RUSTFLAGS= cargo build --release -p taskscope-bench \
-                                      --no-default-features --target-dir target/plain";
-
-/// The binary a mode's children run: this one, or for `plain` the build without the probe
-/// (`target/plain/release/taskscope-bench` beside this binary's `target/release/`).
-pub(crate) fn binary_for(mode: Mode) -> anyhow::Result<std::path::PathBuf> {
-    use anyhow::Context;
-    let own = std::env::current_exe().context("cannot find own binary")?;
-    if mode != Mode::Plain {
-        return Ok(own);
-    }
-    let plain = own
-        .parent()
-        .and_then(|profile| profile.parent())
-        .map(|target| {
-            target
-                .join("plain/release")
-                .join(own.file_name().unwrap_or_default())
-        })
-        .context("cannot find the target directory of this binary")?;
-    anyhow::ensure!(
-        plain.is_file(),
-        "mode `plain` runs a build of this harness without the probe, and there is none at \
-         {}; build it first, from the workspace root: {}",
-        plain.display(),
-        PLAIN_BUILD.split_whitespace().collect::<Vec<_>>().join(" ")
-    );
-    Ok(plain)
 }
 
 impl fmt::Display for Mode {

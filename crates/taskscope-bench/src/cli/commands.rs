@@ -15,11 +15,16 @@ use crate::workload::Workload;
 const GUARD_HELP: &str = "\
 WHAT IT MEASURES
   Wall time (and CPU time) of one mode over another, each repetition running every mode
-  of a workload in turn: the hooks route (taskscope) and the tracing route
-  (taskscope-init) over plain tokio on pingpong, spawn, timers and echo; the hooks route
-  with the flight recorder off (taskscope-noflight) over plain tokio, and taskscope over
-  taskscope-noflight (the recorder's own cost) on pingpong, spawn and timers;
-  console-subscriber over plain tokio at a tenth of the size, for reference (never fails).
+  of a workload in turn, on pingpong, spawn, timers and echo: the hooks route
+  (taskscope), the hooks route built without tokio's `tracing` feature (taskscope-lean)
+  and the tracing route (taskscope-init) over plain tokio built without the probe
+  (plain); taskscope over taskscope-noflight (the flight recorder's own cost) on pingpong,
+  spawn and timers; console-subscriber over plain tokio at a tenth of the size, for
+  reference (never fails).
+
+  plain and taskscope-lean run builds of this harness of their own (target/plain,
+  target/lean beside this binary's target directory). The guard brings both up to date
+  with cargo before it measures, so the first run takes some minutes longer.
 
 THE RULE
   Each ratio is judged by its wall-time median and by its CPU-time median over the

@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn a_median_worse_by_more_than_the_noise_fails() {
         let judgements = judged("run-worse.json");
-        let pingpong = one(&judgements, "pingpong:taskscope/none");
+        let pingpong = one(&judgements, "pingpong:taskscope/plain");
         assert_eq!(pingpong.verdict, Verdict::Worse);
         assert!(pingpong.fails());
         // 1.32 -> 1.56: the half interquartile ranges are 0.025 and 0.04, so the 5% floor
@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn a_cpu_median_worse_beyond_the_noise_fails_even_when_wall_time_is_within_it() {
         let judgements = judged("run-cpu-worse.json");
-        let pingpong = one(&judgements, "pingpong:taskscope/none");
+        let pingpong = one(&judgements, "pingpong:taskscope/plain");
         let verdicts: Vec<(&str, &Verdict)> = pingpong
             .measures
             .iter()
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn a_worse_reference_ratio_is_reported_but_does_not_fail() {
         let judgements = judged("run-worse.json");
-        let console = one(&judgements, "pingpong:console/none");
+        let console = one(&judgements, "pingpong:console/plain");
         assert_eq!(console.verdict, Verdict::Worse);
         assert!(!console.fails());
     }
@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn a_median_that_moved_within_the_noise_passes() {
         let judgements = judged("run-within.json");
-        let pingpong = one(&judgements, "pingpong:taskscope/none");
+        let pingpong = one(&judgements, "pingpong:taskscope/plain");
         // 1.32 -> 1.35, tolerance 0.025 + 0.05.
         assert_eq!(pingpong.verdict, Verdict::Within);
         assert!((pingpong.measures[0].tolerance - 0.075).abs() < 1e-9);
@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn a_median_better_by_more_than_the_noise_passes_as_better() {
         let judgements = judged("run-better.json");
-        let pingpong = one(&judgements, "pingpong:taskscope/none");
+        let pingpong = one(&judgements, "pingpong:taskscope/plain");
         assert_eq!(pingpong.verdict, Verdict::Better);
         assert!(!pingpong.fails());
     }
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn a_ratio_the_baseline_does_not_have_fails_saying_so() {
         let judgements = judged("run-new-check.json");
-        let spawn = one(&judgements, "spawn:taskscope/none");
+        let spawn = one(&judgements, "spawn:taskscope/plain");
         let Verdict::NoBaseline(why) = &spawn.verdict else {
             panic!("{spawn:?}");
         };

@@ -187,8 +187,10 @@ fn row(check: &CheckRecord) -> String {
 /// How the docs name a mode.
 fn label(mode: Mode) -> String {
     match mode {
-        Mode::None => "plain tokio".to_owned(),
+        Mode::None => "`none` (tokio with the probe's features)".to_owned(),
+        Mode::Plain => "plain tokio".to_owned(),
         Mode::Taskscope => "`taskscope` (hooks route)".to_owned(),
+        Mode::TaskscopeLean => "`taskscope-lean` (hooks route, no tokio `tracing`)".to_owned(),
         Mode::TaskscopeInit => "`taskscope-init` (tracing route)".to_owned(),
         Mode::TaskscopeNoFlight => "`taskscope-noflight` (`TASKSCOPE_FLIGHT=off`)".to_owned(),
         Mode::Console => "console-subscriber".to_owned(),
