@@ -262,3 +262,73 @@ fn check_with_a_trace_dir_writes_the_stalls_timeline_and_names_it_in_the_report(
     );
     assert!(read["threads"].as_object().unwrap().len() >= 2);
 }
+
+/// `taskscope export` of a live probe, with `adjust` setting the app up.
+fn export_live(
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> (std::process::Output, tempfile::TempDir) {
+    let app = taskscope_e2e::Served::start("forever", adjust);
+    let ticks = location_of_line("src/bin/forever.rs", "loop {", "spawn");
+    app.wait_for_live_tasks(&ticks, 4);
+    // Long enough for a 150 ms poll of the once-a-second task inside the span asked for.
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    let dir = tempfile::tempdir().unwrap();
+    let export = std::process::Command::new(taskscope_e2e::taskscope())
+        .args(["export", "--perfetto", "--span", "2s", "-o"])
+        .arg(dir.path().join("now.trace.json"))
+        .arg(format!("127.0.0.1:{}", app.port))
+        .env("TASKSCOPE_TOKEN", taskscope_e2e::TOKEN)
+        .output()
+        .unwrap();
+    drop(app.running.stop());
+    (export, dir)
+}
+
+#[test]
+#[cfg_attr(missing_python3, ignore = "needs python3")]
+fn export_of_a_live_probe_writes_the_last_seconds_of_every_thread_stall_or_not() {
+    let (export, dir) = export_live(|_| {});
+    assert!(export.status.success(), "{export:?}");
+    let stderr = String::from_utf8_lossy(&export.stderr);
+    assert!(stderr.contains("the last 2.0 s of"), "{stderr}");
+    let read = taskscope_e2e::read_trace(&dir.path().join("now.trace.json"));
+
+    let slices = read["slices"].as_array().unwrap();
+    assert!(
+        slices.iter().all(|s| s["cat"] == "poll"),
+        "no stall of the window is asked for: {slices:?}"
+    );
+    let span_us = 2_000_000.0;
+    let (first, last) = slices.iter().fold((f64::MAX, 0f64), |(lo, hi), s| {
+        let ts = s["ts"].as_f64().unwrap();
+        (lo.min(ts), hi.max(ts + s["dur"].as_f64().unwrap()))
+    });
+    assert!(last - first <= span_us + 1.0, "{first}..{last}");
+    // The tickers' polls (every 20–50 ms), named by their spawn site.
+    let tick_site = format!(
+        "forever.rs:{}",
+        location_of_line("src/bin/forever.rs", "loop {", "spawn").line
+    );
+    let ticks = slices
+        .iter()
+        .filter(|s| s["name"].as_str().unwrap().contains(&tick_site))
+        .count();
+    assert!(ticks >= 20, "{ticks} polls of the tickers in 2 s");
+    // The once-a-second 150 ms poll, drawn as long as it blocked its thread.
+    let long = slices
+        .iter()
+        .filter(|s| s["dur"].as_f64().unwrap() >= 100_000.0)
+        .count();
+    assert!(long >= 1, "a blocking poll in 2 s: {slices:?}");
+    assert!(!read["threads"].as_object().unwrap().is_empty());
+}
+
+#[test]
+fn export_of_a_live_probe_with_its_recorder_off_says_so() {
+    let (export, _dir) = export_live(|command| {
+        command.env("TASKSCOPE_FLIGHT", "off");
+    });
+    assert_eq!(export.status.code(), Some(2), "{export:?}");
+    let stderr = String::from_utf8_lossy(&export.stderr);
+    assert!(stderr.contains("TASKSCOPE_FLIGHT=off"), "{stderr}");
+}

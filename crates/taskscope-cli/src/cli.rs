@@ -118,10 +118,14 @@ pub(crate) enum Command {
     /// Writes the flight recorder's windows around the stalls of a recording as a
     /// timeline that Perfetto (ui.perfetto.dev) opens: a track per thread with its polls,
     /// each stall with its stack, task lives, spawn and wake arrows. Streams the recording.
+    /// Given a live probe's address instead, writes what its flight recorder holds of the
+    /// last seconds, now, stall or not.
     ///
     /// Examples:
     ///
     ///   taskscope export --perfetto app-4242.tsrec -o app.trace.json
+    ///
+    ///   taskscope export --perfetto 127.0.0.1:6670 --span 5s -o now.trace.json
     #[command(verbatim_doc_comment)]
     Export(ExportArgs),
 }
@@ -159,13 +163,25 @@ pub(crate) struct ExportArgs {
     #[arg(long, required = true)]
     pub(crate) perfetto: bool,
 
-    /// A recording file (`.tsrec`), or a directory of them (one process each).
-    #[arg(value_name = "RECORDING")]
-    pub(crate) recording: PathBuf,
+    /// A recording file (`.tsrec`), a directory of them (one process each), or a live
+    /// probe's address (`127.0.0.1:6670`, `http://host:port`, `unix:/path`).
+    #[arg(value_name = "RECORDING|ADDR")]
+    pub(crate) source: String,
 
     /// The trace file to write.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub(crate) output: PathBuf,
+
+    /// With a live probe: how far back from now the timeline starts, e.g. `5s`, within
+    /// what the app's flight recorder holds (TASKSCOPE_FLIGHT)
+    /// [default: the app's TASKSCOPE_FLIGHT_SPAN, 2s unless set]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
+    pub(crate) span: Option<Duration>,
+
+    /// With a live probe: how long to wait for it to connect and answer before giving up
+    /// (exit 2), e.g. `5s`, `30s`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "5s", env = "TASKSCOPE_CONNECT_TIMEOUT")]
+    pub(crate) connect_timeout: Duration,
 }
 
 #[derive(Debug, Args)]

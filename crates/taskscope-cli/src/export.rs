@@ -16,20 +16,94 @@ use taskscope_api::recording::{ReadError, Reader};
 use taskscope_api::v1;
 
 use crate::cli::ExportArgs;
-use crate::source::recording;
+use crate::source::grpc::{self, LiveFlight};
+use crate::source::{Address, Target, recording};
 use crate::timeline::chrome_json::TraceWriter;
 use crate::timeline::{TaskNames, Timeline};
 
-pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     debug_assert!(args.perfetto, "clap requires the format");
-    let files = recording::files(&args.recording)?;
-    if files.is_empty() {
-        anyhow::bail!("{} holds no .tsrec recordings", args.recording.display());
+    match Target::parse(&args.source)? {
+        Target::Recording(path) => {
+            if args.span.is_some() {
+                anyhow::bail!(
+                    "--span applies to a live probe; a recording's windows are the spans its \
+                     stalls were recorded with"
+                );
+            }
+            from_recording(args, &path)
+        }
+        Target::Live(address) => live(args, &address).await,
     }
-    let cannot_write = || format!("cannot write {}", args.output.display());
+}
+
+/// A trace writer on `args.output`.
+fn create(args: &ExportArgs) -> anyhow::Result<TraceWriter<BufWriter<File>>> {
     let out = File::create(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let mut writer = TraceWriter::new(BufWriter::new(out)).with_context(cannot_write)?;
+    TraceWriter::new(BufWriter::new(out))
+        .with_context(|| format!("cannot write {}", args.output.display()))
+}
+
+/// What a live probe's flight recorder holds of the last moments, as one timeline.
+async fn live(args: &ExportArgs, address: &Address) -> anyhow::Result<ExitCode> {
+    let span_ns = args.span.map_or(0, |span| span.as_nanos() as u64);
+    let LiveFlight { window, state } = grpc::flight(address, args.connect_timeout, span_ns).await?;
+    let mut names = TaskNames::default();
+    let mut process = v1::ProcessInfo::default();
+    for update in &state {
+        names.learn(update);
+        if let Some(info) = &update.process {
+            process.clone_from(info);
+        }
+    }
+    let timeline = Timeline::of_window(process.pid, &window, &names);
+    let mut writer = create(args)?;
+    let cannot_write = || format!("cannot write {}", args.output.display());
+    writer
+        .process(timeline.pid, &process.program)
+        .and_then(|()| writer.timeline(&timeline))
+        .with_context(cannot_write)?;
+    writer.finish().with_context(cannot_write)?;
+    eprintln!("{}", live_summary(&timeline, &window, &args.output));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `export` of a live probe wrote, or why the trace is empty, in a sentence.
+fn live_summary(timeline: &Timeline, window: &v1::FlightWindow, output: &Path) -> String {
+    let seconds = window.to_ns.saturating_sub(window.from_ns) as f64 / 1e9;
+    if timeline.tracks.is_empty() {
+        return format!(
+            "taskscope: warning: no thread recorded anything in the last {seconds:.1} s (an \
+             idle app, or one built without --cfg tokio_unstable, whose polls the recorder \
+             cannot see); {} holds an empty trace",
+            output.display()
+        );
+    }
+    let left_out = match window.events_left_out {
+        0 => String::new(),
+        n => format!(
+            " ({n} older events left out to stay within the window's share of \
+             TASKSCOPE_FLIGHT)"
+        ),
+    };
+    format!(
+        "taskscope: the last {seconds:.1} s of {} thread(s), {} poll(s){left_out}, written \
+         to {}; open it at ui.perfetto.dev",
+        timeline.tracks.len(),
+        timeline.slices.len(),
+        output.display()
+    )
+}
+
+/// Every stall window of the recordings at `path`.
+fn from_recording(args: &ExportArgs, path: &Path) -> anyhow::Result<ExitCode> {
+    let files = recording::files(path)?;
+    if files.is_empty() {
+        anyhow::bail!("{} holds no .tsrec recordings", path.display());
+    }
+    let cannot_write = || format!("cannot write {}", args.output.display());
+    let mut writer = create(args)?;
     let mut windows = 0;
     for file in &files {
         windows += each_window(file, |process, timeline| {
@@ -43,7 +117,7 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "taskscope: warning: {} holds no flight-recorder window (no stall ended, or the \
              app ran with TASKSCOPE_FLIGHT=off); the trace is empty",
-            args.recording.display()
+            path.display()
         );
     } else {
         eprintln!(

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Check(args)) => check::run(*args).await,
             Some(Command::Events(args)) => events::run(args).await,
-            Some(Command::Export(args)) => export::run(&args),
+            Some(Command::Export(args)) => export::run(&args).await,
             Some(Command::Attach(args)) => {
                 let options = Options {
                     protocol: args.protocol,

@@ -1,5 +1,6 @@
-//! A stall's flight-recorder window as a timeline: one track per thread with its polls,
-//! the stall with its stack, each task's life, and the spawns and wakes that link polls.
+//! A flight-recorder window (a stall's, or a live probe's last moments) as a timeline:
+//! one track per thread with its polls, the stall with its stack, each task's life, and
+//! the spawns and wakes that link polls.
 //!
 //! Pure: it reads a `FlightWindow` and the names of tasks, and knows nothing of any file
 //! format; `timeline/chrome_json.rs` writes it for Perfetto, `export.rs` and `check`
@@ -137,6 +138,27 @@ impl Timeline {
     /// The timeline of `stall`'s window (`None` when it has none).
     pub(crate) fn of_stall(pid: u32, stall: &v1::Stall, names: &TaskNames) -> Option<Self> {
         let window = stall.flight.as_ref()?;
+        let stall_slice = Slice {
+            thread: stall.thread,
+            name: format!("STALL {}", names.of(stall.task_id)),
+            task_id: stall.task_id,
+            start_ns: stall.poll_started_ns,
+            end_ns: stall.poll_started_ns + stall.duration_ns,
+            what: SliceKind::Stall {
+                stall_id: stall.stall_id,
+                stack: stack_of(stall),
+            },
+        };
+        Some(Self::with(pid, window, names, Some(stall_slice)))
+    }
+
+    /// The timeline of a window that is no stall's: what a live probe's recorder held
+    /// when asked (`taskscope export ADDR`).
+    pub(crate) fn of_window(pid: u32, window: &v1::FlightWindow, names: &TaskNames) -> Self {
+        Self::with(pid, window, names, None)
+    }
+
+    fn with(pid: u32, window: &v1::FlightWindow, names: &TaskNames, stall: Option<Slice>) -> Self {
         let mut timeline = Timeline {
             pid,
             from_ns: window.from_ns,
@@ -155,23 +177,13 @@ impl Timeline {
                 overflowed: thread.overflowed,
             });
         }
-        timeline.slices.push(Slice {
-            thread: stall.thread,
-            name: format!("STALL {}", names.of(stall.task_id)),
-            task_id: stall.task_id,
-            start_ns: stall.poll_started_ns,
-            end_ns: stall.poll_started_ns + stall.duration_ns,
-            what: SliceKind::Stall {
-                stall_id: stall.stall_id,
-                stack: stack_of(stall),
-            },
-        });
+        timeline.slices.extend(stall);
         for (thread, events) in &threads {
             timeline.polls(*thread, events, names);
         }
         timeline.lives(&threads, names);
         timeline.flows(&threads);
-        Some(timeline)
+        timeline
     }
 
     /// A thread's polls, paired start to end (nested polls too); a poll open at either

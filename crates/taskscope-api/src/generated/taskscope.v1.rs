@@ -4,6 +4,13 @@
 pub struct DumpRequest {}
 #[derive(serde::Serialize)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FlightRequest {
+    /// How far back from now the window starts; 0: the probe's TASKSCOPE_FLIGHT_SPAN.
+    #[prost(uint64, tag = "1")]
+    pub span_ns: u64,
+}
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct WatchRequest {}
 #[derive(serde::Serialize)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1252,6 +1259,31 @@ pub mod probe_client {
             req.extensions_mut().insert(GrpcMethod::new("taskscope.v1.Probe", "Dump"));
             self.inner.unary(req, path, codec).await
         }
+        /// The flight recorder's last moments, now: every recorded thread's events from
+        /// `span_ns` ago until the request, as a stall's window holds them (`Stall.flight`), cut
+        /// to a window's share of TASKSCOPE_FLIGHT (`events_left_out` says how many were left
+        /// out). Reading it takes nothing from the recorder and pauses no app thread.
+        /// FAILED_PRECONDITION when the recorder is off (TASKSCOPE_FLIGHT=off).
+        pub async fn flight(
+            &mut self,
+            request: impl tonic::IntoRequest<super::FlightRequest>,
+        ) -> std::result::Result<tonic::Response<super::FlightWindow>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/taskscope.v1.Probe/Flight",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut().insert(GrpcMethod::new("taskscope.v1.Probe", "Flight"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1293,6 +1325,15 @@ pub mod probe_server {
             &self,
             request: tonic::Request<super::DumpRequest>,
         ) -> std::result::Result<tonic::Response<super::Dump>, tonic::Status>;
+        /// The flight recorder's last moments, now: every recorded thread's events from
+        /// `span_ns` ago until the request, as a stall's window holds them (`Stall.flight`), cut
+        /// to a window's share of TASKSCOPE_FLIGHT (`events_left_out` says how many were left
+        /// out). Reading it takes nothing from the recorder and pauses no app thread.
+        /// FAILED_PRECONDITION when the recorder is off (TASKSCOPE_FLIGHT=off).
+        async fn flight(
+            &self,
+            request: tonic::Request<super::FlightRequest>,
+        ) -> std::result::Result<tonic::Response<super::FlightWindow>, tonic::Status>;
     }
     #[derive(Debug)]
     pub struct ProbeServer<T> {
@@ -1487,6 +1528,49 @@ pub mod probe_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = DumpSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/taskscope.v1.Probe/Flight" => {
+                    #[allow(non_camel_case_types)]
+                    struct FlightSvc<T: Probe>(pub Arc<T>);
+                    impl<T: Probe> tonic::server::UnaryService<super::FlightRequest>
+                    for FlightSvc<T> {
+                        type Response = super::FlightWindow;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::FlightRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Probe>::flight(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = FlightSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

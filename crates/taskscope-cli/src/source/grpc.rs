@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use hyper_util::rt::TokioIo;
 use taskscope_api::v1::probe_client::ProbeClient;
-use taskscope_api::v1::{self, DumpRequest, Update, WatchRequest};
+use taskscope_api::v1::{self, DumpRequest, FlightRequest, SnapshotRequest, Update, WatchRequest};
 use tokio::net::UnixStream;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
@@ -133,6 +133,72 @@ pub(crate) async fn dump(
     }
 }
 
+/// How long the probe may take to cut its flight window and page out its state.
+const FLIGHT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What a live probe's flight recorder held when asked, and the state that names it.
+pub(crate) struct LiveFlight {
+    pub(crate) window: v1::FlightWindow,
+    /// The probe's current state, every page of its snapshot (the tasks' names, the
+    /// process), taken right after the window so that it knows every task the window does.
+    pub(crate) state: Vec<Update>,
+}
+
+/// Asks the probe at `address` for its flight recorder's last `span_ns` (0: the app's
+/// configured span; the `Flight` RPC), then for its state, connecting within
+/// `connect_timeout`.
+pub(crate) async fn flight(
+    address: &Address,
+    connect_timeout: Duration,
+    span_ns: u64,
+) -> anyhow::Result<LiveFlight> {
+    let channel = tokio::time::timeout(connect_timeout, connect(address))
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "{address} did not accept a connection within {}s",
+                connect_timeout.as_secs_f64()
+            )
+        })??;
+    let mut client = client(channel, address);
+    let ask = async {
+        let window = client
+            .flight(FlightRequest { span_ns })
+            .await
+            .map_err(|status| match status.code() {
+                tonic::Code::Unimplemented => anyhow!(
+                    "{address} has no flight recorder to read: it runs an older taskscope \
+                     probe or console-subscriber"
+                ),
+                _ => anyhow!("{address} answered: {}", status.message()),
+            })?
+            .into_inner();
+        let mut state = Vec::new();
+        let mut page_token = 0;
+        loop {
+            let page = client
+                .snapshot(SnapshotRequest { page_token })
+                .await
+                .map_err(|status| anyhow!("{address} answered: {}", status.message()))?
+                .into_inner();
+            state.extend(page.update);
+            if page.next_page_token == 0 {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        anyhow::Ok(LiveFlight { window, state })
+    };
+    tokio::time::timeout(FLIGHT_TIMEOUT, ask)
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "{address} did not answer within {}s",
+                FLIGHT_TIMEOUT.as_secs()
+            )
+        })?
+}
+
 pub(crate) fn is_disconnect(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
@@ -257,6 +323,13 @@ mod tests {
             _: tonic::Request<DumpRequest>,
         ) -> Result<tonic::Response<v1::Dump>, tonic::Status> {
             (self.answer)().map(tonic::Response::new)
+        }
+
+        async fn flight(
+            &self,
+            _: tonic::Request<taskscope_api::v1::FlightRequest>,
+        ) -> Result<tonic::Response<taskscope_api::v1::FlightWindow>, tonic::Status> {
+            Err(tonic::Status::unimplemented("dumps only"))
         }
     }
 

@@ -428,6 +428,13 @@ mod tests {
         ) -> Result<tonic::Response<taskscope_api::v1::Dump>, tonic::Status> {
             Err(tonic::Status::unimplemented("mute"))
         }
+
+        async fn flight(
+            &self,
+            _: tonic::Request<taskscope_api::v1::FlightRequest>,
+        ) -> Result<tonic::Response<taskscope_api::v1::FlightWindow>, tonic::Status> {
+            Err(tonic::Status::unimplemented("mute"))
+        }
     }
 
     async fn waited(address: &Address) -> String {
@@ -517,6 +524,13 @@ mod tests {
             &self,
             _: tonic::Request<taskscope_api::v1::DumpRequest>,
         ) -> Result<tonic::Response<taskscope_api::v1::Dump>, tonic::Status> {
+            Err(tonic::Status::unimplemented("speaker"))
+        }
+
+        async fn flight(
+            &self,
+            _: tonic::Request<taskscope_api::v1::FlightRequest>,
+        ) -> Result<tonic::Response<taskscope_api::v1::FlightWindow>, tonic::Status> {
             Err(tonic::Status::unimplemented("speaker"))
         }
     }

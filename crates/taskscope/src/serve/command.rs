@@ -19,6 +19,12 @@ pub(crate) enum Command {
     },
     /// Where every live task is waiting (`Dump`), or why not.
     Dump(oneshot::Sender<Result<v1::Dump, Status>>),
+    /// The flight recorder's last `span_ns` (0: the configured span) as a window
+    /// (`Flight`), or why not.
+    Flight {
+        span_ns: u64,
+        reply: oneshot::Sender<Result<v1::FlightWindow, Status>>,
+    },
     /// A dump a runtime took as it shut down: symbolize it, publish it, then say `done`.
     #[cfg(taskscope_dumps)]
     ShutdownDump {

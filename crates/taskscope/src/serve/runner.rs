@@ -339,6 +339,9 @@ impl Runner {
                 let _ = reply.send(self.snapshots.page(&mut self.aggregator, page));
             }
             Command::Dump(reply) => self.dumps.requested(reply),
+            Command::Flight { span_ns, reply } => {
+                let _ = reply.send(self.flight_now(span_ns));
+            }
             #[cfg(taskscope_dumps)]
             Command::ShutdownDump {
                 raw,
@@ -361,6 +364,32 @@ impl Runner {
             }
             Command::Stop => {}
         }
+    }
+
+    /// The flight recorder's last `span_ns` (0: the configured span) up to now, for a
+    /// client (`Flight`): read from the recorder's history like a stall's window, taking
+    /// nothing from it. A span in which no thread recorded anything is an empty window.
+    fn flight_now(&self, span_ns: u64) -> Result<v1::FlightWindow, Status> {
+        let flight = &self.shared.flight;
+        if !flight.is_on() {
+            return Err(Status::failed_precondition(
+                "the flight recorder is off in this process (TASKSCOPE_FLIGHT=off); start the \
+                 app without it, or with a size such as TASKSCOPE_FLIGHT=8MiB",
+            ));
+        }
+        let span_ns = match span_ns {
+            0 => self.shared.config.flight_span.as_nanos() as u64,
+            span_ns => span_ns,
+        };
+        let to_ns = crate::base::clock::now_ns();
+        let from_ns = to_ns.saturating_sub(span_ns);
+        Ok(flight
+            .window(&crate::tasks::threads::all(), from_ns, to_ns)
+            .unwrap_or(v1::FlightWindow {
+                from_ns,
+                to_ns,
+                ..Default::default()
+            }))
     }
 
     /// The process exits: everything published as the last update, the watchers given a

@@ -253,4 +253,16 @@ impl Probe for ProbeService {
             .map_err(|_| probe_gone())?;
         receiver.await.map_err(|_| probe_gone())?.map(Response::new)
     }
+
+    async fn flight(
+        &self,
+        request: Request<v1::FlightRequest>,
+    ) -> Result<Response<v1::FlightWindow>, Status> {
+        let (reply, receiver) = oneshot::channel();
+        let span_ns = request.into_inner().span_ns;
+        self.commands
+            .send(Command::Flight { span_ns, reply })
+            .map_err(|_| probe_gone())?;
+        receiver.await.map_err(|_| probe_gone())?.map(Response::new)
+    }
 }

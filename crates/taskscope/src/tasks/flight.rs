@@ -87,6 +87,11 @@ impl Flight {
         }
     }
 
+    /// Whether the recorder runs (`TASKSCOPE_FLIGHT` is not `off`).
+    pub(crate) fn is_on(&self) -> bool {
+        self.budget.is_some()
+    }
+
     /// Copies every thread's new events into the history (and gives back the rings of
     /// threads that exited). The probe's threads only; never an app thread.
     pub(crate) fn drain(&self, threads: &[Arc<ThreadSlot>]) {
