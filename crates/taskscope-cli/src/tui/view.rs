@@ -75,7 +75,9 @@ impl Widget for &App {
         render_footer(self, areas.footer, buf);
         match self.overlay {
             Overlay::None => {}
-            Overlay::Help => help::render_help(self, areas.body, buf),
+            // Over the whole screen: every key and the flags' legend fit an 80×30
+            // terminal only without the header and the footer.
+            Overlay::Help => help::render_help(self, area, buf),
             Overlay::Stack(stall) => help::render_stack(self, stall, areas.body, buf),
         }
     }

@@ -10,6 +10,7 @@ use crate::tui::app::{App, Overlay, Screen};
 use crate::tui::keys::{KEY_HELP, KeyHelp, action};
 use crate::tui::replay::Player;
 use crate::tui::tests::fixture::{self, app, draw, settle};
+use crate::tui::view::help::help_rows;
 
 /// Each key named in a row: `"← →, h l"` names `←`, `→`, `h` and `l`.
 fn names(row: &KeyHelp) -> impl Iterator<Item = &'static str> {
@@ -120,12 +121,10 @@ fn the_help_overlay_shows_every_row_whole_at_80_columns() {
     let mut app = app();
     app.overlay = Overlay::Help;
     let screen = draw(&mut app, 80, 30);
-    for row in KEY_HELP {
+    for (keys, does) in help_rows() {
         assert!(
-            screen.contains(&format!("{}  {}", row.keys, row.does)),
-            "`{}  {}` is cut or missing:\n{screen}",
-            row.keys,
-            row.does
+            screen.contains(&format!("{keys}  {does}")),
+            "`{keys}  {does}` is cut or missing:\n{screen}"
         );
     }
 }
