@@ -73,6 +73,17 @@ fn task_details_with_its_stall_and_stack() {
 }
 
 #[test]
+fn task_details_name_their_task_after_every_tab_at_80_and_100_columns() {
+    let mut app = app();
+    app.screen = Screen::Task(5);
+    for width in [80, 100] {
+        let screen = draw(&mut app, width, 24);
+        let bar = screen.lines().nth(2).unwrap();
+        assert!(bar.contains("7 Time") && bar.contains(" task 5 "), "{bar}");
+    }
+}
+
+#[test]
 fn task_details_of_a_panicked_task() {
     let mut app = app();
     app.screen = Screen::Task(7);

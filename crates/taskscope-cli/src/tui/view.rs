@@ -83,11 +83,21 @@ impl Widget for &App {
     }
 }
 
+/// The label after the tabs naming the task whose details are open, if they are.
+fn open_task_label(app: &App) -> Option<String> {
+    match app.screen {
+        Screen::Task(id) => Some(format!(" task {id} ")),
+        _ => None,
+    }
+}
+
 /// Tab labels with their counts, in the widest form whose bar (labels and `│`
-/// separators) fits `width` columns, so that every view's key and name stay in sight on an
-/// 80-column terminal: padded with counts in parentheses, then unpadded, then with the
-/// longer names cut short.
+/// separators, and the open task's label after them) fits `width` columns, so that every
+/// view's key and name stay in sight on an 80-column terminal: padded with counts in
+/// parentheses, then unpadded, then with the longer names cut short.
 fn tabs(app: &App, width: u16) -> Vec<(Screen, String)> {
+    let width = usize::from(width)
+        .saturating_sub(open_task_label(app).map_or(0, |label| label.chars().count()));
     let findings = &app.derived.findings;
     let label = |screen: Screen, form: usize| {
         let short = form == 2;
@@ -125,7 +135,7 @@ fn tabs(app: &App, width: u16) -> Vec<(Screen, String)> {
         tabs.iter()
             .map(|(_, l)| l.chars().count() + 1)
             .sum::<usize>()
-            <= usize::from(width)
+            <= width
     };
     let mut tabs = bar(0);
     for form in 1..=2 {
@@ -157,8 +167,8 @@ fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
         spans.push(Span::styled(label, style));
         spans.push(Span::raw("│"));
     }
-    if let Screen::Task(id) = app.screen {
-        spans.push(Span::styled(format!(" task {id} "), theme.title()));
+    if let Some(label) = open_task_label(app) {
+        spans.push(Span::styled(label, theme.title()));
     }
     buf.set_line(area.x, area.y, &Line::from(spans), area.width);
 }
