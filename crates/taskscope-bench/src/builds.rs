@@ -106,6 +106,16 @@ impl Build {
         );
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
+        // From the workspace root, wherever the guard was started: cargo reads the
+        // workspace's `.cargo/config.toml` (the cfg the hooks route needs) from the
+        // directory it runs in, not from the manifest's.
+        if let Some(root) = manifest
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+        {
+            command.current_dir(root);
+        }
         command
             .args(["build", "--release", "--manifest-path"])
             .arg(&manifest)
