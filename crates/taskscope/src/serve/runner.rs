@@ -230,7 +230,15 @@ struct Runner {
     publisher: Publisher,
     snapshots: Snapshots,
     dumps: Dumps,
+    /// When the last `Flight` window was cut for a client (at most one per
+    /// [`FLIGHT_CALL_GAP`]).
+    last_flight_call: Option<Instant>,
 }
+
+/// The least time between two `Flight` windows cut for clients. Cutting one holds the
+/// recorder's history, which the watchdog drains the threads' rings into at every scan:
+/// a client calling in a loop must not keep it from doing so.
+const FLIGHT_CALL_GAP: Duration = Duration::from_millis(250);
 
 async fn run(
     shared: Arc<Shared>,
@@ -292,6 +300,7 @@ impl Runner {
             publisher,
             snapshots: Snapshots::new(),
             dumps,
+            last_flight_call: None,
         };
         runner.start_recording();
         runner
@@ -369,7 +378,7 @@ impl Runner {
     /// The flight recorder's last `span_ns` (0: the configured span) up to now, for a
     /// client (`Flight`): read from the recorder's history like a stall's window, taking
     /// nothing from it. A span in which no thread recorded anything is an empty window.
-    fn flight_now(&self, span_ns: u64) -> Result<v1::FlightWindow, Status> {
+    fn flight_now(&mut self, span_ns: u64) -> Result<v1::FlightWindow, Status> {
         let flight = &self.shared.flight;
         if !flight.is_on() {
             return Err(Status::failed_precondition(
@@ -377,6 +386,17 @@ impl Runner {
                  app without it, or with a size such as TASKSCOPE_FLIGHT=8MiB",
             ));
         }
+        let now = Instant::now();
+        if self
+            .last_flight_call
+            .is_some_and(|last| now.duration_since(last) < FLIGHT_CALL_GAP)
+        {
+            return Err(Status::resource_exhausted(format!(
+                "the probe cuts at most one flight window every {} ms; call again",
+                FLIGHT_CALL_GAP.as_millis()
+            )));
+        }
+        self.last_flight_call = Some(now);
         let span_ns = match span_ns {
             0 => self.shared.config.flight_span.as_nanos() as u64,
             span_ns => span_ns,

@@ -263,6 +263,12 @@ impl Probe for ProbeService {
         self.commands
             .send(Command::Flight { span_ns, reply })
             .map_err(|_| probe_gone())?;
-        receiver.await.map_err(|_| probe_gone())?.map(Response::new)
+        match receiver.await.map_err(|_| probe_gone())? {
+            Ok(window) => Ok(Response::new(window)),
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                crate::serve::gate::refuse(status).await
+            }
+            Err(status) => Err(status),
+        }
     }
 }
