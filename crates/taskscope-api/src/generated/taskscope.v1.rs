@@ -257,7 +257,7 @@ pub struct ProcessInfo {
     #[serde(serialize_with = "crate::serde_enum::capability")]
     pub capability: i32,
     /// The width of the buckets `Update.activity` sums polls into, ns; 0 when the probe
-    /// sends no activity (the flight recorder is off: TASKSCOPE_FLIGHT=0).
+    /// sends no activity (the flight recorder is off: TASKSCOPE_FLIGHT=off).
     #[prost(uint64, tag = "70")]
     pub activity_bucket_ns: u64,
 }

@@ -119,6 +119,6 @@ fn a_stable_build_and_a_console_target_are_named_as_the_reason() {
     let console = lines(|p| p.source = v1::SourceKind::Console as i32);
     assert!(console.contains("console-subscriber"), "{console}");
     let off = lines(|p| p.activity_bucket_ns = 0);
-    assert!(off.contains("TASKSCOPE_FLIGHT=0"), "{off}");
+    assert!(off.contains("TASKSCOPE_FLIGHT=off"), "{off}");
     assert_eq!(lines(|_| {}), "");
 }

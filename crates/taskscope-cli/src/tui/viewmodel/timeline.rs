@@ -239,7 +239,7 @@ pub(crate) fn blind(model: &Model) -> Vec<String> {
     }
     if process.activity_bucket_ns == 0 {
         lines.push(
-            "no activity from the probe: flight recorder off (TASKSCOPE_FLIGHT=0) or an \
+            "no activity from the probe: flight recorder off (TASKSCOPE_FLIGHT=off) or an \
              older probe"
                 .to_owned(),
         );
