@@ -118,3 +118,15 @@ pub fn assert_clean_pass(checked: &Checked) {
     assert_eq!(checked.report["processes"].as_array().unwrap().len(), 1);
     assert!(checked.report["summary"]["tasks"].as_u64().unwrap() > 0);
 }
+
+/// A stall finding's stack has a frame at `line` (`src/bin/x.rs:12:`, the column left
+/// open): the finding names the blocking line.
+pub fn assert_stack_names(stall: &Value, line: &str) {
+    let frames = stall["backtrace"].as_array().expect("a stack");
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["location"].as_str().is_some_and(|l| l.contains(line))),
+        "the stack names {line}: {stall:#}"
+    );
+}

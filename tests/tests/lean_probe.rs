@@ -118,14 +118,8 @@ fn the_hooks_route_sees_the_stall_and_the_leak_as_with_the_default_features() {
         .position(|l| l.ends_with("// BLOCKS"))
         .expect("marked")
         + 1;
-    let frames = stall["backtrace"].as_array().expect("a stack");
     let line = format!("src/bin/stable_stall.rs:{blocks}:");
-    assert!(
-        frames
-            .iter()
-            .any(|f| f["location"].as_str().is_some_and(|l| l.contains(&line))),
-        "the stack names {line}: {stall:#}"
-    );
+    taskscope_e2e::check::assert_stack_names(stall, &line);
     let [leak] = of_kind(&checked, "alive_at_shutdown")[..] else {
         panic!("one leak: {:#}", checked.report)
     };

@@ -125,13 +125,7 @@ fn a_task_blocking_its_worker_is_a_stall_at_the_blocking_line() {
         "src/bin/stable_stall.rs:{}:",
         blocking_line("src/bin/stable_stall.rs")
     );
-    let frames = stall["backtrace"].as_array().expect("a stack");
-    assert!(
-        frames
-            .iter()
-            .any(|f| f["location"].as_str().is_some_and(|l| l.contains(&line))),
-        "the stack names {line}: {stall:#}"
-    );
+    taskscope_e2e::check::assert_stack_names(stall, &line);
     assert!(
         stall["message"].as_str().unwrap().contains(&line),
         "{stall:#}"

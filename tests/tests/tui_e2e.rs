@@ -36,6 +36,18 @@ impl App {
     }
 }
 
+/// The dashboard in a `width` × `height` terminal, attached to the probe at `socket`
+/// (which need not exist yet: the dashboard waits for it).
+fn attach(width: u16, height: u16, socket: &Path) -> Tmux {
+    let tmux = Tmux::start(width, height);
+    tmux.run(&format!(
+        "{} attach unix:{}",
+        taskscope().display(),
+        socket.display()
+    ));
+    tmux
+}
+
 /// The dashboard has quit: the shell's prompt is back, the alternate screen is gone and
 /// none of the dashboard is left on the screen.
 fn assert_terminal_restored(tmux: &Tmux) {
@@ -58,12 +70,7 @@ fn assert_terminal_restored(tmux: &Tmux) {
 fn a_stall_shows_up_flagged_in_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
-    let tmux = Tmux::start(100, 30);
-    tmux.run(&format!(
-        "{} attach unix:{}",
-        taskscope().display(),
-        socket.display()
-    ));
+    let tmux = attach(100, 30, &socket);
     tmux.wait_for("the dashboard waiting for the app", |s| {
         s.contains("waiting for")
     });
@@ -95,12 +102,7 @@ fn attach_filter_sort_details_views_and_quit() {
     let socket = dir.path().join("app.sock");
     // `forever` stalls 150 ms every second until killed.
     let _app = App::start("forever", &socket);
-    let tmux = Tmux::start(120, 36);
-    tmux.run(&format!(
-        "{} attach unix:{}",
-        taskscope().display(),
-        socket.display()
-    ));
+    let tmux = attach(120, 36, &socket);
     tmux.wait_for("the live view", |s| {
         s.contains("● live") && s.contains("forever")
     });
@@ -169,12 +171,7 @@ fn a_restarted_target_gets_a_fresh_view_and_a_notice() {
     let socket = dir.path().join("app.sock");
     let first = App::start("forever", &socket);
     let first_pid = first.running.pid();
-    let tmux = Tmux::start(120, 30);
-    tmux.run(&format!(
-        "{} attach unix:{}",
-        taskscope().display(),
-        socket.display()
-    ));
+    let tmux = attach(120, 30, &socket);
     tmux.wait_for("the first run", |s| {
         s.contains(&format!("pid {first_pid} "))
     });
@@ -294,12 +291,7 @@ fn d_takes_a_dump_and_the_waiting_view_groups_the_tasks_by_their_await() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
     let _app = App::start("forever", &socket);
-    let tmux = Tmux::start(120, 36);
-    tmux.run(&format!(
-        "{} attach unix:{}",
-        taskscope().display(),
-        socket.display()
-    ));
+    let tmux = attach(120, 36, &socket);
     tmux.wait_for("the live view", |s| {
         s.contains("● live") && s.contains("forever")
     });
@@ -439,12 +431,7 @@ fn resources_of(
 ) -> (Tmux, String, (App, tempfile::TempDir)) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("app.sock");
-    let tmux = Tmux::start(120, 30);
-    tmux.run(&format!(
-        "{} attach unix:{}",
-        taskscope().display(),
-        socket.display()
-    ));
+    let tmux = attach(120, 30, &socket);
     tmux.wait_for("the dashboard waiting for the app", |s| {
         s.contains("waiting for")
     });
@@ -574,12 +561,7 @@ fn the_timeline_shows_the_stalled_worker_beside_one_that_kept_polling() {
     let socket = dir.path().join("app.sock");
     // `forever` stalls a worker 150 ms every second while four tasks tick.
     let _app = App::start("forever", &socket);
-    let tmux = Tmux::start(120, 36);
-    tmux.run(&format!(
-        "{} attach unix:{}",
-        taskscope().display(),
-        socket.display()
-    ));
+    let tmux = attach(120, 36, &socket);
     tmux.wait_for("the live view", |s| s.contains("● live"));
     tmux.keys(&["7"]);
     let screen = tmux.wait_for(
