@@ -8,12 +8,26 @@
 //! after taking away, again and again, every task with a way out; a cycle among them is a
 //! deadlock. Holders the probe had to guess (`Resource.exact` false) never make one.
 //!
-//! A cycle is remembered from the first update it is seen in. It is forgotten as resolved
-//! when one of its tasks makes progress: polled again, or ended in any way but being
-//! cancelled by its runtime's shutdown (a timeout or an abort that breaks the cycle). When
-//! it is no longer in the graph only because its tasks were cancelled at shutdown (their
-//! guards dropped with them), it stood until then. How long a cycle must stand to be a
-//! deadlock is the judge's to decide (`check --deadlock-after`).
+//! A cycle is remembered from the first update it is seen in, with each task's count of
+//! polls as of the last update that showed the task still waiting as in the cycle: a poll
+//! that leaves a task waiting on the same thing keeps its wait's start (the probe's
+//! `tasks/waits.rs`), so a task re-polled without moving on (a task dump wakes every task
+//! it traces) has made no progress. Once the cycle is out of the graph, what its tasks did
+//! since says whether it resolved:
+//!
+//! * a task that waits on something else, or anew, or ended in any way but being cancelled
+//!   by its runtime's shutdown (a timeout or an abort that breaks the cycle), moved on: the
+//!   cycle is forgotten;
+//! * a task polled since, not ended, may have moved on, or may be in the one enter tokio
+//!   makes to drop a cancelled task's future, which the probe counts as a poll until the
+//!   task's end takes it back; its wait is then gone from the graph for a moment before the
+//!   end arrives, so the cycle is kept, not shown, until the task's end or next wait tells;
+//! * when every task was cancelled at shutdown without a poll since, or is still not
+//!   polled since, the cycle still stands: out of the graph only because the shutdown
+//!   dropped its tasks (and their guards), it stood until they ended.
+//!
+//! How long a cycle must stand to be a deadlock is the judge's to decide
+//! (`check --deadlock-after`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -93,8 +107,31 @@ pub(crate) struct Cycle {
     pub(crate) formed_ns: u64,
     /// Probe time it was last known standing.
     pub(crate) standing_ns: u64,
-    /// Each task's completed polls when the cycle was first seen.
-    polls: Vec<(u64, u64)>,
+    /// Each task's wait in the cycle, and its completed polls when it was last seen waiting
+    /// there.
+    seen: Vec<Seen>,
+    /// Standing, or stuck since it was last seen standing; `false` while what its tasks did
+    /// since cannot be told yet (then it is not shown).
+    stuck: bool,
+}
+
+/// One task of a cycle as last seen waiting in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seen {
+    task: u64,
+    wait: Wait,
+    polls: u64,
+}
+
+/// What the tasks of a cycle no longer in the graph did since it was last seen standing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Since {
+    /// Nothing: every task is where it was, or was cancelled at shutdown there.
+    Stuck,
+    /// A task was polled since and has not said yet whether it moved on.
+    Unsure,
+    /// A task waits on something else, or anew, or ended on its own or by an abort.
+    MovedOn,
 }
 
 impl Cycle {
@@ -109,6 +146,43 @@ impl Cycle {
 
     pub(crate) fn resource(&self, id: u64) -> Option<&Resource> {
         self.resources.iter().find(|r| r.id == id)
+    }
+
+    /// What its tasks did since it was last seen standing, from their waits now and
+    /// `tasks`.
+    fn since(&self, waits: &BTreeMap<u64, Wait>, tasks: &HashMap<u64, Task>) -> Since {
+        let mut since = Since::Stuck;
+        for seen in &self.seen {
+            let Some(task) = tasks.get(&seen.task) else {
+                return Since::MovedOn;
+            };
+            if waits.get(&seen.task).is_some_and(|wait| *wait != seen.wait) {
+                return Since::MovedOn;
+            }
+            let polled = task.stats.polls > seen.polls;
+            match &task.end {
+                // Its end took back the enter that dropped its future: its polls are final.
+                Some(end) if end.outcome == Outcome::CancelledAtShutdown && !polled => {}
+                Some(_) => return Since::MovedOn,
+                None if polled => since = Since::Unsure,
+                None => {}
+            }
+        }
+        since
+    }
+
+    /// Takes each task's polls now where it still waits as in the cycle: polls that left it
+    /// there are no progress. The graph is read after the statistics it comes with, so
+    /// those polls all came before it.
+    fn note_still_waiting(&mut self, waits: &BTreeMap<u64, Wait>, tasks: &HashMap<u64, Task>) {
+        for seen in &mut self.seen {
+            if waits.get(&seen.task) == Some(&seen.wait)
+                && let Some(task) = tasks.get(&seen.task)
+                && task.end.is_none()
+            {
+                seen.polls = seen.polls.max(task.stats.polls);
+            }
+        }
     }
 }
 
@@ -154,52 +228,52 @@ impl WaitGraph {
         }
         let standing = self.standing_cycles(tasks);
         let standing_keys: HashSet<&Vec<u64>> = standing.iter().map(|(key, _)| key).collect();
+        let waits = &self.waits;
         self.cycles.retain(|key, cycle| {
             if standing_keys.contains(key) {
                 return true;
             }
-            let stuck_at_end = cycle.polls.iter().all(|&(id, polls)| match tasks.get(&id) {
-                Some(task) => match &task.end {
-                    Some(end) => end.outcome == Outcome::CancelledAtShutdown,
-                    None => task.stats.polls <= polls,
-                },
-                None => false,
-            });
-            if stuck_at_end {
-                // Gone from the graph with its tasks, cancelled at shutdown: it stood
-                // until they ended.
-                let ended = cycle
-                    .polls
-                    .iter()
-                    .filter_map(|(id, _)| tasks.get(id)?.end.as_ref().map(|end| end.ended_ns))
-                    .min();
-                if let Some(ended) = ended {
-                    cycle.standing_ns = cycle.standing_ns.max(ended);
+            match cycle.since(waits, tasks) {
+                Since::MovedOn => return false,
+                Since::Unsure => cycle.stuck = false,
+                Since::Stuck => {
+                    cycle.stuck = true;
+                    // Gone from the graph with its tasks, cancelled at shutdown: it stood
+                    // until they ended.
+                    let ended = cycle
+                        .seen
+                        .iter()
+                        .filter_map(|seen| Some(tasks.get(&seen.task)?.end.as_ref()?.ended_ns))
+                        .min();
+                    if let Some(ended) = ended {
+                        cycle.standing_ns = cycle.standing_ns.max(ended);
+                    }
                 }
             }
-            stuck_at_end
+            true
         });
         for (key, mut cycle) in standing {
             match self.cycles.get_mut(&key) {
                 Some(known) if known.formed_ns == cycle.formed_ns => {
                     known.standing_ns = now_ns;
                     known.resources = cycle.resources;
+                    known.stuck = true;
                 }
                 _ => {
                     cycle.standing_ns = now_ns;
-                    cycle.polls = key
-                        .iter()
-                        .map(|id| (*id, tasks.get(id).map_or(0, |t| t.stats.polls)))
-                        .collect();
                     self.cycles.insert(key, cycle);
                 }
             }
         }
+        for cycle in self.cycles.values_mut() {
+            cycle.note_still_waiting(&self.waits, tasks);
+        }
     }
 
-    /// Every cycle seen and not resolved, lowest task ids first.
+    /// Every cycle seen and not resolved, lowest task ids first (not one whose tasks have
+    /// not yet said whether they moved on).
     pub(crate) fn cycles(&self) -> impl Iterator<Item = &Cycle> {
-        self.cycles.values()
+        self.cycles.values().filter(|cycle| cycle.stuck)
     }
 
     /// What `task` waits on now, if the probe said.
@@ -307,9 +381,16 @@ impl WaitGraph {
         let mut formed_ns = 0;
         let mut links = Vec::new();
         let mut resources = Vec::new();
+        let mut seen = Vec::new();
         for (i, &task) in order.iter().enumerate() {
             let next = order[(i + 1) % order.len()];
             let wait = &self.waits[&task];
+            seen.push(Seen {
+                task,
+                wait: wait.clone(),
+                // Taken from the task by `note_still_waiting` at once.
+                polls: 0,
+            });
             formed_ns = formed_ns.max(wait.since_ns);
             if let WaitsOn::Resource(id) = wait.on
                 && let Some(resource) = self.resources.get(&id)
@@ -332,7 +413,8 @@ impl WaitGraph {
             resources,
             formed_ns,
             standing_ns: 0,
-            polls: Vec::new(),
+            seen,
+            stuck: true,
         };
         (key, cycle)
     }

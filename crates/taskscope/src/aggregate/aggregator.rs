@@ -549,6 +549,10 @@ impl Aggregator {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
         );
+        // The statistics before the wait-for graph, as in every delta: a client takes the
+        // polls of a task the graph shows still waiting as polls that left it there, so no
+        // poll may come between the graph and the statistics sent with it.
+        let stats: Vec<v1::TaskStats> = self.live.values().map(|c| c.stats(false)).collect();
         let head = v1::Update {
             now_ns: now,
             process: Some(process),
@@ -565,8 +569,8 @@ impl Aggregator {
         for cell in &self.ended {
             packer.push(cell.spawned(), |u| &mut u.spawned);
         }
-        for cell in self.live.values() {
-            packer.push(cell.stats(false), |u| &mut u.stats);
+        for stats in stats {
+            packer.push(stats, |u| &mut u.stats);
         }
         for ended in self.ended.iter().filter_map(|cell| ended_message(cell)) {
             packer.push(ended, |u| &mut u.ended);

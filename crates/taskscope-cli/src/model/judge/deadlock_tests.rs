@@ -206,6 +206,61 @@ fn a_cycle_that_resolves_is_no_deadlock_however_long_it_stood() {
 }
 
 #[test]
+fn a_cycle_left_for_an_unseen_wait_and_then_cancelled_at_shutdown_is_no_deadlock() {
+    let mut model = two_tasks(inversion());
+    model.apply(&at(1500 * MS));
+    // Task 1 gives up and parks on something the probe does not see.
+    let mut update = at(1600 * MS);
+    update.stats.push(stats(1, TaskState::Idle, 2, 1));
+    update.wait_graph = Some(v1::WaitGraph::default());
+    model.apply(&update);
+    let mut update = at(3000 * MS);
+    for id in [1, 2] {
+        update
+            .ended
+            .push(ended(id, WireOutcome::CancelledAtShutdown, None));
+    }
+    model.apply(&update);
+    assert!(deadlocks(&model).is_empty());
+}
+
+/// What a `taskscope::join` cycle looks like under `check`: a task dump wakes both tasks,
+/// which are polled again and wait where they were (the wait keeps its start); at shutdown
+/// tokio enters one task's span to drop its future, which shows as a poll and empties the
+/// graph just before the ends arrive, with that enter taken back.
+#[test]
+fn polls_that_leave_a_cycle_where_it_was_and_the_drop_at_shutdown_are_no_progress() {
+    let graph = v1::WaitGraph {
+        resources: vec![],
+        waits: vec![joins(1, 2, 10 * MS), joins(2, 1, 20 * MS)],
+        left_out: 0,
+    };
+    let mut model = two_tasks(graph);
+    // The dump's wake-ups: both polled again, their waits unchanged (no graph sent).
+    let mut update = at(300 * MS);
+    update.stats.push(stats(1, TaskState::Idle, 2, 1));
+    update.stats.push(stats(2, TaskState::Idle, 2, 1));
+    model.apply(&update);
+    // Shutdown: task 1 is inside the enter that drops its future.
+    let mut update = at(4000 * MS);
+    update.stats.push(stats(1, TaskState::Running, 3, 1));
+    update.wait_graph = Some(v1::WaitGraph::default());
+    model.apply(&update);
+    let mut update = at(4010 * MS);
+    for id in [1, 2] {
+        let mut end = ended(
+            id,
+            WireOutcome::CancelledAtShutdown,
+            Some(stats(id, TaskState::Idle, 2, 1)),
+        );
+        end.ended_ns = 4005 * MS;
+        update.ended.push(end);
+    }
+    model.apply(&update);
+    assert_eq!(deadlocks(&model), [vec![1, 2]]);
+}
+
+#[test]
 fn a_cycle_cut_short_by_the_runtimes_shutdown_stood_until_then() {
     let mut model = two_tasks(inversion());
     let mut update = at(1500 * MS);
