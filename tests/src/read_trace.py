@@ -1,7 +1,8 @@
 """Reads a Chrome JSON trace-event file with nothing but Python's standard library, and
 prints what a trace viewer would draw, as one JSON object: the thread tracks, the
-complete slices, the task lives, and each flow resolved to the slices it binds to (the
-innermost slice on its thread that encloses its time, as Perfetto binds a flow).
+complete slices, the task lives, each flow resolved to the slices it binds to (the
+innermost slice on its thread that encloses its time, as Perfetto binds a flow), and the
+counters' points.
 
 An independent reader of what `taskscope export --perfetto` writes: it shares no code
 with the writer (tests/src/trace.rs runs it)."""
@@ -15,6 +16,7 @@ def main(path):
         doc = json.load(f)
     events = doc["traceEvents"]
     threads, slices, flows, lives, process = {}, [], {}, {}, None
+    counters = {}
     for e in events:
         ph = e["ph"]
         if ph == "M" and e["name"] == "thread_name":
@@ -29,6 +31,9 @@ def main(path):
         elif ph in ("s", "f"):
             end = "from" if ph == "s" else "to"
             flows.setdefault(e["id"], {"name": e["name"]})[end] = (e["tid"], e["ts"])
+        elif ph == "C":
+            (value,) = e["args"].values()
+            counters.setdefault(e["name"], []).append({"ts": e["ts"], "value": value})
         elif ph in ("b", "e"):
             life = lives.setdefault(e["id"], {"name": e["name"]})
             life["start" if ph == "b" else "end"] = e["ts"]
@@ -56,6 +61,7 @@ def main(path):
         "slices": slices,
         "flows": resolved,
         "lives": list(lives.values()),
+        "counters": counters,
     }))
 
 

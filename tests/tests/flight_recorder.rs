@@ -229,6 +229,9 @@ fn the_perfetto_export_reads_back_with_a_track_per_thread_the_stall_and_the_wake
             .iter()
             .any(|l| task_of(&l["task_id"]) == Some(stalled))
     );
+
+    // Every thread's busy share over the whole recording, not only the stall's window.
+    assert_busy_counters(&read);
 }
 
 #[test]
@@ -321,6 +324,36 @@ fn export_of_a_live_probe_writes_the_last_seconds_of_every_thread_stall_or_not()
         .count();
     assert!(long >= 1, "a blocking poll in 2 s: {slices:?}");
     assert!(!read["threads"].as_object().unwrap().is_empty());
+}
+
+/// The trace has a busy-share counter for at least one thread, in percent, that was above 0
+/// at some point and ends at 0.
+fn assert_busy_counters(read: &serde_json::Value) {
+    let counters = read["counters"].as_object().unwrap();
+    let busy: Vec<_> = counters
+        .iter()
+        .filter(|(name, _)| name.starts_with("busy % "))
+        .collect();
+    assert!(!busy.is_empty(), "no busy counter: {counters:?}");
+    for (name, points) in &busy {
+        let values: Vec<f64> = points
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["value"].as_f64().unwrap())
+            .collect();
+        assert!(
+            values.iter().all(|v| (0.0..=100.0).contains(v)),
+            "{name}: {values:?}"
+        );
+        assert_eq!(values.last(), Some(&0.0), "{name} ends at 0: {values:?}");
+    }
+    assert!(
+        busy.iter()
+            .flat_map(|(_, points)| points.as_array().unwrap())
+            .any(|p| p["value"].as_f64().unwrap() > 0.0),
+        "some thread was busy: {busy:?}"
+    );
 }
 
 #[test]

@@ -117,7 +117,8 @@ pub(crate) enum Command {
     Events(EventsArgs),
     /// Writes the flight recorder's windows around the stalls of a recording as a
     /// timeline that Perfetto (ui.perfetto.dev) opens: a track per thread with its polls,
-    /// each stall with its stack, task lives, spawn and wake arrows. Streams the recording.
+    /// each stall with its stack, task lives, spawn and wake arrows, and every thread's
+    /// busy share over the whole recording. Streams the recording.
     /// Given a live probe's address instead, writes what its flight recorder holds of the
     /// last seconds, now, stall or not.
     ///

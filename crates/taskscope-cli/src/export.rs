@@ -5,7 +5,7 @@
 //! after it is met, so that memory holds the windows of the last moments and the tasks'
 //! names, whatever the recording's size.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
@@ -18,6 +18,7 @@ use taskscope_api::v1;
 use crate::cli::ExportArgs;
 use crate::source::grpc::{self, LiveFlight};
 use crate::source::{Address, Target, recording};
+use crate::timeline::busy::{BusyCounters, BusyPoint};
 use crate::timeline::chrome_json::TraceWriter;
 use crate::timeline::{TaskNames, Timeline};
 
@@ -105,27 +106,103 @@ fn from_recording(args: &ExportArgs, path: &Path) -> anyhow::Result<ExitCode> {
     let cannot_write = || format!("cannot write {}", args.output.display());
     let mut writer = create(args)?;
     let mut windows = 0;
+    let mut points = 0;
     for file in &files {
         windows += each_window(file, |process, timeline| {
             writer.process(timeline.pid, &process.program)?;
             writer.timeline(timeline)?;
             Ok(())
         })?;
+        points += busy_of_recording(file, &mut writer)?;
     }
     writer.finish().with_context(cannot_write)?;
-    if windows == 0 {
+    if windows == 0 && points == 0 {
         eprintln!(
-            "taskscope: warning: {} holds no flight-recorder window (no stall ended, or the \
-             app ran with TASKSCOPE_FLIGHT=off); the trace is empty",
+            "taskscope: warning: {} holds no flight-recorder window and no thread's activity \
+             (no stall ended, or the app ran with TASKSCOPE_FLIGHT=off); the trace is empty",
             path.display()
         );
     } else {
         eprintln!(
-            "taskscope: {windows} stall window(s) written to {}; open it at ui.perfetto.dev",
+            "taskscope: {windows} stall window(s) and every thread's busy share over the \
+             recording ({points} counter points) written to {}; open it at ui.perfetto.dev",
             args.output.display()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each thread's busy-share counter over the recording `file`, streamed; returns how many
+/// points it wrote.
+fn busy_of_recording<W: std::io::Write>(
+    file: &Path,
+    writer: &mut TraceWriter<W>,
+) -> anyhow::Result<u64> {
+    let mut busy = Busy::default();
+    for item in Reader::open(file)? {
+        let update = match item {
+            Ok(update) => update,
+            Err(ReadError::Truncated { .. }) => break,
+            Err(error) => return Err(error).with_context(|| format!("{}", file.display())),
+        };
+        busy.write(writer, &update)?;
+    }
+    busy.finish(writer)?;
+    Ok(busy.points)
+}
+
+/// The busy-share counters of one process's updates: its pid and thread names as the
+/// updates tell them, and the counters' state (`timeline/busy.rs`).
+#[derive(Default)]
+struct Busy {
+    pid: u32,
+    threads: HashMap<u32, String>,
+    counters: BusyCounters,
+    points: u64,
+}
+
+impl Busy {
+    /// Writes the points `update`'s activity adds.
+    fn write<W: std::io::Write>(
+        &mut self,
+        writer: &mut TraceWriter<W>,
+        update: &v1::Update,
+    ) -> std::io::Result<()> {
+        if let Some(process) = &update.process {
+            self.pid = process.pid;
+        }
+        for thread in update.runtime.iter().flat_map(|r| &r.threads) {
+            self.threads.insert(thread.thread, thread.name.clone());
+        }
+        for activity in &update.activity {
+            for point in self.counters.points(activity) {
+                self.point(writer, point)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every counter still above 0 to 0 at its end.
+    fn finish<W: std::io::Write>(&mut self, writer: &mut TraceWriter<W>) -> std::io::Result<()> {
+        for point in self.counters.finish() {
+            self.point(writer, point)?;
+        }
+        Ok(())
+    }
+
+    fn point<W: std::io::Write>(
+        &mut self,
+        writer: &mut TraceWriter<W>,
+        point: BusyPoint,
+    ) -> std::io::Result<()> {
+        let name = self
+            .threads
+            .get(&point.thread)
+            .map_or("thread", String::as_str);
+        writer.busy(self.pid, name, point)?;
+        self.points += 1;
+        Ok(())
+    }
 }
 
 /// Probe time a window waits, after its stall's end, for stacks symbolized late.

@@ -6,6 +6,7 @@
 //! format; `timeline/chrome_json.rs` writes it for Perfetto, `export.rs` and `check`
 //! decide which windows.
 
+pub(crate) mod busy;
 pub(crate) mod chrome_json;
 
 use std::collections::HashMap;

@@ -1,7 +1,8 @@
 //! Timelines in Chrome's JSON trace-event format, which Perfetto (ui.perfetto.dev) and
 //! `chrome://tracing` open: a thread track per probe thread (`pid` the app's, `tid` the
 //! probe's thread number), complete slices (`X`) for polls and stalls, async slices
-//! (`b`/`e`) for task lives, and flow events (`s`/`f`) for spawns and wakes.
+//! (`b`/`e`) for task lives, flow events (`s`/`f`) for spawns and wakes, and a counter
+//! (`C`) per thread for its busy share over time.
 //!
 //! Written as it goes, one event at a time, so that exporting a large recording never
 //! holds more than one window: JSON rather than Perfetto's protobuf format because any
@@ -12,6 +13,7 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
+use crate::timeline::busy::BusyPoint;
 use crate::timeline::{FlowKind, SliceKind, Timeline};
 
 /// A trace being written to `out`.
@@ -127,6 +129,15 @@ impl<W: Write> TraceWriter<W> {
             }))?;
         }
         Ok(())
+    }
+
+    /// One point of the busy-share counter of thread `point.thread`, called `name`, in
+    /// process `pid`.
+    pub(crate) fn busy(&mut self, pid: u32, name: &str, point: BusyPoint) -> io::Result<()> {
+        self.event(&json!({
+            "name": format!("busy % {name} #{}", point.thread), "cat": "busy", "ph": "C",
+            "pid": pid, "ts": micros(point.at_ns), "args": { "busy %": point.percent },
+        }))
     }
 
     /// Ends the document; returns the sink.
