@@ -210,6 +210,33 @@ fn probe_gone() -> Status {
     Status::unavailable("the taskscope probe is shutting down")
 }
 
+impl ProbeService {
+    /// Hands the probe's thread the command `command` makes with a reply's sender, and
+    /// waits for the reply.
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, Status>>) -> Command,
+    ) -> Result<T, Status> {
+        let (reply, receiver) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .map_err(|_| probe_gone())?;
+        receiver.await.map_err(|_| probe_gone())?
+    }
+}
+
+/// A call's answer; a refusal for load (`RESOURCE_EXHAUSTED`) is sent after the gate's
+/// delay, as every refusal is.
+async fn answer<T>(reply: Result<T, Status>) -> Result<Response<T>, Status> {
+    match reply {
+        Ok(answer) => Ok(Response::new(answer)),
+        Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+            crate::serve::gate::refuse(status).await
+        }
+        Err(status) => Err(status),
+    }
+}
+
 #[tonic::async_trait]
 impl Probe for ProbeService {
     type WatchStream = crate::aggregate::watchers::Feed;
@@ -218,11 +245,7 @@ impl Probe for ProbeService {
         &self,
         _request: Request<v1::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let (reply, receiver) = oneshot::channel();
-        self.commands
-            .send(Command::Watch(reply))
-            .map_err(|_| probe_gone())?;
-        match receiver.await.map_err(|_| probe_gone())? {
+        match self.ask(Command::Watch).await {
             Ok(feed) => Ok(Response::new(feed)),
             Err(status) => crate::serve::gate::refuse(status).await,
         }
@@ -232,43 +255,19 @@ impl Probe for ProbeService {
         &self,
         request: Request<v1::SnapshotRequest>,
     ) -> Result<Response<v1::SnapshotPage>, Status> {
-        let (reply, receiver) = oneshot::channel();
         let page = request.into_inner().page_token;
-        self.commands
-            .send(Command::Snapshot { page, reply })
-            .map_err(|_| probe_gone())?;
-        match receiver.await.map_err(|_| probe_gone())? {
-            Ok(page) => Ok(Response::new(page)),
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
-                crate::serve::gate::refuse(status).await
-            }
-            Err(status) => Err(status),
-        }
+        answer(self.ask(|reply| Command::Snapshot { page, reply }).await).await
     }
 
     async fn dump(&self, _request: Request<v1::DumpRequest>) -> Result<Response<v1::Dump>, Status> {
-        let (reply, receiver) = oneshot::channel();
-        self.commands
-            .send(Command::Dump(reply))
-            .map_err(|_| probe_gone())?;
-        receiver.await.map_err(|_| probe_gone())?.map(Response::new)
+        self.ask(Command::Dump).await.map(Response::new)
     }
 
     async fn flight(
         &self,
         request: Request<v1::FlightRequest>,
     ) -> Result<Response<v1::FlightWindow>, Status> {
-        let (reply, receiver) = oneshot::channel();
         let span_ns = request.into_inner().span_ns;
-        self.commands
-            .send(Command::Flight { span_ns, reply })
-            .map_err(|_| probe_gone())?;
-        match receiver.await.map_err(|_| probe_gone())? {
-            Ok(window) => Ok(Response::new(window)),
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
-                crate::serve::gate::refuse(status).await
-            }
-            Err(status) => Err(status),
-        }
+        answer(self.ask(|reply| Command::Flight { span_ns, reply }).await).await
     }
 }
