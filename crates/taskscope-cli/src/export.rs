@@ -132,6 +132,15 @@ fn from_recording(args: &ExportArgs, path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The updates of the recording `file`, streamed; a cut recording ends where it was cut
+/// (its windows and counters are what it holds).
+fn updates(file: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<v1::Update>>> {
+    let named = |error: ReadError| anyhow::Error::new(error).context(file.display().to_string());
+    Ok(Reader::open(file)?
+        .take_while(|item| !matches!(item, Err(ReadError::Truncated { .. })))
+        .map(move |item| item.map_err(named)))
+}
+
 /// Each thread's busy-share counter over the recording `file`, streamed; returns how many
 /// points it wrote.
 fn busy_of_recording<W: std::io::Write>(
@@ -139,12 +148,8 @@ fn busy_of_recording<W: std::io::Write>(
     writer: &mut TraceWriter<W>,
 ) -> anyhow::Result<u64> {
     let mut busy = Busy::default();
-    for item in Reader::open(file)? {
-        let update = match item {
-            Ok(update) => update,
-            Err(ReadError::Truncated { .. }) => break,
-            Err(error) => return Err(error).with_context(|| format!("{}", file.display())),
-        };
+    for update in updates(file)? {
+        let update = update?;
         busy.write(writer, &update)?;
     }
     busy.finish(writer)?;
@@ -228,12 +233,8 @@ pub(crate) fn each_window(
         }
         std::io::Result::Ok(())
     };
-    for item in Reader::open(file)? {
-        let update = match item {
-            Ok(update) => update,
-            Err(ReadError::Truncated { .. }) => break,
-            Err(error) => return Err(error).with_context(|| format!("{}", file.display())),
-        };
+    for update in updates(file)? {
+        let update = update?;
         if let Some(info) = &update.process {
             process.clone_from(info);
         }
