@@ -87,6 +87,14 @@ pub fn findings(checked: &Checked) -> &Vec<Value> {
     checked.report["findings"].as_array().unwrap()
 }
 
+/// The findings of `kind` in the report.
+pub fn findings_of_kind<'a>(checked: &'a Checked, kind: &str) -> Vec<&'a Value> {
+    findings(checked)
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
 /// Asserts a failed check with exactly one finding, of `kind` at `location`.
 pub fn assert_single_error(checked: &Checked, kind: &str, location: &Location) -> Value {
     let stderr = String::from_utf8_lossy(&checked.output.stderr);

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use serde_json::Value;
-use taskscope_e2e::check::{Checked, check, check_args, findings};
-use taskscope_e2e::workspace_root;
+use taskscope_e2e::check::{check, check_args, findings_of_kind};
+use taskscope_e2e::{marked_line, workspace_root};
 
 fn examples() -> PathBuf {
     workspace_root().join("crates/taskscope-examples")
@@ -73,13 +72,6 @@ fn program(name: &str) -> Command {
     command
 }
 
-fn of_kind<'a>(checked: &'a Checked, kind: &str) -> Vec<&'a Value> {
-    findings(checked)
-        .iter()
-        .filter(|f| f["kind"] == kind)
-        .collect()
-}
-
 #[test]
 fn tokio_is_built_without_its_tracing_feature_here() {
     let (package, _) = built();
@@ -107,20 +99,14 @@ fn the_hooks_route_sees_the_stall_and_the_leak_as_with_the_default_features() {
     let checked = check(&[], &mut program("stable_stall"));
     assert_eq!(checked.status, 1, "{:#}", checked.report);
     assert_eq!(checked.report["processes"][0]["capability"], "tasks");
-    let [stall] = of_kind(&checked, "stall")[..] else {
+    let [stall] = findings_of_kind(&checked, "stall")[..] else {
         panic!("one stall: {:#}", checked.report)
     };
     assert_eq!(stall["severity"], "error");
-    let source =
-        std::fs::read_to_string(examples().join("stable/src/bin/stable_stall.rs")).unwrap();
-    let blocks = source
-        .lines()
-        .position(|l| l.ends_with("// BLOCKS"))
-        .expect("marked")
-        + 1;
+    let blocks = marked_line("stable/src/bin/stable_stall.rs", "BLOCKS");
     let line = format!("src/bin/stable_stall.rs:{blocks}:");
     taskscope_e2e::check::assert_stack_names(stall, &line);
-    let [leak] = of_kind(&checked, "alive_at_shutdown")[..] else {
+    let [leak] = findings_of_kind(&checked, "alive_at_shutdown")[..] else {
         panic!("one leak: {:#}", checked.report)
     };
     assert!(

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use serde_json::Value;
-use taskscope_e2e::check::{Checked, check, findings};
-use taskscope_e2e::workspace_root;
+use taskscope_e2e::check::{check, findings, findings_of_kind};
+use taskscope_e2e::{marked_line, workspace_root};
 
 /// The examples' sources, in the workspace.
 fn sources() -> PathBuf {
@@ -94,19 +93,9 @@ fn leak_tests() -> Command {
 }
 
 /// The 1-based line of `// BLOCKS` in an example.
-fn blocking_line(file: &str) -> usize {
-    let text = std::fs::read_to_string(sources().join(file)).unwrap();
-    text.lines()
-        .position(|l| l.ends_with("// BLOCKS"))
-        .expect("marked")
-        + 1
-}
-
-fn of_kind<'a>(checked: &'a Checked, kind: &str) -> Vec<&'a Value> {
-    findings(checked)
-        .iter()
-        .filter(|f| f["kind"] == kind)
-        .collect()
+/// The line marked `// BLOCKS` in the stable examples' source `file`.
+fn blocking_line(file: &str) -> u32 {
+    marked_line(&format!("stable/{file}"), "BLOCKS")
 }
 
 #[test]
@@ -114,7 +103,7 @@ fn a_task_blocking_its_worker_is_a_stall_at_the_blocking_line() {
     let checked = check(&[], &mut program("stable_stall"));
     assert_eq!(checked.status, 1, "{:#}", checked.report);
     assert_eq!(checked.report["processes"][0]["capability"], "workers");
-    let [stall] = of_kind(&checked, "stall")[..] else {
+    let [stall] = findings_of_kind(&checked, "stall")[..] else {
         panic!("one stall: {:#}", checked.report)
     };
     assert_eq!(stall["severity"], "error");
@@ -135,7 +124,7 @@ fn a_task_blocking_its_worker_is_a_stall_at_the_blocking_line() {
 #[test]
 fn a_ticker_alive_when_main_returns_is_counted_at_shutdown() {
     let checked = check(&[], &mut program("stable_stall"));
-    let [leak] = of_kind(&checked, "alive_at_shutdown")[..] else {
+    let [leak] = findings_of_kind(&checked, "alive_at_shutdown")[..] else {
         panic!("one leak: {:#}", checked.report)
     };
     assert_eq!(leak["count"], 1, "{leak:#}");
@@ -152,7 +141,7 @@ fn a_ticker_alive_when_main_returns_is_counted_at_shutdown() {
 fn the_tasks_a_test_leaves_running_are_counted_under_its_name() {
     let checked = check(&[], &mut leak_tests());
     assert_eq!(checked.status, 1, "{:#}", checked.report);
-    let [leak] = of_kind(&checked, "alive_at_shutdown")[..] else {
+    let [leak] = findings_of_kind(&checked, "alive_at_shutdown")[..] else {
         panic!("one leak: {:#}", checked.report)
     };
     assert_eq!(leak["count"], 2, "{leak:#}");
@@ -173,7 +162,7 @@ fn a_busy_healthy_program_has_no_findings() {
 fn a_task_computing_on_its_worker_is_a_stall_at_the_computing_line() {
     let checked = check(&[], &mut program("stable_cpu_stall"));
     assert_eq!(checked.status, 1, "{:#}", checked.report);
-    let [stall] = of_kind(&checked, "stall")[..] else {
+    let [stall] = findings_of_kind(&checked, "stall")[..] else {
         panic!("one stall: {:#}", checked.report)
     };
     assert_eq!(stall["severity"], "error");
