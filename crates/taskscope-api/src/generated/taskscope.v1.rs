@@ -427,6 +427,15 @@ pub struct Stall {
     /// nested in the poll, above all one per task the poll spawned. Not the app's time.
     #[prost(uint64, tag = "11")]
     pub probe_ns: u64,
+    /// Of `probe_ns`, the wall time of the stretches the probe also timed in the thread's CPU
+    /// time (ENDED only): those inside the poll after it had run a tenth of the probe's
+    /// threshold. `probe_cpu_ns` is their CPU time, the rest of them the thread's waits for a
+    /// CPU. A judge that has them need not guess how the poll's waits were shared between
+    /// the app's stretches and the probe's. 0 and 0 when none was timed so.
+    #[prost(uint64, tag = "12")]
+    pub probe_exact_wall_ns: u64,
+    #[prost(uint64, tag = "13")]
+    pub probe_cpu_ns: u64,
     /// What every recorded thread did from a span before the stall (TASKSCOPE_FLIGHT_SPAN)
     /// to its end: the flight recorder's window, set on an ENDED stall when the threads'
     /// rings held it (TASKSCOPE_FLIGHT). Absent elsewhere, and off the latest few stalls'.

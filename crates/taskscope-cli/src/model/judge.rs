@@ -242,29 +242,34 @@ fn measurement_notes(model: &Model, policy: &Policy, who: &str, notes: &mut Vec<
             .filter(|s| s.held_by(policy.stall_threshold_ns) == by)
             .collect()
     };
-    let longest = |stalls: &[&Stall]| stalls.iter().map(|s| s.duration_ns).max();
+    // What the longest of them ran: the app's code and the probe's.
+    let split = |stalls: &[&Stall]| {
+        let longest = stalls.iter().max_by_key(|s| s.duration_ns)?;
+        Some(format!(
+            "the longest {}, of which the app's code ran {} and the probe's {}",
+            human_ns(longest.duration_ns),
+            human_ns(longest.app_ns()),
+            human_ns(longest.probe_cpu_ns())
+        ))
+    };
     let machine = held(HeldBy::Machine);
-    if let Some(longest) = longest(&machine) {
+    if let Some(longest) = split(&machine) {
         notes.push(format!(
-            "{who}: {} poll(s) held a thread past the threshold (the longest {}) only \
-             because the thread was waiting for a CPU, not running: an overloaded machine's \
-             doing, not the code's; not judged as stalls",
+            "{who}: {} poll(s) held a thread past the threshold ({longest}) only because the \
+             thread was waiting for a CPU, not running: an overloaded machine's doing, not \
+             the code's; not judged as stalls",
             machine.len(),
-            human_ns(longest)
         ));
     }
     let probe = held(HeldBy::Probe);
-    if let Some(longest) = longest(&probe) {
-        let own = probe.iter().map(|s| s.probe_ns).max().unwrap_or(0);
+    if let Some(longest) = split(&probe) {
         notes.push(format!(
-            "{who}: {} poll(s) passed the threshold (the longest {}) only with the probe's \
-             own time in them (up to {}: its hooks, one per task a poll spawns), which is \
-             not the app's; not judged as stalls. In a debug build, \
-             `[profile.dev.package.taskscope] opt-level = 3` makes that time about 5 times \
-             smaller (docs/performance.md)",
+            "{who}: {} poll(s) passed the threshold ({longest}) only with the probe's own \
+             time in them (its hooks, one per task a poll spawns, and the slowdown they \
+             cause the app's code around them), which is not the app's; not judged as \
+             stalls. In a debug build, `[profile.dev.package.taskscope] opt-level = 3` \
+             makes that time about 5 times smaller (docs/performance.md)",
             probe.len(),
-            human_ns(longest),
-            human_ns(own)
         ));
     }
     let drops = model.drops();

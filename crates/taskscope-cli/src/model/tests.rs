@@ -225,6 +225,40 @@ fn a_stall_is_the_apps_only_when_its_own_time_without_waiting_or_the_probe_passe
     assert_eq!(stall(300, 300, 200, 60).held_by(threshold), HeldBy::Machine);
     // A poll of the app's own past the threshold, with some of the probe's time in it.
     assert_eq!(stall(400, 390, 0, 100).held_by(threshold), HeldBy::App);
+    // 25,000 spawns in a debug build on a loaded machine: 956 ms, 739 of them waiting for
+    // a CPU, 492 in the probe's hooks. Shared in proportion, the wait leaves the app 105
+    // ms and the probe 111 ms of running, half of which may be the probe's slowing of the
+    // app's code: not the app's stall.
+    let mut loaded = stall(956, 956, 739, 492);
+    assert_eq!(loaded.app_ns() / 1_000_000, 105);
+    assert_eq!(loaded.probe_cpu_ns() / 1_000_000, 111);
+    assert_eq!(loaded.held_by(threshold), HeldBy::Probe);
+    // The probe timed 470 ms of its stretches in CPU time too, and ran only 170 ms of
+    // them: most of the wait fell in them, and the app ran about 45 ms.
+    loaded.probe_exact = (470_000_000, 170_000_000);
+    assert_eq!(loaded.app_ns() / 1_000_000, 44);
+    assert_eq!(loaded.probe_cpu_ns() / 1_000_000, 172);
+    assert_eq!(loaded.held_by(threshold), HeldBy::Machine);
+    // The app's code ran 130 ms beside 170 ms of the probe's: within the slowdown the
+    // probe may have caused it.
+    let mut slowed = stall(700, 700, 400, 400);
+    slowed.probe_exact = (400_000_000, 170_000_000);
+    assert_eq!(slowed.app_ns(), 130_000_000);
+    assert_eq!(slowed.held_by(threshold), HeldBy::Probe);
+    // A real stall in such a poll: 250 ms of the app's own beside the probe's 170.
+    let mut stalled = stall(820, 820, 400, 400);
+    stalled.probe_exact = (400_000_000, 170_000_000);
+    assert_eq!(stalled.app_ns(), 250_000_000);
+    assert_eq!(stalled.held_by(threshold), HeldBy::App);
+    // Every stretch timed exactly: the app ran the poll's CPU time less the probe's.
+    let mut exact = stall(300, 300, 100, 150);
+    exact.probe_exact = (150_000_000, 90_000_000);
+    assert_eq!(exact.app_ns(), 110_000_000);
+    assert_eq!(exact.probe_cpu_ns(), 90_000_000);
+    assert_eq!(exact.held_by(threshold), HeldBy::Probe);
+    let mut exact = stall(350, 350, 100, 150);
+    exact.probe_exact = (150_000_000, 90_000_000);
+    assert_eq!(exact.held_by(threshold), HeldBy::App);
 }
 
 fn shown_frame(function: &str, location: &str) -> super::stall::Frame {

@@ -167,9 +167,9 @@ impl Aggregator {
                     task,
                     started_ns,
                     duration_ns,
-                    own_ns,
+                    own,
                     sched,
-                } => self.stall_ended(thread, task, started_ns, duration_ns, own_ns, sched),
+                } => self.stall_ended(thread, task, started_ns, duration_ns, own, sched),
                 ProbeEvent::AliveAtShutdown(alive) => self.alive_at_shutdown(alive),
             }
         }
@@ -282,7 +282,7 @@ impl Aggregator {
         self.pending.stalls.insert(update.stall_id, update);
     }
 
-    /// A poll past the threshold returned, with its exact duration, `own_ns` of it the
+    /// A poll past the threshold returned, with its exact duration, `own` of it the
     /// probe's, and the thread's scheduler totals over it.
     fn stall_ended(
         &mut self,
@@ -290,7 +290,7 @@ impl Aggregator {
         task: u64,
         started_ns: u64,
         duration_ns: u64,
-        own_ns: u64,
+        own: threads::OwnTime,
         sched: Option<crate::base::schedstat::Window>,
     ) {
         let active = self.active_stalls.remove(&(thread, started_ns));
@@ -305,7 +305,9 @@ impl Aggregator {
         };
         stall.phase = v1::StallPhase::Ended as i32;
         stall.duration_ns = duration_ns;
-        stall.probe_ns = own_ns.min(duration_ns);
+        stall.probe_ns = own.wall_ns.min(duration_ns);
+        stall.probe_exact_wall_ns = own.exact_wall_ns.min(stall.probe_ns);
+        stall.probe_cpu_ns = own.exact_cpu_ns.min(stall.probe_exact_wall_ns);
         if let Some(window) = sched {
             let measured_ns = (started_ns + duration_ns).saturating_sub(window.from_ns);
             stall.measured_ns = measured_ns.min(duration_ns);

@@ -34,7 +34,7 @@ use crate::tasks::cell::{Kind, TaskCell};
 use crate::tasks::lifecycle;
 use crate::tasks::shared::Shared;
 use crate::tasks::threads;
-use crate::tasks::threads::{Polling, ThreadSlot};
+use crate::tasks::threads::{OwnTime, Polling, ThreadSlot};
 
 /// Bodies `init()` asked to watch, not yet taken up by the watchdog.
 static REQUESTED: Mutex<Vec<Request>> = Mutex::new(Vec::new());
@@ -275,7 +275,7 @@ impl Watched {
                 self.slot.number,
                 run.started_ns,
                 run.last_busy_ns - run.started_ns,
-                0,
+                OwnTime::default(),
                 sched,
             );
         }

@@ -38,7 +38,7 @@ use crate::detect::running_stall::RunningStall;
 use crate::detect::stall_stack;
 use crate::tasks::cell::{End, Identity, Kind, TaskCell};
 use crate::tasks::shared::{ProbeEvent, Shared};
-use crate::tasks::threads::{Polling, ThreadSlot};
+use crate::tasks::threads::{OwnTime, Polling, ThreadSlot};
 use crate::tasks::worker_park::{self, Submitted, WorkerPark};
 
 /// The workers the watchdog watches.
@@ -239,7 +239,14 @@ impl Watched {
         let id = stall.cell.identity.id;
         let duration = run.last_ns - run.started_ns;
         stall.cell.poll_ended(run.started_ns, run.last_ns);
-        shared.send_stall_end(id, self.slot.number, run.started_ns, duration, 0, sched);
+        shared.send_stall_end(
+            id,
+            self.slot.number,
+            run.started_ns,
+            duration,
+            OwnTime::default(),
+            sched,
+        );
         let end = End {
             at_ns: run.last_ns,
             outcome: taskscope_api::v1::Outcome::Completed,

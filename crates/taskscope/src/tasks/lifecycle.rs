@@ -18,11 +18,14 @@
 //! 5. [`ended`], once, with the outcome the route could tell.
 //!
 //! The probe's own time inside an app's poll is timed here too, and kept apart from the
-//! app's (`Local::add_own_time`): [`spawned`] runs inside the poll that spawns (a debug
+//! app's (`Local::own_stretch_start`): [`spawned`] runs inside the poll that spawns (a debug
 //! build spends microseconds there per spawn), [`waker_op`] inside the poll that wakes,
 //! and a poll nested in another (a `block_in_place`, a `LocalSet`) runs its own hooks
 //! inside the outer one. A stall report carries that time, so that a poll the probe
-//! itself pushed past the threshold is not judged the app's stall.
+//! itself pushed past the threshold is not judged the app's stall. Inside a poll that has
+//! already run a tenth of the threshold, those stretches are timed in the thread's CPU time
+//! as well, so that the judge knows how much the probe *ran* in the poll, wherever the
+//! thread's waits for a CPU fell.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -58,15 +61,16 @@ pub(crate) fn spawned(
     if shared.is_stopped() {
         return None;
     }
-    let (parent, spawn_thread) = threads::with_local(|l| {
+    let (parent, spawn_thread, stretch) = threads::with_local(|l| {
+        let stretch = l.own_stretch_start(now, shared.exact_own_after_ns);
         let (parent, number) = (l.current_task(), l.thread_number());
         l.record(
             &shared.flight,
             event(EventKind::Spawn, spawn.id, now, parent),
         );
-        (parent, number)
+        (parent, number, Some(stretch))
     })
-    .unwrap_or((0, 0));
+    .unwrap_or((0, 0, None));
     // tokio's instrumentation reached the probe. A body found running (`found_running`)
     // is not that: it is seen from outside, with or without tokio's spans.
     if !shared.instrumentation_seen.load(Ordering::Relaxed) {
@@ -75,7 +79,9 @@ pub(crate) fn spawned(
     let cell = new_cell(spawn, parent, now, spawn_thread);
     keep(&cell);
     hand_over(shared, &cell, Via::ThisThread);
-    own_time_since(now);
+    if let Some(stretch) = stretch {
+        threads::with_local(|l| l.own_stretch_end(stretch));
+    }
     Some(cell)
 }
 
@@ -150,10 +156,16 @@ fn event(kind: EventKind, task: u64, at_ns: u64, other: u64) -> Event {
     }
 }
 
-/// The probe's code running on this thread since `since_ns` was its own, not the app's.
+/// The probe's code running on this thread from `now_ns` until `f` returns is its own, not
+/// the app's.
 #[inline]
-fn own_time_since(since_ns: u64) {
-    threads::with_local(|l| l.add_own_time(clock::now_ns().saturating_sub(since_ns)));
+fn own_stretch<R>(shared: &Shared, now_ns: u64, f: impl FnOnce() -> R) -> R {
+    let stretch = threads::with_local(|l| l.own_stretch_start(now_ns, shared.exact_own_after_ns));
+    let result = f();
+    if let Some(stretch) = stretch {
+        threads::with_local(|l| l.own_stretch_end(stretch));
+    }
+    result
 }
 
 /// A poll of `cell` starts on `local`'s thread; `span` is the tracing route's span id for
@@ -187,7 +199,7 @@ pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, cell: &TaskCel
 #[inline]
 pub(crate) fn poll_ended(shared: &Shared, local: &Local, cell: &TaskCell) -> Option<u64> {
     let now = clock::now_ns();
-    let own_ns = local.own_time_in_poll();
+    let own = local.own_time_in_poll();
     // Before the poll leaves the slot: a reader that sees the slot change finds the end in
     // the ring.
     let task = cell.identity.id;
@@ -200,7 +212,7 @@ pub(crate) fn poll_ended(shared: &Shared, local: &Local, cell: &TaskCell) -> Opt
     if duration >= shared.threshold_ns && cell.can_stall() {
         // Reported whenever the watchdog may have seen it running, even when the probe's
         // own time is what took it past the threshold: the stall's end says how much.
-        shared.report_stall_end(cell, local.thread_number(), started, duration, own_ns);
+        shared.report_stall_end(cell, local.thread_number(), started, duration, own);
         // Reporting took time of the probe's own, which must not look like time the
         // scheduler spent after this poll (`outcome.rs`).
         local.restamp_exit(cell.identity.id, clock::now_ns());
@@ -241,26 +253,26 @@ pub(crate) fn announce_late(
 /// dump's wakes are not counted as the app's.
 pub(crate) fn waker_op(shared: &Shared, cell: &TaskCell, op: WakerOp) {
     let now = clock::now_ns();
-    if crate::tasks::dumping::is_tracing() || crate::tasks::dumping::in_aftermath() {
-        cell.waker_op(op, now, WakeFrom::Dump);
-        own_time_since(now);
-        return;
-    }
-    let id = cell.identity.id;
-    let own_poll = threads::with_local(|l| {
-        let waker = l.current_task();
-        if matches!(op, WakerOp::Wake | WakerOp::WakeByRef) {
-            l.record(&shared.flight, event(EventKind::Wake, id, now, waker));
+    own_stretch(shared, now, || {
+        if crate::tasks::dumping::is_tracing() || crate::tasks::dumping::in_aftermath() {
+            cell.waker_op(op, now, WakeFrom::Dump);
+            return;
         }
-        waker
-    }) == Some(id);
-    let from = if own_poll {
-        WakeFrom::OwnPoll
-    } else {
-        WakeFrom::Elsewhere
-    };
-    cell.waker_op(op, now, from);
-    own_time_since(now);
+        let id = cell.identity.id;
+        let own_poll = threads::with_local(|l| {
+            let waker = l.current_task();
+            if matches!(op, WakerOp::Wake | WakerOp::WakeByRef) {
+                l.record(&shared.flight, event(EventKind::Wake, id, now, waker));
+            }
+            waker
+        }) == Some(id);
+        let from = if own_poll {
+            WakeFrom::OwnPoll
+        } else {
+            WakeFrom::Elsewhere
+        };
+        cell.waker_op(op, now, from);
+    })
 }
 
 /// The task ended as `end` says: the cell keeps the outcome for the aggregator, which

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::base::config::Config;
 use crate::tasks::cell::TaskCell;
+use crate::tasks::threads::OwnTime;
 
 /// Facts that app threads and the watchdog hand to the aggregator.
 ///
@@ -35,7 +36,7 @@ pub(crate) enum ProbeEvent {
         started_ns: u64,
         duration_ns: u64,
         /// The probe's own time inside the poll (its hooks, nested in it).
-        own_ns: u64,
+        own: OwnTime,
         /// The thread's scheduler totals from the poll's start (or as near as known) to
         /// its end.
         sched: Option<crate::base::schedstat::Window>,
@@ -89,6 +90,10 @@ pub(crate) struct EventReceivers {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) threshold_ns: u64,
+    /// How long a poll runs before the probe's own stretches inside it are timed in the
+    /// thread's CPU time too (`Local::own_stretch_start`): a tenth of the threshold, so
+    /// that the part timed in wall time alone can shift a stall's verdict by at most that.
+    pub(crate) exact_own_after_ns: u64,
     spawns: SyncSender<ProbeEvent>,
     stalls: SyncSender<ProbeEvent>,
     /// Taken once by the aggregator.
@@ -130,6 +135,7 @@ impl Shared {
         let (stalls, stall_receiver) = sync_channel(STALL_QUEUE);
         Arc::new(Self {
             threshold_ns: config.stall_threshold.as_nanos() as u64,
+            exact_own_after_ns: config.stall_threshold.as_nanos() as u64 / 10,
             flight: crate::tasks::flight::Flight::new(config.flight),
             config,
             spawns,
@@ -273,7 +279,7 @@ impl Shared {
         thread: u32,
         started_ns: u64,
         duration_ns: u64,
-        own_ns: u64,
+        own: OwnTime,
     ) {
         let sched = crate::base::schedstat::of_this_thread().and_then(|to| {
             let end = crate::base::schedstat::Reading {
@@ -292,12 +298,12 @@ impl Shared {
             thread,
             started_ns,
             duration_ns,
-            own_ns,
+            own,
             sched,
         );
     }
 
-    /// A stall of `task` on `thread` is over; `own_ns` of it was the probe's, `sched`: the
+    /// A stall of `task` on `thread` is over; `own` of it was the probe's, `sched`: the
     /// thread's scheduler totals over it.
     pub(crate) fn send_stall_end(
         &self,
@@ -305,7 +311,7 @@ impl Shared {
         thread: u32,
         started_ns: u64,
         duration_ns: u64,
-        own_ns: u64,
+        own: OwnTime,
         sched: Option<crate::base::schedstat::Window>,
     ) {
         let sent = self.send(ProbeEvent::StallEnded {
@@ -313,7 +319,7 @@ impl Shared {
             task,
             started_ns,
             duration_ns,
-            own_ns,
+            own,
             sched,
         });
         if sent {

@@ -129,8 +129,46 @@ struct Frame {
     span: u64,
     started_ns: u64,
     can_stall: bool,
-    /// This thread's `Local::own_ns` when the poll started.
-    own_at_start: u64,
+    /// This thread's `Local::own` when the poll started.
+    own_at_start: OwnTime,
+}
+
+/// The probe's own time on a thread, in ns: all of it as wall time, and the part of it
+/// also timed in the thread's CPU time (see [`Local::own_stretch_start`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OwnTime {
+    /// Wall time of every stretch the probe's hooks ran inside the app's polls.
+    pub(crate) wall_ns: u64,
+    /// Wall time of the stretches also timed in CPU time (a part of `wall_ns`).
+    pub(crate) exact_wall_ns: u64,
+    /// CPU time of those stretches: their wall time less the time the thread waited for
+    /// a CPU in them.
+    pub(crate) exact_cpu_ns: u64,
+}
+
+impl OwnTime {
+    pub(crate) const ZERO: Self = Self {
+        wall_ns: 0,
+        exact_wall_ns: 0,
+        exact_cpu_ns: 0,
+    };
+
+    fn since(self, earlier: Self) -> Self {
+        Self {
+            wall_ns: self.wall_ns.wrapping_sub(earlier.wall_ns),
+            exact_wall_ns: self.exact_wall_ns.wrapping_sub(earlier.exact_wall_ns),
+            exact_cpu_ns: self.exact_cpu_ns.wrapping_sub(earlier.exact_cpu_ns),
+        }
+    }
+}
+
+/// A stretch of the probe's own code on an app thread, from [`Local::own_stretch_start`]
+/// to [`Local::own_stretch_end`].
+#[must_use]
+pub(crate) struct OwnStretch {
+    wall_start_ns: u64,
+    /// The thread's CPU time at the start, when the stretch is timed in CPU time too.
+    cpu_start_ns: Option<u64>,
 }
 
 /// This thread's poll bookkeeping. Only its own thread touches it.
@@ -140,10 +178,10 @@ pub(crate) struct Local {
     depth: Cell<usize>,
     /// The last poll that returned on this thread: (task, end time).
     last_exit: Cell<(u64, u64)>,
-    /// The probe's own time on this thread so far, in ns, as timed by its hooks that run
-    /// inside the app's polls (a spawn hook runs inside the poll that spawns): a poll's
-    /// share is the difference between its end and its start, and is not the app's.
-    own_ns: Cell<u64>,
+    /// The probe's own time on this thread so far, as timed by its hooks that run inside
+    /// the app's polls (a spawn hook runs inside the poll that spawns): a poll's share is
+    /// the difference between its end and its start, and is not the app's.
+    own: Cell<OwnTime>,
     /// This thread's flight-recorder ring: taken at its first event, `None` when the
     /// recorder is off or has no ring left for it.
     ring: OnceCell<Option<Arc<EventRing>>>,
@@ -170,12 +208,12 @@ thread_local! {
                     span: 0,
                     started_ns: 0,
                     can_stall: false,
-                    own_at_start: 0,
+                    own_at_start: OwnTime::ZERO,
                 })
             }; MAX_NESTING],
             depth: Cell::new(0),
             last_exit: Cell::new((0, 0)),
-            own_ns: Cell::new(0),
+            own: Cell::new(OwnTime::ZERO),
             ring: OnceCell::new(),
         }
     };
@@ -284,22 +322,77 @@ impl Local {
         Some(f(unsafe { &*frame.cell }))
     }
 
-    /// The probe's hooks took `ns` of this thread's time (inside a poll or not: only the
-    /// difference over a poll is ever read).
+    /// The probe's hooks took `ns` of this thread's wall time (inside a poll or not: only
+    /// the difference over a poll is ever read).
     #[inline]
     pub(crate) fn add_own_time(&self, ns: u64) {
-        self.own_ns.set(self.own_ns.get().wrapping_add(ns));
+        let mut own = self.own.get();
+        own.wall_ns = own.wall_ns.wrapping_add(ns);
+        self.own.set(own);
     }
 
-    /// The probe's own time inside the innermost poll on this thread so far (0 when the
-    /// nesting is too deep to tell): to be read before [`Local::exit`] ends that poll.
-    pub(crate) fn own_time_in_poll(&self) -> u64 {
+    /// A stretch of the probe's own code starts at `now_ns` on this thread. It is timed in
+    /// the thread's CPU time as well as in wall time when the innermost poll that can stall
+    /// has already run `exact_after_ns`: that poll may become a stall, whose judge must
+    /// tell the app's time from the probe's, and wall time alone cannot say which of them
+    /// the thread's waits for a CPU fell in (a spawn wakes a worker, which may take the
+    /// CPU right then, inside the app's stretch). Reading the thread's CPU time costs a
+    /// system call, so shorter polls, almost all of them, are timed in wall time only.
+    #[inline]
+    pub(crate) fn own_stretch_start(&self, now_ns: u64, exact_after_ns: u64) -> OwnStretch {
+        let long_poll = self
+            .innermost_stalling_start()
+            .is_some_and(|started| now_ns.saturating_sub(started) >= exact_after_ns);
+        OwnStretch {
+            wall_start_ns: now_ns,
+            cpu_start_ns: if long_poll {
+                crate::base::clock::thread_cpu_ns()
+            } else {
+                None
+            },
+        }
+    }
+
+    /// The stretch [`Local::own_stretch_start`] began ends now.
+    #[inline]
+    pub(crate) fn own_stretch_end(&self, stretch: OwnStretch) {
+        let wall_ns = crate::base::clock::now_ns().saturating_sub(stretch.wall_start_ns);
+        let mut own = self.own.get();
+        own.wall_ns = own.wall_ns.wrapping_add(wall_ns);
+        if let Some(cpu_start) = stretch.cpu_start_ns
+            && let Some(cpu_end) = crate::base::clock::thread_cpu_ns()
+        {
+            // The two clocks are read a few instructions apart: never more CPU than wall.
+            let cpu_ns = cpu_end.saturating_sub(cpu_start).min(wall_ns);
+            own.exact_wall_ns = own.exact_wall_ns.wrapping_add(wall_ns);
+            own.exact_cpu_ns = own.exact_cpu_ns.wrapping_add(cpu_ns);
+        }
+        self.own.set(own);
+    }
+
+    /// When the innermost poll on this thread that can stall started, if there is one.
+    fn innermost_stalling_start(&self) -> Option<u64> {
+        let depth = self.depth.get();
+        if depth == 0 || depth > MAX_NESTING {
+            return None;
+        }
+        self.stack[..depth]
+            .iter()
+            .rev()
+            .map(Cell::get)
+            .find(|f| !f.cell.is_null() && f.can_stall)
+            .map(|f| f.started_ns)
+    }
+
+    /// The probe's own time inside the innermost poll on this thread so far (nothing when
+    /// the nesting is too deep to tell): to be read before [`Local::exit`] ends that poll.
+    pub(crate) fn own_time_in_poll(&self) -> OwnTime {
         match self.depth.get() {
             depth @ 1..=MAX_NESTING => self
-                .own_ns
+                .own
                 .get()
-                .wrapping_sub(self.stack[depth - 1].get().own_at_start),
-            _ => 0,
+                .since(self.stack[depth - 1].get().own_at_start),
+            _ => OwnTime::ZERO,
         }
     }
 
@@ -343,7 +436,7 @@ impl Local {
                 span,
                 started_ns: now_ns,
                 can_stall: cell.can_stall(),
-                own_at_start: self.own_ns.get(),
+                own_at_start: self.own.get(),
             });
         }
         self.depth.set(depth + 1);
@@ -563,22 +656,59 @@ mod tests {
             local.add_own_time(1_000);
             enter(local, &outer, 10);
             assert_eq!(
-                local.own_time_in_poll(),
+                local.own_time_in_poll().wall_ns,
                 0,
                 "time before the poll is not its own"
             );
             local.add_own_time(5);
             enter(local, &inner, 20);
             local.add_own_time(7);
-            assert_eq!(local.own_time_in_poll(), 7);
+            assert_eq!(local.own_time_in_poll().wall_ns, 7);
             local.exit(&inner, 30);
             assert_eq!(
-                local.own_time_in_poll(),
+                local.own_time_in_poll().wall_ns,
                 12,
                 "the inner poll's is the outer's too"
             );
             local.exit(&outer, 40);
             assert!(!local.is_polling());
+        });
+    }
+
+    #[test]
+    fn only_the_probes_stretches_in_a_long_poll_are_timed_in_cpu_time_too() {
+        let task = cell(7);
+        let exact_after_ns = 10_000_000;
+        with_local(|local| {
+            let now = crate::base::clock::now_ns();
+            enter(local, &task, now);
+            let stretch = local.own_stretch_start(now, exact_after_ns);
+            local.own_stretch_end(stretch);
+            let short = local.own_time_in_poll();
+            assert_eq!(
+                (short.exact_wall_ns, short.exact_cpu_ns),
+                (0, 0),
+                "a poll that just started is timed in wall time only"
+            );
+            // The app's code runs on past a tenth of the threshold.
+            std::thread::sleep(std::time::Duration::from_millis(12));
+            let later = crate::base::clock::now_ns();
+            let stretch = local.own_stretch_start(later, exact_after_ns);
+            // Some CPU time of the probe's own, then a wait for a CPU (a sleep stands in).
+            let spin = std::time::Instant::now();
+            while spin.elapsed() < std::time::Duration::from_millis(5) {
+                std::hint::black_box(spin.elapsed());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            local.own_stretch_end(stretch);
+            let long = local.own_time_in_poll();
+            assert!(long.exact_wall_ns >= 54_000_000, "{long:?}");
+            assert_eq!(long.wall_ns, short.wall_ns + long.exact_wall_ns);
+            assert!(
+                (4_000_000..45_000_000).contains(&long.exact_cpu_ns),
+                "the sleep is not CPU time: {long:?}"
+            );
+            local.exit(&task, later);
         });
     }
 
