@@ -85,6 +85,8 @@ pub struct Folded {
     pub exited: bool,
     /// Whether the recording was cut short (a killed process).
     pub truncated: bool,
+    /// Short-lived tasks counted by spawn site (`file:line:col`), each site's latest tally.
+    pub folded: BTreeMap<String, v1::FoldedTasks>,
 }
 
 impl Folded {
@@ -121,6 +123,12 @@ impl Folded {
         }
         for stall in update.stalls {
             self.stalls.insert(stall.stall_id, stall);
+        }
+        for folded in update.folded {
+            let l = folded.location.clone().unwrap_or_default();
+            // Each is the site's whole tally so far: it replaces.
+            self.folded
+                .insert(format!("{}:{}:{}", l.file, l.line, l.column), folded);
         }
         if let Some(runtime) = update.runtime {
             for thread in runtime.threads {

@@ -62,3 +62,59 @@ fn a_recording_that_cannot_be_written_never_holds_the_app_up() {
         start.elapsed()
     );
 }
+
+/// Tens of thousands of short tasks a second (`churn_at_exit`'s `yield_now` tasks) are
+/// counted by spawn site past the first few of each update, and the tallies add up: each
+/// of those tasks is polled exactly twice. With `TASKSCOPE_FOLD=off` every task comes
+/// one by one.
+#[test]
+fn short_lived_tasks_are_counted_by_site_and_every_one_of_them_one_by_one_when_asked() {
+    let short_site = |folded: &Folded| {
+        let task = folded
+            .spawned_tasks()
+            .filter(|t| {
+                t.spawned
+                    .location
+                    .as_ref()
+                    .unwrap()
+                    .file
+                    .ends_with("churn_at_exit.rs")
+            })
+            .filter(|t| t.outcome() == Some(taskscope_api::v1::Outcome::Completed))
+            .find(|t| {
+                let stats = t.ended.as_ref().and_then(|e| e.stats.as_ref());
+                stats.is_some_and(|s| s.polls == 2)
+            })
+            .expect("a short task completed");
+        task.location().to_string()
+    };
+    let (output, folded) = taskscope_e2e::recording::run_recorded("churn_at_exit", &[]);
+    assert!(output.status.success());
+    let site = short_site(&folded);
+    let tally = folded
+        .folded
+        .get(&site)
+        .unwrap_or_else(|| panic!("no tally for {site}: {:?}", folded.folded));
+    assert!(tally.tasks > 1_000, "{tally:?}");
+    assert_eq!(tally.polls, 2 * tally.tasks, "{tally:?}");
+    assert_eq!(folded.folded.len(), 1, "{:?}", folded.folded);
+    let one_by_one = folded
+        .spawned_tasks()
+        .filter(|t| t.location().to_string() == site)
+        .count();
+    assert!(
+        one_by_one >= 64,
+        "each update still lists the site's first tasks: {one_by_one}"
+    );
+
+    let (output, every_task) =
+        taskscope_e2e::recording::run_recorded("churn_at_exit", &[("TASKSCOPE_FOLD", "off")]);
+    assert!(output.status.success());
+    assert!(every_task.folded.is_empty(), "{:?}", every_task.folded);
+    let site = short_site(&every_task);
+    let one_by_one = every_task
+        .spawned_tasks()
+        .filter(|t| t.location().to_string() == site)
+        .count();
+    assert!(one_by_one > 1_000, "{one_by_one}");
+}

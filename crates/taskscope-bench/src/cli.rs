@@ -38,6 +38,9 @@ MODES
   taskscope-noholders (not run by default) as taskscope-init, with holder tracking off
                     (TASKSCOPE_HOLDERS=off): against taskscope-init, what holders cost
   taskscope+watch   as taskscope, with a client consuming the Watch stream for the whole run
+  taskscope+watch-unfolded (not run by default) as taskscope+watch, with every task sent
+                    one by one (TASKSCOPE_FOLD=off): against taskscope+watch, what counting
+                    short-lived tasks by spawn site saves
   taskscope+record  as taskscope, recording to a temporary file (TASKSCOPE_RECORD)
   taskscope-noflight (not run by default) as taskscope, with the flight recorder off
                     (TASKSCOPE_FLIGHT=off): against taskscope, what the recorder costs

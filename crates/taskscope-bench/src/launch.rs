@@ -74,8 +74,10 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let port = free_port()?;
     let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let watched = job.mode == Mode::TaskscopeWatch
-        || (job.workload == Workload::StallLatency && job.mode.is_taskscope());
+    let watched = matches!(
+        job.mode,
+        Mode::TaskscopeWatch | Mode::TaskscopeWatchUnfolded
+    ) || (job.workload == Workload::StallLatency && job.mode.is_taskscope());
     let linger = if watched { LINGER } else { Duration::ZERO };
     let mut command = Command::new(crate::builds::binary_for(job.mode)?);
     command
@@ -110,6 +112,9 @@ pub(crate) fn run(job: Job) -> anyhow::Result<Run> {
     }
     if job.mode == Mode::TaskscopeRecord {
         command.env("TASKSCOPE_RECORD", scratch.path().join("bench.tsrec"));
+    }
+    if job.mode == Mode::TaskscopeWatchUnfolded {
+        command.env("TASKSCOPE_FOLD", "off");
     }
     if job.mode == Mode::TaskscopeNoFlight {
         command.env("TASKSCOPE_FLIGHT", "off");

@@ -35,6 +35,9 @@ pub(crate) enum Mode {
     TaskscopeNoHolders,
     /// As `Taskscope`, with a client consuming the `Watch` stream for the whole run.
     TaskscopeWatch,
+    /// As `TaskscopeWatch`, with every task sent one by one (`TASKSCOPE_FOLD=off`):
+    /// against `TaskscopeWatch`, what counting short-lived tasks by site saves.
+    TaskscopeWatchUnfolded,
     /// As `Taskscope`, recording to a temporary file.
     TaskscopeRecord,
     /// As `Taskscope`, with the flight recorder off (`TASKSCOPE_FLIGHT=off`): against
@@ -55,7 +58,7 @@ pub(crate) enum Mode {
 
 impl Mode {
     /// Every mode.
-    pub(crate) const ALL: [Mode; 13] = [
+    pub(crate) const ALL: [Mode; 14] = [
         Mode::None,
         Mode::Plain,
         Mode::Taskscope,
@@ -63,6 +66,7 @@ impl Mode {
         Mode::TaskscopeInit,
         Mode::TaskscopeNoHolders,
         Mode::TaskscopeWatch,
+        Mode::TaskscopeWatchUnfolded,
         Mode::TaskscopeRecord,
         Mode::TaskscopeNoFlight,
         Mode::TaskscopeWakers,
@@ -91,6 +95,7 @@ impl Mode {
             Mode::TaskscopeInit => "taskscope-init",
             Mode::TaskscopeNoHolders => "taskscope-noholders",
             Mode::TaskscopeWatch => "taskscope+watch",
+            Mode::TaskscopeWatchUnfolded => "taskscope+watch-unfolded",
             Mode::TaskscopeRecord => "taskscope+record",
             Mode::TaskscopeNoFlight => "taskscope-noflight",
             Mode::TaskscopeWakers => "taskscope+wakers",
@@ -109,6 +114,7 @@ impl Mode {
                 | Mode::TaskscopeInit
                 | Mode::TaskscopeNoHolders
                 | Mode::TaskscopeWatch
+                | Mode::TaskscopeWatchUnfolded
                 | Mode::TaskscopeRecord
                 | Mode::TaskscopeNoFlight
                 | Mode::TaskscopeWakers
@@ -125,6 +131,7 @@ impl Mode {
             Mode::Taskscope
                 | Mode::TaskscopeLean
                 | Mode::TaskscopeWatch
+                | Mode::TaskscopeWatchUnfolded
                 | Mode::TaskscopeRecord
                 | Mode::TaskscopeNoFlight
                 | Mode::TaskscopeWakers

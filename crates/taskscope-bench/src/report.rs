@@ -98,6 +98,8 @@ pub(crate) struct Latency {
 #[derive(Debug, Serialize)]
 pub(crate) struct Watched {
     pub(crate) tasks_spawned_seen: u64,
+    /// Short-lived tasks the probe counted by site instead of sending each.
+    pub(crate) tasks_folded_seen: u64,
     pub(crate) tasks_ended_seen: u64,
     pub(crate) tasks_spawned_by_app: u64,
     pub(crate) drops: crate::watch::Drops,
@@ -167,6 +169,7 @@ fn summarize_one(workload: Workload, mode: Mode, mine: &[&Run], all: &[Run]) -> 
         let watch = r.watch.as_ref()?;
         Some(Watched {
             tasks_spawned_seen: watch.tasks_spawned,
+            tasks_folded_seen: watch.tasks_folded,
             tasks_ended_seen: watch.tasks_ended,
             tasks_spawned_by_app: r.report.as_ref().map_or(0, |c| c.spawned),
             drops: watch.drops,

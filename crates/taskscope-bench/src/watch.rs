@@ -44,6 +44,9 @@ pub(crate) struct WatchSummary {
     pub(crate) updates: u64,
     pub(crate) tasks_spawned: u64,
     pub(crate) tasks_ended: u64,
+    /// Short-lived tasks the probe counted by spawn site instead of one by one (each
+    /// site's latest tally, added up).
+    pub(crate) tasks_folded: u64,
     /// The probe's drop counters, as last reported.
     pub(crate) drops: Drops,
     /// Each stall's first event, in the order they arrived.
@@ -181,6 +184,7 @@ async fn watch(
     };
     let mut start_unix_ns = 0i64;
     let mut seen_stalls = HashSet::new();
+    let mut folded_by_site = std::collections::HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         let message = match tokio::time::timeout(Duration::from_millis(50), stream.message()).await
         {
@@ -201,6 +205,15 @@ async fn watch(
         }
         summary.tasks_spawned += message.spawned.len() as u64;
         summary.tasks_ended += message.ended.len() as u64;
+        for folded in &message.folded {
+            // Each is the site's whole tally so far.
+            let site = folded
+                .location
+                .as_ref()
+                .map(|l| (l.file.clone(), l.line, l.column));
+            folded_by_site.insert(site, folded.tasks);
+        }
+        summary.tasks_folded = folded_by_site.values().sum();
         if let Some(drops) = message.drops {
             summary.drops = Drops {
                 spawn_events_delayed: drops.spawn_events_delayed,

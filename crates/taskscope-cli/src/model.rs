@@ -112,6 +112,19 @@ pub(crate) struct Model {
     alive_at_shutdown: Vec<v1::AliveAtShutdown>,
     /// Every recorded thread's last seconds, in the probe's buckets.
     activity: Activity,
+    /// Short-lived tasks the probe counted by spawn site instead of one by one: each
+    /// site's whole tally, as last sent.
+    folded: HashMap<LocationId, Folded>,
+}
+
+/// Short-lived tasks of one spawn site, counted together by the probe: all completed,
+/// none named or polled as long as the stall threshold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Folded {
+    pub(crate) tasks: u64,
+    pub(crate) polls: u64,
+    pub(crate) busy_ns: u64,
+    pub(crate) max_poll_ns: u64,
 }
 
 impl Default for Model {
@@ -139,6 +152,7 @@ impl Model {
             ending: Ending::Open,
             alive_at_shutdown: Vec::new(),
             activity: Activity::default(),
+            folded: HashMap::new(),
         }
     }
 
@@ -186,6 +200,18 @@ impl Model {
                 task.end = Some(Box::new(End::from_wire(ended)));
             });
         }
+        for folded in &update.folded {
+            let site = self.site_of(folded.location.as_ref());
+            self.folded.insert(
+                site,
+                Folded {
+                    tasks: folded.tasks,
+                    polls: folded.polls,
+                    busy_ns: folded.busy_ns,
+                    max_poll_ns: folded.max_poll_ns,
+                },
+            );
+        }
         for stall in &update.stalls {
             self.stalls
                 .entry(stall.stall_id)
@@ -218,13 +244,18 @@ impl Model {
         }
     }
 
-    fn spawned(&mut self, spawned: &v1::TaskSpawned) {
-        let location = match &spawned.location {
+    /// The interned `file:line:col` of a spawn site as the wire names it.
+    fn site_of(&mut self, location: Option<&v1::Location>) -> LocationId {
+        match location {
             Some(l) if !l.file.is_empty() => {
                 self.intern(&format!("{}:{}:{}", l.file, l.line, l.column))
             }
             _ => self.intern(UNKNOWN_LOCATION),
-        };
+        }
+    }
+
+    fn spawned(&mut self, spawned: &v1::TaskSpawned) {
+        let location = self.site_of(spawned.location.as_ref());
         // A task may already be known from its statistics or end when its spawn was
         // announced late: keep those, fill in who it is.
         self.with_task(spawned.id, |task| {
@@ -354,6 +385,11 @@ impl Model {
     )]
     pub(crate) fn task_count(&self) -> usize {
         self.tasks.len()
+    }
+
+    /// How many tasks the probe counted by site instead of one by one.
+    pub(crate) fn folded_tasks(&self) -> u64 {
+        (self.folded.values()).fold(0, |total, f| total.saturating_add(f.tasks))
     }
 
     /// Every stall, in no particular order.

@@ -3,6 +3,7 @@
 
 pub(crate) mod aggregator;
 pub(crate) mod exporter;
+pub(crate) mod folding;
 pub(crate) mod recent_activity;
 pub(crate) mod snapshots;
 pub(crate) mod wait_graph;

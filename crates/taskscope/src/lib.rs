@@ -37,6 +37,7 @@
 //! | `TASKSCOPE_WAKERS` | `off` | track wakers (needed for lost-waker detection; costly; tracing route only), `auto` where the route allows |
 //! | `TASKSCOPE_HOLDERS` | `on` | track who holds tokio's locks and permits (deadlocks; tracing route only); `off` saves about 2–3 µs of CPU per acquire |
 //! | `TASKSCOPE_RETENTION` | `60s` | how long ended tasks stay visible |
+//! | `TASKSCOPE_FOLD` | `on` | count short-lived tasks by spawn site in the updates, past the first 64 of a site per update; `off` sends every task |
 //! | `TASKSCOPE_STACKS` | `on` | capture the stack of a stalled thread |
 //! | `TASKSCOPE_FLIGHT` | `8MiB` | the flight recorder's memory (each thread's ring of polls, spawns, ends and wakes; a window around every stall), or `off` |
 //! | `TASKSCOPE_FLIGHT_SPAN` | `2s` | how far before a stall its flight-recorder window starts |

@@ -73,6 +73,15 @@ pub struct Update {
     /// Await-chain dumps taken since the previous update (a snapshot carries the latest).
     #[prost(message, repeated, tag = "12")]
     pub dumps: ::prost::alloc::vec::Vec<Dump>,
+    /// Short-lived tasks counted by spawn site instead of one by one: tasks that started and
+    /// completed between two updates, beyond the first 64 of their site in that update (which
+    /// come one by one in `spawned` and `ended`). Only tasks that completed (no panic, no
+    /// cancellation), had no name and never polled as long as the stall threshold are
+    /// folded, so nothing a finding or a task's details need is lost. Each is a site's whole
+    /// tally since the probe started, sent whenever it grew (a snapshot carries every
+    /// site's): a client replaces what it had for the site, never adds.
+    #[prost(message, repeated, tag = "13")]
+    pub folded: ::prost::alloc::vec::Vec<FoldedTasks>,
     /// Who waits on whom (tracing route): the whole graph, sent whenever it changed and in
     /// every snapshot; absent when unchanged. Replaces the previous one.
     #[prost(message, optional, tag = "30")]
@@ -295,6 +304,26 @@ pub struct TaskSpawned {
     /// Runtime the task belongs to (tokio's runtime id), 0 when unknown.
     #[prost(uint64, tag = "8")]
     pub runtime_id: u64,
+}
+/// Tasks of one spawn site counted together (`Update.folded`).
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FoldedTasks {
+    /// `file:line:col` of the spawn call.
+    #[prost(message, optional, tag = "1")]
+    pub location: ::core::option::Option<Location>,
+    #[prost(enumeration = "TaskKind", tag = "2")]
+    pub kind: i32,
+    /// How many tasks, and their polls and busy time added up.
+    #[prost(uint64, tag = "3")]
+    pub tasks: u64,
+    #[prost(uint64, tag = "4")]
+    pub polls: u64,
+    #[prost(uint64, tag = "5")]
+    pub busy_ns: u64,
+    /// The longest poll among them.
+    #[prost(uint64, tag = "6")]
+    pub max_poll_ns: u64,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

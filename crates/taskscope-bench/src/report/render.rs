@@ -110,8 +110,10 @@ fn notes(s: &Summary) -> String {
     if let Some(w) = &s.watched {
         let lost = w.drops.total_lost();
         notes.push(format!(
-            "client got {} spawn events for {} spawns{}, lost {lost}, delayed {}, evicted {}{}",
+            "client got {} spawn events and {} tasks counted by site for {} spawns{}, lost \
+             {lost}, delayed {}, evicted {}{}",
             w.tasks_spawned_seen,
+            w.tasks_folded_seen,
             w.tasks_spawned_by_app,
             if w.cut_off {
                 " (CUT OFF by the probe mid-run)"

@@ -134,6 +134,10 @@ pub(crate) fn judge<'a>(models: impl IntoIterator<Item = &'a Model>, policy: &Po
 }
 
 fn add_summary(summary: &mut Summary, model: &Model) {
+    // Counted by site by the probe: every one of them completed.
+    let folded = model.folded_tasks();
+    summary.tasks = summary.tasks.saturating_add(folded);
+    summary.completed = summary.completed.saturating_add(folded);
     for task in model.tasks() {
         summary.tasks += 1;
         match task.outcome() {

@@ -273,6 +273,7 @@ impl App {
         for task in model.tasks() {
             counts.add(task);
         }
+        counts.folded = model.folded_tasks();
         let now_ns = self.now_ns();
         // The stalls the judge counts: long enough for the policy (a probe may report from
         // a lower threshold), and never a spawn_blocking task's (blocking is its job).

@@ -12,6 +12,7 @@ use prost::Message;
 use taskscope_api::v1;
 
 use crate::aggregate::exporter::{Exporter, Published};
+use crate::aggregate::folding::Folding;
 use crate::base::clock;
 use crate::base::flight_budget::RETAINED_WINDOWS;
 use crate::tasks::cell::{Kind, TaskCell};
@@ -44,6 +45,9 @@ struct Pending {
     alive_at_shutdown: Vec<v1::AliveAtShutdown>,
     /// Each recorded thread's polls since the last publish, in buckets.
     activity: Vec<v1::ThreadActivity>,
+    /// The tallies of short-lived tasks by site that grew since the last publish, whole
+    /// (`folding.rs`).
+    folded: Vec<v1::FoldedTasks>,
 }
 
 impl Pending {
@@ -55,6 +59,7 @@ impl Pending {
             && self.dumps.is_empty()
             && self.alive_at_shutdown.is_empty()
             && self.activity.is_empty()
+            && self.folded.is_empty()
     }
 }
 
@@ -97,6 +102,10 @@ pub(crate) struct Aggregator {
     activity: crate::tasks::activity::Cursor,
     /// The summaries of the last seconds, for new watchers' snapshots.
     recent_activity: crate::aggregate::recent_activity::RecentActivity,
+    /// Short-lived tasks counted by site instead of sent one by one.
+    folding: Folding,
+    /// Cells of folded tasks, handed back for reuse after each drain.
+    folded_cells: Vec<Arc<TaskCell>>,
 }
 
 impl Aggregator {
@@ -127,6 +136,8 @@ impl Aggregator {
             exporters: Vec::new(),
             activity: Default::default(),
             recent_activity: Default::default(),
+            folding: Folding::default(),
+            folded_cells: Vec::new(),
         }
     }
 
@@ -174,23 +185,35 @@ impl Aggregator {
             }
         }
         self.wait_graph.drain(&self.shared);
+        if !self.folded_cells.is_empty() {
+            crate::tasks::recycle::give_back(std::mem::take(&mut self.folded_cells));
+        }
     }
 
     /// A task was announced: live from now on, or straight to the ended ones when it is
     /// over already.
     fn task_spawned(&mut self, cell: Arc<TaskCell>) {
         let id = cell.identity.id;
-        if self.has_consumers {
-            if self.live.contains_key(&id) {
-                return;
-            }
-            self.pending.spawned.push(cell.clone());
+        if self.has_consumers && self.live.contains_key(&id) {
+            return;
         }
         if !self.exporters.is_empty() {
             let now = clock::now_ns();
             for exporter in &mut self.exporters {
                 exporter.on_spawn(&cell, now);
             }
+        }
+        // Over already, and one of many alike: counted with its site, not kept.
+        if self.has_consumers
+            && self.shared.config.fold
+            && cell.end().is_some()
+            && self.folding.fold(&cell, self.shared.threshold_ns)
+        {
+            self.folded_cells.push(cell);
+            return;
+        }
+        if self.has_consumers {
+            self.pending.spawned.push(cell.clone());
         }
         if cell.end().is_some() {
             // Over before it was taken in (most short tasks): straight to the ended ones,
@@ -505,6 +528,7 @@ impl Aggregator {
             || head.instrumentation != 0
             || head.wait_graph.is_some();
         let heartbeat_due = now.saturating_sub(self.last_publish_ns) >= 1_000_000_000;
+        self.pending.folded = self.folding.take_changed();
         if self.pending.is_empty() && !head_changed && !heartbeat_due {
             return Vec::new();
         }
@@ -583,6 +607,9 @@ impl Aggregator {
         }
         if let Some(dump) = &self.latest_dump {
             packer.push(dump.clone(), |u| &mut u.dumps);
+        }
+        for folded in self.folding.totals() {
+            packer.push(folded.clone(), |u| &mut u.folded);
         }
         for alive in &self.recent_alive_at_shutdown {
             packer.push(alive.clone(), |u| &mut u.alive_at_shutdown);
@@ -698,6 +725,9 @@ fn pack(head: v1::Update, pending: Pending) -> Vec<v1::Update> {
     }
     for dump in pending.dumps {
         packer.push(dump, |u| &mut u.dumps);
+    }
+    for folded in pending.folded {
+        packer.push(folded, |u| &mut u.folded);
     }
     for alive in pending.alive_at_shutdown {
         packer.push(alive, |u| &mut u.alive_at_shutdown);

@@ -66,6 +66,9 @@ pub(crate) struct Config {
     pub(crate) retention: Duration,
     /// At most this many ended tasks are retained, whatever `retention` says.
     pub(crate) max_retained: usize,
+    /// Count short-lived tasks by spawn site in the updates, beyond the first few of each
+    /// site per update, instead of sending each (`aggregate/folding.rs`).
+    pub(crate) fold: bool,
     /// Capture the stalled thread's stack.
     pub(crate) capture_stacks: bool,
     /// Install a fmt layer for the app's own logs (`init()` only).
@@ -238,6 +241,7 @@ impl Default for Config {
             holders: Holders::On,
             retention: Duration::from_secs(60),
             max_retained: 10_000,
+            fold: true,
             capture_stacks: true,
             log_to_stderr: true,
             console_bind: Bind::Off,
@@ -298,6 +302,7 @@ pub(crate) mod env {
     pub(crate) const WAKERS: &str = "TASKSCOPE_WAKERS";
     pub(crate) const HOLDERS: &str = "TASKSCOPE_HOLDERS";
     pub(crate) const RETENTION: &str = "TASKSCOPE_RETENTION";
+    pub(crate) const FOLD: &str = "TASKSCOPE_FOLD";
     pub(crate) const STACKS: &str = "TASKSCOPE_STACKS";
     pub(crate) const CONSOLE_BIND: &str = "TASKSCOPE_CONSOLE_BIND";
     pub(crate) const ROUTE: &str = "TASKSCOPE_ROUTE";
@@ -355,6 +360,7 @@ impl Config {
         apply(env::RETENTION, &mut |v| {
             parse_duration(v).map(|d| self.retention = d)
         });
+        apply(env::FOLD, &mut |v| parse_switch(v).map(|on| self.fold = on));
         apply(env::STACKS, &mut |v| {
             parse_switch(v).map(|on| self.capture_stacks = on)
         });

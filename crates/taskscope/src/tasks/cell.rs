@@ -184,7 +184,7 @@ impl TaskCell {
             last_poll_start_ns: AtomicU64::new(0),
             last_poll_end_ns: AtomicU64::new(0),
             running_thread: AtomicU32::new(0),
-            histogram: std::array::from_fn(|_| AtomicU32::new(0)),
+            histogram: [const { AtomicU32::new(0) }; histogram::BUCKETS],
             wakes: AtomicU64::new(0),
             self_wakes: AtomicU64::new(0),
             wakers: AtomicI64::new(0),
@@ -452,6 +452,16 @@ impl TaskCell {
                 .collect(),
             max_poll_ns: self.max_poll_ns.load(Ordering::Relaxed),
         }
+    }
+
+    /// The task's polls, busy time and longest poll (ns): what a task folded into its
+    /// spawn site's tally adds to it, without building a whole [`v1::TaskStats`].
+    pub(crate) fn poll_totals(&self) -> (u64, u64, u64) {
+        (
+            self.polls.load(Ordering::Relaxed),
+            self.busy_ns.load(Ordering::Relaxed),
+            self.max_poll_ns.load(Ordering::Relaxed),
+        )
     }
 
     /// Adds this task's poll histogram to `totals` and returns its busy time (ns): what

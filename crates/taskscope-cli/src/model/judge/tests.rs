@@ -974,3 +974,31 @@ fn a_leak_the_dump_reached_without_a_leaf_is_told_from_one_it_did_not_reach() {
         "{note}"
     );
 }
+
+#[test]
+fn tasks_the_probe_counted_by_site_count_as_completed_and_each_tally_is_replaced_not_added() {
+    let folded = |tasks: u64| v1::FoldedTasks {
+        location: Some(v1::Location {
+            file: "src/pool.rs".into(),
+            line: 40,
+            column: 9,
+        }),
+        kind: v1::TaskKind::Task as i32,
+        tasks,
+        polls: tasks,
+        busy_ns: tasks * 1_000,
+        max_poll_ns: 2_000,
+    };
+    let mut first = start(7, "app");
+    completed(&mut first, 1, "src/pool.rs:40:9");
+    first.folded.push(folded(900));
+    // The next update carries the site's whole tally again, grown: it replaces.
+    let mut second = at(20 * MS);
+    second.folded.push(folded(2_400));
+    let model = exited(vec![first, second]);
+    assert_eq!(model.folded_tasks(), 2_400);
+    let judgement = judge([&model], &Policy::default());
+    assert_eq!(judgement.summary.tasks, 2_401);
+    assert_eq!(judgement.summary.completed, 2_401);
+    assert!(judgement.findings.is_empty(), "{judgement:?}");
+}

@@ -47,6 +47,20 @@ fn hostile_updates() -> Vec<v1::Update> {
             ..Default::default()
         });
     }
+    for line in [1, 2] {
+        update.folded.push(v1::FoldedTasks {
+            location: Some(v1::Location {
+                file: "\u{1b}[2J".into(),
+                line,
+                column: u32::MAX,
+            }),
+            kind: -3,
+            tasks: u64::MAX,
+            polls: u64::MAX,
+            busy_ns: u64::MAX,
+            max_poll_ns: u64::MAX,
+        });
+    }
     update.ended.push(v1::TaskEnded {
         id: 7,
         outcome: 1234,

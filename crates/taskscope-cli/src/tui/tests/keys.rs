@@ -205,3 +205,27 @@ fn enter_on_a_spawn_site_in_leaks_lists_its_tasks() {
     assert_eq!(app.query.filter, "src/session.rs:15:9");
     assert_eq!(app.derived.rows.len(), 12);
 }
+
+#[test]
+fn the_header_counts_the_tasks_the_probe_counted_by_site() {
+    let mut app = app();
+    assert!(!draw(&mut app, 120, 30).contains("counted by site"));
+    let mut update = crate::model::fixture::at(app.now_ns() + 1);
+    update.folded.push(taskscope_api::v1::FoldedTasks {
+        location: Some(taskscope_api::v1::Location {
+            file: "src/pool.rs".into(),
+            line: 40,
+            column: 9,
+        }),
+        tasks: 2_400,
+        polls: 4_800,
+        ..Default::default()
+    });
+    app.apply(&update);
+    let mut app = settle(app);
+    let screen = draw(&mut app, 120, 30);
+    assert!(
+        screen.contains("+2400 short-lived counted by site"),
+        "{screen}"
+    );
+}

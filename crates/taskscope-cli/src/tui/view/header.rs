@@ -168,6 +168,12 @@ fn second_line(app: &App) -> Line<'static> {
         counts.idle,
         counts.ended
     ))];
+    if counts.folded > 0 {
+        spans.push(Span::styled(
+            format!(" +{} short-lived counted by site", counts.folded),
+            theme.dim(),
+        ));
+    }
     spans.push(Span::raw(" │ stalls now "));
     let now_style = if findings.stalls_now > 0 {
         theme.bad()

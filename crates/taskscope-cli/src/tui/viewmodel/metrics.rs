@@ -48,6 +48,9 @@ pub(crate) struct Counts {
     pub(crate) scheduled: usize,
     pub(crate) idle: usize,
     pub(crate) ended: usize,
+    /// Short-lived tasks the probe counted by site, not listed one by one (`total` leaves
+    /// them out: it is what the task table lists).
+    pub(crate) folded: u64,
 }
 
 impl Counts {
