@@ -458,7 +458,7 @@ pub struct Stall {
     pub probe_ns: u64,
     /// Of `probe_ns`, the wall time of the stretches the probe also timed in the thread's CPU
     /// time (ENDED only): those inside the poll after it had run a tenth of the probe's
-    /// threshold. `probe_cpu_ns` is their CPU time, the rest of them the thread's waits for a
+    /// threshold (at least 1 ms). `probe_cpu_ns` is their CPU time, the rest of them the thread's waits for a
     /// CPU. A judge that has them need not guess how the poll's waits were shared between
     /// the app's stretches and the probe's. 0 and 0 when none was timed so.
     #[prost(uint64, tag = "12")]

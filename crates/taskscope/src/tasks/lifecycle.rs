@@ -23,9 +23,9 @@
 //! and a poll nested in another (a `block_in_place`, a `LocalSet`) runs its own hooks
 //! inside the outer one. A stall report carries that time, so that a poll the probe
 //! itself pushed past the threshold is not judged the app's stall. Inside a poll that has
-//! already run a tenth of the threshold, those stretches are timed in the thread's CPU time
-//! as well, so that the judge knows how much the probe *ran* in the poll, wherever the
-//! thread's waits for a CPU fell.
+//! already run a tenth of the threshold (at least 1 ms), those stretches are timed in the
+//! thread's CPU time as well, so that the judge knows how much the probe *ran* in the
+//! poll, wherever the thread's waits for a CPU fell.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -81,6 +81,9 @@ const SPAWN_QUEUE: usize = 32 * 1024;
 /// news of a stall.
 const STALL_QUEUE: usize = 4 * 1024;
 
+/// The shortest a poll runs before the probe times its own stretches in it in CPU time.
+const EXACT_OWN_AFTER_MIN_NS: u64 = 1_000_000;
+
 /// The aggregator's ends of the queues.
 pub(crate) struct EventReceivers {
     pub(crate) spawns: Receiver<ProbeEvent>,
@@ -92,7 +95,9 @@ pub(crate) struct Shared {
     pub(crate) threshold_ns: u64,
     /// How long a poll runs before the probe's own stretches inside it are timed in the
     /// thread's CPU time too (`Local::own_stretch_start`): a tenth of the threshold, so
-    /// that the part timed in wall time alone can shift a stall's verdict by at most that.
+    /// that the part timed in wall time alone can shift a stall's verdict by at most that,
+    /// and at least [`EXACT_OWN_AFTER_MIN_NS`], so that a low threshold does not put two
+    /// system calls into every hook of ordinary polls.
     pub(crate) exact_own_after_ns: u64,
     spawns: SyncSender<ProbeEvent>,
     stalls: SyncSender<ProbeEvent>,
@@ -135,7 +140,8 @@ impl Shared {
         let (stalls, stall_receiver) = sync_channel(STALL_QUEUE);
         Arc::new(Self {
             threshold_ns: config.stall_threshold.as_nanos() as u64,
-            exact_own_after_ns: config.stall_threshold.as_nanos() as u64 / 10,
+            exact_own_after_ns: (config.stall_threshold.as_nanos() as u64 / 10)
+                .max(EXACT_OWN_AFTER_MIN_NS),
             flight: crate::tasks::flight::Flight::new(config.flight),
             config,
             spawns,
