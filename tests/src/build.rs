@@ -47,12 +47,37 @@ pub fn build_settings() -> Vec<OsString> {
     args
 }
 
-/// `cargo`, run from the workspace root.
+/// `cargo`, run from the workspace root, in the environment of the build that made this
+/// test binary: without the variables the test runner sets for the test's own package
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, `OUT_DIR`, …), which build scripts that watch them
+/// (`ring`'s) would take for a change, rebuilding a minute's worth of crates at every
+/// nested build.
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(workspace_root());
+    for (name, _) in std::env::vars_os() {
+        let name_text = name.to_string_lossy();
+        if RUNNER_PACKAGE_VARS
+            .iter()
+            .any(|prefix| name_text.starts_with(prefix))
+        {
+            command.env_remove(&name);
+        }
+    }
     command
 }
+
+/// What cargo sets for a test about its package, by prefix (cargo's own settings, such as
+/// `CARGO_HOME` or `CARGO_TERM_COLOR`, are kept).
+const RUNNER_PACKAGE_VARS: &[&str] = &[
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "OUT_DIR",
+];
 
 /// The workspace's executables by target name (`taskscope`, `healthy`, …, and
 /// `leaky_tests` for that test target), built once per test process.

@@ -87,6 +87,8 @@ pub struct Folded {
     pub truncated: bool,
     /// Short-lived tasks counted by spawn site (`file:line:col`), each site's latest tally.
     pub folded: BTreeMap<String, v1::FoldedTasks>,
+    /// Every id the folded tallies named, with how many times it was named.
+    pub folded_ids: BTreeMap<u64, u32>,
 }
 
 impl Folded {
@@ -126,6 +128,9 @@ impl Folded {
         }
         for folded in update.folded {
             let l = folded.location.clone().unwrap_or_default();
+            for &id in &folded.ids {
+                *self.folded_ids.entry(id).or_default() += 1;
+            }
             // Each is the site's whole tally so far: it replaces.
             self.folded
                 .insert(format!("{}:{}:{}", l.file, l.line, l.column), folded);

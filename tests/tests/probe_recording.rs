@@ -65,8 +65,8 @@ fn a_recording_that_cannot_be_written_never_holds_the_app_up() {
 
 /// Tens of thousands of short tasks a second (`churn_at_exit`'s `yield_now` tasks) are
 /// counted by spawn site past the first few of each update, and the tallies add up: each
-/// of those tasks is polled exactly twice. With `TASKSCOPE_FOLD=off` every task comes
-/// one by one.
+/// of those tasks is polled exactly twice, and each one's id comes once. With
+/// `TASKSCOPE_FOLD=off` every task comes one by one.
 #[test]
 fn short_lived_tasks_are_counted_by_site_and_every_one_of_them_one_by_one_when_asked() {
     let short_site = |folded: &Folded| {
@@ -97,6 +97,16 @@ fn short_lived_tasks_are_counted_by_site_and_every_one_of_them_one_by_one_when_a
         .unwrap_or_else(|| panic!("no tally for {site}: {:?}", folded.folded));
     assert!(tally.tasks > 1_000, "{tally:?}");
     assert_eq!(tally.polls, 2 * tally.tasks, "{tally:?}");
+    // Each folded task's id came once, for timelines to name it, and none of them also
+    // came one by one.
+    assert_eq!(folded.folded_ids.len() as u64, tally.tasks);
+    assert!(folded.folded_ids.values().all(|&times| times == 1));
+    assert!(
+        folded
+            .folded_ids
+            .keys()
+            .all(|id| !folded.tasks.contains_key(id))
+    );
     assert_eq!(folded.folded.len(), 1, "{:?}", folded.folded);
     let one_by_one = folded
         .spawned_tasks()

@@ -10,6 +10,7 @@ pub(crate) mod busy;
 pub(crate) mod chrome_json;
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use taskscope_api::flight::{FlightEvent, events};
 use taskscope_api::v1::{self, FlightEventKind as Kind};
@@ -17,22 +18,29 @@ use taskscope_api::v1::{self, FlightEventKind as Kind};
 /// What a task is called on a timeline: its name, else its spawn site.
 #[derive(Debug, Default)]
 pub(crate) struct TaskNames {
-    names: HashMap<u64, String>,
+    /// Shared labels: the short tasks the probe counted by site share their site's.
+    names: HashMap<u64, Rc<str>>,
 }
 
 impl TaskNames {
-    /// Learns the tasks an update announces.
+    /// Learns the tasks an update announces, one by one or counted by site.
     pub(crate) fn learn(&mut self, update: &v1::Update) {
         for spawned in &update.spawned {
             let label = if spawned.name.is_empty() {
-                match &spawned.location {
-                    Some(l) => format!("{}:{}", short_file(&l.file), l.line),
-                    None => format!("task {}", spawned.id),
-                }
+                site_label(spawned.location.as_ref(), spawned.id)
             } else {
                 spawned.name.clone()
             };
-            self.names.insert(spawned.id, label);
+            self.names.insert(spawned.id, label.into());
+        }
+        for folded in &update.folded {
+            let Some(&first) = folded.ids.first() else {
+                continue;
+            };
+            let label: Rc<str> = site_label(folded.location.as_ref(), first).into();
+            for &id in &folded.ids {
+                self.names.insert(id, label.clone());
+            }
         }
     }
 
@@ -40,8 +48,15 @@ impl TaskNames {
     pub(crate) fn of(&self, id: u64) -> String {
         self.names
             .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format!("task {id}"))
+            .map_or_else(|| format!("task {id}"), |label| label.to_string())
+    }
+}
+
+/// An unnamed task's label: its spawn site (`task N` without one).
+fn site_label(location: Option<&v1::Location>, id: u64) -> String {
+    match location {
+        Some(l) => format!("{}:{}", short_file(&l.file), l.line),
+        None => format!("task {id}"),
     }
 }
 

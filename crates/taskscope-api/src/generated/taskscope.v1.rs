@@ -324,6 +324,11 @@ pub struct FoldedTasks {
     /// The longest poll among them.
     #[prost(uint64, tag = "6")]
     pub max_poll_ns: u64,
+    /// In a delta: the ids of the site's tasks folded since the previous update, so that a
+    /// timeline can still name them by their site (a site with many may come in several
+    /// messages, each with the same tally and the next ids). Empty in a snapshot.
+    #[prost(uint64, repeated, tag = "7")]
+    pub ids: ::prost::alloc::vec::Vec<u64>,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -132,6 +132,22 @@ fn tasks_are_named_by_name_else_by_spawn_site() {
     assert_eq!(names.of(6), "jobs/report.rs:12");
     assert_eq!(names.of(7), "ticker");
     assert_eq!(names.of(8), "task 8");
+    // Short tasks the probe counted by site are named by their site too.
+    names.learn(&v1::Update {
+        folded: vec![v1::FoldedTasks {
+            location: Some(v1::Location {
+                file: "/home/me/app/src/pool.rs".into(),
+                line: 40,
+                column: 9,
+            }),
+            tasks: 900,
+            ids: vec![8, 9],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    assert_eq!(names.of(8), "src/pool.rs:40");
+    assert_eq!(names.of(9), "src/pool.rs:40");
 }
 
 #[test]

@@ -17,6 +17,9 @@ use crate::tasks::cell::{Kind, TaskCell};
 
 /// Tasks of one spawn site sent one by one in each update before the rest are folded.
 pub(crate) const SENT_PER_SITE: u32 = 64;
+/// Ids of folded tasks per message: a site that folded more since the last update comes in
+/// several messages, each far below the size of an update.
+const IDS_PER_MESSAGE: usize = 16 * 1024;
 
 /// A spawn site, as the tally is kept by.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,9 +34,9 @@ struct Site {
 pub(crate) struct Folding {
     /// Tasks sent one by one in the update being built, per site.
     sent: HashMap<Site, u32>,
-    /// Every site's tally since the probe started, and whether it grew since the last
-    /// update.
-    totals: HashMap<Site, (v1::FoldedTasks, bool)>,
+    /// Every site's tally since the probe started (without ids), and the ids of the tasks
+    /// it grew by since the last update.
+    totals: HashMap<Site, (v1::FoldedTasks, Vec<u64>)>,
 }
 
 impl Folding {
@@ -62,7 +65,7 @@ impl Folding {
             *sent += 1;
             return false;
         }
-        let (folded, changed) = self.totals.entry(site).or_insert_with(|| {
+        let (folded, ids) = self.totals.entry(site).or_insert_with(|| {
             let folded = v1::FoldedTasks {
                 location: Some(v1::Location {
                     file: site.file.to_owned(),
@@ -72,9 +75,9 @@ impl Folding {
                 kind: v1::TaskKind::Task as i32,
                 ..Default::default()
             };
-            (folded, true)
+            (folded, Vec::new())
         });
-        *changed = true;
+        ids.push(id.id);
         folded.tasks += 1;
         folded.polls += polls;
         folded.busy_ns += busy_ns;
@@ -83,18 +86,21 @@ impl Folding {
     }
 
     /// The tallies that grew since the last call, whole (a client replaces its own, so an
-    /// update seen twice, in a snapshot and in the delta after it, counts nothing twice);
-    /// the count of tasks sent one by one starts again.
+    /// update seen twice, in a snapshot and in the delta after it, counts nothing twice),
+    /// with the ids they grew by; the count of tasks sent one by one starts again.
     pub(crate) fn take_changed(&mut self) -> Vec<v1::FoldedTasks> {
         self.sent.clear();
-        self.totals
-            .values_mut()
-            .filter(|(_, changed)| *changed)
-            .map(|(folded, changed)| {
-                *changed = false;
-                folded.clone()
-            })
-            .collect()
+        let mut changed = Vec::new();
+        for (folded, ids) in self.totals.values_mut() {
+            for chunk in ids.chunks(IDS_PER_MESSAGE) {
+                changed.push(v1::FoldedTasks {
+                    ids: chunk.to_vec(),
+                    ..folded.clone()
+                });
+            }
+            ids.clear();
+        }
+        changed
     }
 
     /// Every site's tally, for a snapshot.
@@ -133,6 +139,12 @@ mod tests {
         assert_eq!(changed.len(), 1);
         assert_eq!(changed[0].tasks, 10);
         assert_eq!(changed[0].location.as_ref().unwrap().line, 7);
+        let first_folded = u64::from(SENT_PER_SITE);
+        assert_eq!(
+            changed[0].ids,
+            (first_folded..first_folded + 10).collect::<Vec<_>>(),
+            "the ids it grew by, for naming them on timelines"
+        );
         // The next update starts a new quota.
         assert!(!folding.fold(&ended(2_000, 7, v1::Outcome::Completed), threshold));
         assert!(folding.take_changed().is_empty());
@@ -143,7 +155,29 @@ mod tests {
         let changed = folding.take_changed();
         assert_eq!(changed.len(), 1);
         assert_eq!(changed[0].tasks, 15);
+        assert_eq!(changed[0].ids.len(), 5);
         assert_eq!(folding.totals().map(|f| f.tasks).sum::<u64>(), 15);
+        assert!(
+            folding.totals().all(|f| f.ids.is_empty()),
+            "a snapshot carries no ids"
+        );
+    }
+
+    #[test]
+    fn a_site_that_folded_many_ids_comes_in_messages_of_bounded_size() {
+        let mut folding = Folding::default();
+        let many = u64::from(SENT_PER_SITE) + IDS_PER_MESSAGE as u64 + 1;
+        for id in 0..many {
+            folding.fold(&ended(id, 7, v1::Outcome::Completed), 100_000_000);
+        }
+        let changed = folding.take_changed();
+        let sizes: Vec<usize> = changed.iter().map(|f| f.ids.len()).collect();
+        assert_eq!(sizes, [IDS_PER_MESSAGE, 1]);
+        assert!(
+            changed
+                .iter()
+                .all(|f| f.tasks == IDS_PER_MESSAGE as u64 + 1)
+        );
     }
 
     #[test]

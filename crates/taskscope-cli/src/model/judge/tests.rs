@@ -988,6 +988,7 @@ fn tasks_the_probe_counted_by_site_count_as_completed_and_each_tally_is_replaced
         polls: tasks,
         busy_ns: tasks * 1_000,
         max_poll_ns: 2_000,
+        ids: Vec::new(),
     };
     let mut first = start(7, "app");
     completed(&mut first, 1, "src/pool.rs:40:9");

@@ -59,6 +59,7 @@ fn hostile_updates() -> Vec<v1::Update> {
             polls: u64::MAX,
             busy_ns: u64::MAX,
             max_poll_ns: u64::MAX,
+            ids: vec![0, 1, u64::MAX, u64::MAX],
         });
     }
     update.ended.push(v1::TaskEnded {
