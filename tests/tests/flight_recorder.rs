@@ -324,6 +324,20 @@ fn export_of_a_live_probe_writes_the_last_seconds_of_every_thread_stall_or_not()
         .count();
     assert!(long >= 1, "a blocking poll in 2 s: {slices:?}");
     assert!(!read["threads"].as_object().unwrap().is_empty());
+    // Each thread's busy share, from the window's polls: the 150 ms poll fills whole
+    // 20 ms buckets of its thread.
+    assert_busy_counters(&read);
+    let full = read["counters"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|points| points.as_array().unwrap())
+        .any(|p| p["value"].as_f64().unwrap() >= 100.0);
+    assert!(
+        full,
+        "a bucket inside the blocking poll: {:?}",
+        read["counters"]
+    );
 }
 
 /// The trace has a busy-share counter for at least one thread, in percent, that was above 0

@@ -64,6 +64,7 @@ async fn live(args: &ExportArgs, address: &Address) -> anyhow::Result<ExitCode> 
     writer
         .process(timeline.pid, &process.program)
         .and_then(|()| writer.timeline(&timeline))
+        .and_then(|()| busy_of_window(&timeline, &mut writer))
         .with_context(cannot_write)?;
     writer.finish().with_context(cannot_write)?;
     eprintln!("{}", live_summary(&timeline, &window, &args.output));
@@ -154,6 +155,26 @@ fn busy_of_recording<W: std::io::Write>(
     }
     busy.finish(writer)?;
     Ok(busy.points)
+}
+
+/// Each thread's busy-share counter over a live probe's window, from its polls.
+fn busy_of_window<W: std::io::Write>(
+    timeline: &Timeline,
+    writer: &mut TraceWriter<W>,
+) -> std::io::Result<()> {
+    let mut busy = Busy {
+        pid: timeline.pid,
+        threads: (timeline.tracks.iter())
+            .map(|t| (t.thread, t.name.clone()))
+            .collect(),
+        ..Busy::default()
+    };
+    let update = v1::Update {
+        activity: crate::timeline::busy::activity_of(timeline, crate::timeline::busy::BUCKET_NS),
+        ..Default::default()
+    };
+    busy.write(writer, &update)?;
+    busy.finish(writer)
 }
 
 /// The busy-share counters of one process's updates: its pid and thread names as the

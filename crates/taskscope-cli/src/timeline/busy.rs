@@ -12,6 +12,11 @@ use std::collections::HashMap;
 
 use taskscope_api::v1;
 
+use crate::timeline::{SliceKind, Timeline};
+
+/// The buckets the probe sums activity into, and the live export's counters too.
+pub(crate) const BUCKET_NS: u64 = 20_000_000;
+
 /// One point of a thread's busy-share counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BusyPoint {
@@ -79,6 +84,59 @@ impl BusyCounters {
     }
 }
 
+/// Each thread's polls in a flight-recorder window, summed into buckets as the probe sums
+/// its activity summaries: what a live probe's window gives the counters, where no
+/// summaries come with it. Nested polls count once; buckets start at multiples of
+/// `bucket_ns` and cover the window.
+pub(crate) fn activity_of(timeline: &Timeline, bucket_ns: u64) -> Vec<v1::ThreadActivity> {
+    if bucket_ns == 0 || timeline.to_ns <= timeline.from_ns {
+        return Vec::new();
+    }
+    let from_ns = timeline.from_ns / bucket_ns * bucket_ns;
+    let buckets = (timeline.to_ns - from_ns).div_ceil(bucket_ns) as usize;
+    let mut activity = Vec::new();
+    for track in &timeline.tracks {
+        let mut polls: Vec<(u64, u64)> = (timeline.slices.iter())
+            .filter(|s| s.thread == track.thread && s.what == SliceKind::Poll)
+            .map(|s| (s.start_ns, s.end_ns.max(s.start_ns)))
+            .collect();
+        if polls.is_empty() {
+            continue;
+        }
+        polls.sort_unstable();
+        let mut thread = v1::ThreadActivity {
+            thread: track.thread,
+            from_ns,
+            bucket_ns,
+            busy_ns: vec![0; buckets],
+            polls: vec![0; buckets],
+            ..Default::default()
+        };
+        let mut covered_to = 0;
+        for (start, end) in polls {
+            let index = ((start.max(from_ns) - from_ns) / bucket_ns) as usize;
+            if let Some(count) = thread.polls.get_mut(index) {
+                *count += 1;
+            }
+            // Only what no earlier poll on the thread covered: a nested poll counts once.
+            let mut at = start.max(covered_to);
+            while at < end {
+                let index = ((at.max(from_ns) - from_ns) / bucket_ns) as usize;
+                let Some(busy) = thread.busy_ns.get_mut(index) else {
+                    break;
+                };
+                let bucket_end = from_ns + (index as u64 + 1) * bucket_ns;
+                let until = end.min(bucket_end);
+                *busy += until - at;
+                at = until;
+            }
+            covered_to = covered_to.max(end);
+        }
+        activity.push(thread);
+    }
+    activity
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +183,47 @@ mod tests {
         let mut counters = BusyCounters::default();
         let points = counters.points(&activity(3, 0, &[0, 0, 4]));
         assert_eq!(values(&points), [(0, 0), (40, 20)]);
+    }
+
+    #[test]
+    fn a_windows_polls_become_buckets_with_nested_polls_counted_once() {
+        use crate::timeline::{Slice, Track};
+        let poll = |thread, start_ns, end_ns| Slice {
+            thread,
+            name: String::new(),
+            task_id: 1,
+            start_ns,
+            end_ns,
+            what: SliceKind::Poll,
+        };
+        let track = |thread| Track {
+            thread,
+            name: "worker".into(),
+            overflowed: 0,
+        };
+        let timeline = Timeline {
+            pid: 1,
+            from_ns: 25,
+            to_ns: 95,
+            tracks: vec![track(1), track(2)],
+            slices: vec![
+                // 10 ns in the first bucket, 15 in the second.
+                poll(1, 30, 55),
+                // Nested in it: counted once.
+                poll(1, 35, 45),
+                poll(1, 70, 80),
+            ],
+            lives: Vec::new(),
+            flows: Vec::new(),
+        };
+        let activity = activity_of(&timeline, BUCKET);
+        assert_eq!(
+            activity.len(),
+            1,
+            "a thread that polled nothing has no summary"
+        );
+        assert_eq!(activity[0].from_ns, 20);
+        assert_eq!(activity[0].busy_ns, [10, 15, 10, 0]);
+        assert_eq!(activity[0].polls, [2, 0, 1, 0]);
     }
 }
