@@ -18,7 +18,7 @@ use taskscope_api::v1;
 use crate::cli::ExportArgs;
 use crate::source::grpc::{self, LiveFlight};
 use crate::source::{Address, Target, recording};
-use crate::timeline::busy::{BusyCounters, BusyPoint};
+use crate::timeline::busy::{BUCKET_NS, BusyCounters, BusyPoint, activity_of};
 use crate::timeline::chrome_json::TraceWriter;
 use crate::timeline::{TaskNames, Timeline};
 
@@ -64,7 +64,7 @@ async fn live(args: &ExportArgs, address: &Address) -> anyhow::Result<ExitCode> 
     writer
         .process(timeline.pid, &process.program)
         .and_then(|()| writer.timeline(&timeline))
-        .and_then(|()| busy_of_window(&timeline, &mut writer))
+        .and_then(|()| busy_of_window(&timeline, process.activity_bucket_ns, &mut writer))
         .with_context(cannot_write)?;
     writer.finish().with_context(cannot_write)?;
     eprintln!("{}", live_summary(&timeline, &window, &args.output));
@@ -157,9 +157,11 @@ fn busy_of_recording<W: std::io::Write>(
     Ok(busy.points)
 }
 
-/// Each thread's busy-share counter over a live probe's window, from its polls.
+/// Each thread's busy-share counter over a live probe's window, from its polls, in the
+/// probe's buckets (`bucket_ns`, [`BUCKET_NS`] from a probe that does not say).
 fn busy_of_window<W: std::io::Write>(
     timeline: &Timeline,
+    bucket_ns: u64,
     writer: &mut TraceWriter<W>,
 ) -> std::io::Result<()> {
     let mut busy = Busy {
@@ -170,7 +172,7 @@ fn busy_of_window<W: std::io::Write>(
         ..Busy::default()
     };
     let update = v1::Update {
-        activity: crate::timeline::busy::activity_of(timeline, crate::timeline::busy::BUCKET_NS),
+        activity: activity_of(timeline, if bucket_ns == 0 { BUCKET_NS } else { bucket_ns }),
         ..Default::default()
     };
     busy.write(writer, &update)?;

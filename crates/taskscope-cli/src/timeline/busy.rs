@@ -14,7 +14,8 @@ use taskscope_api::v1;
 
 use crate::timeline::{SliceKind, Timeline};
 
-/// The buckets the probe sums activity into, and the live export's counters too.
+/// The live export's buckets when the probe does not say its own
+/// (`ProcessInfo.activity_bucket_ns`): what probes sum activity into.
 pub(crate) const BUCKET_NS: u64 = 20_000_000;
 
 /// One point of a thread's busy-share counter.
