@@ -112,19 +112,9 @@ pub(crate) struct Model {
     alive_at_shutdown: Vec<v1::AliveAtShutdown>,
     /// Every recorded thread's last seconds, in the probe's buckets.
     activity: Activity,
-    /// Short-lived tasks the probe counted by spawn site instead of one by one: each
-    /// site's whole tally, as last sent.
-    folded: HashMap<LocationId, Folded>,
-}
-
-/// Short-lived tasks of one spawn site, counted together by the probe: all completed,
-/// none named or polled as long as the stall threshold.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Folded {
-    pub(crate) tasks: u64,
-    pub(crate) polls: u64,
-    pub(crate) busy_ns: u64,
-    pub(crate) max_poll_ns: u64,
+    /// Short-lived tasks the probe counted by spawn site instead of one by one (all
+    /// completed): each site's count, as last sent.
+    folded: HashMap<LocationId, u64>,
 }
 
 impl Default for Model {
@@ -201,16 +191,9 @@ impl Model {
             });
         }
         for folded in &update.folded {
+            // The site's whole tally: it replaces what was known.
             let site = self.site_of(folded.location.as_ref());
-            self.folded.insert(
-                site,
-                Folded {
-                    tasks: folded.tasks,
-                    polls: folded.polls,
-                    busy_ns: folded.busy_ns,
-                    max_poll_ns: folded.max_poll_ns,
-                },
-            );
+            self.folded.insert(site, folded.tasks);
         }
         for stall in &update.stalls {
             self.stalls
@@ -389,7 +372,7 @@ impl Model {
 
     /// How many tasks the probe counted by site instead of one by one.
     pub(crate) fn folded_tasks(&self) -> u64 {
-        (self.folded.values()).fold(0, |total, f| total.saturating_add(f.tasks))
+        (self.folded.values()).fold(0, |total, &tasks| total.saturating_add(tasks))
     }
 
     /// Every stall, in no particular order.

@@ -275,7 +275,7 @@ impl Watched {
                 self.slot.number,
                 run.started_ns,
                 run.last_busy_ns - run.started_ns,
-                OwnTime::default(),
+                OwnTime::ZERO,
                 sched,
             );
         }

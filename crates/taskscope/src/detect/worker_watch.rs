@@ -244,7 +244,7 @@ impl Watched {
             self.slot.number,
             run.started_ns,
             duration,
-            OwnTime::default(),
+            OwnTime::ZERO,
             sched,
         );
         let end = End {

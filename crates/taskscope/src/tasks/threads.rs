@@ -135,7 +135,7 @@ struct Frame {
 
 /// The probe's own time on a thread, in ns: all of it as wall time, and the part of it
 /// also timed in the thread's CPU time (see [`Local::own_stretch_start`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OwnTime {
     /// Wall time of every stretch the probe's hooks ran inside the app's polls.
     pub(crate) wall_ns: u64,
@@ -373,15 +373,21 @@ impl Local {
     /// When the innermost poll on this thread that can stall started, if there is one.
     fn innermost_stalling_start(&self) -> Option<u64> {
         let depth = self.depth.get();
-        if depth == 0 || depth > MAX_NESTING {
+        if depth > MAX_NESTING {
             return None;
         }
-        self.stack[..depth]
+        self.innermost_stalling(depth).map(|f| f.started_ns)
+    }
+
+    /// The innermost of the bottom `depth` frames whose poll can stall: tokio runs each
+    /// worker thread's scheduler loop inside a blocking task, whose "poll" lasts as long as
+    /// the thread and must never be taken for a stalled poll.
+    fn innermost_stalling(&self, depth: usize) -> Option<Frame> {
+        self.stack[..depth.min(MAX_NESTING)]
             .iter()
             .rev()
             .map(Cell::get)
             .find(|f| !f.cell.is_null() && f.can_stall)
-            .map(|f| f.started_ns)
     }
 
     /// The probe's own time inside the innermost poll on this thread so far (nothing when
@@ -471,11 +477,7 @@ impl Local {
             shifted.started_ns += held;
             frame.set(shifted);
         }
-        let innermost = self.stack[..depth]
-            .iter()
-            .rev()
-            .map(Cell::get)
-            .find(|f| !f.cell.is_null() && f.can_stall);
+        let innermost = self.innermost_stalling(depth);
         self.slot().publish(innermost.map(|f| Polling {
             task: f.task,
             started_ns: f.started_ns,
@@ -503,14 +505,8 @@ impl Local {
             self.slot().publish(None);
             return None;
         }
-        // The poll this one was nested in, if it can stall: tokio runs each worker thread's
-        // scheduler loop inside a blocking task, whose "poll" lasts as long as the thread
-        // and must never be taken for a stalled poll.
-        let outer = self.stack[..depth.min(MAX_NESTING)]
-            .iter()
-            .rev()
-            .map(Cell::get)
-            .find(|f| !f.cell.is_null() && f.can_stall);
+        // The poll this one was nested in, if it can stall.
+        let outer = self.innermost_stalling(depth);
         if cell.can_stall() {
             self.slot().publish(outer.map(|f| Polling {
                 task: f.task,
