@@ -161,7 +161,14 @@ fn a_busy_healthy_program_has_no_findings() {
 #[test]
 fn a_task_computing_on_its_worker_is_a_stall_at_the_computing_line() {
     let checked = check(&[], &mut program("stable_cpu_stall"));
-    assert_eq!(checked.status, 1, "{:#}", checked.report);
+    // With check's notes: they say whether a stall was seen and judged the machine's.
+    assert_eq!(
+        checked.status,
+        1,
+        "{:#}\n{}",
+        checked.report,
+        String::from_utf8_lossy(&checked.output.stderr)
+    );
     let [stall] = findings_of_kind(&checked, "stall")[..] else {
         panic!("one stall: {:#}", checked.report)
     };
