@@ -96,12 +96,14 @@ fn register(shared: &Shared, spawn: lifecycle::Spawn) -> Option<Arc<TaskCell>> {
 
 #[cfg(tokio_unstable)]
 fn poll_started(shared: &Shared, id: tokio::task::Id) {
+    let id = task_table::task_id(id);
     // SAFETY: tokio polls only live tasks, and a live task's cell leaves the table only
     // at its termination, after this poll's end (`terminated`, `end_poll`).
-    let Some(cell) = (unsafe { task_table::live(task_table::task_id(id)) }) else {
+    let Some(cell) = (unsafe { task_table::live(id) }) else {
         return;
     };
-    begin_poll(shared, cell);
+    // Every task in the table is a spawned task (`Kind::Task`), which can stall.
+    begin_poll(shared, threads::Polled::known(cell, id, true));
 }
 
 #[cfg(tokio_unstable)]
@@ -125,13 +127,13 @@ fn terminated(shared: &Shared, id: tokio::task::Id) {
     lifecycle::ended(shared, &cell, outcome::ended_at_shutdown());
 }
 
-/// A poll of `cell` (in the task table, or a body's own) starts on this thread.
+/// A poll of `polled`'s task (in the task table, or a body's own) starts on this thread.
 #[inline]
-fn begin_poll(shared: &Shared, cell: &TaskCell) {
+fn begin_poll(shared: &Shared, polled: threads::Polled<'_>) {
     threads::with_local(|local| {
         // SAFETY: the table (or the body) holds the cell until after `end_poll`: a task
         // leaves the table only once the poll its termination came in has ended.
-        unsafe { lifecycle::poll_started(shared, local, cell, 0) }
+        unsafe { lifecycle::poll_started(shared, local, polled, 0) }
     });
 }
 
@@ -225,7 +227,7 @@ impl<F: Future> Future for Body<F> {
         let Some((shared, cell)) = this.tracked.as_ref() else {
             return this.future.as_mut().poll(cx);
         };
-        begin_poll(shared, cell);
+        begin_poll(shared, threads::Polled::of(cell));
         let guard = PollGuard { shared, cell };
         let result = this.future.as_mut().poll(cx);
         drop(guard);

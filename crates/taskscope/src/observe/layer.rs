@@ -125,12 +125,28 @@ where
     }
 }
 
+/// What a task's span carries in its extensions: the task's cell, and the two facts of it
+/// the start of a poll needs, kept beside the pointer so that they are read from the line
+/// the pointer is read from rather than from the cell, which may be cold
+/// (`threads::Polled`).
+struct SpanTask {
+    cell: Arc<TaskCell>,
+    id: u64,
+    can_stall: bool,
+}
+
 impl TaskLayer {
     fn cell<S>(id: &Id, ctx: &Context<'_, S>) -> Option<Arc<TaskCell>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        ctx.span(id)?.extensions().get::<Arc<TaskCell>>().cloned()
+        Self::cell_of(&ctx.span(id)?)
+    }
+
+    fn cell_of<'a, R: LookupSpan<'a>>(
+        span: &tracing_subscriber::registry::SpanRef<'a, R>,
+    ) -> Option<Arc<TaskCell>> {
+        Some(span.extensions().get::<SpanTask>()?.cell.clone())
     }
 }
 
@@ -222,7 +238,11 @@ impl TaskLayer {
         };
         lifecycle::spawned(&self.shared, spawn, |cell| {
             if let Some(span) = ctx.span(id) {
-                span.extensions_mut().insert(cell.clone());
+                span.extensions_mut().insert(SpanTask {
+                    cell: cell.clone(),
+                    id: cell.identity.id,
+                    can_stall: cell.can_stall(),
+                });
             }
         });
     }
@@ -236,7 +256,7 @@ impl TaskLayer {
             return SpanOwner::Probe;
         };
         let extensions = span.extensions();
-        let Some(cell) = extensions.get::<Arc<TaskCell>>() else {
+        let Some(task) = extensions.get::<SpanTask>() else {
             resources::entered(&extensions);
             return SpanOwner::of(span.metadata());
         };
@@ -247,7 +267,14 @@ impl TaskLayer {
         threads::with_local(|local| {
             // SAFETY: the span's extensions hold the cell until the span closes, which
             // tokio does only after the span's last exit.
-            unsafe { lifecycle::poll_started(&self.shared, local, cell, id.into_u64()) }
+            unsafe {
+                lifecycle::poll_started(
+                    &self.shared,
+                    local,
+                    threads::Polled::known(&task.cell, task.id, task.can_stall),
+                    id.into_u64(),
+                )
+            }
         });
         SpanOwner::Probe
     }
@@ -267,7 +294,7 @@ impl TaskLayer {
         let Some(span) = ctx.span(id) else {
             return SpanOwner::Probe;
         };
-        let Some(cell) = span.extensions().get::<Arc<TaskCell>>().cloned() else {
+        let Some(cell) = Self::cell_of(&span) else {
             resources::exited(&span.extensions());
             return SpanOwner::of(span.metadata());
         };
@@ -314,7 +341,7 @@ impl TaskLayer {
         let Some(span) = ctx.span(id) else {
             return SpanOwner::Probe;
         };
-        let Some(cell) = span.extensions().get::<Arc<TaskCell>>().cloned() else {
+        let Some(cell) = Self::cell_of(&span) else {
             let owner = SpanOwner::of(span.metadata());
             drop(span);
             if owner == SpanOwner::Probe {

@@ -204,6 +204,15 @@ impl TaskCell {
         }
     }
 
+    /// Drops what the cell owns (its task's name, panic and end), leaving it owning nothing:
+    /// what a cell waiting for reuse holds (`recycle.rs`, which writes a new task over it
+    /// without a drop). Every field that owns memory must be emptied here.
+    pub(crate) fn release_owned(&mut self) {
+        self.identity.name = None;
+        self.panic.take();
+        self.end.take();
+    }
+
     /// Whether a long poll of this task is a stall (see [`Kind::can_stall`]).
     #[inline]
     pub(crate) fn can_stall(&self) -> bool {

@@ -34,7 +34,7 @@ use crate::base::clock;
 use crate::tasks::cell::{End, Identity, Kind, TaskCell, WakeFrom, WakerOp};
 use crate::tasks::ring::{Event, EventKind};
 use crate::tasks::shared::Shared;
-use crate::tasks::threads::Local;
+use crate::tasks::threads::{Local, Polled};
 use crate::tasks::{outcome, threads};
 
 /// What a route knows of a task when it is spawned.
@@ -168,23 +168,25 @@ fn own_stretch<R>(shared: &Shared, now_ns: u64, f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// A poll of `cell` starts on `local`'s thread; `span` is the tracing route's span id for
-/// it (0 on the hooks route).
+/// A poll of `polled`'s task starts on `local`'s thread; `span` is the tracing route's span
+/// id for it (0 on the hooks route). Without waker tracking, nothing is read from the
+/// task's cell here, only written (see [`Polled`]).
 ///
 /// # Safety
 ///
-/// `cell` must stay alive until the matching [`poll_ended`] on this thread returns: the
-/// thread's poll stack keeps a pointer to it (see `threads.rs` for the rules).
+/// `polled.cell` must stay alive until the matching [`poll_ended`] on this thread returns:
+/// the thread's poll stack keeps a pointer to it (see `threads.rs` for the rules).
 #[inline]
-pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, cell: &TaskCell, span: u64) {
+pub(crate) unsafe fn poll_started(shared: &Shared, local: &Local, polled: Polled<'_>, span: u64) {
+    let cell = polled.cell;
     cell.prefetch_histogram();
     let now = clock::now_ns();
     let nested = local.is_polling();
     // SAFETY: forwarded from this function's own contract.
-    let reentry_gap = unsafe { local.enter(cell, span, now) };
+    let reentry_gap = unsafe { local.enter(polled, span, now) };
     let tracking = shared.config.waker_tracking();
     cell.poll_started(now, local.thread_number(), reentry_gap, tracking);
-    let task = cell.identity.id;
+    let task = polled.task;
     local.record(&shared.flight, event(EventKind::PollStart, task, now, 0));
     if nested {
         // Inside the outer poll: this hook's time is the probe's, not the outer task's.

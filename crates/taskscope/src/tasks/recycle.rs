@@ -8,6 +8,15 @@
 //! together. So the aggregator hands its last reference to a cell back here, and spawns
 //! take cells from here first: in steady state a spawn allocates nothing.
 //!
+//! A reused cell was last touched on the aggregator's core, so the spawning thread must
+//! not *read* it: a read of a line another core holds waits for it, and the spawn hook
+//! runs inside the app's poll. So everything that reads an old cell happens on the
+//! aggregator's side when it gives the cell back: the check that nothing else holds it,
+//! and the drop of what the old task left that owns memory (its name, its end, its panic:
+//! `TaskCell::release_owned`). The spawning
+//! thread then only writes the new task over it, and asks for the next cell's lines ahead
+//! of time (one spawn early), so that they are its own by the time it writes them.
+//!
 //! Bounded: at most [`POOL`] cells wait here (about 4 MiB), and at most [`STASH`] in each
 //! spawning thread; anything beyond is simply freed.
 
@@ -21,7 +30,9 @@ const POOL: usize = 8 * 1024;
 /// Cells a spawning thread takes from the pool at once.
 const STASH: usize = 64;
 
-/// Cells waiting for reuse.
+/// Cells waiting for reuse. Every cell in it is *unique* (no other reference to it exists)
+/// and *blank* (its contents own nothing: `TaskCell::release_owned`), which is what lets
+/// [`reuse`] write over one without reading or dropping it.
 struct Pool {
     cells: Mutex<Vec<Arc<TaskCell>>>,
 }
@@ -41,12 +52,20 @@ impl Pool {
     }
 
     fn give_back(&self, given: impl IntoIterator<Item = Arc<TaskCell>>) {
+        let room = POOL.saturating_sub(self.cells.lock().unwrap_or_else(|e| e.into_inner()).len());
+        // Emptied before the lock is taken: spawning threads refilling their stash wait
+        // for nothing but the move.
+        let blanks: Vec<Arc<TaskCell>> = given
+            .into_iter()
+            .filter_map(|mut cell| {
+                Arc::get_mut(&mut cell)?.release_owned();
+                Some(cell)
+            })
+            .take(room)
+            .collect();
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-        for mut cell in given {
-            if cells.len() < POOL && Arc::get_mut(&mut cell).is_some() {
-                cells.push(cell);
-            }
-        }
+        let room = POOL.saturating_sub(cells.len());
+        cells.extend(blanks.into_iter().take(room));
     }
 }
 
@@ -66,7 +85,11 @@ pub(crate) fn cell(identity: Identity) -> Arc<TaskCell> {
             if stash.is_empty() {
                 CELLS.take(&mut stash);
             }
-            stash.pop()
+            let cell = stash.pop()?;
+            if let Some(next) = stash.last() {
+                prefetch_for_write(next);
+            }
+            Some(cell)
         })
         .ok()
         .flatten();
@@ -76,15 +99,63 @@ pub(crate) fn cell(identity: Identity) -> Arc<TaskCell> {
     }
 }
 
-/// `cell`, emptied of its old task and given the new one.
-fn reuse(mut cell: Arc<TaskCell>, identity: Identity) -> Arc<TaskCell> {
-    match Arc::get_mut(&mut cell) {
-        Some(unshared) => {
-            *unshared = TaskCell::new(identity);
-            cell
+/// `cell` (a pooled one: unique and blank) given the new task, without a read of it.
+fn reuse(cell: Arc<TaskCell>, identity: Identity) -> Arc<TaskCell> {
+    let fresh = TaskCell::new(identity);
+    // SAFETY: the pool keeps only cells no one else references (checked when they were
+    // given back; nothing clones one out of the pool), so this is the only pointer to
+    // the cell and nothing reads it while it is written, as with `Arc::get_mut`. The old
+    // contents are blank (`Pool`) and are overwritten without a drop, which frees
+    // nothing they own because they own nothing.
+    unsafe { std::ptr::write(Arc::as_ptr(&cell).cast_mut(), fresh) };
+    cell
+}
+
+/// Asks the CPU to bring `cell`'s lines (its reference counts' included) to this core,
+/// owned for writing, while the current spawn finishes: the next spawn writes all of them.
+/// A plain prefetch would only share them, and each write would still wait for the other
+/// core to let go.
+#[inline]
+fn prefetch_for_write(cell: &Arc<TaskCell>) {
+    #[cfg(target_arch = "x86_64")]
+    if has_prefetchw() {
+        let data = Arc::as_ptr(cell).cast::<u8>();
+        // The counts sit in the line before the cell's own (the cell is aligned to 64).
+        let start = data.wrapping_sub(64);
+        let bytes = 64 + std::mem::size_of::<TaskCell>();
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch never faults and changes nothing a program can see; the
+            // CPU has the instruction (checked above).
+            unsafe {
+                std::arch::asm!(
+                    "prefetchw [{line}]",
+                    line = in(reg) start.wrapping_add(offset),
+                    options(nostack, preserves_flags, readonly)
+                );
+            }
         }
-        // Only unshared cells are kept, and nothing can clone one from the pool.
-        None => Arc::new(TaskCell::new(identity)),
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = cell;
+}
+
+/// Whether this CPU has `PREFETCHW` (CPUID leaf 0x8000_0001, ECX bit 8), asked once.
+#[cfg(target_arch = "x86_64")]
+fn has_prefetchw() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            // SAFETY: CPUID exists on every x86_64 CPU, and each answers leaf 0x8000_0001
+            // (it is where the CPU says it has long mode).
+            #[allow(unused_unsafe)]
+            let leaf = unsafe { std::arch::x86_64::__cpuid(0x8000_0001) };
+            let has = leaf.ecx & (1 << 8) != 0;
+            KNOWN.store(if has { 2 } else { 1 }, Ordering::Relaxed);
+            has
+        }
     }
 }
 
@@ -105,7 +176,10 @@ mod tests {
     #[test]
     fn unshared_cells_given_back_are_reused_with_their_new_identity_only() {
         let pool = Pool::new();
-        let old = Arc::new(TaskCell::new(identity(1)));
+        let old = Arc::new(TaskCell::new(Identity {
+            name: Some("old".into()),
+            ..identity(1)
+        }));
         old.set_end(crate::tasks::outcome::ended_at_shutdown());
         let address = Arc::as_ptr(&old);
         let still_shared = Arc::new(TaskCell::new(identity(2)));
@@ -116,6 +190,11 @@ mod tests {
         let mut stash = Vec::new();
         pool.take(&mut stash);
         assert_eq!(stash.len(), 1);
+        let pooled = &stash[0];
+        assert!(
+            pooled.identity.name.is_none() && pooled.end().is_none(),
+            "the old task's contents were dropped when it was given back"
+        );
         let reused = reuse(stash.pop().unwrap(), identity(3));
         assert_eq!(Arc::as_ptr(&reused), address, "the same memory");
         assert_eq!(reused.identity.id, 3);
