@@ -8,6 +8,7 @@
 pub(crate) mod activity;
 #[cfg(test)]
 pub(crate) mod fixture;
+pub(crate) mod folded;
 pub(crate) mod growth;
 pub(crate) mod judge;
 pub(crate) mod lanes;
@@ -23,6 +24,7 @@ use std::collections::HashMap;
 use taskscope_api::v1;
 
 use self::activity::Activity;
+use self::folded::Folded;
 use self::growth::Growth;
 use self::runtime::Runtime;
 use self::stall::Stall;
@@ -113,8 +115,8 @@ pub(crate) struct Model {
     /// Every recorded thread's last seconds, in the probe's buckets.
     activity: Activity,
     /// Short-lived tasks the probe counted by spawn site instead of one by one (all
-    /// completed): each site's count, as last sent.
-    folded: HashMap<LocationId, u64>,
+    /// completed): each site's whole tally, as last sent.
+    folded: HashMap<LocationId, Folded>,
 }
 
 impl Default for Model {
@@ -153,8 +155,14 @@ impl Model {
             v1::SnapshotMark::try_from(update.snapshot),
             Ok(v1::SnapshotMark::SnapshotFirst | v1::SnapshotMark::SnapshotOnly)
         ) {
-            // A fresh stream (or a reconnect): its snapshot replaces everything we knew.
+            // A fresh stream (or a reconnect): its snapshot replaces everything we knew but
+            // the interned locations, so that an id the dashboard holds (a spawn site's
+            // row, its details) still names the same site.
+            let locations = std::mem::take(&mut self.locations);
+            let location_ids = std::mem::take(&mut self.location_ids);
             *self = Self::new();
+            self.locations = locations;
+            self.location_ids = location_ids;
         }
         self.now_ns = self.now_ns.max(update.now_ns);
         self.since_ns.get_or_insert(update.now_ns);
@@ -193,7 +201,7 @@ impl Model {
         for folded in &update.folded {
             // The site's whole tally: it replaces what was known.
             let site = self.site_of(folded.location.as_ref());
-            self.folded.insert(site, folded.tasks);
+            self.folded.insert(site, Folded::from_wire(folded));
         }
         for stall in &update.stalls {
             self.stalls
@@ -372,7 +380,17 @@ impl Model {
 
     /// How many tasks the probe counted by site instead of one by one.
     pub(crate) fn folded_tasks(&self) -> u64 {
-        (self.folded.values()).fold(0, |total, &tasks| total.saturating_add(tasks))
+        (self.folded.values()).fold(0, |total, f| total.saturating_add(f.tasks))
+    }
+
+    /// Every spawn site's tally of tasks counted by site, in no particular order.
+    pub(crate) fn folded(&self) -> impl Iterator<Item = (LocationId, &Folded)> {
+        self.folded.iter().map(|(&site, tally)| (site, tally))
+    }
+
+    /// The tally of tasks counted at `site`, if the probe counted any there.
+    pub(crate) fn folded_at(&self, site: LocationId) -> Option<&Folded> {
+        self.folded.get(&site)
     }
 
     /// Every stall, in no particular order.

@@ -296,3 +296,68 @@ fn a_thread_computing_in_the_app_s_own_code_is_at_that_line_not_its_caller() {
         Some("/src/app/src/main.rs:11:36")
     );
 }
+
+fn folded_at(file: &str, tasks: u64, max_poll_ns: u64) -> v1::FoldedTasks {
+    v1::FoldedTasks {
+        location: Some(v1::Location {
+            file: file.into(),
+            line: 40,
+            column: 9,
+        }),
+        kind: v1::TaskKind::Task as i32,
+        tasks,
+        polls: 3 * tasks,
+        busy_ns: 2_000 * tasks,
+        max_poll_ns,
+        ids: Vec::new(),
+    }
+}
+
+#[test]
+fn each_sites_whole_tally_is_kept_and_a_later_one_replaces_it() {
+    let mut snapshot = start(7, "app");
+    snapshot.folded.push(folded_at("src/pool.rs", 900, 40_000));
+    snapshot.folded.push(folded_at("src/feed.rs", 70, 9_000));
+    // A delta that overlaps the snapshot: the pool's tally again, grown, in two messages
+    // (as a site with many ids comes); the feed's tally not repeated.
+    let mut delta = at(20 * MS);
+    delta.folded.push(folded_at("src/pool.rs", 2_400, 55_000));
+    delta.folded.push(folded_at("src/pool.rs", 2_400, 55_000));
+    let model = model(&[snapshot, delta]);
+    let mut sites: Vec<(&str, folded::Folded)> = model
+        .folded()
+        .map(|(site, tally)| (model.location(site), *tally))
+        .collect();
+    sites.sort_by_key(|&(location, _)| location);
+    let tally = |tasks, max_poll_ns| folded::Folded {
+        kind: Kind::Task,
+        tasks,
+        polls: 3 * tasks,
+        busy_ns: 2_000 * tasks,
+        max_poll_ns,
+    };
+    assert_eq!(
+        sites,
+        [
+            ("src/feed.rs:40:9", tally(70, 9_000)),
+            ("src/pool.rs:40:9", tally(2_400, 55_000)),
+        ]
+    );
+    assert_eq!(model.folded_tasks(), 2_470);
+}
+
+#[test]
+fn a_site_keeps_its_location_id_through_a_new_snapshot() {
+    let mut first = start(7, "app");
+    first.spawned.push(spawned(1, "src/main.rs:10:5"));
+    first.folded.push(folded_at("src/pool.rs", 900, 40_000));
+    let mut again = start(7, "app");
+    again.snapshot = SnapshotMark::SnapshotFirst as i32;
+    again.spawned.push(spawned(2, "src/other.rs:1:1"));
+    again.folded.push(folded_at("src/pool.rs", 1_000, 40_000));
+    let before = model(std::slice::from_ref(&first));
+    let (site, _) = before.folded().next().unwrap();
+    let after = model(&[first, again]);
+    assert_eq!(after.location(site), "src/pool.rs:40:9");
+    assert_eq!(after.folded_at(site).map(|f| f.tasks), Some(1_000));
+}

@@ -12,23 +12,25 @@ use super::theme::Theme;
 use super::viewmodel::findings::Findings;
 use super::viewmodel::metrics::Counts;
 use super::viewmodel::resources;
-use super::viewmodel::rows::{self, Query, Row};
+use super::viewmodel::rows::{self, Item, Query, Row};
 use super::viewmodel::selection::Selection;
 use super::viewmodel::waits::{self, Group};
-use crate::model::Model;
 use crate::model::judge::policy::Policy;
 use crate::model::stall::Phase;
 use crate::model::task::Kind;
+use crate::model::{LocationId, Model};
 
 /// How often the table and the judge's flags are recomputed while data flows in. Often
 /// enough that a stall shows up at once, rarely enough that 100k tasks stay cheap.
 pub(crate) const REFRESH: Duration = Duration::from_millis(250);
 
-/// The screen shown; `Task` is the details of one task.
+/// The screen shown; `Task` is the details of one task, `Site` those of a spawn site whose
+/// short-lived tasks the probe counted instead of sending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Screen {
     Tasks,
     Task(u64),
+    Site(LocationId),
     Stalls,
     Leaks,
     Runtime,
@@ -52,10 +54,10 @@ impl Screen {
         Self::Timeline,
     ];
 
-    /// The tab this screen belongs to (task details belong to Tasks).
+    /// The tab this screen belongs to (task and site details belong to Tasks).
     pub(crate) fn tab(self) -> usize {
         match self {
-            Self::Tasks | Self::Task(_) => 0,
+            Self::Tasks | Self::Task(_) | Self::Site(_) => 0,
             Self::Stalls => 1,
             Self::Leaks => 2,
             Self::Runtime => 3,
@@ -134,8 +136,8 @@ pub(crate) struct App {
     pub(crate) editing_filter: bool,
     pub(crate) query: Query,
     pub(crate) derived: Derived,
-    /// The selected task, followed by id through re-sorts.
-    pub(crate) selected_task: Option<u64>,
+    /// The selected row (a task, or a site's tally), followed through re-sorts.
+    pub(crate) selected: Option<Item>,
     pub(crate) tasks: Selection,
     pub(crate) stalls: Selection,
     pub(crate) leaks: Selection,
@@ -177,7 +179,7 @@ impl App {
             editing_filter: false,
             query: Query::default(),
             derived: Derived::default(),
-            selected_task: None,
+            selected: None,
             tasks: Selection::default(),
             stalls: Selection::default(),
             leaks: Selection::default(),
@@ -322,18 +324,18 @@ impl App {
         self.waits.clamp(self.derived.waits.len());
     }
 
-    /// Rebuilds the task table's rows, keeping the selected task selected.
+    /// Rebuilds the task table's rows, keeping the selected row selected.
     pub(crate) fn refresh_rows(&mut self) {
         let now_ns = self.now_ns();
         self.derived.rows = rows::build(self.shown(), &self.derived.findings, &self.query, now_ns);
         self.rows_changed = false;
-        if let Some(id) = self.selected_task
-            && let Some(index) = self.derived.rows.iter().position(|row| row.id == id)
+        if let Some(item) = self.selected
+            && let Some(index) = self.derived.rows.iter().position(|row| row.item == item)
         {
             self.tasks.index = index;
         }
         self.tasks.clamp(self.derived.rows.len());
-        self.selected_task = self.derived.rows.get(self.tasks.index).map(|r| r.id);
+        self.selected = self.derived.rows.get(self.tasks.index).map(|r| r.item);
     }
 
     /// Asks for the rows to be rebuilt at the next tick (sort, filter or tree changed).
@@ -398,7 +400,7 @@ impl App {
             if old != 0 && process.pid != old {
                 self.model = Model::new();
                 self.frozen = None;
-                self.selected_task = None;
+                self.selected = None;
                 self.tasks = Selection::default();
                 self.stalls = Selection::default();
                 self.leaks = Selection::default();
@@ -406,7 +408,7 @@ impl App {
                 self.resources = Selection::default();
                 self.query.awaiting = None;
                 self.rows_changed();
-                if let Screen::Task(_) = self.screen {
+                if let Screen::Task(_) | Screen::Site(_) = self.screen {
                     self.screen = Screen::Tasks;
                 }
                 if let Overlay::Stack(_) = self.overlay {

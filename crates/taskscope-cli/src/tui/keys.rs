@@ -7,7 +7,7 @@ use crossterm::event::{
 
 use super::app::{App, Overlay, Screen, Source};
 use super::view;
-use super::viewmodel::rows::Column;
+use super::viewmodel::rows::{Column, Item};
 
 /// What the loop should do after an input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,7 +356,7 @@ impl App {
     fn back(&mut self) {
         if self.overlay != Overlay::None {
             self.overlay = Overlay::None;
-        } else if let Screen::Task(_) = self.screen {
+        } else if let Screen::Task(_) | Screen::Site(_) = self.screen {
             self.screen = self.previous;
         } else if !self.query.filter.is_empty() || self.query.awaiting.is_some() {
             self.query.filter.clear();
@@ -367,9 +367,9 @@ impl App {
 
     fn show(&mut self, screen: Screen) {
         self.overlay = Overlay::None;
-        if let Screen::Task(_) = screen {
+        if let Screen::Task(_) | Screen::Site(_) = screen {
             self.detail_scroll = 0;
-            if !matches!(self.screen, Screen::Task(_)) {
+            if !matches!(self.screen, Screen::Task(_) | Screen::Site(_)) {
                 self.previous = self.screen;
             }
         }
@@ -389,9 +389,9 @@ impl App {
         match self.screen {
             Screen::Tasks => {
                 self.tasks.step(delta, self.derived.rows.len());
-                self.selected_task = self.derived.rows.get(self.tasks.index).map(|r| r.id);
+                self.selected = self.derived.rows.get(self.tasks.index).map(|r| r.item);
             }
-            Screen::Task(_) => {
+            Screen::Task(_) | Screen::Site(_) => {
                 let scroll = (self.detail_scroll as isize).saturating_add(delta);
                 self.detail_scroll = scroll.clamp(0, (u16::MAX / 2) as isize) as u16;
             }
@@ -409,11 +409,11 @@ impl App {
 
     fn open(&mut self) {
         match self.screen {
-            Screen::Tasks => {
-                if let Some(id) = self.selected_task {
-                    self.show(Screen::Task(id));
-                }
-            }
+            Screen::Tasks => match self.selected {
+                Some(Item::Task(id)) => self.show(Screen::Task(id)),
+                Some(Item::Site(site)) => self.show(Screen::Site(site)),
+                None => {}
+            },
             Screen::Stalls => {
                 if let Some(&stall) = self.derived.stalls.get(self.stalls.index) {
                     self.overlay = Overlay::Stack(stall);
@@ -464,7 +464,7 @@ impl App {
                     self.show(Screen::Task(id));
                 }
             }
-            Screen::Task(_) | Screen::Timeline => {}
+            Screen::Task(_) | Screen::Site(_) | Screen::Timeline => {}
         }
     }
 
@@ -506,7 +506,7 @@ impl App {
             Screen::Runtime => &mut self.runtime,
             Screen::Waiting => &mut self.waits,
             Screen::Resources => &mut self.resources,
-            Screen::Task(_) | Screen::Timeline => return,
+            Screen::Task(_) | Screen::Site(_) | Screen::Timeline => return,
         };
         if selection.index == index {
             self.open();
@@ -515,7 +515,7 @@ impl App {
         selection.index = index;
         if self.screen == Screen::Tasks {
             self.tasks.clamp(self.derived.rows.len());
-            self.selected_task = self.derived.rows.get(self.tasks.index).map(|r| r.id);
+            self.selected = self.derived.rows.get(self.tasks.index).map(|r| r.item);
         }
     }
 }

@@ -15,6 +15,7 @@ use fixture::{SECOND, app, draw, settle};
 
 mod bench;
 pub(crate) mod fixture;
+mod folded;
 mod holders;
 mod hostile;
 mod key_help;
@@ -37,7 +38,7 @@ pub(super) fn type_text(app: &mut App, text: &str) {
 }
 
 pub(super) fn selected(app: &App) -> Option<u64> {
-    app.selected_task
+    app.selected.and_then(super::viewmodel::rows::Item::task)
 }
 
 #[test]

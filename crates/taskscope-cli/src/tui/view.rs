@@ -10,6 +10,7 @@ mod lanes;
 mod leaks;
 mod resources;
 mod runtime;
+mod site;
 mod stalls;
 pub(crate) mod table;
 mod tasks;
@@ -65,6 +66,7 @@ impl Widget for &App {
         match self.screen {
             Screen::Tasks => tasks::render(self, areas.body, buf),
             Screen::Task(id) => details::render(self, id, areas.body, buf),
+            Screen::Site(site) => site::render(self, site, areas.body, buf),
             Screen::Stalls => stalls::render(self, areas.body, buf),
             Screen::Leaks => leaks::render(self, areas.body, buf),
             Screen::Runtime => runtime::render(self, areas.body, buf),
@@ -83,10 +85,12 @@ impl Widget for &App {
     }
 }
 
-/// The label after the tabs naming the task whose details are open, if they are.
+/// The label after the tabs naming the task (or spawn site) whose details are open, if
+/// they are.
 fn open_task_label(app: &App) -> Option<String> {
     match app.screen {
         Screen::Task(id) => Some(format!(" task {id} ")),
+        Screen::Site(_) => Some(" spawn site ".to_owned()),
         _ => None,
     }
 }
@@ -233,6 +237,7 @@ fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
                 "↑↓ select · Enter details · / filter · s sort · i invert · t tree · ? help · q quit"
             }
             (_, Screen::Task(_)) => "Esc back · ↑↓ scroll · d dump · f frames · ? help · q quit",
+            (_, Screen::Site(_)) => "Esc back · ↑↓ scroll · ? help · q quit",
             (_, Screen::Waiting) => "↑↓ select · Enter its tasks · d dump · ? help · q quit",
             (_, Screen::Resources) => "↑↓ select · Enter holder's details · ? help · q quit",
             (_, Screen::Stalls) => "↑↓ select · Enter stack · Tab next view · ? help · q quit",
@@ -278,7 +283,7 @@ pub(crate) fn body_row_at(app: &App, body: Rect, x: u16, y: u16) -> Option<Hit> 
             &app.resources,
             app.derived.resources.len(),
         ),
-        Screen::Task(_) | Screen::Timeline => return None,
+        Screen::Task(_) | Screen::Site(_) | Screen::Timeline => return None,
     };
     if !table.contains(ratatui::layout::Position::new(x, y)) {
         return None;

@@ -135,6 +135,10 @@ fn hostile_updates() -> Vec<v1::Update> {
 }
 
 fn every_screen(app: &mut App) {
+    // The sites of the tasks counted by site, and one that names nothing.
+    let sites: Vec<Screen> = (app.shown().folded().map(|(site, _)| Screen::Site(site)))
+        .chain([Screen::Site(crate::model::LocationId(u32::MAX))])
+        .collect();
     for screen in [
         Screen::Tasks,
         Screen::Task(0),
@@ -144,7 +148,10 @@ fn every_screen(app: &mut App) {
         Screen::Leaks,
         Screen::Runtime,
         Screen::Waiting,
-    ] {
+    ]
+    .into_iter()
+    .chain(sites)
+    {
         app.screen = screen;
         for overlay in [Overlay::None, Overlay::Help, Overlay::Stack(1)] {
             app.overlay = overlay;

@@ -65,9 +65,15 @@ fn sorting_cycles_columns_inverts_and_keeps_the_selection() {
     press(&mut app, KeyCode::Char('s'));
     assert_eq!(app.query.sort.column, Column::Id);
     assert_eq!(selected(&app), chosen, "the selected task stays selected");
-    assert_eq!(app.derived.rows.first().map(|r| r.id), Some(1));
+    assert_eq!(
+        app.derived.rows.first().and_then(|r| r.item.task()),
+        Some(1)
+    );
     press(&mut app, KeyCode::Char('i'));
-    assert_eq!(app.derived.rows.first().map(|r| r.id), Some(111));
+    assert_eq!(
+        app.derived.rows.first().and_then(|r| r.item.task()),
+        Some(111)
+    );
     press(&mut app, KeyCode::Char('S'));
     assert_eq!(app.query.sort.column, Column::Flags);
 }
@@ -86,7 +92,11 @@ fn filter_typing_matches_name_location_and_state_and_esc_clears_it() {
     }
     type_text(&mut app, "cache.rs");
     assert_eq!(
-        app.derived.rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        app.derived
+            .rows
+            .iter()
+            .filter_map(|r| r.item.task())
+            .collect::<Vec<_>>(),
         [5]
     );
     press(&mut app, KeyCode::Esc);
@@ -99,8 +109,14 @@ fn tree_mode_puts_children_under_their_parent() {
     let mut app = app();
     press(&mut app, KeyCode::Char('t'));
     let rows = &app.derived.rows;
-    let server = rows.iter().position(|r| r.id == 1).unwrap_or(usize::MAX);
-    let conn = rows.iter().position(|r| r.id == 2).unwrap_or(0);
+    let server = rows
+        .iter()
+        .position(|r| r.item.task() == Some(1))
+        .unwrap_or(usize::MAX);
+    let conn = rows
+        .iter()
+        .position(|r| r.item.task() == Some(2))
+        .unwrap_or(0);
     assert!(server < conn);
     assert_eq!(rows[conn].depth, 1);
 }

@@ -104,7 +104,12 @@ fn enter_on_a_waiting_row_lists_its_tasks_and_esc_clears_that() {
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.screen, Screen::Tasks);
     assert!(matches!(app.query.awaiting, Some(WaitKey::At { .. })));
-    let mut ids: Vec<u64> = app.derived.rows.iter().map(|r| r.id).collect();
+    let mut ids: Vec<u64> = app
+        .derived
+        .rows
+        .iter()
+        .filter_map(|r| r.item.task())
+        .collect();
     ids.sort_unstable();
     assert_eq!(ids, [2001, 2002, 2003]);
     let screen = draw(&mut app, 100, 24);
@@ -122,7 +127,12 @@ fn enter_on_a_waiting_row_lists_its_tasks_and_esc_clears_that() {
     press(&mut app, KeyCode::Char('5'));
     press(&mut app, KeyCode::End);
     press(&mut app, KeyCode::Enter);
-    let mut ids: Vec<u64> = app.derived.rows.iter().map(|r| r.id).collect();
+    let mut ids: Vec<u64> = app
+        .derived
+        .rows
+        .iter()
+        .filter_map(|r| r.item.task())
+        .collect();
     ids.sort_unstable();
     assert_eq!(ids, [3001, 3002], "the live tasks without a chain");
 }

@@ -64,6 +64,17 @@ fn lines(app: &App, task: &Task) -> Vec<Line<'static>> {
     out
 }
 
+/// What kind of task, in the words the details use.
+pub(super) fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Task => "task",
+        Kind::Local => "local task",
+        Kind::BlockOn => "block_on",
+        Kind::Blocking => "spawn_blocking",
+        Kind::Unknown => "task",
+    }
+}
+
 /// The title (id, name, kind, runtime), where and by whom it was spawned, and its flags.
 fn identity_lines(app: &App, task: &Task, out: &mut Vec<Line<'static>>) {
     let theme = app.theme;
@@ -73,13 +84,7 @@ fn identity_lines(app: &App, task: &Task, out: &mut Vec<Line<'static>>) {
         .as_deref()
         .map(|n| format!(" \"{n}\""))
         .unwrap_or_default();
-    let kind = match task.kind {
-        Kind::Task => "task",
-        Kind::Local => "local task",
-        Kind::BlockOn => "block_on",
-        Kind::Blocking => "spawn_blocking",
-        Kind::Unknown => "task",
-    };
+    let kind = kind_name(task.kind);
     out.push(Line::from(vec![
         Span::styled(format!("Task {}{name}", task.id), theme.title()),
         Span::raw(format!("  ({kind}, runtime {})", task.runtime_id)),

@@ -8,12 +8,13 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 
 use super::table::{self, Cell, Col};
-use crate::model::Instrumentation;
+use crate::model::folded::Folded;
 use crate::model::task::{Kind, Task};
+use crate::model::{Instrumentation, LocationId};
 use crate::tui::app::{App, Link, Source};
 use crate::tui::viewmodel::findings::Flags;
-use crate::tui::viewmodel::metrics::{self, short_ns};
-use crate::tui::viewmodel::rows::Column;
+use crate::tui::viewmodel::metrics::{self, compact, grouped, short_count, short_ns};
+use crate::tui::viewmodel::rows::{Column, Item, SITE_MARK, SITE_STATE};
 
 /// The flag column in words (`STALL 612.4ms`, `LOST WAKER`), where the terminal has room.
 const FLAGS_IN_WORDS: u16 = 13;
@@ -183,10 +184,15 @@ pub(super) fn render(app: &App, body: Rect, buf: &mut Buffer) {
         &app.tasks,
         |index| {
             let row = rows[index];
-            match model.task(row.id) {
-                Some(task) => cells(app, task, row.depth, &cols, now_ns),
-                None => vec![(String::new(), Style::new()); cols.len()],
-            }
+            let found = match row.item {
+                Item::Task(id) => model
+                    .task(id)
+                    .map(|task| cells(app, task, row.depth, &cols, now_ns)),
+                Item::Site(site) => model
+                    .folded_at(site)
+                    .map(|tally| site_cells(app, site, tally, &cols)),
+            };
+            found.unwrap_or_else(|| vec![(String::new(), Style::new()); cols.len()])
         },
     );
     if rows.is_empty() {
@@ -324,7 +330,7 @@ fn cells(app: &App, task: &Task, depth: u16, cols: &[(Column, u16)], now_ns: u64
             Column::Busy => (short_ns(task.stats.busy_ns), base),
             Column::Scheduled => (short_ns(task.stats.scheduled_ns), base),
             Column::Idle => (short_ns(metrics::idle_ns(task, now_ns)), base),
-            Column::Polls => (task.stats.polls.to_string(), base),
+            Column::Polls => (short_count(task.stats.polls, usize::from(w)), base),
             Column::Wakers => {
                 let style = if flags.contains(Flags::LOST_WAKER) {
                     theme.bad()
@@ -343,6 +349,47 @@ fn cells(app: &App, task: &Task, depth: u16, cols: &[(Column, u16)], now_ns: u64
             },
         })
         .collect()
+}
+
+/// A spawn site's row: its short-lived tasks counted by the probe, in one row marked
+/// `site`: how many (in the name column, as no task of them had a name), their state
+/// (all completed), their polls and busy time added up, and where they were spawned. The
+/// numbers of one task (its id, times, wakers, parent) are left empty.
+fn site_cells(app: &App, site: LocationId, tally: &Folded, cols: &[(Column, u16)]) -> Vec<Cell> {
+    let base = app.theme.dim();
+    cols.iter()
+        .map(|&(column, w)| match column {
+            Column::Flags => (SITE_MARK.to_owned(), app.theme.title()),
+            Column::Name => (site_count(tally.tasks, usize::from(w)), base),
+            Column::State => (SITE_STATE.to_owned(), base),
+            Column::Busy => (short_ns(tally.busy_ns), base),
+            Column::Polls => (short_count(tally.polls, usize::from(w)), base),
+            Column::Location => (
+                table::fit_end(app.shown().location(site), usize::from(w)),
+                base,
+            ),
+            Column::Id
+            | Column::Poll
+            | Column::Total
+            | Column::Scheduled
+            | Column::Idle
+            | Column::Wakers
+            | Column::Parent => (String::new(), base),
+        })
+        .collect()
+}
+
+/// How many tasks a site's row stands for, `×2,400 tasks`, shortened to `×1.92M tasks`
+/// where the exact count does not fit `width`.
+pub(super) fn site_count(tasks: u64, width: usize) -> String {
+    let exact = format!(
+        "×{} tasks",
+        grouped(usize::try_from(tasks).unwrap_or(usize::MAX))
+    );
+    if exact.chars().count() <= width {
+        return exact;
+    }
+    format!("×{} tasks", compact(tasks))
 }
 
 /// The task's flags: red while it stalls its thread or has lost its waker, yellow for the
@@ -418,6 +465,14 @@ mod tests {
         assert_eq!(flags(80), (Column::Flags, FLAGS_IN_WORDS));
         assert_eq!(flags(70), (Column::Flags, FLAGS_IN_LETTERS));
         assert_eq!(columns(70, false).len(), columns(80, false).len());
+    }
+
+    #[test]
+    fn a_sites_count_is_exact_where_it_fits_and_short_where_not() {
+        assert_eq!(site_count(2_400, 16), "×2,400 tasks");
+        assert_eq!(site_count(1_918_671, 16), "×1,918,671 tasks");
+        assert_eq!(site_count(1_918_671, 12), "×1.92M tasks");
+        assert_eq!(site_count(u64::MAX, 16), "×18446744T tasks");
     }
 
     #[test]

@@ -98,6 +98,33 @@ pub(crate) fn grouped(n: usize) -> String {
     out
 }
 
+/// A count in at most `width` characters: exact where it fits, else to three significant
+/// figures with a unit (`3.84M`, `18.4G`): a site's tally of polls runs to millions.
+pub(crate) fn short_count(n: u64, width: usize) -> String {
+    let exact = n.to_string();
+    if exact.len() <= width {
+        return exact;
+    }
+    compact(n)
+}
+
+/// A large count to three significant figures with its unit: `2.40k`, `1.92M`, `18.4G`.
+pub(crate) fn compact(n: u64) -> String {
+    let (value, unit) = match n {
+        0..1_000 => return n.to_string(),
+        1_000..1_000_000 => (n as f64 / 1e3, "k"),
+        1_000_000..1_000_000_000 => (n as f64 / 1e6, "M"),
+        1_000_000_000..1_000_000_000_000 => (n as f64 / 1e9, "G"),
+        _ => (n as f64 / 1e12, "T"),
+    };
+    let decimals = match value {
+        v if v < 9.995 => 2,
+        v if v < 99.95 => 1,
+        _ => 0,
+    };
+    format!("{value:.decimals$}{unit}")
+}
+
 /// A position in a process's life, `mm:ss.t`, for uptimes and replay positions.
 pub(crate) fn clock(ns: u64) -> String {
     let tenths = ns / 100_000_000;
@@ -127,6 +154,16 @@ mod tests {
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(4812), "4,812");
         assert_eq!(grouped(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn counts_too_wide_for_their_column_are_shortened() {
+        assert_eq!(short_count(999_999, 6), "999999");
+        assert_eq!(short_count(3_837_342, 6), "3.84M");
+        assert_eq!(short_count(1_918_671, 6), "1.92M");
+        assert_eq!(short_count(99_960_000, 6), "100M");
+        assert_eq!(short_count(u64::MAX, 6), "18446744T");
+        assert_eq!(compact(2_400), "2.40k");
     }
 
     #[test]

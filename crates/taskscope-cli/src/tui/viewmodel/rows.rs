@@ -1,4 +1,5 @@
-//! The task table's rows: which tasks, in which order, at which tree depth.
+//! The task table's rows: which tasks, in which order, at which tree depth, and one row
+//! for each spawn site whose short-lived tasks the probe counted instead of sending.
 //!
 //! Built from the whole model, so it is the one costly step of a frame at 100k tasks; the
 //! app rebuilds it only when the data changed (at most a few times a second) or when the
@@ -11,8 +12,9 @@ use std::collections::HashMap;
 use super::findings::Findings;
 use super::metrics;
 use super::waits::WaitKey;
-use crate::model::Model;
+use crate::model::folded::Folded;
 use crate::model::task::Task;
+use crate::model::{LocationId, Model};
 
 /// The task table's columns, in display order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,25 +114,84 @@ impl Sort {
     }
 }
 
-/// One row: a task and how deep it sits in the tree (0 when flat).
+/// What a row stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Item {
+    Task(u64),
+    /// A spawn site's short-lived tasks, which the probe counted instead of sending one by
+    /// one: their tally, in one row.
+    Site(LocationId),
+}
+
+impl Item {
+    /// The task's id, when the row is a task.
+    #[cfg(test)]
+    pub(crate) fn task(self) -> Option<u64> {
+        match self {
+            Self::Task(id) => Some(id),
+            Self::Site(_) => None,
+        }
+    }
+}
+
+/// One row: a task (or a site's tally) and how deep it sits in the tree (0 when flat).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Row {
-    pub(crate) id: u64,
+    pub(crate) item: Item,
     pub(crate) depth: u16,
 }
+
+/// The state a site's row shows and is filtered and sorted by: every task counted by site
+/// completed.
+pub(crate) const SITE_STATE: &str = "done";
+/// What marks a site's row in the flag column; filtering by it lists the sites alone.
+pub(crate) const SITE_MARK: &str = "site";
 
 /// What the rows depend on besides the model.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Query {
     pub(crate) sort: Sort,
-    /// Lower-case words that must all appear in a task's name, location or state.
+    /// Lower-case words that must all appear in a task's name, location or state (a site's
+    /// location, its state or its mark).
     pub(crate) filter: String,
     pub(crate) tree: bool,
     /// Only the live tasks waiting there (a row of the Waiting view, opened).
     pub(crate) awaiting: Option<WaitKey>,
 }
 
-/// The rows for `query`, at probe time `now_ns`.
+/// A row being sorted: a task, or a site's tally.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    Task(&'a Task),
+    Site(LocationId, &'a Folded),
+}
+
+impl<'a> Entry<'a> {
+    fn name(self) -> Option<&'a str> {
+        match self {
+            Self::Task(task) => task.name.as_deref(),
+            // Only tasks without a name are counted by site.
+            Self::Site(..) => None,
+        }
+    }
+
+    fn state(self) -> &'static str {
+        match self {
+            Self::Task(task) => metrics::state_label(task),
+            Self::Site(..) => SITE_STATE,
+        }
+    }
+
+    fn item(self) -> Item {
+        match self {
+            Self::Task(task) => Item::Task(task.id),
+            Self::Site(site, _) => Item::Site(site),
+        }
+    }
+}
+
+/// The rows for `query`, at probe time `now_ns`: the tasks, and a row for each spawn site
+/// whose short-lived tasks were counted there, sorted and filtered alike.
 pub(crate) fn build(model: &Model, findings: &Findings, query: &Query, now_ns: u64) -> Vec<Row> {
     let words: Vec<String> = query
         .filter
@@ -139,39 +200,80 @@ pub(crate) fn build(model: &Model, findings: &Findings, query: &Query, now_ns: u
         .collect();
     // Locations repeat across thousands of tasks: match each one once.
     let mut location_matches: HashMap<_, Vec<bool>> = HashMap::new();
-    let mut tasks: Vec<&Task> = model
-        .tasks()
-        .filter(|task| {
-            query
-                .awaiting
-                .as_ref()
-                .is_none_or(|key| key.matches(model.waiting(), task))
-        })
-        .filter(|task| {
-            if words.is_empty() {
-                return true;
-            }
-            let by_location = location_matches.entry(task.location).or_insert_with(|| {
-                let location = model.location(task.location).to_lowercase();
-                words.iter().map(|w| location.contains(w)).collect()
+    let mut by_location = |site: LocationId, i: usize| {
+        location_matches.entry(site).or_insert_with(|| {
+            let location = model.location(site).to_lowercase();
+            words.iter().map(|w| location.contains(w)).collect()
+        })[i]
+    };
+    let mut entries: Vec<Entry> = Vec::new();
+    for task in model.tasks() {
+        let awaits = query
+            .awaiting
+            .as_ref()
+            .is_none_or(|key| key.matches(model.waiting(), task));
+        if !awaits {
+            continue;
+        }
+        let name = task.name.as_deref().unwrap_or("").to_lowercase();
+        let state = metrics::state_label(task);
+        let matches = words.iter().enumerate().all(|(i, word)| {
+            by_location(task.location, i) || name.contains(word.as_str()) || state.contains(word)
+        });
+        if matches {
+            entries.push(Entry::Task(task));
+        }
+    }
+    // A site's tasks are over: none waits anywhere.
+    if query.awaiting.is_none() {
+        for (site, tally) in model.folded().filter(|(_, tally)| tally.tasks > 0) {
+            let matches = words.iter().enumerate().all(|(i, word)| {
+                by_location(site, i) || SITE_STATE.contains(word) || SITE_MARK.contains(word)
             });
-            let name = task.name.as_deref().unwrap_or("").to_lowercase();
-            let state = metrics::state_label(task);
-            words.iter().enumerate().all(|(i, word)| {
-                by_location[i] || name.contains(word.as_str()) || state.contains(word.as_str())
-            })
-        })
-        .collect();
-    sort(&mut tasks, model, findings, query.sort, now_ns);
+            if matches {
+                entries.push(Entry::Site(site, tally));
+            }
+        }
+    }
+    sort(&mut entries, model, findings, query.sort, now_ns);
     if query.tree {
-        tree(&tasks)
+        tree(&entries)
     } else {
-        tasks.iter().map(|t| Row { id: t.id, depth: 0 }).collect()
+        entries
+            .iter()
+            .map(|e| Row {
+                item: e.item(),
+                depth: 0,
+            })
+            .collect()
     }
 }
 
-fn sort(tasks: &mut [&Task], model: &Model, findings: &Findings, sort: Sort, now_ns: u64) {
-    let number = |task: &Task| -> u64 {
+/// The order of rows whose sort keys are equal: sites first (a few rows that stand for
+/// many tasks), by location, then tasks by id.
+fn tie(model: &Model, a: Entry, b: Entry) -> Ordering {
+    match (a, b) {
+        (Entry::Task(a), Entry::Task(b)) => a.id.cmp(&b.id),
+        (Entry::Site(a, _), Entry::Site(b, _)) => model.location(a).cmp(model.location(b)),
+        (Entry::Site(..), Entry::Task(_)) => Ordering::Less,
+        (Entry::Task(_), Entry::Site(..)) => Ordering::Greater,
+    }
+}
+
+fn sort(entries: &mut [Entry], model: &Model, findings: &Findings, sort: Sort, now_ns: u64) {
+    // A site's row has a number for polls and busy time only (its tally); the others
+    // (flags, durations of one task, wakers, parent) count as zero.
+    let number = |entry: Entry| -> u64 {
+        let task = match entry {
+            Entry::Task(task) => task,
+            Entry::Site(_, tally) => {
+                return match sort.column {
+                    Column::Busy => tally.busy_ns,
+                    Column::Polls => tally.polls,
+                    _ => 0,
+                };
+            }
+        };
         match sort.column {
             Column::Flags => u64::from(findings.flags(task.id).rank()),
             Column::Id | Column::Name | Column::Location => 0,
@@ -186,7 +288,11 @@ fn sort(tasks: &mut [&Task], model: &Model, findings: &Findings, sort: Sort, now
             Column::Parent => task.parent_id,
         }
     };
-    let by_id = |a: &&Task, b: &&Task| a.id.cmp(&b.id);
+    let location = |entry: Entry| match entry {
+        Entry::Task(task) => model.location(task.location),
+        Entry::Site(site, _) => model.location(site),
+    };
+    let tie = |a: &Entry, b: &Entry| tie(model, *a, *b);
     let directed = |ordering: Ordering| {
         if sort.descending() {
             ordering.reverse()
@@ -195,39 +301,52 @@ fn sort(tasks: &mut [&Task], model: &Model, findings: &Findings, sort: Sort, now
         }
     };
     match sort.column {
-        Column::Id => tasks.sort_unstable_by(|a, b| directed(by_id(a, b))),
-        Column::Name => {
-            tasks.sort_unstable_by(|a, b| directed(a.name.cmp(&b.name)).then_with(|| by_id(a, b)))
-        }
-        Column::State => tasks.sort_unstable_by(|a, b| {
-            directed(metrics::state_label(a).cmp(metrics::state_label(b))).then_with(|| by_id(a, b))
+        Column::Id => entries.sort_unstable_by(|a, b| match (a, b) {
+            (Entry::Task(x), Entry::Task(y)) => directed(x.id.cmp(&y.id)),
+            _ => tie(a, b),
         }),
-        Column::Location => tasks.sort_unstable_by(|a, b| {
-            directed(model.location(a.location).cmp(model.location(b.location)))
-                .then_with(|| by_id(a, b))
+        Column::Name => entries
+            .sort_unstable_by(|a, b| directed(a.name().cmp(&b.name())).then_with(|| tie(a, b))),
+        Column::State => entries
+            .sort_unstable_by(|a, b| directed(a.state().cmp(b.state())).then_with(|| tie(a, b))),
+        Column::Location => entries.sort_unstable_by(|a, b| {
+            directed(location(*a).cmp(location(*b))).then_with(|| tie(a, b))
         }),
         _ => {
             // Keys first: computing them inside the comparison would redo it n log n times.
-            let mut keyed: Vec<(u64, &Task)> = tasks.iter().map(|&t| (number(t), t)).collect();
-            keyed.sort_unstable_by(|a, b| directed(a.0.cmp(&b.0)).then_with(|| by_id(&a.1, &b.1)));
-            for (slot, (_, task)) in tasks.iter_mut().zip(keyed) {
-                *slot = task;
+            let mut keyed: Vec<(u64, Entry)> = entries.iter().map(|&e| (number(e), e)).collect();
+            keyed.sort_unstable_by(|a, b| directed(a.0.cmp(&b.0)).then_with(|| tie(&a.1, &b.1)));
+            for (slot, (_, entry)) in entries.iter_mut().zip(keyed) {
+                *slot = entry;
             }
         }
     }
 }
 
 /// Parents before their children, depth first; siblings keep the sorted order. A task
-/// whose parent is not shown (ended and gone, or filtered out) is a root.
-fn tree(sorted: &[&Task]) -> Vec<Row> {
-    let shown: HashMap<u64, usize> = sorted.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+/// whose parent is not shown (ended and gone, or filtered out) is a root, and so is a
+/// site's row.
+fn tree(sorted: &[Entry]) -> Vec<Row> {
+    let shown: HashMap<u64, usize> = sorted
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            Entry::Task(t) => Some((t.id, i)),
+            Entry::Site(..) => None,
+        })
+        .collect();
     let mut children: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut roots = Vec::new();
-    for (index, task) in sorted.iter().enumerate() {
-        if task.parent_id != 0 && task.parent_id != task.id && shown.contains_key(&task.parent_id) {
-            children.entry(task.parent_id).or_default().push(index);
-        } else {
-            roots.push(index);
+    for (index, entry) in sorted.iter().enumerate() {
+        match entry {
+            Entry::Task(task)
+                if task.parent_id != 0
+                    && task.parent_id != task.id
+                    && shown.contains_key(&task.parent_id) =>
+            {
+                children.entry(task.parent_id).or_default().push(index);
+            }
+            _ => roots.push(index),
         }
     }
     let mut rows = Vec::with_capacity(sorted.len());
@@ -237,17 +356,22 @@ fn tree(sorted: &[&Task]) -> Vec<Row> {
         if std::mem::replace(&mut visited[index], true) {
             continue;
         }
-        let task = sorted[index];
-        rows.push(Row { id: task.id, depth });
-        if let Some(kids) = children.get(&task.id) {
+        let entry = sorted[index];
+        rows.push(Row {
+            item: entry.item(),
+            depth,
+        });
+        if let Entry::Task(task) = entry
+            && let Some(kids) = children.get(&task.id)
+        {
             stack.extend(kids.iter().rev().map(|&i| (i, depth.saturating_add(1))));
         }
     }
     // Tasks in a parent cycle (only a corrupt stream makes one) are still listed.
-    for (index, task) in sorted.iter().enumerate() {
+    for (index, entry) in sorted.iter().enumerate() {
         if !visited[index] {
             rows.push(Row {
-                id: task.id,
+                item: entry.item(),
                 depth: 0,
             });
         }
