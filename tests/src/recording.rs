@@ -89,6 +89,8 @@ pub struct Folded {
     pub folded: BTreeMap<String, v1::FoldedTasks>,
     /// Every id the folded tallies named, with how many times it was named.
     pub folded_ids: BTreeMap<u64, u32>,
+    /// Every thread's activity summaries, in the order they came.
+    pub activity: Vec<v1::ThreadActivity>,
 }
 
 impl Folded {
@@ -140,6 +142,7 @@ impl Folded {
                 self.threads.insert(thread.thread, thread);
             }
         }
+        self.activity.extend(update.activity);
         self.exited |= update.process_exited;
     }
 

@@ -379,3 +379,62 @@ fn export_of_a_live_probe_with_its_recorder_off_says_so() {
     let stderr = String::from_utf8_lossy(&export.stderr);
     assert!(stderr.contains("TASKSCOPE_FLIGHT=off"), "{stderr}");
 }
+
+/// The body of `#[tokio::main]` that calls `taskscope::init()` is watched from outside,
+/// where no poll hook marks it: its runs still reach the flight recorder, so the thread's
+/// activity (the dashboard's Timeline) shows it busy through its blocking sleep, and the
+/// stall's window holds the run around the stall.
+#[test]
+fn a_body_watched_from_outside_is_busy_on_its_threads_timeline_and_in_its_stalls_window() {
+    let (output, folded) = run_recorded("body_stall", &[]);
+    assert!(output.status.success(), "{output:?}");
+    let body = folded
+        .tasks
+        .values()
+        .find(|t| t.spawned.kind == v1::TaskKind::BlockOn as i32 && t.spawned.name == "main")
+        .unwrap_or_else(|| panic!("the body as a task: {:#?}", folded.tasks))
+        .spawned
+        .id;
+    let stall = folded
+        .stalls
+        .values()
+        .find(|s| s.task_id == body)
+        .unwrap_or_else(|| panic!("the body's stall: {:#?}", folded.stalls));
+    let stall_end = stall.poll_started_ns + stall.duration_ns;
+
+    // Busy all through the stall on the body's thread, the body taking the time.
+    let busy_in_stall: u64 = (folded.activity.iter())
+        .filter(|a| a.thread == stall.thread)
+        .flat_map(|a| {
+            let from_ns = a.from_ns;
+            let width = a.bucket_ns;
+            (a.busy_ns.iter().zip(&a.top_task).enumerate())
+                .map(move |(i, (&busy, &top))| (from_ns + i as u64 * width, busy, top))
+        })
+        .filter(|&(start, _, _)| start >= stall.poll_started_ns && start < stall_end)
+        .map(|(_, busy, top)| {
+            assert_eq!(top, body, "the body took its thread's time");
+            busy
+        })
+        .sum();
+    assert!(
+        busy_in_stall * 10 >= stall.duration_ns * 8,
+        "{busy_in_stall} ns busy in a {} ns stall: {:#?}",
+        stall.duration_ns,
+        folded.activity
+    );
+
+    // The stall's window holds the run, from its start to its end.
+    let on_thread = window_events(stall)
+        .into_iter()
+        .find(|(number, _)| *number == stall.thread)
+        .map(|(_, events)| events)
+        .expect("the body's thread is in the window");
+    let of_body = |kind| {
+        on_thread
+            .iter()
+            .any(|e| e.kind == kind && e.task_id == body)
+    };
+    assert!(of_body(Kind::FlightEventPollStart), "{on_thread:#?}");
+    assert!(of_body(Kind::FlightEventPollEnd), "{on_thread:#?}");
+}

@@ -11,6 +11,11 @@
 //! away longer than the stall threshold is reported as a stall of the body, through the
 //! same events (and the same stack samples) as a stall the thread slots reveal.
 //!
+//! Every run (from the first look that finds the thread busy to the last) also goes into
+//! the thread's flight-recorder history as a poll of the body, so that the Timeline, the
+//! activity summaries and each stall's window show the body busy where no hook could say
+//! so (`tasks/flight.rs`, `Flight::record_from_outside`).
+//!
 //! The app's thread is never signalled while it is parked: stacks are only sampled once
 //! a stall is reported. What this cannot tell, and `#[taskscope::main]` can
 //! (`docs/guide.md`, "Routes"):
@@ -32,6 +37,7 @@ use crate::detect::running_stall::RunningStall;
 use crate::detect::stall_stack;
 use crate::tasks::cell::{Kind, TaskCell};
 use crate::tasks::lifecycle;
+use crate::tasks::ring::{Event, EventKind};
 use crate::tasks::shared::Shared;
 use crate::tasks::threads;
 use crate::tasks::threads::{OwnTime, Polling, ThreadSlot};
@@ -121,12 +127,14 @@ impl Bodies {
             let Some(cell) = announce(shared, &request) else {
                 continue; // the probe is stopped
             };
-            self.watched.push(Watched {
-                run: Some(Run::new(request.first.at_ns, request.slot.os_tid)),
+            let mut watched = Watched {
+                run: None,
                 last: request.first,
                 slot: request.slot,
                 cell,
-            });
+            };
+            watched.start_run(shared, request.first.at_ns);
+            self.watched.push(watched);
         }
     }
 }
@@ -234,12 +242,35 @@ impl Watched {
             self.end_run(shared);
         }
         if busy {
-            let tid = self.slot.os_tid;
-            let run = self.run.get_or_insert_with(|| Run::new(look.at_ns, tid));
-            run.last_busy_ns = look.at_ns;
+            if self.run.is_none() {
+                self.start_run(shared, look.at_ns);
+            }
+            if let Some(run) = self.run.as_mut() {
+                run.last_busy_ns = look.at_ns;
+            }
             self.follow(shared, capture);
         }
         true
+    }
+
+    /// A run starts, first seen at `at_ns`. It goes into the thread's flight-recorder
+    /// history as the start of a poll of the body, so that the Timeline, the activity
+    /// summaries and every stall's window show the body busy, as far as looks from
+    /// outside can tell (from the look that first finds it busy to the last one that
+    /// does).
+    fn start_run(&mut self, shared: &Shared, at_ns: u64) {
+        self.run = Some(Run::new(at_ns, self.slot.os_tid));
+        self.record(shared, EventKind::PollStart, at_ns);
+    }
+
+    fn record(&self, shared: &Shared, kind: EventKind, at_ns: u64) {
+        let event = Event {
+            kind,
+            task: self.cell.identity.id,
+            at_ns,
+            other: 0,
+        };
+        shared.flight.record_from_outside(&self.slot, event);
     }
 
     /// Reports the current run as a stall once it is past the threshold, refreshes it
@@ -262,6 +293,8 @@ impl Watched {
     /// The run is over: a stall, if it was one, ended at the last busy look.
     fn end_run(&mut self, shared: &Shared) {
         let Some(run) = self.run.take() else { return };
+        // Before the stall's end: the window cut at that end holds the run's end too.
+        self.record(shared, EventKind::PollEnd, run.last_busy_ns);
         if run.stall.is_some() {
             let sched = run.sched_at_start.and_then(|from| {
                 Some(crate::base::schedstat::Window {

@@ -106,14 +106,7 @@ impl Flight {
             // Read before the drain: once it says so, every event of the thread is in
             // the ring (the thread's last store, with release ordering).
             let exited = slot.has_exited();
-            let entry = (history.threads)
-                .entry(slot.number)
-                .or_insert_with(|| ThreadHistory {
-                    name: slot.name.clone(),
-                    events: VecDeque::new(),
-                    overflowed_at_exit: 0,
-                    evicted: 0,
-                });
+            let entry = ThreadHistory::of(&mut history.threads, slot);
             let before = entry.events.len();
             ring.drain(|event| entry.events.push_back(event));
             history.held += entry.events.len() - before;
@@ -129,6 +122,29 @@ impl Flight {
                     .push(ring.clone());
             }
         }
+        history.evict_to(budget.history_events());
+    }
+
+    /// An event of `slot`'s thread seen from one of the probe's threads instead of written
+    /// by the thread itself: the runs of a `block_on` body that no poll hook marks, which
+    /// the watchdog watches from outside (`detect/body_watch.rs`). Kept in the thread's
+    /// history as if drained from its ring, never before the last event held for the
+    /// thread (the watchdog's look may come a moment after an event the thread wrote), so
+    /// that the history stays in time order. The watchdog's thread, before its drain.
+    pub(crate) fn record_from_outside(&self, slot: &ThreadSlot, event: Event) {
+        let Some(budget) = self.budget else { return };
+        let mut guard = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let history = &mut *guard;
+        if history.retired.contains(&slot.number) {
+            return;
+        }
+        let thread = ThreadHistory::of(&mut history.threads, slot);
+        let last_ns = thread.events.back().map_or(0, |e| e.at_ns);
+        thread.events.push_back(Event {
+            at_ns: event.at_ns.max(last_ns),
+            ..event
+        });
+        history.held += 1;
         history.evict_to(budget.history_events());
     }
 
@@ -258,6 +274,18 @@ impl Flight {
     }
 }
 
+impl ThreadHistory {
+    /// `slot`'s thread's history in `threads`, begun empty at its first event.
+    fn of<'a>(threads: &'a mut HashMap<u32, ThreadHistory>, slot: &ThreadSlot) -> &'a mut Self {
+        threads.entry(slot.number).or_insert_with(|| ThreadHistory {
+            name: slot.name.clone(),
+            events: VecDeque::new(),
+            overflowed_at_exit: 0,
+            evicted: 0,
+        })
+    }
+}
+
 impl RingSource for Flight {
     /// A ring for a thread's events, at its first one: a given-back ring, or a new one
     /// while the budget allows. Runs once per thread, on that thread.
@@ -330,5 +358,68 @@ fn kind_to_proto(kind: EventKind) -> v1::FlightEventKind {
         EventKind::Spawn => v1::FlightEventKind::FlightEventSpawn,
         EventKind::End => v1::FlightEventKind::FlightEventEnd,
         EventKind::Wake => v1::FlightEventKind::FlightEventWake,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::threads;
+
+    const MS: u64 = 1_000_000;
+
+    fn event(kind: EventKind, at_ms: u64) -> Event {
+        Event {
+            kind,
+            task: 7,
+            at_ns: at_ms * MS,
+            other: 0,
+        }
+    }
+
+    /// A slot of a thread that never records an event of its own.
+    fn silent_thread() -> Arc<ThreadSlot> {
+        std::thread::spawn(|| threads::with_local(|l| l.thread_slot()).unwrap())
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_run_seen_from_outside_is_summed_and_windowed_like_a_poll() {
+        let flight = Flight::new(Some(FlightBudget::DEFAULT));
+        let slot = silent_thread();
+        flight.record_from_outside(&slot, event(EventKind::PollStart, 10));
+        flight.record_from_outside(&slot, event(EventKind::PollEnd, 50));
+        let threads = [slot.clone()];
+
+        let mut cursor = activity::Cursor::default();
+        let [summary] = &flight.activity(&threads, &mut cursor, 100 * MS)[..] else {
+            panic!("one thread's summary")
+        };
+        assert_eq!(summary.thread, slot.number);
+        assert_eq!(summary.busy_ns, [10 * MS, 20 * MS, 10 * MS]);
+        assert_eq!(summary.top_task, [7, 7, 7]);
+
+        let window = flight.window(&threads, 0, 100 * MS).unwrap();
+        assert_eq!(window.threads.len(), 1);
+        assert_eq!(window.threads[0].task_ids, [7, 7]);
+    }
+
+    #[test]
+    fn an_event_seen_from_outside_never_goes_before_what_the_history_holds() {
+        let flight = Flight::new(Some(FlightBudget::DEFAULT));
+        let slot = silent_thread();
+        flight.record_from_outside(&slot, event(EventKind::PollStart, 60));
+        flight.record_from_outside(&slot, event(EventKind::PollEnd, 55));
+        let window = flight.window(&[slot], 0, 100 * MS).unwrap();
+        assert_eq!(window.threads[0].at_deltas_ns, [60 * MS, 0]);
+    }
+
+    #[test]
+    fn nothing_is_kept_with_the_recorder_off() {
+        let flight = Flight::new(None);
+        let slot = silent_thread();
+        flight.record_from_outside(&slot, event(EventKind::PollStart, 10));
+        assert!(flight.window(&[slot], 0, 100 * MS).is_none());
     }
 }
