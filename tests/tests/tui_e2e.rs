@@ -580,6 +580,50 @@ fn the_timeline_shows_the_stalled_worker_beside_one_that_kept_polling() {
     assert_terminal_restored(&tmux);
 }
 
+/// Tens of thousands of short tasks a second (`churn_at_exit`), recorded and replayed: the
+/// table shows their spawn site as one row with its count, `/site` keeps only such rows,
+/// and Enter on one says what its tasks were.
+#[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux")]
+fn short_lived_tasks_counted_by_site_are_a_row_of_their_site_in_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("churn_at_exit.tsrec");
+    let status = Command::new(example("churn_at_exit"))
+        .env("TASKSCOPE_BIND", "off")
+        .env("TASKSCOPE_RECORD", &recording)
+        .env_remove("TASKSCOPE_STALL_THRESHOLD")
+        .env_remove("TASKSCOPE_FOLD")
+        .stdout(Stdio::null())
+        .status()
+        .expect("the example runs");
+    assert!(status.success());
+
+    let tmux = Tmux::start(150, 36);
+    tmux.run(&format!(
+        "{} replay {}",
+        taskscope().display(),
+        recording.display()
+    ));
+    tmux.wait_for("the replay", |s| s.contains("replay 00:"));
+    tmux.keys(&["/", "s", "i", "t", "e", "Enter"]);
+    let site_row = |s: &str| {
+        s.lines().any(|line| {
+            line.starts_with("site") && line.contains(" tasks") && line.contains("churn_at_exit.rs")
+        })
+    };
+    let screen = tmux.wait_for("a row of the churning site", site_row);
+    assert!(
+        screen.contains("short-lived counted by site"),
+        "the header's count too:\n{screen}"
+    );
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the site's details", |s| {
+        s.contains("Why they are not listed one by one") && s.contains("TASKSCOPE_FOLD=off")
+    });
+    tmux.keys(&["q"]);
+    assert_terminal_restored(&tmux);
+}
+
 #[test]
 #[cfg_attr(missing_tmux, ignore = "needs tmux")]
 fn the_timeline_of_a_recording_shows_its_stall_in_replay() {
