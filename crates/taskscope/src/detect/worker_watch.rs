@@ -14,9 +14,10 @@
 //!
 //! A worker that computes in one long poll makes no system call to see from outside; what
 //! tells it apart from a hot loop of short polls is tokio's own stable metrics of the
-//! worker (`tasks/worker_park.rs` finds which worker a thread is): tokio submits them
-//! every `event_interval` scheduler ticks (61 by default) and whenever the worker parks,
-//! never inside a poll. An unparked worker whose submitted busy time and park count have
+//! worker (`tasks/worker_park.rs` finds which worker a thread is, from the thread's own
+//! parks or, for a worker that has hardly parked, narrowed down at these looks): tokio
+//! submits them every `event_interval` scheduler ticks (61 by default) and whenever the
+//! worker parks, never inside a poll. An unparked worker whose submitted busy time and park count have
 //! not moved past the threshold is inside one poll (or a run of fewer than 61 polls, each
 //! then long on average), and is reported as a stall just the same.
 //!
@@ -24,10 +25,10 @@
 //! worker on a CPU (`running`) or block it for moments, in calls that return before the
 //! next look or with a block between looks, and move its metrics at every maintenance.
 //! What this leaves unseen, and `--cfg tokio_unstable` sees (`docs/guide.md`, "What each
-//! build sees"): a long poll on a worker whose index is not known yet (found from its
-//! first few parks) or on a runtime built with a larger `event_interval` than its polls
-//! can fill within the threshold; which task stalled (the stall belongs to the worker,
-//! its spawn location unknown).
+//! build sees"): a long poll on a worker whose index is not known yet (not found from its
+//! parks, and every other worker of its runtime busy at every look so far) or on a runtime
+//! built with a larger `event_interval` than its polls can fill within the threshold;
+//! which task stalled (the stall belongs to the worker, its spawn location unknown).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -151,6 +152,7 @@ impl Watched {
             parks: self.park.parks(),
             at_ns: clock::now_ns(),
         };
+        self.park.narrow();
         let frozen_since = self.follow_metrics(&look);
         let frozen_since_run = |run: &Run| frozen_since.is_some_and(|at| at <= run.started_ns);
         let blocked = matches!(state.syscall, Syscall::Blocked(_));
