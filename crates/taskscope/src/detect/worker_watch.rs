@@ -14,25 +14,34 @@
 //!
 //! A worker that computes in one long poll makes no system call to see from outside; what
 //! tells it apart from a hot loop of short polls is tokio's own stable metrics of the
-//! worker (`tasks/worker_park.rs` finds which worker a thread is): tokio submits them
-//! every `event_interval` scheduler ticks (61 by default) and whenever the worker parks,
-//! never inside a poll. An unparked worker whose submitted busy time and park count have
+//! worker (`tasks/worker_park.rs` finds which worker a thread is, from the thread's own
+//! parks or, for a worker that has hardly parked, narrowed down at these looks): tokio
+//! submits them every `event_interval` scheduler ticks (61 by default) and whenever the
+//! worker parks, never inside a poll. An unparked worker whose submitted busy time and park count have
 //! not moved past the threshold is inside one poll (or a run of fewer than 61 polls, each
 //! then long on average), and is reported as a stall just the same.
 //!
 //! Busy but healthy workers are never reported: many short polls without a park keep the
 //! worker on a CPU (`running`) or block it for moments, in calls that return before the
 //! next look or with a block between looks, and move its metrics at every maintenance.
+//!
+//! A stall's time waiting for a CPU (which tells a stall of the app from one of an
+//! overloaded machine, `base/schedstat.rs`) is measured over the same stretch as its
+//! duration: the thread's scheduler totals are read at the look the stall is timed from
+//! and at the last look that found it going on, not when the stall was first seen (a
+//! threshold later) nor at the look after its end.
+//!
 //! What this leaves unseen, and `--cfg tokio_unstable` sees (`docs/guide.md`, "What each
-//! build sees"): a long poll on a worker whose index is not known yet (found from its
-//! first few parks) or on a runtime built with a larger `event_interval` than its polls
-//! can fill within the threshold; which task stalled (the stall belongs to the worker,
-//! its spawn location unknown).
+//! build sees"): a long poll on a worker whose index is not known yet (not found from its
+//! parks, and every other worker of its runtime busy at every look so far) or on a runtime
+//! built with a larger `event_interval` than its polls can fill within the threshold;
+//! which task stalled (the stall belongs to the worker, its spawn location unknown).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::base::clock;
+use crate::base::schedstat::{self, SchedStat};
 use crate::base::thread_state::{self, Syscall, ThreadState};
 use crate::detect::running_stall::RunningStall;
 use crate::detect::stall_stack;
@@ -96,6 +105,8 @@ impl Look {
 #[derive(Debug, Clone, Copy)]
 struct Frozen {
     since_ns: u64,
+    /// The thread's scheduler totals at that look, where a stall would be timed from.
+    sched: Option<SchedStat>,
     submitted: Submitted,
     parks: u64,
 }
@@ -106,7 +117,10 @@ struct Run {
     started_ns: u64,
     /// The last look that found the run going on.
     last_ns: u64,
-    sched_at_start: Option<crate::base::schedstat::SchedStat>,
+    /// The thread's scheduler totals at `started_ns` and at `last_ns`: its wait for a CPU
+    /// is measured over the run's duration, no more and no less.
+    sched_at_start: Option<SchedStat>,
+    sched_at_last: Option<SchedStat>,
     /// Set once the run passed the threshold: the stall, reported as a task of its own.
     stall: Option<Reported>,
 }
@@ -151,7 +165,9 @@ impl Watched {
             parks: self.park.parks(),
             at_ns: clock::now_ns(),
         };
-        let frozen_since = self.follow_metrics(&look);
+        self.park.narrow();
+        let frozen = self.follow_metrics(&look);
+        let frozen_since = frozen.map(|f| f.since_ns);
         let frozen_since_run = |run: &Run| frozen_since.is_some_and(|at| at <= run.started_ns);
         let blocked = matches!(state.syscall, Syscall::Blocked(_));
         let still_blocked = blocked && self.last.is_some_and(|l| look.continues(&l));
@@ -164,19 +180,22 @@ impl Watched {
         }
         self.last = blocked.then_some(look);
         let long_frozen =
-            frozen_since.filter(|since| look.at_ns.saturating_sub(*since) >= shared.threshold_ns);
+            frozen.filter(|f| look.at_ns.saturating_sub(f.since_ns) >= shared.threshold_ns);
         if blocked || long_frozen.is_some() || self.run.is_some() {
-            let tid = self.slot.os_tid;
+            let sched_now = schedstat::of_thread(self.slot.os_tid);
             let run = self.run.get_or_insert_with(|| {
-                let started_ns = long_frozen.unwrap_or(look.at_ns);
+                let (started_ns, sched_at_start) =
+                    long_frozen.map_or((look.at_ns, sched_now), |f| (f.since_ns, f.sched));
                 Run {
                     started_ns,
                     last_ns: look.at_ns,
-                    sched_at_start: crate::base::schedstat::of_thread(tid),
+                    sched_at_start,
+                    sched_at_last: sched_now,
                     stall: None,
                 }
             });
             run.last_ns = look.at_ns;
+            run.sched_at_last = sched_now;
             self.follow(shared, capture, blocked);
         }
         true
@@ -184,7 +203,7 @@ impl Watched {
 
     /// Since when the worker's submitted metrics have not moved, with the worker unparked
     /// all along; `None` where its metrics cannot be read.
-    fn follow_metrics(&mut self, look: &Look) -> Option<u64> {
+    fn follow_metrics(&mut self, look: &Look) -> Option<Frozen> {
         let Some(submitted) = self.park.submitted() else {
             self.frozen = None;
             return None;
@@ -193,11 +212,12 @@ impl Watched {
         if !self.frozen.as_ref().is_some_and(unchanged) {
             self.frozen = Some(Frozen {
                 since_ns: look.at_ns,
+                sched: schedstat::of_thread(self.slot.os_tid),
                 submitted,
                 parks: look.parks,
             });
         }
-        self.frozen.map(|f| f.since_ns)
+        self.frozen
     }
 
     /// Reports the run as a stall once it is past the threshold, refreshes it every
@@ -229,13 +249,14 @@ impl Watched {
     fn end_run(&mut self, shared: &Shared) {
         let Some(run) = self.run.take() else { return };
         let Some(stall) = run.stall else { return };
-        let sched = run.sched_at_start.and_then(|from| {
-            Some(crate::base::schedstat::Window {
+        let sched = run
+            .sched_at_start
+            .zip(run.sched_at_last)
+            .map(|(from, to)| schedstat::Window {
                 from_ns: run.started_ns,
                 from,
-                to: crate::base::schedstat::of_thread(self.slot.os_tid)?,
-            })
-        });
+                to,
+            });
         let id = stall.cell.identity.id;
         let duration = run.last_ns - run.started_ns;
         stall.cell.poll_ended(run.started_ns, run.last_ns);

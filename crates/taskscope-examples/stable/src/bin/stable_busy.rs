@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// Clients of the echo server.
+const CLIENTS: usize = 4;
+
 #[taskscope::main(worker_threads = 2)]
 async fn main() {
     let secs = std::env::var("STABLE_BUSY_SECS")
@@ -16,17 +19,24 @@ async fn main() {
     let until = Instant::now() + Duration::from_secs(secs);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    // Echoes each of the four clients until it hangs up, and ends once all have: every
+    // task is joined before `main` returns, so none is left alive at shutdown however
+    // late a loaded machine lets an echo see its client hang up.
     let server = tokio::spawn(async move {
-        loop {
+        let mut echoes = Vec::new();
+        for _ in 0..CLIENTS {
             let (mut stream, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
+            echoes.push(tokio::spawn(async move {
                 let mut buf = [0u8; 64];
                 while let Ok(n) = stream.read(&mut buf).await {
                     if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
                 }
-            });
+            }));
+        }
+        for echo in echoes {
+            echo.await.unwrap();
         }
     });
     let yielder = tokio::spawn(async move {
@@ -38,7 +48,7 @@ async fn main() {
         turns
     });
     let mut clients = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..CLIENTS {
         clients.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect(address).await.unwrap();
             let mut buf = [0u8; 5];
@@ -65,7 +75,6 @@ async fn main() {
     }
     let turns = yielder.await.unwrap();
     spawner.await.unwrap();
-    server.abort();
-    let _ = server.await;
+    server.await.unwrap();
     println!("stable_busy: {round_trips} round trips, {turns} yields");
 }
