@@ -206,7 +206,7 @@ pub(crate) fn build(model: &Model, findings: &Findings, query: &Query, now_ns: u
             words.iter().map(|w| location.contains(w)).collect()
         })[i]
     };
-    let mut entries: Vec<Entry> = Vec::new();
+    let mut tasks: Vec<&Task> = Vec::new();
     for task in model.tasks() {
         let awaits = query
             .awaiting
@@ -215,15 +215,21 @@ pub(crate) fn build(model: &Model, findings: &Findings, query: &Query, now_ns: u
         if !awaits {
             continue;
         }
-        let name = task.name.as_deref().unwrap_or("").to_lowercase();
-        let state = metrics::state_label(task);
-        let matches = words.iter().enumerate().all(|(i, word)| {
-            by_location(task.location, i) || name.contains(word.as_str()) || state.contains(word)
-        });
+        // Without words, every task: no name lowered, no allocation per task.
+        let matches = words.is_empty() || {
+            let name = task.name.as_deref().unwrap_or("").to_lowercase();
+            let state = metrics::state_label(task);
+            words.iter().enumerate().all(|(i, word)| {
+                by_location(task.location, i)
+                    || name.contains(word.as_str())
+                    || state.contains(word)
+            })
+        };
         if matches {
-            entries.push(Entry::Task(task));
+            tasks.push(task);
         }
     }
+    let mut sites: Vec<Entry> = Vec::new();
     // A site's tasks are over: none waits anywhere.
     if query.awaiting.is_none() {
         for (site, tally) in model.folded().filter(|(_, tally)| tally.tasks > 0) {
@@ -231,21 +237,28 @@ pub(crate) fn build(model: &Model, findings: &Findings, query: &Query, now_ns: u
                 by_location(site, i) || SITE_STATE.contains(word) || SITE_MARK.contains(word)
             });
             if matches {
-                entries.push(Entry::Site(site, tally));
+                sites.push(Entry::Site(site, tally));
             }
         }
     }
-    sort(&mut entries, model, findings, query.sort, now_ns);
+    let order = Order {
+        model,
+        findings,
+        sort: query.sort,
+        now_ns,
+    };
+    // The tasks sorted on their own (the costly part at 100k, on pointers), the few sites
+    // beside them, then the two merged.
+    order.sort_tasks(&mut tasks);
+    sites.sort_by(|a, b| order.cmp(*a, *b));
+    let row = |item| Row { item, depth: 0 };
     if query.tree {
-        tree(&entries)
+        tree(&order.merge(&tasks, &sites))
+    } else if sites.is_empty() {
+        tasks.iter().map(|t| row(Item::Task(t.id))).collect()
     } else {
-        entries
-            .iter()
-            .map(|e| Row {
-                item: e.item(),
-                depth: 0,
-            })
-            .collect()
+        let merged = order.merge(&tasks, &sites);
+        merged.iter().map(|e| row(e.item())).collect()
     }
 }
 
@@ -260,22 +273,32 @@ fn tie(model: &Model, a: Entry, b: Entry) -> Ordering {
     }
 }
 
-fn sort(entries: &mut [Entry], model: &Model, findings: &Findings, sort: Sort, now_ns: u64) {
-    // A site's row has a number for polls and busy time only (its tally); the others
-    // (flags, durations of one task, wakers, parent) count as zero.
-    let number = |entry: Entry| -> u64 {
+/// How rows are ordered: by the sorted column, then as [`tie`] says.
+struct Order<'a> {
+    model: &'a Model,
+    findings: &'a Findings,
+    sort: Sort,
+    now_ns: u64,
+}
+
+impl Order<'_> {
+    /// The sort key of a numeric column. A site's row has a number for polls and busy
+    /// time only (its tally); the others (flags, durations of one task, wakers, parent)
+    /// count as zero.
+    fn number(&self, entry: Entry) -> u64 {
         let task = match entry {
             Entry::Task(task) => task,
             Entry::Site(_, tally) => {
-                return match sort.column {
+                return match self.sort.column {
                     Column::Busy => tally.busy_ns,
                     Column::Polls => tally.polls,
                     _ => 0,
                 };
             }
         };
-        match sort.column {
-            Column::Flags => u64::from(findings.flags(task.id).rank()),
+        let now_ns = self.now_ns;
+        match self.sort.column {
+            Column::Flags => u64::from(self.findings.flags(task.id).rank()),
             Column::Id | Column::Name | Column::Location => 0,
             Column::State => 0,
             Column::Poll => metrics::current_poll_ns(task, now_ns).unwrap_or(0),
@@ -287,39 +310,85 @@ fn sort(entries: &mut [Entry], model: &Model, findings: &Findings, sort: Sort, n
             Column::Wakers => task.stats.wakers.max(0) as u64,
             Column::Parent => task.parent_id,
         }
-    };
-    let location = |entry: Entry| match entry {
-        Entry::Task(task) => model.location(task.location),
-        Entry::Site(site, _) => model.location(site),
-    };
-    let tie = |a: &Entry, b: &Entry| tie(model, *a, *b);
-    let directed = |ordering: Ordering| {
-        if sort.descending() {
+    }
+
+    fn location(&self, entry: Entry) -> &str {
+        match entry {
+            Entry::Task(task) => self.model.location(task.location),
+            Entry::Site(site, _) => self.model.location(site),
+        }
+    }
+
+    fn directed(&self, ordering: Ordering) -> Ordering {
+        if self.sort.descending() {
             ordering.reverse()
         } else {
             ordering
         }
-    };
-    match sort.column {
-        Column::Id => entries.sort_unstable_by(|a, b| match (a, b) {
-            (Entry::Task(x), Entry::Task(y)) => directed(x.id.cmp(&y.id)),
-            _ => tie(a, b),
-        }),
-        Column::Name => entries
-            .sort_unstable_by(|a, b| directed(a.name().cmp(&b.name())).then_with(|| tie(a, b))),
-        Column::State => entries
-            .sort_unstable_by(|a, b| directed(a.state().cmp(b.state())).then_with(|| tie(a, b))),
-        Column::Location => entries.sort_unstable_by(|a, b| {
-            directed(location(*a).cmp(location(*b))).then_with(|| tie(a, b))
-        }),
-        _ => {
-            // Keys first: computing them inside the comparison would redo it n log n times.
-            let mut keyed: Vec<(u64, Entry)> = entries.iter().map(|&e| (number(e), e)).collect();
-            keyed.sort_unstable_by(|a, b| directed(a.0.cmp(&b.0)).then_with(|| tie(&a.1, &b.1)));
-            for (slot, (_, entry)) in entries.iter_mut().zip(keyed) {
-                *slot = entry;
+    }
+
+    /// The order of any two rows.
+    fn cmp(&self, a: Entry, b: Entry) -> Ordering {
+        let key = match self.sort.column {
+            Column::Id => match (a, b) {
+                (Entry::Task(x), Entry::Task(y)) => self.directed(x.id.cmp(&y.id)),
+                _ => Ordering::Equal,
+            },
+            Column::Name => self.directed(a.name().cmp(&b.name())),
+            Column::State => self.directed(a.state().cmp(b.state())),
+            Column::Location => self.directed(self.location(a).cmp(self.location(b))),
+            _ => self.directed(self.number(a).cmp(&self.number(b))),
+        };
+        key.then_with(|| tie(self.model, a, b))
+    }
+
+    /// Sorts tasks alone, as [`Order::cmp`] would, with keys computed once per task.
+    fn sort_tasks(&self, tasks: &mut [&Task]) {
+        let by_id = |a: &&Task, b: &&Task| a.id.cmp(&b.id);
+        let model = self.model;
+        match self.sort.column {
+            Column::Id => tasks.sort_unstable_by(|a, b| self.directed(by_id(a, b))),
+            Column::Name => tasks.sort_unstable_by(|a, b| {
+                self.directed(a.name.cmp(&b.name)).then_with(|| by_id(a, b))
+            }),
+            Column::State => tasks.sort_unstable_by(|a, b| {
+                self.directed(metrics::state_label(a).cmp(metrics::state_label(b)))
+                    .then_with(|| by_id(a, b))
+            }),
+            Column::Location => tasks.sort_unstable_by(|a, b| {
+                self.directed(model.location(a.location).cmp(model.location(b.location)))
+                    .then_with(|| by_id(a, b))
+            }),
+            _ => {
+                // Keys first: computing them inside the comparison would redo it n log n
+                // times.
+                let mut keyed: Vec<(u64, &Task)> = (tasks.iter())
+                    .map(|&t| (self.number(Entry::Task(t)), t))
+                    .collect();
+                keyed.sort_unstable_by(|a, b| {
+                    self.directed(a.0.cmp(&b.0)).then_with(|| by_id(&a.1, &b.1))
+                });
+                for (slot, (_, task)) in tasks.iter_mut().zip(keyed) {
+                    *slot = task;
+                }
             }
         }
+    }
+
+    /// Sorted tasks and sorted sites, as one sorted list.
+    fn merge<'a>(&self, tasks: &[&'a Task], sites: &[Entry<'a>]) -> Vec<Entry<'a>> {
+        let mut merged = Vec::with_capacity(tasks.len() + sites.len());
+        let mut sites = sites.iter().copied().peekable();
+        for &task in tasks {
+            while let Some(site) =
+                sites.next_if(|&site| self.cmp(site, Entry::Task(task)) != Ordering::Greater)
+            {
+                merged.push(site);
+            }
+            merged.push(Entry::Task(task));
+        }
+        merged.extend(sites);
+        merged
     }
 }
 
