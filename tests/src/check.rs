@@ -61,11 +61,19 @@ pub fn check(extra: &[&str], command: &mut Command) -> Checked {
             .args(extra)
             .arg("--")
             .arg(command.get_program())
-            .args(command.get_args())
-            .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
-            // As most CI sets it: a panic hook then symbolizes a backtrace inside the
-            // panicking poll, which must never be taken for a stall.
-            .env("RUST_BACKTRACE", "1");
+            .args(command.get_args());
+        // Variables the command removes are removed for `taskscope check` too, which
+        // passes its environment on: a nested `cargo` (`build::cargo`) must not see the
+        // test runner's package variables.
+        for (name, value) in command.get_envs() {
+            match value {
+                Some(value) => taskscope.env(name, value),
+                None => taskscope.env_remove(name),
+            };
+        }
+        // As most CI sets it: a panic hook then symbolizes a backtrace inside the
+        // panicking poll, which must never be taken for a stall.
+        taskscope.env("RUST_BACKTRACE", "1");
     });
     if checked.report.is_null() {
         panic!(
