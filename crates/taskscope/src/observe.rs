@@ -1,5 +1,6 @@
 //! The routes: tokio's runtime hooks and tracing spans, translated into the task lifecycle.
 
+pub(crate) mod decided;
 pub(crate) mod hooks;
 pub(crate) mod init_layer;
 pub(crate) mod join;

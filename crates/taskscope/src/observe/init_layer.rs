@@ -58,8 +58,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.wants.wants(meta) {
-            return self.wants.interest(meta);
+        // Never only when the probe does not want it (and keeps that answer for `enabled`).
+        let probe = self.wants.interest(meta);
+        if !probe.is_never() {
+            return probe;
         }
         match &self.log {
             Some((output, filter)) => {

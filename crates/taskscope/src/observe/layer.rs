@@ -35,6 +35,8 @@ pub struct TaskLayer {
 /// Selects tokio's task spans (and waker events when waker tracking is on, and the spans
 /// and events of locks and semaphores on the tracing route).
 pub struct ProbeFilter {
+    /// [`ProbeFilter::wants`] of each callsite, kept at its registration.
+    decided: crate::observe::decided::Decided,
     wakers: bool,
     /// Off on the hooks route: tokio then creates no task spans at all, which is most of
     /// the saving.
@@ -68,13 +70,24 @@ pub(crate) fn is_waker_event(meta: &Metadata<'_>) -> bool {
 impl ProbeFilter {
     pub(crate) fn new(wakers: bool, task_spans: bool, holders: bool) -> Self {
         Self {
+            decided: Default::default(),
             wakers,
             task_spans,
             resources: task_spans && holders,
         }
     }
 
+    /// Whether the probe takes spans or events of `meta`'s callsite (in some places:
+    /// [`ProbeFilter::wants_here`]). Looked up when the callsite's registration kept it.
+    #[inline]
     pub(crate) fn wants(&self, meta: &Metadata<'_>) -> bool {
+        match self.decided.get(meta) {
+            Some(wanted) => wanted,
+            None => self.decide(meta),
+        }
+    }
+
+    fn decide(&self, meta: &Metadata<'_>) -> bool {
         (self.task_spans && is_task_span(meta))
             || (self.wakers && is_waker_event(meta))
             || (self.resources
@@ -86,8 +99,10 @@ impl ProbeFilter {
     /// resource events, whose callsites a bounded channel's semaphore shares with a
     /// `Semaphore`'s. Asked per event, the probe declines a channel's before tracing
     /// builds the event at all.
-    pub(crate) fn interest(&self, meta: &Metadata<'_>) -> Interest {
-        if !self.wants(meta) {
+    pub(crate) fn interest(&self, meta: &'static Metadata<'static>) -> Interest {
+        let wanted = self.decide(meta);
+        self.decided.keep(meta, wanted);
+        if !wanted {
             Interest::never()
         } else if resources::is_inner_semaphore(meta) || resources::is_resource_event(meta) {
             Interest::sometimes()
