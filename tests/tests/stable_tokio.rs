@@ -2,8 +2,9 @@
 //! (`crates/taskscope-examples/stable/`, laid out here as a standalone package with its
 //! own target directory under the workspace's `target/` and its own `RUSTFLAGS`, so the
 //! workspace's build stays one build). `taskscope check` must find the blocked worker at
-//! the exact line that blocks it (in a system call or computing on a CPU), count the tasks a test leaves behind under the test's
-//! name, and find nothing in a busy, healthy program.
+//! the exact line that blocks it (in a system call or computing on a CPU), count the tasks
+//! a test leaves behind under the test's name, and find nothing in a busy, healthy
+//! program.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -17,9 +17,9 @@
 //! worker (`tasks/worker_park.rs` finds which worker a thread is, from the thread's own
 //! parks or, for a worker that has hardly parked, narrowed down at these looks): tokio
 //! submits them every `event_interval` scheduler ticks (61 by default) and whenever the
-//! worker parks, never inside a poll. An unparked worker whose submitted busy time and park count have
-//! not moved past the threshold is inside one poll (or a run of fewer than 61 polls, each
-//! then long on average), and is reported as a stall just the same.
+//! worker parks, never inside a poll. An unparked worker whose submitted busy time and
+//! park count have not moved past the threshold is inside one poll (or a run of fewer than
+//! 61 polls, each then long on average), and is reported as a stall just the same.
 //!
 //! Busy but healthy workers are never reported: many short polls without a park keep the
 //! worker on a CPU (`running`) or block it for moments, in calls that return before the

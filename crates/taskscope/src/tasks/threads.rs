@@ -454,9 +454,10 @@ impl Local {
     }
 
     /// A poll of `polled`'s task starts now; `span` is the tracing route's span id for it (0
-    /// on the hooks route). Reads nothing from the task's cell (see [`Polled`]). Returns how long after the same task's previous poll returned on this
-    /// thread, with nothing else polled here in between (`u64::MAX` when that is not the
-    /// case): see `outcome.rs` for what this tells.
+    /// on the hooks route). Reads nothing from the task's cell (see [`Polled`]). Returns how
+    /// long after the same task's previous poll returned on this thread, with nothing else
+    /// polled here in between (`u64::MAX` when that is not the case): see `outcome.rs` for
+    /// what this tells.
     ///
     /// # Safety
     ///
