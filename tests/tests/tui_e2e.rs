@@ -611,10 +611,15 @@ fn short_lived_tasks_counted_by_site_are_a_row_of_their_site_in_replay() {
             line.starts_with("site") && line.contains(" tasks") && line.contains("churn_at_exit.rs")
         })
     };
-    let screen = tmux.wait_for("a row of the churning site", site_row);
-    assert!(
-        screen.contains("short-lived counted by site"),
-        "the header's count too:\n{screen}"
+    // The header's count comes with the next refresh of the data (a few a second), and the
+    // filter applies once typed.
+    tmux.wait_for(
+        "the churning site's row, filtered, and the header's count",
+        |s| {
+            site_row(s)
+                && s.contains("short-lived counted by site")
+                && s.contains("filter \"site\"")
+        },
     );
     tmux.keys(&["Enter"]);
     tmux.wait_for("the site's details", |s| {
