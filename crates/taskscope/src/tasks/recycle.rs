@@ -13,9 +13,9 @@
 //! runs inside the app's poll. So everything that reads an old cell happens on the
 //! aggregator's side when it gives the cell back: the check that nothing else holds it,
 //! and the drop of what the old task left that owns memory (its name, its end, its panic:
-//! `TaskCell::release_owned`). The spawning
-//! thread then only writes the new task over it, and asks for the next cell's lines ahead
-//! of time (one spawn early), so that they are its own by the time it writes them.
+//! `TaskCell::release_owned`). The spawning thread then only writes the new task over it,
+//! and asks for the next cell's lines ahead of time (one spawn early), so that they are
+//! its own by the time it writes them.
 //!
 //! Bounded: at most [`POOL`] cells wait here (about 4 MiB), and at most [`STASH`] in each
 //! spawning thread; anything beyond is simply freed.
@@ -52,16 +52,14 @@ impl Pool {
     }
 
     fn give_back(&self, given: impl IntoIterator<Item = Arc<TaskCell>>) {
-        let room = POOL.saturating_sub(self.cells.lock().unwrap_or_else(|e| e.into_inner()).len());
         // Emptied before the lock is taken: spawning threads refilling their stash wait
-        // for nothing but the move.
+        // for nothing but the move. Those past the pool's room are then simply freed.
         let blanks: Vec<Arc<TaskCell>> = given
             .into_iter()
             .filter_map(|mut cell| {
                 Arc::get_mut(&mut cell)?.release_owned();
                 Some(cell)
             })
-            .take(room)
             .collect();
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
         let room = POOL.saturating_sub(cells.len());

@@ -96,6 +96,15 @@ fn waiting_view_groups_a_thousand_tasks_parked_at_one_line() {
     assert!(app.derived.waits.is_empty());
 }
 
+/// The ids of the tasks the table lists, in order of id.
+fn listed_tasks(app: &App) -> Vec<u64> {
+    let mut ids: Vec<u64> = (app.derived.rows.iter())
+        .filter_map(|r| r.item.task())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
 #[test]
 fn enter_on_a_waiting_row_lists_its_tasks_and_esc_clears_that() {
     let mut app = thousand_parked();
@@ -104,14 +113,7 @@ fn enter_on_a_waiting_row_lists_its_tasks_and_esc_clears_that() {
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.screen, Screen::Tasks);
     assert!(matches!(app.query.awaiting, Some(WaitKey::At { .. })));
-    let mut ids: Vec<u64> = app
-        .derived
-        .rows
-        .iter()
-        .filter_map(|r| r.item.task())
-        .collect();
-    ids.sort_unstable();
-    assert_eq!(ids, [2001, 2002, 2003]);
+    assert_eq!(listed_tasks(&app), [2001, 2002, 2003]);
     let screen = draw(&mut app, 100, 24);
     assert!(
         screen.contains("waiting at src/server.rs:57:30 in Conn::serve (3 rows)"),
@@ -127,14 +129,11 @@ fn enter_on_a_waiting_row_lists_its_tasks_and_esc_clears_that() {
     press(&mut app, KeyCode::Char('5'));
     press(&mut app, KeyCode::End);
     press(&mut app, KeyCode::Enter);
-    let mut ids: Vec<u64> = app
-        .derived
-        .rows
-        .iter()
-        .filter_map(|r| r.item.task())
-        .collect();
-    ids.sort_unstable();
-    assert_eq!(ids, [3001, 3002], "the live tasks without a chain");
+    assert_eq!(
+        listed_tasks(&app),
+        [3001, 3002],
+        "the live tasks without a chain"
+    );
 }
 
 #[test]
