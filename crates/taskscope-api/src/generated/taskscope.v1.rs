@@ -512,7 +512,8 @@ pub struct FlightThread {
     /// thread then; 0: none).
     #[prost(uint64, repeated, tag = "6")]
     pub other_task_ids: ::prost::alloc::vec::Vec<u64>,
-    /// This thread's events refused so far because its ring was full (not in the columns).
+    /// This thread's events lost so far because its ring was full: written over by newer ones
+    /// before the probe copied them (not in the columns; the newest events are the ones kept).
     #[prost(uint64, tag = "7")]
     pub overflowed: u64,
 }
@@ -632,7 +633,8 @@ pub struct Drops {
     /// were alive than the probe tracks); the wait graph may then miss an edge.
     #[prost(uint64, tag = "30")]
     pub wait_events: u64,
-    /// Flight-recorder events refused because their thread's ring was full.
+    /// Flight-recorder events lost because their thread's ring was full (written over by
+    /// newer ones before the probe copied them).
     #[prost(uint64, tag = "40")]
     pub flight_events_overflowed: u64,
     /// Threads that recorded no events: every ring TASKSCOPE_FLIGHT pays for was taken.

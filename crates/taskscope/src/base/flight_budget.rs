@@ -19,7 +19,7 @@ pub(crate) struct FlightBudget {
 }
 
 impl FlightBudget {
-    /// 8 MiB: rings of 4,096 events for 42 threads, about 65,000 events of history.
+    /// 8 MiB: rings of 4,096 events for 32 threads, about 65,000 events of history.
     pub(crate) const DEFAULT: FlightBudget = FlightBudget {
         bytes: 8 * 1024 * 1024,
     };
@@ -86,8 +86,8 @@ impl FlightBudget {
     }
 }
 
-/// Bytes of one ring slot (`tasks/ring.rs` keeps three words an event).
-pub(crate) const RING_SLOT_BYTES: usize = 24;
+/// Bytes of one ring slot (`tasks/ring.rs` keeps three words an event and a sequence word).
+pub(crate) const RING_SLOT_BYTES: usize = 32;
 
 #[cfg(test)]
 mod tests {
@@ -97,7 +97,7 @@ mod tests {
     fn the_default_shares_out_eight_mib() {
         let budget = FlightBudget::DEFAULT;
         assert_eq!(budget.ring_events(), 4096);
-        assert_eq!(budget.max_rings(), 42);
+        assert_eq!(budget.max_rings(), 32);
         let held = budget.max_rings() * budget.ring_events() * RING_SLOT_BYTES
             + budget.history_events() * EVENT_BYTES
             + RETAINED_WINDOWS * budget.window_events() * EVENT_BYTES;

@@ -7,7 +7,7 @@
 //!   a thread that comes when all are taken records nothing, and is counted), and gives it
 //!   back, through the reader, when it exits.
 //! * The probe's side drains the rings into a bounded recent history: the watchdog at each
-//!   scan, so that a busy ring rarely fills, and the aggregator right before it cuts a
+//!   scan, so that a ring rarely laps its reader, and the aggregator right before it cuts a
 //!   stall's window, so that the window holds every event up to the stall's end. Both go
 //!   through one lock held only by them: the rings keep their one reader, and no app
 //!   thread ever waits for it.
@@ -45,7 +45,7 @@ struct History {
     threads: HashMap<u32, ThreadHistory>,
     /// Events held, across threads.
     held: usize,
-    /// Events refused by rings of threads that have exited.
+    /// Events lost (written over before a drain) by rings of threads that have exited.
     overflowed_before: u64,
     /// Threads that exited and whose rings were given back: their slots still name the
     /// ring, which another thread now writes.
@@ -53,8 +53,8 @@ struct History {
 }
 
 impl History {
-    /// Events refused so far by the ring of each live thread (a retired thread's ring is
-    /// another thread's now, and its refusals were counted when it exited).
+    /// Events lost so far by the ring of each live thread (a retired thread's ring is
+    /// another thread's now, and its losses were counted when it exited).
     fn overflowed_now(&self, threads: &[Arc<ThreadSlot>]) -> HashMap<u32, u64> {
         threads
             .iter()
@@ -67,7 +67,7 @@ impl History {
 struct ThreadHistory {
     name: Box<str>,
     events: VecDeque<Event>,
-    /// Events the thread's ring refused, counted when it exited (until then the ring
+    /// Events the thread's ring lost, counted when it exited (until then the ring
     /// counts them).
     overflowed_at_exit: u64,
     /// Events evicted from the front so far: the number of the first one held, which
@@ -262,7 +262,7 @@ impl Flight {
         summaries
     }
 
-    /// Events refused by full rings so far, across all threads.
+    /// Events lost by full rings so far (written over before a drain), across all threads.
     pub(crate) fn overflowed(&self, threads: &[Arc<ThreadSlot>]) -> u64 {
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         let live: u64 = threads
@@ -421,5 +421,46 @@ mod tests {
         let slot = silent_thread();
         flight.record_from_outside(&slot, event(EventKind::PollStart, 10));
         assert!(flight.window(&[slot], 0, 100 * MS).is_none());
+    }
+
+    /// A thread far busier than its ring between two drains: what the window keeps is the
+    /// thread's last events, up to the poll that stalled, and the loss is counted.
+    #[test]
+    fn a_busy_thread_keeps_its_last_events_before_a_stall_and_counts_the_rest() {
+        let flight = Arc::new(Flight::new(Some(FlightBudget::DEFAULT)));
+        let ring_events = FlightBudget::DEFAULT.ring_events() as u64;
+        let polls = 3 * ring_events;
+        let slot = {
+            let flight = flight.clone();
+            std::thread::spawn(move || {
+                threads::with_local(|l| {
+                    let slot = l.thread_slot();
+                    for n in 0..polls {
+                        l.record(&*flight, event(EventKind::PollStart, 2 * n));
+                        l.record(&*flight, event(EventKind::PollEnd, 2 * n + 1));
+                    }
+                    let stalled = Event {
+                        task: 99,
+                        ..event(EventKind::PollStart, 2 * polls)
+                    };
+                    l.record(&*flight, stalled);
+                    slot
+                })
+                .unwrap()
+            })
+            .join()
+            .unwrap()
+        };
+        let window = flight.window(&[slot], 0, u64::MAX).unwrap();
+        let [thread] = &window.threads[..] else {
+            panic!("one thread: {window:?}")
+        };
+        assert_eq!(thread.task_ids.len() as u64, ring_events);
+        assert_eq!(
+            thread.task_ids.last(),
+            Some(&99),
+            "the stalled poll's start is kept"
+        );
+        assert_eq!(thread.overflowed, 2 * polls + 1 - ring_events);
     }
 }

@@ -2,26 +2,34 @@
 //! thread alone and copied out by one reader on the probe's side: the flight recorder's
 //! raw material.
 //!
-//! The app's thread pays for an event with a few plain stores and no lock, no allocation
-//! and no look-up of any per-task structure: the event says only which task, when, and one
-//! word more. Single producer, single consumer, free-running indices:
+//! The app's thread pays for an event with a few plain stores and no lock, no allocation,
+//! no look-up of any per-task structure and no read of the reader's memory: the event says
+//! only which task, when, and one word more. Single producer, single consumer, and the
+//! writer never waits: **a full ring overwrites its oldest events**. A flight recorder is
+//! read after the fact, about the moments just before a stall, so those are the events it
+//! must keep; a ring that refused events once full would keep the oldest ones of each
+//! drain instead, and lose exactly the moments before the stall on a busy thread.
 //!
-//! * The writer owns `head`: it fills the slot at `head`, then publishes it by storing
-//!   `head + 1` with `Release`. A reader that loads `head` with `Acquire` sees every slot
-//!   below it complete.
-//! * The reader owns `tail`: it copies the slots from `tail` to the `head` it loaded, then
-//!   gives them back by storing that `head` with `Release`. A writer that loads `tail`
-//!   with `Acquire` before reusing a slot knows the reader is done with it, so a copy is
-//!   never torn by a later event.
-//! * A full ring refuses the event and counts it ([`EventRing::overflowed`]): the app is
-//!   never made to wait for the reader, and what was lost is said, not guessed.
+//! * The writer owns `head`, the number of events ever written. Each slot carries its own
+//!   sequence word, a seqlock of one slot: before writing event `i` the writer marks the
+//!   slot as being written (`2i + 1`), then writes the event's words, then marks it done
+//!   (`2i + 2`, release), then publishes `head = i + 1` (release).
+//! * The reader owns `tail`, the number of events it has dealt with. It loads `head`
+//!   (acquire); events older than `head - capacity` have been overwritten and are counted
+//!   as lost without being looked at. For each other event it reads the slot's sequence
+//!   (acquire), the words, then the sequence again after an acquire fence: the copy is
+//!   whole only when both readings say "event `i`, done". A slot the writer rewrote in the
+//!   meantime fails that test and is counted as lost too, so a torn event is never handed
+//!   on. Sequence values only grow, so a later event in the same slot never passes for an
+//!   earlier one.
+//! * What was lost is counted by the reader ([`EventRing::overflowed`]), never guessed:
+//!   every event is either handed to the reader once, whole and in order, or counted once.
 //!
-//! The writer remembers the last `tail` it read (`tail_seen`), so that it touches the
-//! reader's cache line only when the ring looks full. The slots are atomics rather than
-//! plain memory so that the protocol is checked by loom as it runs
-//! (`tests/loom_models.rs`); relaxed stores cost what plain stores do.
+//! The slots are atomics rather than plain memory so that the protocol is checked by loom
+//! as it runs (`tests/loom_models.rs`); relaxed stores cost what plain stores do, and the
+//! fences are free on x86.
 
-use crate::base::sync::atomic::{AtomicU64, Ordering};
+use crate::base::sync::atomic::{AtomicU64, Ordering, fence};
 
 /// What happened. Kept in the top byte of an event's first word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +74,25 @@ pub(crate) struct Event {
     pub(crate) other: u64,
 }
 
-/// One slot: the event's three words.
+/// One slot: its sequence word and the event's three words (32 bytes, two to a cache line
+/// and never across one).
 struct Slot {
+    /// `2i + 1` while event `i` is being written, `2i + 2` once it is whole; 0 before the
+    /// first.
+    sequence: AtomicU64,
     head: AtomicU64,
     task: AtomicU64,
     at_ns: AtomicU64,
+}
+
+/// Event `index` is being written into its slot.
+fn writing(index: u64) -> u64 {
+    index.wrapping_mul(2).wrapping_add(1)
+}
+
+/// Event `index` is whole in its slot.
+fn written(index: u64) -> u64 {
+    index.wrapping_mul(2).wrapping_add(2)
 }
 
 /// A value alone on its cache line, so that the writer's and the reader's indices never
@@ -80,14 +102,12 @@ struct Padded<T>(T);
 
 /// The ring (see the module doc for its protocol).
 pub(crate) struct EventRing {
-    /// The next slot the writer fills. Written by the writer only.
+    /// Events written so far. Written by the writer only.
     head: Padded<AtomicU64>,
-    /// The writer's last reading of `tail`, and the events it had to refuse. Written by the
-    /// writer only.
-    tail_seen: AtomicU64,
-    overflowed: AtomicU64,
-    /// The next slot the reader copies. Written by the reader only.
+    /// Events the reader has dealt with (copied or counted lost), and those it lost.
+    /// Written by the reader only.
     tail: Padded<AtomicU64>,
+    lost: AtomicU64,
     slots: Box<[Slot]>,
     mask: u64,
 }
@@ -107,6 +127,7 @@ impl EventRing {
         let capacity = capacity.max(2).next_power_of_two();
         let slots = (0..capacity)
             .map(|_| Slot {
+                sequence: AtomicU64::new(0),
                 head: AtomicU64::new(0),
                 task: AtomicU64::new(0),
                 at_ns: AtomicU64::new(0),
@@ -114,9 +135,8 @@ impl EventRing {
             .collect();
         Self {
             head: Padded(AtomicU64::new(0)),
-            tail_seen: AtomicU64::new(0),
-            overflowed: AtomicU64::new(0),
             tail: Padded(AtomicU64::new(0)),
+            lost: AtomicU64::new(0),
             slots,
             mask: capacity as u64 - 1,
         }
@@ -127,64 +147,88 @@ impl EventRing {
         self.slots.len()
     }
 
-    /// Appends `event`; `false` when the ring is full and it was counted as overflowed.
-    /// The writing thread only.
+    /// Appends `event`, over the oldest one when the ring is full. The writing thread
+    /// only; never waits.
     #[inline]
-    pub(crate) fn push(&self, event: Event) -> bool {
-        let head = self.head.0.load(Ordering::Relaxed);
-        let capacity = self.mask + 1;
-        if head.wrapping_sub(self.tail_seen.load(Ordering::Relaxed)) >= capacity {
-            let tail = self.tail.0.load(Ordering::Acquire);
-            self.tail_seen.store(tail, Ordering::Relaxed);
-            if head.wrapping_sub(tail) >= capacity {
-                let overflowed = self.overflowed.load(Ordering::Relaxed);
-                self.overflowed.store(overflowed + 1, Ordering::Relaxed);
-                return false;
-            }
-        }
-        let slot = &self.slots[(head & self.mask) as usize];
+    pub(crate) fn push(&self, event: Event) {
+        let index = self.head.0.load(Ordering::Relaxed);
+        let slot = &self.slots[(index & self.mask) as usize];
+        slot.sequence.store(writing(index), Ordering::Relaxed);
+        // A reader that sees any of the words below also sees the slot marked as being
+        // written when it reads the sequence again.
+        fence(Ordering::Release);
         let first = ((event.kind as u64) << 56) | (event.other & OTHER_MASK);
         slot.head.store(first, Ordering::Relaxed);
         slot.task.store(event.task, Ordering::Relaxed);
         slot.at_ns.store(event.at_ns, Ordering::Relaxed);
-        self.head.0.store(head.wrapping_add(1), Ordering::Release);
-        true
+        slot.sequence.store(written(index), Ordering::Release);
+        self.head.0.store(index.wrapping_add(1), Ordering::Release);
     }
 
-    /// Hands every event written since the last drain to `take`, oldest first, and frees
-    /// their slots. Returns how many. The one reader only.
+    /// Hands every event written since the last drain and still whole to `take`, oldest
+    /// first, and counts the others as lost (overwritten before this copy, or during it).
+    /// Returns how many it handed on. The one reader only.
     pub(crate) fn drain(&self, mut take: impl FnMut(Event)) -> u64 {
         let tail = self.tail.0.load(Ordering::Relaxed);
         let head = self.head.0.load(Ordering::Acquire);
+        let capacity = self.mask + 1;
+        let mut lost = 0;
         let mut index = tail;
+        if head.wrapping_sub(index) > capacity {
+            lost += head.wrapping_sub(index) - capacity;
+            index = head.wrapping_sub(capacity);
+        }
+        let mut handed = 0;
         while index != head {
-            let slot = &self.slots[(index & self.mask) as usize];
-            let first = slot.head.load(Ordering::Relaxed);
-            let task = slot.task.load(Ordering::Relaxed);
-            let at_ns = slot.at_ns.load(Ordering::Relaxed);
-            if let Some(kind) = EventKind::from_byte((first >> 56) as u8) {
-                take(Event {
-                    kind,
-                    task,
-                    at_ns,
-                    other: first & OTHER_MASK,
-                });
+            match self.copy(index) {
+                Some(event) => {
+                    take(event);
+                    handed += 1;
+                }
+                None => lost += 1,
             }
             index = index.wrapping_add(1);
         }
-        self.tail.0.store(head, Ordering::Release);
-        head.wrapping_sub(tail)
+        self.tail.0.store(head, Ordering::Relaxed);
+        if lost > 0 {
+            let before = self.lost.load(Ordering::Relaxed);
+            self.lost.store(before + lost, Ordering::Relaxed);
+        }
+        handed
     }
 
-    /// Events refused so far because the ring was full.
+    /// Event `index` as its slot holds it, `None` when the slot holds (or is becoming) a
+    /// later one.
+    fn copy(&self, index: u64) -> Option<Event> {
+        let slot = &self.slots[(index & self.mask) as usize];
+        if slot.sequence.load(Ordering::Acquire) != written(index) {
+            return None;
+        }
+        let first = slot.head.load(Ordering::Relaxed);
+        let task = slot.task.load(Ordering::Relaxed);
+        let at_ns = slot.at_ns.load(Ordering::Relaxed);
+        // The words are read before the sequence is read again: a rewrite that began
+        // before them shows there.
+        fence(Ordering::Acquire);
+        if slot.sequence.load(Ordering::Relaxed) != written(index) {
+            return None;
+        }
+        Some(Event {
+            kind: EventKind::from_byte((first >> 56) as u8)?,
+            task,
+            at_ns,
+            other: first & OTHER_MASK,
+        })
+    }
+
+    /// Events lost so far: overwritten before the reader copied them.
     pub(crate) fn overflowed(&self) -> u64 {
-        self.overflowed.load(Ordering::Relaxed)
+        self.lost.load(Ordering::Relaxed)
     }
 
-    /// Starts the count of refused events again, for the ring's next thread. Only while
-    /// no thread writes the ring (it was given back, and the hand-over orders this store
-    /// before the next writer's).
+    /// Starts the count of lost events again, for the ring's next thread. The reader only,
+    /// once it has drained the ring of a thread that exited.
     pub(crate) fn reset_overflowed(&self) {
-        self.overflowed.store(0, Ordering::Relaxed);
+        self.lost.store(0, Ordering::Relaxed);
     }
 }

@@ -279,8 +279,8 @@ impl Local {
     }
 
     /// Appends `event` to this thread's flight-recorder ring (taking one from `flight` at
-    /// the thread's first event). No lock, no allocation after the first: a full ring
-    /// counts the event instead (`ring.rs`). Only threads that have polled or spawned a
+    /// the thread's first event). No lock, no allocation after the first, no wait: a full
+    /// ring writes over its oldest event, which its reader counts as lost (`ring.rs`). Only threads that have polled or spawned a
     /// task record: a thread that merely wakes or drops one (a plain `std` thread sending
     /// on a channel) is not made one of the probe's threads for it.
     #[inline]
