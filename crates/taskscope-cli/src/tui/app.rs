@@ -259,7 +259,10 @@ impl App {
         let due = self
             .refreshed_at
             .is_none_or(|at| now.saturating_duration_since(at) >= REFRESH);
-        if self.data_changed && due {
+        // A key that changes the rows rebuilds them from the model as it is now; when data
+        // came since the last refresh, everything else is brought to that moment with them,
+        // or the table would list what the header above it does not count yet.
+        if self.data_changed && (due || self.rows_changed) {
             self.refresh();
             self.refreshed_at = Some(now);
         } else if self.rows_changed {

@@ -205,3 +205,33 @@ fn a_replay_shows_the_same_site_rows() {
         "{replay_screen}"
     );
 }
+
+/// Data that came between two refreshes and a key that rebuilds the rows at once: the
+/// header counts what the rows list, not what the last refresh saw.
+#[test]
+fn rows_rebuilt_by_a_key_between_refreshes_agree_with_the_header() {
+    let mut app = app();
+    let start = Instant::now();
+    app.apply(&at(app.now_ns() + MS));
+    app.tick(start);
+    app.apply(&churn());
+    for key in "/site".chars().map(KeyCode::Char).chain([KeyCode::Enter]) {
+        app.on_key(crossterm::event::KeyEvent::new(
+            key,
+            crossterm::event::KeyModifiers::NONE,
+        ));
+    }
+    app.tick(start + Duration::from_millis(10));
+    assert!(
+        app.derived
+            .rows
+            .iter()
+            .any(|row| matches!(row.item, Item::Site(_))),
+        "the filter lists the sites"
+    );
+    let screen = draw(&mut app, 120, 30);
+    assert!(
+        screen.contains("short-lived counted by site"),
+        "the header counts the sites the rows list:\n{screen}"
+    );
+}
