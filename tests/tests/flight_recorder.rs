@@ -438,3 +438,49 @@ fn a_body_watched_from_outside_is_busy_on_its_threads_timeline_and_in_its_stalls
     assert!(of_body(Kind::FlightEventPollStart), "{on_thread:#?}");
     assert!(of_body(Kind::FlightEventPollEnd), "{on_thread:#?}");
 }
+
+const BUSY_SOURCE: &str = "src/bin/flight_busy_stall.rs";
+
+/// Workers far busier than their rings between two copies, then a stall on one of them:
+/// the window still holds that worker's last events, right up to the stalled poll's start,
+/// and counts the older ones its ring wrote over. (A ring that refused events once full
+/// kept the first ones after each copy instead, and lost the stalled poll's start.)
+#[test]
+fn a_busy_workers_window_keeps_what_it_did_right_up_to_the_stall() {
+    let (output, folded) = run_recorded("flight_busy_stall", &[("TASKSCOPE_FLIGHT", "256KiB")]);
+    assert!(output.status.success(), "{output:?}");
+    let stalled = folded
+        .task_at(&fault_location(BUSY_SOURCE, "stall"))
+        .spawned
+        .id;
+    let stall = folded
+        .stalls
+        .values()
+        .find(|s| s.task_id == stalled)
+        .unwrap_or_else(|| panic!("no stall of the task: {:#?}", folded.stalls));
+    let window = stall.flight.as_ref().expect("the stall carries a window");
+    let thread = window
+        .threads
+        .iter()
+        .find(|t| t.thread == stall.thread)
+        .expect("the stalled thread is in the window");
+    assert!(
+        thread.overflowed > 0,
+        "the worker lapped its ring: it was busy before the stall"
+    );
+    let on_thread: Vec<FlightEvent> = events(window, thread).collect();
+    let start = on_thread
+        .iter()
+        .position(|e| {
+            e.kind == Kind::FlightEventPollStart
+                && e.task_id == stalled
+                && e.at_ns == stall.poll_started_ns
+        })
+        .expect("the stalled poll's start, the last event before the stall");
+    let before = start
+        .checked_sub(1)
+        .map(|at| &on_thread[at])
+        .expect("what the worker did just before");
+    assert_eq!(before.kind, Kind::FlightEventPollEnd, "{before:?}");
+    assert!(before.at_ns <= stall.poll_started_ns);
+}
