@@ -15,6 +15,7 @@ use std::time::Duration;
 use taskscope_api::v1;
 use taskscope_stack::{Activity, Frame, Sampler, Symbolizer, ThreadTarget};
 
+use crate::base::schedstat::{self, SchedStat};
 use crate::tasks::shared::{ProbeEvent, Shared};
 use crate::tasks::threads::Polling;
 
@@ -65,8 +66,9 @@ pub(crate) struct RawSample {
     thread: u32,
     started_ns: u64,
     at_ns: u64,
-    /// CPU time the thread had used when sampled, where the platform tells.
-    cpu_ns: Option<u64>,
+    /// What the thread had done with its time when sampled (running, or waiting for a
+    /// CPU), where the platform tells.
+    sched: Option<SchedStat>,
     addresses: Result<Vec<usize>, String>,
 }
 
@@ -112,7 +114,7 @@ impl Capture {
     /// Samples `target` now and hands the addresses to the symbolizer.
     fn sample(&self, thread: u32, target: &Target, polling: Polling) {
         let at_ns = crate::base::clock::now_ns().saturating_sub(polling.started_ns);
-        let cpu_ns = thread_cpu_ns(target.tid());
+        let sched = schedstat::of_thread(target.tid() as u64);
         let addresses = self
             .sampler
             .sample(target, SAMPLE_TIMEOUT)
@@ -122,7 +124,7 @@ impl Capture {
             thread,
             started_ns: polling.started_ns,
             at_ns,
-            cpu_ns,
+            sched,
             addresses,
         }));
         if sent.is_err() {
@@ -245,8 +247,8 @@ fn symbolize_sample(
     if !stack.is_empty() {
         seen.stacks.push(stack);
     }
-    if let Some(cpu_ns) = job.cpu_ns {
-        seen.cpu.push((job.at_ns, cpu_ns));
+    if let Some(sched) = job.sched {
+        seen.sched.push((job.at_ns, sched));
     }
     let sent = shared.send(ProbeEvent::StallSamples {
         thread: job.thread,
@@ -285,28 +287,32 @@ fn to_proto(frames: &[Frame]) -> Vec<v1::Frame> {
 #[derive(Default)]
 struct Seen {
     stacks: Vec<Vec<Frame>>,
-    /// (time into the poll, the thread's CPU time), per sample.
-    cpu: Vec<(u64, u64)>,
+    /// (time into the poll, the thread's scheduler totals), per sample.
+    sched: Vec<(u64, SchedStat)>,
 }
 
 /// Whether the thread was blocked or busy during one stall.
 ///
-/// The thread's own CPU time says it best: a thread blocked in a sleep, a read or a lock
-/// uses none, a computing one uses all it gets. Only when that is unknown or in between
-/// (a busy thread starved by a loaded machine) do the stacks decide: the same place in
-/// every sample is a blocking call. Stacks alone can mistake a tight loop for a blocked
-/// thread when every sample lands on the loop's same slow instruction.
+/// What the kernel says the thread did with its time says it best: a thread blocked in a
+/// sleep, a read or a lock is neither running nor waiting for a CPU, a computing one is
+/// always one or the other. Its time *runnable* (on a CPU, or waiting for one) is what
+/// counts, not its CPU time alone: on a loaded machine a computing thread can get a tenth
+/// of a CPU and wait the rest, and is still no blocking call. Only when that is unknown or
+/// in between do the stacks decide: the same place in every sample is a blocking call.
+/// Stacks alone can mistake a tight loop for a blocked thread when every sample lands on
+/// the loop's same slow instruction.
 fn activity(seen: &Seen) -> v1::Activity {
-    if let (Some(&(first_at, first_cpu)), Some(&(last_at, last_cpu))) =
-        (seen.cpu.first(), seen.cpu.last())
+    if let (Some(&(first_at, first)), Some(&(last_at, last))) =
+        (seen.sched.first(), seen.sched.last())
     {
         let wall = last_at.saturating_sub(first_at);
-        let cpu = last_cpu.saturating_sub(first_cpu);
+        let runnable =
+            (last.cpu_ns + last.waiting_ns).saturating_sub(first.cpu_ns + first.waiting_ns);
         if wall > 0 {
-            if cpu >= wall / 2 {
+            if runnable >= wall / 2 {
                 return v1::Activity::Busy;
             }
-            if cpu <= wall / 10 {
+            if runnable <= wall / 10 {
                 return v1::Activity::Blocked;
             }
         }
@@ -316,11 +322,6 @@ fn activity(seen: &Seen) -> v1::Activity {
         Some(Activity::Busy) => v1::Activity::Busy,
         None => v1::Activity::Unknown,
     }
-}
-
-/// CPU time thread `tid` of this process has used, in ns.
-fn thread_cpu_ns(tid: i32) -> Option<u64> {
-    crate::base::schedstat::of_thread(tid as u64).map(|s| s.cpu_ns)
 }
 
 /// When to sample one stall.
@@ -364,37 +365,55 @@ mod activity_tests {
 
     const MS: u64 = 1_000_000;
 
-    fn seen(cpu: &[(u64, u64)]) -> Seen {
+    /// Samples at (time into the poll, CPU time, time waiting for a CPU).
+    fn seen(samples: &[(u64, u64, u64)]) -> Seen {
         Seen {
             stacks: Vec::new(),
-            cpu: cpu.to_vec(),
+            sched: samples
+                .iter()
+                .map(|&(at, cpu_ns, waiting_ns)| (at, SchedStat { cpu_ns, waiting_ns }))
+                .collect(),
         }
+    }
+
+    fn thread_cpu_ns(tid: i32) -> Option<u64> {
+        schedstat::of_thread(tid as u64).map(|s| s.cpu_ns)
     }
 
     #[test]
     fn cpu_time_tells_busy_from_blocked() {
         assert_eq!(
             activity(&seen(&[
-                (100 * MS, 0),
-                (200 * MS, 95 * MS),
-                (400 * MS, 290 * MS)
+                (100 * MS, 0, 0),
+                (200 * MS, 95 * MS, 0),
+                (400 * MS, 290 * MS, 0)
             ])),
             v1::Activity::Busy
         );
         assert_eq!(
-            activity(&seen(&[(100 * MS, 5 * MS), (400 * MS, 6 * MS)])),
+            activity(&seen(&[(100 * MS, 5 * MS, 0), (400 * MS, 6 * MS, MS)])),
             v1::Activity::Blocked
         );
     }
 
+    /// A loop on a machine so loaded that it ran a twentieth of the time and waited for a
+    /// CPU the rest: computing, not blocked in a call (it was never asleep).
     #[test]
-    fn in_between_or_unknown_cpu_time_leaves_it_to_the_stacks() {
-        // A starved busy thread: neither clearly; no stacks either, so unknown.
+    fn a_computing_thread_starved_of_cpu_is_busy_not_blocked() {
         assert_eq!(
-            activity(&seen(&[(0, 0), (100 * MS, 30 * MS)])),
+            activity(&seen(&[(100 * MS, 0, 0), (400 * MS, 15 * MS, 270 * MS)])),
+            v1::Activity::Busy
+        );
+    }
+
+    #[test]
+    fn in_between_or_unknown_time_leaves_it_to_the_stacks() {
+        // Runnable a third of the time: neither clearly; no stacks either, so unknown.
+        assert_eq!(
+            activity(&seen(&[(0, 0, 0), (100 * MS, 20 * MS, 10 * MS)])),
             v1::Activity::Unknown
         );
-        assert_eq!(activity(&seen(&[(100 * MS, 0)])), v1::Activity::Unknown);
+        assert_eq!(activity(&seen(&[(100 * MS, 0, 0)])), v1::Activity::Unknown);
     }
 
     #[test]
