@@ -1,8 +1,8 @@
 """Reads a Chrome JSON trace-event file with nothing but Python's standard library, and
 prints what a trace viewer would draw, as one JSON object: the thread tracks, the
-complete slices, the task lives, each flow resolved to the slices it binds to (the
-innermost slice on its thread that encloses its time, as Perfetto binds a flow), and the
-counters' points.
+complete slices, the instant markers, the task lives, each flow resolved to the slices it
+binds to (the innermost slice on its thread that encloses its time, as Perfetto binds a
+flow), and the counters' points.
 
 An independent reader of what `taskscope export --perfetto` writes: it shares no code
 with the writer (tests/src/trace.rs runs it)."""
@@ -16,6 +16,7 @@ def main(path):
         doc = json.load(f)
     events = doc["traceEvents"]
     threads, slices, flows, lives, process = {}, [], {}, {}, None
+    instants = []
     counters = {}
     for e in events:
         ph = e["ph"]
@@ -27,6 +28,10 @@ def main(path):
             slices.append({
                 "tid": e["tid"], "name": e["name"], "cat": e["cat"],
                 "ts": e["ts"], "dur": e["dur"], "args": e.get("args", {}),
+            })
+        elif ph == "i":
+            instants.append({
+                "tid": e["tid"], "name": e["name"], "cat": e["cat"], "ts": e["ts"],
             })
         elif ph in ("s", "f"):
             end = "from" if ph == "s" else "to"
@@ -59,6 +64,7 @@ def main(path):
         "process": process,
         "threads": {str(tid): name for tid, name in threads.items()},
         "slices": slices,
+        "instants": instants,
         "flows": resolved,
         "lives": list(lives.values()),
         "counters": counters,

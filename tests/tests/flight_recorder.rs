@@ -441,14 +441,25 @@ fn a_body_watched_from_outside_is_busy_on_its_threads_timeline_and_in_its_stalls
 
 const BUSY_SOURCE: &str = "src/bin/flight_busy_stall.rs";
 
-/// Workers far busier than their rings between two copies, then a stall on one of them:
-/// the window still holds that worker's last events, right up to the stalled poll's start,
-/// and counts the older ones its ring wrote over. (A ring that refused events once full
-/// kept the first ones after each copy instead, and lost the stalled poll's start.)
+/// Workers far busier than their rings between two copies, then a stall on one of them
+/// while the other bounces on: the window still holds the stalled worker's last events,
+/// right up to the stalled poll's start, and counts the older ones its ring wrote over;
+/// the other worker's oldest events are what the window's budget leaves out, and its
+/// track says from where it is complete. (A ring that refused events once full kept the
+/// first ones after each copy instead, and lost the stalled poll's start; a history and a
+/// window that dropped the oldest events of all lost the stalled worker's, the oldest.)
 #[test]
+#[cfg_attr(missing_python3, ignore = "needs python3")]
 fn a_busy_workers_window_keeps_what_it_did_right_up_to_the_stall() {
-    let (output, folded) = run_recorded("flight_busy_stall", &[("TASKSCOPE_FLIGHT", "256KiB")]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = taskscope_e2e::command("flight_busy_stall")
+        .env("TASKSCOPE_RECORD", dir.path())
+        .env("TASKSCOPE_FLIGHT", "2MiB")
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{output:?}");
+    let recording = taskscope_e2e::single_recording(dir.path());
+    let folded = Folded::read(&recording);
     let stalled = folded
         .task_at(&fault_location(BUSY_SOURCE, "stall"))
         .spawned
@@ -483,4 +494,47 @@ fn a_busy_workers_window_keeps_what_it_did_right_up_to_the_stall() {
         .expect("what the worker did just before");
     assert_eq!(before.kind, Kind::FlightEventPollEnd, "{before:?}");
     assert!(before.at_ns <= stall.poll_started_ns);
+
+    let other = window
+        .threads
+        .iter()
+        .find(|t| t.thread != stall.thread && events(window, t).count() > 100)
+        .expect("the other worker, bouncing on");
+    assert!(
+        events(window, other).any(|e| e.at_ns > stall.poll_started_ns),
+        "it polled during the stall"
+    );
+    assert!(window.events_left_out > 0, "more than the window holds");
+    assert!(
+        other.complete_from_ns > window.from_ns,
+        "its earlier events left out, and said so"
+    );
+
+    // The exported picture says so too, and draws no poll of it before then.
+    let trace = dir.path().join("busy.trace.json");
+    let export = std::process::Command::new(taskscope_e2e::taskscope())
+        .args(["export", "--perfetto"])
+        .arg(&recording)
+        .arg("-o")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{export:?}");
+    let read = taskscope_e2e::read_trace(&trace);
+    let complete_from_us = other.complete_from_ns as f64 / 1_000.0;
+    let marker = read["instants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["cat"] == "left_out" && i["tid"].as_u64() == Some(u64::from(other.thread)))
+        .expect("a marker where the other worker's events begin");
+    assert!((marker["ts"].as_f64().unwrap() - complete_from_us).abs() < 1.0);
+    let early_polls = read["slices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["cat"] == "poll" && s["tid"].as_u64() == Some(u64::from(other.thread)))
+        .filter(|s| s["ts"].as_f64().unwrap() < complete_from_us - 1.0)
+        .count();
+    assert_eq!(early_polls, 0, "a poll drawn where nothing is known");
 }

@@ -77,8 +77,11 @@ fn short_file(file: &str) -> &str {
 pub(crate) struct Track {
     pub(crate) thread: u32,
     pub(crate) name: String,
-    /// Events the thread's ring refused (the track may miss polls).
+    /// Events the thread's ring lost (the track may miss polls).
     pub(crate) overflowed: u64,
+    /// Where the track's events become complete, when later than the timeline's start
+    /// (its earlier ones were left out: the track says nothing of before it); 0: complete.
+    pub(crate) complete_from_ns: u64,
 }
 
 /// A poll, or the stall, on a thread's track: `[start_ns, end_ns)`.
@@ -191,11 +194,15 @@ impl Timeline {
                 thread: thread.thread,
                 name: thread.name.clone(),
                 overflowed: thread.overflowed,
+                complete_from_ns: thread.complete_from_ns,
             });
         }
         timeline.slices.extend(stall);
         for (thread, events) in &threads {
-            timeline.polls(*thread, events, names);
+            let complete_from_ns = (window.threads.iter())
+                .find(|t| t.thread == *thread)
+                .map_or(0, |t| t.complete_from_ns);
+            timeline.polls(*thread, events, complete_from_ns, names);
         }
         timeline.lives(&threads, names);
         timeline.flows(&threads);
@@ -203,16 +210,24 @@ impl Timeline {
     }
 
     /// A thread's polls, paired start to end (nested polls too); a poll open at either
-    /// edge of the window is drawn to that edge.
-    fn polls(&mut self, thread: u32, events: &[FlightEvent], names: &TaskNames) {
+    /// edge of the window is drawn to that edge, the start being where the thread's
+    /// events become complete (`complete_from_ns`) when that is later than the window's.
+    fn polls(
+        &mut self,
+        thread: u32,
+        events: &[FlightEvent],
+        complete_from_ns: u64,
+        names: &TaskNames,
+    ) {
+        let edge_ns = self.from_ns.max(complete_from_ns);
         let mut open: Vec<(u64, u64)> = Vec::new();
         for event in events {
             match event.kind {
                 Kind::FlightEventPollStart => open.push((event.task_id, event.at_ns)),
                 Kind::FlightEventPollEnd => {
                     let start_ns = match open.iter().rposition(|(task, _)| *task == event.task_id) {
-                        Some(i) => open.drain(i..).next().map_or(self.from_ns, |(_, at)| at),
-                        None => self.from_ns,
+                        Some(i) => open.drain(i..).next().map_or(edge_ns, |(_, at)| at),
+                        None => edge_ns,
                     };
                     self.push_poll(thread, event.task_id, start_ns, event.at_ns, names);
                 }

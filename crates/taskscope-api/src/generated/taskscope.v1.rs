@@ -486,8 +486,10 @@ pub struct FlightWindow {
     pub to_ns: u64,
     #[prost(message, repeated, tag = "3")]
     pub threads: ::prost::alloc::vec::Vec<FlightThread>,
-    /// The oldest events left out to keep the window within its share of TASKSCOPE_FLIGHT:
-    /// the window then starts later than asked.
+    /// Events left out to keep the window within its share of TASKSCOPE_FLIGHT: the stalled
+    /// thread's oldest beyond half of it, the other threads' oldest beyond the rest, every
+    /// thread alike (their `complete_from_ns` says from where). The window then starts later
+    /// than asked.
     #[prost(uint64, tag = "4")]
     pub events_left_out: u64,
 }
@@ -516,6 +518,13 @@ pub struct FlightThread {
     /// before the probe copied them (not in the columns; the newest events are the ones kept).
     #[prost(uint64, tag = "7")]
     pub overflowed: u64,
+    /// Where this thread's events become complete, when later than the window's `from_ns`:
+    /// its earlier ones were left out (to keep the window within its budget, or by the
+    /// recorder's history, which busy threads outgrow first), so its track says nothing of
+    /// what it did before. A poll that ends before any start in the columns started before
+    /// this. 0: complete from `from_ns`.
+    #[prost(uint64, tag = "8")]
+    pub complete_from_ns: u64,
 }
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -12,6 +12,8 @@ pub(crate) const COLUMNS: usize = 120;
 /// What a thread did over one column of the window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cell {
+    /// Not known: the thread's events of then were left out of the window.
+    LeftOut,
     /// Polled nothing.
     Idle,
     /// Polled other tasks less than half the column.
@@ -79,9 +81,13 @@ impl Lanes {
                         }
                     }
                 }
+                // Columns wholly before the thread's events are complete say nothing.
+                let known_from =
+                    (track.complete_from_ns.saturating_sub(timeline.from_ns) / column_ns) as usize;
                 let cells = (0..COLUMNS)
                     .map(|c| match (stalled[c], busy[c]) {
                         (true, _) => Cell::Stalled,
+                        (false, 0) if c < known_from => Cell::LeftOut,
                         (false, 0) => Cell::Idle,
                         (false, ns) if ns * 2 >= column_ns => Cell::Busy,
                         _ => Cell::Some,
@@ -150,5 +156,39 @@ mod tests {
         assert!(other[..29].iter().all(|&c| c == Cell::Busy as u8));
         assert!(other[31..].iter().all(|&c| c == Cell::Idle as u8));
         assert_eq!(lanes.lanes[1].polls, 1);
+    }
+
+    /// A neighbour whose events before 900 were left out: nothing is said of it before
+    /// then (not idle), and its first poll, whose start was left out, begins there, not
+    /// at the window's start.
+    #[test]
+    fn a_neighbours_left_out_past_is_blank_not_idle_nor_one_long_poll() {
+        use v1::FlightEventKind::{FlightEventPollEnd as End, FlightEventPollStart as Start};
+        let mut worker = column(&[(Start, 1, 600), (End, 1, 1_200)]);
+        worker.thread = 1;
+        let mut other = column(&[(End, 2, 1_000), (Start, 2, 1_100), (End, 2, 1_150)]);
+        other.thread = 2;
+        other.complete_from_ns = 900;
+        let stall = v1::Stall {
+            task_id: 1,
+            thread: 1,
+            poll_started_ns: 600,
+            duration_ns: 600,
+            flight: Some(v1::FlightWindow {
+                from_ns: 0,
+                to_ns: 1_200,
+                threads: vec![worker, other],
+                events_left_out: 40,
+            }),
+            ..Default::default()
+        };
+        let lanes = Lanes::of(&stall).unwrap();
+        let other = &lanes.lanes[1].cells;
+        assert!(other[..89].iter().all(|&c| c == Cell::LeftOut), "{other:?}");
+        assert!(other[90..100].iter().all(|&c| c == Cell::Busy), "{other:?}");
+        assert!(
+            other[101..110].iter().all(|&c| c == Cell::Idle),
+            "{other:?}"
+        );
     }
 }

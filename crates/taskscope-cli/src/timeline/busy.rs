@@ -201,6 +201,7 @@ mod tests {
             thread,
             name: "worker".into(),
             overflowed: 0,
+            complete_from_ns: 0,
         };
         let timeline = Timeline {
             pid: 1,

@@ -82,6 +82,13 @@ impl<W: Write> TraceWriter<W> {
                 "ts": micros(timeline.from_ns),
             }))?;
         }
+        for track in (timeline.tracks.iter()).filter(|t| t.complete_from_ns > timeline.from_ns) {
+            self.event(&json!({
+                "name": "earlier events left out (window budget or recorder history)",
+                "cat": "left_out", "ph": "i", "s": "t", "pid": pid, "tid": track.thread,
+                "ts": micros(track.complete_from_ns),
+            }))?;
+        }
         for slice in &timeline.slices {
             let (cat, args) = match &slice.what {
                 SliceKind::Poll => ("poll", json!({ "task_id": slice.task_id })),

@@ -340,7 +340,7 @@ impl Aggregator {
                 .saturating_sub(window.from.waiting_ns)
                 .min(stall.measured_ns);
         }
-        stall.flight = self.flight_window(started_ns, duration_ns);
+        stall.flight = self.flight_window(thread, started_ns, duration_ns);
         self.pending.stalls.insert(stall.stall_id, stall.clone());
         if !self.exporters.is_empty() {
             let (cell, now) = (self.live.get(&task).map(|cell| &**cell), clock::now_ns());
@@ -359,17 +359,23 @@ impl Aggregator {
             .for_each(|s| s.flight = None);
     }
 
-    /// The flight recorder's window for a stall that started at `started_ns` and lasted
-    /// `duration_ns`: from the configured span before it (or the previous window's end,
-    /// when later) to its end.
-    fn flight_window(&mut self, started_ns: u64, duration_ns: u64) -> Option<v1::FlightWindow> {
+    /// The flight recorder's window for a stall on `thread` that started at `started_ns`
+    /// and lasted `duration_ns`: from the configured span before it (or the previous
+    /// window's end, when later) to its end.
+    fn flight_window(
+        &mut self,
+        thread: u32,
+        started_ns: u64,
+        duration_ns: u64,
+    ) -> Option<v1::FlightWindow> {
         let span_ns = self.shared.config.flight_span.as_nanos() as u64;
         let from_ns = started_ns.saturating_sub(span_ns).max(self.flight_until_ns);
         let to_ns = started_ns + duration_ns;
         if from_ns >= to_ns {
+            self.shared.flight.let_go(thread);
             return None;
         }
-        let window = self.shared.flight.window(&threads::all(), from_ns, to_ns)?;
+        let window = (self.shared.flight).window(&threads::all(), from_ns, to_ns, Some(thread))?;
         self.flight_until_ns = to_ns;
         Some(window)
     }

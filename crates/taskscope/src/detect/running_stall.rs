@@ -36,6 +36,10 @@ impl RunningStall {
         capture: Option<&stall_stack::Capture>,
     ) {
         let publish_ns = shared.config.publish_interval.as_nanos() as u64;
+        if self.last_report_ns.is_none() {
+            // What the thread did just before must still be there when its window is cut.
+            (shared.flight).hold_before(slot.number, polling.started_ns);
+        }
         if self
             .last_report_ns
             .is_none_or(|last| now_ns.saturating_sub(last) >= publish_ns)

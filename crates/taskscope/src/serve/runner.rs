@@ -404,7 +404,7 @@ impl Runner {
         let to_ns = crate::base::clock::now_ns();
         let from_ns = to_ns.saturating_sub(span_ns);
         Ok(flight
-            .window(&crate::tasks::threads::all(), from_ns, to_ns)
+            .window(&crate::tasks::threads::all(), from_ns, to_ns, None)
             .unwrap_or(v1::FlightWindow {
                 from_ns,
                 to_ns,

@@ -12,9 +12,14 @@
 //!   through one lock held only by them: the rings keep their one reader, and no app
 //!   thread ever waits for it.
 //!
-//! The history is bounded in events across all threads: past it, the oldest event of any
-//! thread goes first. A window keeps at most its share of the budget, its oldest events
-//! left out first, and says how many.
+//! The history is bounded in events across all threads: past it, the thread holding the
+//! most gives up its oldest events, so that busy threads make room with their own past and
+//! a thread that went quiet keeps what it did last (a stalled thread writes nothing until
+//! its poll returns: its last moments before the stall are what its window is for). A
+//! window keeps at most its share of the budget: half of it for the stalled thread's last
+//! events, the rest for the others, their oldest left out first, every thread alike. Each
+//! thread says where its events become complete when that is later than the window's
+//! start, and the window how many it left out.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -43,6 +48,9 @@ pub(crate) struct Flight {
 #[derive(Default)]
 struct History {
     threads: HashMap<u32, ThreadHistory>,
+    /// Threads in a stall whose window is not cut yet: their last events before it, set
+    /// aside (see [`Flight::hold_before`]).
+    held_for_stalls: HashMap<u32, HeldForStall>,
     /// Events held, across threads.
     held: usize,
     /// Events lost (written over before a drain) by rings of threads that have exited.
@@ -64,6 +72,15 @@ impl History {
     }
 }
 
+/// A stalled thread's last events before its stall, set aside from the history until the
+/// stall's window is cut.
+struct HeldForStall {
+    start_ns: u64,
+    /// Taken at the first drain after the hold (the thread's ring holds its last events
+    /// until then); `None` before it.
+    events: Option<Vec<Event>>,
+}
+
 struct ThreadHistory {
     name: Box<str>,
     events: VecDeque<Event>,
@@ -73,6 +90,9 @@ struct ThreadHistory {
     /// Events evicted from the front so far: the number of the first one held, which
     /// the activity summaries count from (`activity.rs`).
     evicted: u64,
+    /// The time of the newest event evicted (0: none): the thread's events held are
+    /// complete only from there on.
+    evicted_until_ns: u64,
 }
 
 impl Flight {
@@ -114,6 +134,7 @@ impl Flight {
                 let lost = ring.overflowed();
                 entry.overflowed_at_exit = lost;
                 history.retired.insert(slot.number);
+                history.held_for_stalls.remove(&slot.number);
                 history.overflowed_before += lost;
                 ring.reset_overflowed();
                 self.free
@@ -122,6 +143,7 @@ impl Flight {
                     .push(ring.clone());
             }
         }
+        history.set_aside(budget.window_events());
         history.evict_to(budget.history_events());
     }
 
@@ -148,62 +170,101 @@ impl Flight {
         history.evict_to(budget.history_events());
     }
 
-    /// The window around a stall on `thread` from `from_ns` to `to_ns`: every thread's
-    /// events in that span, drained up to now first. `None` when the recorder is off or
-    /// has nothing from that span.
+    /// A stall began on `thread` at `stall_start_ns`: the thread's last events before it
+    /// (as many as a window keeps of a stalled thread) are set aside at the next drain and
+    /// kept until the stall's window is cut, however busy the thread is again once the
+    /// stall ends. The window is cut a moment after that end, by which time a busy thread
+    /// may have written more than the history keeps of it. The watchdog's thread, when it
+    /// first sees the stall (the stalled thread writes nothing until its poll returns, so
+    /// its last events are still in its ring or the history).
+    pub(crate) fn hold_before(&self, thread: u32, stall_start_ns: u64) {
+        if self.budget.is_none() {
+            return;
+        }
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let held = HeldForStall {
+            start_ns: stall_start_ns,
+            events: None,
+        };
+        history.held_for_stalls.insert(thread, held);
+    }
+
+    /// The stall on `thread` gets no window after all: what was set aside for it goes.
+    pub(crate) fn let_go(&self, thread: u32) {
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        history.held_for_stalls.remove(&thread);
+    }
+
+    /// The window from `from_ns` to `to_ns` around a stall on thread `stalled` (`None`:
+    /// no stall's, what the recorder holds now): every thread's events in that span,
+    /// drained up to now first. `None` when the recorder is off or has nothing from that
+    /// span.
     pub(crate) fn window(
         &self,
         threads: &[Arc<ThreadSlot>],
         from_ns: u64,
         to_ns: u64,
+        stalled: Option<u32>,
     ) -> Option<v1::FlightWindow> {
         let budget = self.budget?;
         self.drain(threads);
-        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let held = stalled.and_then(|thread| {
+            let held = history.held_for_stalls.remove(&thread)?;
+            Some((thread, held.start_ns, held.events?))
+        });
         let overflowed_now = history.overflowed_now(threads);
-        let mut in_span: Vec<(u32, &ThreadHistory, Vec<Event>)> = history
+        let in_span_of = |e: &&Event| (from_ns..=to_ns).contains(&e.at_ns);
+        let mut in_span: Vec<InSpan> = history
             .threads
             .iter()
-            .map(|(&number, thread)| {
-                let events = thread
-                    .events
-                    .iter()
-                    .filter(|e| (from_ns..=to_ns).contains(&e.at_ns))
-                    .copied()
-                    .collect::<Vec<_>>();
-                (number, thread, events)
+            .map(|(&number, thread)| match &held {
+                // What was set aside before the stall, then what the history holds since.
+                Some((stalled, start_ns, set_aside)) if *stalled == number => InSpan {
+                    number,
+                    thread,
+                    events: (set_aside.iter())
+                        .chain(thread.events.iter().filter(|e| e.at_ns > *start_ns))
+                        .filter(in_span_of)
+                        .copied()
+                        .collect(),
+                    complete_from_ns: 0,
+                },
+                _ => InSpan {
+                    number,
+                    thread,
+                    events: thread.events.iter().filter(in_span_of).copied().collect(),
+                    complete_from_ns: thread.evicted_until_ns,
+                },
             })
-            .filter(|(_, _, events)| !events.is_empty())
+            .filter(|t| !t.events.is_empty())
             .collect();
         if in_span.is_empty() {
             return None;
         }
-        // Over the window's share: start later, for every thread alike.
-        let total: usize = in_span.iter().map(|(_, _, e)| e.len()).sum();
-        let mut from_ns = from_ns;
-        let mut left_out = 0;
-        if total > budget.window_events() {
-            let mut times: Vec<u64> = in_span
-                .iter()
-                .flat_map(|(_, _, e)| e.iter().map(|e| e.at_ns))
-                .collect();
-            times.sort_unstable();
-            from_ns = times[total - budget.window_events()];
-            for (_, _, events) in &mut in_span {
-                let before = events.len();
-                events.retain(|e| e.at_ns >= from_ns);
-                left_out += (before - events.len()) as u64;
-            }
-        }
-        in_span.sort_by_key(|(number, _, _)| *number);
+        let left_out = fit(&mut in_span, budget.window_events(), stalled);
+        in_span.sort_by_key(|t| t.number);
+        // Cut, the window starts at its first event kept: older consumers draw every
+        // thread from there.
+        let from_ns = match left_out {
+            0 => from_ns,
+            _ => (in_span.iter())
+                .filter_map(|t| t.events.first().map(|e| e.at_ns))
+                .min()
+                .map_or(from_ns, |first| first.max(from_ns)),
+        };
         let threads = in_span
             .into_iter()
-            .filter(|(_, _, events)| !events.is_empty())
-            .map(|(number, thread, events)| {
+            .filter(|t| !t.events.is_empty())
+            .map(|t| {
                 let overflowed = overflowed_now
-                    .get(&number)
-                    .map_or(thread.overflowed_at_exit, |&now| now);
-                columns(number, &thread.name, &events, from_ns, overflowed)
+                    .get(&t.number)
+                    .map_or(t.thread.overflowed_at_exit, |&now| now);
+                let mut columns = columns(t.number, &t.thread.name, &t.events, from_ns, overflowed);
+                if t.complete_from_ns > from_ns {
+                    columns.complete_from_ns = t.complete_from_ns;
+                }
+                columns
             })
             .collect();
         Some(v1::FlightWindow {
@@ -282,6 +343,7 @@ impl ThreadHistory {
             events: VecDeque::new(),
             overflowed_at_exit: 0,
             evicted: 0,
+            evicted_until_ns: 0,
         })
     }
 }
@@ -305,25 +367,122 @@ impl RingSource for Flight {
 }
 
 impl History {
-    /// Drops the oldest events, whichever thread holds them, until at most `limit` are held.
+    /// Sets aside the last events before each newly held stall (see
+    /// [`Flight::hold_before`]), as many as half a window keeps, and no more in all than
+    /// one window (`window_events`).
+    fn set_aside(&mut self, window_events: usize) {
+        let mut room = window_events.saturating_sub(
+            (self.held_for_stalls.values())
+                .filter_map(|held| Some(held.events.as_ref()?.len()))
+                .sum(),
+        );
+        for (number, held) in self.held_for_stalls.iter_mut() {
+            if held.events.is_some() {
+                continue;
+            }
+            let events = self.threads.get(number).map_or(Vec::new(), |thread| {
+                let before = thread.events.partition_point(|e| e.at_ns <= held.start_ns);
+                let kept = before.min(window_events / 2).min(room);
+                thread
+                    .events
+                    .range(before - kept..before)
+                    .copied()
+                    .collect()
+            });
+            room -= events.len();
+            held.events = Some(events);
+        }
+    }
+
+    /// Drops events until at most `limit` are held: the oldest ones of the threads that
+    /// hold the most, down to one level for all of them (see the module doc for why not the
+    /// oldest of all).
     fn evict_to(&mut self, limit: usize) {
-        while self.held > limit {
-            let oldest = self
-                .threads
-                .values_mut()
-                .filter(|t| !t.events.is_empty())
-                .min_by_key(|t| t.events.front().map(|e| e.at_ns));
-            let Some(thread) = oldest else { break };
-            // In batches, so that eviction costs little per event.
-            let excess = self.held - limit;
-            let dropped = excess.min(thread.events.len()).min(1024);
-            thread.events.drain(..dropped);
-            thread.evicted += dropped as u64;
-            self.held -= dropped;
+        if self.held > limit {
+            let level = fair_level(self.threads.values().map(|t| t.events.len()), limit);
+            for thread in self.threads.values_mut() {
+                let dropped = thread.events.len().saturating_sub(level);
+                if let Some(last) = thread.events.drain(..dropped).next_back() {
+                    thread.evicted_until_ns = thread.evicted_until_ns.max(last.at_ns);
+                }
+                thread.evicted += dropped as u64;
+                self.held -= dropped;
+            }
         }
         let retired = &self.retired;
         (self.threads).retain(|number, t| !(retired.contains(number) && t.events.is_empty()));
     }
+}
+
+/// The most events each thread may keep so that all of them together keep at most
+/// `limit`, when a thread with fewer keeps all of its own and leaves the rest to the others
+/// (water-filling).
+fn fair_level(lengths: impl Iterator<Item = usize>, limit: usize) -> usize {
+    let mut lengths: Vec<usize> = lengths.collect();
+    lengths.sort_unstable();
+    let mut left = limit;
+    for (index, &length) in lengths.iter().enumerate() {
+        let share = left / (lengths.len() - index);
+        if length > share {
+            return share;
+        }
+        left -= length;
+    }
+    usize::MAX
+}
+
+/// One thread's events within a window being cut.
+struct InSpan<'a> {
+    number: u32,
+    thread: &'a ThreadHistory,
+    events: Vec<Event>,
+    /// Where its events are complete from (0: the window's start).
+    complete_from_ns: u64,
+}
+
+/// Leaves events out of `threads` until at most `limit` are left, and returns how many it
+/// left out. The stalled thread keeps its last events, up to half the limit: what it did
+/// right before the stall, however busy the others were while it was stuck. The others
+/// share the rest by time, every thread alike: their oldest events go first. A thread cut
+/// so is complete from its first event kept.
+fn fit(threads: &mut [InSpan<'_>], limit: usize, stalled: Option<u32>) -> u64 {
+    let total: usize = threads.iter().map(|t| t.events.len()).sum();
+    if total <= limit {
+        return 0;
+    }
+    let mut left_out = 0;
+    let mut limit = limit;
+    if let Some(thread) = threads.iter_mut().find(|t| Some(t.number) == stalled) {
+        let kept = thread.events.len().min(limit / 2);
+        left_out += cut_to_last(thread, kept);
+        limit -= kept;
+    }
+    let others = || threads.iter().filter(|t| Some(t.number) != stalled);
+    let total: usize = others().map(|t| t.events.len()).sum();
+    if total > limit {
+        let mut times: Vec<u64> = others()
+            .flat_map(|t| t.events.iter().map(|e| e.at_ns))
+            .collect();
+        times.sort_unstable();
+        let cut_ns = times[total - limit];
+        for thread in threads.iter_mut().filter(|t| Some(t.number) != stalled) {
+            let keep = thread.events.iter().filter(|e| e.at_ns >= cut_ns).count();
+            left_out += cut_to_last(thread, keep);
+        }
+    }
+    left_out
+}
+
+/// Keeps `thread`'s last `kept` events; returns how many it left out.
+fn cut_to_last(thread: &mut InSpan<'_>, kept: usize) -> u64 {
+    let cut = thread.events.len() - kept;
+    if cut > 0 {
+        thread.events.drain(..cut);
+        if let Some(first) = thread.events.first() {
+            thread.complete_from_ns = thread.complete_from_ns.max(first.at_ns);
+        }
+    }
+    cut as u64
 }
 
 /// One thread's events as the protocol's columns.
@@ -365,6 +524,7 @@ fn kind_to_proto(kind: EventKind) -> v1::FlightEventKind {
 mod tests {
     use super::*;
     use crate::tasks::threads;
+    use taskscope_api::flight::events;
 
     const MS: u64 = 1_000_000;
 
@@ -400,7 +560,7 @@ mod tests {
         assert_eq!(summary.busy_ns, [10 * MS, 20 * MS, 10 * MS]);
         assert_eq!(summary.top_task, [7, 7, 7]);
 
-        let window = flight.window(&threads, 0, 100 * MS).unwrap();
+        let window = flight.window(&threads, 0, 100 * MS, None).unwrap();
         assert_eq!(window.threads.len(), 1);
         assert_eq!(window.threads[0].task_ids, [7, 7]);
     }
@@ -411,7 +571,7 @@ mod tests {
         let slot = silent_thread();
         flight.record_from_outside(&slot, event(EventKind::PollStart, 60));
         flight.record_from_outside(&slot, event(EventKind::PollEnd, 55));
-        let window = flight.window(&[slot], 0, 100 * MS).unwrap();
+        let window = flight.window(&[slot], 0, 100 * MS, None).unwrap();
         assert_eq!(window.threads[0].at_deltas_ns, [60 * MS, 0]);
     }
 
@@ -420,7 +580,7 @@ mod tests {
         let flight = Flight::new(None);
         let slot = silent_thread();
         flight.record_from_outside(&slot, event(EventKind::PollStart, 10));
-        assert!(flight.window(&[slot], 0, 100 * MS).is_none());
+        assert!(flight.window(&[slot], 0, 100 * MS, None).is_none());
     }
 
     /// A thread far busier than its ring between two drains: what the window keeps is the
@@ -451,7 +611,8 @@ mod tests {
             .join()
             .unwrap()
         };
-        let window = flight.window(&[slot], 0, u64::MAX).unwrap();
+        let stalled = slot.number;
+        let window = flight.window(&[slot], 0, u64::MAX, Some(stalled)).unwrap();
         let [thread] = &window.threads[..] else {
             panic!("one thread: {window:?}")
         };
@@ -462,5 +623,140 @@ mod tests {
             "the stalled poll's start is kept"
         );
         assert_eq!(thread.overflowed, 2 * polls + 1 - ring_events);
+    }
+
+    /// The smallest recorder: 2,048 events of history, windows of 1,024.
+    fn small() -> Flight {
+        Flight::new(Some(FlightBudget::clamped(0)))
+    }
+
+    /// `n` polls of `task` on `slot`'s thread, one a millisecond from `from_ms` on.
+    fn polls(flight: &Flight, slot: &ThreadSlot, task: u64, from_ms: u64, n: u64) {
+        for i in 0..n {
+            let at_ns = (from_ms + i) * MS;
+            for kind in [EventKind::PollStart, EventKind::PollEnd] {
+                let event = Event {
+                    kind,
+                    task,
+                    at_ns,
+                    other: 0,
+                };
+                flight.record_from_outside(slot, event);
+            }
+        }
+    }
+
+    /// A thread stalls after 100 polls while its neighbour polls on for far longer than
+    /// the history holds: the history makes room with the neighbour's past, and the window
+    /// keeps the stalled thread's last moments, up to the stalled poll's start.
+    #[test]
+    fn a_stalled_threads_last_events_outlive_a_busy_neighbours() {
+        let flight = small();
+        let (stalled, busy) = (silent_thread(), silent_thread());
+        polls(&flight, &stalled, 1, 0, 100);
+        let stall_start = Event {
+            task: 2,
+            ..event(EventKind::PollStart, 100)
+        };
+        flight.record_from_outside(&stalled, stall_start);
+        polls(&flight, &busy, 3, 0, 5_000);
+        flight.record_from_outside(&stalled, event(EventKind::PollEnd, 5_000));
+
+        let threads = [stalled.clone(), busy.clone()];
+        let window = flight
+            .window(&threads, 0, 5_000 * MS, Some(stalled.number))
+            .unwrap();
+        let of = |slot: &ThreadSlot| {
+            (window.threads.iter())
+                .find(|t| t.thread == slot.number)
+                .expect("both threads are in the window")
+        };
+        let on_stalled: Vec<_> = events(&window, of(&stalled)).collect();
+        assert_eq!(on_stalled.len(), 202, "all its events");
+        assert!(
+            on_stalled
+                .iter()
+                .any(|e| e.task_id == 2 && e.at_ns == 100 * MS),
+            "the stalled poll's start"
+        );
+        assert_eq!(of(&stalled).complete_from_ns, 0, "complete from the start");
+        let on_busy: Vec<_> = events(&window, of(&busy)).collect();
+        let first_kept = on_busy.first().unwrap().at_ns;
+        assert_eq!(of(&busy).complete_from_ns, first_kept, "its past left out");
+        assert!(window.from_ns < first_kept);
+        assert_eq!(
+            on_stalled.len() + on_busy.len(),
+            1_024,
+            "the window's budget"
+        );
+        assert!(window.events_left_out > 0);
+    }
+
+    /// Without a stall to favour, a window over its budget leaves out every thread's
+    /// oldest events alike, and each thread says from where it is complete.
+    #[test]
+    fn a_window_over_its_budget_starts_later_for_every_thread_alike() {
+        let flight = small();
+        let (a, b) = (silent_thread(), silent_thread());
+        polls(&flight, &a, 1, 0, 600);
+        polls(&flight, &b, 2, 0, 600);
+        let window = flight.window(&[a, b], 0, 600 * MS, None).unwrap();
+        // The history kept 2,048 of the 2,400 events, the window half of those.
+        assert_eq!(window.events_left_out, 2_048 - 1_024);
+        for thread in &window.threads {
+            let first = events(&window, thread).next().unwrap().at_ns;
+            assert!(first >= 340 * MS, "{first}");
+            assert!(thread.complete_from_ns == 0 || thread.complete_from_ns == first);
+        }
+    }
+
+    #[test]
+    fn the_fair_level_leaves_small_threads_whole_and_evens_out_the_rest() {
+        assert_eq!(fair_level([10, 1_000, 5_000].into_iter(), 2_010), 1_000);
+        assert_eq!(fair_level([10, 3_000, 5_000].into_iter(), 2_010), 1_000);
+        assert_eq!(fair_level([10, 20].into_iter(), 100), usize::MAX);
+        assert_eq!(fair_level([100, 100, 100].into_iter(), 150), 50);
+    }
+
+    /// The window is cut a moment after the stall ends, and a busy thread may by then have
+    /// written more than the history keeps of it: held for its stall, its last events
+    /// before the stall are still there, and once the window is cut they are no longer
+    /// held.
+    #[test]
+    fn a_stalled_threads_last_events_are_held_until_its_window_is_cut() {
+        let flight = small();
+        let (stalled, busy) = (silent_thread(), silent_thread());
+        polls(&flight, &stalled, 1, 0, 100);
+        let stall_start = Event {
+            task: 2,
+            ..event(EventKind::PollStart, 100)
+        };
+        flight.record_from_outside(&stalled, stall_start);
+        flight.hold_before(stalled.number, 100 * MS);
+        // The watchdog drains at the end of the scan that saw the stall.
+        flight.drain(&[stalled.clone(), busy.clone()]);
+        polls(&flight, &busy, 3, 100, 300);
+        flight.record_from_outside(&stalled, event(EventKind::PollEnd, 400));
+        polls(&flight, &stalled, 4, 401, 3_000);
+
+        let threads = [stalled.clone(), busy.clone()];
+        let window = flight
+            .window(&threads, 0, 400 * MS, Some(stalled.number))
+            .unwrap();
+        let on_stalled: Vec<_> = (window.threads.iter())
+            .find(|t| t.thread == stalled.number)
+            .map(|t| events(&window, t).collect())
+            .expect("the stalled thread is in the window");
+        assert!(
+            on_stalled
+                .iter()
+                .any(|e| e.task_id == 2 && e.at_ns == 100 * MS),
+            "the stalled poll's start"
+        );
+        let before = on_stalled.iter().filter(|e| e.at_ns < 100 * MS).count();
+        assert_eq!(before, 200, "every event before it");
+
+        let history = flight.history.lock().unwrap();
+        assert!(history.held_for_stalls.is_empty(), "no longer held");
     }
 }

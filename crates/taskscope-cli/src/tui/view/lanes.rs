@@ -66,7 +66,7 @@ pub(super) fn lines(
     }
     lines.push(Line::styled(
         format!(
-            "{:LABEL$} █ the stalled task  ▓ busy  ░ some polls  · idle",
+            "{:LABEL$} █ the stalled task  ▓ busy  ░ some polls  · idle  (blank: left out)",
             ""
         ),
         theme.dim(),
@@ -76,15 +76,17 @@ pub(super) fn lines(
 
 fn rank(cell: Cell) -> u8 {
     match cell {
-        Cell::Idle => 0,
-        Cell::Some => 1,
-        Cell::Busy => 2,
-        Cell::Stalled => 3,
+        Cell::LeftOut => 0,
+        Cell::Idle => 1,
+        Cell::Some => 2,
+        Cell::Busy => 3,
+        Cell::Stalled => 4,
     }
 }
 
 fn glyph(cell: Cell, theme: Theme) -> Span<'static> {
     match cell {
+        Cell::LeftOut => Span::raw(" "),
         Cell::Idle => Span::styled("·", theme.dim()),
         Cell::Some => Span::styled("░", Style::new()),
         Cell::Busy => Span::styled("▓", Style::new()),
