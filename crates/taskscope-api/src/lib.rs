@@ -6,6 +6,7 @@
 //!   `.proto`).
 //! * [`recording`]: the recording file format (the same `Update` stream, on disk).
 //! * [`flight`]: the flight recorder's windows read back as events.
+//! * [`stall`]: which stack sample stands for a stall.
 //! * [`duration`]: durations as `100ms`, `2s`, shared by the probe's settings and the CLI.
 //! * [`histogram`]: the poll-duration buckets of `TaskStats.poll_histogram`.
 //! * [`token`]: where a probe leaves its access token and how clients present it.
@@ -15,6 +16,7 @@ pub mod flight;
 pub mod histogram;
 pub mod recording;
 mod serde_enum;
+pub mod stall;
 pub mod token;
 
 /// Generated `taskscope.v1` types, client and server.

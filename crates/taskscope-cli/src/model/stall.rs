@@ -191,8 +191,8 @@ impl Stall {
     }
 
     /// Applies a later report of the same stall. Facts only move forward: an ended stall
-    /// stays ended, a duration never shrinks, and a report without a stack keeps the stack
-    /// captured earlier.
+    /// stays ended, a duration never shrinks, and the stack shown is the first one
+    /// captured ([`taskscope_api::stall::telling_sample`] says why).
     pub(crate) fn update(&mut self, stall: &v1::Stall) {
         if stall.phase == v1::StallPhase::Ended as i32 {
             self.phase = Phase::Ended;
@@ -212,7 +212,9 @@ impl Stall {
         if self.lanes.is_none() && stall.flight.is_some() {
             self.lanes = crate::model::lanes::Lanes::of(stall).map(std::sync::Arc::new);
         }
-        if let Some(sample) = stall.samples.iter().rev().find(|s| !s.frames.is_empty()) {
+        if self.stack.is_empty()
+            && let Some(sample) = taskscope_api::stall::telling_sample(stall)
+        {
             self.stack = sample.frames.iter().map(Frame::from_wire).collect();
         }
     }

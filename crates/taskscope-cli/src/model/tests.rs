@@ -102,6 +102,35 @@ fn a_stall_moves_from_started_to_ended_and_keeps_its_stack() {
     assert_eq!(&*ended.stack[1].function, "app::work");
 }
 
+/// A stall as long as the sampling schedule's last step gets its last sample right at its
+/// end, where the thread already runs the code after it: the stack shown stays the first
+/// one, taken while the poll was seen running.
+#[test]
+fn a_stalls_stack_is_its_first_sample_not_one_taken_as_it_ended() {
+    let mut begin = start(7, "app");
+    begin.spawned.push(spawned(1, "src/main.rs:10:5"));
+    let sample = |at_ns, function: &str| v1::StackSample {
+        at_ns,
+        frames: vec![frame(function, "src/main.rs:20:9")],
+        ..Default::default()
+    };
+    let mut started = stall(1, 1, StallPhase::Started, 120 * MS);
+    started
+        .samples
+        .push(sample(100 * MS, "app::load_certificate"));
+    begin.stalls.push(started);
+    let mut done = at(650 * MS);
+    let mut ended = stall(1, 1, StallPhase::Ended, 402 * MS);
+    ended
+        .samples
+        .push(sample(200 * MS, "app::load_certificate"));
+    ended.samples.push(sample(401 * MS, "app::accept_loop"));
+    done.stalls.push(ended);
+    let model = model(&[begin, done]);
+    let stall = model.stalls().next().unwrap();
+    assert_eq!(&*stall.stack[0].function, "app::load_certificate");
+}
+
 #[test]
 fn a_stream_without_an_exit_word_is_cut() {
     let mut exited = model(&[start(7, "app")]);

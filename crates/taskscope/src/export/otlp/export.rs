@@ -199,9 +199,10 @@ fn record(stall: &v1::Stall, site: &str) -> LogRecord {
     }
 }
 
-/// The stack of the stall's latest sample that has one, a frame a line.
+/// The stack of the sample that stands for the stall
+/// ([`taskscope_api::stall::telling_sample`]), a frame a line.
 fn stack_text(stall: &v1::Stall) -> Option<String> {
-    let sample = stall.samples.iter().rev().find(|s| !s.frames.is_empty())?;
+    let sample = taskscope_api::stall::telling_sample(stall)?;
     let lines: Vec<String> = sample
         .frames
         .iter()
