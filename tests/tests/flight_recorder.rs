@@ -117,6 +117,20 @@ fn with_the_recorder_off_no_window_is_kept() {
     assert!(stall.flight.is_none());
 }
 
+/// `recording` exported to Perfetto's format at `trace`, read back by the independent
+/// reader.
+fn exported(recording: &std::path::Path, trace: &std::path::Path) -> serde_json::Value {
+    let export = std::process::Command::new(taskscope_e2e::taskscope())
+        .args(["export", "--perfetto"])
+        .arg(recording)
+        .arg("-o")
+        .arg(trace)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{export:?}");
+    taskscope_e2e::read_trace(trace)
+}
+
 /// The task id in a decoded slice or flow end.
 fn task_of(value: &serde_json::Value) -> Option<u64> {
     value.as_u64()
@@ -149,16 +163,7 @@ fn the_perfetto_export_reads_back_with_a_track_per_thread_the_stall_and_the_wake
         .find(|s| s.task_id == stalled)
         .unwrap();
 
-    let trace = dir.path().join("app.trace.json");
-    let export = std::process::Command::new(taskscope_e2e::taskscope())
-        .args(["export", "--perfetto"])
-        .arg(&recording)
-        .arg("-o")
-        .arg(&trace)
-        .output()
-        .unwrap();
-    assert!(export.status.success(), "{export:?}");
-    let read = taskscope_e2e::read_trace(&trace);
+    let read = exported(&recording, &dir.path().join("app.trace.json"));
 
     // A track per recorded thread, named after it.
     let threads = read["threads"].as_object().unwrap();
@@ -511,16 +516,7 @@ fn a_busy_workers_window_keeps_what_it_did_right_up_to_the_stall() {
     );
 
     // The exported picture says so too, and draws no poll of it before then.
-    let trace = dir.path().join("busy.trace.json");
-    let export = std::process::Command::new(taskscope_e2e::taskscope())
-        .args(["export", "--perfetto"])
-        .arg(&recording)
-        .arg("-o")
-        .arg(&trace)
-        .output()
-        .unwrap();
-    assert!(export.status.success(), "{export:?}");
-    let read = taskscope_e2e::read_trace(&trace);
+    let read = exported(&recording, &dir.path().join("busy.trace.json"));
     let complete_from_us = other.complete_from_ns as f64 / 1_000.0;
     let marker = read["instants"]
         .as_array()

@@ -127,14 +127,14 @@ mod tests {
         thread
     }
 
-    #[test]
-    fn the_stalled_poll_fills_its_columns_and_neighbours_show_as_busy_or_idle() {
+    /// Task 1 stalls thread 1 from 600 to 1,200 (the window's end, which starts at 0);
+    /// `other` is thread 2.
+    fn stall_beside(mut other: v1::FlightThread, events_left_out: u64) -> v1::Stall {
         use v1::FlightEventKind::{FlightEventPollEnd as End, FlightEventPollStart as Start};
         let mut worker = column(&[(Start, 1, 600), (End, 1, 1_200)]);
         worker.thread = 1;
-        let mut other = column(&[(Start, 2, 0), (End, 2, 300)]);
         other.thread = 2;
-        let stall = v1::Stall {
+        v1::Stall {
             task_id: 1,
             thread: 1,
             poll_started_ns: 600,
@@ -143,10 +143,16 @@ mod tests {
                 from_ns: 0,
                 to_ns: 1_200,
                 threads: vec![worker, other],
-                events_left_out: 0,
+                events_left_out,
             }),
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn the_stalled_poll_fills_its_columns_and_neighbours_show_as_busy_or_idle() {
+        use v1::FlightEventKind::{FlightEventPollEnd as End, FlightEventPollStart as Start};
+        let stall = stall_beside(column(&[(Start, 2, 0), (End, 2, 300)]), 0);
         let lanes = Lanes::of(&stall).unwrap();
         let strip = |lane: &Lane| lane.cells.iter().map(|c| *c as u8).collect::<Vec<_>>();
         let worker = strip(&lanes.lanes[0]);
@@ -164,24 +170,9 @@ mod tests {
     #[test]
     fn a_neighbours_left_out_past_is_blank_not_idle_nor_one_long_poll() {
         use v1::FlightEventKind::{FlightEventPollEnd as End, FlightEventPollStart as Start};
-        let mut worker = column(&[(Start, 1, 600), (End, 1, 1_200)]);
-        worker.thread = 1;
         let mut other = column(&[(End, 2, 1_000), (Start, 2, 1_100), (End, 2, 1_150)]);
-        other.thread = 2;
         other.complete_from_ns = 900;
-        let stall = v1::Stall {
-            task_id: 1,
-            thread: 1,
-            poll_started_ns: 600,
-            duration_ns: 600,
-            flight: Some(v1::FlightWindow {
-                from_ns: 0,
-                to_ns: 1_200,
-                threads: vec![worker, other],
-                events_left_out: 40,
-            }),
-            ..Default::default()
-        };
+        let stall = stall_beside(other, 40);
         let lanes = Lanes::of(&stall).unwrap();
         let other = &lanes.lanes[1].cells;
         assert!(other[..89].iter().all(|&c| c == Cell::LeftOut), "{other:?}");

@@ -646,11 +646,10 @@ mod tests {
         }
     }
 
-    /// A thread stalls after 100 polls while its neighbour polls on for far longer than
-    /// the history holds: the history makes room with the neighbour's past, and the window
-    /// keeps the stalled thread's last moments, up to the stalled poll's start.
-    #[test]
-    fn a_stalled_threads_last_events_outlive_a_busy_neighbours() {
+    /// The smallest recorder, and two threads: one that polled task 1 once a millisecond
+    /// for 100 ms, then started the poll of task 2 that stalls; one that has polled
+    /// nothing yet.
+    fn stalled_after_100_polls() -> (Flight, Arc<ThreadSlot>, Arc<ThreadSlot>) {
         let flight = small();
         let (stalled, busy) = (silent_thread(), silent_thread());
         polls(&flight, &stalled, 1, 0, 100);
@@ -659,6 +658,15 @@ mod tests {
             ..event(EventKind::PollStart, 100)
         };
         flight.record_from_outside(&stalled, stall_start);
+        (flight, stalled, busy)
+    }
+
+    /// A thread stalls after 100 polls while its neighbour polls on for far longer than
+    /// the history holds: the history makes room with the neighbour's past, and the window
+    /// keeps the stalled thread's last moments, up to the stalled poll's start.
+    #[test]
+    fn a_stalled_threads_last_events_outlive_a_busy_neighbours() {
+        let (flight, stalled, busy) = stalled_after_100_polls();
         polls(&flight, &busy, 3, 0, 5_000);
         flight.record_from_outside(&stalled, event(EventKind::PollEnd, 5_000));
 
@@ -724,14 +732,7 @@ mod tests {
     /// held.
     #[test]
     fn a_stalled_threads_last_events_are_held_until_its_window_is_cut() {
-        let flight = small();
-        let (stalled, busy) = (silent_thread(), silent_thread());
-        polls(&flight, &stalled, 1, 0, 100);
-        let stall_start = Event {
-            task: 2,
-            ..event(EventKind::PollStart, 100)
-        };
-        flight.record_from_outside(&stalled, stall_start);
+        let (flight, stalled, busy) = stalled_after_100_polls();
         flight.hold_before(stalled.number, 100 * MS);
         // The watchdog drains at the end of the scan that saw the stall.
         flight.drain(&[stalled.clone(), busy.clone()]);
